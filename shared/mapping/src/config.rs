@@ -1,0 +1,260 @@
+//! The settings a partner customises, mirroring the Microsoft co-sell solution's environment
+//! variables so a partner moving off Power Automate recognises them. The co-sell columns' logical
+//! names are not public (contract `dataverse.md` §5), so every one of them is a setting: code
+//! never names a co-sell column literally.
+//!
+//! [`CrmConfig::from_lookup`] reads these keys; an unset or empty key takes the default.
+//!
+//! | key | default | meaning |
+//! |---|---|---|
+//! | `COSELL_CHECK_MARK_IN_NAME` | `true` | show ✔/✖ in the opportunity name (`true` or `false`) |
+//! | `COSELL_DEAL_VALUE_COLUMN` | `estimatedvalue` | opportunity column holding the deal value |
+//! | `COSELL_COUNTRY_CODE_COLUMN` | `address1_country` | account column holding the ISO 3166 alpha-2 country |
+//! | `COSELL_COLUMN_SYNC` | `msft_microsoftpartnercenterreferralsync` | "Sync with Partner Center" (yes/no) |
+//! | `COSELL_COLUMN_REFERRAL_ID` | `msft_microsoftpartnercenterreferralidentifier` | "Referral Identifier" |
+//! | `COSELL_COLUMN_REFERRAL_LINK` | `msft_microsoftpartnercenterreferrallink` | "Referral Link" |
+//! | `COSELL_COLUMN_HELP` | `msft_microsoftpartnercenterhelp` | "How can Microsoft help?" (choice) |
+//! | `COSELL_COLUMN_VISIBILITY` | `msft_microsoftpartnercenterreferralvisible` | "Referral Visibility" (yes/no) |
+//! | `COSELL_COLUMN_MSX_ID` | `msft_microsoftcrmidentifier` | "Microsoft CRM Identifier" |
+//! | `COSELL_COLUMN_AUDIT` | `msft_microsoftpartnercenterreferralsyncaudit` | "Audit" (sync log) |
+//! | `COSELL_SOLUTIONS_TABLE` | `msft_microsoftpartnercentersolutions` | table of the solutions to share |
+//! | `COSELL_HELP_OPTIONS` | see [`HelpOptions::default`] | option value → `assistanceRequestCode`, as `100000000=WorkloadSpecificValueProposition,100000001=…`; replaces the whole table |
+//!
+//! Column and table names are Dataverse logical names: they are trimmed and lower-cased, then
+//! must be letters, digits and `_` (this also keeps them safe inside `$select`).
+
+use crate::enums::AssistanceRequestCode;
+use crate::error::ConfigError;
+
+/// The `COSELL_*` keys read by [`CrmConfig::from_lookup`].
+pub mod keys {
+    pub const CHECK_MARK_IN_NAME: &str = "COSELL_CHECK_MARK_IN_NAME";
+    pub const DEAL_VALUE_COLUMN: &str = "COSELL_DEAL_VALUE_COLUMN";
+    pub const COUNTRY_CODE_COLUMN: &str = "COSELL_COUNTRY_CODE_COLUMN";
+    pub const COLUMN_SYNC: &str = "COSELL_COLUMN_SYNC";
+    pub const COLUMN_REFERRAL_ID: &str = "COSELL_COLUMN_REFERRAL_ID";
+    pub const COLUMN_REFERRAL_LINK: &str = "COSELL_COLUMN_REFERRAL_LINK";
+    pub const COLUMN_HELP: &str = "COSELL_COLUMN_HELP";
+    pub const COLUMN_VISIBILITY: &str = "COSELL_COLUMN_VISIBILITY";
+    pub const COLUMN_MSX_ID: &str = "COSELL_COLUMN_MSX_ID";
+    pub const COLUMN_AUDIT: &str = "COSELL_COLUMN_AUDIT";
+    pub const SOLUTIONS_TABLE: &str = "COSELL_SOLUTIONS_TABLE";
+    pub const HELP_OPTIONS: &str = "COSELL_HELP_OPTIONS";
+}
+
+/// How the partner's Dataverse is laid out. `Default` is the Microsoft solution's layout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrmConfig {
+    /// Show ✔/✖ in the opportunity name once the referral is created or fails.
+    pub check_mark_in_name: bool,
+    /// Opportunity column holding the deal value.
+    pub deal_value_column: String,
+    /// Account column holding the ISO 3166 alpha-2 country code.
+    pub country_code_column: String,
+    /// The co-sell columns on opportunity.
+    pub columns: CoSellColumns,
+    /// Logical name of the table holding the solutions to share.
+    pub solutions_table: String,
+    /// Option values of the help column.
+    pub help_options: HelpOptions,
+}
+
+/// Logical names of the co-sell columns the Microsoft solution adds to opportunity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoSellColumns {
+    /// "Sync with Partner Center" (yes/no).
+    pub sync: String,
+    /// "Referral Identifier".
+    pub referral_id: String,
+    /// "Referral Link".
+    pub referral_link: String,
+    /// "How can Microsoft help?" (choice).
+    pub help: String,
+    /// "Referral Visibility" (yes/no; once yes, never back to no).
+    pub visibility: String,
+    /// "Microsoft CRM Identifier" (`trackingInfo.microsoftMsxId`).
+    pub msx_id: String,
+    /// "Audit": the sync log.
+    pub audit: String,
+}
+
+impl Default for CrmConfig {
+    fn default() -> Self {
+        Self {
+            check_mark_in_name: true,
+            deal_value_column: "estimatedvalue".into(),
+            country_code_column: "address1_country".into(),
+            columns: CoSellColumns::default(),
+            solutions_table: "msft_microsoftpartnercentersolutions".into(),
+            help_options: HelpOptions::default(),
+        }
+    }
+}
+
+impl Default for CoSellColumns {
+    fn default() -> Self {
+        Self {
+            sync: "msft_microsoftpartnercenterreferralsync".into(),
+            referral_id: "msft_microsoftpartnercenterreferralidentifier".into(),
+            referral_link: "msft_microsoftpartnercenterreferrallink".into(),
+            help: "msft_microsoftpartnercenterhelp".into(),
+            visibility: "msft_microsoftpartnercenterreferralvisible".into(),
+            msx_id: "msft_microsoftcrmidentifier".into(),
+            audit: "msft_microsoftpartnercenterreferralsyncaudit".into(),
+        }
+    }
+}
+
+impl CrmConfig {
+    /// Reads the `COSELL_*` keys (table in the [module docs](self)) through `lookup`, e.g.
+    /// `CrmConfig::from_lookup(|key| std::env::var(key).ok())`. Unset or empty keys keep their
+    /// default; the first unusable value is an error naming its key.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |key: &str| lookup(key).filter(|value| !value.trim().is_empty());
+        let mut config = Self::default();
+
+        if let Some(value) = get(keys::CHECK_MARK_IN_NAME) {
+            config.check_mark_in_name = parse_bool(keys::CHECK_MARK_IN_NAME, &value)?;
+        }
+        let names = [
+            (keys::DEAL_VALUE_COLUMN, &mut config.deal_value_column),
+            (keys::COUNTRY_CODE_COLUMN, &mut config.country_code_column),
+            (keys::COLUMN_SYNC, &mut config.columns.sync),
+            (keys::COLUMN_REFERRAL_ID, &mut config.columns.referral_id),
+            (
+                keys::COLUMN_REFERRAL_LINK,
+                &mut config.columns.referral_link,
+            ),
+            (keys::COLUMN_HELP, &mut config.columns.help),
+            (keys::COLUMN_VISIBILITY, &mut config.columns.visibility),
+            (keys::COLUMN_MSX_ID, &mut config.columns.msx_id),
+            (keys::COLUMN_AUDIT, &mut config.columns.audit),
+            (keys::SOLUTIONS_TABLE, &mut config.solutions_table),
+        ];
+        for (key, slot) in names {
+            if let Some(value) = get(key) {
+                *slot = parse_logical_name(key, &value)?;
+            }
+        }
+        if let Some(value) = get(keys::HELP_OPTIONS) {
+            config.help_options = HelpOptions::parse(&value)?;
+        }
+        Ok(config)
+    }
+}
+
+fn parse_bool(key: &'static str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(ConfigError::InvalidBool {
+            key,
+            value: value.to_owned(),
+        }),
+    }
+}
+
+fn parse_logical_name(key: &'static str, value: &str) -> Result<String, ConfigError> {
+    let name = value.trim().to_ascii_lowercase();
+    let valid = name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if valid {
+        Ok(name)
+    } else {
+        Err(ConfigError::InvalidLogicalName {
+            key,
+            value: value.to_owned(),
+        })
+    }
+}
+
+/// The option values of the "How can Microsoft help?" choice column. They are not public, so
+/// the table is a setting (`COSELL_HELP_OPTIONS`); each value and each code appears at most once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HelpOptions {
+    entries: Vec<(i64, AssistanceRequestCode)>,
+}
+
+impl Default for HelpOptions {
+    /// The values seen in exported environments of the Microsoft solution.
+    fn default() -> Self {
+        use AssistanceRequestCode::*;
+        Self {
+            entries: vec![
+                (100_000_000, WorkloadSpecificValueProposition),
+                (100_000_001, CustomerTechnicalArchitecture),
+                (100_000_002, ProofOfConceptOrDemo),
+                (100_000_003, QuotesOrLicensing),
+                (100_000_004, PostSalesCustomerSuccess),
+                (100_000_005, GeneralOrOther),
+            ],
+        }
+    }
+}
+
+impl HelpOptions {
+    /// Reads `"<option value>=<code>,…"`, e.g. `"100000000=WorkloadSpecificValueProposition"`.
+    /// Codes must be ones this version knows (a typo is an error, not a new code).
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        let bad = |entry: &str, problem: String| ConfigError::InvalidHelpOption {
+            key: keys::HELP_OPTIONS,
+            entry: entry.to_owned(),
+            problem,
+        };
+        let mut entries: Vec<(i64, AssistanceRequestCode)> = Vec::new();
+        for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let (value, code) = entry
+                .split_once('=')
+                .ok_or_else(|| bad(entry, "must be <option value>=<code>".into()))?;
+            let value: i64 = value
+                .trim()
+                .parse()
+                .map_err(|_| bad(entry, format!("has '{}', not a number", value.trim())))?;
+            let code = AssistanceRequestCode::from(code.trim());
+            if !code.is_known() {
+                let known: Vec<&str> = AssistanceRequestCode::KNOWN
+                    .iter()
+                    .map(AssistanceRequestCode::as_str)
+                    .collect();
+                return Err(bad(
+                    entry,
+                    format!("names no known code (one of {})", known.join(", ")),
+                ));
+            }
+            if entries.iter().any(|(v, c)| *v == value || *c == code) {
+                return Err(bad(entry, "repeats an option value or code".into()));
+            }
+            entries.push((value, code));
+        }
+        if entries.is_empty() {
+            return Err(bad(
+                text,
+                "lists no option; give at least one <option value>=<code>".into(),
+            ));
+        }
+        Ok(Self { entries })
+    }
+
+    /// The code an option value stands for.
+    pub fn code(&self, value: i64) -> Option<&AssistanceRequestCode> {
+        self.entries
+            .iter()
+            .find(|(v, _)| *v == value)
+            .map(|(_, c)| c)
+    }
+
+    /// The option value of a code.
+    pub fn value(&self, code: &AssistanceRequestCode) -> Option<i64> {
+        self.entries
+            .iter()
+            .find(|(_, c)| c == code)
+            .map(|(v, _)| *v)
+    }
+
+    /// Every `(option value, code)` pair, in the order configured.
+    pub fn entries(&self) -> &[(i64, AssistanceRequestCode)] {
+        &self.entries
+    }
+}

@@ -1,0 +1,82 @@
+//! `account`: the customer company of a referral.
+
+use uuid::Uuid;
+
+use super::row::{Reader, Writer};
+use super::{CrmRow, Row};
+use crate::config::CrmConfig;
+use crate::error::MappingError;
+
+/// An account row.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Account {
+    /// `accountid`.
+    pub id: Option<Uuid>,
+    /// `@odata.etag`.
+    pub etag: Option<String>,
+    /// `name`.
+    pub name: Option<String>,
+    /// `address1_line1`.
+    pub address_line1: Option<String>,
+    /// `address1_city`.
+    pub city: Option<String>,
+    /// `address1_stateorprovince`.
+    pub state_or_province: Option<String>,
+    /// `address1_postalcode`.
+    pub postal_code: Option<String>,
+    /// The *configured* country-code column (default `address1_country`), holding ISO 3166
+    /// alpha-2 as Partner Center requires.
+    pub country_code: Option<String>,
+    /// `telephone1`.
+    pub telephone: Option<String>,
+    /// `emailaddress1`.
+    pub email: Option<String>,
+}
+
+impl CrmRow for Account {
+    const ENTITY_SET: &'static str = "accounts";
+    const KEY: &'static str = "accountid";
+
+    fn columns(config: &CrmConfig) -> Vec<String> {
+        vec![
+            Self::KEY.to_owned(),
+            "name".to_owned(),
+            "address1_line1".to_owned(),
+            "address1_city".to_owned(),
+            "address1_stateorprovince".to_owned(),
+            "address1_postalcode".to_owned(),
+            config.country_code_column.clone(),
+            "telephone1".to_owned(),
+            "emailaddress1".to_owned(),
+        ]
+    }
+
+    fn from_row(row: &Row, config: &CrmConfig) -> Result<Self, MappingError> {
+        let read = Reader(row);
+        Ok(Self {
+            id: read.guid(Self::KEY)?,
+            etag: read.etag()?,
+            name: read.text("name")?,
+            address_line1: read.text("address1_line1")?,
+            city: read.text("address1_city")?,
+            state_or_province: read.text("address1_stateorprovince")?,
+            postal_code: read.text("address1_postalcode")?,
+            country_code: read.text(&config.country_code_column)?,
+            telephone: read.text("telephone1")?,
+            email: read.text("emailaddress1")?,
+        })
+    }
+
+    fn to_row(&self, config: &CrmConfig) -> Result<Row, MappingError> {
+        let mut row = Writer::default();
+        row.put("name", self.name.clone());
+        row.put("address1_line1", self.address_line1.clone());
+        row.put("address1_city", self.city.clone());
+        row.put("address1_stateorprovince", self.state_or_province.clone());
+        row.put("address1_postalcode", self.postal_code.clone());
+        row.put(&config.country_code_column, self.country_code.clone());
+        row.put("telephone1", self.telephone.clone());
+        row.put("emailaddress1", self.email.clone());
+        Ok(row.finish())
+    }
+}

@@ -1,0 +1,59 @@
+//! Typed errors. Each names what it was looking at (column, key, value), because the message
+//! ends up in the opportunity's audit column and an operator must be able to act on it.
+
+use serde_json::Value;
+
+use crate::enums::AssistanceRequestCode;
+
+/// A value that cannot be mapped between Partner Center and Dataverse.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum MappingError {
+    /// A date-time that is not RFC 3339.
+    #[error("'{value}' is not an RFC 3339 timestamp")]
+    InvalidTimestamp { value: String },
+
+    /// A Dataverse column holds a value of the wrong shape.
+    #[error("column '{column}' should hold {expected}, got {value}")]
+    InvalidColumn {
+        column: String,
+        expected: &'static str,
+        value: Value,
+    },
+
+    /// The help column holds an option value the configured help options do not list.
+    #[error(
+        "column '{column}' holds option value {value}, which the help options (COSELL_HELP_OPTIONS) do not map"
+    )]
+    UnknownHelpOption { column: String, value: i64 },
+
+    /// An assistance request code that has no option value in the configured help options.
+    #[error(
+        "'{code}' has no option value for column '{column}' in the help options (COSELL_HELP_OPTIONS)"
+    )]
+    UnmappedHelpCode {
+        column: String,
+        code: AssistanceRequestCode,
+    },
+}
+
+/// A `COSELL_*` setting that cannot be used; see [`crate::config`] for the keys.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// A yes/no setting with another value.
+    #[error("{key} must be true or false, got '{value}'")]
+    InvalidBool { key: &'static str, value: String },
+
+    /// A column or table setting that is not a Dataverse logical name.
+    #[error(
+        "{key} must be a Dataverse logical name (lowercase letters, digits and _), got '{value}'"
+    )]
+    InvalidLogicalName { key: &'static str, value: String },
+
+    /// An entry of `COSELL_HELP_OPTIONS` that cannot be used.
+    #[error("{key} entry '{entry}' {problem}")]
+    InvalidHelpOption {
+        key: &'static str,
+        entry: String,
+        problem: String,
+    },
+}

@@ -1,0 +1,38 @@
+//! What goes where between Partner Center co-sell referrals and Dataverse rows.
+//!
+//! This crate is pure: it takes values and returns values or typed errors. No I/O, no async,
+//! so every rule here can be read and tested on real payloads without a network.
+//!
+//! | module | holds |
+//! |---|---|
+//! | [`referral`] | the Partner Center referral resource and the list page, tolerant of what the service adds |
+//! | [`enums`] | the referral's string enums; each keeps values it does not know |
+//! | [`status`] | the referral status machine: which moves are legal |
+//! | [`category`] | what a referral becomes in the CRM: lead or co-sell opportunity |
+//! | [`crm`] | the Dataverse rows we touch (opportunity, account, contact, lead) |
+//! | [`config`] | [`CrmConfig`]: the settings a partner customises, and their `COSELL_*` keys |
+//! | [`timestamp`] | the RFC 3339 reading and writing used for every referral date |
+//! | [`error`] | [`MappingError`] and [`ConfigError`] |
+
+pub mod category;
+pub mod config;
+pub mod crm;
+mod decimal;
+pub mod enums;
+pub mod error;
+pub mod referral;
+pub mod status;
+pub mod timestamp;
+
+pub use category::Category;
+pub use config::{CoSellColumns, CrmConfig, HelpOptions};
+pub use crm::{
+    Account, Contact, CrmRow, Customer, Lead, LeadState, Opportunity, OpportunityState,
+    OpportunityStatusReason,
+};
+pub use enums::{
+    AssistanceRequestCode, Direction, Qualification, ReferralType, Status, Substatus, TargetType,
+};
+pub use error::{ConfigError, MappingError};
+pub use referral::{Referral, ReferralPage};
+pub use status::{IllegalMove, check_move};

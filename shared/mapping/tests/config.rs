@@ -1,0 +1,192 @@
+//! `CrmConfig::from_lookup`: the Microsoft solution's defaults, every override, and bad values.
+
+use std::collections::HashMap;
+
+use cosell_mapping::config::{HelpOptions, keys};
+use cosell_mapping::{AssistanceRequestCode, ConfigError, CrmConfig};
+
+fn from(pairs: &[(&str, &str)]) -> Result<CrmConfig, ConfigError> {
+    let map: HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    CrmConfig::from_lookup(|key| map.get(key).cloned())
+}
+
+#[test]
+fn nothing_set_gives_the_microsoft_solution_defaults() {
+    let config = from(&[]).unwrap();
+    assert_eq!(config, CrmConfig::default());
+    assert!(config.check_mark_in_name);
+    assert_eq!(config.deal_value_column, "estimatedvalue");
+    assert_eq!(config.country_code_column, "address1_country");
+    let c = &config.columns;
+    assert_eq!(c.sync, "msft_microsoftpartnercenterreferralsync");
+    assert_eq!(
+        c.referral_id,
+        "msft_microsoftpartnercenterreferralidentifier"
+    );
+    assert_eq!(c.referral_link, "msft_microsoftpartnercenterreferrallink");
+    assert_eq!(c.help, "msft_microsoftpartnercenterhelp");
+    assert_eq!(c.visibility, "msft_microsoftpartnercenterreferralvisible");
+    assert_eq!(c.msx_id, "msft_microsoftcrmidentifier");
+    assert_eq!(c.audit, "msft_microsoftpartnercenterreferralsyncaudit");
+    assert_eq!(
+        config.solutions_table,
+        "msft_microsoftpartnercentersolutions"
+    );
+
+    use AssistanceRequestCode::*;
+    assert_eq!(
+        config.help_options.entries(),
+        [
+            (100000000, WorkloadSpecificValueProposition),
+            (100000001, CustomerTechnicalArchitecture),
+            (100000002, ProofOfConceptOrDemo),
+            (100000003, QuotesOrLicensing),
+            (100000004, PostSalesCustomerSuccess),
+            (100000005, GeneralOrOther),
+        ]
+    );
+}
+
+#[test]
+fn every_key_overrides_its_setting() {
+    let config = from(&[
+        (keys::CHECK_MARK_IN_NAME, "FALSE"),
+        (keys::DEAL_VALUE_COLUMN, "new_dealamount"),
+        (keys::COUNTRY_CODE_COLUMN, "new_countrycode"),
+        (keys::COLUMN_SYNC, "new_sync"),
+        (keys::COLUMN_REFERRAL_ID, "new_referralid"),
+        (keys::COLUMN_REFERRAL_LINK, "new_referrallink"),
+        (keys::COLUMN_HELP, "new_help"),
+        (keys::COLUMN_VISIBILITY, "new_visible"),
+        (keys::COLUMN_MSX_ID, "new_msxid"),
+        (keys::COLUMN_AUDIT, "new_audit"),
+        (keys::SOLUTIONS_TABLE, "new_solutions"),
+        (
+            keys::HELP_OPTIONS,
+            "7=GeneralOrOther, 8=CustomerTechnicalArchitecture",
+        ),
+    ])
+    .unwrap();
+    assert!(!config.check_mark_in_name);
+    assert_eq!(config.deal_value_column, "new_dealamount");
+    assert_eq!(config.country_code_column, "new_countrycode");
+    let c = &config.columns;
+    assert_eq!(
+        [
+            &c.sync,
+            &c.referral_id,
+            &c.referral_link,
+            &c.help,
+            &c.visibility,
+            &c.msx_id,
+            &c.audit
+        ],
+        [
+            "new_sync",
+            "new_referralid",
+            "new_referrallink",
+            "new_help",
+            "new_visible",
+            "new_msxid",
+            "new_audit"
+        ]
+    );
+    assert_eq!(config.solutions_table, "new_solutions");
+    assert_eq!(
+        config.help_options.entries(),
+        [
+            (7, AssistanceRequestCode::GeneralOrOther),
+            (8, AssistanceRequestCode::CustomerTechnicalArchitecture)
+        ]
+    );
+    assert_eq!(
+        config.help_options.code(8),
+        Some(&AssistanceRequestCode::CustomerTechnicalArchitecture)
+    );
+    assert_eq!(
+        config
+            .help_options
+            .value(&AssistanceRequestCode::GeneralOrOther),
+        Some(7)
+    );
+    assert_eq!(config.help_options.code(100000000), None);
+}
+
+#[test]
+fn empty_values_keep_the_default_and_names_are_normalised() {
+    let config = from(&[
+        (keys::CHECK_MARK_IN_NAME, ""),
+        (keys::DEAL_VALUE_COLUMN, "  "),
+        (
+            keys::COLUMN_SYNC,
+            " Msft_MicrosoftPartnerCenterReferralSync ",
+        ),
+        (keys::COLUMN_AUDIT, "new_Audit2"),
+    ])
+    .unwrap();
+    assert!(config.check_mark_in_name);
+    assert_eq!(config.deal_value_column, "estimatedvalue");
+    assert_eq!(
+        config.columns.sync,
+        "msft_microsoftpartnercenterreferralsync"
+    );
+    assert_eq!(config.columns.audit, "new_audit2");
+}
+
+#[test]
+fn bad_values_are_errors_naming_key_and_value() {
+    let error = from(&[(keys::CHECK_MARK_IN_NAME, "maybe")]).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "COSELL_CHECK_MARK_IN_NAME must be true or false, got 'maybe'"
+    );
+
+    let error = from(&[(keys::COLUMN_HELP, "new help;drop")]).unwrap_err();
+    assert_eq!(
+        error,
+        ConfigError::InvalidLogicalName {
+            key: "COSELL_COLUMN_HELP",
+            value: "new help;drop".into()
+        }
+    );
+    assert_eq!(
+        error.to_string(),
+        "COSELL_COLUMN_HELP must be a Dataverse logical name (lowercase letters, digits and _), got 'new help;drop'"
+    );
+    assert!(from(&[(keys::DEAL_VALUE_COLUMN, "1estimatedvalue")]).is_err());
+}
+
+#[test]
+fn bad_help_options_are_errors_naming_the_entry() {
+    let cases = [
+        (
+            "100000000=WorkloadSpecifc",
+            "COSELL_HELP_OPTIONS entry '100000000=WorkloadSpecifc' names no known code",
+        ),
+        (
+            "abc=GeneralOrOther",
+            "COSELL_HELP_OPTIONS entry 'abc=GeneralOrOther' has 'abc', not a number",
+        ),
+        (
+            "1=GeneralOrOther,1=QuotesOrLicensing",
+            "COSELL_HELP_OPTIONS entry '1=QuotesOrLicensing' repeats an option value or code",
+        ),
+        (
+            "1=GeneralOrOther,2=GeneralOrOther",
+            "COSELL_HELP_OPTIONS entry '2=GeneralOrOther' repeats an option value or code",
+        ),
+        (
+            "GeneralOrOther",
+            "COSELL_HELP_OPTIONS entry 'GeneralOrOther' must be <option value>=<code>",
+        ),
+        (",", "COSELL_HELP_OPTIONS entry ',' lists no option"),
+    ];
+    for (value, message) in cases {
+        let error = from(&[(keys::HELP_OPTIONS, value)]).unwrap_err();
+        assert!(error.to_string().starts_with(message), "{value}: {error}");
+    }
+    assert!(HelpOptions::parse("1=generalorother").is_ok());
+}

@@ -1,0 +1,152 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+use crate::limit::{Limiter, RateLimit};
+use crate::retry::{RetryPolicy, retry_after, retryable_status};
+
+/// One logical operation, named for errors and logs. `idempotent` says whether repeating it is
+/// harmless when we cannot tell if the first try reached the service (a timeout, a connection
+/// dropped after the request was written): reads and conditional writes are, a plain POST is not.
+#[derive(Debug, Clone, Copy)]
+pub struct Call {
+    pub service: &'static str,
+    pub operation: &'static str,
+    pub idempotent: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// For one attempt, connect to last body byte.
+    pub timeout: Duration,
+    pub retry: RetryPolicy,
+    pub rate_limit: Option<RateLimit>,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(30),
+            retry: RetryPolicy::default(),
+            rate_limit: None,
+        }
+    }
+}
+
+/// A reqwest client with the retry policy and rate limit of one service. Clone it freely.
+#[derive(Clone)]
+pub struct Http {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: reqwest::Client,
+    retry: RetryPolicy,
+    limiter: Option<Limiter>,
+}
+
+impl Http {
+    pub fn new(config: HttpConfig) -> Result<Http, ApiError> {
+        let client = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout.min(Duration::from_secs(10)))
+            .user_agent(concat!("cosell/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ApiError::Config(e.to_string()))?;
+        let limiter = config
+            .rate_limit
+            .map(Limiter::new)
+            .transpose()
+            .map_err(ApiError::Config)?;
+        if config.retry.max_attempts == 0 {
+            return Err(ApiError::Config("retry max_attempts must be at least 1".into()));
+        }
+        Ok(Http {
+            inner: Arc::new(Inner {
+                client,
+                retry: config.retry,
+                limiter,
+            }),
+        })
+    }
+
+    /// Sends the request `build` makes — once per attempt, so a retry repeats it exactly,
+    /// request id included — and returns the first 2xx answer.
+    pub async fn send(
+        &self,
+        call: Call,
+        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, ApiError> {
+        let inner = &*self.inner;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            if let Some(limiter) = &inner.limiter {
+                limiter.acquire().await;
+            }
+            let last = attempt >= inner.retry.max_attempts;
+            let wait = match build(&inner.client).send().await {
+                Ok(response) if response.status().is_success() => return Ok(response),
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    let after = retry_after(response.headers());
+                    if last || !retryable_status(status) {
+                        let body = response.bytes().await.unwrap_or_default();
+                        return Err(ApiError::from_body(call, status, &body));
+                    }
+                    if let (Some(limiter), Some(after)) = (&inner.limiter, after) {
+                        limiter.pause_for(after.min(inner.retry.max_retry_after));
+                    }
+                    let wait = inner.retry.delay(attempt, after, &mut rand::rng());
+                    tracing::warn!(
+                        service = call.service,
+                        operation = call.operation,
+                        status,
+                        attempt,
+                        wait_ms = wait.as_millis() as u64,
+                        "retrying after error status"
+                    );
+                    wait
+                }
+                Err(error) => {
+                    // A connect failure never reached the service; anything later might have.
+                    let safe = error.is_connect() || call.idempotent;
+                    let transient = error.is_connect() || error.is_timeout() || error.is_request();
+                    if last || !safe || !transient {
+                        return Err(ApiError::Transport {
+                            service: call.service,
+                            operation: call.operation,
+                            source: error,
+                        });
+                    }
+                    let wait = inner.retry.delay(attempt, None, &mut rand::rng());
+                    tracing::warn!(
+                        service = call.service,
+                        operation = call.operation,
+                        attempt,
+                        wait_ms = wait.as_millis() as u64,
+                        error = %error,
+                        "retrying after transport error"
+                    );
+                    wait
+                }
+            };
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+/// Reads a JSON answer into `T`, naming the call if it does not fit.
+pub async fn read_json<T: DeserializeOwned>(
+    call: Call,
+    response: reqwest::Response,
+) -> Result<T, ApiError> {
+    let body = response.bytes().await.map_err(|source| ApiError::Transport {
+        service: call.service,
+        operation: call.operation,
+        source,
+    })?;
+    serde_json::from_slice(&body).map_err(|e| ApiError::decode(call, e.to_string()))
+}

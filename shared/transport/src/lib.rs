@@ -1,0 +1,19 @@
+//! The HTTP plumbing both service clients stand on, so retry, throttling and token rules are
+//! written once: every call goes through [`Http::send`], which retries what may succeed later
+//! (429/503 after `Retry-After`, other 5xx, timeouts, dropped connections) with exponential
+//! backoff and full jitter, and hands back a typed [`ApiError`] carrying the service's own code
+//! and message for everything else.
+
+mod error;
+mod http;
+mod limit;
+mod retry;
+mod secret;
+mod token;
+
+pub use error::ApiError;
+pub use http::{Call, Http, HttpConfig, read_json};
+pub use limit::RateLimit;
+pub use retry::RetryPolicy;
+pub use secret::Secret;
+pub use token::{TokenCache, TokenResponse, request_token};

@@ -1,0 +1,106 @@
+//! The retry rules over real sockets, against the simulator's token endpoint with scripted faults.
+
+use std::time::{Duration, Instant};
+
+use cosell_sim::{Fault, Service, Sim, SimConfig};
+use cosell_transport::{ApiError, Http, HttpConfig, RetryPolicy, request_token};
+
+fn http(timeout: Duration) -> Http {
+    Http::new(HttpConfig {
+        timeout,
+        retry: RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(50),
+            max_retry_after: Duration::from_secs(5),
+        },
+        rate_limit: None,
+    })
+    .unwrap()
+}
+
+const CLIENT_CREDENTIALS: &[(&str, &str)] = &[
+    ("grant_type", "client_credentials"),
+    ("client_id", "sim-client"),
+    ("client_secret", "sim-secret"),
+    ("scope", "https://org.crm.dynamics.com/.default"),
+];
+
+fn token_requests(sim: &Sim) -> u64 {
+    sim.state.counters.snapshot().services.get("token").copied().unwrap_or(0)
+}
+
+fn url(sim: &Sim) -> String {
+    format!("{}/tenant/oauth2/v2.0/token", sim.base_url)
+}
+
+#[tokio::test]
+async fn a_429_waits_for_retry_after_then_succeeds() {
+    let sim = Sim::start(SimConfig::default()).await.unwrap();
+    sim.state.faults.script(Service::Token, [Fault::TooManyRequests]);
+    let started = Instant::now();
+    let token = request_token(&http(Duration::from_secs(5)), &url(&sim), CLIENT_CREDENTIALS)
+        .await
+        .unwrap();
+    assert!(started.elapsed() >= Duration::from_secs(1), "{:?}", started.elapsed());
+    assert!(token.access_token.expose().starts_with("sim-at-"));
+    assert_eq!(token_requests(&sim), 2);
+}
+
+#[tokio::test]
+async fn a_dropped_connection_and_a_timeout_are_retried_when_safe() {
+    let sim = Sim::start(SimConfig::default()).await.unwrap();
+    sim.state.faults.script(Service::Token, [Fault::Drop, Fault::Timeout]);
+    let token = request_token(&http(Duration::from_millis(300)), &url(&sim), CLIENT_CREDENTIALS)
+        .await
+        .unwrap();
+    assert_eq!(token.expires_in, 3599);
+    assert_eq!(token_requests(&sim), 3);
+}
+
+#[tokio::test]
+async fn a_refresh_grant_is_not_repeated_once_it_may_have_been_redeemed() {
+    let sim = Sim::start(SimConfig::default()).await.unwrap();
+    sim.state.faults.script(Service::Token, [Fault::Drop]);
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("client_id", "sim-client"),
+        ("client_secret", "sim-secret"),
+        ("refresh_token", "sim-refresh-token"),
+        ("scope", "https://api.partner.microsoft.com/.default offline_access"),
+    ];
+    let error = request_token(&http(Duration::from_secs(5)), &url(&sim), &form)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, ApiError::Transport { .. }), "{error:?}");
+    assert_eq!(token_requests(&sim), 1);
+}
+
+#[tokio::test]
+async fn a_client_error_comes_back_typed_at_once() {
+    let sim = Sim::start(SimConfig::default()).await.unwrap();
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("client_id", "sim-client"),
+        ("client_secret", "sim-secret"),
+        ("refresh_token", "not-a-token"),
+    ];
+    let error = request_token(&http(Duration::from_secs(5)), &url(&sim), &form)
+        .await
+        .unwrap_err();
+    assert_eq!(error.status(), Some(400));
+    assert_eq!(error.code(), Some("invalid_grant"));
+    assert!(error.to_string().contains("AADSTS70000"), "{error}");
+    assert_eq!(token_requests(&sim), 1);
+}
+
+#[tokio::test]
+async fn gives_up_after_the_attempt_budget_with_the_last_error() {
+    let sim = Sim::start(SimConfig::default()).await.unwrap();
+    sim.state.faults.script(Service::Token, [Fault::ServerError; 4]);
+    let error = request_token(&http(Duration::from_secs(5)), &url(&sim), CLIENT_CREDENTIALS)
+        .await
+        .unwrap_err();
+    assert_eq!(error.status(), Some(500));
+    assert_eq!(token_requests(&sim), 3);
+}
