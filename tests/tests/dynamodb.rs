@@ -2,8 +2,8 @@
 //! (moto), so condition expressions, GSIs and TTL behave as in AWS, not as a fake imagines them.
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, KeySchemaElement, KeyType, ScalarAttributeType,
-    BillingMode,
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    ScalarAttributeType,
 };
 
 #[tokio::test]
@@ -39,7 +39,9 @@ async fn moto_enforces_condition_expressions() {
             .send()
     };
     put_once().await.expect("first conditional put");
-    let second = put_once().await.expect_err("second conditional put must lose");
+    let second = put_once()
+        .await
+        .expect_err("second conditional put must lose");
     let service_error = second.into_service_error();
     assert!(
         service_error.is_conditional_check_failed_exception(),

@@ -189,12 +189,16 @@ pub async fn inject(State(state): State<Arc<SimState>>, req: Request, next: Next
     };
     state.counters.fault(service, fault.name());
     match fault {
-        Fault::TooManyRequests => {
-            throttled(service, StatusCode::TOO_MANY_REQUESTS, settings.retry_after_secs)
-        }
-        Fault::Unavailable => {
-            throttled(service, StatusCode::SERVICE_UNAVAILABLE, settings.retry_after_secs)
-        }
+        Fault::TooManyRequests => throttled(
+            service,
+            StatusCode::TOO_MANY_REQUESTS,
+            settings.retry_after_secs,
+        ),
+        Fault::Unavailable => throttled(
+            service,
+            StatusCode::SERVICE_UNAVAILABLE,
+            settings.retry_after_secs,
+        ),
         Fault::ServerError => error_body(
             service,
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -4,7 +4,10 @@ use clap::Parser;
 use cosell_sim::{Sim, SimConfig};
 
 #[derive(Parser)]
-#[command(version, about = "Partner Center, Dataverse and token endpoint simulators")]
+#[command(
+    version,
+    about = "Partner Center, Dataverse and token endpoint simulators"
+)]
 struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:7070", env = "COSELL_SIM_BIND")]

@@ -37,10 +37,11 @@ pub async fn serve(listener: TcpListener, app: Router) {
         let kill = ConnKill(Arc::new(Notify::new()));
         let app = app.clone();
         let conn_kill = kill.clone();
-        let service = TowerToHyperService::new(app.map_request(move |mut req: Request<Incoming>| {
-            req.extensions_mut().insert(conn_kill.clone());
-            req.map(Body::new)
-        }));
+        let service =
+            TowerToHyperService::new(app.map_request(move |mut req: Request<Incoming>| {
+                req.extensions_mut().insert(conn_kill.clone());
+                req.map(Body::new)
+            }));
         tokio::spawn(async move {
             let builder = auto::Builder::new(TokioExecutor::new());
             let conn = builder.serve_connection(TokioIo::new(stream), service);

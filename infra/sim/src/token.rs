@@ -100,7 +100,10 @@ impl TokenAuthority {
     /// Mints a new refresh token, as a partner admin signing in again would.
     pub fn mint_refresh_token(&self) -> String {
         let token = format!("sim-rt-{}", uuid::Uuid::new_v4().simple());
-        self.refresh.lock().expect("refresh tokens").push(token.clone());
+        self.refresh
+            .lock()
+            .expect("refresh tokens")
+            .push(token.clone());
         token
     }
 
@@ -138,7 +141,11 @@ impl TokenAuthority {
     }
 
     fn redeem_refresh_token(&self, token: &str) -> Option<String> {
-        let revoke = self.config.lock().expect("token config").rotation_revokes_old;
+        let revoke = self
+            .config
+            .lock()
+            .expect("token config")
+            .rotation_revokes_old;
         let mut refresh = self.refresh.lock().expect("refresh tokens");
         let position = refresh.iter().position(|t| t == token)?;
         if revoke {
@@ -184,7 +191,12 @@ async fn token(State(state): State<Arc<SimState>>, Form(req): Form<TokenRequest>
             7000215,
         );
     }
-    let audience = Audience::of_scope(req.scope.as_deref().or(req.resource.as_deref()).unwrap_or(""));
+    let audience = Audience::of_scope(
+        req.scope
+            .as_deref()
+            .or(req.resource.as_deref())
+            .unwrap_or(""),
+    );
     let refresh_token = match req.grant_type.as_str() {
         "client_credentials" => None,
         "refresh_token" => {

@@ -90,7 +90,9 @@ fn error_fields(body: &[u8]) -> (String, String) {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Body {
-        Api { error: Detail },
+        Api {
+            error: Detail,
+        },
         OAuth {
             error: String,
             error_description: Option<String>,
@@ -125,13 +127,20 @@ mod tests {
 
     #[test]
     fn reads_both_error_shapes_and_plain_text() {
-        let api = br#"{"error":{"code":"preconditionFailed","message":"stale","target":"referral"}}"#;
-        assert_eq!(error_fields(api), ("preconditionFailed".into(), "stale".into()));
+        let api =
+            br#"{"error":{"code":"preconditionFailed","message":"stale","target":"referral"}}"#;
+        assert_eq!(
+            error_fields(api),
+            ("preconditionFailed".into(), "stale".into())
+        );
         let oauth = br#"{"error":"invalid_grant","error_description":"AADSTS70000: revoked","error_codes":[70000]}"#;
         assert_eq!(
             error_fields(oauth),
             ("invalid_grant".into(), "AADSTS70000: revoked".into())
         );
-        assert_eq!(error_fields(b"Bad Gateway"), (String::new(), "Bad Gateway".into()));
+        assert_eq!(
+            error_fields(b"Bad Gateway"),
+            (String::new(), "Bad Gateway".into())
+        );
     }
 }

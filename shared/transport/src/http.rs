@@ -61,7 +61,9 @@ impl Http {
             .transpose()
             .map_err(ApiError::Config)?;
         if config.retry.max_attempts == 0 {
-            return Err(ApiError::Config("retry max_attempts must be at least 1".into()));
+            return Err(ApiError::Config(
+                "retry max_attempts must be at least 1".into(),
+            ));
         }
         Ok(Http {
             inner: Arc::new(Inner {
@@ -143,10 +145,13 @@ pub async fn read_json<T: DeserializeOwned>(
     call: Call,
     response: reqwest::Response,
 ) -> Result<T, ApiError> {
-    let body = response.bytes().await.map_err(|source| ApiError::Transport {
-        service: call.service,
-        operation: call.operation,
-        source,
-    })?;
+    let body = response
+        .bytes()
+        .await
+        .map_err(|source| ApiError::Transport {
+            service: call.service,
+            operation: call.operation,
+            source,
+        })?;
     serde_json::from_slice(&body).map_err(|e| ApiError::decode(call, e.to_string()))
 }

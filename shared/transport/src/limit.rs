@@ -23,8 +23,8 @@ pub(crate) struct Limiter {
 
 impl Limiter {
     pub(crate) fn new(limit: RateLimit) -> Result<Self, String> {
-        let per_second = NonZeroU32::new(limit.per_second)
-            .ok_or("rate limit per_second must be above 0")?;
+        let per_second =
+            NonZeroU32::new(limit.per_second).ok_or("rate limit per_second must be above 0")?;
         let burst = NonZeroU32::new(limit.burst).ok_or("rate limit burst must be above 0")?;
         Ok(Self {
             bucket: governor::RateLimiter::direct(Quota::per_second(per_second).allow_burst(burst)),
@@ -65,7 +65,11 @@ mod tests {
             limiter.acquire().await;
         }
         // 5 at once, then 25 more at 50/s: at least 0.5 s.
-        assert!(start.elapsed() >= Duration::from_millis(480), "{:?}", start.elapsed());
+        assert!(
+            start.elapsed() >= Duration::from_millis(480),
+            "{:?}",
+            start.elapsed()
+        );
     }
 
     #[tokio::test]
@@ -84,6 +88,12 @@ mod tests {
 
     #[test]
     fn rejects_a_zero_rate() {
-        assert!(Limiter::new(RateLimit { per_second: 0, burst: 1 }).is_err());
+        assert!(
+            Limiter::new(RateLimit {
+                per_second: 0,
+                burst: 1
+            })
+            .is_err()
+        );
     }
 }

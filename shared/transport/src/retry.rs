@@ -31,7 +31,12 @@ impl RetryPolicy {
     /// With `Retry-After` the service said when: wait that long plus a little jitter, so many
     /// clients told the same second do not return together. Without it, "full jitter": a uniform
     /// draw up to the exponential ceiling.
-    pub fn delay(&self, attempt: u32, retry_after: Option<Duration>, rng: &mut impl Rng) -> Duration {
+    pub fn delay(
+        &self,
+        attempt: u32,
+        retry_after: Option<Duration>,
+        rng: &mut impl Rng,
+    ) -> Duration {
         match retry_after {
             Some(after) => {
                 let jitter = rng.random_range(0..=self.base_delay.as_millis() as u64);
@@ -84,14 +89,27 @@ mod tests {
     fn backoff_stays_under_a_doubling_ceiling_capped_at_max_delay() {
         let mut rng = StdRng::seed_from_u64(1);
         let p = policy();
-        for (attempt, ceiling_ms) in [(1, 100), (2, 200), (3, 400), (4, 800), (5, 1_000), (9, 1_000)] {
+        for (attempt, ceiling_ms) in [
+            (1, 100),
+            (2, 200),
+            (3, 400),
+            (4, 800),
+            (5, 1_000),
+            (9, 1_000),
+        ] {
             let draws: Vec<u128> = (0..200)
                 .map(|_| p.delay(attempt, None, &mut rng).as_millis())
                 .collect();
             assert!(draws.iter().all(|d| *d <= ceiling_ms), "attempt {attempt}");
             // Full jitter spreads over the whole range, not just near the ceiling.
-            assert!(draws.iter().any(|d| *d < ceiling_ms / 4), "attempt {attempt}");
-            assert!(draws.iter().any(|d| *d > ceiling_ms * 3 / 4), "attempt {attempt}");
+            assert!(
+                draws.iter().any(|d| *d < ceiling_ms / 4),
+                "attempt {attempt}"
+            );
+            assert!(
+                draws.iter().any(|d| *d > ceiling_ms * 3 / 4),
+                "attempt {attempt}"
+            );
         }
     }
 

@@ -52,7 +52,9 @@ pub async fn request_token(
         operation: "token",
         idempotent: !rotating,
     };
-    let response = http.send(call, |client| client.post(url).form(form)).await?;
+    let response = http
+        .send(call, |client| client.post(url).form(form))
+        .await?;
     read_json(call, response).await
 }
 
@@ -127,9 +129,10 @@ mod tests {
 
     #[test]
     fn reads_expires_in_as_number_or_string() {
-        let v1: TokenResponse =
-            serde_json::from_str(r#"{"token_type":"Bearer","expires_in":"3599","access_token":"a"}"#)
-                .unwrap();
+        let v1: TokenResponse = serde_json::from_str(
+            r#"{"token_type":"Bearer","expires_in":"3599","access_token":"a"}"#,
+        )
+        .unwrap();
         let v2: TokenResponse = serde_json::from_str(
             r#"{"token_type":"Bearer","expires_in":3599,"access_token":"a","refresh_token":"r"}"#,
         )

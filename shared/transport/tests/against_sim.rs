@@ -27,7 +27,13 @@ const CLIENT_CREDENTIALS: &[(&str, &str)] = &[
 ];
 
 fn token_requests(sim: &Sim) -> u64 {
-    sim.state.counters.snapshot().services.get("token").copied().unwrap_or(0)
+    sim.state
+        .counters
+        .snapshot()
+        .services
+        .get("token")
+        .copied()
+        .unwrap_or(0)
 }
 
 fn url(sim: &Sim) -> String {
@@ -37,12 +43,22 @@ fn url(sim: &Sim) -> String {
 #[tokio::test]
 async fn a_429_waits_for_retry_after_then_succeeds() {
     let sim = Sim::start(SimConfig::default()).await.unwrap();
-    sim.state.faults.script(Service::Token, [Fault::TooManyRequests]);
+    sim.state
+        .faults
+        .script(Service::Token, [Fault::TooManyRequests]);
     let started = Instant::now();
-    let token = request_token(&http(Duration::from_secs(5)), &url(&sim), CLIENT_CREDENTIALS)
-        .await
-        .unwrap();
-    assert!(started.elapsed() >= Duration::from_secs(1), "{:?}", started.elapsed());
+    let token = request_token(
+        &http(Duration::from_secs(5)),
+        &url(&sim),
+        CLIENT_CREDENTIALS,
+    )
+    .await
+    .unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
     assert!(token.access_token.expose().starts_with("sim-at-"));
     assert_eq!(token_requests(&sim), 2);
 }
@@ -50,10 +66,16 @@ async fn a_429_waits_for_retry_after_then_succeeds() {
 #[tokio::test]
 async fn a_dropped_connection_and_a_timeout_are_retried_when_safe() {
     let sim = Sim::start(SimConfig::default()).await.unwrap();
-    sim.state.faults.script(Service::Token, [Fault::Drop, Fault::Timeout]);
-    let token = request_token(&http(Duration::from_millis(300)), &url(&sim), CLIENT_CREDENTIALS)
-        .await
-        .unwrap();
+    sim.state
+        .faults
+        .script(Service::Token, [Fault::Drop, Fault::Timeout]);
+    let token = request_token(
+        &http(Duration::from_millis(300)),
+        &url(&sim),
+        CLIENT_CREDENTIALS,
+    )
+    .await
+    .unwrap();
     assert_eq!(token.expires_in, 3599);
     assert_eq!(token_requests(&sim), 3);
 }
@@ -67,7 +89,10 @@ async fn a_refresh_grant_is_not_repeated_once_it_may_have_been_redeemed() {
         ("client_id", "sim-client"),
         ("client_secret", "sim-secret"),
         ("refresh_token", "sim-refresh-token"),
-        ("scope", "https://api.partner.microsoft.com/.default offline_access"),
+        (
+            "scope",
+            "https://api.partner.microsoft.com/.default offline_access",
+        ),
     ];
     let error = request_token(&http(Duration::from_secs(5)), &url(&sim), &form)
         .await
@@ -97,10 +122,16 @@ async fn a_client_error_comes_back_typed_at_once() {
 #[tokio::test]
 async fn gives_up_after_the_attempt_budget_with_the_last_error() {
     let sim = Sim::start(SimConfig::default()).await.unwrap();
-    sim.state.faults.script(Service::Token, [Fault::ServerError; 4]);
-    let error = request_token(&http(Duration::from_secs(5)), &url(&sim), CLIENT_CREDENTIALS)
-        .await
-        .unwrap_err();
+    sim.state
+        .faults
+        .script(Service::Token, [Fault::ServerError; 4]);
+    let error = request_token(
+        &http(Duration::from_secs(5)),
+        &url(&sim),
+        CLIENT_CREDENTIALS,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(error.status(), Some(500));
     assert_eq!(token_requests(&sim), 3);
 }
