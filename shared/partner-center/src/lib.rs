@@ -1,1 +1,40 @@
-//! Being written.
+//! Client for the Partner Center co-sell Referrals API and webhook registration
+//! (contract `partner-center.md`).
+//!
+//! Every call goes through `cosell-transport` (retries, `Retry-After`, typed errors), carries a
+//! bearer token for its audience and one `client-request-id` per logical call, reused on every
+//! retry. A 401 is retried once with a fresh token.
+//!
+//! Tokens come from the refresh-token grant (App+User). Entra ID may rotate the refresh token on
+//! every redemption; the client keeps the newest one in memory and hands each new one to the
+//! caller's [`RefreshTokenSink`] to persist, so the next cold start has a token that still works.
+//!
+//! | module | holds |
+//! |---|---|
+//! | [`config`] | [`PartnerCenterConfig`]: hosts, app credentials, scopes, HTTP policy |
+//! | [`auth`] | [`RefreshTokenSink`] and the per-audience token caches |
+//! | [`client`] | [`PartnerCenter`], the client |
+//! | [`referrals`] | list / get / create / replace / patch, [`ListQuery`], [`PatchOp`], [`Versioned`] |
+//! | [`filter`] | [`Filter`]: `$filter` built from typed clauses, strings escaped |
+//! | [`webhooks`] | webhook registration: events, register, view, update, test, delivery status |
+//! | [`error`] | [`Error`] |
+
+pub mod auth;
+pub mod client;
+pub mod config;
+pub mod error;
+pub mod filter;
+pub mod referrals;
+pub mod webhooks;
+
+pub use auth::{BoxError, RefreshTokenSink};
+pub use client::PartnerCenter;
+pub use config::PartnerCenterConfig;
+pub use cosell_mapping::{Referral, ReferralPage};
+pub use cosell_transport::{ApiError, HttpConfig, RetryPolicy, Secret};
+pub use error::Error;
+pub use filter::{Field, Filter};
+pub use referrals::{ListQuery, OrderBy, PatchOp, PatchOpKind, Versioned};
+pub use webhooks::{
+    ValidationEvent, ValidationResult, ValidationStatus, WebhookEvent, WebhookRegistration,
+};

@@ -1,0 +1,304 @@
+//! Every referrals operation against the simulator over real sockets.
+
+mod support;
+
+use cosell_mapping::{Direction, Referral, Status, Substatus};
+use cosell_partner_center::{Error, Field, Filter, ListQuery, OrderBy, PatchOp};
+use futures::TryStreamExt;
+use serde_json::{Value, json};
+use support::*;
+
+fn named(name: &str) -> Referral {
+    Referral {
+        name: Some(name.into()),
+        ..Referral::default()
+    }
+}
+
+#[tokio::test]
+async fn create_get_replace_and_patch_carry_etags() {
+    let Setup {
+        client, sim: _sim, ..
+    } = setup().await;
+    let mut draft = named("Contoso migration");
+    draft.extra.insert("dealSensitivity".into(), json!("High"));
+    let created = client.create_referral(&draft).await.unwrap();
+    let id = created.value.id.clone().unwrap();
+    assert!(created.value.engagement_id.is_some() && created.value.created_date_time.is_some());
+    assert_eq!(created.etag, created.value.etag);
+    assert_eq!(created.value.state(), (Status::New, Substatus::Pending));
+
+    let fetched = client.get_referral(&id).await.unwrap();
+    assert_eq!(fetched.etag, created.etag);
+    assert_eq!(fetched.value.extra["dealSensitivity"], "High");
+
+    let mut changed = fetched.value.clone();
+    changed.external_reference_id = Some("opportunity-1".into());
+    let replaced = client
+        .replace_referral(&id, &changed, fetched.etag.as_deref().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        replaced.value.external_reference_id.as_deref(),
+        Some("opportunity-1")
+    );
+    assert_eq!(
+        replaced.value.extra["dealSensitivity"], "High",
+        "unknown keys survive a round trip"
+    );
+    assert_ne!(replaced.etag, fetched.etag);
+
+    let patched = client
+        .patch_referral(
+            &id,
+            &[
+                PatchOp::replace("/status", "Active"),
+                PatchOp::replace("/substatus", "Accepted"),
+            ],
+            replaced.etag.as_deref(),
+        )
+        .await
+        .unwrap();
+    assert!(patched.etag.is_some() && patched.etag != replaced.etag);
+    let after = client.get_referral(&id).await.unwrap();
+    assert_eq!(after.etag, patched.etag);
+    assert_eq!(after.value.state(), (Status::Active, Substatus::Accepted));
+    assert!(after.value.accepted_date_time.is_some());
+
+    let returned = client
+        .patch_referral_returning(
+            &id,
+            &[PatchOp::add("/team/-", json!({"firstName": "Ana"}))],
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(returned.value.team[0].first_name.as_deref(), Some("Ana"));
+    assert_eq!(returned.etag, returned.value.etag);
+}
+
+#[tokio::test]
+async fn a_stale_etag_is_precondition_failed_on_put_and_patch() {
+    let Setup {
+        client, sim: _sim, ..
+    } = setup().await;
+    let created = client.create_referral(&named("Raced")).await.unwrap();
+    let id = created.value.id.clone().unwrap();
+    let stale = created.etag.clone().unwrap();
+    client
+        .patch_referral(
+            &id,
+            &[PatchOp::replace("/name", "Raced (edited)")],
+            Some(&stale),
+        )
+        .await
+        .unwrap();
+
+    let put = client
+        .replace_referral(&id, &created.value, &stale)
+        .await
+        .unwrap_err();
+    assert!(put.is_precondition_failed(), "{put}");
+    assert_eq!(put.code(), Some("preconditionFailed"));
+    let patch = client
+        .patch_referral(
+            &id,
+            &[PatchOp::replace("/name", "lost update")],
+            Some(&stale),
+        )
+        .await
+        .unwrap_err();
+    assert!(patch.is_precondition_failed(), "{patch}");
+    assert_eq!(
+        client
+            .get_referral(&id)
+            .await
+            .unwrap()
+            .value
+            .name
+            .as_deref(),
+        Some("Raced (edited)")
+    );
+}
+
+#[tokio::test]
+async fn an_illegal_status_move_comes_back_with_the_service_code_and_message() {
+    let Setup { sim, client, .. } = setup().await;
+    let created = client.create_referral(&named("Won deal")).await.unwrap();
+    let id = created.value.id.clone().unwrap();
+    let won = [
+        PatchOp::replace("/status", "Closed"),
+        PatchOp::replace("/substatus", "Won"),
+    ];
+    client.patch_referral(&id, &won, None).await.unwrap();
+
+    let reopen = [
+        PatchOp::replace("/status", "Active"),
+        PatchOp::replace("/substatus", "Accepted"),
+    ];
+    let error = client.patch_referral(&id, &reopen, None).await.unwrap_err();
+    let Error::Api(cosell_partner_center::ApiError::Service {
+        status,
+        code,
+        message,
+        ..
+    }) = &error
+    else {
+        panic!("expected a service error, got {error:?}");
+    };
+    assert_eq!((*status, code.as_str()), (400, "invalidRequest"));
+    assert!(
+        message.contains("Closed/Won") && message.contains("Active/Accepted"),
+        "{message}"
+    );
+    let patches = route_count(
+        &sim,
+        "partner-center PATCH /v1.0/engagements/referrals/{id}",
+    )
+    .await;
+    assert_eq!(patches, 2, "a 400 is not retried");
+}
+
+#[tokio::test]
+async fn lists_three_pages_by_following_the_next_link() {
+    let Setup { sim, client, .. } = setup().await;
+    let referrals: Vec<Value> = (0..260)
+        .map(|i| {
+            let country = if i % 13 == 0 { "DE" } else { "US" };
+            json!({"name": format!("lead {i}"), "customerProfile": {"address": {"country": country}}})
+        })
+        .collect();
+    seed(&sim, Value::Array(referrals)).await;
+
+    let query = ListQuery::new()
+        .filter(
+            Filter::new()
+                .eq(Field::CustomerCountry, "US")
+                .eq(Field::Direction, Direction::Incoming),
+        )
+        .order_by(OrderBy::CreatedDesc);
+    let pages: Vec<_> = client
+        .list_referrals(query.clone())
+        .try_collect()
+        .await
+        .unwrap();
+    let sizes: Vec<usize> = pages.iter().map(|p| p.value.len()).collect();
+    assert_eq!(sizes, [100, 100, 40]);
+    assert_eq!(pages[0].count, Some(240));
+    let all: Vec<_> = pages.into_iter().flat_map(|p| p.value).collect();
+    let mut ids: Vec<_> = all.iter().map(|r| r.id.clone().unwrap()).collect();
+    assert!(all.iter().all(|r| {
+        r.customer_profile
+            .as_ref()
+            .unwrap()
+            .address
+            .as_ref()
+            .unwrap()
+            .country
+            .as_deref()
+            == Some("US")
+    }));
+    assert!(
+        all.windows(2)
+            .all(|w| w[0].created_date_time >= w[1].created_date_time)
+    );
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 240);
+    // The next links point at a path the client never builds itself.
+    assert_eq!(
+        route_count(&sim, "partner-center GET /v1.0/engagements/Referrals").await,
+        2
+    );
+
+    assert_eq!(
+        client
+            .list_all_referrals(query.top(150))
+            .await
+            .unwrap()
+            .len(),
+        150
+    );
+}
+
+#[tokio::test]
+async fn a_quote_in_a_filter_value_is_escaped() {
+    let Setup { sim, client, .. } = setup().await;
+    seed(
+        &sim,
+        json!([
+            {"name": "match", "engagementId": "O'Bryan's engagement"},
+            {"name": "prefix", "engagementId": "O"},
+            {"name": "other", "engagementId": "Bryan's engagement"},
+        ]),
+    )
+    .await;
+    let query =
+        ListQuery::new().filter(Filter::new().eq(Field::EngagementId, "O'Bryan's engagement"));
+    let found = client.list_all_referrals(query).await.unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].name.as_deref(), Some("match"));
+}
+
+#[tokio::test]
+async fn filters_on_updated_date_time() {
+    let Setup { sim, client, .. } = setup().await;
+    seed(
+        &sim,
+        json!([
+            {"name": "old", "updatedDateTime": "2024-01-01T00:00:00.0000000Z"},
+            {"name": "new", "updatedDateTime": "2024-06-01T00:00:00.1234567Z"},
+        ]),
+    )
+    .await;
+    let since = time::macros::datetime!(2024-03-01 00:00 UTC);
+    let query = ListQuery::new().filter(Filter::new().updated_after(since));
+    let found = client.list_all_referrals(query).await.unwrap();
+    assert_eq!(
+        found
+            .iter()
+            .map(|r| r.name.clone().unwrap())
+            .collect::<Vec<_>>(),
+        ["new"]
+    );
+}
+
+#[tokio::test]
+async fn a_connected_referral_shares_the_engagement() {
+    let Setup {
+        client, sim: _sim, ..
+    } = setup().await;
+    let partner = client
+        .create_referral(&named("Partner side"))
+        .await
+        .unwrap()
+        .value;
+    let microsoft = Referral {
+        engagement_id: partner.engagement_id.clone(),
+        ..named("Microsoft side")
+    };
+    let connected = client.create_referral(&microsoft).await.unwrap().value;
+    assert_eq!(connected.engagement_id, partner.engagement_id);
+    let query = ListQuery::new()
+        .filter(Filter::new().eq(Field::EngagementId, partner.engagement_id.unwrap()));
+    assert_eq!(client.list_all_referrals(query).await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn missing_referrals_are_not_found_and_foreign_next_links_are_refused() {
+    let Setup {
+        client, sim: _sim, ..
+    } = setup().await;
+    assert!(
+        client
+            .get_referral("no-such-id")
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
+    let foreign = client
+        .next_referral_page("https://elsewhere.example/v1.0/engagements/referrals?$skiptoken=x")
+        .await
+        .unwrap_err();
+    assert!(matches!(foreign, Error::ForeignNextLink(_)), "{foreign:?}");
+}
