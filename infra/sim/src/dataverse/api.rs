@@ -1,0 +1,216 @@
+//! The Web API entry: every method under `/api/data/v9.2/`, authenticated (a bearer token for the
+//! Dataverse audience, else 401), admitted by the service-protection limits (else 429), then
+//! routed by its OData resource. Each operation is also counted precisely
+//! (`POST opportunities`, `PATCH opportunities(key)`, `batch POST accounts`…), because the route
+//! counter only sees the wildcard.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use uuid::Uuid;
+
+use super::error::{DvError, code};
+use super::odata::{Prefer, QueryOptions, Resource};
+use super::request::{Body, Ctx, DvRequest, DvResponse};
+use super::store::Store;
+use super::{DvState, actions, batch, changes, metadata, query, rows};
+use crate::{Audience, Service, SimState};
+
+/// The service root every URL is under.
+pub const API_PATH: &str = "/api/data/v9.2";
+
+pub fn router() -> Router<Arc<SimState>> {
+    Router::new().route("/api/data/v9.2/{*path}", any(handle))
+}
+
+async fn handle(
+    State(state): State<Arc<SimState>>,
+    method: Method,
+    Path(path): Path<String>,
+    RawQuery(raw_query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(why) = state.tokens.authorize(&headers, Audience::Dataverse) {
+        let mut response =
+            DvError::new(StatusCode::UNAUTHORIZED, code::UNAUTHORIZED, why).into_response();
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return response;
+    }
+    let dv = &state.dv;
+    let admission = match dv.limits.admit() {
+        Ok(admission) => admission,
+        Err(throttled) => {
+            state.counters.event(Service::Dataverse, "throttled");
+            state
+                .counters
+                .event(Service::Dataverse, &format!("throttled {}", throttled.code));
+            tracing::debug!(
+                code = throttled.code,
+                retry_after = throttled.retry_after_secs,
+                "dataverse request throttled"
+            );
+            let mut response = DvError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                throttled.code,
+                throttled.message,
+            )
+            .into_response();
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(throttled.retry_after_secs),
+            );
+            return response;
+        }
+    };
+    let execution_ms = dv.limits.config().execution_ms;
+    if execution_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(execution_ms)).await;
+    }
+    let request = DvRequest {
+        method,
+        path,
+        query: url::form_urlencoded::parse(raw_query.unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect(),
+        headers,
+        body,
+    };
+    let response = execute(&state, request);
+    drop(admission);
+    response
+}
+
+/// Runs one top-level request (a `$batch` or a single operation) under the store lock.
+fn execute(state: &SimState, request: DvRequest) -> Response {
+    let dv = &state.dv;
+    let mut store = dv.store.lock().expect("dataverse store");
+    if request.path.trim_matches('/') == "$batch" {
+        if request.method != Method::POST {
+            return method_not_allowed(&request).into_response();
+        }
+        state.counters.event(Service::Dataverse, "POST $batch");
+        let content_type = request.header("content-type").unwrap_or("");
+        let items = match batch::parse(content_type, &request.body) {
+            Ok(items) => items,
+            Err(error) => return error.into_response(),
+        };
+        let prefer = Prefer::from_headers(&request.headers);
+        let (status, bytes, content_type) =
+            batch::run(&mut store, &items, &prefer, &mut |store: &mut Store,
+                                                          part: &DvRequest,
+                                                          refs: &HashMap<
+                String,
+                (String, Uuid),
+            >| {
+                execute_one(state, store, part, refs, "batch ")
+            });
+        return DvResponse {
+            status,
+            headers: Vec::new(),
+            body: Body::Raw {
+                content_type,
+                bytes,
+            },
+        }
+        .into_response();
+    }
+    match execute_one(state, &mut store, &request, &HashMap::new(), "") {
+        Ok((response, _)) => response.into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+/// Runs one operation; answers it and the row it wrote (for a change set's `Content-ID`).
+pub fn execute_one(
+    state: &SimState,
+    store: &mut Store,
+    request: &DvRequest,
+    refs: &HashMap<String, (String, Uuid)>,
+    event_prefix: &'static str,
+) -> Result<(DvResponse, Option<(String, Uuid)>), DvError> {
+    let dv: &DvState = &state.dv;
+    let resource = super::odata::parse_path(&request.path)?;
+    let options = QueryOptions::parse(request.query.clone())?;
+    let ctx = Ctx {
+        config: &dv.config,
+        api: &dv.api,
+        prefer: Prefer::from_headers(&request.headers),
+        refs,
+        delta_token_max_age_secs: dv.delta_token_max_age_secs(),
+        counters: &state.counters,
+        event_prefix,
+    };
+    match (&request.method, resource) {
+        (&Method::GET, Resource::Collection(set)) => {
+            if changes::is_tracking(&ctx, &options) {
+                ctx.event(&format!("GET {set} (changes)"));
+                Ok((changes::list(&ctx, store, &set, &options)?, None))
+            } else {
+                ctx.event(&format!("GET {set}"));
+                Ok((query::list(&ctx, store, &set, &options)?, None))
+            }
+        }
+        (&Method::GET, Resource::Entity(set, key)) => {
+            ctx.event(&format!("GET {set}(key)"));
+            Ok((rows::read(&ctx, store, &set, &key, &options)?, None))
+        }
+        (&Method::POST, Resource::Collection(name))
+            if actions::ACTIONS.contains(&name.as_str()) =>
+        {
+            ctx.event(&format!("POST {name}"));
+            Ok((actions::run(&ctx, store, &name, request)?, None))
+        }
+        (&Method::POST, Resource::Collection(set)) => {
+            ctx.event(&format!("POST {set}"));
+            let (response, id) = rows::create(&ctx, store, &set, request, &options)?;
+            Ok((response, Some((set, id))))
+        }
+        (&Method::PATCH, Resource::Entity(set, key)) => {
+            ctx.event(&format!("PATCH {set}(key)"));
+            let (response, id) = rows::upsert(&ctx, store, &set, &key, request, &options)?;
+            Ok((response, Some((set, id))))
+        }
+        (&Method::DELETE, Resource::Entity(set, key)) => {
+            ctx.event(&format!("DELETE {set}(key)"));
+            Ok((rows::delete(&ctx, store, &set, &key, request)?, None))
+        }
+        (
+            &Method::GET,
+            Resource::EntityDefinitions {
+                logical_name,
+                attributes,
+            },
+        ) => {
+            ctx.event("GET EntityDefinitions");
+            Ok((
+                metadata::get(&ctx, logical_name.as_deref(), attributes, &options)?,
+                None,
+            ))
+        }
+        (&Method::POST, Resource::Batch) => Err(DvError::bad_request(
+            "A $batch request cannot contain another $batch request.",
+        )),
+        _ => Err(method_not_allowed(request)),
+    }
+}
+
+fn method_not_allowed(request: &DvRequest) -> DvError {
+    DvError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        code::METHOD_NOT_ALLOWED,
+        format!(
+            "The HTTP method '{}' is not allowed on '{}'.",
+            request.method, request.path
+        ),
+    )
+}

@@ -1,0 +1,353 @@
+//! What a Dataverse environment looks like to the simulator: its tables (entity set → primary key,
+//! alternate keys, change tracking, attributes), relationships for `$expand`, and the
+//! service-protection limits. Everything has the defaults of `contracts/dataverse.md`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Everything the Dataverse simulator can be told at start.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DvConfig {
+    /// Known tables by entity set name. Sets not listed still work: their primary key is
+    /// `<singular>id` (see [`TableConfig::derived`]). Giving `tables` in a config file replaces
+    /// the default list as a whole.
+    pub tables: BTreeMap<String, TableConfig>,
+    /// One-to-many relationships usable in `$expand` on the parent set.
+    pub relationships: Vec<RelationshipConfig>,
+    /// Polymorphic lookups: `customerid_account@odata.bind` is stored as `_customerid_value`.
+    pub polymorphic_lookups: Vec<String>,
+    pub limits: LimitConfig,
+    /// Age after which a delta token is refused (`ExpireChangeTrackingInDays`, 7 days by default).
+    pub delta_token_max_age_secs: u64,
+    /// First version number handed out; real environments are far past zero.
+    pub first_version: u64,
+}
+
+impl Default for DvConfig {
+    fn default() -> Self {
+        let mut tables = BTreeMap::new();
+        let mut add = |set: &str, table: TableConfig| {
+            tables.insert(set.to_owned(), table);
+        };
+        add(
+            "opportunities",
+            TableConfig {
+                alternate_keys: vec!["msft_microsoftpartnercenterreferralidentifier".into()],
+                required: vec!["name".into()],
+                defaults: json_map(serde_json::json!({"statecode": 0, "statuscode": 1})),
+                attributes: strings(&[
+                    "opportunityid",
+                    "name",
+                    "estimatedvalue",
+                    "estimatedclosedate",
+                    "description",
+                    "customerid",
+                    "parentaccountid",
+                    "parentcontactid",
+                    "transactioncurrencyid",
+                    "statecode",
+                    "statuscode",
+                    "actualclosedate",
+                    "actualvalue",
+                    "createdon",
+                    "modifiedon",
+                    "versionnumber",
+                    "msft_microsoftpartnercenterreferralsync",
+                    "msft_microsoftpartnercenterreferralidentifier",
+                    "msft_microsoftpartnercenterreferrallink",
+                    "msft_microsoftpartnercenterhelp",
+                    "msft_microsoftpartnercenterreferralvisible",
+                    "msft_microsoftcrmidentifier",
+                    "msft_microsoftpartnercenterreferralsyncaudit",
+                ]),
+                ..TableConfig::derived("opportunities")
+            },
+        );
+        add(
+            "accounts",
+            TableConfig {
+                alternate_keys: vec!["accountnumber".into()],
+                defaults: json_map(serde_json::json!({"statecode": 0, "statuscode": 1})),
+                attributes: strings(&[
+                    "accountid",
+                    "name",
+                    "accountnumber",
+                    "address1_line1",
+                    "address1_city",
+                    "address1_stateorprovince",
+                    "address1_postalcode",
+                    "address1_country",
+                    "telephone1",
+                    "emailaddress1",
+                    "statecode",
+                    "statuscode",
+                ]),
+                ..TableConfig::derived("accounts")
+            },
+        );
+        add(
+            "contacts",
+            TableConfig {
+                alternate_keys: vec!["emailaddress1".into()],
+                defaults: json_map(serde_json::json!({"statecode": 0, "statuscode": 1})),
+                attributes: strings(&[
+                    "contactid",
+                    "firstname",
+                    "lastname",
+                    "emailaddress1",
+                    "telephone1",
+                    "parentcustomerid",
+                ]),
+                ..TableConfig::derived("contacts")
+            },
+        );
+        add(
+            "leads",
+            TableConfig {
+                required: vec!["subject".into()],
+                defaults: json_map(serde_json::json!({"statecode": 0, "statuscode": 1})),
+                attributes: strings(&[
+                    "leadid",
+                    "subject",
+                    "firstname",
+                    "lastname",
+                    "companyname",
+                    "emailaddress1",
+                    "telephone1",
+                    "estimatedamount",
+                    "estimatedclosedate",
+                    "description",
+                    "statecode",
+                    "statuscode",
+                ]),
+                ..TableConfig::derived("leads")
+            },
+        );
+        add(
+            "transactioncurrencies",
+            TableConfig {
+                alternate_keys: vec!["isocurrencycode".into()],
+                change_tracking: false,
+                attributes: strings(&["transactioncurrencyid", "isocurrencycode", "currencyname"]),
+                ..TableConfig::derived("transactioncurrencies")
+            },
+        );
+        add(
+            "msft_microsoftpartnercentersolutions",
+            TableConfig::derived("msft_microsoftpartnercentersolutions"),
+        );
+        add(
+            "opportunitycloses",
+            TableConfig {
+                change_tracking: false,
+                ..TableConfig::derived("opportunitycloses")
+            },
+        );
+        Self {
+            tables,
+            relationships: vec![
+                RelationshipConfig {
+                    name: "contact_customer_accounts".into(),
+                    parent_set: "accounts".into(),
+                    child_set: "contacts".into(),
+                    child_lookup: "parentcustomerid".into(),
+                },
+                RelationshipConfig {
+                    name: "opportunity_customer_accounts".into(),
+                    parent_set: "accounts".into(),
+                    child_set: "opportunities".into(),
+                    child_lookup: "customerid".into(),
+                },
+            ],
+            polymorphic_lookups: vec![
+                "customerid".into(),
+                "parentcustomerid".into(),
+                "regardingobjectid".into(),
+            ],
+            limits: LimitConfig::default(),
+            delta_token_max_age_secs: 7 * 24 * 3600,
+            first_version: 1_000_000,
+        }
+    }
+}
+
+impl DvConfig {
+    /// The table of an entity set: configured, or derived from the set name.
+    pub fn table(&self, set: &str) -> TableConfig {
+        self.tables
+            .get(set)
+            .cloned()
+            .unwrap_or_else(|| TableConfig::derived(set))
+    }
+
+    /// The entity set of a logical name (`account` → `accounts`), for lookups and `$expand`.
+    pub fn set_of_logical(&self, logical: &str) -> Option<String> {
+        self.tables
+            .iter()
+            .find(|(set, t)| t.logical_name(set) == logical)
+            .map(|(set, _)| set.clone())
+    }
+}
+
+/// One table. Empty names mean "derived from the set name".
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TableConfig {
+    pub logical_name: String,
+    pub primary_key: String,
+    /// Columns usable as a single-column alternate key: `<set>(<column>='value')`; their values
+    /// are unique (case-insensitively) within the table.
+    pub alternate_keys: Vec<String>,
+    /// Whether `Prefer: odata.track-changes` is allowed (`ChangeTrackingEnabled`).
+    pub change_tracking: bool,
+    /// Columns a create must carry, else 400 `0x80044331`.
+    pub required: Vec<String>,
+    /// Values given to columns a create leaves out (statecode, statuscode…).
+    pub defaults: serde_json::Map<String, serde_json::Value>,
+    /// Attribute logical names served by `EntityDefinitions(LogicalName='…')/Attributes`.
+    pub attributes: Vec<String>,
+}
+
+impl Default for TableConfig {
+    fn default() -> Self {
+        Self {
+            logical_name: String::new(),
+            primary_key: String::new(),
+            alternate_keys: Vec::new(),
+            change_tracking: true,
+            required: Vec::new(),
+            defaults: serde_json::Map::new(),
+            attributes: Vec::new(),
+        }
+    }
+}
+
+impl TableConfig {
+    /// A table known only by its set name: `opportunities` → `opportunity` / `opportunityid`.
+    pub fn derived(set: &str) -> Self {
+        let logical = singular(set);
+        Self {
+            primary_key: format!("{logical}id"),
+            logical_name: logical,
+            ..Self::default()
+        }
+    }
+
+    pub fn logical_name(&self, set: &str) -> String {
+        if self.logical_name.is_empty() {
+            singular(set)
+        } else {
+            self.logical_name.clone()
+        }
+    }
+
+    pub fn primary_key(&self, set: &str) -> String {
+        if self.primary_key.is_empty() {
+            format!("{}id", self.logical_name(set))
+        } else {
+            self.primary_key.clone()
+        }
+    }
+}
+
+/// A collection-valued navigation property: `accounts?$expand=contact_customer_accounts(…)` lists
+/// the contacts whose `_parentcustomerid_value` is the account.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RelationshipConfig {
+    pub name: String,
+    pub parent_set: String,
+    pub child_set: String,
+    /// The lookup column on the child (without `_…_value`).
+    pub child_lookup: String,
+}
+
+/// Service-protection limits per application user (the simulator has one user: every caller).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LimitConfig {
+    /// Requests allowed in the sliding window (6,000); over it → 429 `0x80072322`.
+    pub max_requests: u32,
+    pub window_secs: u64,
+    /// Combined execution time allowed in the window (1,200 s); `None` switches the check off.
+    /// Over it → 429 `0x80072321`.
+    pub max_execution_secs: Option<u64>,
+    /// Requests handled at once (52); over it → 429 `0x80072326` at once.
+    pub max_concurrent: u32,
+    /// Simulated server time spent on every request (slept while the request is in flight), so
+    /// tests and benchmarks can reach the concurrency and execution-time limits.
+    pub execution_ms: u64,
+}
+
+impl Default for LimitConfig {
+    fn default() -> Self {
+        Self {
+            max_requests: 6000,
+            window_secs: 300,
+            max_execution_secs: Some(1200),
+            max_concurrent: 52,
+            execution_ms: 0,
+        }
+    }
+}
+
+/// English plural → singular for entity set names, the way Dataverse names them.
+fn singular(set: &str) -> String {
+    if let Some(stem) = set.strip_suffix("ies") {
+        format!("{stem}y")
+    } else if ["sses", "xes", "ches", "shes"]
+        .iter()
+        .any(|s| set.ends_with(s))
+    {
+        set[..set.len() - 2].to_owned()
+    } else if let Some(stem) = set.strip_suffix('s') {
+        stem.to_owned()
+    } else {
+        set.to_owned()
+    }
+}
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| (*s).to_owned()).collect()
+}
+
+fn json_map(value: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+    match value {
+        serde_json::Value::Object(map) => map,
+        _ => serde_json::Map::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn derives_keys_from_set_names() {
+        let config = DvConfig::default();
+        assert_eq!(
+            config.table("opportunities").primary_key("opportunities"),
+            "opportunityid"
+        );
+        assert_eq!(
+            config.table("transactioncurrencies").primary_key("x"),
+            "transactioncurrencyid"
+        );
+        assert_eq!(
+            config
+                .table("msft_microsoftpartnercentersolutions")
+                .primary_key("msft_microsoftpartnercentersolutions"),
+            "msft_microsoftpartnercentersolutionid"
+        );
+        assert_eq!(config.table("tasks").primary_key("tasks"), "taskid");
+        assert_eq!(
+            config.table("opportunitycloses").primary_key("x"),
+            "opportunitycloseid"
+        );
+        assert_eq!(
+            config.set_of_logical("account").as_deref(),
+            Some("accounts")
+        );
+    }
+}

@@ -1,0 +1,136 @@
+//! `EntityDefinitions`: enough table metadata for a preflight — which tables have change tracking
+//! on (`?$select=LogicalName&$filter=ChangeTrackingEnabled eq true`) and which columns a table has
+//! (`EntityDefinitions(LogicalName='opportunity')/Attributes?$select=LogicalName`), from the
+//! configured tables.
+
+use axum::http::StatusCode;
+use serde_json::{Map, Value, json};
+use sha2::Digest;
+
+use super::error::{DvError, code};
+use super::odata::QueryOptions;
+use super::request::{Ctx, DvResponse};
+
+pub fn get(
+    ctx: &Ctx,
+    logical_name: Option<&str>,
+    attributes: bool,
+    options: &QueryOptions,
+) -> Result<DvResponse, DvError> {
+    let tables: Vec<(String, Map<String, Value>, Vec<String>)> = ctx
+        .config
+        .tables
+        .iter()
+        .map(|(set, table)| {
+            let logical = table.logical_name(set);
+            let row = json!({
+                "MetadataId": metadata_id(&logical),
+                "LogicalName": logical,
+                "SchemaName": logical,
+                "EntitySetName": set,
+                "PrimaryIdAttribute": table.primary_key(set),
+                "ChangeTrackingEnabled": table.change_tracking,
+                "IsCustomEntity": logical.starts_with("msft_"),
+            });
+            let mut attributes = table.attributes.clone();
+            if !attributes.contains(&table.primary_key(set)) {
+                attributes.insert(0, table.primary_key(set));
+            }
+            (
+                logical,
+                row.as_object().cloned().unwrap_or_default(),
+                attributes,
+            )
+        })
+        .collect();
+
+    let Some(name) = logical_name else {
+        let value = filter_select(tables.into_iter().map(|(_, row, _)| row), options);
+        return Ok(collection(ctx, "EntityDefinitions", options, value));
+    };
+    let Some((logical, mut row, columns)) = tables.into_iter().find(|(l, _, _)| l == name) else {
+        return Err(DvError::new(
+            StatusCode::NOT_FOUND,
+            code::NOT_FOUND,
+            format!("Could not find an entity with name {name}"),
+        ));
+    };
+    let attribute_rows = columns.iter().map(|column| {
+        json!({
+            "MetadataId": metadata_id(&format!("{logical}.{column}")),
+            "LogicalName": column,
+            "EntityLogicalName": logical,
+        })
+        .as_object()
+        .cloned()
+        .unwrap_or_default()
+    });
+    if attributes {
+        let value = filter_select(attribute_rows, options);
+        let context = format!("EntityDefinitions('{logical}')/Attributes");
+        return Ok(collection(ctx, &context, options, value));
+    }
+    let mut body = select(row.clone(), options.select.as_deref());
+    if let Some(expand) = options.expand.iter().find(|e| e.navigation == "Attributes") {
+        let attribute_options = QueryOptions {
+            select: expand.select.clone(),
+            filter: expand.filter.clone(),
+            ..QueryOptions::default()
+        };
+        body.insert(
+            "Attributes".into(),
+            Value::Array(filter_select(attribute_rows, &attribute_options)),
+        );
+    }
+    row.clear();
+    row.insert(
+        "@odata.context".into(),
+        Value::String(format!("{}/$metadata#EntityDefinitions/$entity", ctx.api)),
+    );
+    row.extend(body);
+    Ok(DvResponse::json(StatusCode::OK, Value::Object(row)))
+}
+
+fn collection(ctx: &Ctx, context: &str, options: &QueryOptions, value: Vec<Value>) -> DvResponse {
+    let selected = options
+        .select
+        .as_ref()
+        .map_or(String::new(), |s| format!("({})", s.join(",")));
+    DvResponse::json(
+        StatusCode::OK,
+        json!({
+            "@odata.context": format!("{}/$metadata#{context}{selected}", ctx.api),
+            "value": value,
+        }),
+    )
+}
+
+fn filter_select(
+    rows: impl Iterator<Item = Map<String, Value>>,
+    options: &QueryOptions,
+) -> Vec<Value> {
+    rows.filter(|row| options.filter.as_ref().is_none_or(|f| f.matches(row)))
+        .map(|row| Value::Object(select(row, options.select.as_deref())))
+        .collect()
+}
+
+/// Metadata rows always carry their `MetadataId`, like the real ones.
+fn select(row: Map<String, Value>, columns: Option<&[String]>) -> Map<String, Value> {
+    match columns {
+        None => row,
+        Some(columns) => row
+            .into_iter()
+            .filter(|(k, _)| k == "MetadataId" || columns.iter().any(|c| c == k))
+            .collect(),
+    }
+}
+
+/// A stable id per name, so repeated runs show the same metadata.
+fn metadata_id(name: &str) -> String {
+    let digest = sha2::Sha256::digest(name.as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .to_string()
+}

@@ -1,0 +1,76 @@
+//! What a Dataverse call can end in.
+
+use cosell_transport::ApiError;
+
+/// The code Dataverse answers an expired delta token with (`ExpiredVersionStamp`).
+pub const EXPIRED_VERSION_STAMP: &str = "0x80044352";
+
+#[derive(Debug, thiserror::Error)]
+pub enum DataverseError {
+    /// The service said no (with its code and message), or could not be reached.
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    /// The delta link is too old (or was invalidated): take a fresh baseline with
+    /// `track_changes` and replace the stored link.
+    #[error("dataverse delta link expired, a full sync is needed: {message}")]
+    DeltaLinkExpired { message: String },
+    /// A `$batch` change set failed and was rolled back as a whole; `part` is the `Content-ID`
+    /// (1-based position) of the request that failed.
+    #[error("dataverse $batch change set failed at part {part}: HTTP {status} {code}: {message}")]
+    BatchFailed {
+        part: u32,
+        status: u16,
+        code: String,
+        message: String,
+    },
+    /// An answer without the documented shape (no `OData-EntityId`, a link to another host…).
+    #[error("dataverse {operation}: unexpected answer: {detail}")]
+    Protocol {
+        operation: &'static str,
+        detail: String,
+    },
+    /// A column name, key or value that cannot be put into a request.
+    #[error("dataverse request not built: {0}")]
+    InvalidInput(String),
+}
+
+impl DataverseError {
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            DataverseError::Api(e) => e.status(),
+            DataverseError::BatchFailed { status, .. } => Some(*status),
+            DataverseError::DeltaLinkExpired { .. } => Some(400),
+            _ => None,
+        }
+    }
+
+    /// The service's error code, e.g. `0x80040217`.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            DataverseError::Api(e) => e.code(),
+            DataverseError::BatchFailed { code, .. } => Some(code),
+            DataverseError::DeltaLinkExpired { .. } => Some(EXPIRED_VERSION_STAMP),
+            _ => None,
+        }
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        self.status() == Some(404)
+    }
+
+    /// A stale `If-Match`, or `If-None-Match: *` on an existing row.
+    pub fn is_precondition_failed(&self) -> bool {
+        self.status() == Some(412)
+    }
+
+    pub fn is_throttled(&self) -> bool {
+        self.status() == Some(429)
+    }
+
+    pub(crate) fn protocol(operation: &'static str, detail: impl Into<String>) -> Self {
+        DataverseError::Protocol {
+            operation,
+            detail: detail.into(),
+        }
+    }
+}

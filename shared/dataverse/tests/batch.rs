@@ -1,0 +1,232 @@
+//! `$batch` change sets and the Win/Lose actions against the simulator.
+
+mod common;
+
+use cosell_dataverse::{
+    ChangeSet, DataverseError, Id, Key, OpportunityClose, Precondition, Query, bind,
+};
+use serde_json::json;
+
+use common::{row, start};
+
+#[tokio::test]
+async fn a_failing_second_part_rolls_back_the_first() {
+    let (sim, client) = start().await;
+    let mut changes = ChangeSet::new();
+    changes.create("accounts", row(json!({"name": "Rolled back"})));
+    // No `name`: the service refuses the opportunity.
+    changes.create("opportunities", row(json!({"description": "nameless"})));
+    let error = client.execute(&changes).await.unwrap_err();
+    match &error {
+        DataverseError::BatchFailed {
+            part,
+            status,
+            code,
+            message,
+        } => {
+            assert_eq!((*part, *status, code.as_str()), (2, 400, "0x80044331"));
+            assert!(message.contains("'name'"), "{message}");
+        }
+        other => panic!("expected BatchFailed, got {other}"),
+    }
+    assert!(
+        sim.state.dv.rows("accounts").is_empty(),
+        "the first part was rolled back"
+    );
+    assert!(sim.state.dv.rows("opportunities").is_empty());
+    let by_name = client
+        .query_all(
+            "accounts",
+            &Query::new().filter(cosell_dataverse::Filter::eq("name", "Rolled back")),
+        )
+        .await
+        .unwrap();
+    assert!(by_name.is_empty());
+}
+
+#[tokio::test]
+async fn content_id_references_bind_rows_created_earlier_in_the_change_set() {
+    let (sim, client) = start().await;
+    let mut changes = ChangeSet::new();
+    let account = changes.create("accounts", row(json!({"name": "Contoso"})));
+    let opportunity = changes.create(
+        "opportunities",
+        row(json!({"name": "Deal", "customerid_account@odata.bind": account.bind()})),
+    );
+    changes.update_reference(account, row(json!({"telephone1": "555"})));
+    let outcomes = client.execute(&changes).await.expect("applied");
+    assert_eq!(outcomes.len(), 3);
+    assert_eq!(outcomes[1].content_id, opportunity.content_id());
+    let account_id = outcomes[0].entity_id.expect("account id");
+    let opportunity_id = outcomes[1].entity_id.expect("opportunity id");
+    let stored = sim
+        .state
+        .dv
+        .row("opportunities", opportunity_id.0)
+        .expect("opportunity stored");
+    assert_eq!(stored["_customerid_value"], account_id.to_string());
+    assert_eq!(
+        sim.state.dv.row("accounts", account_id.0).unwrap()["telephone1"],
+        "555"
+    );
+    assert_eq!(
+        common::event(&sim, "dataverse POST $batch"),
+        1,
+        "one request for three writes"
+    );
+}
+
+#[tokio::test]
+async fn change_sets_carry_preconditions_and_deletes() {
+    let (sim, client) = start().await;
+    let kept = Id(sim
+        .state
+        .dv
+        .seed("accounts", row(json!({"name": "kept"})))
+        .unwrap());
+    let gone = Id(sim
+        .state
+        .dv
+        .seed("accounts", row(json!({"name": "gone"})))
+        .unwrap());
+    let mut changes = ChangeSet::new();
+    changes.delete("accounts", Key::Id(gone), Precondition::None);
+    changes.update(
+        "accounts",
+        Key::Id(Id::new_random()),
+        row(json!({"name": "x"})),
+        Precondition::MustExist,
+    );
+    let error = client.execute(&changes).await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            DataverseError::BatchFailed {
+                part: 2,
+                status: 404,
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert!(
+        sim.state.dv.row("accounts", gone.0).is_some(),
+        "the delete was rolled back"
+    );
+
+    let mut changes = ChangeSet::new();
+    changes.delete("accounts", Key::Id(gone), Precondition::None);
+    changes.update(
+        "accounts",
+        Key::Id(kept),
+        row(json!({"name": "kept!"})),
+        Precondition::MustExist,
+    );
+    client.execute(&changes).await.expect("applied");
+    assert!(sim.state.dv.row("accounts", gone.0).is_none());
+    assert_eq!(
+        sim.state.dv.row("accounts", kept.0).unwrap()["name"],
+        "kept!"
+    );
+}
+
+#[tokio::test]
+async fn win_and_lose_close_opportunities_once() {
+    let (sim, client) = start().await;
+    let won = client
+        .create("opportunities", &row(json!({"name": "Won deal"})))
+        .await
+        .unwrap();
+    let lost = client
+        .create("opportunities", &row(json!({"name": "Lost deal"})))
+        .await
+        .unwrap();
+
+    client
+        .win_opportunity(won, &OpportunityClose::won("Signed"))
+        .await
+        .expect("win");
+    client
+        .lose_opportunity(lost, &OpportunityClose::out_sold("Competitor"))
+        .await
+        .expect("lose");
+    let won_row = sim.state.dv.row("opportunities", won.0).unwrap();
+    assert_eq!(
+        (won_row["statecode"].clone(), won_row["statuscode"].clone()),
+        (json!(1), json!(3))
+    );
+    let lost_row = sim.state.dv.row("opportunities", lost.0).unwrap();
+    assert_eq!(
+        (
+            lost_row["statecode"].clone(),
+            lost_row["statuscode"].clone()
+        ),
+        (json!(2), json!(5))
+    );
+    let closes = sim.state.dv.rows("opportunitycloses");
+    assert_eq!(closes.len(), 2, "each close records an opportunityclose");
+
+    let again = client
+        .lose_opportunity(won, &OpportunityClose::canceled("too late"))
+        .await
+        .unwrap_err();
+    assert_eq!(again.status(), Some(400));
+    assert!(again.to_string().contains("already closed"), "{again}");
+
+    let wrong_status = client
+        .create("opportunities", &row(json!({"name": "x"})))
+        .await
+        .map(|id| {
+            (
+                id,
+                OpportunityClose {
+                    status: 4,
+                    ..OpportunityClose::won("x")
+                },
+            )
+        })
+        .unwrap();
+    let error = client
+        .win_opportunity(wrong_status.0, &wrong_status.1)
+        .await
+        .unwrap_err();
+    assert_eq!(error.status(), Some(400), "4 is not a Won status");
+
+    let by_patch = client
+        .update(
+            "opportunities",
+            &cosell_dataverse::Key::Id(wrong_status.0),
+            &row(json!({"statecode": 1})),
+            Precondition::None,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        by_patch.status(),
+        Some(400),
+        "closing is done by the actions"
+    );
+}
+
+#[tokio::test]
+async fn an_action_can_run_inside_a_change_set() {
+    let (sim, client) = start().await;
+    let deal = Id(sim
+        .state
+        .dv
+        .seed("opportunities", row(json!({"name": "Deal"})))
+        .unwrap());
+    let mut changes = ChangeSet::new();
+    changes.update(
+        "opportunities",
+        Key::Id(deal),
+        row(json!({"description": "closing"})),
+        Precondition::MustExist,
+    );
+    changes.win_opportunity(deal, &OpportunityClose::won("Signed"));
+    client.execute(&changes).await.expect("applied");
+    let stored = sim.state.dv.row("opportunities", deal.0).unwrap();
+    assert_eq!(stored["statecode"], 1);
+    assert_eq!(stored["description"], "closing");
+    let _ = bind("opportunities", deal);
+}
