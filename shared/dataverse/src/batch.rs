@@ -78,6 +78,20 @@ impl ChangeSet {
         self.parts.is_empty()
     }
 
+    /// Whether sending the change set twice leaves the same rows as sending it once, so a
+    /// `$batch` whose answer was lost may be sent again: true when every part is an upsert
+    /// (`PATCH` without an ETag or "must not exist" condition). Creates and actions are not;
+    /// nor is a conditional write, whose second try fails on the version the first one made.
+    pub fn is_repeatable(&self) -> bool {
+        self.parts.iter().all(|part| {
+            part.method == "PATCH"
+                && matches!(
+                    part.precondition,
+                    Precondition::None | Precondition::MustExist
+                )
+        })
+    }
+
     fn push(&mut self, part: Part) -> Reference {
         self.parts.push(part);
         Reference(u32::try_from(self.parts.len()).unwrap_or(u32::MAX))
@@ -202,7 +216,7 @@ impl DataverseClient {
         let body = changes.render(&self.base, &batch, &changeset)?;
         let url = format!("{}$batch", self.base);
         let content_type = format!("multipart/mixed; boundary={batch}");
-        let call = call("batch", false);
+        let call = call("batch", changes.is_repeatable());
         let response = self
             .send(call, |c| {
                 c.post(&url)

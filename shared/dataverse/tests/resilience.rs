@@ -208,3 +208,41 @@ async fn wrong_credentials_fail_with_the_token_error() {
     assert_eq!(error.status(), Some(401));
     assert_eq!(error.code(), Some("invalid_client"));
 }
+
+#[tokio::test]
+async fn a_dropped_batch_of_upserts_is_sent_again_but_one_with_a_create_is_not() {
+    use cosell_dataverse::{ChangeSet, Id, Precondition};
+    use cosell_sim::{Fault, Service};
+
+    let (sim, client) = start().await;
+    client.query("accounts", &Query::new()).await.unwrap(); // token fetched before the fault
+    let id = uuid::Uuid::new_v4();
+    let mut upserts = ChangeSet::new();
+    upserts.update(
+        "accounts",
+        Key::Id(Id(id)),
+        row(json!({"name": "Upserted"})),
+        Precondition::None,
+    );
+    sim.state.faults.script(Service::Dataverse, [Fault::Drop]);
+    client
+        .execute(&upserts)
+        .await
+        .expect("repeated after the drop");
+    let stored = client
+        .read("accounts", &Key::Id(Id(id)), &["name"])
+        .await
+        .unwrap()
+        .expect("the upsert landed");
+    assert_eq!(stored.get_str("name"), Some("Upserted"));
+
+    let mut with_create = ChangeSet::new();
+    with_create.create("accounts", row(json!({"name": "Created"})));
+    sim.state.faults.script(Service::Dataverse, [Fault::Drop]);
+    let error = client.execute(&with_create).await.unwrap_err();
+    assert!(
+        matches!(error, DataverseError::Api(ApiError::Transport { .. })),
+        "{error}"
+    );
+    assert_eq!(event(&sim, "dataverse drop"), 2);
+}
