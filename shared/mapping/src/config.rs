@@ -7,9 +7,9 @@
 //!
 //! | key | default | meaning |
 //! |---|---|---|
-//! | `COSELL_CHECK_MARK_IN_NAME` | `true` | show ✔/✖ in the opportunity name (`true` or `false`) |
+//! | `COSELL_SHOW_CHECKMARK` | `true` | show ✔/✖ in the opportunity name (`true` or `false`) |
 //! | `COSELL_DEAL_VALUE_COLUMN` | `estimatedvalue` | opportunity column holding the deal value |
-//! | `COSELL_COUNTRY_CODE_COLUMN` | `address1_country` | account column holding the ISO 3166 alpha-2 country |
+//! | `COSELL_COUNTRY_COLUMN` | `address1_country` | account column holding the ISO 3166 alpha-2 country |
 //! | `COSELL_COLUMN_SYNC` | `msft_microsoftpartnercenterreferralsync` | "Sync with Partner Center" (yes/no) |
 //! | `COSELL_COLUMN_REFERRAL_ID` | `msft_microsoftpartnercenterreferralidentifier` | "Referral Identifier" |
 //! | `COSELL_COLUMN_REFERRAL_LINK` | `msft_microsoftpartnercenterreferrallink` | "Referral Link" |
@@ -28,9 +28,9 @@ use crate::error::ConfigError;
 
 /// The `COSELL_*` keys read by [`CrmConfig::from_lookup`].
 pub mod keys {
-    pub const CHECK_MARK_IN_NAME: &str = "COSELL_CHECK_MARK_IN_NAME";
+    pub const SHOW_CHECKMARK: &str = "COSELL_SHOW_CHECKMARK";
     pub const DEAL_VALUE_COLUMN: &str = "COSELL_DEAL_VALUE_COLUMN";
-    pub const COUNTRY_CODE_COLUMN: &str = "COSELL_COUNTRY_CODE_COLUMN";
+    pub const COUNTRY_COLUMN: &str = "COSELL_COUNTRY_COLUMN";
     pub const COLUMN_SYNC: &str = "COSELL_COLUMN_SYNC";
     pub const COLUMN_REFERRAL_ID: &str = "COSELL_COLUMN_REFERRAL_ID";
     pub const COLUMN_REFERRAL_LINK: &str = "COSELL_COLUMN_REFERRAL_LINK";
@@ -113,12 +113,12 @@ impl CrmConfig {
         let get = |key: &str| lookup(key).filter(|value| !value.trim().is_empty());
         let mut config = Self::default();
 
-        if let Some(value) = get(keys::CHECK_MARK_IN_NAME) {
-            config.check_mark_in_name = parse_bool(keys::CHECK_MARK_IN_NAME, &value)?;
+        if let Some(value) = get(keys::SHOW_CHECKMARK) {
+            config.check_mark_in_name = parse_bool(keys::SHOW_CHECKMARK, &value)?;
         }
         let names = [
             (keys::DEAL_VALUE_COLUMN, &mut config.deal_value_column),
-            (keys::COUNTRY_CODE_COLUMN, &mut config.country_code_column),
+            (keys::COUNTRY_COLUMN, &mut config.country_code_column),
             (keys::COLUMN_SYNC, &mut config.columns.sync),
             (keys::COLUMN_REFERRAL_ID, &mut config.columns.referral_id),
             (

@@ -10,6 +10,7 @@
 //! | [`status`] | the referral status machine: which moves are legal |
 //! | [`category`] | what a referral becomes in the CRM: lead or co-sell opportunity |
 //! | [`crm`] | the Dataverse rows we touch (opportunity, account, contact, lead) |
+//! | [`inbound`] | the inbound plan: what a referral becomes in Dataverse (pure) |
 //! | [`config`] | [`CrmConfig`]: the settings a partner customises, and their `COSELL_*` keys |
 //! | [`timestamp`] | the RFC 3339 reading and writing used for every referral date |
 //! | [`error`] | [`MappingError`] and [`ConfigError`] |
@@ -20,6 +21,7 @@ pub mod crm;
 mod decimal;
 pub mod enums;
 pub mod error;
+pub mod inbound;
 pub mod referral;
 pub mod status;
 pub mod timestamp;

@@ -53,9 +53,9 @@ fn nothing_set_gives_the_microsoft_solution_defaults() {
 #[test]
 fn every_key_overrides_its_setting() {
     let config = from(&[
-        (keys::CHECK_MARK_IN_NAME, "FALSE"),
+        (keys::SHOW_CHECKMARK, "FALSE"),
         (keys::DEAL_VALUE_COLUMN, "new_dealamount"),
-        (keys::COUNTRY_CODE_COLUMN, "new_countrycode"),
+        (keys::COUNTRY_COLUMN, "new_countrycode"),
         (keys::COLUMN_SYNC, "new_sync"),
         (keys::COLUMN_REFERRAL_ID, "new_referralid"),
         (keys::COLUMN_REFERRAL_LINK, "new_referrallink"),
@@ -118,7 +118,7 @@ fn every_key_overrides_its_setting() {
 #[test]
 fn empty_values_keep_the_default_and_names_are_normalised() {
     let config = from(&[
-        (keys::CHECK_MARK_IN_NAME, ""),
+        (keys::SHOW_CHECKMARK, ""),
         (keys::DEAL_VALUE_COLUMN, "  "),
         (
             keys::COLUMN_SYNC,
@@ -138,10 +138,10 @@ fn empty_values_keep_the_default_and_names_are_normalised() {
 
 #[test]
 fn bad_values_are_errors_naming_key_and_value() {
-    let error = from(&[(keys::CHECK_MARK_IN_NAME, "maybe")]).unwrap_err();
+    let error = from(&[(keys::SHOW_CHECKMARK, "maybe")]).unwrap_err();
     assert_eq!(
         error.to_string(),
-        "COSELL_CHECK_MARK_IN_NAME must be true or false, got 'maybe'"
+        "COSELL_SHOW_CHECKMARK must be true or false, got 'maybe'"
     );
 
     let error = from(&[(keys::COLUMN_HELP, "new help;drop")]).unwrap_err();

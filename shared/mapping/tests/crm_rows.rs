@@ -20,7 +20,7 @@ const CURRENCY: &str = "e4c3b2a1-0f9e-4d8c-b7a6-958473625140";
 fn custom() -> CrmConfig {
     let settings = [
         ("COSELL_DEAL_VALUE_COLUMN", "new_dealamount"),
-        ("COSELL_COUNTRY_CODE_COLUMN", "new_countrycode"),
+        ("COSELL_COUNTRY_COLUMN", "new_countrycode"),
         ("COSELL_COLUMN_SYNC", "new_sync"),
         ("COSELL_COLUMN_REFERRAL_ID", "new_referralid"),
         ("COSELL_COLUMN_REFERRAL_LINK", "new_referrallink"),

@@ -1,0 +1,38 @@
+//! Why a referral cannot be written to the CRM, in sentences a seller or operator can act on.
+
+/// One thing wrong with a referral.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Problem {
+    #[error("the referral has no id")]
+    NoId,
+    #[error("the referral names no customer company (customerProfile.name)")]
+    NoCustomerName,
+    #[error("the referral has no name and no customer name to name the record after")]
+    NoName,
+    #[error("'{0}' is not an ISO 4217 currency code (details.currency)")]
+    BadCurrency(String),
+    #[error("'{0}' is not an ISO 3166 two-letter country code (customerProfile.address.country)")]
+    BadCountry(String),
+    #[error("the deal value {0} is negative (details.dealValue)")]
+    NegativeDealValue(String),
+    #[error(
+        "\"How can Microsoft help?\" is '{code}', which has no option value in COSELL_HELP_OPTIONS"
+    )]
+    UnmappedHelp { code: String },
+}
+
+/// A referral that cannot be synced inbound, with every problem found.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("referral {} cannot be written to Dynamics 365: {}", .referral_id.as_deref().unwrap_or("(no id)"), sentences(.problems))]
+pub struct InvalidReferral {
+    pub referral_id: Option<String>,
+    pub problems: Vec<Problem>,
+}
+
+fn sentences(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
