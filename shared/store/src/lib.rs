@@ -1,0 +1,14 @@
+//! Where sync state lives. [`SyncStore`] is the port the use cases in `cosell-sync` talk to; the
+//! adapters (DynamoDB for Lambda, SQLite for local runs) implement it with the same semantics,
+//! which one contract-test suite checks on both.
+
+pub mod dynamodb;
+mod model;
+mod nanos;
+mod port;
+pub mod sqlite;
+
+pub use dynamodb::DynamoStore;
+pub use model::{CrmKind, Cursor, Link, Outcome, RetryItem, RetryState};
+pub use port::{StoreError, SyncStore};
+pub use sqlite::SqliteStore;

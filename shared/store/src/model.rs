@@ -1,0 +1,81 @@
+//! The records of a sync, as the use cases see them. Times are passed in by the caller (no clock
+//! in the store), so tests control them.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// What a referral became in the CRM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CrmKind {
+    Opportunity,
+    Lead,
+}
+
+/// How the last sync of a link ended, for the operator and the seller.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcome {
+    pub ok: bool,
+    /// One plain sentence ("Created opportunity …", "Two accounts match …").
+    pub message: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+/// Ties one referral to one CRM record and remembers what each side was last given.
+///
+/// The hashes make a replay harmless and stop ping-pong: a change equal to what we last wrote
+/// is ours, not the seller's or Microsoft's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Link {
+    pub referral_id: String,
+    pub crm_kind: CrmKind,
+    /// The CRM row id (a GUID, lower-case hyphenated).
+    pub crm_id: String,
+    /// Hash of the referral state last written to the CRM (inbound direction).
+    pub inbound_hash: Option<String>,
+    /// Hash of the CRM state last written to Partner Center (outbound direction).
+    pub outbound_hash: Option<String>,
+    pub referral_etag: Option<String>,
+    pub crm_etag: Option<String>,
+    pub last_outcome: Option<Outcome>,
+    /// Optimistic-concurrency version, owned by the store: 0 for a link not yet stored; every
+    /// successful [`SyncStore::put_link`](crate::SyncStore::put_link) stores `version + 1`.
+    pub version: u64,
+}
+
+/// A position in a source stream: the Dataverse delta link, or a Partner Center
+/// `updatedDateTime` watermark.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cursor {
+    pub name: String,
+    pub value: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    /// As for [`Link::version`].
+    pub version: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RetryState {
+    /// Waiting for its due time.
+    Pending,
+    /// Gave up (attempts exhausted or an error that will never succeed); kept for replay.
+    Dead,
+}
+
+/// Work to redo later.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetryItem {
+    /// Stable per piece of work (e.g. `inbound:<referral id>`), so queuing the same work twice
+    /// keeps one item.
+    pub id: String,
+    /// What to redo, for the use case that queued it (e.g. the webhook envelope).
+    pub payload: serde_json::Value,
+    #[serde(with = "time::serde::rfc3339")]
+    pub due_at: OffsetDateTime,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub state: RetryState,
+}

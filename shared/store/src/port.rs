@@ -1,0 +1,86 @@
+use std::time::Duration;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::model::{Cursor, Link, RetryItem};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A conditional write lost to another writer: re-read and decide again.
+    #[error("{what} was changed by another writer")]
+    Conflict { what: String },
+    /// The backing store failed or could not be reached.
+    #[error("store {operation}: {message}")]
+    Backend {
+        operation: &'static str,
+        message: String,
+    },
+    /// A stored item that does not read back as what was written.
+    #[error("store item {key} is corrupt: {message}")]
+    Corrupt { key: String, message: String },
+}
+
+/// The sync state port. Every method is one atomic step; writes that two invocations could race
+/// on are conditional and fail with [`StoreError::Conflict`] rather than overwrite.
+#[async_trait]
+pub trait SyncStore: Send + Sync {
+    /// Records a webhook delivery; `true` the first time a key is seen, `false` for a duplicate.
+    /// A key recorded `ttl` or longer before `now` counts as unseen again (the row may still
+    /// exist: DynamoDB's TTL deletes lazily). A duplicate does not extend the first record.
+    async fn record_event(
+        &self,
+        key: &str,
+        now: OffsetDateTime,
+        ttl: Duration,
+    ) -> Result<bool, StoreError>;
+
+    /// Forgets a recorded event, so a delivery whose handling failed before anything durable was
+    /// kept can be accepted again when Partner Center redelivers it.
+    async fn forget_event(&self, key: &str) -> Result<(), StoreError>;
+
+    async fn link_by_referral(&self, referral_id: &str) -> Result<Option<Link>, StoreError>;
+
+    async fn link_by_crm(&self, crm_id: &str) -> Result<Option<Link>, StoreError>;
+
+    /// Stores `link` if the stored version is still `link.version` (0: none stored yet), and
+    /// returns it with its new version. A referral has at most one link, and so has a CRM id.
+    async fn put_link(&self, link: &Link) -> Result<Link, StoreError>;
+
+    async fn cursor(&self, name: &str) -> Result<Option<Cursor>, StoreError>;
+
+    /// Stores `cursor` if the stored version is still `cursor.version`; returns it with its new
+    /// version.
+    async fn put_cursor(&self, cursor: &Cursor) -> Result<Cursor, StoreError>;
+
+    /// Inserts or replaces the retry item with this id.
+    async fn put_retry(&self, item: &RetryItem) -> Result<(), StoreError>;
+
+    async fn retry(&self, id: &str) -> Result<Option<RetryItem>, StoreError>;
+
+    /// Pending items due at or before `now`, earliest first, at most `limit`.
+    async fn due_retries(
+        &self,
+        now: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<RetryItem>, StoreError>;
+
+    /// Dead items, for the operator and `replay`.
+    async fn dead_retries(&self, limit: usize) -> Result<Vec<RetryItem>, StoreError>;
+
+    /// Removes an item (done, or replayed). Removing a missing item is not an error.
+    async fn delete_retry(&self, id: &str) -> Result<(), StoreError>;
+
+    /// Takes the named lease for `ttl` if it is free, expired (taken `ttl` or longer before
+    /// `now`), or already `owner`'s, which renews it; `false` if someone else holds it.
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        owner: &str,
+        now: OffsetDateTime,
+        ttl: Duration,
+    ) -> Result<bool, StoreError>;
+
+    /// Gives the lease up if `owner` holds it; otherwise does nothing.
+    async fn release_lease(&self, name: &str, owner: &str) -> Result<(), StoreError>;
+}

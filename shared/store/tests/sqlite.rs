@@ -1,0 +1,130 @@
+//! What only the SQLite adapter has: a file that keeps state across restarts in WAL mode, and a
+//! schema version it refuses to misread.
+
+use std::path::PathBuf;
+
+use cosell_store::sqlite::SCHEMA_VERSION;
+use cosell_store::{CrmKind, Link, SqliteStore, StoreError, SyncStore};
+
+/// A database path no other test uses; removed (with its WAL files) when dropped.
+struct TempDb(PathBuf);
+
+impl TempDb {
+    fn new(name: &str) -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        Self(std::env::temp_dir().join(format!(
+            "cosell-store-{name}-{}-{nanos}.db",
+            std::process::id()
+        )))
+    }
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut path = self.0.clone().into_os_string();
+            path.push(suffix);
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+fn link() -> Link {
+    Link {
+        referral_id: "r1".into(),
+        crm_kind: CrmKind::Lead,
+        crm_id: "6a1f4c1e-0000-4000-8000-00000000000a".into(),
+        inbound_hash: Some("in-1".into()),
+        outbound_hash: None,
+        referral_etag: None,
+        crm_etag: None,
+        last_outcome: None,
+        version: 0,
+    }
+}
+
+#[tokio::test]
+async fn a_file_keeps_state_across_reopen_in_wal_mode() {
+    let db = TempDb::new("reopen");
+    let stored = {
+        let store = SqliteStore::open(&db.0).unwrap();
+        store.put_link(&link()).await.unwrap()
+    };
+    let store = SqliteStore::open(&db.0).unwrap();
+    assert_eq!(store.link_by_referral("r1").await.unwrap(), Some(stored));
+
+    let conn = rusqlite::Connection::open(&db.0).unwrap();
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+}
+
+#[tokio::test]
+async fn a_newer_schema_is_refused() {
+    let db = TempDb::new("newer");
+    rusqlite::Connection::open(&db.0)
+        .unwrap()
+        .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+        .unwrap();
+    match SqliteStore::open(&db.0) {
+        Err(StoreError::Backend { operation, message }) => {
+            assert_eq!(operation, "migrate");
+            assert!(message.contains("schema version 2"), "{message}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_corrupt_row_is_reported_with_its_key() {
+    let db = TempDb::new("corrupt");
+    let store = SqliteStore::open(&db.0).unwrap();
+    rusqlite::Connection::open(&db.0)
+        .unwrap()
+        .execute(
+            "INSERT INTO links (referral_id, crm_id, version, body) VALUES ('r1', 'c1', 1, '{')",
+            [],
+        )
+        .unwrap();
+    match store.link_by_referral("r1").await {
+        Err(StoreError::Corrupt { key, .. }) => assert_eq!(key, "link r1"),
+        other => panic!("expected a corrupt row, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_stores_on_one_file_race_safely() {
+    // Two connections stand for two processes: the write lock, not the mutex, must decide.
+    let db = TempDb::new("race");
+    let stores = [
+        SqliteStore::open(&db.0).unwrap(),
+        SqliteStore::open(&db.0).unwrap(),
+    ];
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let store = stores[i % 2].clone();
+            tokio::spawn(async move {
+                let mut link = link();
+                link.crm_id = format!("6a1f4c1e-0000-4000-8000-00000000010{i}");
+                store.put_link(&link).await
+            })
+        })
+        .collect();
+    let mut wins = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => wins += 1,
+            Err(StoreError::Conflict { .. }) => {}
+            Err(e) => panic!("a racer failed with {e}"),
+        }
+    }
+    assert_eq!(wins, 1);
+}
