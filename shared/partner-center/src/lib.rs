@@ -17,6 +17,7 @@
 //! | [`referrals`] | list / get / create / replace / patch, [`ListQuery`], [`PatchOp`], [`Versioned`] |
 //! | [`filter`] | [`Filter`]: `$filter` built from typed clauses, strings escaped |
 //! | [`webhooks`] | webhook registration: events, register, view, update, test, delivery status |
+//! | [`webhook`] | inbound callback verification: [`WebhookVerifier`], [`WebhookEnvelope`], [`Rejection`] |
 //! | [`error`] | [`Error`] |
 
 pub mod auth;
@@ -25,6 +26,7 @@ pub mod config;
 pub mod error;
 pub mod filter;
 pub mod referrals;
+pub mod webhook;
 pub mod webhooks;
 
 pub use auth::{BoxError, RefreshTokenSink};
@@ -35,6 +37,10 @@ pub use cosell_transport::{ApiError, HttpConfig, RetryPolicy, Secret};
 pub use error::Error;
 pub use filter::{Field, Filter};
 pub use referrals::{ListQuery, OrderBy, PatchOp, PatchOpKind, Versioned};
+pub use webhook::{
+    ConfigError as WebhookConfigError, Rejection, TrustRoots, VerifierConfig, WebhookEnvelope,
+    WebhookVerifier,
+};
 pub use webhooks::{
     ValidationEvent, ValidationResult, ValidationStatus, WebhookEvent, WebhookRegistration,
 };
