@@ -35,6 +35,6 @@ for _ in $(seq 1 100); do
 done
 
 export COSELL_TEST_DYNAMODB_URL="http://127.0.0.1:$port"
-export COSELL_TEST_SECRETSMANAGER_URL="http://127.0.0.1:$port"
+
 echo "with-moto: moto_server $moto_version on $COSELL_TEST_DYNAMODB_URL" >&2
 "$@"

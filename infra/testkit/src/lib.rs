@@ -17,15 +17,20 @@ pub fn dynamodb_url() -> String {
     })
 }
 
-/// A DynamoDB client for moto, with dummy credentials (moto accepts any).
-pub async fn dynamodb() -> aws_sdk_dynamodb::Client {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+/// AWS configuration pointing at moto, with dummy credentials (moto accepts any). moto serves
+/// every service on one port.
+pub async fn aws_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(dynamodb_url())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
         .load()
-        .await;
-    aws_sdk_dynamodb::Client::new(&config)
+        .await
+}
+
+/// A DynamoDB client for moto.
+pub async fn dynamodb() -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(&aws_config().await)
 }
 
 /// A table name no other test uses, so tests can run in parallel against one server.

@@ -1,0 +1,109 @@
+//! What every cosell process (the three Lambda functions, `cosell serve`) does once at start:
+//! read the `COSELL_*` settings — failing with a sentence that names the setting — load the
+//! credentials, and build the clients and the store. Handlers get the result and stay thin.
+
+mod settings;
+
+use std::sync::Arc;
+
+use cosell_dataverse::{DataverseClient, DataverseConfig};
+use cosell_partner_center::{PartnerCenter, PartnerCenterConfig};
+use cosell_secrets::CredentialStore;
+use cosell_store::{DynamoStore, SqliteStore, SyncStore};
+
+pub use settings::{CredentialSource, Settings, SettingsError, StoreSource};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    #[error(transparent)]
+    Credentials(#[from] cosell_secrets::SecretsError),
+    #[error("Partner Center client: {0}")]
+    PartnerCenter(#[from] cosell_partner_center::Error),
+    #[error("Dataverse client: {0}")]
+    Dataverse(#[from] cosell_dataverse::DataverseError),
+    #[error("store: {0}")]
+    Store(#[from] cosell_store::StoreError),
+}
+
+/// The ports, built once per process.
+pub struct Runtime {
+    pub settings: Settings,
+    pub partner_center: PartnerCenter,
+    pub dataverse: DataverseClient,
+    pub store: Arc<dyn SyncStore>,
+}
+
+impl Runtime {
+    /// Builds everything from the settings. AWS configuration (region, credentials) comes from
+    /// the usual environment, as in Lambda.
+    pub async fn start(settings: Settings) -> Result<Runtime, StartError> {
+        let needs_aws = matches!(settings.credentials, CredentialSource::SecretsManager(_))
+            || matches!(settings.store, StoreSource::DynamoDb { .. });
+        let aws = match needs_aws {
+            true => Some(aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await),
+            false => None,
+        };
+        let credential_store = match &settings.credentials {
+            CredentialSource::SecretsManager(secret_id) => CredentialStore::SecretsManager {
+                client: aws_sdk_secretsmanager::Client::new(aws.as_ref().expect("loaded above")),
+                secret_id: secret_id.clone(),
+            },
+            CredentialSource::File(path) => CredentialStore::File(path.clone()),
+        };
+        let credentials = credential_store.load().await?;
+
+        let pc = &credentials.partner_center;
+        let mut pc_config = PartnerCenterConfig::new(
+            &settings.partner_center_tenant,
+            pc.client_id.clone(),
+            pc.client_secret.clone(),
+        );
+        pc_config.referrals_base_url = settings.partner_center_referrals_url.clone();
+        pc_config.registration_base_url = settings.partner_center_registration_url.clone();
+        pc_config.token_url = settings.token_url(&settings.partner_center_tenant);
+        let partner_center = PartnerCenter::new(
+            pc_config,
+            pc.refresh_token.clone(),
+            Arc::new(credential_store),
+        )?;
+
+        let dv = &credentials.dataverse;
+        let mut dv_config = DataverseConfig::new(
+            settings.dataverse_url.clone(),
+            dv.tenant_id.clone(),
+            dv.client_id.clone(),
+            dv.client_secret.clone(),
+        );
+        dv_config.token_url = settings.token_url("{tenant}");
+        let dataverse = DataverseClient::new(dv_config)?;
+
+        let store: Arc<dyn SyncStore> = match &settings.store {
+            StoreSource::DynamoDb { table } => Arc::new(DynamoStore::new(
+                aws_sdk_dynamodb::Client::new(aws.as_ref().expect("loaded above")),
+                table.clone(),
+            )),
+            StoreSource::Sqlite { path } => Arc::new(SqliteStore::open(path)?),
+        };
+
+        Ok(Runtime {
+            settings,
+            partner_center,
+            dataverse,
+            store,
+        })
+    }
+}
+
+/// Structured JSON logs on stdout (CloudWatch in Lambda), level from `RUST_LOG` (default info).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(false)
+        .without_time() // Lambda stamps each line
+        .init();
+}

@@ -1,0 +1,144 @@
+//! The process settings. CRM column names and the other Microsoft-solution settings are read by
+//! [`cosell_mapping::CrmConfig::from_lookup`]; this adds where things are.
+//!
+//! | variable | meaning | default |
+//! |---|---|---|
+//! | `COSELL_DATAVERSE_URL` | Web API base, `https://{org}.api.crm.dynamics.com/api/data/v9.2/` | required |
+//! | `COSELL_PARTNER_CENTER_TENANT` | the partner's Entra ID tenant (id or domain) | required |
+//! | `COSELL_CREDENTIALS_SECRET` | Secrets Manager secret (name or ARN) holding the credentials | one of these two |
+//! | `COSELL_CREDENTIALS_FILE` | a local JSON file with the same document (sandbox, self-hosting) | |
+//! | `COSELL_TABLE` | DynamoDB table of the sync state | one of these two |
+//! | `COSELL_SQLITE_PATH` | SQLite file of the sync state (local runs) | |
+//! | `COSELL_LOGIN_URL` | the Entra ID host | `https://login.microsoftonline.com` |
+//! | `COSELL_PARTNER_CENTER_URL` | the referrals host | `https://api.partner.microsoft.com` |
+//! | `COSELL_PARTNER_CENTER_WEBHOOKS_URL` | the webhook registration host | `https://api.partnercenter.microsoft.com` |
+
+use std::path::PathBuf;
+
+use cosell_mapping::CrmConfig;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("{0} is not set: {1}")]
+    Missing(&'static str, &'static str),
+    #[error("set only one of {0} and {1}")]
+    Conflicting(&'static str, &'static str),
+    #[error("{name} must be an http(s) URL, got '{value}'")]
+    NotAUrl { name: &'static str, value: String },
+    #[error(transparent)]
+    Crm(#[from] cosell_mapping::ConfigError),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CredentialSource {
+    SecretsManager(String),
+    File(PathBuf),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreSource {
+    DynamoDb { table: String },
+    Sqlite { path: PathBuf },
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub dataverse_url: String,
+    pub partner_center_tenant: String,
+    pub credentials: CredentialSource,
+    pub store: StoreSource,
+    pub login_url: String,
+    /// `…/v1.0/engagements/referrals`.
+    pub partner_center_referrals_url: String,
+    /// `…/webhooks/v1/registration`.
+    pub partner_center_registration_url: String,
+    pub crm: CrmConfig,
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Settings, SettingsError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the settings through `lookup` (the environment, in production), so tests need not
+    /// touch the process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, SettingsError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let url = |name: &'static str, default: &str| -> Result<String, SettingsError> {
+            let value = get(name).unwrap_or_else(|| default.to_owned());
+            if value.starts_with("https://") || value.starts_with("http://") {
+                Ok(value.trim_end_matches('/').to_owned())
+            } else {
+                Err(SettingsError::NotAUrl { name, value })
+            }
+        };
+        let dataverse_url = get("COSELL_DATAVERSE_URL").ok_or(SettingsError::Missing(
+            "COSELL_DATAVERSE_URL",
+            "the Dataverse Web API base, e.g. https://contoso.api.crm.dynamics.com/api/data/v9.2/",
+        ))?;
+        let dataverse_url = url("COSELL_DATAVERSE_URL", &dataverse_url)? + "/";
+        let partner_center_tenant =
+            get("COSELL_PARTNER_CENTER_TENANT").ok_or(SettingsError::Missing(
+                "COSELL_PARTNER_CENTER_TENANT",
+                "the partner's Entra ID tenant id or domain",
+            ))?;
+        let credentials = match (
+            get("COSELL_CREDENTIALS_SECRET"),
+            get("COSELL_CREDENTIALS_FILE"),
+        ) {
+            (Some(secret), None) => CredentialSource::SecretsManager(secret),
+            (None, Some(file)) => CredentialSource::File(file.into()),
+            (Some(_), Some(_)) => {
+                return Err(SettingsError::Conflicting(
+                    "COSELL_CREDENTIALS_SECRET",
+                    "COSELL_CREDENTIALS_FILE",
+                ));
+            }
+            (None, None) => {
+                return Err(SettingsError::Missing(
+                    "COSELL_CREDENTIALS_SECRET",
+                    "name the Secrets Manager secret, or COSELL_CREDENTIALS_FILE for a local file",
+                ));
+            }
+        };
+        let store = match (get("COSELL_TABLE"), get("COSELL_SQLITE_PATH")) {
+            (Some(table), None) => StoreSource::DynamoDb { table },
+            (None, Some(path)) => StoreSource::Sqlite { path: path.into() },
+            (Some(_), Some(_)) => {
+                return Err(SettingsError::Conflicting(
+                    "COSELL_TABLE",
+                    "COSELL_SQLITE_PATH",
+                ));
+            }
+            (None, None) => {
+                return Err(SettingsError::Missing(
+                    "COSELL_TABLE",
+                    "name the DynamoDB table, or COSELL_SQLITE_PATH for a local file",
+                ));
+            }
+        };
+        let partner_center = url(
+            "COSELL_PARTNER_CENTER_URL",
+            "https://api.partner.microsoft.com",
+        )?;
+        let webhooks = url(
+            "COSELL_PARTNER_CENTER_WEBHOOKS_URL",
+            "https://api.partnercenter.microsoft.com",
+        )?;
+        Ok(Settings {
+            dataverse_url,
+            partner_center_tenant,
+            credentials,
+            store,
+            login_url: url("COSELL_LOGIN_URL", "https://login.microsoftonline.com")?,
+            partner_center_referrals_url: format!("{partner_center}/v1.0/engagements/referrals"),
+            partner_center_registration_url: format!("{webhooks}/webhooks/v1/registration"),
+            crm: CrmConfig::from_lookup(&lookup)?,
+        })
+    }
+
+    /// The v2 token endpoint of `tenant` on the configured login host.
+    pub fn token_url(&self, tenant: &str) -> String {
+        format!("{}/{tenant}/oauth2/v2.0/token", self.login_url)
+    }
+}

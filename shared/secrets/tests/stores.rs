@@ -1,0 +1,106 @@
+//! Both credential stores, Secrets Manager against moto's server.
+
+use cosell_partner_center::RefreshTokenSink;
+use cosell_secrets::{CredentialStore, SecretsError};
+use cosell_transport::Secret;
+
+const DOCUMENT: &str = r#"{
+  "partner_center": {"client_id": "pc-app", "client_secret": "pc-secret", "refresh_token": "rt-1"},
+  "dataverse": {"tenant_id": "tenant", "client_id": "dv-app", "client_secret": "dv-secret"},
+  "note": "kept by the operator"
+}"#;
+
+async fn secrets_manager() -> aws_sdk_secretsmanager::Client {
+    aws_sdk_secretsmanager::Client::new(&cosell_testkit::aws_config().await)
+}
+
+async fn check_round_trip(store: &CredentialStore) {
+    let credentials = store.load().await.unwrap();
+    assert_eq!(credentials.partner_center.client_id, "pc-app");
+    assert_eq!(credentials.partner_center.refresh_token.expose(), "rt-1");
+    assert_eq!(credentials.dataverse.tenant_id, "tenant");
+    assert_eq!(credentials.dataverse.client_secret.expose(), "dv-secret");
+    assert!(!format!("{credentials:?}").contains("pc-secret"));
+
+    store.store(&Secret::new("rt-2")).await.unwrap();
+    let reloaded = store.load().await.unwrap();
+    assert_eq!(reloaded.partner_center.refresh_token.expose(), "rt-2");
+    assert_eq!(reloaded.partner_center.client_secret.expose(), "pc-secret");
+}
+
+#[tokio::test]
+async fn secrets_manager_loads_and_takes_a_rotated_refresh_token() {
+    let client = secrets_manager().await;
+    let name = cosell_testkit::unique_table("cosell-credentials");
+    client
+        .create_secret()
+        .name(&name)
+        .secret_string(DOCUMENT)
+        .send()
+        .await
+        .unwrap();
+    let store = CredentialStore::SecretsManager {
+        client: client.clone(),
+        secret_id: name.clone(),
+    };
+    check_round_trip(&store).await;
+    let raw = client
+        .get_secret_value()
+        .secret_id(&name)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        raw.secret_string()
+            .unwrap()
+            .contains("kept by the operator")
+    );
+}
+
+#[tokio::test]
+async fn a_file_loads_and_is_rewritten_owner_only() {
+    let dir = std::env::temp_dir().join(cosell_testkit::unique_table("cosell-secrets"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("credentials.json");
+    std::fs::write(&path, DOCUMENT).unwrap();
+    let store = CredentialStore::File(path.clone());
+    check_round_trip(&store).await;
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("kept by the operator"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}
+
+#[tokio::test]
+async fn an_invalid_document_names_the_field_and_never_a_value() {
+    let dir = std::env::temp_dir().join(cosell_testkit::unique_table("cosell-secrets"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let missing = dir.join("missing.json");
+    std::fs::write(
+        &missing,
+        r#"{"partner_center": {"client_id": "a", "client_secret": "s3cr3t"}, "dataverse": {"tenant_id": "t", "client_id": "c", "client_secret": "s"}}"#,
+    )
+    .unwrap();
+    let error = CredentialStore::File(missing).load().await.unwrap_err();
+    assert!(matches!(error, SecretsError::Invalid { .. }));
+    assert!(
+        error
+            .to_string()
+            .contains("partner_center: missing field `refresh_token`"),
+        "{error}"
+    );
+
+    let wrong_type = dir.join("wrong.json");
+    std::fs::write(
+        &wrong_type,
+        r#"{"partner_center": {"client_id": "a", "client_secret": "s3cr3t", "refresh_token": 987654}, "dataverse": {"tenant_id": "t", "client_id": "c", "client_secret": ["s3cr3t"]}}"#,
+    )
+    .unwrap();
+    let error = CredentialStore::File(wrong_type).load().await.unwrap_err();
+    assert!(!error.to_string().contains("987654"), "{error}");
+    assert!(!error.to_string().contains("s3cr3t"), "{error}");
+}
