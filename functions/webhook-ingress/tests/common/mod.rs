@@ -1,0 +1,362 @@
+//! The whole inbound path over real sockets: the simulator (Partner Center + Dataverse + tokens),
+//! the ingress handler hosted on an axum server, the real clients, and an in-memory SQLite store.
+#![allow(dead_code)] // each test file uses a different part
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use cosell_dataverse::{DataverseClient, DataverseConfig};
+use cosell_mapping::CrmConfig;
+use cosell_partner_center::webhook::{DEFAULT_MAX_BODY, TrustRoots, VerifierConfig};
+use cosell_partner_center::{
+    BoxError, PartnerCenter, PartnerCenterConfig, RefreshTokenSink, WebhookEvent,
+    WebhookRegistration,
+};
+use cosell_sim::partner_center::{DeliveryConfig, PcConfig};
+use cosell_sim::{Sim, SimConfig};
+use cosell_store::{SqliteStore, SyncStore};
+use cosell_sync::InboundSettings;
+use cosell_transport::{HttpConfig, RetryPolicy, Secret};
+use http::{HeaderMap, Method};
+use serde_json::{Map, Value, json};
+use tokio::time::Instant;
+use webhook_ingress::{App, Settings, handle};
+
+pub const TENANT: &str = "contoso.onmicrosoft.com";
+
+/// A running stack.
+pub struct Stack {
+    pub sim: Sim,
+    pub store: Arc<SqliteStore>,
+    pub app: Arc<App>,
+    /// Where the ingress handler listens.
+    pub url: String,
+    pub dataverse: DataverseClient,
+    pub partner_center: PartnerCenter,
+    pub settings: Settings,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+struct Discard;
+
+#[async_trait]
+impl RefreshTokenSink for Discard {
+    async fn store(&self, _: &Secret) -> Result<(), BoxError> {
+        Ok(())
+    }
+}
+
+fn http_config() -> HttpConfig {
+    HttpConfig {
+        timeout: Duration::from_secs(5),
+        retry: RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(50),
+            max_retry_after: Duration::from_secs(2),
+        },
+        rate_limit: None,
+    }
+}
+
+/// Starts everything with the default CRM settings.
+pub async fn start() -> Stack {
+    start_with(CrmConfig::default()).await
+}
+
+pub async fn start_with(crm: CrmConfig) -> Stack {
+    let sim = Sim::start(SimConfig {
+        partner_center: PcConfig {
+            delivery: DeliveryConfig::fast(),
+            ..PcConfig::default()
+        },
+        ..SimConfig::default()
+    })
+    .await
+    .expect("simulator starts");
+
+    let mut dv = DataverseConfig::new(
+        sim.state.dv.api_base_url(),
+        "tenant-1",
+        "sim-client",
+        Secret::new("sim-secret"),
+    );
+    dv.token_url = format!("{}/{{tenant}}/oauth2/v2.0/token", sim.base_url);
+    dv.http = http_config();
+    let dataverse = DataverseClient::new(dv).expect("dataverse client");
+
+    let mut pc = PartnerCenterConfig::new(TENANT, "sim-client", Secret::new("sim-secret"))
+        .with_base_url(&sim.base_url, TENANT);
+    pc.http = http_config();
+    let partner_center =
+        PartnerCenter::new(pc, Secret::new("sim-refresh-token"), Arc::new(Discard))
+            .expect("partner center client");
+
+    // Trust the simulator's test CA, and fetch certificates only from the simulator.
+    let ca_pem = http()
+        .get(format!("{}/_admin/partner-center/ca.pem", sim.base_url))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec();
+    let settings = Settings {
+        verifier: VerifierConfig {
+            cert_hosts: vec![sim.addr.to_string()],
+            trust_roots: TrustRoots::Pem(ca_pem),
+            max_body: DEFAULT_MAX_BODY,
+        },
+        crm,
+        inbound: InboundSettings {
+            lease_wait: Duration::from_secs(3),
+            retry_delay: Duration::from_secs(1),
+            ..InboundSettings::default()
+        },
+    };
+    let store = Arc::new(SqliteStore::in_memory().expect("sqlite store"));
+    let app = Arc::new(
+        App::new(
+            settings.clone(),
+            store.clone(),
+            Arc::new(partner_center.clone()),
+            Arc::new(dataverse.clone()),
+        )
+        .expect("app"),
+    );
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/webhook", listener.local_addr().unwrap());
+    let router = axum::Router::new()
+        .route("/webhook", axum::routing::any(serve))
+        .with_state(app.clone());
+    let server = tokio::spawn(async move {
+        axum::serve(listener, router).await.unwrap();
+    });
+
+    partner_center
+        .register_webhook(&WebhookRegistration::new(
+            url.clone(),
+            WebhookEvent::REFERRALS.to_vec(),
+        ))
+        .await
+        .expect("webhook registered");
+
+    // The currencies a real environment has.
+    for (code, name) in [("USD", "US Dollar"), ("EUR", "Euro")] {
+        sim.state
+            .dv
+            .seed(
+                "transactioncurrencies",
+                object(json!({"isocurrencycode": code, "currencyname": name})),
+            )
+            .unwrap();
+    }
+    Stack {
+        sim,
+        store,
+        app,
+        url,
+        dataverse,
+        partner_center,
+        settings,
+        server,
+    }
+}
+
+async fn serve(
+    axum::extract::State(app): axum::extract::State<Arc<App>>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (http::StatusCode, String) {
+    handle(&app, &method, &headers, body).await
+}
+
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().build().unwrap()
+}
+
+pub fn object(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        other => panic!("not an object: {other}"),
+    }
+}
+
+impl Stack {
+    /// Another app over the same services but its own store, as after a crash that lost a write
+    /// to the store.
+    pub fn app_with_store(&self, store: Arc<dyn SyncStore>) -> App {
+        App::new(
+            self.settings.clone(),
+            store,
+            Arc::new(self.partner_center.clone()),
+            Arc::new(self.dataverse.clone()),
+        )
+        .expect("app")
+    }
+
+    /// Seeds a referral as Microsoft would create it (fires `referral-created`).
+    pub async fn seed_referral(&self, referral: Value) -> Value {
+        let response = http()
+            .post(format!(
+                "{}/_admin/partner-center/referrals",
+                self.sim.base_url
+            ))
+            .json(&referral)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+        response.json().await.unwrap()
+    }
+
+    /// A Microsoft seller's edit (fires `referral-updated`).
+    pub async fn edit_referral(&self, id: &str, patch: Value) -> Value {
+        let response = http()
+            .patch(format!(
+                "{}/_admin/partner-center/referrals/{id}",
+                self.sim.base_url
+            ))
+            .json(&patch)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+        response.json().await.unwrap()
+    }
+
+    /// Dataverse requests so far (token requests are counted apart).
+    pub fn dataverse_requests(&self) -> u64 {
+        self.sim
+            .state
+            .counters
+            .snapshot()
+            .services
+            .get("dataverse")
+            .copied()
+            .unwrap_or(0)
+    }
+
+    pub fn reset_counters(&self) {
+        self.sim.state.counters.reset();
+    }
+
+    /// Waits until `count` deliveries have been answered 2xx by the handler. The simulator logs a
+    /// delivery once the answer came back, so the handler's work is done by then.
+    pub async fn wait_delivered(&self, count: usize) {
+        self.wait_for("webhook deliveries", || {
+            self.sim
+                .state
+                .pc
+                .webhooks
+                .log()
+                .iter()
+                .filter(|d| d.attempts.iter().any(|a| a.status == Some(200)))
+                .count()
+                >= count
+        })
+        .await;
+    }
+
+    /// Polls `condition` until it holds; panics after a deadline.
+    pub async fn wait_for(&self, what: &str, condition: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !condition() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    pub fn rows(&self, set: &str) -> Vec<Map<String, Value>> {
+        self.sim.state.dv.rows(set)
+    }
+
+    pub fn row(&self, set: &str, id: uuid::Uuid) -> Map<String, Value> {
+        self.sim
+            .state
+            .dv
+            .row(set, id)
+            .unwrap_or_else(|| panic!("no {set} row {id}"))
+    }
+}
+
+/// An incoming co-sell referral from another partner, as Microsoft's seeding creates it.
+pub fn cosell_referral(customer: &str, postal: &str, email: &str) -> Value {
+    json!({
+        "name": format!("{customer} - Azure migration"),
+        "type": "Shared",
+        "qualification": "SalesQualified",
+        "target": [{"type": "SolutionProfile", "id": "SOL-2F5A1C7E"}],
+        "customerProfile": {
+            "name": customer,
+            "size": "Size1000to9999",
+            "address": {
+                "addressLine1": "1 Microsoft Way",
+                "city": "Redmond",
+                "state": "WA",
+                "postalCode": postal,
+                "country": "US"
+            },
+            "team": [{
+                "firstName": "Dana",
+                "lastName": "Whitfield",
+                "phoneNumber": "+1 425 555 0100",
+                "email": email
+            }]
+        },
+        "consent": {
+            "consentToContact": true,
+            "consentToShareReferralWithMicrosoftSellers": true
+        },
+        "details": {
+            "notes": "Retire the on-premises warehouse before Q3.",
+            "dealValue": 250000.5,
+            "currency": "USD",
+            "closingDateTime": "2026-06-30T00:00:00Z",
+            "requirements": {"solutions": [{"id": "SOL-2F5A1C7E", "name": "Accelerator"}]}
+        },
+        "inviteContext": {
+            "notes": "Technical workshop requested.",
+            "invitedBy": {"organizationId": "5d6e7f80-91a2-4b3c-8d4e-5f60718293a4", "organizationName": "Northwind Traders"},
+            "assistanceRequestCode": "CustomerTechnicalArchitecture"
+        },
+        "trackingInfo": {"microsoftMsxId": "7-3JKX9QWERT"}
+    })
+}
+
+/// A marketplace lead: Independent, Direct, from Microsoft.
+pub fn marketplace_lead() -> Value {
+    json!({
+        "name": "Trial: Data Estate Accelerator",
+        "type": "Independent",
+        "qualification": "Direct",
+        "customerProfile": {
+            "name": "Wide World Importers",
+            "address": {"addressLine1": "200 Harbour Street", "city": "Sydney", "state": "NSW", "postalCode": "2000", "country": "AU"},
+            "team": [{"firstName": "Priya", "lastName": "Raman", "email": "priya@wideworldimporters.example"}]
+        },
+        "details": {"notes": "Started a trial.", "dealValue": 1200, "currency": "AUD", "closingDateTime": "2026-08-01T00:00:00Z"},
+        "inviteContext": {"invitedBy": {"organizationId": "msft", "organizationName": "Microsoft"}}
+    })
+}
+
+/// The id field of a seeded referral.
+pub fn id_of(referral: &Value) -> String {
+    referral["id"].as_str().expect("referral id").to_owned()
+}
+
+/// The store, as the port.
+pub fn port(stack: &Stack) -> &dyn SyncStore {
+    stack.store.as_ref()
+}

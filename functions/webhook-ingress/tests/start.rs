@@ -1,0 +1,32 @@
+//! The Lambda binary refuses to start on bad settings, naming the setting.
+
+use std::process::Command;
+
+fn start_with(env: &[(&str, &str)]) -> (bool, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_webhook-ingress"))
+        .env_clear()
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_missing_setting_stops_the_cold_start_with_its_name() {
+    let (ok, stderr) = start_with(&[]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("webhook-ingress cannot start: COSELL_DATAVERSE_URL is not set"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_invalid_crm_setting_stops_the_cold_start_with_its_name() {
+    let (ok, stderr) = start_with(&[("COSELL_SHOW_CHECKMARK", "maybe")]);
+    assert!(!ok);
+    assert!(stderr.contains("COSELL_SHOW_CHECKMARK"), "{stderr}");
+}

@@ -1,0 +1,87 @@
+//! Why an accepted event was not synced, and whether retrying can help.
+
+use cosell_dataverse::DataverseError;
+use cosell_mapping::inbound::InvalidReferral;
+use cosell_store::{CrmKind, StoreError};
+use uuid::Uuid;
+
+/// What went wrong, as a sentence for the Audit column and the retry item.
+#[derive(Debug, thiserror::Error)]
+pub enum Problem {
+    #[error("reading the referral from Partner Center failed: {0}")]
+    Referral(#[source] cosell_partner_center::Error),
+    #[error("{0}")]
+    Invalid(#[source] InvalidReferral),
+    /// Several accounts match the customer; the message names them.
+    #[error("{0}")]
+    Ambiguous(String),
+    #[error(
+        "the referral is linked to a {linked:?} but is now a {planned:?}; fix the link by hand"
+    )]
+    KindChanged { linked: CrmKind, planned: CrmKind },
+    #[error(
+        "Dataverse has no currency with ISO code '{0}' (transactioncurrencies.isocurrencycode)"
+    )]
+    NoCurrency(String),
+    #[error("Dataverse answered without the id of the currency '{0}'")]
+    CurrencyWithoutId(String),
+    #[error("writing to Dataverse failed: {0}")]
+    Crm(#[source] DataverseError),
+    #[error("a row could not be written: {0}")]
+    Mapping(#[source] cosell_mapping::MappingError),
+    #[error("the sync state store failed: {0}")]
+    Store(#[source] StoreError),
+    #[error("another sync of this referral did not finish in time")]
+    Busy,
+}
+
+impl Problem {
+    /// True when retrying the same referral cannot succeed: an operator (or a change to the
+    /// referral, which brings a new event) must act first.
+    pub fn is_permanent(&self) -> bool {
+        matches!(
+            self,
+            Self::Invalid(_) | Self::Ambiguous(_) | Self::KindChanged { .. } | Self::Mapping(_)
+        )
+    }
+}
+
+/// A CRM record that exists for the referral, so the failure can be shown on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordRef {
+    pub kind: CrmKind,
+    pub id: Uuid,
+    /// The record's name before marks, when the referral was read.
+    pub name: Option<String>,
+}
+
+/// A failed sync: the problem, and the record to mark with ✖ when there is one.
+#[derive(Debug)]
+pub struct Failure {
+    pub problem: Problem,
+    pub record: Option<RecordRef>,
+}
+
+impl Failure {
+    pub(crate) fn new(problem: Problem, record: Option<RecordRef>) -> Self {
+        Self { problem, record }
+    }
+}
+
+impl From<StoreError> for Problem {
+    fn from(error: StoreError) -> Self {
+        Self::Store(error)
+    }
+}
+
+impl From<DataverseError> for Problem {
+    fn from(error: DataverseError) -> Self {
+        Self::Crm(error)
+    }
+}
+
+impl From<cosell_mapping::MappingError> for Problem {
+    fn from(error: cosell_mapping::MappingError) -> Self {
+        Self::Mapping(error)
+    }
+}

@@ -1,0 +1,641 @@
+//! Inbound: a verified Partner Center webhook event → the referral's account, contact and
+//! opportunity (or lead) in Dataverse, exactly once.
+//!
+//! [`InboundSync::handle`] does, in order:
+//! 1. **dedupe** the delivery ([`SyncStore::record_event`]); a duplicate does nothing;
+//! 2. **serialise** per referral with a store lease (`inbound:<referral id>`), waiting a little
+//!    for a concurrent sync of the same referral to finish;
+//! 3. **read** the referral from Partner Center and **plan** it ([`cosell_mapping::inbound`]);
+//! 4. if the link's `inbound_hash` equals the plan's hash, **write nothing** (0 Dataverse requests);
+//! 5. for a new referral, **one match query** (accounts at the postal code, contacts of the email
+//!    expanded; names compared normalised here) and **one `$batch` change set** PATCH-upserting
+//!    account + contact + opportunity at deterministic ids, plus Win/Lose when the status says so
+//!    — at most 2 requests once the currency cache is warm; several matching accounts write
+//!    nothing and park the event with a message naming them;
+//! 6. for a linked referral, **one change set** updating the record (and closing it) — 1 request;
+//! 7. store the link (conditional on its version).
+//!
+//! A failure after the event was recorded parks it as a retry item (`inbound:<referral id>`,
+//! payload = the envelope) and, when a record exists, puts ✖ in its name and a line in its
+//! Audit. The event counts as handled only once it is durably stored (the dedupe row, or the
+//! retry item); when even that fails the dedupe row is forgotten and [`NotStored`] tells the
+//! caller to answer 5xx, so Partner Center redelivers.
+
+mod currency;
+pub mod envelope;
+mod failure;
+mod matching;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cosell_dataverse::{ChangeSet, Id, Key, OpportunityClose, Precondition, Reference};
+use cosell_mapping::inbound::{
+    self, InboundPlan, MARK_FAILED, RecordPlan, StatusAction, audit_line, decorate_name,
+    hash_says_closed,
+};
+use cosell_mapping::{CrmConfig, CrmRow, Opportunity, Referral};
+use cosell_partner_center::webhook::WebhookEnvelope;
+use cosell_store::{CrmKind, Link, Outcome, RetryItem, RetryState, StoreError, SyncStore};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+pub use failure::{Failure, Problem, RecordRef};
+pub use matching::AccountMatch;
+
+use crate::ports::{Crm, ReferralSource};
+use currency::CurrencyCache;
+
+/// Timings of the inbound sync.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundSettings {
+    /// How long a delivery is remembered for dedupe. Partner Center's redeliveries span hours.
+    pub event_ttl: Duration,
+    /// How long one sync may hold a referral before another may take it over.
+    pub lease_ttl: Duration,
+    /// How long an event waits for a concurrent sync of the same referral before it is parked.
+    pub lease_wait: Duration,
+    /// When a parked (retryable) event is first due again.
+    pub retry_delay: Duration,
+}
+
+impl Default for InboundSettings {
+    fn default() -> Self {
+        Self {
+            event_ttl: Duration::from_secs(48 * 3600),
+            lease_ttl: Duration::from_secs(60),
+            lease_wait: Duration::from_secs(5),
+            retry_delay: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What became of an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Handled {
+    /// A delivery seen before: nothing done.
+    Duplicate,
+    /// Not a referral event (`test-created`, no id in `ResourceUri`): nothing to sync.
+    Ignored { reason: String },
+    /// The referral equals what was last written: nothing written.
+    Unchanged { referral_id: String },
+    /// An earlier sync closed the record (won or lost): a closed opportunity is not edited.
+    AlreadyClosed { referral_id: String, crm_id: Uuid },
+    /// Written to Dataverse.
+    Synced {
+        referral_id: String,
+        kind: CrmKind,
+        crm_id: Uuid,
+        created: bool,
+        message: String,
+    },
+    /// Not synced now; the retry item `retry_id` holds it — pending, or dead (kept for the
+    /// operator) when retrying cannot help (`permanent`).
+    Parked {
+        referral_id: String,
+        retry_id: String,
+        message: String,
+        permanent: bool,
+    },
+}
+
+/// The event could not be stored durably: answer 5xx so Partner Center delivers it again.
+#[derive(Debug, thiserror::Error)]
+#[error("the webhook event was not stored, so it must be redelivered: {0}")]
+pub struct NotStored(#[source] pub StoreError);
+
+/// The inbound use case. Cheap to share (`Arc` it); holds the currency cache.
+pub struct InboundSync {
+    store: Arc<dyn SyncStore>,
+    referrals: Arc<dyn ReferralSource>,
+    crm: Arc<dyn Crm>,
+    config: CrmConfig,
+    settings: InboundSettings,
+    currencies: CurrencyCache,
+}
+
+/// The retry item id of a referral's inbound work.
+pub fn retry_id(referral_id: &str) -> String {
+    format!("inbound:{referral_id}")
+}
+
+impl InboundSync {
+    pub fn new(
+        store: Arc<dyn SyncStore>,
+        referrals: Arc<dyn ReferralSource>,
+        crm: Arc<dyn Crm>,
+        config: CrmConfig,
+        settings: InboundSettings,
+    ) -> Self {
+        Self {
+            store,
+            referrals,
+            crm,
+            config,
+            settings,
+            currencies: CurrencyCache::default(),
+        }
+    }
+
+    pub fn config(&self) -> &CrmConfig {
+        &self.config
+    }
+
+    /// Handles one verified webhook event (see the [module docs](self)).
+    pub async fn handle(
+        &self,
+        envelope: &WebhookEnvelope,
+        now: OffsetDateTime,
+    ) -> Result<Handled, NotStored> {
+        let key = envelope.dedupe_key();
+        if !self
+            .store
+            .record_event(&key, now, self.settings.event_ttl)
+            .await
+            .map_err(NotStored)?
+        {
+            tracing::info!(event = %envelope.event_name, "duplicate webhook delivery ignored");
+            return Ok(Handled::Duplicate);
+        }
+        let referral_id = match envelope.referral_id() {
+            Some(id) if envelope.event_name.contains("referral") => id.to_owned(),
+            _ => {
+                let reason = format!("event '{}' names no referral", envelope.event_name);
+                tracing::info!(%reason, "webhook event ignored");
+                return Ok(Handled::Ignored { reason });
+            }
+        };
+        match self.sync_referral(&referral_id, now).await {
+            Ok(handled) => Ok(handled),
+            Err(failure) => self.park(envelope, &key, &referral_id, failure, now).await,
+        }
+    }
+
+    /// Syncs one referral as it is now, under its lease. The retry use case calls this too.
+    pub async fn sync_referral(
+        &self,
+        referral_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<Handled, Failure> {
+        let lease = retry_id(referral_id);
+        let owner = Uuid::new_v4().to_string();
+        let started = Instant::now();
+        loop {
+            let at = now + started.elapsed();
+            match self
+                .store
+                .acquire_lease(&lease, &owner, at, self.settings.lease_ttl)
+                .await
+            {
+                Ok(true) => break,
+                Ok(false) if started.elapsed() < self.settings.lease_wait => {
+                    tokio::time::sleep(Duration::from_millis(25)).await;
+                }
+                Ok(false) => return Err(Failure::new(Problem::Busy, None)),
+                Err(e) => return Err(Failure::new(Problem::Store(e), None)),
+            }
+        }
+        let result = self.sync_locked(referral_id, now).await;
+        if let Err(error) = self.store.release_lease(&lease, &owner).await {
+            // It expires on its own after `lease_ttl`.
+            tracing::warn!(%error, referral = referral_id, "lease not released");
+        }
+        result
+    }
+
+    async fn sync_locked(
+        &self,
+        referral_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<Handled, Failure> {
+        let link = self
+            .store
+            .link_by_referral(referral_id)
+            .await
+            .map_err(|e| Failure::new(e.into(), None))?;
+        let linked = link.as_ref().and_then(|l| {
+            Some(RecordRef {
+                kind: l.crm_kind,
+                id: Uuid::try_parse(&l.crm_id).ok()?,
+                name: None,
+            })
+        });
+        let referral = self
+            .referrals
+            .referral(referral_id)
+            .await
+            .map_err(|e| Failure::new(Problem::Referral(e), linked.clone()))?;
+        let plan = inbound::plan(&referral, &self.config)
+            .map_err(|e| Failure::new(Problem::Invalid(e), linked.clone()))?;
+        let record = linked.map(|r| RecordRef {
+            name: Some(plan.name.clone()),
+            ..r
+        });
+        let fail = |problem: Problem| Failure::new(problem, record.clone());
+
+        if let Some(link) = &link
+            && let Some(hash) = &link.inbound_hash
+        {
+            if *hash == plan.hash {
+                tracing::info!(
+                    referral = referral_id,
+                    "referral unchanged; nothing written"
+                );
+                return Ok(Handled::Unchanged {
+                    referral_id: referral_id.to_owned(),
+                });
+            }
+            if hash_says_closed(hash) {
+                tracing::info!(
+                    referral = referral_id,
+                    "record closed by an earlier sync; not edited"
+                );
+                let crm_id = record.as_ref().map(|r| r.id).unwrap_or_default();
+                return Ok(Handled::AlreadyClosed {
+                    referral_id: referral_id.to_owned(),
+                    crm_id,
+                });
+            }
+        }
+
+        let planned_kind = kind_of(&plan);
+        let currency = match &plan.currency_code {
+            Some(code) if planned_kind == CrmKind::Opportunity => Some(
+                self.currencies
+                    .id(self.crm.as_ref(), code)
+                    .await
+                    .map_err(&fail)?,
+            ),
+            _ => None,
+        };
+        let (status, substatus) = referral.state();
+        let target = match (&link, plan.external_record) {
+            (Some(link), _) => {
+                if link.crm_kind != planned_kind {
+                    return Err(fail(Problem::KindChanged {
+                        linked: link.crm_kind,
+                        planned: planned_kind,
+                    }));
+                }
+                record.as_ref().map(|r| r.id)
+            }
+            // A referral we created outbound names our record before its link is stored.
+            (None, Some(external)) if planned_kind == CrmKind::Opportunity => Some(external),
+            (None, _) => None,
+        };
+        let written = match target {
+            Some(id) => {
+                let audit = audit_line(
+                    now,
+                    &format!(
+                        "✔ Updated from Partner Center referral {referral_id} ({status}/{substatus})"
+                    ),
+                );
+                self.update(&plan, id, currency, &audit)
+                    .await
+                    .map_err(&fail)?
+            }
+            None => self
+                .create(&plan, currency, &referral, now)
+                .await
+                .map_err(&fail)?,
+        };
+        let created = target.is_none();
+        let mut next = link.unwrap_or_else(|| Link {
+            referral_id: referral_id.to_owned(),
+            crm_kind: planned_kind,
+            crm_id: String::new(),
+            inbound_hash: None,
+            outbound_hash: None,
+            referral_etag: None,
+            crm_etag: None,
+            last_outcome: None,
+            version: 0,
+        });
+        next.crm_id = written.id.to_string();
+        next.inbound_hash = Some(plan.hash.clone());
+        next.referral_etag = referral.etag.clone();
+        next.crm_etag = written.etag.clone();
+        next.last_outcome = Some(Outcome {
+            ok: true,
+            message: written.message.clone(),
+            at: now,
+        });
+        let written_record = RecordRef {
+            kind: planned_kind,
+            id: written.id,
+            name: Some(plan.name.clone()),
+        };
+        self.put_link(next)
+            .await
+            .map_err(|e| Failure::new(e.into(), Some(written_record)))?;
+        tracing::info!(referral = referral_id, crm_id = %written.id, created, "referral synced");
+        Ok(Handled::Synced {
+            referral_id: referral_id.to_owned(),
+            kind: planned_kind,
+            crm_id: written.id,
+            created,
+            message: written.message,
+        })
+    }
+
+    /// A referral with no record yet: the match query, then one change set.
+    async fn create(
+        &self,
+        plan: &InboundPlan,
+        currency: Option<Uuid>,
+        referral: &Referral,
+        now: OffsetDateTime,
+    ) -> Result<Written, Problem> {
+        let (status, substatus) = referral.state();
+        let id = &plan.referral_id;
+        let mut changes = ChangeSet::new();
+        let record_id = plan.record.new_id();
+        let (message, record_ref) = match &plan.record {
+            RecordPlan::Lead { row } => {
+                let message = format!(
+                    "✔ Created lead from Partner Center referral {id} ({status}/{substatus})"
+                );
+                let reference = changes.update(
+                    RecordPlan::entity_set(&plan.record),
+                    Key::from(record_id),
+                    row.to_row(&self.config)?,
+                    Precondition::None,
+                );
+                (message, reference)
+            }
+            RecordPlan::Opportunity { .. } => {
+                let account_plan = plan
+                    .account
+                    .as_ref()
+                    .expect("an opportunity plan has an account");
+                let query = matching::query(account_plan, plan.contact.as_ref());
+                let records = self.crm.query(matching::ACCOUNTS, &query).await?;
+                let found = matching::interpret(&records, account_plan, plan.contact.as_ref());
+                let (account, found_contact, account_note) = match found {
+                    AccountMatch::Several(candidates) => {
+                        let customer = account_plan.new_row.name.as_deref().unwrap_or_default();
+                        return Err(Problem::Ambiguous(matching::ambiguity_message(
+                            id,
+                            customer,
+                            account_plan.postal_code.as_deref(),
+                            &candidates,
+                        )));
+                    }
+                    AccountMatch::One { account, contact } => {
+                        (account, contact, format!("matched account {account}"))
+                    }
+                    AccountMatch::None => {
+                        let account = account_plan.new_id();
+                        changes.update(
+                            matching::ACCOUNTS,
+                            Key::from(account),
+                            account_plan.new_row.to_row(&self.config)?,
+                            Precondition::None,
+                        );
+                        (account, None, format!("created account {account}"))
+                    }
+                };
+                let (contact, contact_note) = match (&plan.contact, found_contact) {
+                    (Some(_), Some(found)) => (Some(found), format!(", matched contact {found}")),
+                    (Some(contact), None) => {
+                        changes.update(
+                            "contacts",
+                            Key::from(contact.new_id()),
+                            contact.row_under(account).to_row(&self.config)?,
+                            Precondition::None,
+                        );
+                        (
+                            Some(contact.new_id()),
+                            format!(", created contact {}", contact.new_id()),
+                        )
+                    }
+                    (None, _) => (None, ", no contact email".to_owned()),
+                };
+                let message = format!(
+                    "✔ Created opportunity from Partner Center referral {id} ({status}/{substatus}): {account_note}{contact_note}"
+                );
+                let audit = audit_line(now, &message);
+                let row = plan
+                    .opportunity_to_create(account, contact, currency, &audit)
+                    .expect("an opportunity plan")
+                    .to_row(&self.config)?;
+                let reference = changes.update(
+                    Opportunity::ENTITY_SET,
+                    Key::from(record_id),
+                    row,
+                    Precondition::None,
+                );
+                close(&mut changes, plan, record_id);
+                (message, reference)
+            }
+        };
+        let outcomes = self.crm.execute(&changes).await?;
+        Ok(Written {
+            id: record_id,
+            etag: etag_of(&outcomes, record_ref, plan.status),
+            message,
+        })
+    }
+
+    /// A linked referral: one change set updating (and maybe closing) the record.
+    async fn update(
+        &self,
+        plan: &InboundPlan,
+        id: Uuid,
+        currency: Option<Uuid>,
+        audit: &str,
+    ) -> Result<Written, Problem> {
+        let mut changes = ChangeSet::new();
+        let reference = match &plan.record {
+            RecordPlan::Lead { row } => changes.update(
+                RecordPlan::entity_set(&plan.record),
+                Key::from(id),
+                row.to_row(&self.config)?,
+                Precondition::MustExist,
+            ),
+            RecordPlan::Opportunity { .. } => {
+                let row = plan
+                    .opportunity_to_update(currency, audit)
+                    .expect("an opportunity plan")
+                    .to_row(&self.config)?;
+                let reference = changes.update(
+                    Opportunity::ENTITY_SET,
+                    Key::from(id),
+                    row,
+                    Precondition::MustExist,
+                );
+                close(&mut changes, plan, id);
+                reference
+            }
+        };
+        let outcomes = self.crm.execute(&changes).await?;
+        Ok(Written {
+            id,
+            etag: etag_of(&outcomes, reference, plan.status),
+            message: audit.split_once(' ').map_or(audit, |(_, m)| m).to_owned(),
+        })
+    }
+
+    /// Stores the link; a concurrent writer of the other direction (outbound) is merged once.
+    async fn put_link(&self, next: Link) -> Result<Link, StoreError> {
+        match self.store.put_link(&next).await {
+            Err(StoreError::Conflict { .. }) => {
+                let current = self.store.link_by_referral(&next.referral_id).await?;
+                let merged = match current {
+                    Some(current) => Link {
+                        outbound_hash: current.outbound_hash,
+                        version: current.version,
+                        ..next
+                    },
+                    None => Link { version: 0, ..next },
+                };
+                self.store.put_link(&merged).await
+            }
+            other => other,
+        }
+    }
+
+    /// Keeps the event for a retry (or for the operator) and shows the failure on the record.
+    async fn park(
+        &self,
+        envelope: &WebhookEnvelope,
+        key: &str,
+        referral_id: &str,
+        failure: Failure,
+        now: OffsetDateTime,
+    ) -> Result<Handled, NotStored> {
+        let permanent = failure.problem.is_permanent();
+        let message = failure.problem.to_string();
+        let id = retry_id(referral_id);
+        let attempts = match self.store.retry(&id).await {
+            Ok(Some(item)) => item.attempts + 1,
+            _ => 1,
+        };
+        let item = RetryItem {
+            id: id.clone(),
+            payload: envelope::to_payload(envelope),
+            due_at: now + self.settings.retry_delay,
+            attempts,
+            last_error: Some(message.clone()),
+            state: if permanent {
+                RetryState::Dead
+            } else {
+                RetryState::Pending
+            },
+        };
+        if let Err(error) = self.store.put_retry(&item).await {
+            tracing::error!(%error, referral = referral_id, "retry item not stored; asking for redelivery");
+            if let Err(forget) = self.store.forget_event(key).await {
+                tracing::error!(error = %forget, "dedupe row not forgotten; redelivery will be ignored until it expires");
+            }
+            return Err(NotStored(error));
+        }
+        tracing::warn!(referral = referral_id, permanent, problem = %message, "inbound sync parked");
+        if let Some(record) = &failure.record {
+            self.mark_failed(record, &message, permanent, now).await;
+        }
+        Ok(Handled::Parked {
+            referral_id: referral_id.to_owned(),
+            retry_id: id,
+            message,
+            permanent,
+        })
+    }
+
+    /// ✖ in the opportunity's name and a line in its Audit; best effort (the retry item is
+    /// what keeps the work).
+    async fn mark_failed(
+        &self,
+        record: &RecordRef,
+        message: &str,
+        permanent: bool,
+        now: OffsetDateTime,
+    ) {
+        if record.kind != CrmKind::Opportunity {
+            return;
+        }
+        let next = if permanent {
+            "fix it, then replay"
+        } else {
+            "will retry"
+        };
+        let row = Opportunity {
+            name: record
+                .name
+                .as_deref()
+                .filter(|_| self.config.check_mark_in_name)
+                .map(|name| decorate_name(name, MARK_FAILED, &self.config)),
+            audit: Some(audit_line(
+                now,
+                &format!("✖ Inbound sync failed: {message} ({next})"),
+            )),
+            ..Opportunity::default()
+        };
+        let Ok(row) = row.to_row(&self.config) else {
+            return;
+        };
+        let mut changes = ChangeSet::new();
+        changes.update(
+            Opportunity::ENTITY_SET,
+            Key::from(record.id),
+            row,
+            Precondition::MustExist,
+        );
+        if let Err(error) = self.crm.execute(&changes).await {
+            tracing::warn!(%error, crm_id = %record.id, "failure not shown on the opportunity");
+        }
+    }
+}
+
+/// What a change set wrote.
+struct Written {
+    id: Uuid,
+    etag: Option<String>,
+    message: String,
+}
+
+fn kind_of(plan: &InboundPlan) -> CrmKind {
+    match plan.record {
+        RecordPlan::Opportunity { .. } => CrmKind::Opportunity,
+        RecordPlan::Lead { .. } => CrmKind::Lead,
+    }
+}
+
+/// Win or lose in the same change set, after the row is written.
+fn close(changes: &mut ChangeSet, plan: &InboundPlan, id: Uuid) {
+    let referral = &plan.referral_id;
+    match plan.status {
+        StatusAction::Win => {
+            changes.win_opportunity(
+                Id(id),
+                &OpportunityClose::won(format!("Won in Partner Center (referral {referral})")),
+            );
+        }
+        StatusAction::Lose => {
+            changes.lose_opportunity(
+                Id(id),
+                &OpportunityClose::canceled(format!(
+                    "Closed in Partner Center (referral {referral})"
+                )),
+            );
+        }
+        StatusAction::OnHold | StatusAction::InProgress | StatusAction::Keep => {}
+    }
+}
+
+/// The record's ETag after the write; unknown once a closing action changed it again.
+fn etag_of(
+    outcomes: &[cosell_dataverse::PartOutcome],
+    reference: Reference,
+    status: StatusAction,
+) -> Option<String> {
+    if status.closes() {
+        return None;
+    }
+    outcomes
+        .iter()
+        .find(|o| o.content_id == reference.content_id())
+        .and_then(|o| o.etag.as_ref())
+        .map(|e| e.0.clone())
+}

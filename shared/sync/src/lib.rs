@@ -1,0 +1,13 @@
+//! The use cases of cosell, written against ports so that a reader finds every sync rule here and
+//! nowhere in `functions/`.
+//!
+//! | module | holds |
+//! |---|---|
+//! | [`ports`] | [`ReferralSource`] (Partner Center) and [`Crm`] (Dataverse), with their adapters; the store port is [`cosell_store::SyncStore`] |
+//! | [`inbound`] | [`InboundSync`]: a verified webhook event → the referral's account, contact and opportunity (or lead) in Dataverse |
+
+pub mod inbound;
+pub mod ports;
+
+pub use inbound::{Handled, InboundSettings, InboundSync, NotStored};
+pub use ports::{Crm, ReferralSource};
