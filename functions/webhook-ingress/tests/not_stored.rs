@@ -1,0 +1,73 @@
+//! When the event cannot be stored, the answer is 503 so Partner Center delivers it again — and
+//! the redelivery is then accepted, not taken for a duplicate. The store really fails: the
+//! DynamoDB adapter pointed at a table that does not exist yet on moto's server.
+
+mod common;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use cosell_partner_center::{WebhookEvent, WebhookRegistration};
+use cosell_sim::partner_center::signing::Signer;
+use cosell_store::DynamoStore;
+use http::{HeaderMap, Method, StatusCode};
+use serde_json::json;
+
+use common::{cosell_referral, id_of, start};
+
+#[tokio::test]
+async fn an_event_the_store_cannot_keep_gets_503_and_its_redelivery_is_synced() {
+    let stack = start().await;
+    // Deliveries go nowhere: this test hands the event to the handler itself.
+    stack
+        .partner_center
+        .register_webhook(&WebhookRegistration::new(
+            "http://127.0.0.1:9/nowhere",
+            WebhookEvent::REFERRALS.to_vec(),
+        ))
+        .await
+        .unwrap();
+    let referral = stack
+        .seed_referral(cosell_referral(
+            "Fabrikam, Inc.",
+            "98052",
+            "dana@fabrikam.example",
+        ))
+        .await;
+    let body = Bytes::from(
+        serde_json::to_vec(&json!({
+            "EventName": "referral-created",
+            "ResourceUri": format!(
+                "https://api.partnercenter.microsoft.com/engagements/v1/referrals/{}",
+                id_of(&referral)
+            ),
+            "ResourceName": "referral",
+            "AuditUri": null,
+            "ResourceChangeUtcDate": "2026-01-01T00:00:00.0000000+00:00",
+        }))
+        .unwrap(),
+    );
+    let mut headers = HeaderMap::new();
+    let signature = format!("Signature {}", Signer::get().sign(&body));
+    headers.insert("authorization", signature.parse().unwrap());
+    let certificate_url = &stack.sim.state.pc.certificate_url;
+    headers.insert("x-ms-certificate-url", certificate_url.parse().unwrap());
+    headers.insert("x-ms-signature-algorithm", "rsa-sha256".parse().unwrap());
+
+    let dynamodb = cosell_testkit::dynamodb().await;
+    let table = cosell_testkit::unique_table("not-yet");
+    let app = stack.app_with_store(Arc::new(DynamoStore::new(dynamodb.clone(), table.clone())));
+    stack.reset_counters();
+
+    let (status, text) = webhook_ingress::handle(&app, &Method::POST, &headers, body.clone()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{text}");
+    assert_eq!(stack.dataverse_requests(), 0);
+    assert!(stack.rows("opportunities").is_empty());
+
+    cosell_store::dynamodb::create_table(&dynamodb, &table)
+        .await
+        .unwrap();
+    let (status, text) = webhook_ingress::handle(&app, &Method::POST, &headers, body).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(stack.rows("opportunities").len(), 1);
+}
