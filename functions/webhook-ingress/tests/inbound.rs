@@ -191,7 +191,16 @@ async fn updates_follow_deal_value_close_date_and_status_through_won() {
         text(&opportunity, "_transactioncurrencyid_value"),
         text(&eur, "transactioncurrencyid")
     );
-    assert!(text(&opportunity, "msft_microsoftpartnercenterreferralsyncaudit").contains("Updated"));
+    // The Audit column is a log, newest first: the update's line above the creation's.
+    let audit = text(&opportunity, "msft_microsoftpartnercenterreferralsyncaudit");
+    let lines: Vec<&str> = audit.lines().collect();
+    assert_eq!(lines.len(), 2, "{audit}");
+    assert!(
+        lines[0].contains("✔ Updated from Partner Center referral"),
+        "{audit}"
+    );
+    assert!(lines[0].contains("(Active/Accepted)"), "{audit}");
+    assert!(lines[1].contains("✔ Created opportunity"), "{audit}");
 
     stack
         .edit_referral(&id, json!({"status": "Closed", "substatus": "Won"}))
@@ -209,6 +218,8 @@ async fn updates_follow_deal_value_close_date_and_status_through_won() {
     assert_eq!(stack.rows("opportunitycloses").len(), 1);
     let link = stack.store.link_by_referral(&id).await.unwrap().unwrap();
     assert!(link.inbound_hash.unwrap().starts_with("won:"));
+    assert_eq!(link.audit.len(), 3, "{:?}", link.audit);
+    assert!(link.audit[0].contains("(Closed/Won)"), "{:?}", link.audit);
 }
 
 #[tokio::test]
@@ -465,10 +476,10 @@ async fn a_failed_update_is_parked_for_retry_and_marked_on_the_opportunity() {
         text(&opportunity, "name"),
         "Fabrikam, Inc. - Azure migration ✖"
     );
-    assert!(
-        text(&opportunity, "msft_microsoftpartnercenterreferralsyncaudit")
-            .contains("✖ Inbound sync failed")
-    );
+    let audit = text(&opportunity, "msft_microsoftpartnercenterreferralsyncaudit");
+    let lines: Vec<&str> = audit.lines().collect();
+    assert!(lines[0].contains("✖ Inbound sync failed"), "{audit}");
+    assert!(lines[1].contains("✔ Created opportunity"), "{audit}");
     assert_eq!(
         opportunity["estimatedvalue"],
         json!(250000.5),
@@ -486,4 +497,9 @@ async fn a_failed_update_is_parked_for_retry_and_marked_on_the_opportunity() {
         "Fabrikam, Inc. - Azure migration ✔"
     );
     assert_eq!(opportunity["estimatedvalue"], json!(1000));
+    let audit = text(&opportunity, "msft_microsoftpartnercenterreferralsyncaudit");
+    let lines: Vec<&str> = audit.lines().collect();
+    assert_eq!(lines.len(), 3, "{audit}");
+    assert!(lines[0].contains("✔ Updated"), "{audit}");
+    assert!(lines[1].contains("✖ Inbound sync failed"), "{audit}");
 }

@@ -15,6 +15,7 @@
 //! | [`timestamp`] | the RFC 3339 reading and writing used for every referral date |
 //! | [`error`] | [`MappingError`] and [`ConfigError`] |
 
+pub mod audit;
 pub mod category;
 pub mod config;
 pub mod crm;

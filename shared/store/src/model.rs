@@ -39,6 +39,10 @@ pub struct Link {
     pub referral_etag: Option<String>,
     pub crm_etag: Option<String>,
     pub last_outcome: Option<Outcome>,
+    /// The record's Audit log, newest line first, as last written: the next sync writes its line
+    /// in front of these without reading the record.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub audit: Vec<String>,
     /// Optimistic-concurrency version, owned by the store: 0 for a link not yet stored; every
     /// successful [`SyncStore::put_link`](crate::SyncStore::put_link) stores `version + 1`.
     pub version: u64,

@@ -38,6 +38,7 @@ fn link(referral: &str, crm: &str) -> Link {
             message: "Created opportunity".to_owned(),
             at: T0,
         }),
+        audit: vec!["2024-01-01T00:00:00Z ✔ Created opportunity".to_owned()],
         version: 0,
     }
 }

@@ -42,6 +42,7 @@ fn link() -> Link {
         referral_etag: None,
         crm_etag: None,
         last_outcome: None,
+        audit: Vec::new(),
         version: 0,
     }
 }

@@ -30,9 +30,9 @@ pub mod status;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use time::OffsetDateTime;
 use uuid::Uuid;
 
+pub use crate::audit::line as audit_line;
 pub use ids::record_id;
 pub use invalid::{InvalidReferral, Problem};
 pub use status::{StatusAction, hash_says_closed};
@@ -296,12 +296,6 @@ pub fn base_name(name: &str) -> &str {
     name.trim_end()
         .trim_end_matches([MARK_OK, MARK_FAILED])
         .trim_end()
-}
-
-/// One line of the Audit column: `"2024-03-01T10:15:30Z <message>"`.
-pub fn audit_line(at: OffsetDateTime, message: &str) -> String {
-    let at = at.replace_nanosecond(0).unwrap_or(at);
-    format!("{} {message}", crate::timestamp::format(at))
 }
 
 /// Plans the inbound sync of `referral`.

@@ -34,7 +34,7 @@ use cosell_mapping::inbound::{
     self, InboundPlan, MARK_FAILED, RecordPlan, StatusAction, audit_line, decorate_name,
     hash_says_closed,
 };
-use cosell_mapping::{CrmConfig, CrmRow, Opportunity, Referral};
+use cosell_mapping::{CrmConfig, CrmRow, Opportunity, Referral, audit};
 use cosell_partner_center::webhook::WebhookEnvelope;
 use cosell_store::{CrmKind, Link, Outcome, RetryItem, RetryState, StoreError, SyncStore};
 use time::OffsetDateTime;
@@ -285,13 +285,12 @@ impl InboundSync {
         };
         let written = match target {
             Some(id) => {
-                let audit = audit_line(
-                    now,
-                    &format!(
-                        "✔ Updated from Partner Center referral {referral_id} ({status}/{substatus})"
-                    ),
+                let message = format!(
+                    "✔ Updated from Partner Center referral {referral_id} ({status}/{substatus})"
                 );
-                self.update(&plan, id, currency, &audit)
+                let earlier = link.as_ref().map_or(&[][..], |l| l.audit.as_slice());
+                let log = audit::prepend(audit_line(now, &message), earlier);
+                self.update(&plan, id, currency, message, log)
                     .await
                     .map_err(&fail)?
             }
@@ -310,12 +309,14 @@ impl InboundSync {
             referral_etag: None,
             crm_etag: None,
             last_outcome: None,
+            audit: Vec::new(),
             version: 0,
         });
         next.crm_id = written.id.to_string();
         next.inbound_hash = Some(plan.hash.clone());
         next.referral_etag = referral.etag.clone();
         next.crm_etag = written.etag.clone();
+        next.audit = written.audit;
         next.last_outcome = Some(Outcome {
             ok: true,
             message: written.message.clone(),
@@ -415,7 +416,7 @@ impl InboundSync {
                 let message = format!(
                     "✔ Created opportunity from Partner Center referral {id} ({status}/{substatus}): {account_note}{contact_note}"
                 );
-                let audit = audit_line(now, &message);
+                let audit = audit::render(&audit::prepend(audit_line(now, &message), &[]));
                 let row = plan
                     .opportunity_to_create(account, contact, currency, &audit)
                     .expect("an opportunity plan")
@@ -431,10 +432,15 @@ impl InboundSync {
             }
         };
         let outcomes = self.crm.execute(&changes).await?;
+        let audit = match plan.record {
+            RecordPlan::Opportunity { .. } => audit::prepend(audit_line(now, &message), &[]),
+            RecordPlan::Lead { .. } => Vec::new(), // a lead has no Audit column
+        };
         Ok(Written {
             id: record_id,
             etag: etag_of(&outcomes, record_ref, plan.status),
             message,
+            audit,
         })
     }
 
@@ -444,8 +450,10 @@ impl InboundSync {
         plan: &InboundPlan,
         id: Uuid,
         currency: Option<Uuid>,
-        audit: &str,
+        message: String,
+        log: Vec<String>,
     ) -> Result<Written, Problem> {
+        let audit = audit::render(&log);
         let mut changes = ChangeSet::new();
         let reference = match &plan.record {
             RecordPlan::Lead { row } => changes.update(
@@ -456,7 +464,7 @@ impl InboundSync {
             ),
             RecordPlan::Opportunity { .. } => {
                 let row = plan
-                    .opportunity_to_update(currency, audit)
+                    .opportunity_to_update(currency, &audit)
                     .expect("an opportunity plan")
                     .to_row(&self.config)?;
                 let reference = changes.update(
@@ -470,10 +478,12 @@ impl InboundSync {
             }
         };
         let outcomes = self.crm.execute(&changes).await?;
+        let is_lead = matches!(plan.record, RecordPlan::Lead { .. });
         Ok(Written {
             id,
             etag: etag_of(&outcomes, reference, plan.status),
-            message: audit.split_once(' ').map_or(audit, |(_, m)| m).to_owned(),
+            message,
+            audit: if is_lead { Vec::new() } else { log },
         })
     }
 
@@ -533,7 +543,8 @@ impl InboundSync {
         }
         tracing::warn!(referral = referral_id, permanent, problem = %message, "inbound sync parked");
         if let Some(record) = &failure.record {
-            self.mark_failed(record, &message, permanent, now).await;
+            self.mark_failed(referral_id, record, &message, permanent, now)
+                .await;
         }
         Ok(Handled::Parked {
             referral_id: referral_id.to_owned(),
@@ -547,6 +558,7 @@ impl InboundSync {
     /// what keeps the work).
     async fn mark_failed(
         &self,
+        referral_id: &str,
         record: &RecordRef,
         message: &str,
         permanent: bool,
@@ -555,6 +567,12 @@ impl InboundSync {
         if record.kind != CrmKind::Opportunity {
             return;
         }
+        let link = self
+            .store
+            .link_by_referral(referral_id)
+            .await
+            .ok()
+            .flatten();
         let next = if permanent {
             "fix it, then replay"
         } else {
@@ -566,11 +584,16 @@ impl InboundSync {
                 .as_deref()
                 .filter(|_| self.config.check_mark_in_name)
                 .map(|name| decorate_name(name, MARK_FAILED, &self.config)),
-            audit: Some(audit_line(
-                now,
-                &format!("✖ Inbound sync failed: {message} ({next})"),
-            )),
             ..Opportunity::default()
+        };
+        let failed = audit_line(now, &format!("✖ Inbound sync failed: {message} ({next})"));
+        let log = audit::prepend(
+            failed,
+            link.as_ref().map_or(&[][..], |l| l.audit.as_slice()),
+        );
+        let row = Opportunity {
+            audit: Some(audit::render(&log)),
+            ..row
         };
         let Ok(row) = row.to_row(&self.config) else {
             return;
@@ -584,6 +607,14 @@ impl InboundSync {
         );
         if let Err(error) = self.crm.execute(&changes).await {
             tracing::warn!(%error, crm_id = %record.id, "failure not shown on the opportunity");
+            return;
+        }
+        // Keep the line for the next write of the log; a lost race only loses this line.
+        if let Some(link) = link
+            && link.crm_id == record.id.to_string()
+            && let Err(error) = self.store.put_link(&Link { audit: log, ..link }).await
+        {
+            tracing::warn!(%error, referral = referral_id, "audit line not kept in the link");
         }
     }
 }
@@ -593,6 +624,8 @@ struct Written {
     id: Uuid,
     etag: Option<String>,
     message: String,
+    /// The record's Audit log as written (empty for a lead).
+    audit: Vec<String>,
 }
 
 fn kind_of(plan: &InboundPlan) -> CrmKind {
