@@ -43,6 +43,11 @@ pub struct Link {
     /// in front of these without reading the record.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub audit: Vec<String>,
+    /// The deal state both sides last agreed on (the fields kept in sync after creation, as
+    /// `cosell_mapping::deal::DealState` JSON); `outbound_hash` is its hash. An outbound update
+    /// sends only what the seller changed since, so Microsoft's own changes are never overwritten.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deal: Option<serde_json::Value>,
     /// Optimistic-concurrency version, owned by the store: 0 for a link not yet stored; every
     /// successful [`SyncStore::put_link`](crate::SyncStore::put_link) stores `version + 1`.
     pub version: u64,

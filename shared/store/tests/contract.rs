@@ -39,6 +39,7 @@ fn link(referral: &str, crm: &str) -> Link {
             at: T0,
         }),
         audit: vec!["2024-01-01T00:00:00Z ✔ Created opportunity".to_owned()],
+        deal: Some(serde_json::json!({"name": "Azure migration", "status": "OnHold"})),
         version: 0,
     }
 }

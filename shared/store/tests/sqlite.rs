@@ -43,6 +43,7 @@ fn link() -> Link {
         crm_etag: None,
         last_outcome: None,
         audit: Vec::new(),
+        deal: None,
         version: 0,
     }
 }

@@ -310,6 +310,7 @@ impl InboundSync {
             crm_etag: None,
             last_outcome: None,
             audit: Vec::new(),
+            deal: None,
             version: 0,
         });
         next.crm_id = written.id.to_string();
