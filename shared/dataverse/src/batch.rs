@@ -3,7 +3,7 @@
 //! [`DataverseClient::execute`]. Either every request is applied, or none is and the error names
 //! the failing part.
 
-use cosell_transport::ApiError;
+use cosell_transport::read_text;
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -232,14 +232,7 @@ impl DataverseClient {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_owned();
-        let text = response
-            .text()
-            .await
-            .map_err(|source| ApiError::Transport {
-                service: call.service,
-                operation: call.operation,
-                source,
-            })?;
+        let text = read_text(call, response).await?;
         let answers = read_answers(&content_type, &text)?;
         let mut outcomes = Vec::with_capacity(answers.len());
         for (index, (content_id, answer)) in answers.into_iter().enumerate() {

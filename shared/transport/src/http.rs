@@ -145,13 +145,23 @@ pub async fn read_json<T: DeserializeOwned>(
     call: Call,
     response: reqwest::Response,
 ) -> Result<T, ApiError> {
-    let body = response
-        .bytes()
-        .await
-        .map_err(|source| ApiError::Transport {
-            service: call.service,
-            operation: call.operation,
-            source,
-        })?;
+    let body = read_body(call, response.bytes()).await?;
     serde_json::from_slice(&body).map_err(|e| ApiError::decode(call, e.to_string()))
+}
+
+/// Reads a text answer (a `$batch` multipart body, say), naming the call if the connection fails
+/// while reading it.
+pub async fn read_text(call: Call, response: reqwest::Response) -> Result<String, ApiError> {
+    read_body(call, response.text()).await
+}
+
+async fn read_body<T>(
+    call: Call,
+    body: impl Future<Output = Result<T, reqwest::Error>>,
+) -> Result<T, ApiError> {
+    body.await.map_err(|source| ApiError::Transport {
+        service: call.service,
+        operation: call.operation,
+        source,
+    })
 }

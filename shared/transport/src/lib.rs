@@ -12,7 +12,7 @@ mod secret;
 mod token;
 
 pub use error::ApiError;
-pub use http::{Call, Http, HttpConfig, read_json};
+pub use http::{Call, Http, HttpConfig, read_json, read_text};
 pub use limit::RateLimit;
 pub use retry::RetryPolicy;
 pub use secret::Secret;
