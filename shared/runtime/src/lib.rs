@@ -10,6 +10,7 @@ use cosell_dataverse::{DataverseClient, DataverseConfig};
 use cosell_partner_center::{PartnerCenter, PartnerCenterConfig};
 use cosell_secrets::CredentialStore;
 use cosell_store::{DynamoStore, SqliteStore, SyncStore};
+use cosell_transport::Secret;
 
 pub use settings::{CredentialSource, Settings, SettingsError, StoreSource};
 
@@ -33,6 +34,8 @@ pub struct Runtime {
     pub partner_center: PartnerCenter,
     pub dataverse: DataverseClient,
     pub store: Arc<dyn SyncStore>,
+    /// The key Dataverse's webhook must present (credentials `dataverse.webhook_key`), if set.
+    pub dataverse_webhook_key: Option<Secret>,
 }
 
 impl Runtime {
@@ -92,6 +95,7 @@ impl Runtime {
             partner_center,
             dataverse,
             store,
+            dataverse_webhook_key: credentials.dataverse.webhook_key,
         })
     }
 }

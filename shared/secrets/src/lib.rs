@@ -4,9 +4,13 @@
 //! ```json
 //! {
 //!   "partner_center": { "client_id": "…", "client_secret": "…", "refresh_token": "…" },
-//!   "dataverse":      { "tenant_id": "…", "client_id": "…", "client_secret": "…" }
+//!   "dataverse":      { "tenant_id": "…", "client_id": "…", "client_secret": "…",
+//!                       "webhook_key": "…" }
 //! }
 //! ```
+//!
+//! `webhook_key` is optional: the shared key Dataverse sends with its webhook (the push trigger of
+//! outbound sync); without it that trigger is off and the schedule alone polls.
 //!
 //! Partner Center may rotate the refresh token on every redemption, so the store is also the
 //! client's [`RefreshTokenSink`]: a new token is written back (read, replace that one field, write
@@ -38,6 +42,8 @@ pub struct DataverseCredentials {
     pub tenant_id: String,
     pub client_id: String,
     pub client_secret: Secret,
+    #[serde(default)]
+    pub webhook_key: Option<Secret>,
 }
 
 #[derive(Debug, thiserror::Error)]

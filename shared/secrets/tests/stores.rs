@@ -6,7 +6,7 @@ use cosell_transport::Secret;
 
 const DOCUMENT: &str = r#"{
   "partner_center": {"client_id": "pc-app", "client_secret": "pc-secret", "refresh_token": "rt-1"},
-  "dataverse": {"tenant_id": "tenant", "client_id": "dv-app", "client_secret": "dv-secret"},
+  "dataverse": {"tenant_id": "tenant", "client_id": "dv-app", "client_secret": "dv-secret", "webhook_key": "dv-webhook-key"},
   "note": "kept by the operator"
 }"#;
 
@@ -20,6 +20,14 @@ async fn check_round_trip(store: &CredentialStore) {
     assert_eq!(credentials.partner_center.refresh_token.expose(), "rt-1");
     assert_eq!(credentials.dataverse.tenant_id, "tenant");
     assert_eq!(credentials.dataverse.client_secret.expose(), "dv-secret");
+    assert_eq!(
+        credentials
+            .dataverse
+            .webhook_key
+            .as_ref()
+            .map(Secret::expose),
+        Some("dv-webhook-key")
+    );
     assert!(!format!("{credentials:?}").contains("pc-secret"));
 
     store.store(&Secret::new("rt-2")).await.unwrap();
