@@ -18,6 +18,9 @@
 //! | `COSELL_COLUMN_MSX_ID` | `msft_microsoftcrmidentifier` | "Microsoft CRM Identifier" |
 //! | `COSELL_COLUMN_AUDIT` | `msft_microsoftpartnercenterreferralsyncaudit` | "Audit" (sync log) |
 //! | `COSELL_SOLUTIONS_TABLE` | `msft_microsoftpartnercentersolutions` | table of the solutions to share |
+//! | `COSELL_SOLUTIONS_RELATIONSHIP` | `msft_opportunity_msft_microsoftpartnercentersolutions` | navigation property from opportunity to its solutions (for `$expand`) |
+//! | `COSELL_SOLUTION_ID_COLUMN` | `msft_solutionid` | solution column holding the Partner Center solution id (`SOL-…`) |
+//! | `COSELL_SOLUTION_NAME_COLUMN` | `msft_name` | solution column holding its name |
 //! | `COSELL_HELP_OPTIONS` | see [`HelpOptions::default`] | option value → `assistanceRequestCode`, as `100000000=WorkloadSpecificValueProposition,100000001=…`; replaces the whole table |
 //!
 //! Column and table names are Dataverse logical names: they are trimmed and lower-cased, then
@@ -39,6 +42,9 @@ pub mod keys {
     pub const COLUMN_MSX_ID: &str = "COSELL_COLUMN_MSX_ID";
     pub const COLUMN_AUDIT: &str = "COSELL_COLUMN_AUDIT";
     pub const SOLUTIONS_TABLE: &str = "COSELL_SOLUTIONS_TABLE";
+    pub const SOLUTIONS_RELATIONSHIP: &str = "COSELL_SOLUTIONS_RELATIONSHIP";
+    pub const SOLUTION_ID_COLUMN: &str = "COSELL_SOLUTION_ID_COLUMN";
+    pub const SOLUTION_NAME_COLUMN: &str = "COSELL_SOLUTION_NAME_COLUMN";
     pub const HELP_OPTIONS: &str = "COSELL_HELP_OPTIONS";
 }
 
@@ -55,8 +61,33 @@ pub struct CrmConfig {
     pub columns: CoSellColumns,
     /// Logical name of the table holding the solutions to share.
     pub solutions_table: String,
+    /// The solutions table's columns, and how an opportunity reaches its rows. None of these
+    /// names is documented, so each is a setting.
+    pub solutions: SolutionColumns,
     /// Option values of the help column.
     pub help_options: HelpOptions,
+}
+
+/// Where an opportunity's solutions are: the navigation property to `$expand` and the columns
+/// read from each solution row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SolutionColumns {
+    /// The collection-valued navigation property from opportunity to the solutions table.
+    pub relationship: String,
+    /// The column holding the Partner Center solution id (`SOL-…`).
+    pub id: String,
+    /// The column holding the solution's name.
+    pub name: String,
+}
+
+impl Default for SolutionColumns {
+    fn default() -> Self {
+        Self {
+            relationship: "msft_opportunity_msft_microsoftpartnercentersolutions".into(),
+            id: "msft_solutionid".into(),
+            name: "msft_name".into(),
+        }
+    }
 }
 
 /// Logical names of the co-sell columns the Microsoft solution adds to opportunity.
@@ -86,6 +117,7 @@ impl Default for CrmConfig {
             country_code_column: "address1_country".into(),
             columns: CoSellColumns::default(),
             solutions_table: "msft_microsoftpartnercentersolutions".into(),
+            solutions: SolutionColumns::default(),
             help_options: HelpOptions::default(),
         }
     }
@@ -130,6 +162,12 @@ impl CrmConfig {
             (keys::COLUMN_MSX_ID, &mut config.columns.msx_id),
             (keys::COLUMN_AUDIT, &mut config.columns.audit),
             (keys::SOLUTIONS_TABLE, &mut config.solutions_table),
+            (
+                keys::SOLUTIONS_RELATIONSHIP,
+                &mut config.solutions.relationship,
+            ),
+            (keys::SOLUTION_ID_COLUMN, &mut config.solutions.id),
+            (keys::SOLUTION_NAME_COLUMN, &mut config.solutions.name),
         ];
         for (key, slot) in names {
             if let Some(value) = get(key) {

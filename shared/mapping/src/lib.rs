@@ -11,6 +11,8 @@
 //! | [`category`] | what a referral becomes in the CRM: lead or co-sell opportunity |
 //! | [`crm`] | the Dataverse rows we touch (opportunity, account, contact, lead) |
 //! | [`inbound`] | the inbound plan: what a referral becomes in Dataverse (pure) |
+//! | [`deal`] | [`deal::DealState`]: the canonical deal both directions compare and hash |
+//! | [`outbound`] | the outbound plans: what an opportunity becomes in Partner Center (pure) |
 //! | [`config`] | [`CrmConfig`]: the settings a partner customises, and their `COSELL_*` keys |
 //! | [`timestamp`] | the RFC 3339 reading and writing used for every referral date |
 //! | [`error`] | [`MappingError`] and [`ConfigError`] |
@@ -19,20 +21,23 @@ pub mod audit;
 pub mod category;
 pub mod config;
 pub mod crm;
+pub mod deal;
 mod decimal;
 pub mod enums;
 pub mod error;
 pub mod inbound;
+pub mod outbound;
 pub mod referral;
 pub mod status;
 pub mod timestamp;
 
 pub use category::Category;
-pub use config::{CoSellColumns, CrmConfig, HelpOptions};
+pub use config::{CoSellColumns, CrmConfig, HelpOptions, SolutionColumns};
 pub use crm::{
     Account, Contact, CrmRow, Customer, Lead, LeadState, Opportunity, OpportunityState,
     OpportunityStatusReason,
 };
+pub use deal::{DealState, DealStatus};
 pub use enums::{
     AssistanceRequestCode, Direction, Qualification, ReferralType, Status, Substatus, TargetType,
 };

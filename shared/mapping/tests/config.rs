@@ -35,6 +35,12 @@ fn nothing_set_gives_the_microsoft_solution_defaults() {
         config.solutions_table,
         "msft_microsoftpartnercentersolutions"
     );
+    assert_eq!(
+        config.solutions.relationship,
+        "msft_opportunity_msft_microsoftpartnercentersolutions"
+    );
+    assert_eq!(config.solutions.id, "msft_solutionid");
+    assert_eq!(config.solutions.name, "msft_name");
 
     use AssistanceRequestCode::*;
     assert_eq!(
@@ -64,6 +70,9 @@ fn every_key_overrides_its_setting() {
         (keys::COLUMN_MSX_ID, "new_msxid"),
         (keys::COLUMN_AUDIT, "new_audit"),
         (keys::SOLUTIONS_TABLE, "new_solutions"),
+        (keys::SOLUTIONS_RELATIONSHIP, "new_Opportunity_Solutions"),
+        (keys::SOLUTION_ID_COLUMN, "new_pcsolutionid"),
+        (keys::SOLUTION_NAME_COLUMN, "new_title"),
         (
             keys::HELP_OPTIONS,
             "7=GeneralOrOther, 8=CustomerTechnicalArchitecture",
@@ -95,6 +104,9 @@ fn every_key_overrides_its_setting() {
         ]
     );
     assert_eq!(config.solutions_table, "new_solutions");
+    assert_eq!(config.solutions.relationship, "new_opportunity_solutions");
+    assert_eq!(config.solutions.id, "new_pcsolutionid");
+    assert_eq!(config.solutions.name, "new_title");
     assert_eq!(
         config.help_options.entries(),
         [
@@ -157,6 +169,20 @@ fn bad_values_are_errors_naming_key_and_value() {
         "COSELL_COLUMN_HELP must be a Dataverse logical name (lowercase letters, digits and _), got 'new help;drop'"
     );
     assert!(from(&[(keys::DEAL_VALUE_COLUMN, "1estimatedvalue")]).is_err());
+    for key in [
+        keys::SOLUTIONS_RELATIONSHIP,
+        keys::SOLUTION_ID_COLUMN,
+        keys::SOLUTION_NAME_COLUMN,
+    ] {
+        let error = from(&[(key, "msft_name($select=x)")]).unwrap_err();
+        assert_eq!(
+            error,
+            ConfigError::InvalidLogicalName {
+                key,
+                value: "msft_name($select=x)".into()
+            }
+        );
+    }
 }
 
 #[test]

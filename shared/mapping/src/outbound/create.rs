@@ -1,0 +1,268 @@
+//! [`plan_create`]: validation, then the referral to `POST`.
+
+use rust_decimal::Decimal;
+use time::{Date, OffsetDateTime, Time};
+
+use super::country::iso_code;
+use super::{CreatePlan, DealKind, InvalidOpportunity, OutboundInput, OutboundProblem};
+use crate::category::MICROSOFT_ORGANIZATION_ID;
+use crate::config::CrmConfig;
+use crate::deal::{DealState, DealStatus};
+use crate::enums::{
+    AssistanceRequestCode, Direction, Qualification, ReferralType, Status, Substatus, TargetType,
+};
+use crate::referral::{
+    Address, Consent, CustomerProfile, Details, InviteContext, Member, Referral, Requirements,
+    Solution, Target,
+};
+
+impl DealKind {
+    /// The contract's table: help chosen → co-sell; else visible → partner-led; else private.
+    pub fn of(input: &OutboundInput) -> Self {
+        let opportunity = &input.opportunity;
+        match (&opportunity.help, opportunity.visible) {
+            (Some(code), _) if *code != AssistanceRequestCode::Unknown => Self::CoSell,
+            (_, Some(true)) => Self::PartnerLed,
+            _ => Self::Private,
+        }
+    }
+
+    /// `consentToShareReferralWithMicrosoftSellers` on create.
+    pub fn shared_with_microsoft_sellers(self) -> bool {
+        !matches!(self, Self::Private)
+    }
+
+    /// `type` on create.
+    pub fn referral_type(self) -> ReferralType {
+        match self {
+            Self::CoSell => ReferralType::Shared,
+            Self::Private | Self::PartnerLed => ReferralType::Independent,
+        }
+    }
+}
+
+/// Plans the referral for a new opportunity: every validation first (all problems reported at
+/// once), then the `POST` body. See the [module docs](super) for the mapping.
+pub fn plan_create(
+    input: &OutboundInput,
+    cfg: &CrmConfig,
+) -> Result<CreatePlan, InvalidOpportunity> {
+    let opportunity = &input.opportunity;
+    let kind = DealKind::of(input);
+    let crm = DealState::from_opportunity(input);
+    let mut problems = Vec::new();
+
+    if crm.name.is_none() {
+        problems.push(OutboundProblem::NoName);
+    }
+    let account = input.account.as_ref();
+    let customer_name = account.and_then(|a| text(a.name.as_deref()));
+    if customer_name.is_none() {
+        problems.push(OutboundProblem::NoAccount);
+    }
+    let country = checked_country(input, cfg, &mut problems);
+    let contact = input.contact.as_ref();
+    if kind == DealKind::CoSell && contact.is_none() {
+        problems.push(OutboundProblem::NoContact);
+    }
+    let solutions: Vec<Solution> = input
+        .solutions
+        .iter()
+        .filter_map(|row| {
+            Some(Solution {
+                id: Some(row.solution_id.clone()?),
+                name: row.name.clone(),
+                ..Solution::default()
+            })
+        })
+        .collect();
+    if solutions.is_empty() {
+        problems.push(OutboundProblem::NoSolution);
+    }
+    let currency = checked_currency(input, &mut problems);
+    check_deal_value(&crm, cfg, &mut problems);
+    check_closing(&crm, cfg, &mut problems);
+    if !problems.is_empty() {
+        return Err(InvalidOpportunity {
+            opportunity_id: opportunity.id,
+            problems,
+        });
+    }
+
+    let target = match kind {
+        DealKind::CoSell => solutions
+            .iter()
+            .map(|solution| Target {
+                kind: Some(TargetType::SolutionProfile),
+                id: solution.id.clone(),
+                ..Target::default()
+            })
+            .collect(),
+        DealKind::Private | DealKind::PartnerLed => Vec::new(),
+    };
+    let address = account.map(|a| Address {
+        address_line1: text(a.address_line1.as_deref()),
+        city: text(a.city.as_deref()),
+        state: text(a.state_or_province.as_deref()),
+        postal_code: text(a.postal_code.as_deref()),
+        country: country.clone(),
+        ..Address::default()
+    });
+    let referral = Referral {
+        name: crm.name.clone(),
+        external_reference_id: opportunity.id.map(|id| id.to_string()),
+        status: Some(Status::New),
+        substatus: Some(Substatus::Pending),
+        kind: Some(kind.referral_type()),
+        qualification: Some(Qualification::SalesQualified),
+        direction: Some(Direction::Outgoing),
+        target,
+        customer_profile: Some(CustomerProfile {
+            name: customer_name,
+            address,
+            team: contact.map(member).into_iter().collect(),
+            ..CustomerProfile::default()
+        }),
+        consent: Some(Consent {
+            consent_to_share_referral_with_microsoft_sellers: Some(
+                kind.shared_with_microsoft_sellers(),
+            ),
+            ..Consent::default()
+        }),
+        details: Some(Details {
+            notes: crm.notes.clone(),
+            deal_value: crm.deal_value,
+            currency,
+            closing_date_time: crm.close_date.map(midnight_utc),
+            requirements: Some(Requirements {
+                solutions,
+                ..Requirements::default()
+            }),
+            ..Details::default()
+        }),
+        invite_context: match kind {
+            DealKind::CoSell => Some(InviteContext {
+                assistance_request_code: opportunity.help.clone(),
+                ..InviteContext::default()
+            }),
+            DealKind::Private | DealKind::PartnerLed => None,
+        },
+        ..Referral::default()
+    };
+
+    // What both sides hold once the referral exists: the CRM's deal, except a status the
+    // create did not send (a deal already won or lost is created New and closed by the next
+    // update, so the agreed state must not claim it is closed yet).
+    let deal = DealState {
+        status: match crm.status {
+            Some(status) if status.is_closed() => Some(DealStatus::InProgress),
+            status => status,
+        },
+        ..crm
+    };
+    Ok(CreatePlan {
+        kind,
+        referral,
+        deal,
+    })
+}
+
+/// The connected referral for Microsoft, co-sell's second `POST`: the partner's referral as
+/// planned, with the `engagementId` Partner Center gave the first one and the target
+/// `[{type: BusinessProfileLocation, id: "msft"}]`. It keeps the same `externalReferenceId`: it
+/// is the same CRM deal.
+pub fn microsoft_referral(created: &Referral, plan: &CreatePlan) -> Referral {
+    Referral {
+        engagement_id: created.engagement_id.clone(),
+        kind: Some(ReferralType::Shared),
+        target: vec![Target {
+            kind: Some(TargetType::BusinessProfileLocation),
+            id: Some(MICROSOFT_ORGANIZATION_ID.to_owned()),
+            ..Target::default()
+        }],
+        ..plan.referral.clone()
+    }
+}
+
+/// The close date as Partner Center's `closingDateTime`: that day at 00:00Z.
+pub(crate) fn midnight_utc(date: Date) -> OffsetDateTime {
+    date.with_time(Time::MIDNIGHT).assume_utc()
+}
+
+/// The account's country as an ISO 3166 code, or the problem.
+fn checked_country(
+    input: &OutboundInput,
+    cfg: &CrmConfig,
+    problems: &mut Vec<OutboundProblem>,
+) -> Option<String> {
+    let value = input
+        .account
+        .as_ref()
+        .and_then(|a| text(a.country_code.as_deref()));
+    let code = value.as_deref().and_then(iso_code);
+    if code.is_none() {
+        problems.push(OutboundProblem::BadCountry {
+            column: cfg.country_code_column.clone(),
+            value,
+        });
+    }
+    code
+}
+
+/// The currency as three upper-case letters, or the problem.
+pub(crate) fn checked_currency(
+    input: &OutboundInput,
+    problems: &mut Vec<OutboundProblem>,
+) -> Option<String> {
+    let value = text(input.currency_code.as_deref());
+    let code = value
+        .as_deref()
+        .filter(|v| v.len() == 3 && v.chars().all(|c| c.is_ascii_alphabetic()))
+        .map(str::to_ascii_uppercase);
+    if code.is_none() {
+        problems.push(OutboundProblem::NoCurrency { value });
+    }
+    code
+}
+
+/// A negative deal value.
+pub(crate) fn check_deal_value(
+    crm: &DealState,
+    cfg: &CrmConfig,
+    problems: &mut Vec<OutboundProblem>,
+) {
+    if let Some(value) = crm.deal_value.filter(Decimal::is_sign_negative) {
+        problems.push(OutboundProblem::NegativeDealValue {
+            column: cfg.deal_value_column.clone(),
+            value: value.to_string(),
+        });
+    }
+}
+
+/// Closing (won or lost) without revenue and close date.
+pub(crate) fn check_closing(crm: &DealState, cfg: &CrmConfig, problems: &mut Vec<OutboundProblem>) {
+    if crm.status.is_some_and(DealStatus::is_closed)
+        && (crm.deal_value.is_none() || crm.close_date.is_none())
+    {
+        problems.push(OutboundProblem::ClosingWithoutRevenueAndCloseDate {
+            column: cfg.deal_value_column.clone(),
+        });
+    }
+}
+
+fn member(contact: &crate::crm::Contact) -> Member {
+    Member {
+        first_name: text(contact.first_name.as_deref()),
+        last_name: text(contact.last_name.as_deref()),
+        phone_number: text(contact.telephone.as_deref()),
+        email: text(contact.email.as_deref()),
+        ..Member::default()
+    }
+}
+
+fn text(value: Option<&str>) -> Option<String> {
+    value
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+}

@@ -1,0 +1,163 @@
+//! The opportunity as outbound reads it: one `GET` with its account, contact, currency and
+//! solutions expanded, so a create or update costs one Dataverse request.
+
+use serde_json::{Map, Value};
+
+use crate::config::CrmConfig;
+use crate::crm::{Account, Contact, CrmRow, Opportunity};
+use crate::error::MappingError;
+
+/// `transactioncurrencyid`'s column holding the ISO 4217 code.
+const ISO_CURRENCY_CODE: &str = "isocurrencycode";
+/// The contact columns the referral needs (`customerProfile.team[0]`).
+const CONTACT_COLUMNS: &[&str] = &[
+    "contactid",
+    "firstname",
+    "lastname",
+    "emailaddress1",
+    "telephone1",
+];
+
+/// One "Microsoft Partner Center Solutions" row related to the opportunity.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SolutionRow {
+    /// The configured solution-id column: the Partner Center solution id (`SOL-…`), trimmed.
+    pub solution_id: Option<String>,
+    /// The configured name column.
+    pub name: Option<String>,
+}
+
+/// An opportunity as read with its related rows:
+/// `GET opportunities(<id>)?$select=<`[`Self::select`]`>&$expand=<`[`Self::expand`]`>`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OutboundInput {
+    pub opportunity: Opportunity,
+    /// The expanded `parentaccountid`.
+    pub account: Option<Account>,
+    /// The expanded `parentcontactid`.
+    pub contact: Option<Contact>,
+    /// The expanded `transactioncurrencyid`'s `isocurrencycode`, as stored.
+    pub currency_code: Option<String>,
+    /// The expanded solutions relationship, in the order returned.
+    pub solutions: Vec<SolutionRow>,
+}
+
+impl OutboundInput {
+    /// Reads the row the Web API returns for [`Self::select`] and [`Self::expand`]. A lookup
+    /// whose `_<name>_value` was not selected is taken from the expanded row's key instead.
+    pub fn from_expanded_row(
+        row: &Map<String, Value>,
+        cfg: &CrmConfig,
+    ) -> Result<Self, MappingError> {
+        let mut opportunity = Opportunity::from_row(row, cfg)?;
+        let account = expanded(row, "parentaccountid")?
+            .map(|r| Account::from_row(r, cfg))
+            .transpose()?;
+        let contact = expanded(row, "parentcontactid")?
+            .map(|r| Contact::from_row(r, cfg))
+            .transpose()?;
+        let currency = expanded(row, "transactioncurrencyid")?;
+        let currency_code = match currency {
+            Some(currency) => text(currency, ISO_CURRENCY_CODE)?,
+            None => None,
+        };
+        if opportunity.parent_account.is_none() {
+            opportunity.parent_account = account.as_ref().and_then(|a| a.id);
+        }
+        if opportunity.parent_contact.is_none() {
+            opportunity.parent_contact = contact.as_ref().and_then(|c| c.id);
+        }
+        if opportunity.currency.is_none()
+            && let Some(currency) = currency
+        {
+            opportunity.currency = currency
+                .get("transactioncurrencyid")
+                .and_then(Value::as_str)
+                .and_then(|id| id.parse().ok());
+        }
+
+        let relationship = &cfg.solutions.relationship;
+        let solutions = match row.get(relationship) {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(rows)) => rows
+                .iter()
+                .map(|solution| solution_row(solution, cfg))
+                .collect::<Result<_, _>>()?,
+            Some(other) => {
+                return Err(MappingError::InvalidColumn {
+                    column: relationship.clone(),
+                    expected: "an expanded list of solution rows",
+                    value: other.clone(),
+                });
+            }
+        };
+        Ok(Self {
+            opportunity,
+            account,
+            contact,
+            currency_code,
+            solutions,
+        })
+    }
+
+    /// The opportunity columns to `$select` (also what change tracking selects).
+    pub fn select(cfg: &CrmConfig) -> Vec<String> {
+        Opportunity::columns(cfg)
+    }
+
+    /// The `$expand` value: account, contact, currency and solutions, each with its `$select`.
+    pub fn expand(cfg: &CrmConfig) -> String {
+        let account = Account::columns(cfg).join(",");
+        let contact = CONTACT_COLUMNS.join(",");
+        let solutions = &cfg.solutions;
+        format!(
+            "parentaccountid($select={account}),parentcontactid($select={contact}),\
+             transactioncurrencyid($select={ISO_CURRENCY_CODE}),\
+             {}($select={},{})",
+            solutions.relationship, solutions.id, solutions.name
+        )
+    }
+}
+
+/// A single-valued navigation property: an object, or null/absent.
+fn expanded<'a>(
+    row: &'a Map<String, Value>,
+    name: &str,
+) -> Result<Option<&'a Map<String, Value>>, MappingError> {
+    match row.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(object)) => Ok(Some(object)),
+        Some(other) => Err(MappingError::InvalidColumn {
+            column: name.to_owned(),
+            expected: "an expanded row",
+            value: other.clone(),
+        }),
+    }
+}
+
+/// A text column, trimmed; empty reads as absent.
+fn text(row: &Map<String, Value>, column: &str) -> Result<Option<String>, MappingError> {
+    match row.get(column) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(value)) => Ok(Some(value.trim().to_owned()).filter(|v| !v.is_empty())),
+        Some(other) => Err(MappingError::InvalidColumn {
+            column: column.to_owned(),
+            expected: "text",
+            value: other.clone(),
+        }),
+    }
+}
+
+fn solution_row(value: &Value, cfg: &CrmConfig) -> Result<SolutionRow, MappingError> {
+    let Value::Object(row) = value else {
+        return Err(MappingError::InvalidColumn {
+            column: cfg.solutions.relationship.clone(),
+            expected: "an expanded solution row",
+            value: value.clone(),
+        });
+    };
+    Ok(SolutionRow {
+        solution_id: text(row, &cfg.solutions.id)?,
+        name: text(row, &cfg.solutions.name)?,
+    })
+}
