@@ -3,9 +3,13 @@
 //! readable and let another source or CRM be plugged in.
 
 use async_trait::async_trait;
-use cosell_dataverse::{ChangeSet, DataverseClient, DataverseError, PartOutcome, Query, Record};
+use cosell_dataverse::{
+    ChangeSet, ChangesPage, DataverseClient, DataverseError, Expand, Filter, Key, PartOutcome,
+    Precondition, Query, Record, Row,
+};
 use cosell_mapping::Referral;
-use cosell_partner_center::PartnerCenter;
+use cosell_partner_center::{PartnerCenter, PatchOp};
+use uuid::Uuid;
 
 /// Where referrals are read.
 #[async_trait]
@@ -26,6 +30,49 @@ impl ReferralSource for PartnerCenter {
     }
 }
 
+/// Where referrals are created and changed (outbound). Each method is one Partner Center request;
+/// the referral comes back with its eTag in [`Referral::etag`].
+#[async_trait]
+pub trait Referrals: ReferralSource {
+    /// `POST`: a new referral (not retried once it may have reached the service).
+    async fn create(&self, referral: &Referral) -> Result<Referral, cosell_partner_center::Error>;
+
+    /// JSON Patch, only if the referral is still at `if_match`; answers the patched referral
+    /// (`Prefer: return=representation`), so no read is needed after a write.
+    async fn patch(
+        &self,
+        id: &str,
+        ops: &[PatchOp],
+        if_match: Option<&str>,
+    ) -> Result<Referral, cosell_partner_center::Error>;
+}
+
+fn with_etag(versioned: cosell_partner_center::Versioned<Referral>) -> Referral {
+    let mut referral = versioned.value;
+    if versioned.etag.is_some() {
+        referral.etag = versioned.etag;
+    }
+    referral
+}
+
+#[async_trait]
+impl Referrals for PartnerCenter {
+    async fn create(&self, referral: &Referral) -> Result<Referral, cosell_partner_center::Error> {
+        Ok(with_etag(self.create_referral(referral).await?))
+    }
+
+    async fn patch(
+        &self,
+        id: &str,
+        ops: &[PatchOp],
+        if_match: Option<&str>,
+    ) -> Result<Referral, cosell_partner_center::Error> {
+        Ok(with_etag(
+            self.patch_referral_returning(id, ops, if_match).await?,
+        ))
+    }
+}
+
 /// The CRM: one query, one atomic change set. Each call is one Dataverse request, which is what
 /// the request budgets count.
 #[async_trait]
@@ -35,6 +82,37 @@ pub trait Crm: Send + Sync {
 
     /// Applies every change or none.
     async fn execute(&self, changes: &ChangeSet) -> Result<Vec<PartOutcome>, DataverseError>;
+
+    /// One row with related rows expanded (`$expand`, e.g. `parentaccountid($select=name),…`);
+    /// `None` when it does not exist.
+    async fn read_expanded(
+        &self,
+        set: &str,
+        key_column: &str,
+        id: Uuid,
+        select: &[String],
+        expand: &str,
+    ) -> Result<Option<Record>, DataverseError>;
+
+    /// `PATCH` of one row.
+    async fn update_row(
+        &self,
+        set: &str,
+        id: Uuid,
+        row: &Row,
+        precondition: Precondition,
+    ) -> Result<(), DataverseError>;
+
+    /// The first page of a change-tracking baseline of `set` (`Prefer: odata.track-changes`).
+    async fn track_changes(
+        &self,
+        set: &str,
+        select: &[String],
+    ) -> Result<ChangesPage, DataverseError>;
+
+    /// The page behind a next link or a delta link; an expired delta link is
+    /// [`DataverseError::DeltaLinkExpired`].
+    async fn changes_since(&self, link: &str) -> Result<ChangesPage, DataverseError>;
 }
 
 #[async_trait]
@@ -45,5 +123,106 @@ impl Crm for DataverseClient {
 
     async fn execute(&self, changes: &ChangeSet) -> Result<Vec<PartOutcome>, DataverseError> {
         DataverseClient::execute(self, changes).await
+    }
+
+    /// A query on the key (the client's single-row read takes no `$expand`): still one request.
+    async fn read_expanded(
+        &self,
+        set: &str,
+        key_column: &str,
+        id: Uuid,
+        select: &[String],
+        expand: &str,
+    ) -> Result<Option<Record>, DataverseError> {
+        let mut query = Query::new()
+            .select(select.iter().cloned())
+            .filter(Filter::eq(key_column, id))
+            .top(1);
+        for item in parse_expand(expand)? {
+            query = query.expand(item);
+        }
+        let mut records = DataverseClient::query(self, set, &query).await?.records;
+        Ok((!records.is_empty()).then(|| records.swap_remove(0)))
+    }
+
+    async fn update_row(
+        &self,
+        set: &str,
+        id: Uuid,
+        row: &Row,
+        precondition: Precondition,
+    ) -> Result<(), DataverseError> {
+        self.update(set, &Key::from(id), row, precondition).await?;
+        Ok(())
+    }
+
+    async fn track_changes(
+        &self,
+        set: &str,
+        select: &[String],
+    ) -> Result<ChangesPage, DataverseError> {
+        let select: Vec<&str> = select.iter().map(String::as_str).collect();
+        self.track_changes_page(set, &select).await
+    }
+
+    async fn changes_since(&self, link: &str) -> Result<ChangesPage, DataverseError> {
+        self.changes_page(link).await
+    }
+}
+
+/// `a($select=x,y),b` → the typed expansions (only `$select` inside, which is all the mapping
+/// asks for); anything else is refused rather than dropped.
+pub fn parse_expand(text: &str) -> Result<Vec<Expand>, DataverseError> {
+    let invalid = || DataverseError::InvalidInput(format!("unsupported $expand '{text}'"));
+    let mut items = Vec::new();
+    let mut depth = 0usize;
+    let mut start = 0;
+    for (i, c) in text.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.checked_sub(1).ok_or_else(invalid)?,
+            ',' if depth == 0 => {
+                items.push(&text[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    if depth != 0 {
+        return Err(invalid());
+    }
+    items.push(&text[start..]);
+    let mut expands = Vec::new();
+    for item in items.into_iter().map(str::trim).filter(|i| !i.is_empty()) {
+        let (name, options) = match item.split_once('(') {
+            Some((name, rest)) => (name, rest.strip_suffix(')').ok_or_else(invalid)?),
+            None => (item, ""),
+        };
+        let mut expand = Expand::new(name.trim());
+        for option in options.split(';').map(str::trim).filter(|o| !o.is_empty()) {
+            let columns = option.strip_prefix("$select=").ok_or_else(invalid)?;
+            expand = expand.select(columns.split(',').map(|c| c.trim().to_owned()));
+        }
+        expands.push(expand);
+    }
+    Ok(expands)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expand_text_becomes_typed_expansions() {
+        let expands =
+            parse_expand("parentaccountid($select=name,address1_country),rel_x($select=a),plain")
+                .unwrap();
+        assert_eq!(expands.len(), 3);
+        assert_eq!(expands[0].relationship, "parentaccountid");
+        assert_eq!(expands[0].select, ["name", "address1_country"]);
+        assert_eq!(expands[1].select, ["a"]);
+        assert!(expands[2].select.is_empty());
+        assert!(parse_expand("a($filter=x eq 1)").is_err());
+        assert!(parse_expand("a($select=x").is_err());
     }
 }

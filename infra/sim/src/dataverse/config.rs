@@ -136,7 +136,10 @@ impl Default for DvConfig {
         );
         add(
             "msft_microsoftpartnercentersolutions",
-            TableConfig::derived("msft_microsoftpartnercentersolutions"),
+            TableConfig {
+                attributes: strings(&["msft_solutionid", "msft_name", "msft_opportunityid"]),
+                ..TableConfig::derived("msft_microsoftpartnercentersolutions")
+            },
         );
         add(
             "opportunitycloses",
@@ -159,6 +162,14 @@ impl Default for DvConfig {
                     parent_set: "accounts".into(),
                     child_set: "opportunities".into(),
                     child_lookup: "customerid".into(),
+                },
+                // The solutions to share, related to their opportunity through a lookup
+                // (`_msft_opportunityid_value`); COSELL_SOLUTIONS_RELATIONSHIP's default.
+                RelationshipConfig {
+                    name: "msft_opportunity_msft_microsoftpartnercentersolutions".into(),
+                    parent_set: "opportunities".into(),
+                    child_set: "msft_microsoftpartnercentersolutions".into(),
+                    child_lookup: "msft_opportunityid".into(),
                 },
             ],
             polymorphic_lookups: vec![

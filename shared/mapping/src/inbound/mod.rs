@@ -40,6 +40,7 @@ pub use status::{StatusAction, hash_says_closed};
 use crate::category::Category;
 use crate::config::CrmConfig;
 use crate::crm::{Account, Contact, CrmRow, Customer, Lead, Opportunity};
+use crate::deal::DealState;
 use crate::enums::{AssistanceRequestCode, Direction};
 use crate::referral::{Member, Referral};
 
@@ -69,6 +70,8 @@ pub struct InboundPlan {
     /// `externalReferenceId` of an outgoing referral, when it holds a GUID: the CRM record the
     /// referral was created from (outbound), which it already belongs to.
     pub external_record: Option<Uuid>,
+    /// The deal as the referral states it: what both sides agree on once this plan is written.
+    pub deal: DealState,
 }
 
 /// The account side of the plan.
@@ -120,6 +123,30 @@ impl ContactPlan {
             ..self.new_row.clone()
         }
     }
+}
+
+/// The deal fields that differ between two [`DealState`]s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChangedFields {
+    pub name: bool,
+    pub deal_value: bool,
+    pub currency: bool,
+    pub close_date: bool,
+    pub notes: bool,
+    pub visible: bool,
+    pub status: bool,
+}
+
+impl ChangedFields {
+    pub const ALL: ChangedFields = ChangedFields {
+        name: true,
+        deal_value: true,
+        currency: true,
+        close_date: true,
+        notes: true,
+        visible: true,
+        status: true,
+    };
 }
 
 /// The opportunity or lead.
@@ -179,28 +206,54 @@ impl InboundPlan {
     /// (name and mark, deal value, currency, close date, notes, status, help, Microsoft's CRM id,
     /// visibility only ever to yes) and the audit line. The seller's "Sync" choice, the account
     /// and the contact are left alone. `None` for a lead.
+    ///
+    /// Of the deal fields, only those Microsoft changed since `agreed` (the deal both sides last
+    /// agreed on) are written, so a seller's edit of another field that outbound has not sent
+    /// yet survives and goes out on the next poll; with no agreed deal, all of them. A field both
+    /// sides changed takes Microsoft's value (the later write). `rewrite_name` writes the name
+    /// whatever changed, to replace an earlier ✖ with ✔.
     pub fn opportunity_to_update(
         &self,
         currency: Option<Uuid>,
         audit: &str,
+        agreed: Option<&DealState>,
+        rewrite_name: bool,
     ) -> Option<Opportunity> {
         let RecordPlan::Opportunity { row } = &self.record else {
             return None;
         };
+        let changed = self.changed_since(agreed);
         Some(Opportunity {
             id: row.id,
-            name: row.name.clone(),
-            deal_value: row.deal_value,
-            estimated_close_date: row.estimated_close_date,
-            description: row.description.clone(),
-            currency,
-            status_reason: row.status_reason,
+            name: row.name.clone().filter(|_| rewrite_name || changed.name),
+            deal_value: row.deal_value.filter(|_| changed.deal_value),
+            estimated_close_date: row.estimated_close_date.filter(|_| changed.close_date),
+            description: row.description.clone().filter(|_| changed.notes),
+            currency: currency.filter(|_| changed.currency),
+            status_reason: row.status_reason.filter(|_| changed.status),
             help: row.help.clone(),
-            visible: row.visible.filter(|visible| *visible),
+            visible: row.visible.filter(|visible| *visible && changed.visible),
             microsoft_crm_id: row.microsoft_crm_id.clone(),
             audit: Some(audit.to_owned()),
             ..Opportunity::default()
         })
+    }
+
+    /// Which deal fields the referral changed since `agreed` (all of them without one).
+    pub fn changed_since(&self, agreed: Option<&DealState>) -> ChangedFields {
+        let now = self.deal.normalised();
+        let Some(agreed) = agreed.map(DealState::normalised) else {
+            return ChangedFields::ALL;
+        };
+        ChangedFields {
+            name: agreed.name != now.name,
+            deal_value: agreed.deal_value != now.deal_value,
+            currency: agreed.currency != now.currency,
+            close_date: agreed.close_date != now.close_date,
+            notes: agreed.notes != now.notes,
+            visible: agreed.visible != now.visible,
+            status: agreed.status != now.status,
+        }
     }
 
     /// The lead as written (create or update); `None` for an opportunity.
@@ -471,6 +524,7 @@ pub fn plan(referral: &Referral, config: &CrmConfig) -> Result<InboundPlan, Inva
             .as_deref()
             .filter(|_| !incoming)
             .and_then(|id| Uuid::try_parse(id.trim()).ok()),
+        deal: DealState::from_referral(referral),
     };
     plan.hash = hash(&plan, config).map_err(|problem| InvalidReferral {
         referral_id: Some(plan.referral_id.clone()),

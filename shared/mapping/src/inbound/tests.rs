@@ -233,7 +233,7 @@ fn an_update_leaves_the_sync_choice_account_and_contact_alone() {
     )
     .unwrap();
     let row = plan
-        .opportunity_to_update(None, "line")
+        .opportunity_to_update(None, "line", None, false)
         .unwrap()
         .to_row(&config)
         .unwrap();
@@ -364,4 +364,51 @@ fn plan_of_lead() -> Value {
         .unwrap()
         .preview(&config, "audit")
         .unwrap()
+}
+
+#[test]
+fn an_update_writes_only_the_deal_fields_microsoft_changed_since_the_agreed_deal() {
+    let config = CrmConfig::default();
+    let before = plan(&edited(FULL, |_| {}), &config).unwrap();
+    let after = plan(
+        &edited(FULL, |v| {
+            v["details"]["closingDateTime"] = "2026-11-30T00:00:00Z".into()
+        }),
+        &config,
+    )
+    .unwrap();
+    let currency = Some(uuid::Uuid::nil());
+    let row = after
+        .opportunity_to_update(currency, "line", Some(&before.deal), false)
+        .unwrap()
+        .to_row(&config)
+        .unwrap();
+    assert_eq!(row["estimatedclosedate"], "2026-11-30");
+    for column in [
+        "name",
+        "estimatedvalue",
+        "description",
+        "transactioncurrencyid@odata.bind",
+        "statuscode",
+    ] {
+        assert!(
+            !row.contains_key(column),
+            "{column} written though unchanged"
+        );
+    }
+    assert_eq!(row["msft_microsoftpartnercenterreferralsyncaudit"], "line");
+
+    // Without an agreed deal everything is written; `rewrite_name` brings the name back.
+    let all = after
+        .opportunity_to_update(currency, "line", None, false)
+        .unwrap()
+        .to_row(&config)
+        .unwrap();
+    assert!(all.contains_key("estimatedvalue") && all.contains_key("name"));
+    let renamed = after
+        .opportunity_to_update(currency, "line", Some(&before.deal), true)
+        .unwrap()
+        .to_row(&config)
+        .unwrap();
+    assert!(renamed["name"].as_str().unwrap().ends_with('✔'));
 }

@@ -30,6 +30,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cosell_dataverse::{ChangeSet, Id, Key, OpportunityClose, Precondition, Reference};
+use cosell_mapping::deal::DealState;
 use cosell_mapping::inbound::{
     self, InboundPlan, MARK_FAILED, RecordPlan, StatusAction, audit_line, decorate_name,
     hash_says_closed,
@@ -208,12 +209,12 @@ impl InboundSync {
         referral_id: &str,
         now: OffsetDateTime,
     ) -> Result<Handled, Failure> {
-        let link = self
+        let mut link = self
             .store
             .link_by_referral(referral_id)
             .await
             .map_err(|e| Failure::new(e.into(), None))?;
-        let linked = link.as_ref().and_then(|l| {
+        let mut linked = link.as_ref().and_then(|l| {
             Some(RecordRef {
                 kind: l.crm_kind,
                 id: Uuid::try_parse(&l.crm_id).ok()?,
@@ -227,6 +228,33 @@ impl InboundSync {
             .map_err(|e| Failure::new(Problem::Referral(e), linked.clone()))?;
         let plan = inbound::plan(&referral, &self.config)
             .map_err(|e| Failure::new(Problem::Invalid(e), linked.clone()))?;
+        if link.is_none()
+            && let Some(opportunity) = plan.external_record
+            && kind_of(&plan) == CrmKind::Opportunity
+        {
+            // A referral naming one of our opportunities: the outbound sync may be creating it
+            // right now. Wait for its lease on the row, then look at the row's link.
+            match self.linked_elsewhere(referral_id, opportunity, now).await? {
+                Some(reason) => {
+                    tracing::info!(%reason, "webhook event ignored");
+                    return Ok(Handled::Ignored { reason });
+                }
+                None => {
+                    link = self
+                        .store
+                        .link_by_referral(referral_id)
+                        .await
+                        .map_err(|e| Failure::new(e.into(), None))?;
+                    linked = link.as_ref().and_then(|l| {
+                        Some(RecordRef {
+                            kind: l.crm_kind,
+                            id: Uuid::try_parse(&l.crm_id).ok()?,
+                            name: None,
+                        })
+                    });
+                }
+            }
+        }
         let record = linked.map(|r| RecordRef {
             name: Some(plan.name.clone()),
             ..r
@@ -290,9 +318,24 @@ impl InboundSync {
                 );
                 let earlier = link.as_ref().map_or(&[][..], |l| l.audit.as_slice());
                 let log = audit::prepend(audit_line(now, &message), earlier);
-                self.update(&plan, id, currency, message, log)
-                    .await
-                    .map_err(&fail)?
+                let agreed: Option<DealState> = link
+                    .as_ref()
+                    .and_then(|l| l.deal.clone())
+                    .and_then(|deal| serde_json::from_value(deal).ok());
+                // After a failed sync the name may carry ✖: write it again with ✔.
+                let rewrite_name = link
+                    .as_ref()
+                    .and_then(|l| l.last_outcome.as_ref())
+                    .is_some_and(|outcome| !outcome.ok);
+                let update = Update {
+                    id,
+                    currency,
+                    message,
+                    log,
+                    agreed,
+                    rewrite_name,
+                };
+                self.update(&plan, update).await.map_err(&fail)?
             }
             None => self
                 .create(&plan, currency, &referral, now)
@@ -315,6 +358,11 @@ impl InboundSync {
         });
         next.crm_id = written.id.to_string();
         next.inbound_hash = Some(plan.hash.clone());
+        // The CRM now states the referral's deal: both sides agree on it, so the outbound change
+        // feed sees this write as already sent (no ping-pong).
+        let agreed = DealState::from_referral(&referral);
+        next.outbound_hash = Some(agreed.hash());
+        next.deal = serde_json::to_value(&agreed).ok();
         next.referral_etag = referral.etag.clone();
         next.crm_etag = written.etag.clone();
         next.audit = written.audit;
@@ -339,6 +387,47 @@ impl InboundSync {
             created,
             message: written.message,
         })
+    }
+
+    /// Why a referral without a link must not adopt `opportunity`: the row is linked to another
+    /// referral (co-sell's connected referral for Microsoft names the same opportunity). Waits
+    /// for the outbound sync's lease on the row first (`outbound:<id>`), so a referral it is
+    /// creating is seen with its link.
+    async fn linked_elsewhere(
+        &self,
+        referral_id: &str,
+        opportunity: Uuid,
+        now: OffsetDateTime,
+    ) -> Result<Option<String>, Failure> {
+        let lease = crate::outbound::retry_id(opportunity);
+        let owner = Uuid::new_v4().to_string();
+        let started = Instant::now();
+        loop {
+            let at = now + started.elapsed();
+            match self
+                .store
+                .acquire_lease(&lease, &owner, at, self.settings.lease_ttl)
+                .await
+            {
+                Ok(true) => break,
+                Ok(false) if started.elapsed() < self.settings.lease_wait => {
+                    tokio::time::sleep(Duration::from_millis(25)).await;
+                }
+                Ok(false) => return Err(Failure::new(Problem::Busy, None)),
+                Err(e) => return Err(Failure::new(Problem::Store(e), None)),
+            }
+        }
+        let found = self.store.link_by_crm(&opportunity.to_string()).await;
+        if let Err(error) = self.store.release_lease(&lease, &owner).await {
+            tracing::warn!(%error, "lease not released");
+        }
+        match found.map_err(|e| Failure::new(Problem::Store(e), None))? {
+            Some(other) if other.referral_id != referral_id => Ok(Some(format!(
+                "referral {referral_id} names opportunity {opportunity}, which is linked to referral {}",
+                other.referral_id
+            ))),
+            _ => Ok(None),
+        }
     }
 
     /// A referral with no record yet: the match query, then one change set.
@@ -439,22 +528,24 @@ impl InboundSync {
         };
         Ok(Written {
             id: record_id,
-            etag: etag_of(&outcomes, record_ref, plan.status),
+            etag: etag_of(&outcomes, record_ref, plan.status.closes()),
             message,
             audit,
         })
     }
 
     /// A linked referral: one change set updating (and maybe closing) the record.
-    async fn update(
-        &self,
-        plan: &InboundPlan,
-        id: Uuid,
-        currency: Option<Uuid>,
-        message: String,
-        log: Vec<String>,
-    ) -> Result<Written, Problem> {
+    async fn update(&self, plan: &InboundPlan, update: Update) -> Result<Written, Problem> {
+        let Update {
+            id,
+            currency,
+            message,
+            log,
+            agreed,
+            rewrite_name,
+        } = update;
         let audit = audit::render(&log);
+        let closes = plan.status.closes() && plan.changed_since(agreed.as_ref()).status;
         let mut changes = ChangeSet::new();
         let reference = match &plan.record {
             RecordPlan::Lead { row } => changes.update(
@@ -465,7 +556,7 @@ impl InboundSync {
             ),
             RecordPlan::Opportunity { .. } => {
                 let row = plan
-                    .opportunity_to_update(currency, &audit)
+                    .opportunity_to_update(currency, &audit, agreed.as_ref(), rewrite_name)
                     .expect("an opportunity plan")
                     .to_row(&self.config)?;
                 let reference = changes.update(
@@ -474,7 +565,11 @@ impl InboundSync {
                     row,
                     Precondition::MustExist,
                 );
-                close(&mut changes, plan, id);
+                // A status the CRM already holds (the seller closed it and outbound sent that)
+                // is not closed a second time.
+                if closes {
+                    close(&mut changes, plan, id);
+                }
                 reference
             }
         };
@@ -482,20 +577,21 @@ impl InboundSync {
         let is_lead = matches!(plan.record, RecordPlan::Lead { .. });
         Ok(Written {
             id,
-            etag: etag_of(&outcomes, reference, plan.status),
+            etag: etag_of(&outcomes, reference, closes),
             message,
             audit: if is_lead { Vec::new() } else { log },
         })
     }
 
     /// Stores the link; a concurrent writer of the other direction (outbound) is merged once.
+    /// This write is the newer word on the record (it just wrote the whole deal), so its hashes
+    /// and agreed deal win.
     async fn put_link(&self, next: Link) -> Result<Link, StoreError> {
         match self.store.put_link(&next).await {
             Err(StoreError::Conflict { .. }) => {
                 let current = self.store.link_by_referral(&next.referral_id).await?;
                 let merged = match current {
                     Some(current) => Link {
-                        outbound_hash: current.outbound_hash,
                         version: current.version,
                         ..next
                     },
@@ -610,14 +706,37 @@ impl InboundSync {
             tracing::warn!(%error, crm_id = %record.id, "failure not shown on the opportunity");
             return;
         }
-        // Keep the line for the next write of the log; a lost race only loses this line.
+        // Keep the line for the next write of the log, and the failure, so the next sync puts
+        // ✔ back in the name; a lost race only loses this line.
+        let failed = Outcome {
+            ok: false,
+            message: message.to_owned(),
+            at: now,
+        };
         if let Some(link) = link
             && link.crm_id == record.id.to_string()
-            && let Err(error) = self.store.put_link(&Link { audit: log, ..link }).await
+            && let Err(error) = self
+                .store
+                .put_link(&Link {
+                    audit: log,
+                    last_outcome: Some(failed),
+                    ..link
+                })
+                .await
         {
             tracing::warn!(%error, referral = referral_id, "audit line not kept in the link");
         }
     }
+}
+
+/// What an update of a linked record writes, and against which agreed deal.
+struct Update {
+    id: Uuid,
+    currency: Option<Uuid>,
+    message: String,
+    log: Vec<String>,
+    agreed: Option<DealState>,
+    rewrite_name: bool,
 }
 
 /// What a change set wrote.
@@ -662,9 +781,9 @@ fn close(changes: &mut ChangeSet, plan: &InboundPlan, id: Uuid) {
 fn etag_of(
     outcomes: &[cosell_dataverse::PartOutcome],
     reference: Reference,
-    status: StatusAction,
+    closed: bool,
 ) -> Option<String> {
-    if status.closes() {
+    if closed {
         return None;
     }
     outcomes

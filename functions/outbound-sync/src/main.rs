@@ -1,0 +1,59 @@
+//! Lambda glue for outbound-sync: build the clients, the store and the use case once at cold
+//! start, then take two kinds of events on one function:
+//!
+//! - a Function URL (or HTTP API) request — the Dataverse webhook — recognised by
+//!   `requestContext.http` (the payload format 2.0 every Function URL event has), answered by
+//!   [`outbound_sync::handle_webhook`];
+//! - anything else — the EventBridge Scheduler's every-minute event, which has no
+//!   `requestContext` — runs [`outbound_sync::poll`]. A failed poll fails the invocation, so the
+//!   scheduler's retry policy and the error metric see it.
+//!
+//! [`outbound_sync::handle_event`] does the telling apart; it is tested with both event shapes.
+
+use std::sync::Arc;
+
+use lambda_http::lambda_runtime::{self, Error, LambdaEvent, service_fn};
+use outbound_sync::{App, Settings, handle_event};
+use serde_json::Value;
+use time::OffsetDateTime;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    // The runtime's subscriber: JSON when the function's log format is JSON (template.yaml).
+    lambda_http::tracing::init_default_subscriber();
+    let app = match start().await {
+        Ok(app) => Arc::new(app),
+        Err(error) => {
+            tracing::error!(%error, "outbound-sync cannot start");
+            eprintln!("outbound-sync cannot start: {error}");
+            return Err(error);
+        }
+    };
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let app = app.clone();
+        async move {
+            handle_event(&app, event.payload, OffsetDateTime::now_utc())
+                .await
+                .map_err(Error::from)
+        }
+    }))
+    .await
+}
+
+/// Everything built once per cold start; any bad setting stops here, named.
+async fn start() -> Result<App, Error> {
+    let env = |name: &str| std::env::var(name).ok();
+    let mut settings = Settings::from_lookup(env)?;
+    let runtime =
+        cosell_runtime::Runtime::start(cosell_runtime::Settings::from_lookup(env)?).await?;
+    settings.webhook_key = runtime.dataverse_webhook_key;
+    if settings.webhook_key.is_none() {
+        tracing::info!("no dataverse.webhook_key in the credentials: the webhook trigger is off");
+    }
+    Ok(App::new(
+        settings,
+        runtime.store,
+        Arc::new(runtime.partner_center),
+        Arc::new(runtime.dataverse),
+    ))
+}

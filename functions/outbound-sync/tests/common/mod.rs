@@ -1,0 +1,540 @@
+//! The whole outbound path over real sockets: the simulator (Partner Center + Dataverse +
+//! tokens), the outbound handler (schedule and Dataverse webhook, the latter hosted on an axum
+//! server), the real clients and an in-memory SQLite store. With [`Stack::with_inbound`], the
+//! webhook-ingress handler runs too, on the same store, receiving the Partner Center simulator's
+//! signed webhooks — the system as deployed.
+#![allow(dead_code)] // each test file uses a different part
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use cosell_dataverse::{DataverseClient, DataverseConfig};
+use cosell_mapping::CrmConfig;
+use cosell_partner_center::webhook::{DEFAULT_MAX_BODY, TrustRoots, VerifierConfig};
+use cosell_partner_center::{
+    BoxError, PartnerCenter, PartnerCenterConfig, RefreshTokenSink, WebhookEvent,
+    WebhookRegistration,
+};
+use cosell_sim::partner_center::webhooks::DeliveryState;
+use cosell_sim::partner_center::{DeliveryConfig, PcConfig};
+use cosell_sim::{Sim, SimConfig};
+use cosell_store::{SqliteStore, SyncStore};
+use cosell_sync::OutboundSettings;
+use cosell_sync::outbound::feed::PollReport;
+use cosell_transport::{HttpConfig, RetryPolicy, Secret};
+use http::header::HeaderName;
+use http::{HeaderMap, Method};
+use outbound_sync::{App, Settings, handle_webhook};
+use serde_json::{Map, Value, json};
+use time::OffsetDateTime;
+use tokio::time::Instant;
+use uuid::Uuid;
+
+pub const TENANT: &str = "contoso.onmicrosoft.com";
+pub const KEY: &str = "dv-webhook-key-0123456789";
+pub const HEADER: &str = "x-cosell-key";
+pub const OPPORTUNITIES: &str = "opportunities";
+/// "How can Microsoft help?" = CustomerTechnicalArchitecture (the default option table).
+pub const HELP_ARCHITECTURE: i64 = 100_000_001;
+
+/// A running stack.
+pub struct Stack {
+    pub sim: Sim,
+    pub store: Arc<SqliteStore>,
+    pub app: Arc<App>,
+    /// Where the outbound function's Dataverse webhook listens.
+    pub url: String,
+    pub dataverse: DataverseClient,
+    pub partner_center: PartnerCenter,
+    /// The inbound function, when started with it.
+    pub inbound: Option<Arc<webhook_ingress::App>>,
+    pub currencies: Map<String, Value>,
+    servers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        for server in &self.servers {
+            server.abort();
+        }
+    }
+}
+
+struct Discard;
+
+#[async_trait]
+impl RefreshTokenSink for Discard {
+    async fn store(&self, _: &Secret) -> Result<(), BoxError> {
+        Ok(())
+    }
+}
+
+fn http_config() -> HttpConfig {
+    HttpConfig {
+        timeout: Duration::from_secs(5),
+        retry: RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(50),
+            max_retry_after: Duration::from_secs(2),
+        },
+        rate_limit: None,
+    }
+}
+
+pub fn outbound_settings() -> OutboundSettings {
+    OutboundSettings {
+        lease_wait: Duration::from_secs(3),
+        retry_delay: Duration::from_secs(1),
+        ..OutboundSettings::default()
+    }
+}
+
+/// The outbound function alone: Partner Center's webhooks go nowhere.
+pub async fn start() -> Stack {
+    Stack::start(false).await
+}
+
+impl Stack {
+    /// The outbound and the inbound function on one store.
+    pub async fn with_inbound() -> Stack {
+        Stack::start(true).await
+    }
+
+    async fn start(inbound: bool) -> Stack {
+        let sim = Sim::start(SimConfig {
+            partner_center: PcConfig {
+                delivery: DeliveryConfig::fast(),
+                ..PcConfig::default()
+            },
+            ..SimConfig::default()
+        })
+        .await
+        .expect("simulator starts");
+
+        let mut dv = DataverseConfig::new(
+            sim.state.dv.api_base_url(),
+            "tenant-1",
+            "sim-client",
+            Secret::new("sim-secret"),
+        );
+        dv.token_url = format!("{}/{{tenant}}/oauth2/v2.0/token", sim.base_url);
+        dv.http = http_config();
+        let dataverse = DataverseClient::new(dv).expect("dataverse client");
+
+        let mut pc = PartnerCenterConfig::new(TENANT, "sim-client", Secret::new("sim-secret"))
+            .with_base_url(&sim.base_url, TENANT);
+        pc.http = http_config();
+        let partner_center =
+            PartnerCenter::new(pc, Secret::new("sim-refresh-token"), Arc::new(Discard))
+                .expect("partner center client");
+
+        let store = Arc::new(SqliteStore::in_memory().expect("sqlite store"));
+        let settings = Settings {
+            crm: CrmConfig::default(),
+            outbound: outbound_settings(),
+            webhook_key: Some(Secret::new(KEY)),
+            webhook_header: HeaderName::from_static(HEADER),
+        };
+        let app = Arc::new(App::new(
+            settings,
+            store.clone(),
+            Arc::new(partner_center.clone()),
+            Arc::new(dataverse.clone()),
+        ));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/dataverse", listener.local_addr().unwrap());
+        let router = axum::Router::new()
+            .route("/dataverse", axum::routing::any(serve))
+            .with_state(app.clone());
+        let mut servers = vec![tokio::spawn(async move {
+            axum::serve(listener, router).await.unwrap();
+        })];
+
+        let inbound = if inbound {
+            let (app, server) = start_inbound(&sim, &store, &partner_center, &dataverse).await;
+            servers.push(server);
+            Some(app)
+        } else {
+            None
+        };
+
+        let mut currencies = Map::new();
+        for (code, name) in [("USD", "US Dollar"), ("EUR", "Euro")] {
+            let id = sim
+                .state
+                .dv
+                .seed(
+                    "transactioncurrencies",
+                    object(json!({"isocurrencycode": code, "currencyname": name})),
+                )
+                .unwrap();
+            currencies.insert(code.into(), Value::String(id.to_string()));
+        }
+        Stack {
+            sim,
+            store,
+            app,
+            url,
+            dataverse,
+            partner_center,
+            inbound,
+            currencies,
+            servers,
+        }
+    }
+}
+
+/// webhook-ingress on its own server, registered for the referral events.
+async fn start_inbound(
+    sim: &Sim,
+    store: &Arc<SqliteStore>,
+    partner_center: &PartnerCenter,
+    dataverse: &DataverseClient,
+) -> (Arc<webhook_ingress::App>, tokio::task::JoinHandle<()>) {
+    let ca_pem = http()
+        .get(format!("{}/_admin/partner-center/ca.pem", sim.base_url))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec();
+    let settings = webhook_ingress::Settings {
+        verifier: VerifierConfig {
+            cert_hosts: vec![sim.addr.to_string()],
+            trust_roots: TrustRoots::Pem(ca_pem),
+            max_body: DEFAULT_MAX_BODY,
+        },
+        crm: CrmConfig::default(),
+        inbound: cosell_sync::InboundSettings {
+            lease_wait: Duration::from_secs(3),
+            retry_delay: Duration::from_secs(1),
+            ..cosell_sync::InboundSettings::default()
+        },
+    };
+    let app = Arc::new(
+        webhook_ingress::App::new(
+            settings,
+            store.clone(),
+            Arc::new(partner_center.clone()),
+            Arc::new(dataverse.clone()),
+        )
+        .expect("inbound app"),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/webhook", listener.local_addr().unwrap());
+    let router = axum::Router::new()
+        .route("/webhook", axum::routing::any(serve_inbound))
+        .with_state(app.clone());
+    let server = tokio::spawn(async move {
+        axum::serve(listener, router).await.unwrap();
+    });
+    partner_center
+        .register_webhook(&WebhookRegistration::new(
+            url,
+            WebhookEvent::REFERRALS.to_vec(),
+        ))
+        .await
+        .expect("webhook registered");
+    (app, server)
+}
+
+async fn serve(
+    axum::extract::State(app): axum::extract::State<Arc<App>>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (http::StatusCode, String) {
+    handle_webhook(&app, &method, &headers, body).await
+}
+
+async fn serve_inbound(
+    axum::extract::State(app): axum::extract::State<Arc<webhook_ingress::App>>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (http::StatusCode, String) {
+    webhook_ingress::handle(&app, &method, &headers, body).await
+}
+
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().build().unwrap()
+}
+
+pub fn object(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        other => panic!("not an object: {other}"),
+    }
+}
+
+/// A seller's opportunity, as the test seeds it.
+#[derive(Debug, Clone)]
+pub struct Deal {
+    pub name: &'static str,
+    pub help: Option<i64>,
+    pub visible: bool,
+    pub country: Option<&'static str>,
+    pub contact: bool,
+    pub solutions: Vec<&'static str>,
+    pub currency: Option<&'static str>,
+    pub value: f64,
+    pub close_date: &'static str,
+    pub notes: &'static str,
+}
+
+impl Default for Deal {
+    fn default() -> Self {
+        Self {
+            name: "Contoso - Data platform",
+            help: None,
+            visible: false,
+            country: Some("US"),
+            contact: true,
+            solutions: vec!["SOL-2F5A1C7E"],
+            currency: Some("USD"),
+            value: 125_000.0,
+            close_date: "2026-09-30",
+            notes: "Move the warehouse to Azure.",
+        }
+    }
+}
+
+impl Stack {
+    /// Seeds the account, contact, opportunity (sync = yes) and solution rows of `deal`.
+    pub fn seed_deal(&self, deal: &Deal) -> Uuid {
+        let dv = &self.sim.state.dv;
+        let mut account = json!({
+            "name": "Contoso Ltd",
+            "address1_line1": "1 Main Street",
+            "address1_city": "Seattle",
+            "address1_stateorprovince": "WA",
+            "address1_postalcode": "98101",
+        });
+        if let Some(country) = deal.country {
+            account["address1_country"] = country.into();
+        }
+        let account = dv.seed("accounts", object(account)).unwrap();
+        let mut row = json!({
+            "name": deal.name,
+            "estimatedvalue": deal.value,
+            "estimatedclosedate": deal.close_date,
+            "description": deal.notes,
+            "parentaccountid@odata.bind": format!("/accounts({account})"),
+            "customerid_account@odata.bind": format!("/accounts({account})"),
+            "msft_microsoftpartnercenterreferralsync": true,
+            "msft_microsoftpartnercenterreferralvisible": deal.visible,
+        });
+        if deal.contact {
+            let contact = dv
+                .seed(
+                    "contacts",
+                    object(json!({
+                        "firstname": "Avery",
+                        "lastname": "Chen",
+                        "emailaddress1": format!("avery.{account}@contoso.example"),
+                        "telephone1": "+1 206 555 0100",
+                    })),
+                )
+                .unwrap();
+            row["parentcontactid@odata.bind"] = format!("/contacts({contact})").into();
+        }
+        if let Some(code) = deal.currency {
+            let currency = self.currencies[code].as_str().unwrap();
+            row["transactioncurrencyid@odata.bind"] =
+                format!("/transactioncurrencies({currency})").into();
+        }
+        if let Some(help) = deal.help {
+            row["msft_microsoftpartnercenterhelp"] = help.into();
+        }
+        let id = dv.seed(OPPORTUNITIES, object(row)).unwrap();
+        for solution in &deal.solutions {
+            dv.seed(
+                "msft_microsoftpartnercentersolutions",
+                object(json!({
+                    "msft_solutionid": solution,
+                    "msft_name": format!("Solution {solution}"),
+                    "msft_opportunityid@odata.bind": format!("/opportunities({id})"),
+                })),
+            )
+            .unwrap();
+        }
+        id
+    }
+
+    /// A seller's edit in Dynamics 365 (change tracking sees it).
+    pub fn seller_edit(&self, id: Uuid, changes: Value) {
+        self.sim
+            .state
+            .dv
+            .edit(OPPORTUNITIES, id, object(changes))
+            .unwrap()
+            .expect("the opportunity exists");
+    }
+
+    /// A Microsoft seller's edit in Partner Center (fires `referral-updated`).
+    pub async fn microsoft_edit(&self, referral_id: &str, patch: Value) -> Value {
+        let response = http()
+            .patch(format!(
+                "{}/_admin/partner-center/referrals/{referral_id}",
+                self.sim.base_url
+            ))
+            .json(&patch)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+        response.json().await.unwrap()
+    }
+
+    /// One scheduled run.
+    pub async fn poll(&self) -> PollReport {
+        outbound_sync::poll(&self.app, OffsetDateTime::now_utc())
+            .await
+            .expect("poll")
+    }
+
+    pub fn opportunity(&self, id: Uuid) -> Map<String, Value> {
+        self.sim
+            .state
+            .dv
+            .row(OPPORTUNITIES, id)
+            .unwrap_or_else(|| panic!("no opportunity {id}"))
+    }
+
+    pub fn referrals(&self) -> Vec<Value> {
+        self.sim.state.pc.store.lock().unwrap().all().to_vec()
+    }
+
+    pub fn referral(&self, id: &str) -> Value {
+        self.sim
+            .state
+            .pc
+            .store
+            .lock()
+            .unwrap()
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| panic!("no referral {id}"))
+    }
+
+    /// The referral id written back on the opportunity.
+    pub fn referral_id_of(&self, id: Uuid) -> String {
+        self.opportunity(id)["msft_microsoftpartnercenterreferralidentifier"]
+            .as_str()
+            .expect("referral id written back")
+            .to_owned()
+    }
+
+    pub fn counters(&self) -> cosell_sim::counters::Snapshot {
+        self.sim.state.counters.snapshot()
+    }
+
+    pub fn reset_counters(&self) {
+        self.sim.state.counters.reset();
+    }
+
+    /// Requests to a service (token requests are counted apart).
+    pub fn requests(&self, service: &str) -> u64 {
+        self.counters().services.get(service).copied().unwrap_or(0)
+    }
+
+    /// Requests to `service` whose method is not GET: the writes.
+    pub fn writes(&self, service: &str) -> u64 {
+        let prefix = format!("{service} ");
+        self.counters()
+            .routes
+            .iter()
+            .filter(|(route, _)| {
+                route
+                    .strip_prefix(&prefix)
+                    .is_some_and(|rest| !rest.starts_with("GET "))
+            })
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// Requests on one `"<service> <METHOD> <route>"` counter (0 when absent).
+    pub fn route(&self, key: &str) -> u64 {
+        self.counters().routes.get(key).copied().unwrap_or(0)
+    }
+
+    /// The Dataverse webhook call Dataverse's service endpoint makes for an update of `id`.
+    pub async fn dataverse_webhook(&self, id: Uuid, key: Option<&str>) -> (u16, String) {
+        let mut request = http().post(&self.url).json(&remote_execution_context(id));
+        if let Some(key) = key {
+            request = request.header(HEADER, key);
+        }
+        let response = request.send().await.unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    }
+
+    /// Waits until every Partner Center webhook queued so far was answered (or given up).
+    pub async fn drain_deliveries(&self) {
+        wait_for("webhook deliveries", || {
+            let log = self.sim.state.pc.webhooks.log();
+            log.iter()
+                .all(|d| !matches!(d.state, DeliveryState::Queued | DeliveryState::Retrying))
+        })
+        .await;
+    }
+
+    pub fn text(&self, id: Uuid, column: &str) -> String {
+        self.opportunity(id)
+            .get(column)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    pub fn audit(&self, id: Uuid) -> String {
+        self.text(id, "msft_microsoftpartnercenterreferralsyncaudit")
+    }
+
+    pub fn port(&self) -> &dyn SyncStore {
+        self.store.as_ref()
+    }
+}
+
+/// A `RemoteExecutionContext` as Dataverse posts it for an Update of an opportunity.
+pub fn remote_execution_context(id: Uuid) -> Value {
+    json!({
+        "BusinessUnitId": "0f8fad5b-d9cb-469f-a165-70867728950e",
+        "CorrelationId": Uuid::new_v4(),
+        "Depth": 1,
+        "InitiatingUserId": "7d3c1a9e-1b2c-4d5e-8f90-a1b2c3d4e5f6",
+        "InputParameters": [{
+            "key": "Target",
+            "value": {
+                "__type": "Entity:http://schemas.microsoft.com/xrm/2011/Contracts",
+                "Attributes": [{"key": "opportunityid", "value": id}],
+                "Id": id,
+                "LogicalName": "opportunity"
+            }
+        }],
+        "IsExecutingOffline": false,
+        "MessageName": "Update",
+        "Mode": 1,
+        "OperationCreatedOn": "/Date(1732435200000)/",
+        "OrganizationId": "b4a4c4e6-2f0e-4d2c-9a57-0b6c3f5a1e21",
+        "OrganizationName": "contoso",
+        "OutputParameters": [],
+        "PrimaryEntityId": id,
+        "PrimaryEntityName": "opportunity",
+        "Stage": 40,
+        "UserId": "7d3c1a9e-1b2c-4d5e-8f90-a1b2c3d4e5f6"
+    })
+}
+
+/// Polls `condition` until it holds; panics after a deadline.
+pub async fn wait_for(what: &str, condition: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

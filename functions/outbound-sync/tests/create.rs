@@ -1,0 +1,371 @@
+//! A seller's opportunity becomes a referral: each deal kind, each validation failure, the
+//! write-back, and what the next poll does (nothing). Request counts come from the simulator.
+
+mod common;
+
+use cosell_store::RetryState;
+use cosell_sync::Synced;
+use serde_json::{Value, json};
+
+use common::{Deal, HELP_ARCHITECTURE, start};
+
+const PC_POST: &str = "partner-center POST /v1.0/engagements/referrals";
+
+#[tokio::test]
+async fn a_private_deal_becomes_one_unshared_referral_and_the_write_back_is_one_patch() {
+    let stack = start().await;
+    let id = stack.seed_deal(&Deal::default());
+    stack.reset_counters();
+
+    let report = stack.poll().await;
+    assert!(report.baseline);
+    let (synced_id, synced) = &report.synced[0];
+    assert_eq!(*synced_id, id);
+    assert!(matches!(synced, Synced::Created { .. }), "{synced:?}");
+    assert_eq!(stack.route(PC_POST), 1);
+    assert_eq!(
+        stack.requests("partner-center"),
+        1,
+        "{:?}",
+        stack.counters()
+    );
+    assert_eq!(
+        stack.writes("dataverse"),
+        1,
+        "one PATCH writes back id, link, ✔ and Audit: {:?}",
+        stack.counters()
+    );
+
+    let referrals = stack.referrals();
+    assert_eq!(referrals.len(), 1);
+    let referral = &referrals[0];
+    let referral_id = referral["id"].as_str().unwrap();
+    assert_eq!(referral["externalReferenceId"], id.to_string());
+    assert_eq!(referral["name"], "Contoso - Data platform");
+    assert_eq!(referral["type"], "Independent");
+    assert_eq!(
+        referral["consent"]["consentToShareReferralWithMicrosoftSellers"],
+        false
+    );
+    assert_eq!(referral["customerProfile"]["name"], "Contoso Ltd");
+    assert_eq!(referral["customerProfile"]["address"]["country"], "US");
+    assert_eq!(referral["customerProfile"]["team"][0]["lastName"], "Chen");
+    assert_eq!(referral["details"]["dealValue"], json!(125000));
+    assert_eq!(referral["details"]["currency"], "USD");
+    assert_eq!(
+        referral["details"]["closingDateTime"]
+            .as_str()
+            .unwrap()
+            .get(..10),
+        Some("2026-09-30")
+    );
+    assert_eq!(referral["details"]["notes"], "Move the warehouse to Azure.");
+
+    let opportunity = stack.opportunity(id);
+    assert_eq!(
+        opportunity["msft_microsoftpartnercenterreferralidentifier"],
+        referral_id
+    );
+    assert_eq!(
+        opportunity["msft_microsoftpartnercenterreferrallink"],
+        referral["links"]["self"]["uri"]
+    );
+    assert_eq!(opportunity["name"], "Contoso - Data platform ✔");
+    let audit = stack.audit(id);
+    assert!(
+        audit.contains(&format!(
+            "✔ Created private referral {referral_id} in Partner Center"
+        )),
+        "{audit}"
+    );
+
+    let link = stack
+        .port()
+        .link_by_crm(&id.to_string())
+        .await
+        .unwrap()
+        .expect("link");
+    assert_eq!(link.referral_id, referral_id);
+    assert!(link.outbound_hash.is_some() && link.inbound_hash.is_some());
+    assert!(link.referral_etag.is_some());
+
+    // Our own write-back comes back through the change feed: no request to Partner Center, no
+    // write to Dataverse.
+    stack.reset_counters();
+    let report = stack.poll().await;
+    assert_eq!(report.synced, vec![(id, Synced::Unchanged)]);
+    assert_eq!(stack.requests("partner-center"), 0);
+    assert_eq!(stack.writes("dataverse"), 0);
+}
+
+#[tokio::test]
+async fn a_visible_deal_without_help_is_partner_led() {
+    let stack = start().await;
+    let id = stack.seed_deal(&Deal {
+        visible: true,
+        ..Deal::default()
+    });
+    let report = stack.poll().await;
+    assert!(
+        matches!(
+            &report.synced[0].1,
+            Synced::Created {
+                connected: None,
+                ..
+            }
+        ),
+        "{report:?}"
+    );
+    let referrals = stack.referrals();
+    assert_eq!(referrals.len(), 1);
+    assert_eq!(referrals[0]["type"], "Independent");
+    assert_eq!(
+        referrals[0]["consent"]["consentToShareReferralWithMicrosoftSellers"],
+        true
+    );
+    assert!(
+        stack.audit(id).contains("✔ Created partner-led referral"),
+        "{}",
+        stack.audit(id)
+    );
+}
+
+#[tokio::test]
+async fn a_deal_asking_for_help_is_co_sell_two_referrals_sharing_an_engagement() {
+    let stack = start().await;
+    let id = stack.seed_deal(&Deal {
+        help: Some(HELP_ARCHITECTURE),
+        visible: true,
+        ..Deal::default()
+    });
+    stack.reset_counters();
+    let report = stack.poll().await;
+    let Synced::Created {
+        referral_id,
+        connected: Some(connected),
+        ..
+    } = &report.synced[0].1
+    else {
+        panic!("{report:?}");
+    };
+    assert_eq!(stack.route(PC_POST), 2, "two POSTs");
+    let partner = stack.referral(referral_id);
+    let microsoft = stack.referral(connected);
+    assert_eq!(partner["type"], "Shared");
+    assert_eq!(partner["target"][0]["type"], "SolutionProfile");
+    assert_eq!(partner["target"][0]["id"], "SOL-2F5A1C7E");
+    assert_eq!(
+        partner["inviteContext"]["assistanceRequestCode"],
+        "CustomerTechnicalArchitecture"
+    );
+    assert!(
+        partner["engagementId"]
+            .as_str()
+            .is_some_and(|e| !e.is_empty())
+    );
+    assert_eq!(partner["engagementId"], microsoft["engagementId"]);
+    assert_eq!(
+        microsoft["target"],
+        json!([{"type": "BusinessProfileLocation", "id": "msft"}])
+    );
+    assert_eq!(stack.referral_id_of(id), *referral_id);
+    assert!(stack.audit(id).contains(&format!(
+        "✔ Created co-sell referral {referral_id} in Partner Center, with the connected referral {connected} for Microsoft"
+    )));
+    assert_eq!(stack.writes("dataverse"), 1);
+}
+
+/// Each validation failure: ✖ and the sentence in Audit (one Dataverse PATCH), no Partner
+/// Center request, a dead retry item, and a second poll that writes nothing.
+#[tokio::test]
+async fn each_validation_failure_is_shown_and_sends_nothing_until_the_seller_edits() {
+    let cases: Vec<(&str, Deal, &str)> = vec![
+        (
+            "help without contact",
+            Deal {
+                help: Some(HELP_ARCHITECTURE),
+                visible: true,
+                contact: false,
+                ..Deal::default()
+            },
+            "a customer contact is required",
+        ),
+        (
+            "no solution",
+            Deal {
+                solutions: vec![],
+                ..Deal::default()
+            },
+            "Solution ID is required",
+        ),
+        (
+            "country not ISO",
+            Deal {
+                country: Some("United States"),
+                ..Deal::default()
+            },
+            "customer account country code is missing",
+        ),
+        (
+            "no country",
+            Deal {
+                country: None,
+                ..Deal::default()
+            },
+            "customer account country code is missing",
+        ),
+        (
+            "no currency",
+            Deal {
+                currency: None,
+                ..Deal::default()
+            },
+            "currency is missing",
+        ),
+    ];
+    let stack = start().await;
+    let mut ids = Vec::new();
+    for (_, deal, _) in &cases {
+        ids.push(stack.seed_deal(deal));
+    }
+    stack.reset_counters();
+    let report = stack.poll().await;
+    assert_eq!(
+        stack.requests("partner-center"),
+        0,
+        "{:?}",
+        stack.counters()
+    );
+    assert_eq!(
+        stack.writes("dataverse"),
+        cases.len() as u64,
+        "one PATCH per rejected opportunity"
+    );
+    for ((case, _, sentence), id) in cases.iter().zip(&ids) {
+        let synced = &report.synced.iter().find(|(i, _)| i == id).unwrap().1;
+        assert!(
+            matches!(synced, Synced::Invalid { .. }),
+            "{case}: {synced:?}"
+        );
+        let opportunity = stack.opportunity(*id);
+        assert_eq!(opportunity["name"], "Contoso - Data platform ✖", "{case}");
+        let audit = stack.audit(*id);
+        assert!(
+            audit.contains("✖ Not sent to Partner Center"),
+            "{case}: {audit}"
+        );
+        assert!(
+            audit.to_lowercase().contains(&sentence.to_lowercase()),
+            "{case}: {audit}"
+        );
+        assert!(
+            opportunity
+                .get("msft_microsoftpartnercenterreferralidentifier")
+                .is_none_or(Value::is_null),
+            "{case}"
+        );
+        let item = stack
+            .port()
+            .retry(&format!("outbound:{id}"))
+            .await
+            .unwrap()
+            .expect("retry item");
+        assert_eq!(item.state, RetryState::Dead, "{case}");
+    }
+    assert!(stack.referrals().is_empty());
+
+    // Our ✖ write-backs come back through the feed: nothing is sent or written.
+    stack.reset_counters();
+    let report = stack.poll().await;
+    assert_eq!(stack.requests("partner-center"), 0);
+    assert_eq!(stack.writes("dataverse"), 0, "{report:?}");
+    assert!(
+        report
+            .synced
+            .iter()
+            .all(|(_, s)| matches!(s, Synced::Waiting { .. })),
+        "{report:?}"
+    );
+
+    // The seller fixes the country: the next poll creates the referral, and the log keeps the
+    // rejection below the success.
+    let fixed = ids[2];
+    stack
+        .sim
+        .state
+        .dv
+        .seed(
+            "accounts",
+            common::object(json!({
+                "accountid": stack.text(fixed, "_parentaccountid_value"),
+                "address1_country": "us",
+            })),
+        )
+        .unwrap();
+    stack.seller_edit(fixed, json!({"description": "Country fixed."}));
+    let report = stack.poll().await;
+    let synced = &report.synced.iter().find(|(i, _)| *i == fixed).unwrap().1;
+    assert!(matches!(synced, Synced::Created { .. }), "{synced:?}");
+    assert_eq!(
+        stack.opportunity(fixed)["name"],
+        "Contoso - Data platform ✔"
+    );
+    let audit = stack.audit(fixed);
+    let lines: Vec<&str> = audit.lines().collect();
+    assert!(lines[0].contains("✔ Created private referral"), "{audit}");
+    assert!(lines[1].contains("country code is missing"), "{audit}");
+    assert!(
+        stack
+            .port()
+            .retry(&format!("outbound:{fixed}"))
+            .await
+            .unwrap()
+            .is_none(),
+        "done: the retry item is gone"
+    );
+}
+
+#[tokio::test]
+async fn closing_without_revenue_and_close_date_is_refused() {
+    let stack = start().await;
+    let id = stack.seed_deal(&Deal::default());
+    stack.seller_edit(
+        id,
+        json!({"estimatedvalue": null, "estimatedclosedate": null, "statecode": 1, "statuscode": 3}),
+    );
+    stack.reset_counters();
+    let report = stack.poll().await;
+    assert!(
+        matches!(&report.synced[0].1, Synced::Invalid { .. }),
+        "{report:?}"
+    );
+    assert_eq!(stack.requests("partner-center"), 0);
+    let audit = stack.audit(id);
+    assert!(
+        audit
+            .to_lowercase()
+            .contains("closing a lead requires revenue and a close date"),
+        "{audit}"
+    );
+}
+
+#[tokio::test]
+async fn rows_not_shared_are_skipped_without_reading_them() {
+    let stack = start().await;
+    let id = stack.seed_deal(&Deal::default());
+    stack.seller_edit(
+        id,
+        json!({"msft_microsoftpartnercenterreferralsync": false}),
+    );
+    stack.reset_counters();
+    let report = stack.poll().await;
+    assert_eq!(report.not_shared, 1);
+    assert!(report.synced.is_empty());
+    assert_eq!(stack.requests("partner-center"), 0);
+    assert_eq!(
+        stack.requests("dataverse"),
+        1,
+        "only the change feed page: {:?}",
+        stack.counters()
+    );
+}

@@ -1,0 +1,276 @@
+//! The change feed: the delta link as the cursor, an expired link, the feed lease, failures
+//! parked and redone, and the Dataverse webhook trigger.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use cosell_sim::Fault;
+use cosell_sim::faults::Service;
+use cosell_store::RetryState;
+use cosell_sync::Synced;
+use cosell_sync::outbound::{CURSOR, FEED_LEASE};
+use serde_json::json;
+use time::OffsetDateTime;
+
+use common::{Deal, KEY, start, wait_for};
+
+#[tokio::test]
+async fn the_delta_link_is_the_cursor_and_an_expired_one_takes_a_fresh_baseline() {
+    let stack = start().await;
+    let a = stack.seed_deal(&Deal::default());
+    let b = stack.seed_deal(&Deal {
+        name: "Tailspin - Analytics",
+        ..Deal::default()
+    });
+    let report = stack.poll().await;
+    assert!(report.baseline);
+    assert_eq!(report.synced.len(), 2);
+    let cursor = stack.port().cursor(CURSOR).await.unwrap().expect("cursor");
+    assert!(cursor.value.contains("$deltatoken") || cursor.value.contains("deltatoken"));
+
+    // A seller edit, then every delta token expires before the next poll.
+    stack.seller_edit(
+        a,
+        json!({"description": "Edited before the token expired."}),
+    );
+    stack.sim.state.dv.expire_delta_tokens();
+    stack.reset_counters();
+    let report = stack.poll().await;
+    assert!(report.baseline, "expired: a fresh baseline");
+    let outcome = |id| {
+        report
+            .synced
+            .iter()
+            .find(|(i, _)| *i == id)
+            .unwrap()
+            .1
+            .clone()
+    };
+    assert!(
+        matches!(outcome(a), Synced::Updated { changes: 1, .. }),
+        "{report:?}"
+    );
+    assert_eq!(outcome(b), Synced::Unchanged, "re-handled, harmlessly");
+    assert_eq!(stack.requests("partner-center"), 1, "only the edit is sent");
+    let referral = stack.referral(&stack.referral_id_of(a));
+    assert_eq!(
+        referral["details"]["notes"],
+        "Edited before the token expired."
+    );
+    assert_eq!(stack.referrals().len(), 2, "nothing created twice");
+    let next = stack.port().cursor(CURSOR).await.unwrap().unwrap();
+    assert!(next.version > cursor.version);
+    assert_ne!(next.value, cursor.value);
+
+    // The new link works: a quiet poll reads one page and sends nothing.
+    stack.reset_counters();
+    let report = stack.poll().await;
+    assert!(!report.baseline);
+    assert_eq!(stack.requests("partner-center"), 0);
+    assert_eq!(stack.writes("dataverse"), 0, "{report:?}");
+}
+
+#[tokio::test]
+async fn a_run_holding_the_feed_lease_keeps_another_out() {
+    let stack = start().await;
+    stack.seed_deal(&Deal::default());
+    let now = OffsetDateTime::now_utc();
+    assert!(
+        stack
+            .port()
+            .acquire_lease(FEED_LEASE, "another-run", now, Duration::from_secs(60))
+            .await
+            .unwrap()
+    );
+    stack.reset_counters();
+    let report = stack.poll().await;
+    assert!(report.busy);
+    assert_eq!(
+        stack.requests("dataverse") + stack.requests("partner-center"),
+        0
+    );
+    assert!(stack.port().cursor(CURSOR).await.unwrap().is_none());
+
+    stack
+        .port()
+        .release_lease(FEED_LEASE, "another-run")
+        .await
+        .unwrap();
+    let report = stack.poll().await;
+    assert!(!report.busy);
+    assert_eq!(report.synced.len(), 1);
+}
+
+#[tokio::test]
+async fn a_partner_center_outage_is_parked_shown_and_redone_when_due() {
+    let stack = start().await;
+    let id = stack.seed_deal(&Deal::default());
+    // Every attempt of the POST fails (the client tries 3 times).
+    stack.sim.state.faults.script(
+        Service::PartnerCenter,
+        [Fault::ServerError, Fault::ServerError, Fault::ServerError],
+    );
+    let now = OffsetDateTime::now_utc();
+    let report = outbound_sync::poll(&stack.app, now).await.unwrap();
+    assert!(
+        matches!(
+            &report.synced[0].1,
+            Synced::Parked {
+                permanent: false,
+                ..
+            }
+        ),
+        "{report:?}"
+    );
+    let item = stack
+        .port()
+        .retry(&format!("outbound:{id}"))
+        .await
+        .unwrap()
+        .expect("retry item");
+    assert_eq!(item.state, RetryState::Pending);
+    assert_eq!(stack.opportunity(id)["name"], "Contoso - Data platform ✖");
+    assert!(
+        stack.audit(id).contains("(will retry)"),
+        "{}",
+        stack.audit(id)
+    );
+    assert!(stack.referrals().is_empty());
+
+    // Our ✖ comes back through the feed before the item is due: it waits.
+    let report = outbound_sync::poll(&stack.app, now).await.unwrap();
+    assert!(
+        matches!(&report.synced[0].1, Synced::Waiting { .. }),
+        "{report:?}"
+    );
+    assert!(stack.referrals().is_empty());
+
+    // Due: redone, created, ✔.
+    let later = item.due_at + time::Duration::seconds(1);
+    let report = outbound_sync::poll(&stack.app, later).await.unwrap();
+    assert!(
+        report
+            .synced
+            .iter()
+            .any(|(i, s)| *i == id && matches!(s, Synced::Created { .. })),
+        "{report:?}"
+    );
+    assert_eq!(stack.referrals().len(), 1);
+    assert_eq!(stack.opportunity(id)["name"], "Contoso - Data platform ✔");
+    assert!(
+        stack
+            .port()
+            .retry(&format!("outbound:{id}"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn the_dataverse_webhook_syncs_the_row_it_names_at_once() {
+    let stack = start().await;
+    let id = stack.seed_deal(&Deal::default());
+    stack.poll().await;
+    let referral_id = stack.referral_id_of(id);
+
+    // The seller's PATCH through the Web API, then Dataverse's service endpoint calls us.
+    let started = Instant::now();
+    let mut row = serde_json::Map::new();
+    row.insert("estimatedvalue".into(), json!(180000));
+    stack
+        .dataverse
+        .update(
+            "opportunities",
+            &cosell_dataverse::Key::from(id),
+            &row,
+            cosell_dataverse::Precondition::MustExist,
+        )
+        .await
+        .unwrap();
+    let (status, body) = stack.dataverse_webhook(id, Some(KEY)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body.trim(), format!("updated: {referral_id}"));
+    wait_for("the referral update", || {
+        stack.referral(&referral_id)["details"]["dealValue"] == json!(180000)
+    })
+    .await;
+    let latency = started.elapsed();
+    println!(
+        "Dataverse webhook: seller's PATCH to referral updated in {} ms",
+        latency.as_millis()
+    );
+
+    // The change feed later sees the same edit (and our write-back): nothing more is sent.
+    stack.reset_counters();
+    let report = stack.poll().await;
+    assert_eq!(report.synced, vec![(id, Synced::Unchanged)]);
+    assert_eq!(stack.requests("partner-center"), 0);
+}
+
+#[tokio::test]
+async fn a_forged_or_missing_webhook_key_is_refused_before_anything_is_read() {
+    let stack = start().await;
+    let id = stack.seed_deal(&Deal::default());
+    stack.reset_counters();
+    for key in [Some("not-the-key"), Some(&KEY[..KEY.len() - 1]), None] {
+        let (status, _) = stack.dataverse_webhook(id, key).await;
+        assert_eq!(status, 401, "{key:?}");
+    }
+    assert_eq!(stack.requests("dataverse"), 0);
+    assert_eq!(stack.requests("partner-center"), 0);
+    assert!(stack.referrals().is_empty());
+
+    // Not an opportunity, or not a RemoteExecutionContext: nothing read either.
+    let response = common::http()
+        .post(&stack.url)
+        .header(common::HEADER, KEY)
+        .json(&json!({"PrimaryEntityName": "account", "PrimaryEntityId": id}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let response = common::http()
+        .post(&stack.url)
+        .header(common::HEADER, KEY)
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(stack.requests("dataverse"), 0);
+
+    // Without a key in the credentials the trigger is off, whatever the caller sends.
+    let off = outbound_sync::App::new(
+        outbound_sync::Settings {
+            webhook_key: None,
+            ..outbound_sync::Settings::from_lookup(|_| None).unwrap()
+        },
+        stack.store.clone(),
+        std::sync::Arc::new(stack.partner_center.clone()),
+        std::sync::Arc::new(stack.dataverse.clone()),
+    );
+    let mut headers = http::HeaderMap::new();
+    headers.insert(common::HEADER, KEY.parse().unwrap());
+    let body = common::remote_execution_context(id).to_string();
+    let (status, _) =
+        outbound_sync::handle_webhook(&off, &http::Method::POST, &headers, body.into()).await;
+    assert_eq!(status, 404);
+    assert_eq!(stack.requests("dataverse"), 0);
+}
+
+#[tokio::test]
+async fn a_deleted_opportunity_is_noted_and_its_referral_left_alone() {
+    let stack = start().await;
+    let id = stack.seed_deal(&Deal::default());
+    stack.poll().await;
+    let referral_id = stack.referral_id_of(id);
+    assert!(stack.sim.state.dv.delete("opportunities", id));
+    stack.reset_counters();
+    let report = stack.poll().await;
+    assert_eq!(report.deleted, 1, "{report:?}");
+    assert!(report.synced.is_empty());
+    assert_eq!(stack.requests("partner-center"), 0);
+    assert_eq!(stack.referral(&referral_id)["status"], "New");
+}

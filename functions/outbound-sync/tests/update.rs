@@ -1,0 +1,411 @@
+//! A seller's later changes reach the linked referral: one JSON Patch with `If-Match` (one
+//! Partner Center request), a stale eTag merged after a 412, the status moves, and the changes
+//! refused locally. Request counts come from the simulator's counters.
+
+mod common;
+
+use cosell_sync::Synced;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use common::{Deal, Stack, start};
+
+const PC_PATCH: &str = "partner-center PATCH /v1.0/engagements/referrals/{id}";
+const PC_GET: &str = "partner-center GET /v1.0/engagements/referrals/{id}";
+
+/// A private deal, created and settled.
+async fn created(stack: &Stack, deal: &Deal) -> (Uuid, String) {
+    let id = stack.seed_deal(deal);
+    let report = stack.poll().await;
+    assert!(
+        matches!(report.synced.last(), Some((_, Synced::Created { .. }))),
+        "{report:?}"
+    );
+    (id, stack.referral_id_of(id))
+}
+
+#[tokio::test]
+async fn a_seller_change_is_one_json_patch_with_if_match_and_the_next_poll_is_quiet() {
+    let stack = start().await;
+    let (id, referral_id) = created(&stack, &Deal::default()).await;
+    let etag_before = stack.referral(&referral_id)["eTag"].clone();
+
+    stack.seller_edit(
+        id,
+        json!({
+            "name": "Contoso - Data platform, phase 2 ✔",
+            "estimatedvalue": 150000.25,
+            "estimatedclosedate": "2026-10-15",
+            "description": "  Phase 2 adds analytics.  ",
+        }),
+    );
+    stack.reset_counters();
+    let report = stack.poll().await;
+    let Synced::Updated {
+        changes, conflicts, ..
+    } = &report.synced[0].1
+    else {
+        panic!("{report:?}");
+    };
+    assert_eq!((*changes, *conflicts), (4, 0));
+    // Partner Center requests per outbound update: 1.
+    let pc = stack.requests("partner-center");
+    println!("Partner Center requests per outbound update: {pc}");
+    assert_eq!(pc, 1, "{:?}", stack.counters());
+    assert_eq!(stack.route(PC_PATCH), 1);
+    assert_eq!(stack.writes("dataverse"), 1, "✔ + Audit in one PATCH");
+
+    let referral = stack.referral(&referral_id);
+    assert_ne!(referral["eTag"], etag_before);
+    assert_eq!(referral["name"], "Contoso - Data platform, phase 2");
+    assert_eq!(referral["details"]["dealValue"], json!(150000.25));
+    assert_eq!(
+        referral["details"]["closingDateTime"]
+            .as_str()
+            .unwrap()
+            .get(..10),
+        Some("2026-10-15")
+    );
+    assert_eq!(referral["details"]["notes"], "Phase 2 adds analytics.");
+    let audit = stack.audit(id);
+    assert!(
+        audit
+            .lines()
+            .next()
+            .unwrap()
+            .contains(&format!("✔ Updated Partner Center referral {referral_id}")),
+        "{audit}"
+    );
+    let link = stack
+        .port()
+        .link_by_referral(&referral_id)
+        .await
+        .unwrap()
+        .unwrap();
+    // The next patch is conditional on the referral as this one left it.
+    assert_eq!(
+        link.referral_etag.as_deref().map(|e| e.trim_matches('"')),
+        referral["eTag"].as_str().map(|e| e.trim_matches('"'))
+    );
+
+    stack.reset_counters();
+    let report = stack.poll().await;
+    assert_eq!(report.synced, vec![(id, Synced::Unchanged)]);
+    assert_eq!(stack.requests("partner-center"), 0);
+    assert_eq!(stack.writes("dataverse"), 0);
+}
+
+#[tokio::test]
+async fn a_stale_etag_is_read_again_merged_and_sent_once_more() {
+    let stack = start().await;
+    let (id, referral_id) = created(&stack, &Deal::default()).await;
+
+    // Microsoft changes the closing date in Partner Center (its webhook goes nowhere here), and
+    // the seller changes the deal value.
+    stack
+        .microsoft_edit(
+            &referral_id,
+            json!({"details": {"closingDateTime": "2026-12-31T00:00:00Z"}}),
+        )
+        .await;
+    stack.seller_edit(id, json!({"estimatedvalue": 99000}));
+    stack.reset_counters();
+    let report = stack.poll().await;
+    let Synced::Updated {
+        changes, conflicts, ..
+    } = &report.synced[0].1
+    else {
+        panic!("{report:?}");
+    };
+    assert_eq!((*changes, *conflicts), (1, 1));
+    // 412, then one read and the patch again.
+    let pc = stack.requests("partner-center");
+    println!(
+        "Partner Center requests per outbound update after a 412: {pc} (PATCH 412, GET, PATCH)"
+    );
+    assert_eq!(stack.route(PC_PATCH), 2, "{:?}", stack.counters());
+    assert_eq!(stack.route(PC_GET), 1);
+    assert_eq!(pc, 3);
+
+    let referral = stack.referral(&referral_id);
+    assert_eq!(
+        referral["details"]["dealValue"],
+        json!(99000),
+        "the seller's change"
+    );
+    assert_eq!(
+        referral["details"]["closingDateTime"]
+            .as_str()
+            .unwrap()
+            .get(..10),
+        Some("2026-12-31"),
+        "Microsoft's change kept"
+    );
+    assert_eq!(
+        referral["details"]["notes"], "Move the warehouse to Azure.",
+        "untouched"
+    );
+
+    // Quiet afterwards: the CRM's state is what was sent.
+    stack.reset_counters();
+    let report = stack.poll().await;
+    assert_eq!(report.synced, vec![(id, Synced::Unchanged)]);
+    assert_eq!(stack.requests("partner-center"), 0);
+}
+
+#[tokio::test]
+async fn un_sharing_is_refused_with_an_audit_line_and_nothing_is_sent() {
+    let stack = start().await;
+    let (id, referral_id) = created(
+        &stack,
+        &Deal {
+            visible: true,
+            ..Deal::default()
+        },
+    )
+    .await;
+    stack.seller_edit(
+        id,
+        json!({"msft_microsoftpartnercenterreferralvisible": false}),
+    );
+    stack.reset_counters();
+    let report = stack.poll().await;
+    let Synced::Updated {
+        changes, refused, ..
+    } = &report.synced[0].1
+    else {
+        panic!("{report:?}");
+    };
+    assert_eq!((*changes, *refused), (0, 1));
+    assert_eq!(stack.requests("partner-center"), 0, "nothing sent");
+    assert_eq!(stack.writes("dataverse"), 1, "the Audit line");
+    assert_eq!(
+        stack.referral(&referral_id)["consent"]["consentToShareReferralWithMicrosoftSellers"],
+        true
+    );
+    let audit = stack.audit(id);
+    assert!(
+        audit
+            .lines()
+            .next()
+            .unwrap()
+            .contains("sharing cannot be undone"),
+        "{audit}"
+    );
+
+    stack.reset_counters();
+    let report = stack.poll().await;
+    assert_eq!(report.synced, vec![(id, Synced::Unchanged)]);
+    assert_eq!(
+        stack.writes("dataverse") + stack.requests("partner-center"),
+        0
+    );
+}
+
+/// An incoming referral from Microsoft, synced inbound, then answered by the seller in the CRM.
+async fn incoming(stack: &Stack) -> (Uuid, String) {
+    let referral = common::http()
+        .post(format!(
+            "{}/_admin/partner-center/referrals",
+            stack.sim.base_url
+        ))
+        .json(&json!({
+            "name": "Fabrikam - Azure migration",
+            "type": "Shared",
+            "qualification": "SalesQualified",
+            "target": [{"type": "SolutionProfile", "id": "SOL-2F5A1C7E"}],
+            "customerProfile": {
+                "name": "Fabrikam, Inc.",
+                "address": {"addressLine1": "1 Microsoft Way", "city": "Redmond", "state": "WA", "postalCode": "98052", "country": "US"},
+                "team": [{"firstName": "Dana", "lastName": "Whitfield", "email": format!("dana.{}@fabrikam.example", Uuid::new_v4())}]
+            },
+            "consent": {"consentToShareReferralWithMicrosoftSellers": true},
+            "details": {"notes": "Retire the warehouse.", "dealValue": 250000, "currency": "USD", "closingDateTime": "2026-06-30T00:00:00Z"},
+            "inviteContext": {"invitedBy": {"organizationId": "5d6e7f80-91a2-4b3c-8d4e-5f60718293a4", "organizationName": "Northwind Traders"}, "assistanceRequestCode": "CustomerTechnicalArchitecture"}
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response_status(&referral), 201);
+    let referral: Value = referral.json().await.unwrap();
+    let referral_id = referral["id"].as_str().unwrap().to_owned();
+    stack.drain_deliveries().await;
+    let link = stack
+        .port()
+        .link_by_referral(&referral_id)
+        .await
+        .unwrap()
+        .expect("synced inbound");
+    let id: Uuid = link.crm_id.parse().unwrap();
+    assert_eq!(stack.opportunity(id)["statuscode"], 2, "On Hold");
+    // The inbound write is already agreed: the change feed sends nothing for it.
+    stack.reset_counters();
+    let report = stack.poll().await;
+    assert!(
+        report.synced.iter().all(|(_, s)| *s == Synced::Unchanged),
+        "{report:?}"
+    );
+    assert_eq!(stack.requests("partner-center"), 0);
+    (id, referral_id)
+}
+
+fn response_status(response: &reqwest::Response) -> u16 {
+    response.status().as_u16()
+}
+
+/// The seller moves the status; the referral follows with one request, and the webhook our patch
+/// fires writes nothing back.
+async fn status_move(opportunity: Value, status: &str, substatus: &str) {
+    let stack = Stack::with_inbound().await;
+    let (id, referral_id) = incoming(&stack).await;
+    stack.seller_edit(id, opportunity);
+    stack.reset_counters();
+    let report = stack.poll().await;
+    assert!(
+        matches!(&report.synced[0].1, Synced::Updated { changes: 2, .. }),
+        "{report:?}"
+    );
+    let referral = stack.referral(&referral_id);
+    assert_eq!(
+        (referral["status"].as_str(), referral["substatus"].as_str()),
+        (Some(status), Some(substatus))
+    );
+    assert_eq!(stack.route(PC_PATCH), 1);
+    stack.drain_deliveries().await;
+    assert_eq!(
+        stack.requests("partner-center"),
+        2,
+        "the patch, and inbound's read for the webhook it fired: {:?}",
+        stack.counters()
+    );
+    assert_eq!(
+        stack.writes("dataverse"),
+        1,
+        "only our ✔ + Audit: the webhook of our own patch writes nothing"
+    );
+}
+
+#[tokio::test]
+async fn in_progress_accepts_an_incoming_referral() {
+    status_move(json!({"statuscode": 1}), "Active", "Accepted").await;
+}
+
+#[tokio::test]
+async fn canceled_declines_it() {
+    status_move(
+        json!({"statecode": 2, "statuscode": 4}),
+        "Closed",
+        "Declined",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn won_closes_it_won() {
+    status_move(json!({"statecode": 1, "statuscode": 3}), "Closed", "Won").await;
+}
+
+#[tokio::test]
+async fn out_sold_closes_it_lost() {
+    status_move(json!({"statecode": 2, "statuscode": 5}), "Closed", "Lost").await;
+}
+
+#[tokio::test]
+async fn an_illegal_move_is_refused_locally_with_an_audit_line() {
+    let stack = start().await;
+    let (id, referral_id) = created(&stack, &Deal::default()).await;
+    stack.seller_edit(id, json!({"statecode": 1, "statuscode": 3}));
+    let report = stack.poll().await;
+    assert!(
+        matches!(&report.synced[0].1, Synced::Updated { changes: 2, .. }),
+        "{report:?}"
+    );
+    assert_eq!(stack.referral(&referral_id)["status"], "Closed");
+
+    // Reopening a won deal: Closed is terminal in Partner Center.
+    stack.seller_edit(id, json!({"statecode": 0, "statuscode": 1}));
+    stack.reset_counters();
+    let report = stack.poll().await;
+    assert!(
+        matches!(
+            &report.synced[0].1,
+            Synced::Updated {
+                changes: 0,
+                refused: 1,
+                ..
+            }
+        ),
+        "{report:?}"
+    );
+    assert_eq!(
+        stack.requests("partner-center"),
+        0,
+        "refused locally, not by a 400"
+    );
+    let audit = stack.audit(id);
+    assert!(
+        audit
+            .lines()
+            .next()
+            .unwrap()
+            .contains("the status change was not sent"),
+        "{audit}"
+    );
+}
+
+#[tokio::test]
+async fn an_invalid_change_to_a_linked_deal_is_shown_and_sent_once_fixed() {
+    let stack = start().await;
+    let (id, referral_id) = created(&stack, &Deal::default()).await;
+    stack.seller_edit(
+        id,
+        json!({"transactioncurrencyid": null, "_transactioncurrencyid_value": null}),
+    );
+    stack.reset_counters();
+    let report = stack.poll().await;
+    assert!(
+        matches!(&report.synced[0].1, Synced::Invalid { .. }),
+        "{report:?}"
+    );
+    assert_eq!(stack.requests("partner-center"), 0);
+    assert_eq!(stack.opportunity(id)["name"], "Contoso - Data platform ✖");
+    let audit = stack.audit(id).to_lowercase();
+    assert!(
+        audit
+            .lines()
+            .next()
+            .unwrap()
+            .contains("currency is missing"),
+        "{audit}"
+    );
+    // Our ✖ write-back is not another attempt.
+    stack.reset_counters();
+    stack.poll().await;
+    assert_eq!(
+        stack.writes("dataverse") + stack.requests("partner-center"),
+        0
+    );
+
+    // Fixed: EUR is sent, ✔ is back, the log keeps the whole story.
+    let eur = stack.currencies["EUR"].as_str().unwrap().to_owned();
+    stack.seller_edit(
+        id,
+        json!({"transactioncurrencyid@odata.bind": format!("/transactioncurrencies({eur})")}),
+    );
+    let report = stack.poll().await;
+    assert!(
+        matches!(&report.synced[0].1, Synced::Updated { changes: 1, .. }),
+        "{report:?}"
+    );
+    assert_eq!(stack.referral(&referral_id)["details"]["currency"], "EUR");
+    assert_eq!(stack.opportunity(id)["name"], "Contoso - Data platform ✔");
+    let audit = stack.audit(id);
+    let lines: Vec<&str> = audit.lines().collect();
+    assert_eq!(lines.len(), 3, "{audit}");
+    assert!(lines[0].contains("✔ Updated"), "{audit}");
+    assert!(
+        lines[1].to_lowercase().contains("currency is missing"),
+        "{audit}"
+    );
+    assert!(lines[2].contains("✔ Created"), "{audit}");
+}

@@ -1,0 +1,54 @@
+//! Why an opportunity was not synced, and whether trying again later can help.
+
+use cosell_dataverse::DataverseError;
+use cosell_store::StoreError;
+
+/// What went wrong, as a sentence for the Audit column and the retry item.
+#[derive(Debug, thiserror::Error)]
+pub enum Problem {
+    #[error("reading the opportunity from Dataverse failed: {0}")]
+    Read(#[source] DataverseError),
+    #[error("the opportunity could not be read: {0}")]
+    Mapping(#[source] cosell_mapping::MappingError),
+    #[error("Partner Center did not take the referral: {0}")]
+    Referral(#[source] cosell_partner_center::Error),
+    #[error(
+        "referral {referral_id} was created, but the connected referral for Microsoft was not: {source}"
+    )]
+    Connected {
+        referral_id: String,
+        #[source]
+        source: cosell_partner_center::Error,
+    },
+    #[error("Partner Center answered without a referral id")]
+    NoReferralId,
+    #[error("the referral changed again while it was being updated (412 twice)")]
+    Conflict,
+    #[error("writing the outcome to Dataverse failed: {0}")]
+    WriteBack(#[source] DataverseError),
+    #[error("the sync state store failed: {0}")]
+    Store(#[source] StoreError),
+    #[error("another sync of this opportunity did not finish in time")]
+    Busy,
+}
+
+impl Problem {
+    /// True when trying the same opportunity again cannot succeed: the seller (a new edit) or an
+    /// operator (a replay) must act first. Partner Center's 4xx other than 408/409/412/429 say
+    /// the request itself is wrong.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            Self::Mapping(_) | Self::Connected { .. } => true,
+            Self::Referral(error) => error
+                .status()
+                .is_some_and(|s| (400..500).contains(&s) && ![408, 409, 412, 429].contains(&s)),
+            _ => false,
+        }
+    }
+}
+
+impl From<StoreError> for Problem {
+    fn from(error: StoreError) -> Self {
+        Self::Store(error)
+    }
+}

@@ -1,0 +1,205 @@
+//! The change feed: Dataverse change tracking on opportunities, the delta link kept as the store
+//! cursor [`CURSOR`]. One run at a time holds the lease [`FEED_LEASE`].
+//!
+//! - No cursor yet, or an expired delta link: a fresh baseline (every row). Re-handling a row is
+//!   harmless — the link's hash makes an unchanged row cost no Partner Center request.
+//! - Every page is handled before the next is asked for, and the new delta link replaces the
+//!   cursor only after every page before it was handled (conditional on the cursor's version), so
+//!   a crash re-reads the same changes instead of losing them.
+//! - Change tracking cannot filter: rows whose sync column is not yes are skipped here, without
+//!   reading them again. Deleted rows are logged and left alone (the referral stays).
+//! - Due pending retry items `outbound:*` are redone first.
+
+use cosell_dataverse::{ChangesPage, DataverseError};
+use cosell_mapping::{CrmRow, Opportunity};
+use cosell_store::{Cursor, RetryState, StoreError};
+use serde_json::Value;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{NotStored, OutboundSync, Synced};
+
+/// The store cursor holding the opportunities' delta link.
+pub const CURSOR: &str = "outbound:opportunities";
+/// The lease that keeps two runs from working the cursor.
+pub const FEED_LEASE: &str = "outbound-feed";
+
+/// What one poll did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PollReport {
+    /// Another run holds the feed: this one did nothing.
+    pub busy: bool,
+    /// The delta link had expired (or there was none): a baseline was read.
+    pub baseline: bool,
+    /// Changed rows seen whose sync column is not yes.
+    pub not_shared: usize,
+    /// Deleted rows seen.
+    pub deleted: usize,
+    /// Each opportunity synced, in order.
+    pub synced: Vec<(Uuid, Synced)>,
+}
+
+impl PollReport {
+    /// Opportunities for which something was sent to Partner Center or written to Dataverse.
+    pub fn worked(&self) -> usize {
+        self.synced
+            .iter()
+            .filter(|(_, s)| {
+                !matches!(
+                    s,
+                    Synced::Unchanged
+                        | Synced::Waiting { .. }
+                        | Synced::NotShared
+                        | Synced::Missing
+                )
+            })
+            .count()
+    }
+}
+
+/// Why a poll stopped early (its cursor unchanged: the next poll reads the same changes).
+#[derive(Debug, thiserror::Error)]
+pub enum PollError {
+    #[error("reading Dataverse changes failed: {0}")]
+    Feed(#[source] DataverseError),
+    #[error("the sync state store failed: {0}")]
+    Store(#[source] StoreError),
+}
+
+impl From<NotStored> for PollError {
+    fn from(error: NotStored) -> Self {
+        Self::Store(error.0)
+    }
+}
+
+impl OutboundSync {
+    /// One scheduled run: due retries, then every change since the cursor.
+    pub async fn poll(&self, now: OffsetDateTime) -> Result<PollReport, PollError> {
+        let owner = Uuid::new_v4().to_string();
+        let mut report = PollReport::default();
+        let ttl = self.settings.feed_lease_ttl;
+        if !self
+            .store
+            .acquire_lease(FEED_LEASE, &owner, now, ttl)
+            .await
+            .map_err(PollError::Store)?
+        {
+            tracing::info!("another run holds the outbound feed; nothing to do");
+            report.busy = true;
+            return Ok(report);
+        }
+        let result = self.poll_locked(now, &mut report).await;
+        if let Err(error) = self.store.release_lease(FEED_LEASE, &owner).await {
+            tracing::warn!(%error, "feed lease not released; it expires on its own");
+        }
+        result.map(|()| report)
+    }
+
+    async fn poll_locked(
+        &self,
+        now: OffsetDateTime,
+        report: &mut PollReport,
+    ) -> Result<(), PollError> {
+        self.redo_due(now, report).await?;
+
+        let set = Opportunity::ENTITY_SET;
+        let cursor = self.store.cursor(CURSOR).await.map_err(PollError::Store)?;
+        let mut page = match &cursor {
+            Some(cursor) => match self.crm.changes_since(&cursor.value).await {
+                Err(DataverseError::DeltaLinkExpired { message }) => {
+                    tracing::warn!(%message, "delta link expired; taking a fresh baseline");
+                    report.baseline = true;
+                    self.crm.track_changes(set, &self.select).await
+                }
+                other => other,
+            },
+            None => {
+                report.baseline = true;
+                self.crm.track_changes(set, &self.select).await
+            }
+        }
+        .map_err(PollError::Feed)?;
+        loop {
+            self.handle_page(&page, now, report).await?;
+            match (page.next_link.take(), page.delta_link.take()) {
+                (Some(next), _) => {
+                    page = self
+                        .crm
+                        .changes_since(&next)
+                        .await
+                        .map_err(PollError::Feed)?;
+                }
+                (None, Some(delta_link)) => {
+                    let next = Cursor {
+                        name: CURSOR.to_owned(),
+                        value: delta_link.0,
+                        updated_at: now,
+                        version: cursor.as_ref().map_or(0, |c| c.version),
+                    };
+                    self.store
+                        .put_cursor(&next)
+                        .await
+                        .map_err(PollError::Store)?;
+                    return Ok(());
+                }
+                (None, None) => {
+                    return Err(PollError::Feed(DataverseError::Protocol {
+                        operation: "changes",
+                        detail: "the last page has no @odata.deltaLink".into(),
+                    }));
+                }
+            }
+        }
+    }
+
+    async fn handle_page(
+        &self,
+        page: &ChangesPage,
+        now: OffsetDateTime,
+        report: &mut PollReport,
+    ) -> Result<(), PollError> {
+        let sync_column = &self.config.columns.sync;
+        for record in &page.upserted {
+            let Some(id) = record.id(Opportunity::KEY) else {
+                tracing::warn!("a changed opportunity without its id; skipped");
+                continue;
+            };
+            if record.get(sync_column) != Some(&Value::Bool(true)) {
+                report.not_shared += 1;
+                continue;
+            }
+            let synced = self.sync_opportunity(id.0, now).await?;
+            report.synced.push((id.0, synced));
+        }
+        for id in &page.deleted {
+            tracing::info!(opportunity = %id, "opportunity deleted; its referral is left as it is");
+            report.deleted += 1;
+        }
+        Ok(())
+    }
+
+    /// Pending `outbound:*` retry items that are due.
+    async fn redo_due(
+        &self,
+        now: OffsetDateTime,
+        report: &mut PollReport,
+    ) -> Result<(), PollError> {
+        let due = self
+            .store
+            .due_retries(now, self.settings.retries_per_poll)
+            .await
+            .map_err(PollError::Store)?;
+        for item in due {
+            let id = item
+                .id
+                .strip_prefix("outbound:")
+                .and_then(|id| Uuid::try_parse(id).ok());
+            let Some(id) = id.filter(|_| item.state == RetryState::Pending) else {
+                continue;
+            };
+            let synced = self.sync_opportunity(id, now).await?;
+            report.synced.push((id, synced));
+        }
+        Ok(())
+    }
+}

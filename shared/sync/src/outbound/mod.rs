@@ -1,0 +1,840 @@
+//! Outbound: a seller's opportunity (with "Sync with Partner Center" = yes) becomes a Partner
+//! Center referral and stays in sync with it, without ping-pong.
+//!
+//! Two triggers share [`OutboundSync::sync_opportunity`]: the change feed ([`OutboundSync::poll`],
+//! see [`feed`]) and a Dataverse webhook naming one row. For one opportunity, under a store lease
+//! (`outbound:<opportunity id>`), it does:
+//! 1. **read** the row with its account, contact, currency and solutions (one `$expand` query);
+//! 2. **skip** it when its [`DealState`] hash equals `Link.outbound_hash` (what both sides last
+//!    agreed on — our own write-backs and the inbound sync's writes land here, at no Partner
+//!    Center request), or when a retry item `outbound:<id>` holds the same hash and is dead or
+//!    not yet due (a rejected opportunity waits for the seller's next edit);
+//! 3. **create** (no link): validate ([`plan_create`]); an invalid opportunity gets ✖ and the
+//!    sentences in Audit (one PATCH) and a dead retry item, with *no* Partner Center request;
+//!    else `POST` (co-sell: a second `POST`, [`microsoft_referral`]), then **one** Dataverse PATCH
+//!    writing back referral id, link, ✔ and Audit, then the link;
+//! 4. **update** (linked): [`plan_update`] against the last agreed state and a referral assumed
+//!    from it (see [`assumed`]), one JSON Patch with `If-Match` = the link's stored eTag and
+//!    `Prefer: return=representation` — **one** Partner Center request; a 412 reads the referral,
+//!    plans again on top of it and patches once more; refusals (un-share, illegal moves) become
+//!    Audit lines; then one Dataverse PATCH (✔ + Audit) and the link.
+//!
+//! After a send, `Link.outbound_hash`/`Link.deal` hold the CRM's deal state as sent, and
+//! `Link.inbound_hash` the inbound plan hash of the referral Partner Center answered — so the
+//! webhook our own write fires changes nothing. When Partner Center holds something the CRM does
+//! not (Microsoft's change merged after a 412, a refused un-share), `inbound_hash` is left as it
+//! was, so that webhook brings Partner Center's state into the CRM instead.
+//!
+//! A failure (5xx after retries, network, a refused request) becomes a retry item
+//! `outbound:<opportunity id>` (pending with backoff, or dead when retrying cannot help) and ✖ +
+//! an Audit line on the opportunity; [`OutboundSync::poll`] redoes due pending items.
+
+pub mod assumed;
+mod failure;
+pub mod feed;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cosell_dataverse::{DataverseError, Precondition, Record};
+use cosell_mapping::deal::DealState;
+use cosell_mapping::inbound::{self, MARK_FAILED, MARK_OK, decorate_name};
+use cosell_mapping::outbound::{
+    DealKind, InvalidOpportunity, OutboundInput, UpdatePlan, microsoft_referral, plan_create,
+    plan_update,
+};
+use cosell_mapping::{CrmConfig, CrmRow, Opportunity, Referral, audit};
+use cosell_partner_center::{PatchOp, PatchOpKind};
+use cosell_store::{CrmKind, Link, Outcome, RetryItem, RetryState, StoreError, SyncStore};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+pub use failure::Problem;
+pub use feed::{CURSOR, FEED_LEASE, PollReport};
+
+use crate::ports::{Crm, Referrals};
+
+/// Timings of the outbound sync.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundSettings {
+    /// How long one run may hold the change feed before another may take it over.
+    pub feed_lease_ttl: Duration,
+    /// How long one sync may hold an opportunity.
+    pub lease_ttl: Duration,
+    /// How long a sync waits for a concurrent sync of the same opportunity.
+    pub lease_wait: Duration,
+    /// When a failed sync is first due again; doubled per attempt.
+    pub retry_delay: Duration,
+    /// Attempts after which a failing sync is parked dead for the operator.
+    pub max_attempts: u32,
+    /// Due retry items redone per poll.
+    pub retries_per_poll: usize,
+}
+
+impl Default for OutboundSettings {
+    fn default() -> Self {
+        Self {
+            feed_lease_ttl: Duration::from_secs(300),
+            lease_ttl: Duration::from_secs(60),
+            lease_wait: Duration::from_secs(5),
+            retry_delay: Duration::from_secs(60),
+            max_attempts: 8,
+            retries_per_poll: 25,
+        }
+    }
+}
+
+/// What became of one opportunity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Synced {
+    /// The row no longer exists.
+    Missing,
+    /// "Sync with Partner Center" is not yes.
+    NotShared,
+    /// Its deal state is what both sides agreed on: nothing sent.
+    Unchanged,
+    /// Rejected or failed before with this same state; waits for an edit (or its due time).
+    Waiting { retry_id: String },
+    /// Created in Partner Center.
+    Created {
+        referral_id: String,
+        kind: DealKind,
+        /// Co-sell's connected referral for Microsoft.
+        connected: Option<String>,
+    },
+    /// The referral was brought up to date (`changes` operations sent, `refused` refused).
+    Updated {
+        referral_id: String,
+        changes: usize,
+        refused: usize,
+        /// 412s met on the way (0 or 1).
+        conflicts: u32,
+    },
+    /// Not valid for Partner Center: ✖ and the sentences in Audit; no request was made.
+    Invalid { message: String },
+    /// Failed; the retry item holds it (pending, or dead when `permanent`).
+    Parked {
+        retry_id: String,
+        message: String,
+        permanent: bool,
+    },
+}
+
+/// The outcome could not be stored durably (not even as a retry item): the trigger must come
+/// again (a webhook answers 5xx; the change feed keeps its cursor).
+#[derive(Debug, thiserror::Error)]
+#[error("the outbound sync could not store its outcome: {0}")]
+pub struct NotStored(#[source] pub StoreError);
+
+/// The retry item (and lease) id of an opportunity's outbound work.
+pub fn retry_id(opportunity_id: Uuid) -> String {
+    format!("outbound:{opportunity_id}")
+}
+
+/// The outbound use case. Cheap to share (`Arc` it).
+pub struct OutboundSync {
+    store: Arc<dyn SyncStore>,
+    referrals: Arc<dyn Referrals>,
+    crm: Arc<dyn Crm>,
+    config: CrmConfig,
+    settings: OutboundSettings,
+    select: Vec<String>,
+    expand: String,
+}
+
+/// A failed sync: the problem, and what is known to write ✖ on the row.
+struct Failure {
+    problem: Box<Problem>,
+    hash: Option<String>,
+    name: Option<String>,
+}
+
+impl Failure {
+    fn new(problem: impl Into<Problem>) -> Self {
+        Self {
+            problem: Box::new(problem.into()),
+            hash: None,
+            name: None,
+        }
+    }
+}
+
+/// The state of one opportunity as read, for the write-backs.
+struct Read {
+    id: Uuid,
+    input: OutboundInput,
+    deal: DealState,
+    hash: String,
+}
+
+impl Read {
+    fn fail(&self, problem: impl Into<Problem>) -> Failure {
+        Failure {
+            problem: Box::new(problem.into()),
+            hash: Some(self.hash.clone()),
+            name: self.input.opportunity.name.clone(),
+        }
+    }
+}
+
+impl OutboundSync {
+    pub fn new(
+        store: Arc<dyn SyncStore>,
+        referrals: Arc<dyn Referrals>,
+        crm: Arc<dyn Crm>,
+        config: CrmConfig,
+        settings: OutboundSettings,
+    ) -> Self {
+        Self {
+            select: OutboundInput::select(&config),
+            expand: OutboundInput::expand(&config),
+            store,
+            referrals,
+            crm,
+            config,
+            settings,
+        }
+    }
+
+    pub fn config(&self) -> &CrmConfig {
+        &self.config
+    }
+
+    /// Syncs one opportunity as it is now (see the [module docs](self)). A failure is parked as a
+    /// retry item and shown on the row; only a failure to store that is an error.
+    pub async fn sync_opportunity(
+        &self,
+        id: Uuid,
+        now: OffsetDateTime,
+    ) -> Result<Synced, NotStored> {
+        let lease = retry_id(id);
+        let owner = Uuid::new_v4().to_string();
+        match self.lease(&lease, &owner, now).await {
+            Ok(true) => {}
+            Ok(false) => return self.park(id, Failure::new(Problem::Busy), now).await,
+            Err(e) => return Err(NotStored(e)),
+        }
+        let result = match self.sync_locked(id, now).await {
+            Ok(synced) => Ok(synced),
+            Err(failure) => self.park(id, failure, now).await,
+        };
+        self.release(&lease, &owner).await;
+        result
+    }
+
+    /// Takes a store lease, waiting a little for its holder to finish; `false` if it did not.
+    async fn lease(
+        &self,
+        name: &str,
+        owner: &str,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let started = Instant::now();
+        loop {
+            let at = now + started.elapsed();
+            if self
+                .store
+                .acquire_lease(name, owner, at, self.settings.lease_ttl)
+                .await?
+            {
+                return Ok(true);
+            }
+            if started.elapsed() >= self.settings.lease_wait {
+                return Ok(false);
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    async fn sync_locked(&self, id: Uuid, now: OffsetDateTime) -> Result<Synced, Failure> {
+        let Some(record) = self
+            .crm
+            .read_expanded(
+                Opportunity::ENTITY_SET,
+                Opportunity::KEY,
+                id,
+                &self.select,
+                &self.expand,
+            )
+            .await
+            .map_err(|e| Failure::new(Problem::Read(e)))?
+        else {
+            tracing::info!(opportunity = %id, "opportunity gone; nothing to sync");
+            return Ok(Synced::Missing);
+        };
+        let read = self.interpret(id, &record)?;
+        if read.input.opportunity.sync != Some(true) {
+            return Ok(Synced::NotShared);
+        }
+        let link = self
+            .store
+            .link_by_crm(&id.to_string())
+            .await
+            .map_err(|e| read.fail(e))?;
+        if link.as_ref().and_then(|l| l.outbound_hash.as_deref()) == Some(read.hash.as_str()) {
+            tracing::debug!(opportunity = %id, "deal unchanged since last agreed; nothing sent");
+            return Ok(Synced::Unchanged);
+        }
+        let retry = self
+            .store
+            .retry(&retry_id(id))
+            .await
+            .map_err(|e| read.fail(e))?;
+        if let Some(item) = &retry
+            && item.payload.get("hash").and_then(Value::as_str) == Some(read.hash.as_str())
+            && (item.state == RetryState::Dead || item.due_at > now)
+        {
+            tracing::info!(opportunity = %id, "unchanged since it was parked; waiting");
+            return Ok(Synced::Waiting {
+                retry_id: item.id.clone(),
+            });
+        }
+        let earlier = match (&link, &retry) {
+            (Some(link), _) => link.audit.clone(),
+            (None, Some(item)) => audit_of(&item.payload),
+            (None, None) => Vec::new(),
+        };
+        let referral_id = read.input.opportunity.referral_id.clone();
+        let synced = match (link, referral_id) {
+            (Some(link), _) => self.update_locked(&read, link, earlier, now).await?,
+            // Named a referral but no link: the link was lost after the write-back. Adopt it.
+            (None, Some(referral_id)) => {
+                let link = new_link(&referral_id, id);
+                self.update_locked(&read, link, earlier, now).await?
+            }
+            (None, None) => self.create(&read, earlier, now).await?,
+        };
+        let done = matches!(
+            synced,
+            Synced::Created { .. } | Synced::Updated { .. } | Synced::Unchanged
+        );
+        if done
+            && retry.is_some()
+            && let Err(error) = self.store.delete_retry(&retry_id(id)).await
+        {
+            tracing::warn!(%error, opportunity = %id, "done retry item not removed");
+        }
+        Ok(synced)
+    }
+
+    fn interpret(&self, id: Uuid, record: &Record) -> Result<Read, Failure> {
+        let input = OutboundInput::from_expanded_row(&record.row, &self.config)
+            .map_err(|e| Failure::new(Problem::Mapping(e)))?;
+        let deal = DealState::from_opportunity(&input);
+        let hash = deal.hash();
+        Ok(Read {
+            id,
+            input,
+            deal,
+            hash,
+        })
+    }
+
+    /// An opportunity with no referral: validate, `POST` (twice for co-sell), write back once.
+    async fn create(
+        &self,
+        read: &Read,
+        earlier: Vec<String>,
+        now: OffsetDateTime,
+    ) -> Result<Synced, Failure> {
+        let plan = match plan_create(&read.input, &self.config) {
+            Ok(plan) => plan,
+            Err(invalid) => return self.reject(read, None, earlier, &invalid, now).await,
+        };
+        let created = self
+            .referrals
+            .create(&plan.referral)
+            .await
+            .map_err(|e| read.fail(Problem::Referral(e)))?;
+        let referral_id = created
+            .id
+            .clone()
+            .filter(|id| !id.is_empty())
+            .ok_or_else(|| read.fail(Problem::NoReferralId))?;
+        let (connected, connect_error) = match plan.kind {
+            DealKind::CoSell => {
+                match self
+                    .referrals
+                    .create(&microsoft_referral(&created, &plan))
+                    .await
+                {
+                    Ok(microsoft) => (microsoft.id, None),
+                    Err(error) => (None, Some(error)),
+                }
+            }
+            DealKind::Private | DealKind::PartnerLed => (None, None),
+        };
+        let kind = kind_name(plan.kind);
+        let (ok, message) = match (&connect_error, &connected) {
+            (Some(error), _) => (
+                false,
+                format!(
+                    "✖ Created {kind} referral {referral_id} in Partner Center, but the connected referral for Microsoft failed: {error}"
+                ),
+            ),
+            (None, Some(microsoft)) => (
+                true,
+                format!(
+                    "✔ Created {kind} referral {referral_id} in Partner Center, with the connected referral {microsoft} for Microsoft"
+                ),
+            ),
+            (None, None) => (
+                true,
+                format!("✔ Created {kind} referral {referral_id} in Partner Center"),
+            ),
+        };
+        let log = audit::prepend(audit::line(now, &message), &earlier);
+        let row = Opportunity {
+            referral_id: Some(referral_id.clone()),
+            referral_link: referral_link(&created),
+            name: self.marked(read.input.opportunity.name.as_deref(), ok),
+            audit: Some(audit::render(&log)),
+            ..Opportunity::default()
+        };
+        // Without this write the next run would create a second referral: it is retried alone.
+        self.write_back(read.id, row)
+            .await
+            .map_err(|e| read.fail(Problem::WriteBack(e)))?;
+        let mut link = new_link(&referral_id, read.id);
+        link.inbound_hash = inbound::plan(&created, &self.config).ok().map(|p| p.hash);
+        link.referral_etag = created.etag.clone();
+        link.outbound_hash = Some(read.hash.clone());
+        link.deal = serde_json::to_value(&read.deal).ok();
+        link.audit = log;
+        link.last_outcome = Some(Outcome {
+            ok,
+            message: message.clone(),
+            at: now,
+        });
+        self.put_link(link).await.map_err(|e| read.fail(e))?;
+        if let Some(error) = connect_error {
+            // The partner's referral exists and is linked (a retry would not create it again);
+            // the connected one needs an operator. ✖ and the reason are already on the row.
+            let problem = Problem::Connected {
+                referral_id,
+                source: error,
+            };
+            let item = RetryItem {
+                id: retry_id(read.id),
+                payload: payload(read.id, Some(&read.hash), &[]),
+                due_at: now,
+                attempts: 1,
+                last_error: Some(problem.to_string()),
+                state: RetryState::Dead,
+            };
+            self.store
+                .put_retry(&item)
+                .await
+                .map_err(|e| read.fail(e))?;
+            tracing::warn!(opportunity = %read.id, %problem, "co-sell referral only half created");
+            return Ok(Synced::Parked {
+                retry_id: item.id,
+                message: problem.to_string(),
+                permanent: true,
+            });
+        }
+        tracing::info!(opportunity = %read.id, referral = %referral_id, kind, "referral created");
+        Ok(Synced::Created {
+            referral_id,
+            kind: plan.kind,
+            connected,
+        })
+    }
+
+    /// [`Self::update`] holding the inbound sync's lease of the referral (`inbound:<referral id>`):
+    /// the webhook our patch fires is handled only once the link says what we sent, so it
+    /// writes nothing back.
+    async fn update_locked(
+        &self,
+        read: &Read,
+        link: Link,
+        earlier: Vec<String>,
+        now: OffsetDateTime,
+    ) -> Result<Synced, Failure> {
+        let lease = crate::inbound::retry_id(&link.referral_id);
+        let owner = Uuid::new_v4().to_string();
+        match self.lease(&lease, &owner, now).await {
+            Ok(true) => {}
+            Ok(false) => return Err(read.fail(Problem::Busy)),
+            Err(e) => return Err(read.fail(e)),
+        }
+        // Read the link again under the lease: an inbound write just before may have moved it.
+        let link = match self.store.link_by_referral(&link.referral_id).await {
+            Ok(Some(current)) if current.crm_id == link.crm_id => current,
+            Ok(_) => link,
+            Err(e) => {
+                self.release(&lease, &owner).await;
+                return Err(read.fail(e));
+            }
+        };
+        let result = if link.outbound_hash.as_deref() == Some(read.hash.as_str()) {
+            Ok(Synced::Unchanged)
+        } else {
+            self.update(read, link, earlier, now).await
+        };
+        self.release(&lease, &owner).await;
+        result
+    }
+
+    async fn release(&self, lease: &str, owner: &str) {
+        if let Err(error) = self.store.release_lease(lease, owner).await {
+            tracing::warn!(%error, lease, "lease not released; it expires on its own");
+        }
+    }
+
+    /// A linked opportunity: one JSON Patch against the stored eTag; a 412 reads and plans again.
+    async fn update(
+        &self,
+        read: &Read,
+        link: Link,
+        earlier: Vec<String>,
+        now: OffsetDateTime,
+    ) -> Result<Synced, Failure> {
+        let referral_id = link.referral_id.clone();
+        let last_agreed: Option<DealState> = link
+            .deal
+            .clone()
+            .and_then(|deal| serde_json::from_value(deal).ok());
+        // With a stored eTag and agreed state, no read: the patch is conditional on exactly the
+        // state we know. Otherwise (an adopted link) read it first.
+        let (mut current, mut etag) = match (&link.referral_etag, &last_agreed) {
+            (Some(etag), Some(agreed)) => (
+                assumed::referral(&referral_id, agreed, etag),
+                Some(etag.clone()),
+            ),
+            _ => {
+                let current = self
+                    .referrals
+                    .referral(&referral_id)
+                    .await
+                    .map_err(|e| read.fail(Problem::Referral(e)))?;
+                let etag = current.etag.clone();
+                (current, etag)
+            }
+        };
+        let mut conflicts = 0;
+        let (plan, answered) = loop {
+            let plan = match plan_update(&read.input, &current, last_agreed.as_ref(), &self.config)
+            {
+                Ok(plan) => plan,
+                Err(invalid) => {
+                    return self.reject(read, Some(link), earlier, &invalid, now).await;
+                }
+            };
+            if plan.changes.is_empty() {
+                break (plan, None);
+            }
+            let ops = patch_ops(&plan);
+            match self
+                .referrals
+                .patch(&referral_id, &ops, etag.as_deref())
+                .await
+            {
+                Ok(answered) => break (plan, Some(answered)),
+                Err(error) if error.is_precondition_failed() && conflicts == 0 => {
+                    conflicts += 1;
+                    tracing::info!(referral = %referral_id, "referral changed meanwhile (412); merging");
+                    current = self
+                        .referrals
+                        .referral(&referral_id)
+                        .await
+                        .map_err(|e| read.fail(Problem::Referral(e)))?;
+                    etag = current.etag.clone();
+                }
+                Err(error) if error.is_precondition_failed() => {
+                    return Err(read.fail(Problem::Conflict));
+                }
+                Err(error) => return Err(read.fail(Problem::Referral(error))),
+            }
+        };
+
+        let sent: Vec<&str> = plan.changes.iter().map(|c| c.path.as_str()).collect();
+        let mut lines = Vec::new();
+        if !sent.is_empty() {
+            lines.push(format!(
+                "✔ Updated Partner Center referral {referral_id}: {}",
+                sent.join(", ")
+            ));
+        }
+        for refusal in &plan.refusals {
+            lines.push(format!("✖ Not sent to Partner Center: {refusal}"));
+        }
+        let mut log = earlier;
+        for line in &lines {
+            log = audit::prepend(audit::line(now, line), &log);
+        }
+        if !lines.is_empty() {
+            let row = Opportunity {
+                name: self.marked(read.input.opportunity.name.as_deref(), true),
+                audit: Some(audit::render(&log)),
+                ..Opportunity::default()
+            };
+            self.write_back(read.id, row)
+                .await
+                .map_err(|e| read.fail(Problem::WriteBack(e)))?;
+        }
+        // Partner Center holds more than the CRM (Microsoft's change kept after a 412, a refused
+        // change): leave `inbound_hash`, so the webhook of this write brings it into the CRM.
+        let partner_center_has_more = conflicts > 0 || !plan.refusals.is_empty();
+        let mut next = link;
+        if let Some(answered) = &answered {
+            if !partner_center_has_more {
+                next.inbound_hash = inbound::plan(answered, &self.config).ok().map(|p| p.hash);
+            }
+            next.referral_etag = answered.etag.clone().or(next.referral_etag);
+        } else {
+            // Nothing sent: the eTag is the one planned against (stored, or just read).
+            next.referral_etag = etag.clone().or(next.referral_etag);
+        }
+        next.outbound_hash = Some(read.hash.clone());
+        // Remember the CRM's state as sent, not `plan.deal` (Partner Center's merged state): where
+        // Partner Center keeps more (a refused un-share, Microsoft's change kept after a 412), the
+        // CRM row still differs from it, and must not read as a new seller change next poll. The
+        // inbound sync brings Partner Center's state in and records it as agreed.
+        next.deal = serde_json::to_value(&read.deal).ok();
+        next.audit = log;
+        let message = lines
+            .first()
+            .cloned()
+            .unwrap_or_else(|| format!("Referral {referral_id} already up to date"));
+        next.last_outcome = Some(Outcome {
+            ok: true,
+            message,
+            at: now,
+        });
+        self.put_link(next).await.map_err(|e| read.fail(e))?;
+        tracing::info!(
+            opportunity = %read.id,
+            referral = %referral_id,
+            changes = plan.changes.len(),
+            refused = plan.refusals.len(),
+            conflicts,
+            "referral updated"
+        );
+        Ok(Synced::Updated {
+            referral_id,
+            changes: plan.changes.len(),
+            refused: plan.refusals.len(),
+            conflicts,
+        })
+    }
+
+    /// ✖ and the sentences in Audit (one PATCH), then a dead retry item holding the hash, so the
+    /// row waits for the seller's next edit. No Partner Center request.
+    async fn reject(
+        &self,
+        read: &Read,
+        link: Option<Link>,
+        earlier: Vec<String>,
+        invalid: &InvalidOpportunity,
+        now: OffsetDateTime,
+    ) -> Result<Synced, Failure> {
+        let message = format!("✖ Not sent to Partner Center: {invalid}");
+        let log = audit::prepend(audit::line(now, &message), &earlier);
+        let row = Opportunity {
+            name: self.marked(read.input.opportunity.name.as_deref(), false),
+            audit: Some(audit::render(&log)),
+            ..Opportunity::default()
+        };
+        self.write_back(read.id, row)
+            .await
+            .map_err(|e| read.fail(Problem::WriteBack(e)))?;
+        let item = RetryItem {
+            id: retry_id(read.id),
+            payload: payload(read.id, Some(&read.hash), &log),
+            due_at: now,
+            attempts: 0,
+            last_error: Some(invalid.to_string()),
+            state: RetryState::Dead,
+        };
+        self.store
+            .put_retry(&item)
+            .await
+            .map_err(|e| read.fail(e))?;
+        if let Some(link) = link {
+            let next = Link {
+                audit: log,
+                last_outcome: Some(Outcome {
+                    ok: false,
+                    message: message.clone(),
+                    at: now,
+                }),
+                ..link
+            };
+            if let Err(error) = self.put_link(next).await {
+                tracing::warn!(%error, opportunity = %read.id, "audit line not kept in the link");
+            }
+        }
+        tracing::info!(opportunity = %read.id, problems = invalid.problems.len(), "opportunity not valid for Partner Center");
+        Ok(Synced::Invalid {
+            message: invalid.to_string(),
+        })
+    }
+
+    /// Keeps the work as a retry item, then shows the failure on the row (best effort).
+    async fn park(
+        &self,
+        id: Uuid,
+        failure: Failure,
+        now: OffsetDateTime,
+    ) -> Result<Synced, NotStored> {
+        let retry = retry_id(id);
+        let previous = self.store.retry(&retry).await.ok().flatten();
+        let attempts = previous.as_ref().map_or(0, |i| i.attempts) + 1;
+        let permanent = failure.problem.is_permanent() || attempts >= self.settings.max_attempts;
+        let message = failure.problem.to_string();
+        let link = self.store.link_by_crm(&id.to_string()).await.ok().flatten();
+        let earlier = match (&link, &previous) {
+            (Some(link), _) => link.audit.clone(),
+            (None, Some(item)) => audit_of(&item.payload),
+            (None, None) => Vec::new(),
+        };
+        let next = if permanent {
+            "fix it, then edit the opportunity"
+        } else {
+            "will retry"
+        };
+        let line = format!("✖ Not synced with Partner Center: {message} ({next})");
+        let log = audit::prepend(audit::line(now, &line), &earlier);
+        let backoff = self
+            .settings
+            .retry_delay
+            .saturating_mul(1 << (attempts - 1).min(10));
+        let item = RetryItem {
+            id: retry.clone(),
+            payload: payload(id, failure.hash.as_deref(), &log),
+            due_at: now + backoff,
+            attempts,
+            last_error: Some(message.clone()),
+            state: if permanent {
+                RetryState::Dead
+            } else {
+                RetryState::Pending
+            },
+        };
+        self.store.put_retry(&item).await.map_err(NotStored)?;
+        tracing::warn!(opportunity = %id, permanent, problem = %message, "outbound sync parked");
+        if !matches!(*failure.problem, Problem::Busy | Problem::Read(_)) {
+            let row = Opportunity {
+                name: self.marked(failure.name.as_deref(), false),
+                audit: Some(audit::render(&log)),
+                ..Opportunity::default()
+            };
+            match self.write_back(id, row).await {
+                Ok(()) => {
+                    if let Some(link) = link
+                        && let Err(error) = self.put_link(Link { audit: log, ..link }).await
+                    {
+                        tracing::warn!(%error, opportunity = %id, "audit line not kept in the link");
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, opportunity = %id, "failure not shown on the opportunity");
+                }
+            }
+        }
+        Ok(Synced::Parked {
+            retry_id: retry,
+            message,
+            permanent,
+        })
+    }
+
+    /// The name with ✔ or ✖ when the setting is on (`None`: leave the name alone).
+    fn marked(&self, name: Option<&str>, ok: bool) -> Option<String> {
+        let name = name.filter(|_| self.config.check_mark_in_name)?;
+        let mark = if ok { MARK_OK } else { MARK_FAILED };
+        let marked = decorate_name(name, mark, &self.config);
+        (marked != name).then_some(marked)
+    }
+
+    async fn write_back(&self, id: Uuid, row: Opportunity) -> Result<(), DataverseError> {
+        let row = row
+            .to_row(&self.config)
+            .map_err(|e| DataverseError::InvalidInput(e.to_string()))?;
+        self.crm
+            .update_row(Opportunity::ENTITY_SET, id, &row, Precondition::MustExist)
+            .await
+    }
+
+    /// Stores the link; a concurrent writer (the inbound sync of our own referral's webhook) is
+    /// merged once: ours is the newer word on this opportunity.
+    async fn put_link(&self, next: Link) -> Result<Link, StoreError> {
+        match self.store.put_link(&next).await {
+            Err(StoreError::Conflict { .. }) => {
+                let current = self.store.link_by_referral(&next.referral_id).await?;
+                let version = current.map_or(0, |c| c.version);
+                self.store.put_link(&Link { version, ..next }).await
+            }
+            other => other,
+        }
+    }
+}
+
+fn patch_ops(plan: &UpdatePlan) -> Vec<PatchOp> {
+    plan.changes
+        .iter()
+        .map(|change| PatchOp {
+            op: match change.op {
+                cosell_mapping::outbound::ChangeOp::Replace => PatchOpKind::Replace,
+                cosell_mapping::outbound::ChangeOp::Add => PatchOpKind::Add,
+            },
+            path: change.path.clone(),
+            value: change.value.clone(),
+        })
+        .collect()
+}
+
+fn new_link(referral_id: &str, crm_id: Uuid) -> Link {
+    Link {
+        referral_id: referral_id.to_owned(),
+        crm_kind: CrmKind::Opportunity,
+        crm_id: crm_id.to_string(),
+        inbound_hash: None,
+        outbound_hash: None,
+        referral_etag: None,
+        crm_etag: None,
+        last_outcome: None,
+        audit: Vec::new(),
+        deal: None,
+        version: 0,
+    }
+}
+
+/// `links.self.uri`, the referral's address.
+fn referral_link(referral: &Referral) -> Option<String> {
+    referral
+        .links
+        .as_ref()
+        .and_then(|l| l.self_link.as_ref())
+        .and_then(|l| l.uri.clone())
+}
+
+fn kind_name(kind: DealKind) -> &'static str {
+    match kind {
+        DealKind::Private => "private",
+        DealKind::PartnerLed => "partner-led",
+        DealKind::CoSell => "co-sell",
+    }
+}
+
+/// A retry item's payload: the opportunity, the deal hash it failed with, and the Audit log as
+/// written (a row without a link keeps its log here).
+fn payload(id: Uuid, hash: Option<&str>, log: &[String]) -> Value {
+    json!({ "opportunityId": id.to_string(), "hash": hash, "audit": log })
+}
+
+fn audit_of(payload: &Value) -> Vec<String> {
+    payload
+        .get("audit")
+        .and_then(Value::as_array)
+        .map(|lines| {
+            lines
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
