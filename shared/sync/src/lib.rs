@@ -5,9 +5,11 @@
 //! |---|---|
 //! | [`ports`] | [`ReferralSource`] (Partner Center) and [`Crm`] (Dataverse), with their adapters; the store port is [`cosell_store::SyncStore`] |
 //! | [`inbound`] | [`InboundSync`]: a verified webhook event → the referral's account, contact and opportunity (or lead) in Dataverse |
+//! | [`lease`] | store leases a sync waits a little for |
 //! | [`outbound`] | [`OutboundSync`]: a seller's opportunity → a Partner Center referral, kept in sync (change feed or one row) |
 
 pub mod inbound;
+pub mod lease;
 pub mod outbound;
 pub mod ports;
 

@@ -27,7 +27,7 @@ mod failure;
 mod matching;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cosell_dataverse::{ChangeSet, Id, Key, OpportunityClose, Precondition, Reference};
 use cosell_mapping::deal::DealState;
@@ -44,6 +44,7 @@ use uuid::Uuid;
 pub use failure::{Failure, Problem, RecordRef};
 pub use matching::AccountMatch;
 
+use crate::lease;
 use crate::ports::{Crm, ReferralSource};
 use currency::CurrencyCache;
 
@@ -180,21 +181,11 @@ impl InboundSync {
     ) -> Result<Handled, Failure> {
         let lease = retry_id(referral_id);
         let owner = Uuid::new_v4().to_string();
-        let started = Instant::now();
-        loop {
-            let at = now + started.elapsed();
-            match self
-                .store
-                .acquire_lease(&lease, &owner, at, self.settings.lease_ttl)
-                .await
-            {
-                Ok(true) => break,
-                Ok(false) if started.elapsed() < self.settings.lease_wait => {
-                    tokio::time::sleep(Duration::from_millis(25)).await;
-                }
-                Ok(false) => return Err(Failure::new(Problem::Busy, None)),
-                Err(e) => return Err(Failure::new(Problem::Store(e), None)),
-            }
+        let (ttl, wait) = (self.settings.lease_ttl, self.settings.lease_wait);
+        match lease::acquire_waiting(&*self.store, &lease, &owner, now, ttl, wait).await {
+            Ok(true) => {}
+            Ok(false) => return Err(Failure::new(Problem::Busy, None)),
+            Err(e) => return Err(Failure::new(Problem::Store(e), None)),
         }
         let result = self.sync_locked(referral_id, now).await;
         if let Err(error) = self.store.release_lease(&lease, &owner).await {
@@ -401,21 +392,11 @@ impl InboundSync {
     ) -> Result<Option<String>, Failure> {
         let lease = crate::outbound::retry_id(opportunity);
         let owner = Uuid::new_v4().to_string();
-        let started = Instant::now();
-        loop {
-            let at = now + started.elapsed();
-            match self
-                .store
-                .acquire_lease(&lease, &owner, at, self.settings.lease_ttl)
-                .await
-            {
-                Ok(true) => break,
-                Ok(false) if started.elapsed() < self.settings.lease_wait => {
-                    tokio::time::sleep(Duration::from_millis(25)).await;
-                }
-                Ok(false) => return Err(Failure::new(Problem::Busy, None)),
-                Err(e) => return Err(Failure::new(Problem::Store(e), None)),
-            }
+        let (ttl, wait) = (self.settings.lease_ttl, self.settings.lease_wait);
+        match lease::acquire_waiting(&*self.store, &lease, &owner, now, ttl, wait).await {
+            Ok(true) => {}
+            Ok(false) => return Err(Failure::new(Problem::Busy, None)),
+            Err(e) => return Err(Failure::new(Problem::Store(e), None)),
         }
         let found = self.store.link_by_crm(&opportunity.to_string()).await;
         if let Err(error) = self.store.release_lease(&lease, &owner).await {

@@ -34,7 +34,7 @@ mod failure;
 pub mod feed;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cosell_dataverse::{DataverseError, Precondition, Record};
 use cosell_mapping::deal::DealState;
@@ -230,21 +230,8 @@ impl OutboundSync {
         owner: &str,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        let started = Instant::now();
-        loop {
-            let at = now + started.elapsed();
-            if self
-                .store
-                .acquire_lease(name, owner, at, self.settings.lease_ttl)
-                .await?
-            {
-                return Ok(true);
-            }
-            if started.elapsed() >= self.settings.lease_wait {
-                return Ok(false);
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+        let (ttl, wait) = (self.settings.lease_ttl, self.settings.lease_wait);
+        crate::lease::acquire_waiting(&*self.store, name, owner, now, ttl, wait).await
     }
 
     async fn sync_locked(&self, id: Uuid, now: OffsetDateTime) -> Result<Synced, Failure> {
