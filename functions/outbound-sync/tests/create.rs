@@ -369,3 +369,82 @@ async fn rows_not_shared_are_skipped_without_reading_them() {
         stack.counters()
     );
 }
+
+/// The window between the referral's POST and the CRM write-back: if the write-back is lost (a
+/// crash, a Dataverse outage), the next run must finish it, not create a second referral.
+#[tokio::test]
+async fn a_lost_write_back_is_finished_later_without_a_second_referral() {
+    use std::time::Duration;
+
+    use cosell_sim::{FaultSettings, Service};
+
+    let stack = start().await;
+    let id = stack.seed_deal(&Deal::default());
+    let faults = &stack.sim.state.faults;
+    // Hold the POST long enough to break Dataverse while it is in flight.
+    faults.set(
+        Service::PartnerCenter,
+        FaultSettings {
+            latency_ms: 300,
+            ..FaultSettings::default()
+        },
+    );
+    let now = time::OffsetDateTime::now_utc();
+    let (report, ()) = tokio::join!(outbound_sync::poll(&stack.app, now), async {
+        while stack.route(PC_POST) == 0 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        faults.set(
+            Service::Dataverse,
+            FaultSettings {
+                rate_500: 1.0,
+                ..FaultSettings::default()
+            },
+        );
+    });
+    let report = report.unwrap();
+    assert!(
+        matches!(&report.synced[0].1, Synced::Parked { .. }),
+        "{report:?}"
+    );
+    faults.set(Service::Dataverse, FaultSettings::default());
+    faults.set(Service::PartnerCenter, FaultSettings::default());
+    assert_eq!(stack.referrals().len(), 1);
+    assert!(
+        stack
+            .opportunity(id)
+            .get("msft_microsoftpartnercenterreferralidentifier")
+            .is_none_or(Value::is_null),
+        "the write-back was lost"
+    );
+
+    // When the retry is due, the write-back is finished from the link: no second POST.
+    let item = stack
+        .port()
+        .retry(&format!("outbound:{id}"))
+        .await
+        .unwrap()
+        .expect("parked");
+    let later = item.due_at + time::Duration::seconds(1);
+    let report = outbound_sync::poll(&stack.app, later).await.unwrap();
+    assert!(
+        report
+            .synced
+            .iter()
+            .any(|(i, s)| *i == id && matches!(s, Synced::Created { .. })),
+        "{report:?}"
+    );
+    assert_eq!(stack.route(PC_POST), 1, "{:?}", stack.counters());
+    let referrals = stack.referrals();
+    assert_eq!(referrals.len(), 1);
+    let opportunity = stack.opportunity(id);
+    assert_eq!(
+        opportunity["msft_microsoftpartnercenterreferralidentifier"],
+        referrals[0]["id"]
+    );
+    assert_eq!(
+        opportunity["msft_microsoftpartnercenterreferrallink"],
+        referrals[0]["links"]["self"]["uri"]
+    );
+    assert_eq!(opportunity["name"], "Contoso - Data platform ✔");
+}

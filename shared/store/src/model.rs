@@ -37,6 +37,9 @@ pub struct Link {
     /// Hash of the CRM state last written to Partner Center (outbound direction).
     pub outbound_hash: Option<String>,
     pub referral_etag: Option<String>,
+    /// The referral's address (`links.self.uri`), for the CRM's "Referral Link" column.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referral_link: Option<String>,
     pub crm_etag: Option<String>,
     pub last_outcome: Option<Outcome>,
     /// The record's Audit log, newest line first, as last written: the next sync writes its line

@@ -32,6 +32,7 @@ fn link(referral: &str, crm: &str) -> Link {
         inbound_hash: Some("in-1".to_owned()),
         outbound_hash: None,
         referral_etag: Some("\"pc-etag-1\"".to_owned()),
+        referral_link: None,
         crm_etag: Some("W/\"1001\"".to_owned()),
         last_outcome: Some(Outcome {
             ok: true,

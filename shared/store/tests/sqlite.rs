@@ -40,6 +40,7 @@ fn link() -> Link {
         inbound_hash: Some("in-1".into()),
         outbound_hash: None,
         referral_etag: None,
+        referral_link: None,
         crm_etag: None,
         last_outcome: None,
         audit: Vec::new(),

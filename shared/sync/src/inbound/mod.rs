@@ -341,6 +341,7 @@ impl InboundSync {
             inbound_hash: None,
             outbound_hash: None,
             referral_etag: None,
+            referral_link: None,
             crm_etag: None,
             last_outcome: None,
             audit: Vec::new(),

@@ -259,6 +259,11 @@ impl OutboundSync {
             .link_by_crm(&id.to_string())
             .await
             .map_err(|e| read.fail(e))?;
+        if let Some(link) = &link
+            && read.input.opportunity.referral_id.is_none()
+        {
+            return self.finish_create(&read, link).await;
+        }
         if link.as_ref().and_then(|l| l.outbound_hash.as_deref()) == Some(read.hash.as_str()) {
             tracing::debug!(opportunity = %id, "deal unchanged since last agreed; nothing sent");
             return Ok(Synced::Unchanged);
@@ -303,6 +308,22 @@ impl OutboundSync {
             tracing::warn!(%error, opportunity = %id, "done retry item not removed");
         }
         Ok(synced)
+    }
+
+    /// A referral created and linked whose write-back was lost (a crash or a failed `PATCH`
+    /// right after the `POST`): write it now, from the link, instead of creating another.
+    async fn finish_create(&self, read: &Read, link: &Link) -> Result<Synced, Failure> {
+        let ok = link.last_outcome.as_ref().is_none_or(|o| o.ok);
+        let name = self.marked(read.input.opportunity.name.as_deref(), ok);
+        self.write_back(read.id, created_row(link, name))
+            .await
+            .map_err(|e| read.fail(Problem::WriteBack(e)))?;
+        tracing::info!(opportunity = %read.id, referral = link.referral_id, "write-back of a created referral finished");
+        Ok(Synced::Created {
+            referral_id: link.referral_id.clone(),
+            kind: DealKind::of(&read.input),
+            connected: None,
+        })
     }
 
     fn interpret(&self, id: Uuid, record: &Record) -> Result<Read, Failure> {
@@ -372,20 +393,12 @@ impl OutboundSync {
             ),
         };
         let log = audit::prepend(audit::line(now, &message), &earlier);
-        let row = Opportunity {
-            referral_id: Some(referral_id.clone()),
-            referral_link: referral_link(&created),
-            name: self.marked(read.input.opportunity.name.as_deref(), ok),
-            audit: Some(audit::render(&log)),
-            ..Opportunity::default()
-        };
-        // Without this write the next run would create a second referral: it is retried alone.
-        self.write_back(read.id, row)
-            .await
-            .map_err(|e| read.fail(Problem::WriteBack(e)))?;
+        // The link first: once it is stored, no later run creates a second referral for this
+        // opportunity, even if the write-back below is lost (see `finish_create`).
         let mut link = new_link(&referral_id, read.id);
         link.inbound_hash = inbound::plan(&created, &self.config).ok().map(|p| p.hash);
         link.referral_etag = created.etag.clone();
+        link.referral_link = referral_link(&created);
         link.outbound_hash = Some(read.hash.clone());
         link.deal = serde_json::to_value(&read.deal).ok();
         link.audit = log;
@@ -394,7 +407,16 @@ impl OutboundSync {
             message: message.clone(),
             at: now,
         });
-        self.put_link(link).await.map_err(|e| read.fail(e))?;
+        let link = self.put_link(link).await.map_err(|e| read.fail(e))?;
+        self.write_back(
+            read.id,
+            created_row(
+                &link,
+                self.marked(read.input.opportunity.name.as_deref(), ok),
+            ),
+        )
+        .await
+        .map_err(|e| read.fail(Problem::WriteBack(e)))?;
         if let Some(error) = connect_error {
             // The partner's referral exists and is linked (a retry would not create it again);
             // the connected one needs an operator. ✖ and the reason are already on the row.
@@ -773,6 +795,17 @@ fn patch_ops(plan: &UpdatePlan) -> Vec<PatchOp> {
         .collect()
 }
 
+/// The write-back after a create: referral id and link, the mark, and the Audit log.
+fn created_row(link: &Link, name: Option<String>) -> Opportunity {
+    Opportunity {
+        referral_id: Some(link.referral_id.clone()),
+        referral_link: link.referral_link.clone(),
+        name,
+        audit: Some(audit::render(&link.audit)),
+        ..Opportunity::default()
+    }
+}
+
 fn new_link(referral_id: &str, crm_id: Uuid) -> Link {
     Link {
         referral_id: referral_id.to_owned(),
@@ -781,6 +814,7 @@ fn new_link(referral_id: &str, crm_id: Uuid) -> Link {
         inbound_hash: None,
         outbound_hash: None,
         referral_etag: None,
+        referral_link: None,
         crm_etag: None,
         last_outcome: None,
         audit: Vec::new(),
