@@ -2,6 +2,8 @@
 //! server started by `infra/with-moto.sh`; a test that needs it and does not find it fails with
 //! the command to run, rather than skipping and passing without testing anything.
 
+pub mod sim;
+
 use aws_sdk_dynamodb::config::{Credentials, Region};
 
 /// The variable `infra/with-moto.sh` sets.

@@ -5,29 +5,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use cosell_dataverse::{DataverseClient, DataverseConfig};
 use cosell_mapping::CrmConfig;
 use cosell_partner_center::webhook::WebhookEnvelope;
-use cosell_partner_center::{BoxError, PartnerCenter, PartnerCenterConfig, RefreshTokenSink};
 use cosell_sim::{Sim, SimConfig};
 use cosell_store::{RetryState, SqliteStore, SyncStore};
 use cosell_sync::inbound::{Problem, envelope};
 use cosell_sync::{Handled, InboundSettings, InboundSync};
-use cosell_transport::{HttpConfig, RetryPolicy, Secret};
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
-const TENANT: &str = "contoso.onmicrosoft.com";
-
-struct Discard;
-
-#[async_trait]
-impl RefreshTokenSink for Discard {
-    async fn store(&self, _: &Secret) -> Result<(), BoxError> {
-        Ok(())
-    }
-}
+use cosell_testkit::sim;
 
 struct Setup {
     sim: Sim,
@@ -35,39 +22,14 @@ struct Setup {
     sync: InboundSync,
 }
 
-fn http_config() -> HttpConfig {
-    HttpConfig {
-        timeout: Duration::from_secs(5),
-        retry: RetryPolicy {
-            max_attempts: 2,
-            base_delay: Duration::from_millis(10),
-            max_delay: Duration::from_millis(20),
-            max_retry_after: Duration::from_secs(1),
-        },
-        rate_limit: None,
-    }
-}
-
 async fn setup() -> Setup {
     let sim = Sim::start(SimConfig::default()).await.unwrap();
-    let mut dv = DataverseConfig::new(
-        sim.state.dv.api_base_url(),
-        "tenant-1",
-        "sim-client",
-        Secret::new("sim-secret"),
-    );
-    dv.token_url = format!("{}/{{tenant}}/oauth2/v2.0/token", sim.base_url);
-    dv.http = http_config();
-    let mut pc = PartnerCenterConfig::new(TENANT, "sim-client", Secret::new("sim-secret"))
-        .with_base_url(&sim.base_url, TENANT);
-    pc.http = http_config();
+    let (dataverse, partner_center) = sim::clients(&sim, sim::http(2));
     let store = Arc::new(SqliteStore::in_memory().unwrap());
     let sync = InboundSync::new(
         store.clone(),
-        Arc::new(
-            PartnerCenter::new(pc, Secret::new("sim-refresh-token"), Arc::new(Discard)).unwrap(),
-        ),
-        Arc::new(DataverseClient::new(dv).unwrap()),
+        Arc::new(partner_center),
+        Arc::new(dataverse),
         CrmConfig::default(),
         InboundSettings {
             lease_wait: Duration::from_millis(100),

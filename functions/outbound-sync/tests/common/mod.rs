@@ -8,22 +8,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use bytes::Bytes;
-use cosell_dataverse::{DataverseClient, DataverseConfig};
+use cosell_dataverse::DataverseClient;
 use cosell_mapping::CrmConfig;
 use cosell_partner_center::webhook::{DEFAULT_MAX_BODY, TrustRoots, VerifierConfig};
-use cosell_partner_center::{
-    BoxError, PartnerCenter, PartnerCenterConfig, RefreshTokenSink, WebhookEvent,
-    WebhookRegistration,
-};
+use cosell_partner_center::{PartnerCenter, WebhookEvent, WebhookRegistration};
+use cosell_sim::Sim;
 use cosell_sim::partner_center::webhooks::DeliveryState;
-use cosell_sim::partner_center::{DeliveryConfig, PcConfig};
-use cosell_sim::{Sim, SimConfig};
 use cosell_store::{SqliteStore, SyncStore};
 use cosell_sync::OutboundSettings;
 use cosell_sync::outbound::feed::PollReport;
-use cosell_transport::{HttpConfig, RetryPolicy, Secret};
+use cosell_transport::Secret;
 use http::header::HeaderName;
 use http::{HeaderMap, Method};
 use outbound_sync::{App, Settings, handle_webhook};
@@ -32,7 +27,7 @@ use time::OffsetDateTime;
 use tokio::time::Instant;
 use uuid::Uuid;
 
-pub const TENANT: &str = "contoso.onmicrosoft.com";
+pub use cosell_testkit::sim::{self};
 pub const KEY: &str = "dv-webhook-key-0123456789";
 pub const HEADER: &str = "x-cosell-key";
 pub const OPPORTUNITIES: &str = "opportunities";
@@ -62,28 +57,6 @@ impl Drop for Stack {
     }
 }
 
-struct Discard;
-
-#[async_trait]
-impl RefreshTokenSink for Discard {
-    async fn store(&self, _: &Secret) -> Result<(), BoxError> {
-        Ok(())
-    }
-}
-
-fn http_config() -> HttpConfig {
-    HttpConfig {
-        timeout: Duration::from_secs(5),
-        retry: RetryPolicy {
-            max_attempts: 3,
-            base_delay: Duration::from_millis(10),
-            max_delay: Duration::from_millis(50),
-            max_retry_after: Duration::from_secs(2),
-        },
-        rate_limit: None,
-    }
-}
-
 pub fn outbound_settings() -> OutboundSettings {
     OutboundSettings {
         lease_wait: Duration::from_secs(3),
@@ -104,32 +77,8 @@ impl Stack {
     }
 
     async fn start(inbound: bool) -> Stack {
-        let sim = Sim::start(SimConfig {
-            partner_center: PcConfig {
-                delivery: DeliveryConfig::fast(),
-                ..PcConfig::default()
-            },
-            ..SimConfig::default()
-        })
-        .await
-        .expect("simulator starts");
-
-        let mut dv = DataverseConfig::new(
-            sim.state.dv.api_base_url(),
-            "tenant-1",
-            "sim-client",
-            Secret::new("sim-secret"),
-        );
-        dv.token_url = format!("{}/{{tenant}}/oauth2/v2.0/token", sim.base_url);
-        dv.http = http_config();
-        let dataverse = DataverseClient::new(dv).expect("dataverse client");
-
-        let mut pc = PartnerCenterConfig::new(TENANT, "sim-client", Secret::new("sim-secret"))
-            .with_base_url(&sim.base_url, TENANT);
-        pc.http = http_config();
-        let partner_center =
-            PartnerCenter::new(pc, Secret::new("sim-refresh-token"), Arc::new(Discard))
-                .expect("partner center client");
+        let sim = sim::start().await;
+        let (dataverse, partner_center) = sim::clients(&sim, sim::http(3));
 
         let store = Arc::new(SqliteStore::in_memory().expect("sqlite store"));
         let settings = Settings {

@@ -5,26 +5,20 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use bytes::Bytes;
-use cosell_dataverse::{DataverseClient, DataverseConfig};
+use cosell_dataverse::DataverseClient;
 use cosell_mapping::CrmConfig;
 use cosell_partner_center::webhook::{DEFAULT_MAX_BODY, TrustRoots, VerifierConfig};
-use cosell_partner_center::{
-    BoxError, PartnerCenter, PartnerCenterConfig, RefreshTokenSink, WebhookEvent,
-    WebhookRegistration,
-};
-use cosell_sim::partner_center::{DeliveryConfig, PcConfig};
-use cosell_sim::{Sim, SimConfig};
+use cosell_partner_center::{PartnerCenter, WebhookEvent, WebhookRegistration};
+use cosell_sim::Sim;
 use cosell_store::{SqliteStore, SyncStore};
 use cosell_sync::InboundSettings;
-use cosell_transport::{HttpConfig, RetryPolicy, Secret};
 use http::{HeaderMap, Method};
 use serde_json::{Map, Value, json};
 use tokio::time::Instant;
 use webhook_ingress::{App, Settings, handle};
 
-pub const TENANT: &str = "contoso.onmicrosoft.com";
+pub use cosell_testkit::sim::{self};
 
 /// A running stack.
 pub struct Stack {
@@ -45,60 +39,14 @@ impl Drop for Stack {
     }
 }
 
-struct Discard;
-
-#[async_trait]
-impl RefreshTokenSink for Discard {
-    async fn store(&self, _: &Secret) -> Result<(), BoxError> {
-        Ok(())
-    }
-}
-
-fn http_config() -> HttpConfig {
-    HttpConfig {
-        timeout: Duration::from_secs(5),
-        retry: RetryPolicy {
-            max_attempts: 3,
-            base_delay: Duration::from_millis(10),
-            max_delay: Duration::from_millis(50),
-            max_retry_after: Duration::from_secs(2),
-        },
-        rate_limit: None,
-    }
-}
-
 /// Starts everything with the default CRM settings.
 pub async fn start() -> Stack {
     start_with(CrmConfig::default()).await
 }
 
 pub async fn start_with(crm: CrmConfig) -> Stack {
-    let sim = Sim::start(SimConfig {
-        partner_center: PcConfig {
-            delivery: DeliveryConfig::fast(),
-            ..PcConfig::default()
-        },
-        ..SimConfig::default()
-    })
-    .await
-    .expect("simulator starts");
-
-    let mut dv = DataverseConfig::new(
-        sim.state.dv.api_base_url(),
-        "tenant-1",
-        "sim-client",
-        Secret::new("sim-secret"),
-    );
-    dv.token_url = format!("{}/{{tenant}}/oauth2/v2.0/token", sim.base_url);
-    dv.http = http_config();
-    let dataverse = DataverseClient::new(dv).expect("dataverse client");
-
-    let mut pc = PartnerCenterConfig::new(TENANT, "sim-client", Secret::new("sim-secret"))
-        .with_base_url(&sim.base_url, TENANT);
-    pc.http = http_config();
-    let partner_center =
-        PartnerCenter::new(pc, Secret::new("sim-refresh-token"), Arc::new(Discard))
-            .expect("partner center client");
+    let sim = sim::start().await;
+    let (dataverse, partner_center) = sim::clients(&sim, sim::http(3));
 
     // Trust the simulator's test CA, and fetch certificates only from the simulator.
     let ca_pem = http()
