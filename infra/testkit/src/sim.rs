@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use cosell_dataverse::{DataverseClient, DataverseConfig};
+use cosell_partner_center::webhook::{DEFAULT_MAX_BODY, TrustRoots, VerifierConfig};
 use cosell_partner_center::{BoxError, PartnerCenter, PartnerCenterConfig, RefreshTokenSink};
+use cosell_sim::partner_center::signing::Signer;
 use cosell_sim::partner_center::{DeliveryConfig, PcConfig};
 use cosell_sim::{Sim, SimConfig};
 use cosell_transport::{HttpConfig, RetryPolicy, Secret};
@@ -68,5 +70,15 @@ struct Discard;
 impl RefreshTokenSink for Discard {
     async fn store(&self, _: &Secret) -> Result<(), BoxError> {
         Ok(())
+    }
+}
+
+/// Webhook verification that trusts the simulator's test CA and fetches certificates only from
+/// the simulator, as a partner's deployment trusts Microsoft's roots and host.
+pub fn verifier(sim: &Sim) -> VerifierConfig {
+    VerifierConfig {
+        cert_hosts: vec![sim.addr.to_string()],
+        trust_roots: TrustRoots::Pem(Signer::get().ca_pem.clone().into_bytes()),
+        max_body: DEFAULT_MAX_BODY,
     }
 }

@@ -11,7 +11,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use cosell_dataverse::DataverseClient;
 use cosell_mapping::CrmConfig;
-use cosell_partner_center::webhook::{DEFAULT_MAX_BODY, TrustRoots, VerifierConfig};
 use cosell_partner_center::{PartnerCenter, WebhookEvent, WebhookRegistration};
 use cosell_sim::Sim;
 use cosell_sim::partner_center::webhooks::DeliveryState;
@@ -143,21 +142,8 @@ async fn start_inbound(
     partner_center: &PartnerCenter,
     dataverse: &DataverseClient,
 ) -> (Arc<webhook_ingress::App>, tokio::task::JoinHandle<()>) {
-    let ca_pem = http()
-        .get(format!("{}/_admin/partner-center/ca.pem", sim.base_url))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap()
-        .to_vec();
     let settings = webhook_ingress::Settings {
-        verifier: VerifierConfig {
-            cert_hosts: vec![sim.addr.to_string()],
-            trust_roots: TrustRoots::Pem(ca_pem),
-            max_body: DEFAULT_MAX_BODY,
-        },
+        verifier: sim::verifier(sim),
         crm: CrmConfig::default(),
         inbound: cosell_sync::InboundSettings {
             lease_wait: Duration::from_secs(3),

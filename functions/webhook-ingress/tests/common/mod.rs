@@ -8,7 +8,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use cosell_dataverse::DataverseClient;
 use cosell_mapping::CrmConfig;
-use cosell_partner_center::webhook::{DEFAULT_MAX_BODY, TrustRoots, VerifierConfig};
 use cosell_partner_center::{PartnerCenter, WebhookEvent, WebhookRegistration};
 use cosell_sim::Sim;
 use cosell_store::{SqliteStore, SyncStore};
@@ -47,23 +46,8 @@ pub async fn start() -> Stack {
 pub async fn start_with(crm: CrmConfig) -> Stack {
     let sim = sim::start().await;
     let (dataverse, partner_center) = sim::clients(&sim, sim::http(3));
-
-    // Trust the simulator's test CA, and fetch certificates only from the simulator.
-    let ca_pem = http()
-        .get(format!("{}/_admin/partner-center/ca.pem", sim.base_url))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap()
-        .to_vec();
     let settings = Settings {
-        verifier: VerifierConfig {
-            cert_hosts: vec![sim.addr.to_string()],
-            trust_roots: TrustRoots::Pem(ca_pem),
-            max_body: DEFAULT_MAX_BODY,
-        },
+        verifier: sim::verifier(&sim),
         crm,
         inbound: InboundSettings {
             lease_wait: Duration::from_secs(3),
