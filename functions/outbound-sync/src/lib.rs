@@ -58,10 +58,13 @@ pub enum SettingsError {
     Crm(#[from] cosell_mapping::ConfigError),
     #[error("{WEBHOOK_HEADER} '{0}' is not a valid HTTP header name")]
     Header(String),
+    #[error("retry settings: {0}")]
+    Backoff(#[from] cosell_sync::backoff::BackoffError),
 }
 
 impl Settings {
-    /// Reads the `COSELL_*` CRM settings and the webhook header name through `lookup`.
+    /// Reads the `COSELL_*` CRM settings, `COSELL_RETRY_*` and the webhook header name through
+    /// `lookup`.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
         let header = lookup(WEBHOOK_HEADER)
             .map(|h| h.trim().to_owned())
@@ -69,7 +72,10 @@ impl Settings {
             .unwrap_or_else(|| DEFAULT_WEBHOOK_HEADER.to_owned());
         Ok(Self {
             crm: CrmConfig::from_lookup(&lookup)?,
-            outbound: OutboundSettings::default(),
+            outbound: OutboundSettings {
+                backoff: cosell_sync::backoff::Backoff::from_lookup(&lookup)?,
+                ..OutboundSettings::default()
+            },
             webhook_key: None,
             webhook_header: HeaderName::try_from(header.as_str())
                 .map_err(|_| SettingsError::Header(header))?,
@@ -106,7 +112,7 @@ impl App {
     }
 }
 
-/// The scheduled run: due retries, then the change feed.
+/// The scheduled run: the change feed (parked work is the retry scheduler's).
 pub async fn poll(app: &App, now: OffsetDateTime) -> Result<PollReport, PollError> {
     let report = app.sync.poll(now).await?;
     tracing::info!(
@@ -186,33 +192,59 @@ pub async fn handle_webhook(
     headers: &HeaderMap,
     body: Bytes,
 ) -> (StatusCode, String) {
+    let answer = webhook_answer(app, method, headers, body).await;
+    (answer.status, answer.text)
+}
+
+/// [`handle_webhook`]'s answer together with the use case's outcome, for a host that reports
+/// what was synced (`cosell serve` narrates it).
+#[derive(Debug)]
+pub struct WebhookAnswer {
+    pub status: StatusCode,
+    pub text: String,
+    /// The opportunity and its outcome; `None` when the use case did not run.
+    pub synced: Option<(Uuid, Synced)>,
+}
+
+/// What [`handle_webhook`] does, keeping the outcome.
+pub async fn webhook_answer(
+    app: &App,
+    method: &Method,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> WebhookAnswer {
+    let refused = |status: StatusCode, text: String| WebhookAnswer {
+        status,
+        text,
+        synced: None,
+    };
     if method != Method::POST {
-        return (StatusCode::METHOD_NOT_ALLOWED, "POST only\n".into());
+        return refused(StatusCode::METHOD_NOT_ALLOWED, "POST only\n".into());
     }
     let Some(key) = &app.webhook_key else {
-        return (
+        return refused(
             StatusCode::NOT_FOUND,
             "the Dataverse webhook trigger is not enabled\n".into(),
         );
     };
     if !key_matches(key, headers.get(&app.webhook_header)) {
         tracing::warn!(header = %app.webhook_header, "Dataverse webhook refused: missing or wrong key");
-        return (StatusCode::UNAUTHORIZED, "missing or wrong key\n".into());
+        return refused(StatusCode::UNAUTHORIZED, "missing or wrong key\n".into());
     }
     if body.len() > MAX_BODY {
-        return (StatusCode::PAYLOAD_TOO_LARGE, "body too large\n".into());
+        return refused(StatusCode::PAYLOAD_TOO_LARGE, "body too large\n".into());
     }
     let context: RemoteExecutionContext = match serde_json::from_slice(&body) {
         Ok(context) => context,
         Err(error) => {
-            return (
+            return refused(
                 StatusCode::BAD_REQUEST,
                 format!("not a RemoteExecutionContext with PrimaryEntityId: {error}\n"),
             );
         }
     };
     if !context.entity.eq_ignore_ascii_case("opportunity") {
-        return (
+        return refused(
             StatusCode::OK,
             format!("ignored: {} is not an opportunity\n", context.entity),
         );
@@ -222,10 +254,14 @@ pub async fn handle_webhook(
         .sync_opportunity(context.id, OffsetDateTime::now_utc())
         .await
     {
-        Ok(synced) => (StatusCode::OK, format!("{}\n", summary(&synced))),
+        Ok(synced) => WebhookAnswer {
+            status: StatusCode::OK,
+            text: format!("{}\n", summary(&synced)),
+            synced: Some((context.id, synced)),
+        },
         Err(error) => {
             tracing::error!(%error, "outbound sync outcome not stored");
-            (
+            refused(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "not stored; call again\n".into(),
             )

@@ -5,6 +5,7 @@ mod common;
 
 use cosell_store::RetryState;
 use cosell_sync::Synced;
+use cosell_sync::retry::Redone;
 use serde_json::{Value, json};
 
 use common::{Deal, HELP_ARCHITECTURE, start};
@@ -426,12 +427,12 @@ async fn a_lost_write_back_is_finished_later_without_a_second_referral() {
         .unwrap()
         .expect("parked");
     let later = item.due_at + time::Duration::seconds(1);
-    let report = outbound_sync::poll(&stack.app, later).await.unwrap();
+    let report = stack.retry(later).await;
     assert!(
-        report
-            .synced
-            .iter()
-            .any(|(i, s)| *i == id && matches!(s, Synced::Created { .. })),
+        matches!(
+            &report.redone[..],
+            [(_, Redone::Outbound(Synced::Created { .. }))]
+        ),
         "{report:?}"
     );
     assert_eq!(stack.route(PC_POST), 1, "{:?}", stack.counters());

@@ -10,6 +10,7 @@ use cosell_sim::faults::Service;
 use cosell_store::RetryState;
 use cosell_sync::Synced;
 use cosell_sync::outbound::{CURSOR, FEED_LEASE};
+use cosell_sync::retry::Redone;
 use serde_json::json;
 use time::OffsetDateTime;
 
@@ -146,15 +147,28 @@ async fn a_partner_center_outage_is_parked_shown_and_redone_when_due() {
     );
     assert!(stack.referrals().is_empty());
 
-    // Due: redone, created, ✔.
+    // Not due yet: the retry scheduler leaves it.
+    let report = stack.retry(now).await;
+    assert!(report.redone.is_empty(), "{report:?}");
+    assert!(stack.referrals().is_empty());
+
+    // Due: redone by the retry scheduler, created, ✔, the item gone.
     let later = item.due_at + time::Duration::seconds(1);
-    let report = outbound_sync::poll(&stack.app, later).await.unwrap();
+    let report = stack.retry(later).await;
     assert!(
-        report
-            .synced
-            .iter()
-            .any(|(i, s)| *i == id && matches!(s, Synced::Created { .. })),
+        matches!(
+            &report.redone[..],
+            [(item, Redone::Outbound(Synced::Created { .. }))] if *item == format!("outbound:{id}")
+        ),
         "{report:?}"
+    );
+    assert!(
+        stack
+            .port()
+            .retry(&format!("outbound:{id}"))
+            .await
+            .unwrap()
+            .is_none()
     );
     assert_eq!(stack.referrals().len(), 1);
     assert_eq!(stack.opportunity(id)["name"], "Contoso - Data platform ✔");

@@ -36,16 +36,21 @@ pub enum SettingsError {
     Verifier(#[from] webhook::ConfigError),
     #[error("Dataverse settings: {0}")]
     Crm(#[from] cosell_mapping::ConfigError),
+    #[error("retry settings: {0}")]
+    Backoff(#[from] cosell_sync::backoff::BackoffError),
 }
 
 impl Settings {
-    /// Reads `COSELL_WEBHOOK_*` and the `COSELL_*` CRM settings through `lookup`, e.g.
+    /// Reads `COSELL_WEBHOOK_*`, `COSELL_RETRY_*` and the `COSELL_*` CRM settings through `lookup`, e.g.
     /// `Settings::from_lookup(|k| std::env::var(k).ok())`.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
         Ok(Self {
             verifier: VerifierConfig::from_env_lookup(&lookup)?,
             crm: CrmConfig::from_lookup(&lookup)?,
-            inbound: InboundSettings::default(),
+            inbound: InboundSettings {
+                backoff: cosell_sync::backoff::Backoff::from_lookup(&lookup)?,
+                ..InboundSettings::default()
+            },
         })
     }
 }
@@ -84,22 +89,47 @@ pub async fn handle(
     headers: &HeaderMap,
     body: Bytes,
 ) -> (StatusCode, String) {
+    let answer = answer(app, method, headers, body).await;
+    (answer.status, answer.text)
+}
+
+/// [`handle`]'s answer together with the use case's outcome, for a host that reports what was
+/// synced (`cosell serve` narrates it).
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub text: String,
+    /// `None` when the use case did not run (refused) or its outcome was not stored.
+    pub handled: Option<Handled>,
+}
+
+/// What [`handle`] does, keeping the outcome.
+pub async fn answer(app: &App, method: &Method, headers: &HeaderMap, body: Bytes) -> Answer {
+    let refused = |status: StatusCode, text: String| Answer {
+        status,
+        text,
+        handled: None,
+    };
     if method != Method::POST {
-        return (StatusCode::METHOD_NOT_ALLOWED, "POST only\n".into());
+        return refused(StatusCode::METHOD_NOT_ALLOWED, "POST only\n".into());
     }
     let now = OffsetDateTime::now_utc();
     let envelope = match app.verifier.verify(headers, &body, now).await {
         Ok(envelope) => envelope,
         Err(rejection) => {
             let status = StatusCode::from_u16(rejection.status).unwrap_or(StatusCode::UNAUTHORIZED);
-            return (status, format!("{}\n", rejection.reason));
+            return refused(status, format!("{}\n", rejection.reason));
         }
     };
     match app.sync.handle(&envelope, now).await {
-        Ok(handled) => (StatusCode::OK, format!("{}\n", summary(&handled))),
+        Ok(handled) => Answer {
+            status: StatusCode::OK,
+            text: format!("{}\n", summary(&handled)),
+            handled: Some(handled),
+        },
         Err(error) => {
             tracing::error!(%error, "webhook event not stored");
-            (
+            refused(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "event not stored; deliver it again\n".into(),
             )

@@ -8,7 +8,8 @@ use cosell_dataverse::{
     Precondition, Query, Record, Row,
 };
 use cosell_mapping::Referral;
-use cosell_partner_center::{PartnerCenter, PatchOp};
+use cosell_partner_center::{ListQuery, OrderBy, PartnerCenter, PatchOp};
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// Where referrals are read.
@@ -27,6 +28,29 @@ impl ReferralSource for PartnerCenter {
             referral.etag = versioned.etag;
         }
         Ok(referral)
+    }
+}
+
+/// Referrals listed by when they last changed: the reconciliation sweep's source.
+#[async_trait]
+pub trait ReferralFeed: Send + Sync {
+    /// Every referral whose `updatedDateTime` is after `after`, oldest change first (all pages).
+    async fn updated_after(
+        &self,
+        after: OffsetDateTime,
+    ) -> Result<Vec<Referral>, cosell_partner_center::Error>;
+}
+
+#[async_trait]
+impl ReferralFeed for PartnerCenter {
+    async fn updated_after(
+        &self,
+        after: OffsetDateTime,
+    ) -> Result<Vec<Referral>, cosell_partner_center::Error> {
+        let query = ListQuery::new()
+            .filter(cosell_partner_center::Filter::new().updated_after(after))
+            .order_by(OrderBy::UpdatedAsc);
+        self.list_all_referrals(query).await
     }
 }
 

@@ -59,7 +59,11 @@ impl Drop for Stack {
 pub fn outbound_settings() -> OutboundSettings {
     OutboundSettings {
         lease_wait: Duration::from_secs(3),
-        retry_delay: Duration::from_secs(1),
+        backoff: cosell_sync::backoff::Backoff {
+            base: Duration::from_secs(1),
+            jitter: cosell_sync::backoff::Jitter::None,
+            ..Default::default()
+        },
         ..OutboundSettings::default()
     }
 }
@@ -135,6 +139,29 @@ impl Stack {
     }
 }
 
+impl Stack {
+    /// One run of the retry scheduler over this stack's outbound use case (and an inbound one on
+    /// the same store and clients): what the retry-scheduler function does on its schedule.
+    pub async fn retry(&self, now: OffsetDateTime) -> cosell_sync::RetryReport {
+        let inbound = Arc::new(cosell_sync::InboundSync::new(
+            self.store.clone(),
+            Arc::new(self.partner_center.clone()),
+            Arc::new(self.dataverse.clone()),
+            CrmConfig::default(),
+            cosell_sync::InboundSettings::default(),
+        ));
+        cosell_sync::RetryScheduler::new(
+            self.store.clone(),
+            inbound,
+            self.app.sync.clone(),
+            cosell_sync::RetrySettings::default(),
+        )
+        .run(now)
+        .await
+        .expect("retry run")
+    }
+}
+
 /// webhook-ingress on its own server, registered for the referral events.
 async fn start_inbound(
     sim: &Sim,
@@ -147,7 +174,11 @@ async fn start_inbound(
         crm: CrmConfig::default(),
         inbound: cosell_sync::InboundSettings {
             lease_wait: Duration::from_secs(3),
-            retry_delay: Duration::from_secs(1),
+            backoff: cosell_sync::backoff::Backoff {
+                base: Duration::from_secs(1),
+                jitter: cosell_sync::backoff::Jitter::None,
+                ..Default::default()
+            },
             ..cosell_sync::InboundSettings::default()
         },
     };

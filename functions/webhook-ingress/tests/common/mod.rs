@@ -51,7 +51,11 @@ pub async fn start_with(crm: CrmConfig) -> Stack {
         crm,
         inbound: InboundSettings {
             lease_wait: Duration::from_secs(3),
-            retry_delay: Duration::from_secs(1),
+            backoff: cosell_sync::backoff::Backoff {
+                base: Duration::from_secs(1),
+                jitter: cosell_sync::backoff::Jitter::None,
+                ..Default::default()
+            },
             ..InboundSettings::default()
         },
     };

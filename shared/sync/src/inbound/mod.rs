@@ -44,6 +44,7 @@ use uuid::Uuid;
 pub use failure::{Failure, Problem, RecordRef};
 pub use matching::AccountMatch;
 
+use crate::backoff::Backoff;
 use crate::lease;
 use crate::ports::{Crm, ReferralSource};
 use currency::CurrencyCache;
@@ -57,8 +58,8 @@ pub struct InboundSettings {
     pub lease_ttl: Duration,
     /// How long an event waits for a concurrent sync of the same referral before it is parked.
     pub lease_wait: Duration,
-    /// When a parked (retryable) event is first due again.
-    pub retry_delay: Duration,
+    /// When parked work is due again, and when it is given up.
+    pub backoff: Backoff,
 }
 
 impl Default for InboundSettings {
@@ -67,7 +68,7 @@ impl Default for InboundSettings {
             event_ttl: Duration::from_secs(48 * 3600),
             lease_ttl: Duration::from_secs(60),
             lease_wait: Duration::from_secs(5),
-            retry_delay: Duration::from_secs(60),
+            backoff: Backoff::default(),
         }
     }
 }
@@ -167,9 +168,49 @@ impl InboundSync {
                 return Ok(Handled::Ignored { reason });
             }
         };
+        let payload = envelope::to_payload(envelope);
         match self.sync_referral(&referral_id, now).await {
-            Ok(handled) => Ok(handled),
-            Err(failure) => self.park(envelope, &key, &referral_id, failure, now).await,
+            Ok(handled) => {
+                self.forget_parked(&referral_id, &handled).await;
+                Ok(handled)
+            }
+            Err(failure) => match self.park(&referral_id, payload, failure, now).await {
+                Ok(parked) => Ok(parked),
+                Err(error) => {
+                    if let Err(forget) = self.store.forget_event(&key).await {
+                        tracing::error!(error = %forget, "dedupe row not forgotten; redelivery will be ignored until it expires");
+                    }
+                    Err(NotStored(error))
+                }
+            },
+        }
+    }
+
+    /// Redoes parked work on the referral (a due retry item, a replay, the reconciliation
+    /// sweep): the sync as it is now; success removes the item, failure parks it again with one
+    /// more attempt. `payload` is kept on the item (the envelope that first brought the work).
+    pub async fn redo(
+        &self,
+        referral_id: &str,
+        payload: serde_json::Value,
+        now: OffsetDateTime,
+    ) -> Result<Handled, StoreError> {
+        match self.sync_referral(referral_id, now).await {
+            Ok(handled) => {
+                self.store.delete_retry(&retry_id(referral_id)).await?;
+                Ok(handled)
+            }
+            Err(failure) => self.park(referral_id, payload, failure, now).await,
+        }
+    }
+
+    /// A sync that wrote makes an older parked item of the same referral stale: remove it, so
+    /// the operator's dead list shows only what is still wrong. Best effort.
+    async fn forget_parked(&self, referral_id: &str, handled: &Handled) {
+        if matches!(handled, Handled::Synced { .. })
+            && let Err(error) = self.store.delete_retry(&retry_id(referral_id)).await
+        {
+            tracing::warn!(%error, referral = referral_id, "stale retry item not removed");
         }
     }
 
@@ -585,26 +626,31 @@ impl InboundSync {
         }
     }
 
-    /// Keeps the event for a retry (or for the operator) and shows the failure on the record.
+    /// Keeps the work as a retry item — pending with backoff, or dead when retrying cannot help
+    /// or the attempts are used up — and shows the failure on the record. Only a failure to store
+    /// the item is an error.
     async fn park(
         &self,
-        envelope: &WebhookEnvelope,
-        key: &str,
         referral_id: &str,
+        payload: serde_json::Value,
         failure: Failure,
         now: OffsetDateTime,
-    ) -> Result<Handled, NotStored> {
-        let permanent = failure.problem.is_permanent();
-        let message = failure.problem.to_string();
+    ) -> Result<Handled, StoreError> {
         let id = retry_id(referral_id);
         let attempts = match self.store.retry(&id).await {
             Ok(Some(item)) => item.attempts + 1,
             _ => 1,
         };
+        let backoff = &self.settings.backoff;
+        let permanent = failure.problem.is_permanent() || backoff.exhausted(attempts);
+        let mut message = failure.problem.to_string();
+        if !failure.problem.is_permanent() && permanent {
+            message = format!("{message} (gave up after {attempts} attempts)");
+        }
         let item = RetryItem {
             id: id.clone(),
-            payload: envelope::to_payload(envelope),
-            due_at: now + self.settings.retry_delay,
+            payload,
+            due_at: now + backoff.delay(attempts),
             attempts,
             last_error: Some(message.clone()),
             state: if permanent {
@@ -614,11 +660,8 @@ impl InboundSync {
             },
         };
         if let Err(error) = self.store.put_retry(&item).await {
-            tracing::error!(%error, referral = referral_id, "retry item not stored; asking for redelivery");
-            if let Err(forget) = self.store.forget_event(key).await {
-                tracing::error!(error = %forget, "dedupe row not forgotten; redelivery will be ignored until it expires");
-            }
-            return Err(NotStored(error));
+            tracing::error!(%error, referral = referral_id, "retry item not stored");
+            return Err(error);
         }
         tracing::warn!(referral = referral_id, permanent, problem = %message, "inbound sync parked");
         if let Some(record) = &failure.record {

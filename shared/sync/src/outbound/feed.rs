@@ -8,11 +8,11 @@
 //!   a crash re-reads the same changes instead of losing them.
 //! - Change tracking cannot filter: rows whose sync column is not yes are skipped here, without
 //!   reading them again. Deleted rows are logged and left alone (the referral stays).
-//! - Due pending retry items `outbound:*` are redone first.
+//! - Parked work (`outbound:*` retry items) is redone by the retry scheduler, not here.
 
 use cosell_dataverse::{ChangesPage, DataverseError};
 use cosell_mapping::{CrmRow, Opportunity};
-use cosell_store::{Cursor, RetryState, StoreError};
+use cosell_store::{Cursor, StoreError};
 use serde_json::Value;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -73,7 +73,7 @@ impl From<NotStored> for PollError {
 }
 
 impl OutboundSync {
-    /// One scheduled run: due retries, then every change since the cursor.
+    /// One scheduled run: every change since the cursor.
     pub async fn poll(&self, now: OffsetDateTime) -> Result<PollReport, PollError> {
         let owner = Uuid::new_v4().to_string();
         let mut report = PollReport::default();
@@ -100,8 +100,6 @@ impl OutboundSync {
         now: OffsetDateTime,
         report: &mut PollReport,
     ) -> Result<(), PollError> {
-        self.redo_due(now, report).await?;
-
         let set = Opportunity::ENTITY_SET;
         let cursor = self.store.cursor(CURSOR).await.map_err(PollError::Store)?;
         let mut page = match &cursor {
@@ -174,31 +172,6 @@ impl OutboundSync {
         for id in &page.deleted {
             tracing::info!(opportunity = %id, "opportunity deleted; its referral is left as it is");
             report.deleted += 1;
-        }
-        Ok(())
-    }
-
-    /// Pending `outbound:*` retry items that are due.
-    async fn redo_due(
-        &self,
-        now: OffsetDateTime,
-        report: &mut PollReport,
-    ) -> Result<(), PollError> {
-        let due = self
-            .store
-            .due_retries(now, self.settings.retries_per_poll)
-            .await
-            .map_err(PollError::Store)?;
-        for item in due {
-            let id = item
-                .id
-                .strip_prefix("outbound:")
-                .and_then(|id| Uuid::try_parse(id).ok());
-            let Some(id) = id.filter(|_| item.state == RetryState::Pending) else {
-                continue;
-            };
-            let synced = self.sync_opportunity(id, now).await?;
-            report.synced.push((id, synced));
         }
         Ok(())
     }

@@ -27,7 +27,7 @@
 //!
 //! A failure (5xx after retries, network, a refused request) becomes a retry item
 //! `outbound:<opportunity id>` (pending with backoff, or dead when retrying cannot help) and ✖ +
-//! an Audit line on the opportunity; [`OutboundSync::poll`] redoes due pending items.
+//! an Audit line on the opportunity; the retry scheduler ([`crate::retry`]) redoes due items.
 
 pub mod assumed;
 mod failure;
@@ -53,6 +53,7 @@ use uuid::Uuid;
 pub use failure::Problem;
 pub use feed::{CURSOR, FEED_LEASE, PollReport};
 
+use crate::backoff::Backoff;
 use crate::ports::{Crm, Referrals};
 
 /// Timings of the outbound sync.
@@ -64,12 +65,8 @@ pub struct OutboundSettings {
     pub lease_ttl: Duration,
     /// How long a sync waits for a concurrent sync of the same opportunity.
     pub lease_wait: Duration,
-    /// When a failed sync is first due again; doubled per attempt.
-    pub retry_delay: Duration,
-    /// Attempts after which a failing sync is parked dead for the operator.
-    pub max_attempts: u32,
-    /// Due retry items redone per poll.
-    pub retries_per_poll: usize,
+    /// When parked work is due again, and when it is given up.
+    pub backoff: Backoff,
 }
 
 impl Default for OutboundSettings {
@@ -78,9 +75,7 @@ impl Default for OutboundSettings {
             feed_lease_ttl: Duration::from_secs(300),
             lease_ttl: Duration::from_secs(60),
             lease_wait: Duration::from_secs(5),
-            retry_delay: Duration::from_secs(60),
-            max_attempts: 8,
-            retries_per_poll: 25,
+            backoff: Backoff::default(),
         }
     }
 }
@@ -691,8 +686,12 @@ impl OutboundSync {
         let retry = retry_id(id);
         let previous = self.store.retry(&retry).await.ok().flatten();
         let attempts = previous.as_ref().map_or(0, |i| i.attempts) + 1;
-        let permanent = failure.problem.is_permanent() || attempts >= self.settings.max_attempts;
-        let message = failure.problem.to_string();
+        let backoff = &self.settings.backoff;
+        let permanent = failure.problem.is_permanent() || backoff.exhausted(attempts);
+        let mut message = failure.problem.to_string();
+        if !failure.problem.is_permanent() && permanent {
+            message = format!("{message} (gave up after {attempts} attempts)");
+        }
         let link = self.store.link_by_crm(&id.to_string()).await.ok().flatten();
         let earlier = match (&link, &previous) {
             (Some(link), _) => link.audit.clone(),
@@ -706,14 +705,10 @@ impl OutboundSync {
         };
         let line = format!("✖ Not synced with Partner Center: {message} ({next})");
         let log = audit::prepend(audit::line(now, &line), &earlier);
-        let backoff = self
-            .settings
-            .retry_delay
-            .saturating_mul(1 << (attempts - 1).min(10));
         let item = RetryItem {
             id: retry.clone(),
             payload: payload(id, failure.hash.as_deref(), &log),
-            due_at: now + backoff,
+            due_at: now + backoff.delay(attempts),
             attempts,
             last_error: Some(message.clone()),
             state: if permanent {

@@ -1,0 +1,206 @@
+//! The retry-scheduler function's handler: two EventBridge schedules, one function.
+//!
+//! | event | job |
+//! |---|---|
+//! | `{"job": "retries"}` (or no `job`) | due retry items redone ([`cosell_sync::RetryScheduler`]) |
+//! | `{"job": "reconcile"}` | the sweep over referrals changed since the watermark ([`cosell_sync::Reconciler`]) |
+//!
+//! `src/main.rs` (the Lambda glue) builds the clients, the store and the use cases once at cold
+//! start. A job that fails fails the invocation, so the schedule's retry policy, its dead-letter
+//! queue and the error metric see it. No business rule lives here.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cosell_mapping::CrmConfig;
+use cosell_store::SyncStore;
+use cosell_sync::backoff::{Backoff, BackoffError};
+use cosell_sync::reconcile::SweepError;
+use cosell_sync::retry::RetryError;
+use cosell_sync::{
+    Crm, InboundSettings, InboundSync, OutboundSettings, OutboundSync, ReconcileSettings,
+    Reconciler, ReferralFeed, Referrals, RetryScheduler, RetrySettings,
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+/// The variable holding the reconciliation overlap, in seconds.
+pub const OVERLAP: &str = "COSELL_RECONCILE_OVERLAP_SECS";
+
+/// Everything the function reads from its environment, checked at start.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub crm: CrmConfig,
+    pub inbound: InboundSettings,
+    pub outbound: OutboundSettings,
+    pub retry: RetrySettings,
+    pub reconcile: ReconcileSettings,
+}
+
+/// A setting that cannot be used; the message names the variable.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("Dataverse settings: {0}")]
+    Crm(#[from] cosell_mapping::ConfigError),
+    #[error("retry settings: {0}")]
+    Backoff(#[from] BackoffError),
+    #[error("{OVERLAP} must be a whole number of seconds, got '{0}'")]
+    Overlap(String),
+}
+
+impl Settings {
+    /// Reads the `COSELL_*` CRM settings, `COSELL_RETRY_*` ([`Backoff::from_lookup`]) and
+    /// [`OVERLAP`] through `lookup`.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let backoff = Backoff::from_lookup(&lookup)?;
+        let mut reconcile = ReconcileSettings::default();
+        if let Some(value) = lookup(OVERLAP).filter(|v| !v.trim().is_empty()) {
+            let secs = value
+                .trim()
+                .parse()
+                .map_err(|_| SettingsError::Overlap(value.clone()))?;
+            reconcile.overlap = Duration::from_secs(secs);
+        }
+        Ok(Self {
+            crm: CrmConfig::from_lookup(&lookup)?,
+            inbound: InboundSettings {
+                backoff,
+                ..InboundSettings::default()
+            },
+            outbound: OutboundSettings {
+                backoff,
+                ..OutboundSettings::default()
+            },
+            retry: RetrySettings::default(),
+            reconcile,
+        })
+    }
+}
+
+/// The two jobs; built once per process.
+pub struct App {
+    pub retries: Arc<RetryScheduler>,
+    pub reconciler: Arc<Reconciler>,
+}
+
+impl App {
+    /// Wires both jobs over the given ports. `partner_center` is read, written and listed.
+    pub fn new<P>(
+        settings: Settings,
+        store: Arc<dyn SyncStore>,
+        partner_center: Arc<P>,
+        crm: Arc<dyn Crm>,
+    ) -> Self
+    where
+        P: Referrals + ReferralFeed + 'static,
+    {
+        let inbound = Arc::new(InboundSync::new(
+            store.clone(),
+            partner_center.clone(),
+            crm.clone(),
+            settings.crm.clone(),
+            settings.inbound,
+        ));
+        let outbound = Arc::new(OutboundSync::new(
+            store.clone(),
+            partner_center.clone(),
+            crm,
+            settings.crm,
+            settings.outbound,
+        ));
+        Self::from_parts(
+            store,
+            inbound,
+            outbound,
+            partner_center,
+            settings.retry,
+            settings.reconcile,
+        )
+    }
+
+    /// Wires both jobs over use cases another part of the process already holds (`cosell serve`
+    /// shares one inbound and one outbound sync between its webhooks and its schedules).
+    pub fn from_parts(
+        store: Arc<dyn SyncStore>,
+        inbound: Arc<InboundSync>,
+        outbound: Arc<OutboundSync>,
+        feed: Arc<dyn ReferralFeed>,
+        retry: RetrySettings,
+        reconcile: ReconcileSettings,
+    ) -> Self {
+        Self {
+            retries: Arc::new(RetryScheduler::new(
+                store.clone(),
+                inbound.clone(),
+                outbound,
+                retry,
+            )),
+            reconciler: Arc::new(Reconciler::new(store, inbound, feed, reconcile)),
+        }
+    }
+}
+
+/// Which job an event asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Job {
+    Retries,
+    Reconcile,
+}
+
+/// Why an invocation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    #[error("the event's job is not one of retries, reconcile: {0}")]
+    Job(#[source] serde_json::Error),
+    #[error(transparent)]
+    Retries(#[from] RetryError),
+    #[error(transparent)]
+    Reconcile(#[from] SweepError),
+}
+
+/// The job an event names; an event without `job` (the scheduler's default payload) is
+/// [`Job::Retries`].
+pub fn job_of(event: &Value) -> Result<Job, EventError> {
+    match event.get("job") {
+        None => Ok(Job::Retries),
+        Some(job) => serde_json::from_value(job.clone()).map_err(EventError::Job),
+    }
+}
+
+/// Runs the job the event names and answers a small summary (the invocation's result).
+pub async fn handle_event(
+    app: &App,
+    event: &Value,
+    now: OffsetDateTime,
+) -> Result<Value, EventError> {
+    match job_of(event)? {
+        Job::Retries => {
+            let report = app.retries.run(now).await?;
+            tracing::info!(
+                busy = report.busy,
+                redone = report.redone.len(),
+                done = report.done(),
+                "retries done"
+            );
+            Ok(json!({
+                "job": "retries",
+                "busy": report.busy,
+                "redone": report.redone.len(),
+                "done": report.done(),
+            }))
+        }
+        Job::Reconcile => {
+            let report = app.reconciler.sweep(now).await?;
+            Ok(json!({
+                "job": "reconcile",
+                "busy": report.busy,
+                "listed": report.listed,
+                "unchanged": report.unchanged,
+                "synced": report.synced.len(),
+                "watermark": report.watermark.map(cosell_mapping::timestamp::format),
+            }))
+        }
+    }
+}

@@ -1,0 +1,218 @@
+//! Reconciliation: Partner Center gives up on a webhook after 10 failed deliveries, so a sweep
+//! lists the referrals changed since the stored watermark and syncs every one whose state differs
+//! from what its link last synced. Webhooks make it fast; this makes it complete.
+//!
+//! - The watermark is the store cursor [`WATERMARK`] (an `updatedDateTime`). A sweep lists
+//!   `updatedDateTime gt watermark − overlap`, oldest first: the overlap catches a change Partner
+//!   Center stamped a little before it became visible.
+//! - A referral whose inbound plan hash equals the link's `inbound_hash` costs nothing more (one
+//!   store read); one that differs is synced by [`InboundSync::redo`], so a failure is parked as
+//!   a retry item like any other.
+//! - A referral seen again only because of the overlap, and already parked, is left to the retry
+//!   scheduler: the sweep does not stack attempts on it.
+//! - The watermark advances only past referrals handled (synced, unchanged or parked) — to
+//!   `now − overlap` when all were — and is stored once per sweep; a sweep that stops early
+//!   leaves the rest for the next one.
+//! - One sweep at a time holds the lease [`LEASE`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cosell_mapping::{Referral, inbound, timestamp};
+use cosell_store::{Cursor, StoreError, SyncStore};
+use serde_json::json;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::inbound::{Handled, InboundSync, retry_id};
+use crate::ports::ReferralFeed;
+
+/// The store cursor holding the referrals' `updatedDateTime` watermark.
+pub const WATERMARK: &str = "inbound:referrals";
+/// The lease that keeps two sweeps apart.
+pub const LEASE: &str = "reconcile";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReconcileSettings {
+    /// How far before the watermark each sweep looks again.
+    pub overlap: Duration,
+    /// With no watermark yet, how far back the first sweep looks (`cosell backfill` does the
+    /// first-time sync of everything).
+    pub first_lookback: Duration,
+    pub lease_ttl: Duration,
+}
+
+impl Default for ReconcileSettings {
+    fn default() -> Self {
+        Self {
+            overlap: Duration::from_secs(300),
+            first_lookback: Duration::from_secs(3600),
+            lease_ttl: Duration::from_secs(300),
+        }
+    }
+}
+
+/// What one sweep did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Another sweep holds the lease: this one did nothing.
+    pub busy: bool,
+    /// Referrals Partner Center listed.
+    pub listed: usize,
+    /// Listed, and equal to what was last synced.
+    pub unchanged: usize,
+    /// Listed again inside the overlap while already parked: left to the retry scheduler.
+    pub parked: usize,
+    /// Each referral synced (or parked), in order.
+    pub synced: Vec<(String, Handled)>,
+    /// The watermark after the sweep.
+    pub watermark: Option<OffsetDateTime>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    #[error("listing referrals from Partner Center failed: {0}")]
+    List(#[source] cosell_partner_center::Error),
+    #[error("the sync state store failed: {0}")]
+    Store(#[from] StoreError),
+    #[error("the stored watermark '{0}' is not a timestamp")]
+    Watermark(String),
+}
+
+/// The reconciliation use case.
+pub struct Reconciler {
+    store: Arc<dyn SyncStore>,
+    inbound: Arc<InboundSync>,
+    feed: Arc<dyn ReferralFeed>,
+    settings: ReconcileSettings,
+}
+
+impl Reconciler {
+    pub fn new(
+        store: Arc<dyn SyncStore>,
+        inbound: Arc<InboundSync>,
+        feed: Arc<dyn ReferralFeed>,
+        settings: ReconcileSettings,
+    ) -> Self {
+        Self {
+            store,
+            inbound,
+            feed,
+            settings,
+        }
+    }
+
+    /// One sweep (see the [module docs](self)).
+    pub async fn sweep(&self, now: OffsetDateTime) -> Result<SweepReport, SweepError> {
+        let owner = Uuid::new_v4().to_string();
+        let ttl = self.settings.lease_ttl;
+        if !self.store.acquire_lease(LEASE, &owner, now, ttl).await? {
+            tracing::info!("another sweep holds the lease; nothing to do");
+            return Ok(SweepReport {
+                busy: true,
+                ..SweepReport::default()
+            });
+        }
+        let mut report = SweepReport::default();
+        let result = self.sweep_locked(now, &mut report).await;
+        if let Err(error) = self.store.release_lease(LEASE, &owner).await {
+            tracing::warn!(%error, "sweep lease not released; it expires on its own");
+        }
+        result.map(|()| report)
+    }
+
+    async fn sweep_locked(
+        &self,
+        now: OffsetDateTime,
+        report: &mut SweepReport,
+    ) -> Result<(), SweepError> {
+        let cursor = self.store.cursor(WATERMARK).await?;
+        let watermark = match &cursor {
+            Some(cursor) => timestamp::parse(&cursor.value)
+                .map_err(|_| SweepError::Watermark(cursor.value.clone()))?,
+            None => now - self.settings.first_lookback,
+        };
+        let referrals = self
+            .feed
+            .updated_after(watermark - self.settings.overlap)
+            .await
+            .map_err(SweepError::List)?;
+        report.listed = referrals.len();
+        let mut high = watermark;
+        let mut outcome = Ok(());
+        for referral in &referrals {
+            let Some(updated) = referral.updated_date_time else {
+                tracing::warn!(referral = ?referral.id, "listed referral without updatedDateTime; skipped");
+                continue;
+            };
+            match self.reconcile(referral, updated <= watermark, now).await {
+                Ok(Seen::Unchanged) => report.unchanged += 1,
+                Ok(Seen::Parked) => report.parked += 1,
+                Ok(Seen::Synced(id, handled)) => report.synced.push((id, handled)),
+                Err(error) => {
+                    outcome = Err(error);
+                    break;
+                }
+            }
+            high = high.max(updated);
+        }
+        if outcome.is_ok() {
+            // Everything listed was handled: a change stamped before `now − overlap` would have
+            // been listed, so the next sweep need not look further back than that.
+            high = high.max(now - self.settings.overlap);
+        }
+        if cursor.is_none() || high > watermark {
+            let next = Cursor {
+                name: WATERMARK.to_owned(),
+                value: timestamp::format(high),
+                updated_at: now,
+                version: cursor.as_ref().map_or(0, |c| c.version),
+            };
+            self.store.put_cursor(&next).await?;
+        }
+        report.watermark = Some(high);
+        tracing::info!(
+            listed = report.listed,
+            unchanged = report.unchanged,
+            synced = report.synced.len(),
+            watermark = %timestamp::format(high),
+            "reconciliation sweep done"
+        );
+        outcome
+    }
+
+    async fn reconcile(
+        &self,
+        referral: &Referral,
+        in_overlap: bool,
+        now: OffsetDateTime,
+    ) -> Result<Seen, SweepError> {
+        let Some(id) = referral.id.as_deref() else {
+            return Ok(Seen::Unchanged);
+        };
+        let link = self.store.link_by_referral(id).await?;
+        let hash = inbound::plan(referral, self.inbound.config())
+            .ok()
+            .map(|plan| plan.hash);
+        if hash.is_some() && link.and_then(|l| l.inbound_hash) == hash {
+            return Ok(Seen::Unchanged);
+        }
+        if in_overlap && self.store.retry(&retry_id(id)).await?.is_some() {
+            return Ok(Seen::Parked);
+        }
+        let payload = json!({
+            "source": "reconciliation",
+            "referralId": id,
+            "updatedDateTime": referral.updated_date_time.map(timestamp::format),
+        });
+        tracing::info!(referral = id, "reconciliation found a referral out of sync");
+        let handled = self.inbound.redo(id, payload, now).await?;
+        Ok(Seen::Synced(id.to_owned(), handled))
+    }
+}
+
+enum Seen {
+    Unchanged,
+    Parked,
+    Synced(String, Handled),
+}

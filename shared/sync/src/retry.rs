@@ -1,0 +1,285 @@
+//! The retry scheduler: parked work (retry items, see [`cosell_store::RetryItem`]) redone when
+//! due, through the same use cases that parked it, and the operator's `replay`.
+//!
+//! - One run at a time holds the lease [`LEASE`]; each item's own sync also holds the record's
+//!   lease, so a webhook arriving meanwhile and a run never write the same record together.
+//! - `inbound:<referral id>` → [`InboundSync::redo`]; `outbound:<opportunity id>` →
+//!   [`OutboundSync::sync_opportunity`]. Success removes the item; failure parks it again with
+//!   one more attempt and the next backoff ([`crate::backoff`]), dead once the attempts are used
+//!   up or the error can never succeed.
+//! - An item whose id this version does not know goes dead at once with that reason, instead of
+//!   coming due forever.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cosell_store::{RetryItem, RetryState, StoreError, SyncStore};
+use serde_json::Value;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::inbound::{self, Handled, InboundSync};
+use crate::outbound::{self, OutboundSync, Synced};
+
+/// The lease that keeps two scheduled runs from taking the same due items.
+pub const LEASE: &str = "retry-scheduler";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetrySettings {
+    /// Due items taken per run; the rest wait for the next run.
+    pub batch: usize,
+    /// How long one run may hold [`LEASE`] before another may take it over.
+    pub lease_ttl: Duration,
+}
+
+impl Default for RetrySettings {
+    fn default() -> Self {
+        Self {
+            batch: 50,
+            lease_ttl: Duration::from_secs(300),
+        }
+    }
+}
+
+/// The work a retry item names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Work {
+    Inbound { referral_id: String },
+    Outbound { opportunity_id: Uuid },
+}
+
+impl Work {
+    /// The work of a retry item id (`inbound:<referral id>` or `outbound:<opportunity id>`).
+    pub fn of(item_id: &str) -> Option<Work> {
+        if let Some(referral_id) = item_id.strip_prefix("inbound:") {
+            return (!referral_id.is_empty()).then(|| Work::Inbound {
+                referral_id: referral_id.to_owned(),
+            });
+        }
+        let id = Uuid::try_parse(item_id.strip_prefix("outbound:")?).ok()?;
+        Some(Work::Outbound { opportunity_id: id })
+    }
+}
+
+/// What redoing one item did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redone {
+    Inbound(Handled),
+    Outbound(Synced),
+    /// Not work this version knows; the item is dead with that reason.
+    Unknown,
+}
+
+impl Redone {
+    /// True when the work is done (the item is gone).
+    pub fn done(&self) -> bool {
+        match self {
+            Redone::Inbound(handled) => !matches!(handled, Handled::Parked { .. }),
+            Redone::Outbound(synced) => !matches!(
+                synced,
+                Synced::Parked { .. } | Synced::Invalid { .. } | Synced::Waiting { .. }
+            ),
+            Redone::Unknown => false,
+        }
+    }
+}
+
+/// What one run did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RetryReport {
+    /// Another run holds the scheduler: this one did nothing.
+    pub busy: bool,
+    /// Each due item redone, by item id, in due order.
+    pub redone: Vec<(String, Redone)>,
+}
+
+impl RetryReport {
+    pub fn done(&self) -> usize {
+        self.redone.iter().filter(|(_, r)| r.done()).count()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RetryError {
+    #[error("the sync state store failed: {0}")]
+    Store(#[from] StoreError),
+    #[error("nothing is parked or linked under '{0}'")]
+    NotFound(String),
+}
+
+impl From<outbound::NotStored> for RetryError {
+    fn from(error: outbound::NotStored) -> Self {
+        Self::Store(error.0)
+    }
+}
+
+/// The retry use case. Cheap to share.
+pub struct RetryScheduler {
+    store: Arc<dyn SyncStore>,
+    inbound: Arc<InboundSync>,
+    outbound: Arc<OutboundSync>,
+    settings: RetrySettings,
+}
+
+impl RetryScheduler {
+    pub fn new(
+        store: Arc<dyn SyncStore>,
+        inbound: Arc<InboundSync>,
+        outbound: Arc<OutboundSync>,
+        settings: RetrySettings,
+    ) -> Self {
+        Self {
+            store,
+            inbound,
+            outbound,
+            settings,
+        }
+    }
+
+    /// One scheduled run: every pending item due at `now` (up to the batch), earliest first.
+    pub async fn run(&self, now: OffsetDateTime) -> Result<RetryReport, RetryError> {
+        let owner = Uuid::new_v4().to_string();
+        let ttl = self.settings.lease_ttl;
+        if !self.store.acquire_lease(LEASE, &owner, now, ttl).await? {
+            tracing::info!("another run holds the retry scheduler; nothing to do");
+            return Ok(RetryReport {
+                busy: true,
+                ..RetryReport::default()
+            });
+        }
+        let result = self.run_locked(now).await;
+        if let Err(error) = self.store.release_lease(LEASE, &owner).await {
+            tracing::warn!(%error, "retry lease not released; it expires on its own");
+        }
+        result
+    }
+
+    async fn run_locked(&self, now: OffsetDateTime) -> Result<RetryReport, RetryError> {
+        let mut report = RetryReport::default();
+        for item in self.store.due_retries(now, self.settings.batch).await? {
+            if item.state != RetryState::Pending {
+                continue;
+            }
+            let redone = self.redo(item.clone(), now).await?;
+            tracing::info!(item = %item.id, attempts = item.attempts, done = redone.done(), "retry redone");
+            report.redone.push((item.id, redone));
+        }
+        Ok(report)
+    }
+
+    /// Redoes the work parked under `id` now, whatever its state or due time, with its attempts
+    /// counted afresh — for the operator, once the cause is fixed. `id` is a retry item id, a
+    /// referral id or an opportunity id; with no item, a linked record is synced again.
+    pub async fn replay(
+        &self,
+        id: &str,
+        now: OffsetDateTime,
+    ) -> Result<Vec<(String, Redone)>, RetryError> {
+        let mut candidates = vec![id.to_owned()];
+        if Work::of(id).is_none() {
+            candidates = vec![inbound::retry_id(id)];
+            if let Ok(uuid) = Uuid::try_parse(id) {
+                candidates.push(outbound::retry_id(uuid));
+            }
+        }
+        let mut replayed = Vec::new();
+        for candidate in candidates {
+            if let Some(item) = self.store.retry(&candidate).await? {
+                let fresh = RetryItem {
+                    state: RetryState::Pending,
+                    attempts: 0,
+                    due_at: now,
+                    ..item
+                };
+                // Stored first, so a crash mid-replay leaves pending work, not a dead item.
+                self.store.put_retry(&fresh).await?;
+                replayed.push((candidate, self.redo(fresh, now).await?));
+            }
+        }
+        if replayed.is_empty() {
+            if self.store.link_by_referral(id).await?.is_some() {
+                let work = RetryItem {
+                    id: inbound::retry_id(id),
+                    payload: Value::Null,
+                    due_at: now,
+                    attempts: 0,
+                    last_error: None,
+                    state: RetryState::Pending,
+                };
+                replayed.push((work.id.clone(), self.redo(work, now).await?));
+            } else if let Some(link) = self.store.link_by_crm(id).await?
+                && let Ok(uuid) = Uuid::try_parse(&link.crm_id)
+            {
+                let synced = self.outbound.sync_opportunity(uuid, now).await?;
+                replayed.push((outbound::retry_id(uuid), Redone::Outbound(synced)));
+            }
+        }
+        if replayed.is_empty() {
+            return Err(RetryError::NotFound(id.to_owned()));
+        }
+        Ok(replayed)
+    }
+
+    /// Replays every dead item (up to `limit`).
+    pub async fn replay_dead(
+        &self,
+        now: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<(String, Redone)>, RetryError> {
+        let mut replayed = Vec::new();
+        for item in self.store.dead_retries(limit).await? {
+            replayed.extend(self.replay(&item.id, now).await?);
+        }
+        Ok(replayed)
+    }
+
+    async fn redo(&self, item: RetryItem, now: OffsetDateTime) -> Result<Redone, RetryError> {
+        match Work::of(&item.id) {
+            Some(Work::Inbound { referral_id }) => {
+                let handled = self.inbound.redo(&referral_id, item.payload, now).await?;
+                Ok(Redone::Inbound(handled))
+            }
+            Some(Work::Outbound { opportunity_id }) => {
+                let synced = self.outbound.sync_opportunity(opportunity_id, now).await?;
+                if matches!(synced, Synced::Missing | Synced::NotShared) {
+                    // Nothing left to send: the row is gone or no longer shared.
+                    self.store.delete_retry(&item.id).await?;
+                }
+                Ok(Redone::Outbound(synced))
+            }
+            None => {
+                tracing::error!(item = %item.id, "retry item of unknown work; parked dead");
+                let dead = RetryItem {
+                    state: RetryState::Dead,
+                    last_error: Some(format!("'{}' is not work this version knows", item.id)),
+                    ..item
+                };
+                self.store.put_retry(&dead).await?;
+                Ok(Redone::Unknown)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn item_ids_name_their_work() {
+        let id = Uuid::new_v4();
+        assert_eq!(
+            Work::of("inbound:r-1"),
+            Some(Work::Inbound {
+                referral_id: "r-1".into()
+            })
+        );
+        assert_eq!(
+            Work::of(&format!("outbound:{id}")),
+            Some(Work::Outbound { opportunity_id: id })
+        );
+        assert_eq!(Work::of("outbound:not-a-guid"), None);
+        assert_eq!(Work::of("inbound:"), None);
+        assert_eq!(Work::of("export:x"), None);
+    }
+}
