@@ -204,3 +204,45 @@ pub async fn handle_event(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_name_their_job_and_the_scheduler_default_is_retries() {
+        assert_eq!(job_of(&json!({})).unwrap(), Job::Retries);
+        assert_eq!(job_of(&json!({"job": "retries"})).unwrap(), Job::Retries);
+        assert_eq!(
+            job_of(&json!({"job": "reconcile"})).unwrap(),
+            Job::Reconcile
+        );
+        let error = job_of(&json!({"job": "export"})).unwrap_err();
+        assert!(error.to_string().contains("retries, reconcile"), "{error}");
+    }
+
+    #[test]
+    fn settings_name_the_variable_they_refuse() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let settings =
+            Settings::from_lookup(env(&[("COSELL_RETRY_MAX_ATTEMPTS", "5"), (OVERLAP, "120")]))
+                .unwrap();
+        assert_eq!(settings.inbound.backoff.max_attempts, 5);
+        assert_eq!(settings.outbound.backoff.max_attempts, 5);
+        assert_eq!(settings.reconcile.overlap, Duration::from_secs(120));
+        let error = Settings::from_lookup(env(&[(OVERLAP, "five minutes")])).unwrap_err();
+        assert!(error.to_string().contains(OVERLAP), "{error}");
+        let error = Settings::from_lookup(env(&[("COSELL_RETRY_BASE_SECS", "-1")])).unwrap_err();
+        assert!(
+            error.to_string().contains("COSELL_RETRY_BASE_SECS"),
+            "{error}"
+        );
+    }
+}

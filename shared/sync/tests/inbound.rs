@@ -33,6 +33,11 @@ async fn setup() -> Setup {
         CrmConfig::default(),
         InboundSettings {
             lease_wait: Duration::from_millis(100),
+            // The first retry is due exactly 30 s later.
+            backoff: cosell_sync::backoff::Backoff {
+                jitter: cosell_sync::backoff::Jitter::None,
+                ..Default::default()
+            },
             ..InboundSettings::default()
         },
     );
@@ -149,7 +154,7 @@ async fn a_referral_that_cannot_be_read_is_parked_for_retry_with_its_envelope() 
     assert!(message.contains("Partner Center"), "{message}");
     let item = setup.store.retry(&retry_id).await.unwrap().unwrap();
     assert_eq!(item.state, RetryState::Pending);
-    assert!(item.due_at > now);
+    assert_eq!(item.due_at, now + Duration::from_secs(30));
     assert_eq!(
         envelope::from_payload(&item.payload),
         Some(envelope.clone())

@@ -382,6 +382,14 @@ pub fn write_columns(
                 "An undeclared property '{name}' which only has property annotations in the payload but no property value was found in the payload. Write lookups as '<navigation>@odata.bind'."
             )));
         }
+        let table = ctx.config.table(set);
+        if !admin && !table.attributes.is_empty() && !table.attributes.contains(name) {
+            // As the real service: a column the table does not have fails the whole write.
+            return Err(DvError::bad_request(format!(
+                "Invalid property '{name}' was found in entity 'Microsoft.Dynamics.CRM.{}'.",
+                table.logical_name(set)
+            )));
+        }
         columns.insert(name.clone(), value.clone());
     }
     let closing = columns

@@ -37,12 +37,19 @@ pub enum Problem {
 
 impl Problem {
     /// True when retrying the same referral cannot succeed: an operator (or a change to the
-    /// referral, which brings a new event) must act first.
+    /// referral, which brings a new event) must act first. A service that answers 400 (the
+    /// request is wrong: a column that does not exist) or 403 (no permission) will answer the
+    /// same next time; a 404 may be a referral not yet readable everywhere, so it is retried.
     pub fn is_permanent(&self) -> bool {
-        matches!(
-            self,
-            Self::Invalid(_) | Self::Ambiguous(_) | Self::KindChanged { .. } | Self::Mapping(_)
-        )
+        let refused = |status: Option<u16>| matches!(status, Some(400 | 403));
+        match self {
+            Self::Invalid(_) | Self::Ambiguous(_) | Self::KindChanged { .. } | Self::Mapping(_) => {
+                true
+            }
+            Self::Referral(error) => refused(error.status()),
+            Self::Crm(error) => refused(error.status()),
+            _ => false,
+        }
     }
 }
 

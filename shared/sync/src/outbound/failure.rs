@@ -36,12 +36,16 @@ impl Problem {
     /// True when trying the same opportunity again cannot succeed: the seller (a new edit) or an
     /// operator (a replay) must act first. Partner Center's 4xx other than 408/409/412/429 say
     /// the request itself is wrong.
+    /// Dataverse's 400 (a column that does not exist) and 403 are as final.
     pub fn is_permanent(&self) -> bool {
         match self {
             Self::Mapping(_) | Self::Connected { .. } => true,
             Self::Referral(error) => error
                 .status()
                 .is_some_and(|s| (400..500).contains(&s) && ![408, 409, 412, 429].contains(&s)),
+            Self::Read(error) | Self::WriteBack(error) => {
+                matches!(error.status(), Some(400 | 403))
+            }
             _ => false,
         }
     }

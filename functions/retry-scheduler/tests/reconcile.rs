@@ -1,0 +1,142 @@
+//! Reconciliation over real sockets: the Partner Center simulator drops every webhook delivery,
+//! and referrals created and updated meanwhile reach Dataverse through the sweep alone.
+
+mod common;
+
+use cosell_mapping::CrmConfig;
+use cosell_mapping::inbound::record_id;
+use cosell_sim::partner_center::config::WebhookKnobs;
+use cosell_store::SyncStore;
+use cosell_sync::reconcile::WATERMARK;
+use serde_json::json;
+use time::OffsetDateTime;
+
+use common::{backoff, cosell_referral, id_of, scheduler, start};
+
+#[tokio::test]
+async fn referrals_whose_webhooks_were_all_dropped_reach_dataverse_through_the_sweep() {
+    let stack = start().await;
+    let app = scheduler(&stack, CrmConfig::default(), backoff(8));
+    stack.sim.state.pc.webhooks.set_knobs(WebhookKnobs {
+        drop_rate: 1.0,
+        ..WebhookKnobs::default()
+    });
+    let first = id_of(
+        &stack
+            .seed_referral(cosell_referral(
+                "Fabrikam, Inc.",
+                "98052",
+                "dana@fabrikam.example",
+            ))
+            .await,
+    );
+    let second = id_of(
+        &stack
+            .seed_referral(cosell_referral(
+                "Contoso Ltd",
+                "10001",
+                "li@contoso.example",
+            ))
+            .await,
+    );
+    stack
+        .edit_referral(&first, json!({"details": {"dealValue": 300000}}))
+        .await;
+    let delivered = stack
+        .sim
+        .state
+        .pc
+        .webhooks
+        .log()
+        .iter()
+        .any(|d| d.attempts.iter().any(|a| a.status.is_some()));
+    assert!(!delivered, "every delivery was dropped");
+    assert!(stack.rows("opportunities").is_empty());
+
+    let report = app
+        .reconciler
+        .sweep(OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert_eq!(report.listed, 2, "{report:?}");
+    let synced: Vec<&str> = report.synced.iter().map(|(id, _)| id.as_str()).collect();
+    // Oldest change first: the first referral's edit came after the second was created.
+    assert_eq!(synced, [second.as_str(), first.as_str()]);
+    let row = stack.row("opportunities", record_id("opportunities", &first));
+    assert_eq!(row["estimatedvalue"], 300000, "the edit arrived too");
+    stack.row("opportunities", record_id("opportunities", &second));
+    let watermark = stack
+        .store
+        .cursor(WATERMARK)
+        .await
+        .unwrap()
+        .expect("stored");
+    let updated = stack
+        .sim
+        .state
+        .pc
+        .store
+        .lock()
+        .unwrap()
+        .get(&first)
+        .unwrap()["updatedDateTime"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        cosell_mapping::timestamp::parse(&watermark.value).unwrap()
+            >= cosell_mapping::timestamp::parse(&updated).unwrap()
+    );
+
+    // Swept again inside the overlap: both equal what was synced, no Dataverse request.
+    stack.reset_counters();
+    let report = app
+        .reconciler
+        .sweep(OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.unchanged, report.synced.len()),
+        (2, 0),
+        "{report:?}"
+    );
+    assert_eq!(stack.dataverse_requests(), 0);
+
+    // Microsoft edits one while webhooks are still lost: the next sweep syncs that one alone.
+    stack
+        .edit_referral(
+            &second,
+            json!({"details": {"notes": "Customer moved the deadline to Q4."}}),
+        )
+        .await;
+    let report = app
+        .reconciler
+        .sweep(OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    let synced: Vec<&str> = report.synced.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(synced, [second.as_str()], "{report:?}");
+    let row = stack.row("opportunities", record_id("opportunities", &second));
+    assert!(
+        row["description"].as_str().unwrap().contains("Q4"),
+        "{row:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_second_sweep_while_one_runs_does_nothing() {
+    let stack = start().await;
+    let app = scheduler(&stack, CrmConfig::default(), backoff(8));
+    let now = OffsetDateTime::now_utc();
+    let ttl = std::time::Duration::from_secs(300);
+    assert!(
+        stack
+            .store
+            .acquire_lease(cosell_sync::reconcile::LEASE, "other", now, ttl)
+            .await
+            .unwrap()
+    );
+    let report = app.reconciler.sweep(now).await.unwrap();
+    assert!(report.busy, "{report:?}");
+    assert!(stack.store.cursor(WATERMARK).await.unwrap().is_none());
+}

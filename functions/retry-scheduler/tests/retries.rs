@@ -1,0 +1,227 @@
+//! The retry scheduler over real sockets: the Dataverse simulator fails, parked work backs off on
+//! the configured schedule (asserted with a controlled clock), and converges once it heals; work
+//! that can never succeed goes dead at once; `replay` brings dead work back once fixed.
+
+mod common;
+
+use cosell_mapping::CrmConfig;
+use cosell_mapping::inbound::record_id;
+use cosell_sim::faults::{FaultSettings, Service};
+use cosell_store::{RetryState, SyncStore};
+use cosell_sync::Handled;
+use cosell_sync::retry::{LEASE, Redone};
+use time::{Duration, OffsetDateTime};
+
+use common::ingress::start_with;
+use common::{backoff, cosell_referral, id_of, item, scheduler, start};
+
+fn outage(stack: &common::Stack, down: bool) {
+    let settings = FaultSettings {
+        rate_500: if down { 1.0 } else { 0.0 },
+        ..FaultSettings::default()
+    };
+    stack.sim.state.faults.set(Service::Dataverse, settings);
+}
+
+#[tokio::test]
+async fn an_outage_backs_off_on_schedule_and_converges_when_dataverse_heals() {
+    let stack = start().await;
+    let app = scheduler(&stack, CrmConfig::default(), backoff(8));
+    outage(&stack, true);
+    let mut ids = Vec::new();
+    for (customer, email) in [
+        ("Fabrikam, Inc.", "dana@fabrikam.example"),
+        ("Contoso Ltd", "li@contoso.example"),
+        ("Tailspin Toys", "ana@tailspin.example"),
+    ] {
+        let referral = stack
+            .seed_referral(cosell_referral(customer, "98052", email))
+            .await;
+        ids.push(id_of(&referral));
+    }
+    // Each webhook was answered 200: the event is parked, not lost.
+    stack.wait_delivered(3).await;
+    let mut clock = OffsetDateTime::UNIX_EPOCH;
+    for id in &ids {
+        let parked = item(&stack, id).await.expect("parked by the webhook");
+        assert_eq!((parked.state, parked.attempts), (RetryState::Pending, 1));
+        clock = clock.max(parked.due_at);
+    }
+
+    // Attempt n fails: due again after min(10 s · 2^(n−1), 40 s).
+    for (attempts, wait) in [(2, 20), (3, 40), (4, 40)] {
+        let report = app.retries.run(clock).await.unwrap();
+        assert_eq!(report.redone.len(), 3, "{report:?}");
+        assert_eq!(report.done(), 0);
+        for id in &ids {
+            let parked = item(&stack, id).await.unwrap();
+            assert_eq!(parked.attempts, attempts);
+            assert_eq!(parked.state, RetryState::Pending);
+            assert_eq!(parked.due_at, clock + Duration::seconds(wait));
+            assert!(
+                parked.last_error.as_deref().unwrap().contains("500"),
+                "{parked:?}"
+            );
+        }
+        // Not due a second early.
+        let early = app
+            .retries
+            .run(clock + Duration::seconds(wait - 1))
+            .await
+            .unwrap();
+        assert!(early.redone.is_empty(), "{early:?}");
+        clock += Duration::seconds(wait);
+    }
+    assert!(stack.rows("opportunities").is_empty());
+
+    outage(&stack, false);
+    let report = app.retries.run(clock).await.unwrap();
+    assert_eq!(report.done(), 3, "{report:?}");
+    for id in &ids {
+        assert!(item(&stack, id).await.is_none(), "done items are removed");
+        let row = stack.row("opportunities", record_id("opportunities", id));
+        assert!(row["name"].as_str().unwrap().ends_with('✔'), "{row:?}");
+    }
+    assert_eq!(stack.rows("opportunities").len(), 3);
+    let again = app.retries.run(clock + Duration::hours(1)).await.unwrap();
+    assert!(again.redone.is_empty(), "{again:?}");
+}
+
+#[tokio::test]
+async fn work_that_used_up_its_attempts_is_dead_and_replays_once_dataverse_is_back() {
+    let stack = start().await;
+    let app = scheduler(&stack, CrmConfig::default(), backoff(3));
+    outage(&stack, true);
+    let id = id_of(
+        &stack
+            .seed_referral(cosell_referral(
+                "Fabrikam, Inc.",
+                "98052",
+                "dana@fabrikam.example",
+            ))
+            .await,
+    );
+    stack.wait_delivered(1).await;
+    for _ in 0..2 {
+        let due = item(&stack, &id).await.unwrap().due_at;
+        app.retries.run(due).await.unwrap();
+    }
+    let dead = item(&stack, &id).await.unwrap();
+    assert_eq!((dead.state, dead.attempts), (RetryState::Dead, 3));
+    assert!(
+        dead.last_error
+            .as_deref()
+            .unwrap()
+            .contains("gave up after 3 attempts"),
+        "{dead:?}"
+    );
+    // Dead work is not taken again by the schedule…
+    let later = dead.due_at + Duration::days(1);
+    assert!(app.retries.run(later).await.unwrap().redone.is_empty());
+    // …but kept for the operator.
+    let listed = stack.store.dead_retries(10).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].id, format!("inbound:{id}"));
+
+    outage(&stack, false);
+    let replayed = app.retries.replay(&id, later).await.unwrap();
+    assert!(
+        matches!(
+            &replayed[..],
+            [(_, Redone::Inbound(Handled::Synced { created: true, .. }))]
+        ),
+        "{replayed:?}"
+    );
+    assert!(item(&stack, &id).await.is_none());
+    assert!(stack.store.dead_retries(10).await.unwrap().is_empty());
+    stack.row("opportunities", record_id("opportunities", &id));
+}
+
+#[tokio::test]
+async fn a_write_dataverse_refuses_goes_dead_at_once_and_replays_once_the_setting_is_fixed() {
+    // A deal-value column that does not exist: Dataverse answers 400 to every write.
+    let wrong = CrmConfig {
+        deal_value_column: "new_dealvalue".into(),
+        ..CrmConfig::default()
+    };
+    let stack = start_with(wrong.clone()).await;
+    let id = id_of(
+        &stack
+            .seed_referral(cosell_referral(
+                "Fabrikam, Inc.",
+                "98052",
+                "dana@fabrikam.example",
+            ))
+            .await,
+    );
+    stack.wait_delivered(1).await;
+    let dead = item(&stack, &id).await.expect("parked");
+    assert_eq!((dead.state, dead.attempts), (RetryState::Dead, 1));
+    let reason = dead.last_error.as_deref().unwrap();
+    assert!(reason.contains("new_dealvalue"), "{reason}");
+    assert!(reason.contains("400"), "{reason}");
+    let later = dead.due_at + Duration::days(1);
+    let before = stack.dataverse_requests();
+    let app = scheduler(&stack, wrong, backoff(8));
+    assert!(app.retries.run(later).await.unwrap().redone.is_empty());
+    assert_eq!(stack.dataverse_requests(), before, "no attempt burnt");
+
+    // The operator fixes the setting (a redeploy) and replays.
+    let fixed = scheduler(&stack, CrmConfig::default(), backoff(8));
+    let replayed = fixed.retries.replay(&id, later).await.unwrap();
+    assert!(
+        matches!(
+            &replayed[..],
+            [(_, Redone::Inbound(Handled::Synced { created: true, .. }))]
+        ),
+        "{replayed:?}"
+    );
+    assert!(item(&stack, &id).await.is_none());
+    let row = stack.row("opportunities", record_id("opportunities", &id));
+    assert_eq!(row["estimatedvalue"], 250000.5);
+}
+
+#[tokio::test]
+async fn a_run_while_another_holds_the_scheduler_takes_nothing() {
+    let stack = start().await;
+    let app = scheduler(&stack, CrmConfig::default(), backoff(8));
+    outage(&stack, true);
+    let id = id_of(
+        &stack
+            .seed_referral(cosell_referral(
+                "Fabrikam, Inc.",
+                "98052",
+                "dana@fabrikam.example",
+            ))
+            .await,
+    );
+    stack.wait_delivered(1).await;
+    outage(&stack, false);
+    let due = item(&stack, &id).await.unwrap().due_at;
+    let ttl = std::time::Duration::from_secs(300);
+    assert!(
+        stack
+            .store
+            .acquire_lease(LEASE, "another-run", due, ttl)
+            .await
+            .unwrap()
+    );
+    let report = app.retries.run(due).await.unwrap();
+    assert!(report.busy && report.redone.is_empty(), "{report:?}");
+    assert_eq!(item(&stack, &id).await.unwrap().attempts, 1);
+    // Once that run's lease expires, the work is taken.
+    let report = app.retries.run(due + Duration::seconds(301)).await.unwrap();
+    assert_eq!(report.done(), 1, "{report:?}");
+}
+
+#[tokio::test]
+async fn replay_of_an_unknown_id_says_so() {
+    let stack = start().await;
+    let app = scheduler(&stack, CrmConfig::default(), backoff(8));
+    let error = app
+        .retries
+        .replay("no-such-referral", OffsetDateTime::now_utc())
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("no-such-referral"), "{error}");
+}
