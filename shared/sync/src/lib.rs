@@ -4,6 +4,7 @@
 //! | module | holds |
 //! |---|---|
 //! | [`ports`] | [`ReferralSource`] (Partner Center) and [`Crm`] (Dataverse), with their adapters; the store port is [`cosell_store::SyncStore`] |
+//! | [`activity`] | when each direction last wrote something (for `cosell status`) |
 //! | [`backoff`] | when parked work is due again (exponential, full jitter) and when it is given up |
 //! | [`inbound`] | [`InboundSync`]: a verified webhook event → the referral's account, contact and opportunity (or lead) in Dataverse |
 //! | [`lease`] | store leases a sync waits a little for |
@@ -11,6 +12,7 @@
 //! | [`retry`] | [`RetryScheduler`]: parked work redone when due through the same use cases; `replay` |
 //! | [`outbound`] | [`OutboundSync`]: a seller's opportunity → a Partner Center referral, kept in sync (change feed or one row) |
 
+pub mod activity;
 pub mod backoff;
 pub mod inbound;
 pub mod lease;

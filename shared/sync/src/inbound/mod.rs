@@ -44,6 +44,7 @@ use uuid::Uuid;
 pub use failure::{Failure, Problem, RecordRef};
 pub use matching::AccountMatch;
 
+use crate::activity::{self, Direction};
 use crate::backoff::Backoff;
 use crate::lease;
 use crate::ports::{Crm, ReferralSource};
@@ -171,7 +172,7 @@ impl InboundSync {
         let payload = envelope::to_payload(envelope);
         match self.sync_referral(&referral_id, now).await {
             Ok(handled) => {
-                self.forget_parked(&referral_id, &handled).await;
+                self.forget_parked(&referral_id, &handled, now).await;
                 Ok(handled)
             }
             Err(failure) => match self.park(&referral_id, payload, failure, now).await {
@@ -198,6 +199,9 @@ impl InboundSync {
         match self.sync_referral(referral_id, now).await {
             Ok(handled) => {
                 self.store.delete_retry(&retry_id(referral_id)).await?;
+                if matches!(handled, Handled::Synced { .. }) {
+                    activity::note(&*self.store, Direction::Inbound, now).await;
+                }
                 Ok(handled)
             }
             Err(failure) => self.park(referral_id, payload, failure, now).await,
@@ -206,12 +210,14 @@ impl InboundSync {
 
     /// A sync that wrote makes an older parked item of the same referral stale: remove it, so
     /// the operator's dead list shows only what is still wrong. Best effort.
-    async fn forget_parked(&self, referral_id: &str, handled: &Handled) {
-        if matches!(handled, Handled::Synced { .. })
-            && let Err(error) = self.store.delete_retry(&retry_id(referral_id)).await
-        {
+    async fn forget_parked(&self, referral_id: &str, handled: &Handled, now: OffsetDateTime) {
+        if !matches!(handled, Handled::Synced { .. }) {
+            return;
+        }
+        if let Err(error) = self.store.delete_retry(&retry_id(referral_id)).await {
             tracing::warn!(%error, referral = referral_id, "stale retry item not removed");
         }
+        activity::note(&*self.store, Direction::Inbound, now).await;
     }
 
     /// Syncs one referral as it is now, under its lease. The retry use case calls this too.

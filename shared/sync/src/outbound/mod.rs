@@ -53,6 +53,7 @@ use uuid::Uuid;
 pub use failure::Problem;
 pub use feed::{CURSOR, FEED_LEASE, PollReport};
 
+use crate::activity::{self, Direction};
 use crate::backoff::Backoff;
 use crate::ports::{Crm, Referrals};
 
@@ -211,7 +212,12 @@ impl OutboundSync {
             Err(e) => return Err(NotStored(e)),
         }
         let result = match self.sync_locked(id, now).await {
-            Ok(synced) => Ok(synced),
+            Ok(synced) => {
+                if matches!(synced, Synced::Created { .. } | Synced::Updated { .. }) {
+                    activity::note(&*self.store, Direction::Outbound, now).await;
+                }
+                Ok(synced)
+            }
             Err(failure) => self.park(id, failure, now).await,
         };
         self.release(&lease, &owner).await;
