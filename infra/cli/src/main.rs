@@ -1,12 +1,23 @@
 //! `cosell`: the operator CLI.
 
+mod check;
+mod config;
+mod context;
+mod output;
 mod preview;
 mod preview_outbound;
+mod sandbox;
+mod serve;
+mod webhooks;
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+use context::Context;
+use output::Format;
 
 #[derive(Parser)]
 #[command(
@@ -15,15 +26,56 @@ use clap::{Parser, Subcommand};
     about = "Partner Center co-sell ⇄ Dynamics 365, operated"
 )]
 struct Cli {
+    /// Read commands print one JSON document on stdout instead of lines for people.
+    #[arg(long, global = true)]
+    json: bool,
+    /// A TOML file of COSELL_* settings (same names as the environment variables, which win).
+    #[arg(long, global = true, env = "COSELL_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Runs the three functions in one process: POST /webhooks/partner-center,
+    /// POST /webhooks/dataverse, GET /healthz, and the schedules. Store: SQLite
+    /// (COSELL_SQLITE_PATH, default cosell.db), or DynamoDB when COSELL_TABLE is set.
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+    },
+    /// Starts the simulators with sample data, serve against them, and narrates every sync.
+    /// No AWS account, no Microsoft account.
+    Sandbox(sandbox::Args),
+    /// Preflight against the configured services: one line per check, ✔ or ✖ with the fix.
+    Check,
+    /// The Partner Center webhook registration.
+    #[command(subcommand)]
+    Webhooks(Webhooks),
     /// Shows what a sync would write, without touching any service.
     #[command(subcommand)]
     Preview(Preview),
+}
+
+#[derive(Subcommand)]
+enum Webhooks {
+    /// Registers URL (default COSELL_WEBHOOK_URL) for the four referral events, replacing the
+    /// current registration, which is printed and saved for rollback.
+    Register {
+        url: Option<String>,
+        /// Where the replaced registration is saved.
+        #[arg(long, default_value = webhooks::DEFAULT_SAVE_FILE)]
+        save: PathBuf,
+    },
+    /// Prints the current registration.
+    Show,
+    /// Sends a test event and waits for its delivery status.
+    Test {
+        /// Seconds to wait for a final delivery status.
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -42,7 +94,23 @@ enum Preview {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let ctx = Context {
+        format: if cli.json {
+            Format::Json
+        } else {
+            Format::Human
+        },
+        config_file: cli.config,
+    };
     match cli.command {
+        Command::Serve { listen } => serve::main(&ctx, listen),
+        Command::Sandbox(args) => sandbox::main(&ctx, args),
+        Command::Check => check::main(&ctx),
+        Command::Webhooks(Webhooks::Register { url, save }) => webhooks::register(&ctx, url, &save),
+        Command::Webhooks(Webhooks::Show) => webhooks::show(&ctx),
+        Command::Webhooks(Webhooks::Test { timeout }) => {
+            webhooks::test(&ctx, std::time::Duration::from_secs(timeout))
+        }
         Command::Preview(Preview::Inbound { file }) => preview::inbound(&file),
         Command::Preview(Preview::Outbound { file }) => preview_outbound::outbound(&file),
     }

@@ -1,0 +1,471 @@
+//! `cosell check`: a preflight against the configured services, one line per check —
+//! `✔ name — detail`, or `✖ name — what is wrong — the fix` — and a non-zero exit if any ✖.
+//!
+//! | check | how |
+//! |---|---|
+//! | clients | the credentials load and the clients and store build ([`Runtime::start`]) |
+//! | Partner Center token | a one-referral list (the referrals audience) |
+//! | refresh token age | see [`token_age`] (read before any redemption) |
+//! | Dataverse token | a one-row currency query |
+//! | co-sell columns | `EntityDefinitions(…'opportunity')/Attributes` has the deal value and every co-sell column |
+//! | country column | the same on account |
+//! | change tracking | `EntityDefinitions?$filter=ChangeTrackingEnabled eq true` lists opportunity |
+//! | currency | at least one `transactioncurrencies` row |
+//! | webhook registration | points at `COSELL_WEBHOOK_URL`, for the four referral events |
+//! | store | one read |
+
+pub mod token_age;
+
+use std::process::ExitCode;
+
+use cosell_dataverse::{DataverseClient, DataverseError, Query};
+use cosell_mapping::CrmConfig;
+use cosell_mapping::config::keys as crm;
+use cosell_partner_center::{ApiError, ListQuery, PartnerCenter, WebhookEvent};
+use cosell_runtime::{Runtime, StoreSource};
+use cosell_sync::outbound::CURSOR;
+use serde::Serialize;
+
+use crate::config::{Config, keys};
+use crate::context::Context;
+use crate::output::{self, FAILED, OK, Report};
+use token_age::Age;
+
+/// One line of the preflight.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub name: &'static str,
+    pub ok: bool,
+    /// What was found, or what is wrong.
+    pub detail: String,
+    /// What to do about it (failures only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+impl Check {
+    fn pass(name: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            name,
+            ok: true,
+            detail: detail.into(),
+            fix: None,
+        }
+    }
+
+    fn fail(name: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Self {
+        Self {
+            name,
+            ok: false,
+            detail: detail.into(),
+            fix: Some(fix.into()),
+        }
+    }
+}
+
+/// Every check, in order; `--json` prints this.
+#[derive(Debug, Clone, Serialize)]
+pub struct Preflight {
+    pub ok: bool,
+    pub checks: Vec<Check>,
+}
+
+impl Report for Preflight {
+    fn human(&self) -> String {
+        self.checks
+            .iter()
+            .map(|check| match &check.fix {
+                None if check.ok => format!("{OK} {} — {}\n", check.name, check.detail),
+                fix => format!(
+                    "{FAILED} {} — {} — {}\n",
+                    check.name,
+                    check.detail,
+                    fix.as_deref().unwrap_or("")
+                ),
+            })
+            .collect()
+    }
+
+    fn ok(&self) -> bool {
+        self.ok
+    }
+}
+
+pub fn main(ctx: &Context) -> ExitCode {
+    let result = ctx.block_on(async {
+        let config = ctx.config()?.with_default_store();
+        anyhow::Ok(preflight(&config).await?)
+    });
+    match result {
+        Ok(preflight) => output::print(ctx.format, &preflight),
+        Err(error) => output::fail(ctx.format, "check", &error),
+    }
+}
+
+/// Runs the checks. A setting that cannot be read is an error (one line naming it), not a check.
+pub async fn preflight(config: &Config) -> anyhow::Result<Preflight> {
+    let settings = config.runtime()?;
+    let our_url = config.get(keys::WEBHOOK_URL);
+    let age = token_age::measure(&settings.credentials).await;
+    let mut checks = Vec::new();
+    let runtime = match Runtime::start(settings).await {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            checks.push(Check::fail(
+                "clients",
+                error.to_string(),
+                "fix the credentials document or the store setting named above",
+            ));
+            return Ok(finish(checks));
+        }
+    };
+    let pc_token = partner_center_token(&runtime.partner_center).await;
+    let pc_ok = pc_token.ok;
+    checks.push(pc_token);
+    checks.push(refresh_token_age(age, pc_ok));
+    let currencies = runtime
+        .dataverse
+        .query(
+            "transactioncurrencies",
+            &Query::new().select(["isocurrencycode"]).top(1),
+        )
+        .await;
+    checks.push(dataverse_token(&currencies));
+    checks.extend(columns(&runtime.dataverse, &runtime.settings.crm).await);
+    checks.push(change_tracking(&runtime.dataverse).await);
+    checks.push(currency(&currencies));
+    checks.push(webhook(&runtime.partner_center, our_url.as_deref()).await);
+    checks.push(store(&runtime).await);
+    Ok(finish(checks))
+}
+
+fn finish(checks: Vec<Check>) -> Preflight {
+    Preflight {
+        ok: checks.iter().all(|c| c.ok),
+        checks,
+    }
+}
+
+/// Whether an error came from the token endpoint rather than the API behind it.
+fn from_token_endpoint(error: &ApiError) -> bool {
+    match error {
+        ApiError::Service { service, .. }
+        | ApiError::Transport { service, .. }
+        | ApiError::Decode { service, .. } => *service == "token",
+        ApiError::Config(_) => false,
+    }
+}
+
+async fn partner_center_token(pc: &PartnerCenter) -> Check {
+    const NAME: &str = "Partner Center token";
+    let error = match pc.list_referral_page(&ListQuery::new().top(1)).await {
+        Ok(_) => return Check::pass(NAME, "obtained; the referrals API answers"),
+        Err(error) => error,
+    };
+    match error.api() {
+        Some(api) if from_token_endpoint(api) => {
+            let fix = match api.code() {
+                Some("invalid_grant") => {
+                    "the refresh token is expired or revoked: sign in again as a Referrals Admin and store the new partner_center.refresh_token"
+                }
+                Some("invalid_client" | "unauthorized_client") => {
+                    "check partner_center.client_id and client_secret in the credentials"
+                }
+                _ => {
+                    "check COSELL_LOGIN_URL, COSELL_PARTNER_CENTER_TENANT and the partner_center credentials"
+                }
+            };
+            Check::fail(NAME, error.to_string(), fix)
+        }
+        Some(api) if matches!(api.status(), Some(401 | 403)) => Check::fail(
+            NAME,
+            format!("obtained, but the referrals API refused it: {error}"),
+            "the signed-in user needs the Referrals Admin or Referrals User role",
+        ),
+        Some(_) => Check::fail(
+            NAME,
+            format!("obtained, but the referrals API failed: {error}"),
+            "check COSELL_PARTNER_CENTER_URL",
+        ),
+        None => Check::fail(
+            NAME,
+            error.to_string(),
+            "make the credentials file or secret writable: a rotated refresh token must be stored",
+        ),
+    }
+}
+
+fn refresh_token_age(age: Age, token_ok: bool) -> Check {
+    const NAME: &str = "refresh token age";
+    let limit = token_age::days(token_age::LIFETIME);
+    match age {
+        Age::Unknown(why) => Check::pass(NAME, format!("unknown ({why})")),
+        Age::Known { age, source } => {
+            let days = token_age::days(age);
+            let detail = format!(
+                "{source} {days} day{} ago; Entra ID revokes a refresh token unused for {limit} days",
+                if days == 1 { "" } else { "s" }
+            );
+            if age >= token_age::LIFETIME && !token_ok {
+                Check::fail(
+                    NAME,
+                    detail,
+                    "sign in again as a Referrals Admin and store the new partner_center.refresh_token",
+                )
+            } else {
+                Check::pass(NAME, detail)
+            }
+        }
+    }
+}
+
+fn dataverse_token(currencies: &Result<cosell_dataverse::Page, DataverseError>) -> Check {
+    const NAME: &str = "Dataverse token";
+    match currencies {
+        Ok(_) => Check::pass(NAME, "obtained; the Web API answers"),
+        Err(DataverseError::Api(api)) if from_token_endpoint(api) => Check::fail(
+            NAME,
+            api.to_string(),
+            "check dataverse.tenant_id, client_id and client_secret in the credentials",
+        ),
+        Err(error) if matches!(error.status(), Some(401 | 403)) => Check::fail(
+            NAME,
+            format!("obtained, but the Web API refused it: {error}"),
+            "add the app as an application user of the environment, with a security role",
+        ),
+        Err(error) => Check::fail(
+            NAME,
+            format!("obtained, but the Web API failed: {error}"),
+            "check COSELL_DATAVERSE_URL",
+        ),
+    }
+}
+
+/// The opportunity columns the sync reads and writes, with the setting naming each.
+fn opportunity_columns(config: &CrmConfig) -> Vec<(&str, &'static str)> {
+    let c = &config.columns;
+    vec![
+        (config.deal_value_column.as_str(), crm::DEAL_VALUE_COLUMN),
+        (c.sync.as_str(), crm::COLUMN_SYNC),
+        (c.referral_id.as_str(), crm::COLUMN_REFERRAL_ID),
+        (c.referral_link.as_str(), crm::COLUMN_REFERRAL_LINK),
+        (c.help.as_str(), crm::COLUMN_HELP),
+        (c.visibility.as_str(), crm::COLUMN_VISIBILITY),
+        (c.msx_id.as_str(), crm::COLUMN_MSX_ID),
+        (c.audit.as_str(), crm::COLUMN_AUDIT),
+    ]
+}
+
+async fn columns(dataverse: &DataverseClient, config: &CrmConfig) -> Vec<Check> {
+    let country = [(config.country_code_column.as_str(), crm::COUNTRY_COLUMN)];
+    vec![
+        table_columns(
+            dataverse,
+            "co-sell columns",
+            "opportunity",
+            &opportunity_columns(config),
+        )
+        .await,
+        table_columns(dataverse, "country column", "account", &country).await,
+    ]
+}
+
+async fn table_columns(
+    dataverse: &DataverseClient,
+    name: &'static str,
+    table: &str,
+    wanted: &[(&str, &'static str)],
+) -> Check {
+    let present = match dataverse.attribute_names(table).await {
+        Ok(present) => present,
+        Err(error) => {
+            return Check::fail(
+                name,
+                format!("the {table} metadata could not be read: {error}"),
+                "the application user needs read access to table metadata",
+            );
+        }
+    };
+    let missing: Vec<_> = wanted
+        .iter()
+        .filter(|(column, _)| !present.iter().any(|p| p.eq_ignore_ascii_case(column)))
+        .collect();
+    if missing.is_empty() {
+        let names: Vec<_> = wanted.iter().map(|(column, _)| *column).collect();
+        return Check::pass(name, format!("{table} has {}", names.join(", ")));
+    }
+    let described: Vec<_> = missing
+        .iter()
+        .map(|(column, key)| format!("{column} ({key})"))
+        .collect();
+    let settings: Vec<_> = missing.iter().map(|(_, key)| *key).collect();
+    Check::fail(
+        name,
+        format!("{table} has no column {}", described.join(", ")),
+        format!(
+            "install Microsoft's co-sell solution, or set {} to the column's logical name",
+            settings.join(", ")
+        ),
+    )
+}
+
+async fn change_tracking(dataverse: &DataverseClient) -> Check {
+    const NAME: &str = "change tracking";
+    match dataverse.change_tracked_tables().await {
+        Ok(tables) if tables.iter().any(|t| t == "opportunity") => {
+            Check::pass(NAME, "enabled on opportunity")
+        }
+        Ok(_) => Check::fail(
+            NAME,
+            "not enabled on opportunity: the outbound poll cannot see changes",
+            "Power Apps → Tables → Opportunity → Properties → Advanced options → Track changes",
+        ),
+        Err(error) => Check::fail(
+            NAME,
+            format!("the table metadata could not be read: {error}"),
+            "the application user needs read access to table metadata",
+        ),
+    }
+}
+
+fn currency(currencies: &Result<cosell_dataverse::Page, DataverseError>) -> Check {
+    const NAME: &str = "currency";
+    match currencies {
+        Ok(page) => match page.records.first() {
+            Some(record) => {
+                let code = record
+                    .row
+                    .get("isocurrencycode")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("?");
+                Check::pass(NAME, format!("at least one exists ({code})"))
+            }
+            None => Check::fail(
+                NAME,
+                "transactioncurrencies is empty: no referral can get a currency",
+                "add the currencies your deals use in Settings → Business Management → Currencies",
+            ),
+        },
+        Err(error) => Check::fail(
+            NAME,
+            format!("not read: {error}"),
+            "see the Dataverse token line",
+        ),
+    }
+}
+
+async fn webhook(pc: &PartnerCenter, ours: Option<&str>) -> Check {
+    const NAME: &str = "webhook registration";
+    let registration = match pc.view_webhook().await {
+        Ok(Some(registration)) => registration,
+        Ok(None) => {
+            return Check::fail(
+                NAME,
+                "no webhook is registered: referral changes reach cosell only through reconciliation",
+                format!(
+                    "cosell webhooks register {}",
+                    ours.unwrap_or("<serve's or the function's URL>/webhooks/partner-center")
+                ),
+            );
+        }
+        Err(error) => {
+            return Check::fail(
+                NAME,
+                format!("not read: {error}"),
+                "check COSELL_PARTNER_CENTER_WEBHOOKS_URL and the partner_center credentials",
+            );
+        }
+    };
+    let registered = &registration.webhook_url;
+    let Some(ours) = ours else {
+        return Check::fail(
+            NAME,
+            format!(
+                "points at {registered}, but {} is not set",
+                keys::WEBHOOK_URL
+            ),
+            format!(
+                "set {} to the URL Partner Center should call",
+                keys::WEBHOOK_URL
+            ),
+        );
+    };
+    if !same_url(registered, ours) {
+        return Check::fail(
+            NAME,
+            format!(
+                "points at {registered}, not at {ours} ({})",
+                keys::WEBHOOK_URL
+            ),
+            format!("cosell webhooks register {ours} (the current URL is saved for rollback)"),
+        );
+    }
+    let missing: Vec<_> = WebhookEvent::REFERRALS
+        .iter()
+        .filter(|event| !registration.webhook_events.contains(event))
+        .map(WebhookEvent::as_str)
+        .collect();
+    if !missing.is_empty() {
+        return Check::fail(
+            NAME,
+            format!("points at {ours} but lacks {}", missing.join(", ")),
+            format!("cosell webhooks register {ours}"),
+        );
+    }
+    Check::pass(NAME, format!("{ours}, the four referral events"))
+}
+
+fn same_url(a: &str, b: &str) -> bool {
+    a.trim_end_matches('/')
+        .eq_ignore_ascii_case(b.trim_end_matches('/'))
+}
+
+async fn store(runtime: &Runtime) -> Check {
+    const NAME: &str = "store";
+    let place = match &runtime.settings.store {
+        StoreSource::Sqlite { path } => format!("SQLite {}", path.display()),
+        StoreSource::DynamoDb { table } => format!("DynamoDB table {table}"),
+    };
+    match runtime.store.cursor(CURSOR).await {
+        Ok(_) => Check::pass(NAME, format!("{place} reads")),
+        Err(error) => Check::fail(
+            NAME,
+            format!("{place}: {error}"),
+            "check the table name, region and IAM permissions (or the SQLite path)",
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_read_as_the_issue_asks() {
+        let preflight = finish(vec![
+            Check::pass("store", "SQLite cosell.db reads"),
+            Check::fail("currency", "none", "add one"),
+        ]);
+        assert!(!preflight.ok);
+        assert_eq!(
+            preflight.human(),
+            "✔ store — SQLite cosell.db reads\n✖ currency — none — add one\n"
+        );
+        let json = serde_json::to_value(&preflight).unwrap();
+        assert_eq!(json["checks"][0].get("fix"), None);
+        assert_eq!(json["checks"][1]["fix"], "add one");
+    }
+
+    #[test]
+    fn an_old_token_fails_only_when_it_no_longer_redeems() {
+        let old = || Age::Known {
+            age: token_age::LIFETIME,
+            source: "f last written".into(),
+        };
+        assert!(refresh_token_age(old(), true).ok);
+        let check = refresh_token_age(old(), false);
+        assert!(!check.ok);
+        assert!(check.detail.contains("90 days ago"), "{}", check.detail);
+        assert!(refresh_token_age(Age::Unknown("why".into()), false).ok);
+    }
+}

@@ -1,0 +1,251 @@
+//! Where a command's `COSELL_*` settings come from: the environment, then a TOML file
+//! (`--config FILE`, or `COSELL_CONFIG`) whose keys are the same names:
+//!
+//! ```toml
+//! COSELL_DATAVERSE_URL = "https://contoso.api.crm.dynamics.com/api/data/v9.2/"
+//! COSELL_PARTNER_CENTER_TENANT = "contoso.onmicrosoft.com"
+//! COSELL_CREDENTIALS_FILE = "credentials.json"
+//! COSELL_SHOW_CHECKMARK = false
+//! ```
+//!
+//! The environment wins over the file. This module only finds values: [`Config::lookup`] feeds
+//! the crates' own `from_lookup`s, so every setting is parsed (and its error worded) in one place.
+//! A file key that is not a `COSELL_*` name is refused, so a typo does not pass silently.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The settings this CLI adds to those of the functions.
+pub mod keys {
+    /// How often `serve` polls the Dataverse change feed (`60`, `1.5`, `500ms`, `2m`).
+    pub const POLL_INTERVAL: &str = "COSELL_POLL_INTERVAL";
+    /// The URL Partner Center should call: `check` compares the registration with it, and
+    /// `webhooks register` uses it when no URL is given.
+    pub const WEBHOOK_URL: &str = "COSELL_WEBHOOK_URL";
+    pub const TABLE: &str = "COSELL_TABLE";
+    pub const SQLITE_PATH: &str = "COSELL_SQLITE_PATH";
+}
+
+/// The SQLite file `serve` (and the other commands, so they see the same state) use when
+/// neither `COSELL_TABLE` nor `COSELL_SQLITE_PATH` is set.
+pub const DEFAULT_SQLITE_PATH: &str = "cosell.db";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading the settings file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the settings file {path} is not TOML: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("the settings file {path}: {key} {problem}")]
+    Key {
+        path: PathBuf,
+        key: String,
+        problem: &'static str,
+    },
+    #[error("{name} must be a duration such as 60, 1.5, 500ms or 2m, got '{value}'")]
+    Duration { name: &'static str, value: String },
+}
+
+/// One source of values.
+#[derive(Debug, Clone)]
+enum Layer {
+    Environment,
+    Values(BTreeMap<String, String>),
+}
+
+/// Settings sources, highest priority first. A blank value counts as unset, as in the crates'
+/// own readers.
+#[derive(Debug, Clone)]
+pub struct Config {
+    layers: Vec<Layer>,
+}
+
+impl Config {
+    /// The environment, then `file` if given.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut layers = vec![Layer::Environment];
+        if let Some(path) = file {
+            layers.push(Layer::Values(read_file(path)?));
+        }
+        Ok(Self { layers })
+    }
+
+    /// Only `values`, nothing from the environment (the sandbox must never reach real services
+    /// because of a variable left in the shell).
+    pub fn only(values: BTreeMap<String, String>) -> Self {
+        Self {
+            layers: vec![Layer::Values(values)],
+        }
+    }
+
+    /// The value of `name`, from the first source that has a non-blank one.
+    pub fn get(&self, name: &str) -> Option<String> {
+        self.layers.iter().find_map(|layer| {
+            let value = match layer {
+                Layer::Environment => std::env::var(name).ok(),
+                Layer::Values(values) => values.get(name).cloned(),
+            };
+            value.filter(|v| !v.trim().is_empty())
+        })
+    }
+
+    /// The closure every `from_lookup` takes.
+    pub fn lookup(&self) -> impl Fn(&str) -> Option<String> + '_ {
+        move |name| self.get(name)
+    }
+
+    /// Adds `COSELL_SQLITE_PATH = cosell.db` at the lowest priority when no store is configured.
+    pub fn with_default_store(mut self) -> Self {
+        if self.get(keys::TABLE).is_none() && self.get(keys::SQLITE_PATH).is_none() {
+            self.layers.push(Layer::Values(BTreeMap::from([(
+                keys::SQLITE_PATH.to_owned(),
+                DEFAULT_SQLITE_PATH.to_owned(),
+            )])));
+        }
+        self
+    }
+
+    /// A duration setting, or `default` when unset.
+    pub fn duration(&self, name: &'static str, default: Duration) -> Result<Duration, ConfigError> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(value) => parse_duration(&value).ok_or(ConfigError::Duration { name, value }),
+        }
+    }
+
+    /// The settings every process reads ([`cosell_runtime::Settings`]).
+    pub fn runtime(&self) -> Result<cosell_runtime::Settings, cosell_runtime::SettingsError> {
+        cosell_runtime::Settings::from_lookup(self.lookup())
+    }
+}
+
+/// Reads a flat TOML table of `COSELL_*` keys; strings, numbers and booleans are taken as their
+/// text, so `COSELL_SHOW_CHECKMARK = false` and `= "false"` mean the same.
+fn read_file(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse_file(path, &text)
+}
+
+fn parse_file(path: &Path, text: &str) -> Result<BTreeMap<String, String>, ConfigError> {
+    let table: toml::Table = toml::from_str(text).map_err(|e| ConfigError::Parse {
+        path: path.to_owned(),
+        message: e.message().to_owned(),
+    })?;
+    let key_error = |key: &str, problem| ConfigError::Key {
+        path: path.to_owned(),
+        key: key.to_owned(),
+        problem,
+    };
+    let mut values = BTreeMap::new();
+    for (key, value) in table {
+        if !key.starts_with("COSELL_") {
+            return Err(key_error(&key, "is not a COSELL_* setting"));
+        }
+        let text = match value {
+            toml::Value::String(s) => s,
+            toml::Value::Integer(n) => n.to_string(),
+            toml::Value::Float(n) => n.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            _ => return Err(key_error(&key, "must be a string, number or boolean")),
+        };
+        values.insert(key, text);
+    }
+    Ok(values)
+}
+
+/// `60` and `1.5` are seconds; `500ms`, `30s`, `2m` say their unit.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let (number, scale) = if let Some(n) = text.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = text.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = text.strip_suffix('m') {
+        (n, 60.0)
+    } else {
+        (text, 1.0)
+    };
+    let value: f64 = number.trim().parse().ok()?;
+    (value.is_finite() && value > 0.0).then(|| Duration::from_secs_f64(value * scale))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn file_values_are_text_and_foreign_keys_are_refused() {
+        let path = Path::new("cosell.toml");
+        let parsed = parse_file(
+            path,
+            "COSELL_DATAVERSE_URL = \"https://x/api/data/v9.2/\"\nCOSELL_SHOW_CHECKMARK = false\nCOSELL_POLL_INTERVAL = 5\n",
+        )
+        .unwrap();
+        assert_eq!(parsed["COSELL_SHOW_CHECKMARK"], "false");
+        assert_eq!(parsed["COSELL_POLL_INTERVAL"], "5");
+        let error = parse_file(path, "COSEL_TABLE = \"t\"").unwrap_err();
+        assert!(error.to_string().contains("COSEL_TABLE"), "{error}");
+        let error = parse_file(path, "COSELL_TABLE = [1]").unwrap_err();
+        assert!(error.to_string().contains("COSELL_TABLE"), "{error}");
+        assert!(matches!(
+            parse_file(path, "not toml ="),
+            Err(ConfigError::Parse { .. })
+        ));
+    }
+
+    #[test]
+    fn earlier_layers_win_and_blank_is_unset() {
+        let config = Config {
+            layers: vec![
+                Layer::Values(values(&[("COSELL_A", "first"), ("COSELL_B", "  ")])),
+                Layer::Values(values(&[("COSELL_A", "second"), ("COSELL_B", "fallback")])),
+            ],
+        };
+        assert_eq!(config.get("COSELL_A").as_deref(), Some("first"));
+        assert_eq!(config.get("COSELL_B").as_deref(), Some("fallback"));
+        assert_eq!(config.get("COSELL_C"), None);
+    }
+
+    #[test]
+    fn the_default_store_applies_only_when_none_is_configured() {
+        let none = Config::only(BTreeMap::new()).with_default_store();
+        assert_eq!(
+            none.get(keys::SQLITE_PATH).as_deref(),
+            Some(DEFAULT_SQLITE_PATH)
+        );
+        let table = Config::only(values(&[(keys::TABLE, "cosell")])).with_default_store();
+        assert_eq!(table.get(keys::SQLITE_PATH), None);
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("60"), Some(Duration::from_secs(60)));
+        assert_eq!(parse_duration("1.5"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_duration("30s"), Some(Duration::from_secs(30)));
+        for bad in ["", "0", "-1", "soon", "1h"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+        let config = Config::only(values(&[(keys::POLL_INTERVAL, "often")]));
+        let error = config
+            .duration(keys::POLL_INTERVAL, Duration::from_secs(60))
+            .unwrap_err();
+        assert!(error.to_string().contains(keys::POLL_INTERVAL), "{error}");
+    }
+}

@@ -1,0 +1,245 @@
+//! `cosell sandbox`: everything on one machine, no AWS, no Microsoft account. It starts the
+//! simulators (Partner Center, Dataverse, sign-in) on a fixed port, seeds them ([`seed`]),
+//! writes credentials and settings into a state directory ([`files`]), starts `serve` against
+//! them, registers serve's URL as the Partner Center webhook (with the real client's register
+//! call), and narrates every sync as one line with its latency. Then it stays up and prints the
+//! `curl` commands that change data in the simulators, so a person can watch the syncs follow.
+//!
+//! The sandbox reads no `COSELL_*` variable from the environment: nothing left in a shell can
+//! point it at real services.
+
+pub mod files;
+pub mod seed;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use cosell_partner_center::{WebhookEvent, WebhookRegistration};
+use cosell_sim::token::TokenConfig;
+use cosell_sim::{Sim, SimConfig};
+use tokio::sync::broadcast;
+use tokio::time::Instant;
+
+use crate::config::Config;
+use crate::context::Context;
+use crate::output::{self, Format};
+use crate::serve::{self, Server};
+use files::StateDir;
+
+/// `cosell sandbox` arguments.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Port of the simulators (0: any free port).
+    #[arg(long, default_value_t = 7070)]
+    pub port: u16,
+    /// Where serve listens (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:7071")]
+    pub listen: SocketAddr,
+    /// Keep the state (settings, credentials, store, logs) in this directory instead of a
+    /// temporary one removed on exit.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// How often serve polls the Dataverse change feed.
+    #[arg(long, default_value = "1s")]
+    pub poll_interval: String,
+}
+
+/// Syncs the seeded data makes: three referrals and one opportunity.
+const SEEDED_SYNCS: usize = 4;
+/// The guide is printed once the seeded syncs are narrated, or after this long.
+const SETTLE: Duration = Duration::from_secs(15);
+
+pub fn main(ctx: &Context, args: Args) -> ExitCode {
+    match ctx.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => output::fail(Format::Human, "sandbox", &error),
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    crate::config::parse_duration(&args.poll_interval)
+        .with_context(|| format!("--poll-interval '{}' is not a duration", args.poll_interval))?;
+    let dir = StateDir::new(args.dir.clone())?;
+    log_to(&dir.file("cosell.log"))?;
+
+    let sim = Sim::start(SimConfig {
+        bind: SocketAddr::from(([127, 0, 0, 1], args.port)),
+        // Entra ID often keeps a redeemed refresh token valid; so does the sandbox, so that
+        // `cosell check` or `cosell webhooks` run beside it do not revoke serve's token.
+        token: TokenConfig {
+            rotation_revokes_old: false,
+            ..TokenConfig::default()
+        },
+        ..SimConfig::default()
+    })
+    .await
+    .with_context(|| {
+        format!(
+            "starting the simulators on 127.0.0.1:{} (is another sandbox running? try --port)",
+            args.port
+        )
+    })?;
+    let deals = seed::dataverse(&sim.state)?;
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {} (try --listen)", args.listen))?;
+    let serve_url = format!("http://{}", listener.local_addr()?);
+    let webhook_url = format!("{serve_url}/webhooks/partner-center");
+    let settings = files::write(&dir, &sim, &webhook_url, &args.poll_interval)?;
+
+    let (events, mut narration) = broadcast::channel(256);
+    let server = Server::start(&Config::only(settings), listener, events).await?;
+    let mut subscribed = WebhookEvent::REFERRALS.to_vec();
+    subscribed.push(WebhookEvent::TestCreated);
+    server
+        .partner_center
+        .register_webhook(&WebhookRegistration::new(webhook_url.clone(), subscribed))
+        .await
+        .context("registering serve's webhook with the Partner Center simulator")?;
+
+    println!("cosell sandbox");
+    println!(
+        "  simulators  {}   Partner Center, Dataverse and sign-in",
+        sim.base_url
+    );
+    println!("  serve       {serve_url}   webhook registered: {webhook_url}");
+    println!("  state       {}", dir.path().display());
+    println!();
+    println!("Seeded 2 opportunities in Dynamics 365 (one marked Sync with Partner Center)");
+    let referrals = seed::referrals(&sim.state)?;
+    println!("and 3 referrals from Microsoft in Partner Center. Syncing:");
+
+    let settle = tokio::time::sleep_until(Instant::now() + SETTLE);
+    tokio::pin!(settle);
+    let mut narrated = 0;
+    let mut guided = false;
+    let stop = serve::signal();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            received = narration.recv() => match received {
+                Ok(event) => {
+                    println!("{}", event.line());
+                    narrated += 1;
+                }
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    println!("… {missed} syncs not shown (see cosell.log)");
+                }
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
+            () = &mut settle, if !guided => {
+                print!("{}", guide(&sim.base_url, &serve_url, &dir, &referrals, &deals));
+                guided = true;
+            }
+            () = &mut stop => break,
+        }
+        if !guided && narrated >= SEEDED_SYNCS {
+            print!(
+                "{}",
+                guide(&sim.base_url, &serve_url, &dir, &referrals, &deals)
+            );
+            guided = true;
+        }
+    }
+    println!("stopping…");
+    server.stop().await;
+    drop(sim);
+    match &dir {
+        StateDir::Kept(path) => println!("stopped; the state is kept in {}", path.display()),
+        StateDir::Temporary(_) => println!("stopped"),
+    }
+    Ok(())
+}
+
+/// What a person can do next: each command works as printed.
+fn guide(
+    sim: &str,
+    serve: &str,
+    dir: &StateDir,
+    referrals: &[String],
+    deals: &seed::Deals,
+) -> String {
+    let json = "-H 'content-type: application/json'";
+    let new_referral = seed::example_referral().to_string();
+    let invitation = referrals.first().map(String::as_str).unwrap_or("<id>");
+    let key = files::DATAVERSE_WEBHOOK_KEY;
+    let config = dir.file("cosell.toml");
+    let unshared = deals.unshared;
+    let shared = deals.shared;
+    format!(
+        "
+Try it — each command changes the simulated services; watch the line it causes:
+  # Microsoft's seller: accept the co-sell invitation (the opportunity goes In Progress)
+  curl -fsS -o /dev/null -X PATCH {sim}/_admin/partner-center/referrals/{invitation} {json} -d '{{\"status\":\"Active\",\"substatus\":\"Accepted\"}}'
+  # Microsoft: send a new referral
+  curl -fsS -o /dev/null -X POST {sim}/_admin/partner-center/referrals {json} -d '{new_referral}'
+  # Your seller: share an opportunity with Partner Center (the next poll creates its referral)
+  curl -fsS -o /dev/null -X PATCH {sim}/_admin/dataverse/rows/opportunities/{unshared} {json} -d '{{\"msft_microsoftpartnercenterreferralsync\":true}}'
+  # Your seller: raise a shared deal's value (the referral follows)
+  curl -fsS -o /dev/null -X PATCH {sim}/_admin/dataverse/rows/opportunities/{shared} {json} -d '{{\"estimatedvalue\":210000}}'
+  # Dataverse's webhook: sync one opportunity now instead of at the next poll
+  curl -fsS -o /dev/null -X POST {serve}/webhooks/dataverse -H 'x-cosell-key: {key}' {json} -d '{{\"PrimaryEntityName\":\"opportunity\",\"PrimaryEntityId\":\"{shared}\"}}'
+Look:
+  curl -fsS {sim}/_admin/dataverse/rows/opportunities
+  curl -fsS {sim}/_admin/partner-center/referrals
+  cosell check --config {config}
+Ctrl-C stops everything.
+
+",
+        config = config.display(),
+    )
+}
+
+/// serve's and the simulators' JSON logs go to a file, so the terminal shows only the narration.
+fn log_to(path: &std::path::Path) -> anyhow::Result<()> {
+    let file =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_writer(std::sync::Mutex::new(file))
+        .try_init()
+        .map_err(|e| anyhow::anyhow!("logging: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_guide_command_is_one_line() {
+        let dir = StateDir::Kept("/tmp/x".into());
+        let deals = seed::Deals {
+            shared: uuid::Uuid::nil(),
+            unshared: uuid::Uuid::max(),
+        };
+        let text = guide(
+            "http://127.0.0.1:7070",
+            "http://127.0.0.1:7071",
+            &dir,
+            &["r1".into()],
+            &deals,
+        );
+        let commands: Vec<_> = text
+            .lines()
+            .filter(|l| l.trim_start().starts_with("curl "))
+            .collect();
+        assert_eq!(commands.len(), 7, "{text}");
+        assert!(
+            text.contains("/_admin/partner-center/referrals/r1"),
+            "{text}"
+        );
+        assert!(text.contains("--config /tmp/x/cosell.toml"), "{text}");
+        // The JSON bodies sit inside single quotes: none may contain one.
+        for command in commands {
+            let quotes = command.matches('\'').count();
+            assert_eq!(quotes % 2, 0, "{command}");
+        }
+    }
+}

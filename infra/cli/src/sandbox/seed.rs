@@ -1,0 +1,253 @@
+//! What the sandbox starts with: a Dynamics 365 with currencies and two sellers' opportunities
+//! (one marked "Sync with Partner Center", one not yet), and a Partner Center that then receives
+//! three referrals from Microsoft — a new co-sell invitation, one already accepted, and a
+//! marketplace lead — so the first minute shows both directions and both CRM record kinds.
+
+use cosell_sim::SimState;
+use cosell_sim::partner_center::referrals::{Source, create_referral};
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+/// The opportunities seeded in Dataverse.
+pub struct Deals {
+    /// Marked for sync: the first poll turns it into a referral.
+    pub shared: Uuid,
+    /// Complete but not marked: the guide's "share it" example.
+    pub unshared: Uuid,
+}
+
+fn object(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => unreachable!("seed rows are objects"),
+    }
+}
+
+/// Seeds one row as an administrator would.
+fn row(state: &SimState, set: &str, columns: Value) -> anyhow::Result<Uuid> {
+    state
+        .dv
+        .seed(set, object(columns))
+        .map_err(|e| anyhow::anyhow!("seeding {set}: {e:?}"))
+}
+
+/// Currencies, accounts, contacts, opportunities and their solutions.
+pub fn dataverse(state: &SimState) -> anyhow::Result<Deals> {
+    let mut usd = None;
+    for (code, name) in [
+        ("USD", "US Dollar"),
+        ("EUR", "Euro"),
+        ("AUD", "Australian Dollar"),
+    ] {
+        let id = row(
+            state,
+            "transactioncurrencies",
+            json!({"isocurrencycode": code, "currencyname": name}),
+        )?;
+        usd.get_or_insert(id);
+    }
+    let usd = usd.expect("USD is seeded first");
+    let shared = deal(
+        state,
+        usd,
+        &Deal {
+            account: "Litware, Inc.",
+            city: "Seattle",
+            postal: "98101",
+            contact: ("Avery", "Chen", "avery.chen@litware.example"),
+            name: "Litware - Data platform on Azure",
+            value: 185_000.0,
+            close: "2026-10-30",
+            notes: "Move the reporting warehouse to Azure Synapse.",
+            solution: "SOL-2F5A1C7E",
+            sync: true,
+        },
+    )?;
+    let unshared = deal(
+        state,
+        usd,
+        &Deal {
+            account: "Adventure Works Cycles",
+            city: "Bothell",
+            postal: "98011",
+            contact: ("Jordan", "Diaz", "jordan.diaz@adventure-works.example"),
+            name: "Adventure Works - Security review",
+            value: 64_000.0,
+            close: "2026-12-15",
+            notes: "Zero-trust assessment for 40 sites.",
+            solution: "SOL-9C1B0D44",
+            sync: false,
+        },
+    )?;
+    Ok(Deals { shared, unshared })
+}
+
+struct Deal {
+    account: &'static str,
+    city: &'static str,
+    postal: &'static str,
+    contact: (&'static str, &'static str, &'static str),
+    name: &'static str,
+    value: f64,
+    close: &'static str,
+    notes: &'static str,
+    solution: &'static str,
+    sync: bool,
+}
+
+/// One partner-led deal (visible to Microsoft, no help asked): account, contact, opportunity,
+/// solution.
+fn deal(state: &SimState, currency: Uuid, deal: &Deal) -> anyhow::Result<Uuid> {
+    let account = row(
+        state,
+        "accounts",
+        json!({
+            "name": deal.account,
+            "address1_line1": "1 Main Street",
+            "address1_city": deal.city,
+            "address1_stateorprovince": "WA",
+            "address1_postalcode": deal.postal,
+            "address1_country": "US",
+        }),
+    )?;
+    let (first, last, email) = deal.contact;
+    let contact = row(
+        state,
+        "contacts",
+        json!({
+            "firstname": first,
+            "lastname": last,
+            "emailaddress1": email,
+            "telephone1": "+1 206 555 0100",
+            "parentcustomerid_account@odata.bind": format!("/accounts({account})"),
+        }),
+    )?;
+    let opportunity = row(
+        state,
+        "opportunities",
+        json!({
+            "name": deal.name,
+            "estimatedvalue": deal.value,
+            "estimatedclosedate": deal.close,
+            "description": deal.notes,
+            "parentaccountid@odata.bind": format!("/accounts({account})"),
+            "customerid_account@odata.bind": format!("/accounts({account})"),
+            "parentcontactid@odata.bind": format!("/contacts({contact})"),
+            "transactioncurrencyid@odata.bind": format!("/transactioncurrencies({currency})"),
+            "msft_microsoftpartnercenterreferralsync": deal.sync,
+            "msft_microsoftpartnercenterreferralvisible": true,
+        }),
+    )?;
+    row(
+        state,
+        "msft_microsoftpartnercentersolutions",
+        json!({
+            "msft_solutionid": deal.solution,
+            "msft_name": format!("Accelerator {}", deal.solution),
+            "msft_opportunityid@odata.bind": format!("/opportunities({opportunity})"),
+        }),
+    )?;
+    Ok(opportunity)
+}
+
+/// Microsoft creates three referrals for the partner; each fires `referral-created` to the
+/// registered webhook. Returns their ids, the new co-sell invitation first.
+pub fn referrals(state: &SimState) -> anyhow::Result<Vec<String>> {
+    let mut ids = Vec::new();
+    for referral in [new_cosell(), accepted_cosell(), marketplace_lead()] {
+        let created = create_referral(state, referral, Source::Admin)
+            .map_err(|e| anyhow::anyhow!("seeding a referral: {e:?}"))?;
+        ids.push(created["id"].as_str().unwrap_or_default().to_owned());
+    }
+    Ok(ids)
+}
+
+/// An invitation from another partner to co-sell, not answered yet (New/Pending).
+fn new_cosell() -> Value {
+    json!({
+        "name": "Fabrikam - Azure migration",
+        "type": "Shared",
+        "qualification": "SalesQualified",
+        "target": [{"type": "SolutionProfile", "id": "SOL-2F5A1C7E"}],
+        "customerProfile": {
+            "name": "Fabrikam, Inc.",
+            "size": "Size1000to9999",
+            "address": {"addressLine1": "1 Microsoft Way", "city": "Redmond", "state": "WA", "postalCode": "98052", "country": "US"},
+            "team": [{"firstName": "Dana", "lastName": "Whitfield", "phoneNumber": "+1 425 555 0100", "email": "dana@fabrikam.example"}]
+        },
+        "consent": {"consentToContact": true, "consentToShareReferralWithMicrosoftSellers": true},
+        "details": {
+            "notes": "Retire the on-premises warehouse before Q3.",
+            "dealValue": 250000,
+            "currency": "USD",
+            "closingDateTime": "2026-06-30T00:00:00Z",
+            "requirements": {"solutions": [{"id": "SOL-2F5A1C7E", "name": "Accelerator"}]}
+        },
+        "inviteContext": {
+            "notes": "Technical workshop requested.",
+            "invitedBy": {"organizationId": "5d6e7f80-91a2-4b3c-8d4e-5f60718293a4", "organizationName": "Northwind Traders"},
+            "assistanceRequestCode": "CustomerTechnicalArchitecture"
+        },
+        "trackingInfo": {"microsoftMsxId": "7-3JKX9QWERT"}
+    })
+}
+
+/// A co-sell referral the partner already accepted (Active/Accepted), in euros.
+fn accepted_cosell() -> Value {
+    json!({
+        "name": "Contoso Pharmaceuticals - Analytics",
+        "type": "Shared",
+        "qualification": "SalesQualified",
+        "status": "Active",
+        "substatus": "Accepted",
+        "target": [{"type": "SolutionProfile", "id": "SOL-2F5A1C7E"}],
+        "customerProfile": {
+            "name": "Contoso Pharmaceuticals",
+            "address": {"addressLine1": "Kaiserstrasse 10", "city": "Frankfurt", "postalCode": "60311", "country": "DE"},
+            "team": [{"firstName": "Lena", "lastName": "Vogel", "email": "lena.vogel@contoso-pharma.example"}]
+        },
+        "consent": {"consentToContact": true, "consentToShareReferralWithMicrosoftSellers": true},
+        "details": {
+            "notes": "Clinical trial analytics on Fabric.",
+            "dealValue": 92000,
+            "currency": "EUR",
+            "closingDateTime": "2026-09-15T00:00:00Z"
+        },
+        "inviteContext": {
+            "invitedBy": {"organizationId": "msft", "organizationName": "Microsoft"},
+            "assistanceRequestCode": "ProofOfConceptOrDemo"
+        }
+    })
+}
+
+/// A marketplace lead (Independent, Direct): becomes a lead, not an opportunity.
+fn marketplace_lead() -> Value {
+    json!({
+        "name": "Trial: Data Estate Accelerator",
+        "type": "Independent",
+        "qualification": "Direct",
+        "customerProfile": {
+            "name": "Wide World Importers",
+            "address": {"addressLine1": "200 Harbour Street", "city": "Sydney", "state": "NSW", "postalCode": "2000", "country": "AU"},
+            "team": [{"firstName": "Priya", "lastName": "Raman", "email": "priya@wideworldimporters.example"}]
+        },
+        "details": {"notes": "Started a trial.", "dealValue": 1200, "currency": "AUD", "closingDateTime": "2026-08-01T00:00:00Z"},
+        "inviteContext": {"invitedBy": {"organizationId": "msft", "organizationName": "Microsoft"}}
+    })
+}
+
+/// The body of the guide's "Microsoft sends a new referral" example.
+pub fn example_referral() -> Value {
+    json!({
+        "name": "Tailspin Toys - AI assistant pilot",
+        "type": "Shared",
+        "qualification": "SalesQualified",
+        "customerProfile": {
+            "name": "Tailspin Toys",
+            "address": {"addressLine1": "5 Harbor Way", "city": "Portland", "state": "OR", "postalCode": "97201", "country": "US"},
+            "team": [{"firstName": "Sam", "lastName": "Okafor", "email": "sam@tailspin.example"}]
+        },
+        "consent": {"consentToContact": true, "consentToShareReferralWithMicrosoftSellers": true},
+        "details": {"dealValue": 40000, "currency": "USD", "closingDateTime": "2026-11-30T00:00:00Z"}
+    })
+}

@@ -1,0 +1,198 @@
+//! `cosell serve`: the three functions in one long-running process — the Partner Center webhook
+//! (webhook-ingress), the Dataverse webhook and change-feed poll (outbound-sync), and the
+//! schedules — over one store: SQLite (`COSELL_SQLITE_PATH`, default `cosell.db`), or DynamoDB
+//! when `COSELL_TABLE` is set. For partners who self-host, for the sandbox and for the tests.
+//!
+//! | module | holds |
+//! |---|---|
+//! | [`routes`] | the axum router: the two webhooks and `/healthz` |
+//! | [`schedules`] | the in-process schedules (the change-feed poll every `COSELL_POLL_INTERVAL`) |
+//! | [`events`] | [`SyncEvent`]: what was synced, logged and broadcast for the sandbox |
+
+pub mod events;
+pub mod routes;
+pub mod schedules;
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use cosell_partner_center::PartnerCenter;
+use cosell_runtime::Runtime;
+use cosell_store::{StoreError, SyncStore};
+use cosell_sync::outbound::CURSOR;
+use tokio::sync::{broadcast, watch};
+use tokio::task::JoinHandle;
+
+use crate::config::{Config, keys};
+use crate::context::Context;
+use crate::output::{self, Format};
+pub use events::SyncEvent;
+
+/// The change feed is polled this often unless `COSELL_POLL_INTERVAL` says otherwise (Lambda's
+/// schedule is every minute).
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(60);
+
+/// What the routes and the schedules share.
+pub struct Services {
+    pub inbound: webhook_ingress::App,
+    pub outbound: outbound_sync::App,
+    pub store: Arc<dyn SyncStore>,
+    events: broadcast::Sender<SyncEvent>,
+}
+
+impl Services {
+    /// Logs one sync and tells whoever listens (nobody, unless the sandbox narrates).
+    pub fn emit(&self, event: SyncEvent) {
+        tracing::info!(
+            direction = ?event.direction,
+            source = %event.source.id,
+            target = event.target.as_ref().map(|t| t.id.as_str()),
+            ok = event.ok,
+            outcome = %event.outcome,
+            latency_ms = event.latency.as_millis() as u64,
+            "synced"
+        );
+        let _ = self.events.send(event);
+    }
+
+    /// One read of the store.
+    pub async fn store_reachable(&self) -> Result<(), StoreError> {
+        self.store.cursor(CURSOR).await.map(|_| ())
+    }
+}
+
+/// A running `serve`.
+pub struct Server {
+    pub addr: SocketAddr,
+    /// The Partner Center client serve signs in with. Anything else in the process that calls
+    /// Partner Center (the sandbox registering the webhook) must use this one: a second client
+    /// would redeem the same rotating refresh token and revoke this one's.
+    pub partner_center: PartnerCenter,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Reads the settings, builds the clients and store, and starts the routes on `listener` and
+    /// the schedules. Every sync is sent on `events`.
+    pub async fn start(
+        config: &Config,
+        listener: tokio::net::TcpListener,
+        events: broadcast::Sender<SyncEvent>,
+    ) -> anyhow::Result<Server> {
+        let lookup = config.lookup();
+        let inbound_settings = webhook_ingress::Settings::from_lookup(&lookup)?;
+        let mut outbound_settings = outbound_sync::Settings::from_lookup(&lookup)?;
+        let poll_interval = config.duration(keys::POLL_INTERVAL, DEFAULT_POLL_INTERVAL)?;
+        let runtime = Runtime::start(config.runtime()?).await?;
+        outbound_settings.webhook_key = runtime.dataverse_webhook_key.clone();
+        if outbound_settings.webhook_key.is_none() {
+            tracing::info!(
+                "no dataverse.webhook_key in the credentials: POST /webhooks/dataverse answers 404; the poll alone syncs"
+            );
+        }
+        let partner_center = runtime.partner_center.clone();
+        let referrals = Arc::new(runtime.partner_center);
+        let crm = Arc::new(runtime.dataverse);
+        let services = Arc::new(Services {
+            inbound: webhook_ingress::App::new(
+                inbound_settings,
+                runtime.store.clone(),
+                referrals.clone(),
+                crm.clone(),
+            )?,
+            outbound: outbound_sync::App::new(
+                outbound_settings,
+                runtime.store.clone(),
+                referrals,
+                crm,
+            ),
+            store: runtime.store,
+            events,
+        });
+
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = watch::channel(false);
+        let mut tasks = schedules::spawn(schedules::jobs(&services, poll_interval), &stopped);
+        let router = routes::router(services.clone());
+        let mut until_stopped = stopped.clone();
+        tasks.push(tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = until_stopped.wait_for(|stop| *stop).await;
+            };
+            if let Err(error) = axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
+                tracing::error!(%error, "the HTTP server stopped");
+            }
+        }));
+        Ok(Server {
+            addr,
+            partner_center,
+            stop,
+            tasks,
+        })
+    }
+
+    /// `http://<addr>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops taking requests, lets the ones in flight and the running jobs finish.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+}
+
+/// `cosell serve`: JSON logs on stdout, until Ctrl-C or SIGTERM.
+pub fn main(ctx: &Context, listen: SocketAddr) -> ExitCode {
+    cosell_runtime::init_tracing();
+    let result = ctx.block_on(async {
+        let config = ctx.config()?.with_default_store();
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("listening on {listen}"))?;
+        let (events, _) = broadcast::channel(256);
+        let server = Server::start(&config, listener, events).await?;
+        tracing::info!(url = %server.url(), "cosell serve listening");
+        signal().await;
+        tracing::info!("shutting down: finishing requests and scheduled runs in progress");
+        server.stop().await;
+        tracing::info!("stopped");
+        anyhow::Ok(())
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => output::fail(Format::Human, "serve", &error),
+    }
+}

@@ -1,0 +1,79 @@
+//! The HTTP side of `serve`: the two webhook endpoints, answered by the functions' own handlers,
+//! and a health check.
+//!
+//! | route | answered by |
+//! |---|---|
+//! | `POST /webhooks/partner-center` | webhook-ingress ([`webhook_ingress::answer`]) |
+//! | `POST /webhooks/dataverse` | outbound-sync's webhook ([`outbound_sync::webhook_answer`]) |
+//! | `GET /healthz` | `200 {"status":"ok","store":"reachable"}`, or `503` naming the store error |
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use tokio::time::Instant;
+
+use super::Services;
+use super::events::SyncEvent;
+
+pub fn router(services: Arc<Services>) -> Router {
+    Router::new()
+        .route("/webhooks/partner-center", post(partner_center))
+        .route("/webhooks/dataverse", post(dataverse))
+        .route("/healthz", get(healthz))
+        .with_state(services)
+}
+
+const TEXT: [(&str, &str); 1] = [("content-type", "text/plain; charset=utf-8")];
+
+async fn partner_center(
+    State(services): State<Arc<Services>>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let started = Instant::now();
+    let answer = webhook_ingress::answer(&services.inbound, &method, &headers, body).await;
+    if let Some(event) = answer
+        .handled
+        .as_ref()
+        .and_then(|handled| SyncEvent::inbound(handled, started.elapsed()))
+    {
+        services.emit(event);
+    }
+    (answer.status, TEXT, answer.text).into_response()
+}
+
+async fn dataverse(
+    State(services): State<Arc<Services>>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let started = Instant::now();
+    let answer = outbound_sync::webhook_answer(&services.outbound, &method, &headers, body).await;
+    if let Some(event) = answer
+        .synced
+        .as_ref()
+        .and_then(|(id, synced)| SyncEvent::outbound(*id, synced, started.elapsed()))
+    {
+        services.emit(event);
+    }
+    (answer.status, TEXT, answer.text).into_response()
+}
+
+/// A read of the store: the process is up and can keep state.
+async fn healthz(State(services): State<Arc<Services>>) -> Response {
+    match services.store_reachable().await {
+        Ok(()) => Json(serde_json::json!({"status": "ok", "store": "reachable"})).into_response(),
+        Err(error) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({"status": "degraded", "store": error.to_string()})),
+        )
+            .into_response(),
+    }
+}

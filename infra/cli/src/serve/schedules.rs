@@ -1,0 +1,133 @@
+//! The schedules Lambda gets from EventBridge, run in-process: each [`Job`] is a name, an
+//! interval and an async function of the current time. A job runs at start, then `interval`
+//! after each run ends (runs never overlap); a failed run is logged and the next one comes on
+//! time. On shutdown a job finishes the run in progress and stops.
+//!
+//! To add a job, add one entry to [`jobs`].
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use time::OffsetDateTime;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::Services;
+use super::events::SyncEvent;
+
+type Run = Arc<
+    dyn Fn(OffsetDateTime) -> Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>
+        + Send
+        + Sync,
+>;
+
+pub struct Job {
+    pub name: &'static str,
+    pub interval: Duration,
+    run: Run,
+}
+
+impl Job {
+    pub fn new<F, Fut>(name: &'static str, interval: Duration, run: F) -> Self
+    where
+        F: Fn(OffsetDateTime) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        Self {
+            name,
+            interval,
+            run: Arc::new(move |now| Box::pin(run(now))),
+        }
+    }
+}
+
+/// Every job `serve` runs.
+pub fn jobs(services: &Arc<Services>, poll_interval: Duration) -> Vec<Job> {
+    let poll = services.clone();
+    vec![
+        // outbound-sync's schedule: the Dataverse change feed.
+        Job::new("outbound-poll", poll_interval, move |now| {
+            let services = poll.clone();
+            async move {
+                let started = Instant::now();
+                let report = outbound_sync::poll(&services.outbound, now).await?;
+                let latency = started.elapsed();
+                for (id, synced) in &report.synced {
+                    if let Some(event) = SyncEvent::outbound(*id, synced, latency) {
+                        services.emit(event);
+                    }
+                }
+                Ok(())
+            }
+        }),
+    ]
+}
+
+/// Starts every job; each stops after its current run once `shutdown` turns true.
+pub fn spawn(jobs: Vec<Job>, shutdown: &watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
+    jobs.into_iter()
+        .map(|job| {
+            let mut shutdown = shutdown.clone();
+            tokio::spawn(async move {
+                loop {
+                    if *shutdown.borrow() {
+                        break;
+                    }
+                    if let Err(error) = (job.run)(OffsetDateTime::now_utc()).await {
+                        tracing::error!(
+                            job = job.name,
+                            error = format!("{error:#}"),
+                            "scheduled run failed"
+                        );
+                    }
+                    tokio::select! {
+                        () = tokio::time::sleep(job.interval) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                }
+                tracing::info!(job = job.name, "schedule stopped");
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_job_runs_at_start_and_stops_on_shutdown_even_after_a_failure() {
+        let runs = Arc::new(AtomicU32::new(0));
+        let counted = runs.clone();
+        let job = Job::new("count", Duration::from_millis(5), move |_| {
+            let runs = counted.clone();
+            async move {
+                if runs.fetch_add(1, Ordering::SeqCst) == 0 {
+                    anyhow::bail!("the first run fails");
+                }
+                Ok(())
+            }
+        });
+        let (stop, shutdown) = watch::channel(false);
+        let handles = spawn(vec![job], &shutdown);
+        while runs.load(Ordering::SeqCst) < 3 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        stop.send(true).unwrap();
+        for handle in handles {
+            handle.await.unwrap();
+        }
+        let stopped_at = runs.load(Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(
+            runs.load(Ordering::SeqCst),
+            stopped_at,
+            "no run after shutdown"
+        );
+    }
+}

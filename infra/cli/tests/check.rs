@@ -1,0 +1,166 @@
+//! `cosell check`, run as the binary against the simulators: all ✔ when everything is in place,
+//! ✖ naming what is not, and settings from the environment over a `--config` file.
+
+mod common;
+
+use serde_json::Value;
+
+use common::{Deployment, seed_currency, sim};
+
+const WEBHOOK_URL: &str = "https://cosell.contoso.example/webhooks/partner-center";
+
+/// The simulators with a currency, and the webhook registered to [`WEBHOOK_URL`] by the binary.
+async fn ready() -> (cosell_sim::Sim, Deployment) {
+    let sim = sim::start().await;
+    seed_currency(&sim);
+    let mut deployment = Deployment::new(&sim, "sim-refresh-token");
+    deployment.set("COSELL_WEBHOOK_URL", WEBHOOK_URL);
+    let (code, stdout, stderr) = deployment.run(&["webhooks", "register"]).await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    (sim, deployment)
+}
+
+#[tokio::test]
+async fn everything_in_place_prints_only_check_marks() {
+    let (_sim, deployment) = ready().await;
+    let (code, stdout, stderr) = deployment.run(&["check"]).await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    for name in [
+        "Partner Center token",
+        "refresh token age",
+        "Dataverse token",
+        "co-sell columns",
+        "country column",
+        "change tracking",
+        "currency",
+        "webhook registration",
+        "store",
+    ] {
+        assert!(
+            lines.iter().any(|l| l.starts_with(&format!("✔ {name} — "))),
+            "no ✔ {name}:\n{stdout}"
+        );
+    }
+    assert!(lines.iter().all(|l| l.starts_with('✔')), "{stdout}");
+    assert!(
+        stdout.contains(&format!("✔ webhook registration — {WEBHOOK_URL}")),
+        "{stdout}"
+    );
+
+    let (code, stdout, _) = deployment.run(&["check", "--json"]).await;
+    assert_eq!(code, 0);
+    let report: Value = serde_json::from_str(&stdout).expect("one JSON document");
+    assert_eq!(report["ok"], true);
+    assert_eq!(report["checks"].as_array().unwrap().len(), 9);
+}
+
+#[tokio::test]
+async fn a_co_sell_column_that_does_not_exist_is_named_and_fails_the_run() {
+    let (_sim, mut deployment) = ready().await;
+    deployment.set("COSELL_COLUMN_AUDIT", "new_bogusaudit");
+    let (code, stdout, stderr) = deployment.run(&["check"]).await;
+    assert_ne!(code, 0, "{stdout}");
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("✖ co-sell columns — "))
+        .unwrap_or_else(|| panic!("no ✖ co-sell columns line:\n{stdout}{stderr}"));
+    assert!(
+        line.contains("new_bogusaudit (COSELL_COLUMN_AUDIT)"),
+        "{line}"
+    );
+    assert!(line.contains("set COSELL_COLUMN_AUDIT"), "{line}");
+    // Only that check fails.
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with('✖')).count(),
+        1,
+        "{stdout}"
+    );
+
+    let (code, stdout, _) = deployment.run(&["check", "--json"]).await;
+    assert_ne!(code, 0);
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["ok"], false);
+    let failed: Vec<&Value> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["ok"] == false)
+        .collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["name"], "co-sell columns");
+    assert!(
+        failed[0]["fix"]
+            .as_str()
+            .unwrap()
+            .contains("COSELL_COLUMN_AUDIT")
+    );
+}
+
+#[tokio::test]
+async fn a_registration_pointing_elsewhere_names_both_urls() {
+    let (_sim, mut deployment) = ready().await;
+    let ours = "https://cosell.fabrikam.example/webhooks/partner-center";
+    deployment.set("COSELL_WEBHOOK_URL", ours);
+    let (code, stdout, _) = deployment.run(&["check"]).await;
+    assert_ne!(code, 0);
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("✖ webhook registration"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(line.contains(WEBHOOK_URL) && line.contains(ours), "{line}");
+    assert!(
+        line.contains(&format!("cosell webhooks register {ours}")),
+        "{line}"
+    );
+}
+
+#[tokio::test]
+async fn settings_come_from_the_file_and_the_environment_wins() {
+    let (_sim, deployment) = ready().await;
+    let file = deployment.path("cosell.toml");
+    let toml: String = deployment
+        .vars
+        .iter()
+        .map(|(k, v)| format!("{k} = {}\n", Value::String(v.clone())))
+        .collect();
+    std::fs::write(&file, toml).unwrap();
+    let file = file.to_string_lossy().into_owned();
+
+    let mut bare = common::cosell();
+    bare.args(["check", "--config", &file])
+        .current_dir(deployment.dir.path());
+    let (code, stdout, stderr) = common::run(bare).await;
+    assert_eq!(
+        code, 0,
+        "the file alone configures everything:\n{stdout}{stderr}"
+    );
+
+    let mut overridden = common::cosell();
+    overridden
+        .args(["check"])
+        .env("COSELL_CONFIG", &file)
+        .env("COSELL_COLUMN_HELP", "new_bogushelp")
+        .current_dir(deployment.dir.path());
+    let (code, stdout, _) = common::run(overridden).await;
+    assert_ne!(code, 0);
+    assert!(
+        stdout.contains("new_bogushelp (COSELL_COLUMN_HELP)"),
+        "{stdout}"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_setting_is_one_line_naming_it() {
+    let sim = sim::start().await;
+    let mut deployment = Deployment::new(&sim, "sim-refresh-token");
+    deployment.vars.retain(|(k, _)| k != "COSELL_DATAVERSE_URL");
+    let (code, stdout, stderr) = deployment.run(&["check"]).await;
+    assert_eq!(code, 1);
+    assert_eq!(stdout, "");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("cosell check: COSELL_DATAVERSE_URL is not set"),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,115 @@
+//! `cosell sandbox`, the README's first command, run as the binary: the first sync line comes
+//! within 60 s of start, the printed `curl` commands work and cause the syncs they promise,
+//! `cosell check` beside it passes, and SIGTERM stops it cleanly.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Running, cosell};
+
+#[tokio::test]
+async fn the_sandbox_narrates_syncs_and_its_guide_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let state_arg = state.to_string_lossy().into_owned();
+    let mut command = cosell();
+    command.args([
+        "sandbox",
+        "--port",
+        "0",
+        "--listen",
+        "127.0.0.1:0",
+        "--dir",
+        &state_arg,
+    ]);
+    let mut sandbox = Running::spawn(command);
+
+    let first = sandbox
+        .line(Duration::from_secs(60), |l| {
+            l.starts_with('✔') || l.starts_with('✖')
+        })
+        .await;
+    assert!(first.starts_with("✔ "), "the seeded data syncs: {first}");
+    assert!(
+        (first.contains("inbound ") || first.contains("outbound")) && first.ends_with(" ms)"),
+        "one line with direction and latency: {first}"
+    );
+
+    // The seeded data: three referrals in, one opportunity out; then the guide.
+    sandbox
+        .line(Duration::from_secs(30), |l| {
+            l.starts_with("Ctrl-C stops everything")
+        })
+        .await;
+    let narrated = |seen: &[String], what: &str| {
+        seen.iter()
+            .filter(|l| l.starts_with("✔") && l.contains(what))
+            .count()
+    };
+    assert_eq!(narrated(&sandbox.seen, "→ lead "), 1, "{:#?}", sandbox.seen);
+    assert!(
+        narrated(&sandbox.seen, "inbound  referral") >= 3,
+        "{:#?}",
+        sandbox.seen
+    );
+    assert!(
+        narrated(&sandbox.seen, "outbound opportunity") >= 1,
+        "{:#?}",
+        sandbox.seen
+    );
+
+    let commands: Vec<String> = sandbox
+        .seen
+        .iter()
+        .map(|l| l.trim_start().to_owned())
+        .filter(|l| l.starts_with("curl "))
+        .collect();
+    assert_eq!(commands.len(), 7, "{:#?}", sandbox.seen);
+    let run = |line: &str| {
+        let output = std::process::Command::new("sh")
+            .args(["-c", line])
+            .output()
+            .expect("sh runs");
+        assert!(
+            output.status.success(),
+            "{line}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    // Accept the invitation: the referral's update comes back in as one line.
+    let accept = commands.iter().find(|c| c.contains("Accepted")).unwrap();
+    run(accept);
+    sandbox
+        .line(Duration::from_secs(20), |l| {
+            l.starts_with("✔ inbound") && l.contains("updated")
+        })
+        .await;
+    // Share the second opportunity: the next poll creates its referral.
+    let share = commands
+        .iter()
+        .find(|c| c.contains("referralsync\":true"))
+        .unwrap();
+    run(share);
+    sandbox
+        .line(Duration::from_secs(20), |l| {
+            l.starts_with("✔ outbound") && l.contains("created")
+        })
+        .await;
+    // The look-only commands answer too.
+    for look in commands.iter().filter(|c| !c.contains(" -X ")) {
+        run(look);
+    }
+
+    // `cosell check` beside the running sandbox, with the settings it wrote.
+    let config = state.join("cosell.toml").to_string_lossy().into_owned();
+    let mut check = cosell();
+    check.args(["check", "--config", &config]);
+    let (code, stdout, stderr) = common::run(check).await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.lines().all(|l| l.starts_with('✔')), "{stdout}");
+
+    let (code, lines) = sandbox.terminate().await;
+    assert_eq!(code, 0, "{lines:#?}");
+    assert!(lines.iter().any(|l| l.starts_with("stopped")), "{lines:#?}");
+}
