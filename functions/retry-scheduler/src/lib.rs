@@ -82,6 +82,9 @@ impl Settings {
 pub struct App {
     pub retries: Arc<RetryScheduler>,
     pub reconciler: Arc<Reconciler>,
+    /// The use cases the jobs redo work through (`cosell backfill` drives them directly).
+    pub inbound: Arc<InboundSync>,
+    pub outbound: Arc<OutboundSync>,
 }
 
 impl App {
@@ -133,10 +136,12 @@ impl App {
             retries: Arc::new(RetryScheduler::new(
                 store.clone(),
                 inbound.clone(),
-                outbound,
+                outbound.clone(),
                 retry,
             )),
-            reconciler: Arc::new(Reconciler::new(store, inbound, feed, reconcile)),
+            reconciler: Arc::new(Reconciler::new(store, inbound.clone(), feed, reconcile)),
+            inbound,
+            outbound,
         }
     }
 }

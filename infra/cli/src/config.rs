@@ -20,6 +20,10 @@ use std::time::Duration;
 pub mod keys {
     /// How often `serve` polls the Dataverse change feed (`60`, `1.5`, `500ms`, `2m`).
     pub const POLL_INTERVAL: &str = "COSELL_POLL_INTERVAL";
+    /// How often `serve` redoes due retry items (Lambda's schedule: every minute).
+    pub const RETRY_INTERVAL: &str = "COSELL_RETRY_INTERVAL";
+    /// How often `serve` sweeps referrals changed since the watermark (Lambda's: 15 minutes).
+    pub const RECONCILE_INTERVAL: &str = "COSELL_RECONCILE_INTERVAL";
     /// The URL Partner Center should call: `check` compares the registration with it, and
     /// `webhooks register` uses it when no URL is given.
     pub const WEBHOOK_URL: &str = "COSELL_WEBHOOK_URL";

@@ -1,14 +1,18 @@
 //! `cosell`: the operator CLI.
 
+mod backfill;
 mod check;
 mod config;
 mod context;
 mod output;
 mod preview;
 mod preview_outbound;
+mod replay;
 mod sandbox;
 mod serve;
+mod status;
 mod webhooks;
+mod wiring;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -50,6 +54,21 @@ enum Command {
     Sandbox(sandbox::Args),
     /// Preflight against the configured services: one line per check, ✔ or ✖ with the fix.
     Check,
+    /// Cursors and watermarks with their age, the retry queue by state, dead items, and the
+    /// last sync per direction.
+    Status,
+    /// Redoes parked work now, with its attempts counted afresh: ID is a referral id, an
+    /// opportunity id or a retry item id; `--dead` replays every dead item.
+    Replay {
+        #[arg(required_unless_present = "dead", conflicts_with = "dead")]
+        id: Option<String>,
+        #[arg(long)]
+        dead: bool,
+    },
+    /// First-time sync of every open referral and every opportunity marked Sync with Partner
+    /// Center, with a progress bar; resumable (a second run skips what is in sync) and paced
+    /// under the Dataverse rate limit.
+    Backfill(backfill::Args),
     /// The Partner Center webhook registration.
     #[command(subcommand)]
     Webhooks(Webhooks),
@@ -106,6 +125,9 @@ fn main() -> ExitCode {
         Command::Serve { listen } => serve::main(&ctx, listen),
         Command::Sandbox(args) => sandbox::main(&ctx, args),
         Command::Check => check::main(&ctx),
+        Command::Status => status::main(&ctx),
+        Command::Replay { id, dead } => replay::main(&ctx, id.as_deref(), dead),
+        Command::Backfill(args) => backfill::main(&ctx, args),
         Command::Webhooks(Webhooks::Register { url, save }) => webhooks::register(&ctx, url, &save),
         Command::Webhooks(Webhooks::Show) => webhooks::show(&ctx),
         Command::Webhooks(Webhooks::Test { timeout }) => {

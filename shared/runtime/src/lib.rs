@@ -82,13 +82,7 @@ impl Runtime {
         dv_config.token_url = settings.token_url("{tenant}");
         let dataverse = DataverseClient::new(dv_config)?;
 
-        let store: Arc<dyn SyncStore> = match &settings.store {
-            StoreSource::DynamoDb { table } => Arc::new(DynamoStore::new(
-                aws_sdk_dynamodb::Client::new(aws.as_ref().expect("loaded above")),
-                table.clone(),
-            )),
-            StoreSource::Sqlite { path } => Arc::new(SqliteStore::open(path)?),
-        };
+        let store = open_store(&settings.store, aws.as_ref())?;
 
         Ok(Runtime {
             settings,
@@ -98,6 +92,29 @@ impl Runtime {
             dataverse_webhook_key: credentials.dataverse.webhook_key,
         })
     }
+}
+
+/// The sync-state store alone (`cosell status` needs no credentials). `aws` is the loaded AWS
+/// configuration, required for DynamoDB.
+pub fn open_store(
+    source: &StoreSource,
+    aws: Option<&aws_config::SdkConfig>,
+) -> Result<Arc<dyn SyncStore>, StartError> {
+    Ok(match source {
+        StoreSource::DynamoDb { table } => {
+            let aws = aws.ok_or_else(|| {
+                StartError::Store(cosell_store::StoreError::Backend {
+                    operation: "open",
+                    message: "DynamoDB needs the AWS configuration".into(),
+                })
+            })?;
+            Arc::new(DynamoStore::new(
+                aws_sdk_dynamodb::Client::new(aws),
+                table.clone(),
+            ))
+        }
+        StoreSource::Sqlite { path } => Arc::new(SqliteStore::open(path)?),
+    })
 }
 
 /// Structured JSON logs on stdout (CloudWatch in Lambda), level from `RUST_LOG` (default info).

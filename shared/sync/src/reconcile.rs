@@ -181,6 +181,21 @@ impl Reconciler {
         outcome
     }
 
+    /// Brings one listed referral up to date: `None` when it equals what its link last synced
+    /// (one store read, nothing written), else what the inbound sync did (a failure is parked).
+    /// `cosell backfill` uses this for every open referral, so a second run skips what the first
+    /// did.
+    pub async fn bring_up_to_date(
+        &self,
+        referral: &Referral,
+        now: OffsetDateTime,
+    ) -> Result<Option<Handled>, SweepError> {
+        match self.reconcile(referral, false, now).await? {
+            Seen::Synced(_, handled) => Ok(Some(handled)),
+            Seen::Unchanged | Seen::Parked => Ok(None),
+        }
+    }
+
     async fn reconcile(
         &self,
         referral: &Referral,
@@ -201,7 +216,7 @@ impl Reconciler {
             return Ok(Seen::Parked);
         }
         let payload = json!({
-            "source": "reconciliation",
+            "source": "reconciliation or backfill",
             "referralId": id,
             "updatedDateTime": referral.updated_date_time.map(timestamp::format),
         });

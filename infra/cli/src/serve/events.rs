@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use cosell_mapping::outbound::DealKind;
 use cosell_store::CrmKind;
+use cosell_sync::retry::{Redone, Work};
 use cosell_sync::{Handled, Synced};
 use serde::Serialize;
 use uuid::Uuid;
@@ -153,6 +154,17 @@ impl SyncEvent {
             Synced::Missing | Synced::NotShared | Synced::Unchanged | Synced::Waiting { .. } => {
                 None
             }
+        }
+    }
+
+    /// A retry item redone (by the schedule or a replay); `None` when nothing changed.
+    pub fn redone(item_id: &str, redone: &Redone, latency: Duration) -> Option<Self> {
+        match (Work::of(item_id), redone) {
+            (_, Redone::Inbound(handled)) => Self::inbound(handled, latency),
+            (Some(Work::Outbound { opportunity_id }), Redone::Outbound(synced)) => {
+                Self::outbound(opportunity_id, synced, latency)
+            }
+            _ => None,
         }
     }
 

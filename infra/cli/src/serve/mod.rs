@@ -6,7 +6,7 @@
 //! | module | holds |
 //! |---|---|
 //! | [`routes`] | the axum router: the two webhooks and `/healthz` |
-//! | [`schedules`] | the in-process schedules (the change-feed poll every `COSELL_POLL_INTERVAL`) |
+//! | [`schedules`] | the in-process schedules: the change-feed poll, due retries, the reconciliation sweep |
 //! | [`events`] | [`SyncEvent`]: what was synced, logged and broadcast for the sandbox |
 
 pub mod events;
@@ -34,11 +34,17 @@ pub use events::SyncEvent;
 /// The change feed is polled this often unless `COSELL_POLL_INTERVAL` says otherwise (Lambda's
 /// schedule is every minute).
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(60);
+/// Due retry items are redone this often unless `COSELL_RETRY_INTERVAL` says otherwise.
+pub const DEFAULT_RETRY_INTERVAL: Duration = Duration::from_secs(60);
+/// The reconciliation sweep runs this often unless `COSELL_RECONCILE_INTERVAL` says otherwise.
+pub const DEFAULT_RECONCILE_INTERVAL: Duration = Duration::from_secs(15 * 60);
 
 /// What the routes and the schedules share.
 pub struct Services {
     pub inbound: webhook_ingress::App,
     pub outbound: outbound_sync::App,
+    /// retry-scheduler's two jobs, over the same use cases as the webhooks.
+    pub jobs: retry_scheduler::App,
     pub store: Arc<dyn SyncStore>,
     events: broadcast::Sender<SyncEvent>,
 }
@@ -86,7 +92,12 @@ impl Server {
         let lookup = config.lookup();
         let inbound_settings = webhook_ingress::Settings::from_lookup(&lookup)?;
         let mut outbound_settings = outbound_sync::Settings::from_lookup(&lookup)?;
-        let poll_interval = config.duration(keys::POLL_INTERVAL, DEFAULT_POLL_INTERVAL)?;
+        let job_settings = retry_scheduler::Settings::from_lookup(&lookup)?;
+        let intervals = schedules::Intervals {
+            poll: config.duration(keys::POLL_INTERVAL, DEFAULT_POLL_INTERVAL)?,
+            retries: config.duration(keys::RETRY_INTERVAL, DEFAULT_RETRY_INTERVAL)?,
+            reconcile: config.duration(keys::RECONCILE_INTERVAL, DEFAULT_RECONCILE_INTERVAL)?,
+        };
         let runtime = Runtime::start(config.runtime()?).await?;
         outbound_settings.webhook_key = runtime.dataverse_webhook_key.clone();
         if outbound_settings.webhook_key.is_none() {
@@ -97,26 +108,37 @@ impl Server {
         let partner_center = runtime.partner_center.clone();
         let referrals = Arc::new(runtime.partner_center);
         let crm = Arc::new(runtime.dataverse);
+        let inbound = webhook_ingress::App::new(
+            inbound_settings,
+            runtime.store.clone(),
+            referrals.clone(),
+            crm.clone(),
+        )?;
+        let outbound = outbound_sync::App::new(
+            outbound_settings,
+            runtime.store.clone(),
+            referrals.clone(),
+            crm,
+        );
+        let jobs = retry_scheduler::App::from_parts(
+            runtime.store.clone(),
+            inbound.sync.clone(),
+            outbound.sync.clone(),
+            referrals,
+            job_settings.retry,
+            job_settings.reconcile,
+        );
         let services = Arc::new(Services {
-            inbound: webhook_ingress::App::new(
-                inbound_settings,
-                runtime.store.clone(),
-                referrals.clone(),
-                crm.clone(),
-            )?,
-            outbound: outbound_sync::App::new(
-                outbound_settings,
-                runtime.store.clone(),
-                referrals,
-                crm,
-            ),
+            inbound,
+            outbound,
+            jobs,
             store: runtime.store,
             events,
         });
 
         let addr = listener.local_addr()?;
         let (stop, stopped) = watch::channel(false);
-        let mut tasks = schedules::spawn(schedules::jobs(&services, poll_interval), &stopped);
+        let mut tasks = schedules::spawn(schedules::jobs(&services, intervals), &stopped);
         let router = routes::router(services.clone());
         let mut until_stopped = stopped.clone();
         tasks.push(tokio::spawn(async move {

@@ -36,16 +36,19 @@ async fn partner_center(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let started = Instant::now();
-    let answer = webhook_ingress::answer(&services.inbound, &method, &headers, body).await;
-    if let Some(event) = answer
-        .handled
-        .as_ref()
-        .and_then(|handled| SyncEvent::inbound(handled, started.elapsed()))
-    {
-        services.emit(event);
-    }
-    (answer.status, TEXT, answer.text).into_response()
+    to_completion(async move {
+        let started = Instant::now();
+        let answer = webhook_ingress::answer(&services.inbound, &method, &headers, body).await;
+        if let Some(event) = answer
+            .handled
+            .as_ref()
+            .and_then(|handled| SyncEvent::inbound(handled, started.elapsed()))
+        {
+            services.emit(event);
+        }
+        (answer.status, TEXT, answer.text).into_response()
+    })
+    .await
 }
 
 async fn dataverse(
@@ -54,16 +57,36 @@ async fn dataverse(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let started = Instant::now();
-    let answer = outbound_sync::webhook_answer(&services.outbound, &method, &headers, body).await;
-    if let Some(event) = answer
-        .synced
-        .as_ref()
-        .and_then(|(id, synced)| SyncEvent::outbound(*id, synced, started.elapsed()))
-    {
-        services.emit(event);
+    to_completion(async move {
+        let started = Instant::now();
+        let answer =
+            outbound_sync::webhook_answer(&services.outbound, &method, &headers, body).await;
+        if let Some(event) = answer
+            .synced
+            .as_ref()
+            .and_then(|(id, synced)| SyncEvent::outbound(*id, synced, started.elapsed()))
+        {
+            services.emit(event);
+        }
+        (answer.status, TEXT, answer.text).into_response()
+    })
+    .await
+}
+
+/// Runs a webhook's handling on its own task, so a caller that hangs up (a delivery timeout)
+/// does not cancel it halfway — as in Lambda, where an invocation runs to its end. Cancelled
+/// midway, a sync would leave its event recorded as seen but neither synced nor parked, and its
+/// lease held until it expires.
+async fn to_completion(
+    work: impl std::future::Future<Output = Response> + Send + 'static,
+) -> Response {
+    match tokio::spawn(work).await {
+        Ok(response) => response,
+        Err(error) => {
+            tracing::error!(%error, "webhook handling panicked");
+            (StatusCode::INTERNAL_SERVER_ERROR, TEXT, "internal error\n").into_response()
+        }
     }
-    (answer.status, TEXT, answer.text).into_response()
 }
 
 /// A read of the store: the process is up and can keep state.

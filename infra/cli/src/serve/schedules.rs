@@ -44,12 +44,22 @@ impl Job {
     }
 }
 
+/// How often each job runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Intervals {
+    pub poll: Duration,
+    pub retries: Duration,
+    pub reconcile: Duration,
+}
+
 /// Every job `serve` runs.
-pub fn jobs(services: &Arc<Services>, poll_interval: Duration) -> Vec<Job> {
+pub fn jobs(services: &Arc<Services>, intervals: Intervals) -> Vec<Job> {
     let poll = services.clone();
+    let retries = services.clone();
+    let sweep = services.clone();
     vec![
         // outbound-sync's schedule: the Dataverse change feed.
-        Job::new("outbound-poll", poll_interval, move |now| {
+        Job::new("outbound-poll", intervals.poll, move |now| {
             let services = poll.clone();
             async move {
                 let started = Instant::now();
@@ -57,6 +67,36 @@ pub fn jobs(services: &Arc<Services>, poll_interval: Duration) -> Vec<Job> {
                 let latency = started.elapsed();
                 for (id, synced) in &report.synced {
                     if let Some(event) = SyncEvent::outbound(*id, synced, latency) {
+                        services.emit(event);
+                    }
+                }
+                Ok(())
+            }
+        }),
+        // retry-scheduler's first schedule: parked work that is due.
+        Job::new("retries", intervals.retries, move |now| {
+            let services = retries.clone();
+            async move {
+                let started = Instant::now();
+                let report = services.jobs.retries.run(now).await?;
+                let latency = started.elapsed();
+                for (id, redone) in &report.redone {
+                    if let Some(event) = SyncEvent::redone(id, redone, latency) {
+                        services.emit(event);
+                    }
+                }
+                Ok(())
+            }
+        }),
+        // retry-scheduler's second: referrals changed since the watermark, for lost webhooks.
+        Job::new("reconcile", intervals.reconcile, move |now| {
+            let services = sweep.clone();
+            async move {
+                let started = Instant::now();
+                let report = services.jobs.reconciler.sweep(now).await?;
+                let latency = started.elapsed();
+                for (_, handled) in &report.synced {
+                    if let Some(event) = SyncEvent::inbound(handled, latency) {
                         services.emit(event);
                     }
                 }

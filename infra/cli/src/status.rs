@@ -1,0 +1,239 @@
+//! `cosell status`: what the sync state says — cursors and watermarks with their age, the retry
+//! queue by state, the dead items (with the command that replays each), and when each direction
+//! last wrote something. Reads the store only: no credentials, no request to either service.
+
+use std::process::ExitCode;
+
+use cosell_mapping::timestamp;
+use cosell_store::{RetryItem, SyncStore};
+use cosell_sync::activity::{self, Direction};
+use cosell_sync::{outbound, reconcile};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::context::Context;
+use crate::output::{self, FAILED, OK, Report};
+
+/// Items counted per queue; more shows as "at least".
+const LIMIT: usize = 1000;
+
+#[derive(Debug, Serialize)]
+pub struct Status {
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub cursors: Vec<CursorStatus>,
+    pub last_sync: Vec<LastSync>,
+    pub retries: Queue,
+    pub dead: Vec<DeadItem>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CursorStatus {
+    pub name: &'static str,
+    pub what: &'static str,
+    /// The watermark itself; `null` for the delta link (a long URL that tells a person nothing).
+    pub value: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub updated_at: Option<OffsetDateTime>,
+    pub age_secs: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LastSync {
+    pub direction: &'static str,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub at: Option<OffsetDateTime>,
+    pub age_secs: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Queue {
+    pub pending: usize,
+    pub due_now: usize,
+    pub dead: usize,
+    /// A count reached the limit: there may be more.
+    pub truncated: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DeadItem {
+    pub id: String,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    /// What to run once the cause is fixed.
+    pub replay: String,
+}
+
+/// Reads everything `status` shows.
+pub async fn read(store: &dyn SyncStore, now: OffsetDateTime) -> anyhow::Result<Status> {
+    let mut cursors = Vec::new();
+    for (name, what) in [
+        (outbound::CURSOR, "Dataverse change feed (delta link)"),
+        (
+            reconcile::WATERMARK,
+            "Partner Center reconciliation watermark",
+        ),
+    ] {
+        let cursor = store.cursor(name).await?;
+        cursors.push(CursorStatus {
+            name,
+            what,
+            value: cursor
+                .as_ref()
+                .filter(|_| name == reconcile::WATERMARK)
+                .map(|c| c.value.clone()),
+            updated_at: cursor.as_ref().map(|c| c.updated_at),
+            age_secs: cursor.map(|c| (now - c.updated_at).whole_seconds()),
+        });
+    }
+    let mut last_sync = Vec::new();
+    for direction in Direction::ALL {
+        let at = activity::last(store, direction).await?;
+        last_sync.push(LastSync {
+            direction: direction.as_str(),
+            at,
+            age_secs: at.map(|at| (now - at).whole_seconds()),
+        });
+    }
+    let pending = store
+        .due_retries(
+            OffsetDateTime::now_utc() + time::Duration::days(3650),
+            LIMIT,
+        )
+        .await?;
+    let due_now = pending.iter().filter(|i| i.due_at <= now).count();
+    let dead = store.dead_retries(LIMIT).await?;
+    Ok(Status {
+        at: now,
+        cursors,
+        last_sync,
+        retries: Queue {
+            pending: pending.len(),
+            due_now,
+            dead: dead.len(),
+            truncated: pending.len() >= LIMIT || dead.len() >= LIMIT,
+        },
+        dead: dead.into_iter().map(dead_item).collect(),
+    })
+}
+
+fn dead_item(item: RetryItem) -> DeadItem {
+    let target = item
+        .id
+        .split_once(':')
+        .map_or(item.id.as_str(), |(_, id)| id);
+    DeadItem {
+        replay: format!("cosell replay {target}"),
+        id: item.id,
+        attempts: item.attempts,
+        last_error: item.last_error,
+    }
+}
+
+/// `42 s`, `3 min`, `5 h`, `2 d`.
+fn age(secs: i64) -> String {
+    match secs {
+        s if s < 120 => format!("{s} s"),
+        s if s < 2 * 3600 => format!("{} min", s / 60),
+        s if s < 2 * 86400 => format!("{} h", s / 3600),
+        s => format!("{} d", s / 86400),
+    }
+}
+
+impl Report for Status {
+    fn human(&self) -> String {
+        let mut out = String::from("Cursors\n");
+        for c in &self.cursors {
+            match (c.updated_at, c.age_secs) {
+                (Some(_), Some(secs)) => {
+                    let value = c
+                        .value
+                        .as_deref()
+                        .map(|v| format!(" at {v}"))
+                        .unwrap_or_default();
+                    out += &format!(
+                        "  {OK} {:<24} {}{value}, updated {} ago\n",
+                        c.name,
+                        c.what,
+                        age(secs)
+                    );
+                }
+                _ => out += &format!("  – {:<24} {}: not started yet\n", c.name, c.what),
+            }
+        }
+        out += "Last sync\n";
+        for s in &self.last_sync {
+            match (s.at, s.age_secs) {
+                (Some(at), Some(secs)) => {
+                    out += &format!(
+                        "  {:<9} {} ago ({})\n",
+                        s.direction,
+                        age(secs),
+                        timestamp::format(at)
+                    );
+                }
+                _ => out += &format!("  {:<9} never\n", s.direction),
+            }
+        }
+        let more = if self.retries.truncated {
+            " (at least)"
+        } else {
+            ""
+        };
+        out += &format!(
+            "Retry queue{more}\n  pending {} ({} due now) · dead {}\n",
+            self.retries.pending, self.retries.due_now, self.retries.dead
+        );
+        if !self.dead.is_empty() {
+            out += "Dead (fix the cause, then replay)\n";
+            for d in &self.dead {
+                out += &format!(
+                    "  {FAILED} {}  after {} attempt(s): {}\n      {}\n",
+                    d.id,
+                    d.attempts,
+                    d.last_error.as_deref().unwrap_or("no error recorded"),
+                    d.replay
+                );
+            }
+        }
+        out
+    }
+}
+
+pub fn main(ctx: &Context) -> ExitCode {
+    let result = ctx.block_on(async {
+        let config = ctx.config()?;
+        let store = crate::wiring::store(&config).await?;
+        read(&*store, OffsetDateTime::now_utc()).await
+    });
+    match result {
+        Ok(status) => output::print(ctx.format, &status),
+        Err(error) => output::fail(ctx.format, "status", &error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_read_in_the_largest_sensible_unit() {
+        assert_eq!(age(42), "42 s");
+        assert_eq!(age(600), "10 min");
+        assert_eq!(age(5 * 3600), "5 h");
+        assert_eq!(age(3 * 86400), "3 d");
+    }
+
+    #[test]
+    fn a_dead_item_says_how_to_replay_it() {
+        let item = RetryItem {
+            id: "inbound:r-1".into(),
+            payload: serde_json::Value::Null,
+            due_at: OffsetDateTime::UNIX_EPOCH,
+            attempts: 8,
+            last_error: Some("boom".into()),
+            state: cosell_store::RetryState::Dead,
+        };
+        assert_eq!(dead_item(item).replay, "cosell replay r-1");
+    }
+}

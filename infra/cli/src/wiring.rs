@@ -1,0 +1,51 @@
+//! The commands that act on the sync state outside `serve` (`status`, `replay`, `backfill`)
+//! build what they need here, from the same settings the functions read.
+
+use std::sync::Arc;
+
+use cosell_dataverse::DataverseClient;
+use cosell_partner_center::PartnerCenter;
+use cosell_runtime::{Runtime, StoreSource};
+use cosell_store::SyncStore;
+
+use crate::config::Config;
+
+/// The retry-scheduler's jobs (and the use cases under them) over the configured services.
+pub struct Wired {
+    pub jobs: retry_scheduler::App,
+    pub store: Arc<dyn SyncStore>,
+    pub partner_center: PartnerCenter,
+    pub dataverse: DataverseClient,
+}
+
+/// Builds the clients, the store and the use cases, as the retry-scheduler function does.
+pub async fn wire(config: &Config) -> anyhow::Result<Wired> {
+    let settings = retry_scheduler::Settings::from_lookup(config.lookup())?;
+    let runtime = Runtime::start(config.runtime()?).await?;
+    let partner_center = runtime.partner_center.clone();
+    let dataverse = runtime.dataverse.clone();
+    let jobs = retry_scheduler::App::new(
+        settings,
+        runtime.store.clone(),
+        Arc::new(runtime.partner_center),
+        Arc::new(runtime.dataverse),
+    );
+    Ok(Wired {
+        jobs,
+        store: runtime.store,
+        partner_center,
+        dataverse,
+    })
+}
+
+/// The store alone: reading the sync state needs no credentials.
+pub async fn store(config: &Config) -> anyhow::Result<Arc<dyn SyncStore>> {
+    let source = config.runtime()?.store;
+    let aws = match source {
+        StoreSource::DynamoDb { .. } => {
+            Some(aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
+        }
+        StoreSource::Sqlite { .. } => None,
+    };
+    Ok(cosell_runtime::open_store(&source, aws.as_ref())?)
+}

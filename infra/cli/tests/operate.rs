@@ -1,0 +1,201 @@
+//! `cosell status` and `cosell replay`, run as the binaries an operator runs: a referral whose
+//! write Dataverse refuses (a wrong column setting) is dead at once; `status` shows it with its
+//! reason and the command to replay it; `replay` fails while the cause is there and succeeds once
+//! the setting is fixed.
+
+mod common;
+
+use std::time::Duration;
+
+use cosell_mapping::inbound::record_id;
+use serde_json::Value;
+
+use common::{Deployment, Running, cosell_referral, seed_currency, sim};
+
+#[tokio::test]
+async fn status_shows_a_dead_item_and_replay_brings_it_back_once_fixed() {
+    let sim = sim::start().await;
+    seed_currency(&sim);
+    let mut cli = Deployment::new(&sim, "sim-refresh-token");
+    cli.set("COSELL_DEAL_VALUE_COLUMN", "new_dealvalue");
+    // serve shares the operator's store, with its own refresh token (one per process).
+    let mut serve_env = Deployment::new(&sim, &sim.state.tokens.mint_refresh_token());
+    serve_env.set("COSELL_DEAL_VALUE_COLUMN", "new_dealvalue");
+    serve_env.set(
+        "COSELL_SQLITE_PATH",
+        cli.path("cosell.db").to_string_lossy(),
+    );
+
+    // Nothing yet.
+    let (code, stdout, stderr) = cli.run(&["status"]).await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("pending 0 (0 due now) · dead 0"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("inbound   never"), "{stdout}");
+
+    let mut serve = Running::spawn(serve_env.command(&["serve", "--listen", "127.0.0.1:0"]));
+    let listening = serve
+        .line(Duration::from_secs(30), |l| {
+            l.contains("cosell serve listening")
+        })
+        .await;
+    let log: Value = serde_json::from_str(&listening).unwrap();
+    let webhook = format!(
+        "{}/webhooks/partner-center",
+        log["fields"]["url"].as_str().unwrap()
+    );
+    let (code, stdout, stderr) = cli.run(&["webhooks", "register", &webhook]).await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+
+    let referral = cosell_sim::partner_center::referrals::create_referral(
+        &sim.state,
+        cosell_referral(),
+        cosell_sim::partner_center::referrals::Source::Admin,
+    )
+    .unwrap();
+    let id = referral["id"].as_str().unwrap().to_owned();
+    // serve answers 200 once the event is durably parked.
+    common::wait_for("the delivery", Duration::from_secs(15), || {
+        sim.state.pc.webhooks.log().iter().any(|d| {
+            d.event.starts_with("referral") && d.attempts.iter().any(|a| a.status == Some(200))
+        })
+    })
+    .await;
+    let (code, _) = serve.terminate().await;
+    assert_eq!(code, 0);
+
+    let (code, stdout, stderr) = cli.run(&["status", "--json"]).await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let status: Value = serde_json::from_str(&stdout).expect("one JSON document");
+    assert_eq!(status["retries"]["dead"], 1, "{status}");
+    assert_eq!(status["retries"]["pending"], 0, "{status}");
+    let dead = &status["dead"][0];
+    assert_eq!(dead["id"], format!("inbound:{id}"));
+    assert!(
+        dead["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("new_dealvalue"),
+        "{dead}"
+    );
+    assert_eq!(dead["replay"], format!("cosell replay {id}"));
+    let (_, human, _) = cli.run(&["status"]).await;
+    assert!(human.contains(&format!("✖ inbound:{id}")), "{human}");
+
+    // The cause is still there: replay says so and fails.
+    let (code, stdout, _) = cli.run(&["replay", &id]).await;
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("new_dealvalue"), "{stdout}");
+    assert!(sim.state.dv.rows("opportunities").is_empty());
+
+    // Fixed: every dead item replays.
+    cli.set("COSELL_DEAL_VALUE_COLUMN", "estimatedvalue");
+    let (code, stdout, stderr) = cli.run(&["replay", "--dead"]).await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.starts_with(&format!("✔ inbound:{id}")), "{stdout}");
+    assert!(stdout.contains("created"), "{stdout}");
+    let row = sim
+        .state
+        .dv
+        .row("opportunities", record_id("opportunities", &id))
+        .expect("the opportunity");
+    assert_eq!(row["estimatedvalue"], 250000);
+
+    let (_, stdout, _) = cli.run(&["status", "--json"]).await;
+    let status: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(status["retries"]["dead"], 0, "{status}");
+    assert!(status["last_sync"][0]["at"].is_string(), "{status}");
+
+    let (code, stdout, _) = cli.run(&["replay", "no-such-referral"]).await;
+    assert_eq!(code, 1);
+    assert!(stdout.is_empty());
+}
+
+/// serve runs retry-scheduler's two jobs in-process: parked work is redone once Dataverse heals,
+/// and a referral whose webhook Partner Center never delivered arrives through the sweep.
+#[tokio::test]
+async fn serve_redoes_parked_work_and_sweeps_for_lost_webhooks() {
+    use cosell_sim::faults::{FaultSettings, Service};
+
+    let sim = sim::start().await;
+    seed_currency(&sim);
+    let cli = Deployment::new(&sim, "sim-refresh-token");
+    let mut serve_env = Deployment::new(&sim, &sim.state.tokens.mint_refresh_token());
+    serve_env.set("COSELL_POLL_INTERVAL", "3600");
+    serve_env.set("COSELL_RETRY_INTERVAL", "100ms");
+    serve_env.set("COSELL_RETRY_BASE_SECS", "1");
+    serve_env.set("COSELL_RECONCILE_INTERVAL", "200ms");
+    let mut serve = Running::spawn(serve_env.command(&["serve", "--listen", "127.0.0.1:0"]));
+    let listening = serve
+        .line(Duration::from_secs(30), |l| {
+            l.contains("cosell serve listening")
+        })
+        .await;
+    let log: Value = serde_json::from_str(&listening).unwrap();
+    let webhook = format!(
+        "{}/webhooks/partner-center",
+        log["fields"]["url"].as_str().unwrap()
+    );
+    let (code, stdout, stderr) = cli.run(&["webhooks", "register", &webhook]).await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+
+    // Dataverse is down when the webhook comes: parked, then redone once it is back.
+    let down = FaultSettings {
+        rate_500: 1.0,
+        ..FaultSettings::default()
+    };
+    sim.state.faults.set(Service::Dataverse, down);
+    let create = |referral| {
+        cosell_sim::partner_center::referrals::create_referral(
+            &sim.state,
+            referral,
+            cosell_sim::partner_center::referrals::Source::Admin,
+        )
+        .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let parked = create(cosell_referral());
+    common::wait_for("the delivery", Duration::from_secs(15), || {
+        sim.state
+            .pc
+            .webhooks
+            .log()
+            .iter()
+            .any(|d| d.attempts.iter().any(|a| a.status == Some(200)))
+    })
+    .await;
+    assert!(sim.state.dv.rows("opportunities").is_empty());
+    sim.state
+        .faults
+        .set(Service::Dataverse, FaultSettings::default());
+    let row = record_id("opportunities", &parked);
+    // Within the client's own retries (up to ~12 s of backoff per call) plus one backoff.
+    common::wait_for("the retried opportunity", Duration::from_secs(60), || {
+        sim.state.dv.row("opportunities", row).is_some()
+    })
+    .await;
+
+    // Every webhook lost from now on: the sweep alone brings the next referral.
+    sim.state
+        .pc
+        .webhooks
+        .set_knobs(cosell_sim::partner_center::config::WebhookKnobs {
+            drop_rate: 1.0,
+            ..Default::default()
+        });
+    let mut other = cosell_referral();
+    other["customerProfile"]["name"] = "Tailspin Toys".into();
+    other["customerProfile"]["team"][0]["email"] = "ana@tailspin.example".into();
+    let swept = create(other);
+    let row = record_id("opportunities", &swept);
+    common::wait_for("the swept opportunity", Duration::from_secs(15), || {
+        sim.state.dv.row("opportunities", row).is_some()
+    })
+    .await;
+    let (code, _) = serve.terminate().await;
+    assert_eq!(code, 0);
+}
