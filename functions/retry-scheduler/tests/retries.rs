@@ -228,3 +228,75 @@ async fn replay_of_an_unknown_id_says_so() {
         .unwrap_err();
     assert!(error.to_string().contains("no-such-referral"), "{error}");
 }
+
+#[tokio::test]
+async fn a_linked_record_shows_the_failure_and_the_give_up_and_turns_back_when_replayed() {
+    let stack = start().await;
+    let app = scheduler(&stack, CrmConfig::default(), backoff(3));
+    let id = id_of(
+        &stack
+            .seed_referral(cosell_referral(
+                "Fabrikam, Inc.",
+                "98052",
+                "dana@fabrikam.example",
+            ))
+            .await,
+    );
+    stack.wait_delivered(1).await;
+    let opportunity = record_id("opportunities", &id);
+    assert!(
+        stack.row("opportunities", opportunity)["name"]
+            .as_str()
+            .unwrap()
+            .ends_with('✔')
+    );
+
+    // Partner Center fails every read of the referral Microsoft just edited.
+    let down = FaultSettings {
+        rate_500: 1.0,
+        ..FaultSettings::default()
+    };
+    stack.sim.state.faults.set(Service::PartnerCenter, down);
+    stack
+        .edit_referral(&id, serde_json::json!({"details": {"dealValue": 300000}}))
+        .await;
+    stack.wait_delivered(2).await;
+    let audit = |stack: &common::Stack| {
+        stack.row("opportunities", opportunity)["msft_microsoftpartnercenterreferralsyncaudit"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let row = stack.row("opportunities", opportunity);
+    assert!(row["name"].as_str().unwrap().ends_with('✖'), "{row:?}");
+    let first = audit(&stack);
+    assert!(
+        first.lines().next().unwrap().contains("(will retry)"),
+        "{first}"
+    );
+
+    for _ in 0..2 {
+        let due = item(&stack, &id).await.unwrap().due_at;
+        app.retries.run(due).await.unwrap();
+    }
+    assert_eq!(item(&stack, &id).await.unwrap().state, RetryState::Dead);
+    let dead = audit(&stack);
+    let top = dead.lines().next().unwrap();
+    assert!(top.contains("gave up after 3 attempts"), "{dead}");
+    assert!(top.contains("fix it, then replay"), "{dead}");
+
+    stack
+        .sim
+        .state
+        .faults
+        .set(Service::PartnerCenter, FaultSettings::default());
+    let replayed = app
+        .retries
+        .replay(&id, OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert!(replayed[0].1.done(), "{replayed:?}");
+    let row = stack.row("opportunities", opportunity);
+    assert!(row["name"].as_str().unwrap().ends_with('✔'), "{row:?}");
+    assert_eq!(row["estimatedvalue"], 300000);
+}

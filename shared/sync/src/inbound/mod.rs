@@ -706,12 +706,20 @@ impl InboundSync {
         } else {
             "will retry"
         };
+        // The referral's name when it was read; else the name both sides last agreed on (the
+        // read itself may be what failed).
+        let agreed = link
+            .as_ref()
+            .and_then(|l| l.deal.clone())
+            .and_then(|deal| serde_json::from_value::<DealState>(deal).ok())
+            .and_then(|deal| deal.name);
         let row = Opportunity {
             name: record
                 .name
-                .as_deref()
+                .clone()
+                .or(agreed)
                 .filter(|_| self.config.check_mark_in_name)
-                .map(|name| decorate_name(name, MARK_FAILED, &self.config)),
+                .map(|name| decorate_name(&name, MARK_FAILED, &self.config)),
             ..Opportunity::default()
         };
         let failed = audit_line(now, &format!("✖ Inbound sync failed: {message} ({next})"));
