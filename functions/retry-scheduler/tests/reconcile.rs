@@ -21,15 +21,7 @@ async fn referrals_whose_webhooks_were_all_dropped_reach_dataverse_through_the_s
         drop_rate: 1.0,
         ..WebhookKnobs::default()
     });
-    let first = id_of(
-        &stack
-            .seed_referral(cosell_referral(
-                "Fabrikam, Inc.",
-                "98052",
-                "dana@fabrikam.example",
-            ))
-            .await,
-    );
+    let first = common::fabrikam(&stack).await;
     let second = id_of(
         &stack
             .seed_referral(cosell_referral(

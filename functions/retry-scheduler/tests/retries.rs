@@ -95,15 +95,7 @@ async fn work_that_used_up_its_attempts_is_dead_and_replays_once_dataverse_is_ba
     let stack = start().await;
     let app = scheduler(&stack, CrmConfig::default(), backoff(3));
     outage(&stack, true);
-    let id = id_of(
-        &stack
-            .seed_referral(cosell_referral(
-                "Fabrikam, Inc.",
-                "98052",
-                "dana@fabrikam.example",
-            ))
-            .await,
-    );
+    let id = common::fabrikam(&stack).await;
     stack.wait_delivered(1).await;
     for _ in 0..2 {
         let due = item(&stack, &id).await.unwrap().due_at;
@@ -148,15 +140,7 @@ async fn a_write_dataverse_refuses_goes_dead_at_once_and_replays_once_the_settin
         ..CrmConfig::default()
     };
     let stack = start_with(wrong.clone()).await;
-    let id = id_of(
-        &stack
-            .seed_referral(cosell_referral(
-                "Fabrikam, Inc.",
-                "98052",
-                "dana@fabrikam.example",
-            ))
-            .await,
-    );
+    let id = common::fabrikam(&stack).await;
     stack.wait_delivered(1).await;
     let dead = item(&stack, &id).await.expect("parked");
     assert_eq!((dead.state, dead.attempts), (RetryState::Dead, 1));
@@ -189,15 +173,7 @@ async fn a_run_while_another_holds_the_scheduler_takes_nothing() {
     let stack = start().await;
     let app = scheduler(&stack, CrmConfig::default(), backoff(8));
     outage(&stack, true);
-    let id = id_of(
-        &stack
-            .seed_referral(cosell_referral(
-                "Fabrikam, Inc.",
-                "98052",
-                "dana@fabrikam.example",
-            ))
-            .await,
-    );
+    let id = common::fabrikam(&stack).await;
     stack.wait_delivered(1).await;
     outage(&stack, false);
     let due = item(&stack, &id).await.unwrap().due_at;
@@ -233,15 +209,7 @@ async fn replay_of_an_unknown_id_says_so() {
 async fn a_linked_record_shows_the_failure_and_the_give_up_and_turns_back_when_replayed() {
     let stack = start().await;
     let app = scheduler(&stack, CrmConfig::default(), backoff(3));
-    let id = id_of(
-        &stack
-            .seed_referral(cosell_referral(
-                "Fabrikam, Inc.",
-                "98052",
-                "dana@fabrikam.example",
-            ))
-            .await,
-    );
+    let id = common::fabrikam(&stack).await;
     stack.wait_delivered(1).await;
     let opportunity = record_id("opportunities", &id);
     assert!(

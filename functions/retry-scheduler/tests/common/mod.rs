@@ -64,6 +64,12 @@ pub fn scheduler(stack: &Stack, crm: CrmConfig, backoff: Backoff) -> App {
     )
 }
 
+/// Seeds the Fabrikam co-sell referral (fires `referral-created`); its id.
+pub async fn fabrikam(stack: &Stack) -> String {
+    let referral = cosell_referral("Fabrikam, Inc.", "98052", "dana@fabrikam.example");
+    id_of(&stack.seed_referral(referral).await)
+}
+
 /// The referral's inbound retry item.
 pub async fn item(stack: &Stack, referral_id: &str) -> Option<RetryItem> {
     stack
