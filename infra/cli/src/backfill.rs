@@ -1,13 +1,202 @@
-//! `cosell backfill`: being written.
+//! `cosell backfill`: the first-time sync of everything already open — every open referral into
+//! Dynamics 365, every opportunity marked "Sync with Partner Center" into Partner Center —
+//! through the same use cases as the functions.
+//!
+//! - Resumable: a referral equal to what its link last synced, or an opportunity whose deal both
+//!   sides agreed on, costs one store read and no write, so a second run (or one after a crash)
+//!   skips what the first did.
+//! - Paced: work is sequential and the Dataverse client is capped at `--rate` requests per second
+//!   (default 15; Dataverse allows 6,000 per 5 minutes per user, 20 per second), so a large
+//!   backfill stays under the limit instead of bouncing off 429s.
+//! - Failures are parked as retry items by the use cases (and shown on the record), as in
+//!   production; the run goes on and exits 1 at the end. A store failure stops it: run it again.
 
 use std::process::ExitCode;
 
+use cosell_dataverse::{Filter, Query};
+use cosell_mapping::{CrmRow, Opportunity};
+use cosell_partner_center::{Field, ListQuery};
+use cosell_sync::{Handled, Synced};
+use cosell_transport::RateLimit;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use time::OffsetDateTime;
+
 use crate::context::Context;
+use crate::output::{self, Format, Report};
+use crate::wiring::{self, Wired};
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Only Partner Center referrals → Dynamics 365.
+    #[arg(long, conflicts_with = "opportunities_only")]
+    referrals_only: bool,
+    /// Only opportunities → Partner Center.
+    #[arg(long)]
+    opportunities_only: bool,
+    /// Dataverse requests per second at most.
+    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u32).range(1..=20))]
+    rate: u32,
+}
 
-pub fn main(_ctx: &Context, _args: Args) -> ExitCode {
-    eprintln!("cosell backfill: not built yet");
-    ExitCode::FAILURE
+#[derive(Debug, Default, Serialize)]
+pub struct Referrals {
+    pub listed: usize,
+    pub in_sync: usize,
+    pub synced: usize,
+    pub parked: usize,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Opportunities {
+    pub listed: usize,
+    pub in_sync: usize,
+    pub created: usize,
+    pub updated: usize,
+    pub invalid: usize,
+    pub parked: usize,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Backfill {
+    pub referrals: Option<Referrals>,
+    pub opportunities: Option<Opportunities>,
+}
+
+impl Report for Backfill {
+    fn human(&self) -> String {
+        let mut out = String::new();
+        if let Some(r) = &self.referrals {
+            out += &format!(
+                "referrals      {} open: {} synced, {} already in sync, {} parked\n",
+                r.listed, r.synced, r.in_sync, r.parked
+            );
+        }
+        if let Some(o) = &self.opportunities {
+            out += &format!(
+                "opportunities  {} marked for sync: {} created, {} updated, {} already in sync, {} invalid, {} parked\n",
+                o.listed, o.created, o.updated, o.in_sync, o.invalid, o.parked
+            );
+        }
+        if !self.ok() {
+            out += "Some were not synced: `cosell status` lists them with the reason.\n";
+        }
+        out
+    }
+
+    fn ok(&self) -> bool {
+        self.referrals.as_ref().is_none_or(|r| r.parked == 0)
+            && self
+                .opportunities
+                .as_ref()
+                .is_none_or(|o| o.parked == 0 && o.invalid == 0)
+    }
+}
+
+/// A bar on stderr for people; hidden with `--json`.
+fn bar(format: Format, length: usize, what: &'static str) -> ProgressBar {
+    if format == Format::Json {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(length as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{prefix:>13} [{bar:30}] {pos}/{len} {msg}")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(what);
+    bar
+}
+
+async fn referrals(wired: &Wired, format: Format) -> anyhow::Result<Referrals> {
+    let open = cosell_partner_center::Filter::new().ne(Field::Status, "Closed");
+    let listed = wired
+        .partner_center
+        .list_all_referrals(ListQuery::new().filter(open))
+        .await?;
+    let mut counts = Referrals {
+        listed: listed.len(),
+        ..Referrals::default()
+    };
+    let bar = bar(format, listed.len(), "referrals");
+    for referral in &listed {
+        let now = OffsetDateTime::now_utc();
+        match wired
+            .jobs
+            .reconciler
+            .bring_up_to_date(referral, now)
+            .await?
+        {
+            None => counts.in_sync += 1,
+            Some(Handled::Parked { .. }) => counts.parked += 1,
+            Some(_) => counts.synced += 1,
+        }
+        bar.set_message(format!(
+            "{} synced, {} parked",
+            counts.synced, counts.parked
+        ));
+        bar.inc(1);
+    }
+    bar.finish();
+    Ok(counts)
+}
+
+async fn opportunities(wired: &Wired, format: Format) -> anyhow::Result<Opportunities> {
+    let sync_column = wired.jobs.outbound.config().columns.sync.clone();
+    let query = Query::new()
+        .select([Opportunity::KEY])
+        .filter(Filter::eq(sync_column, true));
+    let rows = wired
+        .dataverse
+        .query_all(Opportunity::ENTITY_SET, &query)
+        .await?;
+    let ids: Vec<_> = rows
+        .iter()
+        .filter_map(|row| row.id(Opportunity::KEY))
+        .collect();
+    let mut counts = Opportunities {
+        listed: ids.len(),
+        ..Opportunities::default()
+    };
+    let bar = bar(format, ids.len(), "opportunities");
+    for id in ids {
+        let now = OffsetDateTime::now_utc();
+        match wired.jobs.outbound.sync_opportunity(id.0, now).await? {
+            Synced::Created { .. } => counts.created += 1,
+            Synced::Updated { .. } => counts.updated += 1,
+            Synced::Invalid { .. } => counts.invalid += 1,
+            Synced::Parked { .. } | Synced::Waiting { .. } => counts.parked += 1,
+            Synced::Unchanged | Synced::Missing | Synced::NotShared => counts.in_sync += 1,
+        }
+        bar.set_message(format!(
+            "{} created, {} updated, {} parked",
+            counts.created, counts.updated, counts.parked
+        ));
+        bar.inc(1);
+    }
+    bar.finish();
+    Ok(counts)
+}
+
+pub fn main(ctx: &Context, args: Args) -> ExitCode {
+    let result = ctx.block_on(async {
+        let config = ctx.config()?;
+        let rate = RateLimit {
+            per_second: args.rate,
+            burst: args.rate,
+        };
+        let wired = wiring::wire(&config, Some(rate)).await?;
+        let mut report = Backfill::default();
+        if !args.opportunities_only {
+            report.referrals = Some(referrals(&wired, ctx.format).await?);
+        }
+        if !args.referrals_only {
+            report.opportunities = Some(opportunities(&wired, ctx.format).await?);
+        }
+        anyhow::Ok(report)
+    });
+    match result {
+        Ok(report) => output::print(ctx.format, &report),
+        Err(error) => output::fail(ctx.format, "backfill", &error),
+    }
 }

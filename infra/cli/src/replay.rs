@@ -66,7 +66,7 @@ fn item(id: String, redone: &Redone) -> Item {
 pub fn main(ctx: &Context, id: Option<&str>, dead: bool) -> ExitCode {
     let result = ctx.block_on(async {
         let config = ctx.config()?;
-        let wired = crate::wiring::wire(&config).await?;
+        let wired = crate::wiring::wire(&config, None).await?;
         let now = OffsetDateTime::now_utc();
         let replayed = match id {
             Some(id) if !dead => wired.jobs.retries.replay(id, now).await?,

@@ -7,21 +7,24 @@ use cosell_dataverse::DataverseClient;
 use cosell_partner_center::PartnerCenter;
 use cosell_runtime::{Runtime, StoreSource};
 use cosell_store::SyncStore;
+use cosell_transport::RateLimit;
 
 use crate::config::Config;
 
 /// The retry-scheduler's jobs (and the use cases under them) over the configured services.
 pub struct Wired {
     pub jobs: retry_scheduler::App,
-    pub store: Arc<dyn SyncStore>,
     pub partner_center: PartnerCenter,
     pub dataverse: DataverseClient,
 }
 
-/// Builds the clients, the store and the use cases, as the retry-scheduler function does.
-pub async fn wire(config: &Config) -> anyhow::Result<Wired> {
+/// Builds the clients, the store and the use cases, as the retry-scheduler function does;
+/// `dataverse_rate` caps the Dataverse client's requests per second.
+pub async fn wire(config: &Config, dataverse_rate: Option<RateLimit>) -> anyhow::Result<Wired> {
     let settings = retry_scheduler::Settings::from_lookup(config.lookup())?;
-    let runtime = Runtime::start(config.runtime()?).await?;
+    let mut runtime_settings = config.runtime()?;
+    runtime_settings.dataverse_rate_limit = dataverse_rate;
+    let runtime = Runtime::start(runtime_settings).await?;
     let partner_center = runtime.partner_center.clone();
     let dataverse = runtime.dataverse.clone();
     let jobs = retry_scheduler::App::new(
@@ -32,7 +35,6 @@ pub async fn wire(config: &Config) -> anyhow::Result<Wired> {
     );
     Ok(Wired {
         jobs,
-        store: runtime.store,
         partner_center,
         dataverse,
     })

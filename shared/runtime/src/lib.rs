@@ -80,6 +80,7 @@ impl Runtime {
             dv.client_secret.clone(),
         );
         dv_config.token_url = settings.token_url("{tenant}");
+        dv_config.http.rate_limit = settings.dataverse_rate_limit.or(dv_config.http.rate_limit);
         let dataverse = DataverseClient::new(dv_config)?;
 
         let store = open_store(&settings.store, aws.as_ref())?;

@@ -53,6 +53,9 @@ pub struct Settings {
     /// `…/webhooks/v1/registration`.
     pub partner_center_registration_url: String,
     pub crm: CrmConfig,
+    /// A client-side ceiling on Dataverse requests (`cosell backfill` sets it to stay under the
+    /// service's 6,000 per 5 minutes instead of bouncing off it). Not read from the environment.
+    pub dataverse_rate_limit: Option<cosell_transport::RateLimit>,
 }
 
 impl Settings {
@@ -134,6 +137,7 @@ impl Settings {
             partner_center_referrals_url: format!("{partner_center}/v1.0/engagements/referrals"),
             partner_center_registration_url: format!("{webhooks}/webhooks/v1/registration"),
             crm: CrmConfig::from_lookup(&lookup)?,
+            dataverse_rate_limit: None,
         })
     }
 

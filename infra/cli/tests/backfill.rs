@@ -1,0 +1,177 @@
+//! `cosell backfill`, run as the binary against the simulators: every open referral and every
+//! opportunity marked for sync is synced; closed referrals and unshared opportunities are left
+//! alone; a second run writes nothing; the pace stays under Dataverse's limit.
+
+mod common;
+
+use cosell_mapping::inbound::record_id;
+use cosell_sim::Sim;
+use cosell_sim::dataverse::LimitConfig;
+use cosell_sim::partner_center::referrals::{Source, create_referral};
+use serde_json::{Value, json};
+
+use common::{Deployment, cosell_referral, object, seed_currency, seed_shared_opportunity, sim};
+
+/// `count` open co-sell referrals from different customers; their ids.
+fn seed_open(sim: &Sim, count: usize) -> Vec<String> {
+    (0..count)
+        .map(|n| {
+            let mut referral = cosell_referral();
+            referral["name"] = format!("Customer {n} - Azure migration").into();
+            referral["customerProfile"]["name"] = format!("Customer {n} Ltd").into();
+            referral["customerProfile"]["team"][0]["email"] =
+                format!("buyer{n}@customer{n}.example").into();
+            let created = create_referral(&sim.state, referral, Source::Admin).unwrap();
+            created["id"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+/// Requests to Partner Center or Dataverse other than reads (routes count as
+/// `"<service> <METHOD> <route>"`; sign-ins are not counted).
+fn writes(sim: &Sim) -> u64 {
+    let snapshot = sim.state.counters.snapshot();
+    snapshot
+        .routes
+        .iter()
+        .filter(|(route, _)| {
+            let mut parts = route.split(' ');
+            let (service, method) = (parts.next(), parts.next());
+            service != Some("token") && method != Some("GET")
+        })
+        .map(|(_, n)| n)
+        .sum()
+}
+
+fn throttled(sim: &Sim) -> u64 {
+    sim.state
+        .counters
+        .snapshot()
+        .events
+        .iter()
+        .filter(|(name, _)| name.contains("throttled"))
+        .map(|(_, n)| n)
+        .sum()
+}
+
+#[tokio::test]
+async fn everything_open_is_synced_once_and_a_second_run_writes_nothing() {
+    let sim = sim::start().await;
+    let currency = seed_currency(&sim);
+    let open = seed_open(&sim, 12);
+    let mut closed_referral = cosell_referral();
+    closed_referral["status"] = "Closed".into();
+    closed_referral["substatus"] = "Won".into();
+    let closed = create_referral(&sim.state, closed_referral, Source::Admin).unwrap();
+    let closed = closed["id"].as_str().unwrap().to_owned();
+    let shared: Vec<_> = (0..3)
+        .map(|_| seed_shared_opportunity(&sim, currency))
+        .collect();
+    let unshared = sim
+        .state
+        .dv
+        .seed(
+            "opportunities",
+            object(json!({"name": "Not for Partner Center", "msft_microsoftpartnercenterreferralsync": false})),
+        )
+        .unwrap();
+    let referrals_before = sim.state.pc.store.lock().unwrap().all().len();
+
+    let deployment = Deployment::new(&sim, "sim-refresh-token");
+    let (code, stdout, stderr) = deployment.run(&["backfill", "--json"]).await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let report: Value = serde_json::from_str(&stdout).expect("one JSON document");
+    assert_eq!(
+        report["referrals"]["listed"], 12,
+        "closed ones are not listed: {report}"
+    );
+    assert_eq!(report["referrals"]["synced"], 12, "{report}");
+    // The 12 opportunities the referrals became are shared too, and already agreed.
+    assert_eq!(report["opportunities"]["listed"], 15, "{report}");
+    assert_eq!(report["opportunities"]["created"], 3, "{report}");
+    assert_eq!(report["opportunities"]["in_sync"], 12, "{report}");
+
+    for id in &open {
+        assert!(
+            sim.state
+                .dv
+                .row("opportunities", record_id("opportunities", id))
+                .is_some(),
+            "referral {id} has its opportunity"
+        );
+    }
+    assert!(
+        sim.state
+            .dv
+            .row("opportunities", record_id("opportunities", &closed))
+            .is_none()
+    );
+    for id in &shared {
+        let row = sim.state.dv.row("opportunities", *id).unwrap();
+        assert!(
+            row["msft_microsoftpartnercenterreferralidentifier"].is_string(),
+            "{row:?}"
+        );
+    }
+    let row = sim.state.dv.row("opportunities", unshared).unwrap();
+    assert!(
+        row.get("msft_microsoftpartnercenterreferralidentifier")
+            .is_none_or(Value::is_null)
+    );
+    let referrals_after = sim.state.pc.store.lock().unwrap().all().len();
+    assert!(referrals_after >= referrals_before + 3);
+
+    // Again: everything in sync, nothing written to either service.
+    sim.state.counters.reset();
+    let (code, stdout, stderr) = deployment.run(&["backfill", "--json"]).await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    // Now also the 3 referrals the shared opportunities became: in sync from the start.
+    assert_eq!(report["referrals"]["in_sync"], 15, "{report}");
+    assert_eq!(report["opportunities"]["in_sync"], 15, "{report}");
+    assert_eq!(
+        writes(&sim),
+        0,
+        "{:?}",
+        sim.state.counters.snapshot().routes
+    );
+
+    // People get a summary.
+    let (code, stdout, _) = deployment.run(&["backfill", "--referrals-only"]).await;
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains("15 open: 0 synced, 15 already in sync, 0 parked"),
+        "{stdout}"
+    );
+}
+
+/// Backfills 6 referrals at `rate` against a tight limit (10 requests per 2 s); the 429s the
+/// simulator served.
+async fn backfill_at(rate: &str) -> u64 {
+    let sim = sim::start().await;
+    seed_currency(&sim);
+    seed_open(&sim, 6);
+    sim.state.dv.set_limits(LimitConfig {
+        max_requests: 10,
+        window_secs: 2,
+        ..LimitConfig::default()
+    });
+    let deployment = Deployment::new(&sim, "sim-refresh-token");
+    let (code, stdout, stderr) = deployment
+        .run(&["backfill", "--referrals-only", "--json", "--rate", rate])
+        .await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["referrals"]["synced"], 6, "{report}");
+    throttled(&sim)
+}
+
+#[tokio::test]
+async fn the_pace_stays_under_the_dataverse_limit() {
+    // 3 per second with a burst of 3: at most 9 in any 2 s.
+    assert_eq!(backfill_at("3").await, 0, "paced under the limit");
+    assert!(
+        backfill_at("20").await > 0,
+        "the same backfill unpaced is throttled"
+    );
+}
