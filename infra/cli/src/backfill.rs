@@ -13,6 +13,7 @@
 
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use cosell_dataverse::{Filter, Query};
 use cosell_mapping::{CrmRow, Opportunity};
 use cosell_partner_center::{Field, ListQuery};
@@ -113,7 +114,8 @@ async fn referrals(wired: &Wired, format: Format) -> anyhow::Result<Referrals> {
     let listed = wired
         .partner_center
         .list_all_referrals(ListQuery::new().filter(open))
-        .await?;
+        .await
+        .context("listing the open referrals in Partner Center")?;
     let mut counts = Referrals {
         listed: listed.len(),
         ..Referrals::default()
@@ -125,8 +127,13 @@ async fn referrals(wired: &Wired, format: Format) -> anyhow::Result<Referrals> {
             .jobs
             .reconciler
             .bring_up_to_date(referral, now)
-            .await?
-        {
+            .await
+            .with_context(|| {
+                format!(
+                    "referral {} (run it again to resume)",
+                    referral.id.as_deref().unwrap_or("?")
+                )
+            })? {
             None => counts.in_sync += 1,
             Some(Handled::Parked { .. }) => counts.parked += 1,
             Some(_) => counts.synced += 1,
@@ -149,7 +156,8 @@ async fn opportunities(wired: &Wired, format: Format) -> anyhow::Result<Opportun
     let rows = wired
         .dataverse
         .query_all(Opportunity::ENTITY_SET, &query)
-        .await?;
+        .await
+        .context("listing the opportunities marked for sync in Dataverse")?;
     let ids: Vec<_> = rows
         .iter()
         .filter_map(|row| row.id(Opportunity::KEY))
@@ -161,7 +169,13 @@ async fn opportunities(wired: &Wired, format: Format) -> anyhow::Result<Opportun
     let bar = bar(format, ids.len(), "opportunities");
     for id in ids {
         let now = OffsetDateTime::now_utc();
-        match wired.jobs.outbound.sync_opportunity(id.0, now).await? {
+        let synced = wired
+            .jobs
+            .outbound
+            .sync_opportunity(id.0, now)
+            .await
+            .with_context(|| format!("opportunity {} (run it again to resume)", id.0))?;
+        match synced {
             Synced::Created { .. } => counts.created += 1,
             Synced::Updated { .. } => counts.updated += 1,
             Synced::Invalid { .. } => counts.invalid += 1,

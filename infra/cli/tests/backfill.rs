@@ -58,12 +58,17 @@ fn throttled(sim: &Sim) -> u64 {
 async fn everything_open_is_synced_once_and_a_second_run_writes_nothing() {
     let sim = sim::start().await;
     let currency = seed_currency(&sim);
-    let open = seed_open(&sim, 12);
-    let mut closed_referral = cosell_referral();
-    closed_referral["status"] = "Closed".into();
-    closed_referral["substatus"] = "Won".into();
-    let closed = create_referral(&sim.state, closed_referral, Source::Admin).unwrap();
-    let closed = closed["id"].as_str().unwrap().to_owned();
+    let open = seed_open(&sim, 25);
+    let closed: Vec<String> = ["Won", "Lost"]
+        .into_iter()
+        .map(|substatus| {
+            let mut referral = cosell_referral();
+            referral["status"] = "Closed".into();
+            referral["substatus"] = substatus.into();
+            let created = create_referral(&sim.state, referral, Source::Admin).unwrap();
+            created["id"].as_str().unwrap().to_owned()
+        })
+        .collect();
     let shared: Vec<_> = (0..3)
         .map(|_| seed_shared_opportunity(&sim, currency))
         .collect();
@@ -82,14 +87,14 @@ async fn everything_open_is_synced_once_and_a_second_run_writes_nothing() {
     assert_eq!(code, 0, "{stdout}{stderr}");
     let report: Value = serde_json::from_str(&stdout).expect("one JSON document");
     assert_eq!(
-        report["referrals"]["listed"], 12,
+        report["referrals"]["listed"], 25,
         "closed ones are not listed: {report}"
     );
-    assert_eq!(report["referrals"]["synced"], 12, "{report}");
-    // The 12 opportunities the referrals became are shared too, and already agreed.
-    assert_eq!(report["opportunities"]["listed"], 15, "{report}");
+    assert_eq!(report["referrals"]["synced"], 25, "{report}");
+    // The 25 opportunities the referrals became are shared too, and already agreed.
+    assert_eq!(report["opportunities"]["listed"], 28, "{report}");
     assert_eq!(report["opportunities"]["created"], 3, "{report}");
-    assert_eq!(report["opportunities"]["in_sync"], 12, "{report}");
+    assert_eq!(report["opportunities"]["in_sync"], 25, "{report}");
 
     for id in &open {
         assert!(
@@ -100,12 +105,15 @@ async fn everything_open_is_synced_once_and_a_second_run_writes_nothing() {
             "referral {id} has its opportunity"
         );
     }
-    assert!(
-        sim.state
-            .dv
-            .row("opportunities", record_id("opportunities", &closed))
-            .is_none()
-    );
+    for id in &closed {
+        assert!(
+            sim.state
+                .dv
+                .row("opportunities", record_id("opportunities", id))
+                .is_none(),
+            "closed referral {id} is left alone"
+        );
+    }
     for id in &shared {
         let row = sim.state.dv.row("opportunities", *id).unwrap();
         assert!(
@@ -127,8 +135,8 @@ async fn everything_open_is_synced_once_and_a_second_run_writes_nothing() {
     assert_eq!(code, 0, "{stdout}{stderr}");
     let report: Value = serde_json::from_str(&stdout).unwrap();
     // Now also the 3 referrals the shared opportunities became: in sync from the start.
-    assert_eq!(report["referrals"]["in_sync"], 15, "{report}");
-    assert_eq!(report["opportunities"]["in_sync"], 15, "{report}");
+    assert_eq!(report["referrals"]["in_sync"], 28, "{report}");
+    assert_eq!(report["opportunities"]["in_sync"], 28, "{report}");
     assert_eq!(
         writes(&sim),
         0,
@@ -140,7 +148,7 @@ async fn everything_open_is_synced_once_and_a_second_run_writes_nothing() {
     let (code, stdout, _) = deployment.run(&["backfill", "--referrals-only"]).await;
     assert_eq!(code, 0);
     assert!(
-        stdout.contains("15 open: 0 synced, 15 already in sync, 0 parked"),
+        stdout.contains("28 open: 0 synced, 28 already in sync, 0 parked"),
         "{stdout}"
     );
 }
@@ -174,4 +182,47 @@ async fn the_pace_stays_under_the_dataverse_limit() {
         backfill_at("20").await > 0,
         "the same backfill unpaced is throttled"
     );
+}
+
+#[tokio::test]
+async fn an_opportunity_that_cannot_be_synced_fails_the_run() {
+    let sim = sim::start().await;
+    let currency = seed_currency(&sim);
+    seed_shared_opportunity(&sim, currency);
+    // Marked for sync, but no customer, contact, solution or value: Partner Center would refuse it.
+    let incomplete = sim
+        .state
+        .dv
+        .seed(
+            "opportunities",
+            object(json!({"name": "Half-filled", "msft_microsoftpartnercenterreferralsync": true})),
+        )
+        .unwrap();
+
+    let deployment = Deployment::new(&sim, "sim-refresh-token");
+    let (code, stdout, stderr) = deployment
+        .run(&["backfill", "--opportunities-only", "--json"])
+        .await;
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    let report: Value = serde_json::from_str(&stdout).expect("one JSON document");
+    assert!(report["referrals"].is_null(), "{report}");
+    assert_eq!(report["opportunities"]["listed"], 2, "{report}");
+    assert_eq!(report["opportunities"]["created"], 1, "{report}");
+    assert_eq!(report["opportunities"]["invalid"], 1, "{report}");
+    let row = sim.state.dv.row("opportunities", incomplete).unwrap();
+    assert!(
+        row.get("msft_microsoftpartnercenterreferralidentifier")
+            .is_none_or(Value::is_null),
+        "{row:?}"
+    );
+
+    // Run again, for people: it waits for an edit (its retry item holds it), still not synced,
+    // and they are told where to look.
+    let (code, stdout, _) = deployment.run(&["backfill", "--opportunities-only"]).await;
+    assert_eq!(code, 1);
+    assert!(
+        stdout.contains("1 already in sync, 0 invalid, 1 parked"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("cosell status"), "{stdout}");
 }
