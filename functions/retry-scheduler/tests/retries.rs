@@ -268,3 +268,49 @@ async fn a_linked_record_shows_the_failure_and_the_give_up_and_turns_back_when_r
     assert!(row["name"].as_str().unwrap().ends_with('✔'), "{row:?}");
     assert_eq!(row["estimatedvalue"], 300000);
 }
+
+#[tokio::test]
+async fn a_run_stops_after_failures_in_a_row_and_leaves_the_rest_due() {
+    let stack = start().await;
+    let settings = cosell_sync::RetrySettings {
+        stop_after_failures: 2,
+        ..cosell_sync::RetrySettings::default()
+    };
+    let app = common::scheduler_with(&stack, CrmConfig::default(), backoff(8), settings);
+    outage(&stack, true);
+    let mut ids = Vec::new();
+    for n in 0..4 {
+        let email = format!("buyer@customer{n}.example");
+        let referral = cosell_referral(&format!("Customer {n} Ltd"), "98052", &email);
+        ids.push(id_of(&stack.seed_referral(referral).await));
+    }
+    stack.wait_delivered(4).await;
+    let mut clock = OffsetDateTime::UNIX_EPOCH;
+    for id in &ids {
+        clock = clock.max(item(&stack, id).await.unwrap().due_at);
+    }
+
+    let report = app.retries.run(clock).await.unwrap();
+    assert!(report.stopped_early, "{report:?}");
+    assert_eq!(report.redone.len(), 2, "{report:?}");
+    let mut untouched = Vec::new();
+    for id in &ids {
+        let parked = item(&stack, id).await.unwrap();
+        if parked.attempts == 1 {
+            untouched.push(id.clone());
+        }
+    }
+    assert_eq!(untouched.len(), 2, "the rest were not tried");
+
+    // Back up: the next run takes the two still due.
+    outage(&stack, false);
+    let report = app.retries.run(clock).await.unwrap();
+    assert!(!report.stopped_early);
+    let done: Vec<_> = report.redone.iter().map(|(id, _)| id.clone()).collect();
+    let expected: Vec<_> = untouched.iter().map(|id| format!("inbound:{id}")).collect();
+    assert_eq!(report.done(), 2, "{report:?}");
+    assert_eq!(
+        done.iter().collect::<std::collections::BTreeSet<_>>(),
+        expected.iter().collect()
+    );
+}

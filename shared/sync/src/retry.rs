@@ -11,7 +11,7 @@
 //!   coming due forever.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cosell_store::{RetryItem, RetryState, StoreError, SyncStore};
 use serde_json::Value;
@@ -30,6 +30,13 @@ pub struct RetrySettings {
     pub batch: usize,
     /// How long one run may hold [`LEASE`] before another may take it over.
     pub lease_ttl: Duration,
+    /// A run takes no new item after this long, so it ends before its lease (and the Lambda's
+    /// timeout) does, instead of being cut off halfway through an item.
+    pub budget: Duration,
+    /// Consecutive items that fail again after which a run stops: the service they need is
+    /// most likely still down, and the rest wait for the next run instead of each spending the
+    /// client's retries on it.
+    pub stop_after_failures: usize,
 }
 
 impl Default for RetrySettings {
@@ -37,6 +44,8 @@ impl Default for RetrySettings {
         Self {
             batch: 50,
             lease_ttl: Duration::from_secs(300),
+            budget: Duration::from_secs(180),
+            stop_after_failures: 5,
         }
     }
 }
@@ -71,6 +80,21 @@ pub enum Redone {
 }
 
 impl Redone {
+    /// True when the work failed again and waits for another attempt (not when it went dead:
+    /// a refused request says nothing about whether the service is up).
+    pub fn failed_again(&self) -> bool {
+        matches!(
+            self,
+            Redone::Inbound(Handled::Parked {
+                permanent: false,
+                ..
+            }) | Redone::Outbound(Synced::Parked {
+                permanent: false,
+                ..
+            })
+        )
+    }
+
     /// True when the work is done (the item is gone).
     pub fn done(&self) -> bool {
         match self {
@@ -91,6 +115,9 @@ pub struct RetryReport {
     pub busy: bool,
     /// Each due item redone, by item id, in due order.
     pub redone: Vec<(String, Redone)>,
+    /// The run stopped before the end of the batch (its budget, or failures in a row); the
+    /// rest are still due.
+    pub stopped_early: bool,
 }
 
 impl RetryReport {
@@ -156,12 +183,29 @@ impl RetryScheduler {
 
     async fn run_locked(&self, now: OffsetDateTime) -> Result<RetryReport, RetryError> {
         let mut report = RetryReport::default();
+        let started = Instant::now();
+        let mut failures_in_a_row = 0;
         for item in self.store.due_retries(now, self.settings.batch).await? {
             if item.state != RetryState::Pending {
                 continue;
             }
+            if started.elapsed() >= self.settings.budget
+                || failures_in_a_row >= self.settings.stop_after_failures
+            {
+                tracing::warn!(
+                    failures_in_a_row,
+                    "retry run stopped early; the rest wait for the next run"
+                );
+                report.stopped_early = true;
+                break;
+            }
             let redone = self.redo(item.clone(), now).await?;
             tracing::info!(item = %item.id, attempts = item.attempts, done = redone.done(), "retry redone");
+            failures_in_a_row = if redone.failed_again() {
+                failures_in_a_row + 1
+            } else {
+                0
+            };
             report.redone.push((item.id, redone));
         }
         Ok(report)

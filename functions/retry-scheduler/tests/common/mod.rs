@@ -30,6 +30,16 @@ pub fn backoff(max_attempts: u32) -> Backoff {
 
 /// The retry-scheduler's two jobs over `stack`'s store and clients, with `crm` settings.
 pub fn scheduler(stack: &Stack, crm: CrmConfig, backoff: Backoff) -> App {
+    scheduler_with(stack, crm, backoff, RetrySettings::default())
+}
+
+/// [`scheduler`] with its own run settings.
+pub fn scheduler_with(
+    stack: &Stack,
+    crm: CrmConfig,
+    backoff: Backoff,
+    retry: RetrySettings,
+) -> App {
     let store: Arc<dyn SyncStore> = stack.store.clone();
     let partner_center = Arc::new(stack.partner_center.clone());
     let dataverse = Arc::new(stack.dataverse.clone());
@@ -59,7 +69,7 @@ pub fn scheduler(stack: &Stack, crm: CrmConfig, backoff: Backoff) -> App {
         inbound,
         outbound,
         partner_center,
-        RetrySettings::default(),
+        retry,
         ReconcileSettings::default(),
     )
 }
