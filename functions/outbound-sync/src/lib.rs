@@ -20,6 +20,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use cosell_mapping::CrmConfig;
+use cosell_runtime::metrics::MetricSet;
 use cosell_store::SyncStore;
 use cosell_sync::outbound::feed::{PollError, PollReport};
 use cosell_sync::{Crm, OutboundSettings, OutboundSync, Referrals, Synced};
@@ -150,6 +151,9 @@ pub async fn handle_event(
 
     if event.pointer("/requestContext/http").is_none() {
         let report = poll(app, now).await?;
+        let mut sets = poll_metrics(&report);
+        sets.extend(cosell_runtime::metrics::throttled());
+        cosell_runtime::metrics::emit(&sets);
         return Ok(serde_json::json!({
             "busy": report.busy,
             "baseline": report.baseline,
@@ -166,12 +170,31 @@ pub async fn handle_event(
             .into(),
     };
     let method = request.request_context.http.method.clone();
-    let (status, text) = handle_webhook(app, &method, &request.headers, body).await;
+    let started = std::time::Instant::now();
+    let answer = webhook_answer(app, &method, &request.headers, body).await;
+    let mut sets: Vec<MetricSet> = answer
+        .synced
+        .iter()
+        .flat_map(|(_, synced)| cosell_runtime::metrics::outbound(synced, started.elapsed()))
+        .collect();
+    sets.extend(cosell_runtime::metrics::throttled());
+    cosell_runtime::metrics::emit(&sets);
     Ok(serde_json::json!({
-        "statusCode": status.as_u16(),
+        "statusCode": answer.status.as_u16(),
         "headers": {"content-type": "text/plain; charset=utf-8"},
-        "body": text,
+        "body": answer.text,
     }))
+}
+
+/// What a poll did, as metrics: one sync outcome per opportunity seen (rows not shared and
+/// deleted rows are not syncs).
+pub fn poll_metrics(report: &PollReport) -> Vec<MetricSet> {
+    report
+        .synced
+        .iter()
+        .zip(&report.latencies)
+        .flat_map(|((_, synced), latency)| cosell_runtime::metrics::outbound(synced, *latency))
+        .collect()
 }
 
 /// The part of Dataverse's `RemoteExecutionContext` used: which row changed. The payload is a

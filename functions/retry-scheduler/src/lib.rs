@@ -13,7 +13,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cosell_mapping::CrmConfig;
-use cosell_store::SyncStore;
+use cosell_runtime::metrics::{self, MetricSet};
+use cosell_store::{StoreError, SyncStore};
+use cosell_sync::activity;
 use cosell_sync::backoff::{Backoff, BackoffError};
 use cosell_sync::reconcile::SweepError;
 use cosell_sync::retry::RetryError;
@@ -85,6 +87,8 @@ pub struct App {
     /// The use cases the jobs redo work through (`cosell backfill` drives them directly).
     pub inbound: Arc<InboundSync>,
     pub outbound: Arc<OutboundSync>,
+    /// For the gauges each run reports ([`gauges`]).
+    pub store: Arc<dyn SyncStore>,
 }
 
 impl App {
@@ -139,9 +143,15 @@ impl App {
                 outbound.clone(),
                 retry,
             )),
-            reconciler: Arc::new(Reconciler::new(store, inbound.clone(), feed, reconcile)),
+            reconciler: Arc::new(Reconciler::new(
+                store.clone(),
+                inbound.clone(),
+                feed,
+                reconcile,
+            )),
             inbound,
             outbound,
+            store,
         }
     }
 }
@@ -163,6 +173,34 @@ pub enum EventError {
     Retries(#[from] RetryError),
     #[error(transparent)]
     Reconcile(#[from] SweepError),
+    #[error("reading the gauges: {0}")]
+    Gauges(#[from] StoreError),
+}
+
+/// What the sync state says each run, as gauges: dead items waiting for `cosell replay`
+/// (`DeadRetries`, alarmed above 0), how long ago the last Partner Center webhook arrived
+/// (`WebhookAge`, alarmed after N hours: webhooks that silently stop are Power Automate's
+/// failure), and how old each cursor is (`CursorAge`: a feed that stopped moving).
+pub async fn gauges(
+    store: &dyn SyncStore,
+    now: OffsetDateTime,
+) -> Result<Vec<MetricSet>, StoreError> {
+    let dead = store.dead_retries(1000).await?.len();
+    let mut sets = vec![MetricSet::new().count("DeadRetries", dead as u64)];
+    let age = |at: OffsetDateTime| (now - at).as_seconds_f64().max(0.0);
+    if let Some(at) = activity::last_named(store, activity::LAST_WEBHOOK).await? {
+        sets.push(MetricSet::new().seconds("WebhookAge", age(at)));
+    }
+    for name in [cosell_sync::outbound::CURSOR, cosell_sync::reconcile::WATERMARK] {
+        if let Some(cursor) = store.cursor(name).await? {
+            sets.push(
+                MetricSet::new()
+                    .dimension("Cursor", name)
+                    .seconds("CursorAge", age(cursor.updated_at)),
+            );
+        }
+    }
+    Ok(sets)
 }
 
 /// The job an event names; an event without `job` (the scheduler's default payload) is
@@ -183,6 +221,15 @@ pub async fn handle_event(
     match job_of(event)? {
         Job::Retries => {
             let report = app.retries.run(now).await?;
+            let mut sets: Vec<MetricSet> = report
+                .redone
+                .iter()
+                .zip(&report.latencies)
+                .flat_map(|((_, redone), latency)| metrics::redone(redone, *latency))
+                .collect();
+            sets.extend(gauges(&*app.store, now).await?);
+            sets.extend(metrics::throttled());
+            metrics::emit(&sets);
             tracing::info!(
                 busy = report.busy,
                 redone = report.redone.len(),
@@ -198,6 +245,15 @@ pub async fn handle_event(
         }
         Job::Reconcile => {
             let report = app.reconciler.sweep(now).await?;
+            let mut sets: Vec<MetricSet> = report
+                .synced
+                .iter()
+                .flat_map(|(_, handled)| metrics::inbound(handled, Duration::ZERO))
+                // The sweep does not time each referral: outcomes only.
+                .filter(|set| set.value("SyncLatency").is_none())
+                .collect();
+            sets.extend(metrics::throttled());
+            metrics::emit(&sets);
             Ok(json!({
                 "job": "reconcile",
                 "busy": report.busy,

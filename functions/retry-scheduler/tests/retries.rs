@@ -113,10 +113,17 @@ async fn work_that_used_up_its_attempts_is_dead_and_replays_once_dataverse_is_ba
     // Dead work is not taken again by the schedule…
     let later = dead.due_at + Duration::days(1);
     assert!(app.retries.run(later).await.unwrap().redone.is_empty());
-    // …but kept for the operator.
+    // …but kept for the operator, and counted for the alarm.
     let listed = stack.store.dead_retries(10).await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].id, format!("inbound:{id}"));
+    let gauges = retry_scheduler::gauges(&*stack.store, later).await.unwrap();
+    assert_eq!(gauges[0].value("DeadRetries"), Some(1.0));
+    let webhook_age = gauges.iter().find_map(|g| g.value("WebhookAge"));
+    assert!(
+        webhook_age.is_some_and(|age| age >= 86_400.0),
+        "the webhook came a day before `later`: {gauges:?}"
+    );
 
     outage(&stack, false);
     let replayed = app.retries.replay(&id, later).await.unwrap();

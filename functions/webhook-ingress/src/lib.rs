@@ -19,6 +19,7 @@ use cosell_partner_center::webhook::{self, VerifierConfig, WebhookVerifier};
 use cosell_store::SyncStore;
 use cosell_sync::{Crm, Handled, InboundSettings, InboundSync, ReferralSource};
 use http::{HeaderMap, Method, StatusCode};
+use cosell_runtime::metrics::MetricSet;
 use time::OffsetDateTime;
 
 /// Everything the function reads from its environment, checked at start.
@@ -137,6 +138,20 @@ pub async fn answer(app: &App, method: &Method, headers: &HeaderMap, body: Bytes
     }
 }
 
+/// What one callback was, as metrics: every delivery counts as `WebhookReceived`, a refused one
+/// also as `WebhookRejected` (a spike of those is an alarm: a misconfigured certificate host, or
+/// someone probing the URL), and what the sync did.
+pub fn metrics(answer: &Answer, latency: std::time::Duration) -> Vec<MetricSet> {
+    let mut sets = vec![MetricSet::new().count("WebhookReceived", 1)];
+    if matches!(answer.status.as_u16(), 400 | 401 | 413) {
+        sets.push(MetricSet::new().count("WebhookRejected", 1));
+    }
+    if let Some(handled) = &answer.handled {
+        sets.extend(cosell_runtime::metrics::inbound(handled, latency));
+    }
+    sets
+}
+
 /// One line for the caller (Partner Center shows it in its delivery log); ids only.
 fn summary(handled: &Handled) -> String {
     match handled {
@@ -168,6 +183,27 @@ mod tests {
                 .find(|(k, _)| *k == key)
                 .map(|(_, v)| (*v).to_owned())
         })
+    }
+
+    #[test]
+    fn a_refused_delivery_counts_as_received_and_rejected_and_syncs_nothing() {
+        let refused = Answer {
+            status: StatusCode::UNAUTHORIZED,
+            text: String::new(),
+            handled: None,
+        };
+        let sets = metrics(&refused, std::time::Duration::ZERO);
+        assert_eq!(sets.len(), 2);
+        assert_eq!(sets[0].value("WebhookReceived"), Some(1.0));
+        assert_eq!(sets[1].value("WebhookRejected"), Some(1.0));
+        let duplicate = Answer {
+            status: StatusCode::OK,
+            text: String::new(),
+            handled: Some(Handled::Duplicate),
+        };
+        let sets = metrics(&duplicate, std::time::Duration::ZERO);
+        assert!(sets.iter().all(|s| s.value("WebhookRejected").is_none()));
+        assert_eq!(sets[1].dimension_value("Outcome"), Some("duplicate"));
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! Lambda glue for webhook-ingress: build the clients, the store and the verifier once at cold
-//! start, then answer each Function URL (or HTTP API) request with [`webhook_ingress::handle`].
+//! start, then answer each Function URL (or HTTP API) request with [`webhook_ingress::answer`] and
+//! write its metrics ([`webhook_ingress::metrics`]) as EMF lines.
 
 use std::sync::Arc;
 
 use lambda_http::{Body, Error, Request, Response, service_fn};
-use webhook_ingress::{App, Settings, handle};
+use webhook_ingress::{App, Settings, answer, metrics};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -21,13 +22,17 @@ async fn main() -> Result<(), Error> {
     lambda_http::run(service_fn(move |request: Request| {
         let app = app.clone();
         async move {
+            let started = std::time::Instant::now();
             let (parts, body) = request.into_parts();
             let body = bytes::Bytes::copy_from_slice(body.as_ref());
-            let (status, text) = handle(&app, &parts.method, &parts.headers, body).await;
+            let answer = answer(&app, &parts.method, &parts.headers, body).await;
+            let mut sets = metrics(&answer, started.elapsed());
+            sets.extend(cosell_runtime::metrics::throttled());
+            cosell_runtime::metrics::emit(&sets);
             Response::builder()
-                .status(status)
+                .status(answer.status)
                 .header("content-type", "text/plain; charset=utf-8")
-                .body(Body::from(text))
+                .body(Body::from(answer.text))
                 .map_err(Error::from)
         }
     }))

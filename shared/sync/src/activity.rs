@@ -1,5 +1,6 @@
 //! When each direction last wrote something, for `cosell status` and the operator: one store
-//! cursor per direction (`last-sync:inbound`, `last-sync:outbound`) holding the time.
+//! cursor per direction (`last-sync:inbound`, `last-sync:outbound`) holding the time; and when
+//! the last Partner Center webhook arrived ([`LAST_WEBHOOK`]), for the `WebhookAge` metric.
 //!
 //! Noting is best effort and never goes backwards: two syncs noting at once may lose one of
 //! their writes, which is harmless since both are "just now".
@@ -33,9 +34,18 @@ impl Direction {
     }
 }
 
+/// The store cursor holding when the last verified Partner Center webhook arrived (the
+/// `WebhookAge` metric and its alarm: Power Automate's silent failure is webhooks that stop).
+pub const LAST_WEBHOOK: &str = "last-webhook:partner-center";
+
 /// Records that `direction` wrote something at `at`, unless a later time is already kept.
 pub async fn note(store: &dyn SyncStore, direction: Direction, at: OffsetDateTime) {
-    let name = direction.cursor();
+    note_named(store, &direction.cursor(), at).await;
+}
+
+/// Records `at` under the cursor `name`, unless a later time is already kept. Best effort.
+pub async fn note_named(store: &dyn SyncStore, name: &str, at: OffsetDateTime) {
+    let name = name.to_owned();
     let result = async {
         let current = store.cursor(&name).await?;
         if current.as_ref().is_some_and(|c| c.updated_at >= at) {
@@ -53,7 +63,7 @@ pub async fn note(store: &dyn SyncStore, direction: Direction, at: OffsetDateTim
     match result {
         Ok(()) | Err(StoreError::Conflict { .. }) => {}
         Err(error) => {
-            tracing::warn!(%error, direction = direction.as_str(), "last sync time not noted")
+            tracing::warn!(%error, cursor = %name, "time not noted")
         }
     }
 }
@@ -63,8 +73,13 @@ pub async fn last(
     store: &dyn SyncStore,
     direction: Direction,
 ) -> Result<Option<OffsetDateTime>, StoreError> {
-    Ok(store
-        .cursor(&direction.cursor())
-        .await?
-        .map(|c| c.updated_at))
+    last_named(store, &direction.cursor()).await
+}
+
+/// The time noted under `name`, if any.
+pub async fn last_named(
+    store: &dyn SyncStore,
+    name: &str,
+) -> Result<Option<OffsetDateTime>, StoreError> {
+    Ok(store.cursor(name).await?.map(|c| c.updated_at))
 }

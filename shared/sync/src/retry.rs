@@ -115,6 +115,8 @@ pub struct RetryReport {
     pub busy: bool,
     /// Each due item redone, by item id, in due order.
     pub redone: Vec<(String, Redone)>,
+    /// How long each of [`Self::redone`] took, in the same order.
+    pub latencies: Vec<Duration>,
     /// The run stopped before the end of the batch (its budget, or failures in a row); the
     /// rest are still due.
     pub stopped_early: bool,
@@ -199,7 +201,9 @@ impl RetryScheduler {
                 report.stopped_early = true;
                 break;
             }
+            let item_started = Instant::now();
             let redone = self.redo(item.clone(), now).await?;
+            report.latencies.push(item_started.elapsed());
             tracing::info!(item = %item.id, attempts = item.attempts, done = redone.done(), "retry redone");
             failures_in_a_row = if redone.failed_again() {
                 failures_in_a_row + 1

@@ -93,6 +93,9 @@ impl Http {
                 Ok(response) if response.status().is_success() => return Ok(response),
                 Ok(response) => {
                     let status = response.status().as_u16();
+                    if status == 429 {
+                        crate::throttled::record(call.service);
+                    }
                     let after = retry_after(response.headers());
                     if last || !retryable_status(status) {
                         let body = response.bytes().await.unwrap_or_default();

@@ -9,6 +9,7 @@ mod http;
 mod limit;
 mod retry;
 mod secret;
+pub mod throttled;
 mod token;
 
 pub use error::ApiError;

@@ -61,6 +61,12 @@ async fn a_429_waits_for_retry_after_then_succeeds() {
     );
     assert!(token.access_token.expose().starts_with("sim-at-"));
     assert_eq!(token_requests(&sim), 2);
+    // Counted for the function's `Throttled` metric, then reset by taking.
+    let taken = cosell_transport::throttled::take();
+    assert!(
+        taken.iter().any(|(service, n)| *service == "token" && *n >= 1),
+        "{taken:?}"
+    );
 }
 
 #[tokio::test]

@@ -151,6 +151,7 @@ impl InboundSync {
         envelope: &WebhookEnvelope,
         now: OffsetDateTime,
     ) -> Result<Handled, NotStored> {
+        activity::note_named(&*self.store, activity::LAST_WEBHOOK, now).await;
         let key = envelope.dedupe_key();
         if !self
             .store

@@ -37,6 +37,8 @@ pub struct PollReport {
     pub deleted: usize,
     /// Each opportunity synced, in order.
     pub synced: Vec<(Uuid, Synced)>,
+    /// How long each of [`Self::synced`] took, in the same order.
+    pub latencies: Vec<std::time::Duration>,
 }
 
 impl PollReport {
@@ -166,7 +168,9 @@ impl OutboundSync {
                 report.not_shared += 1;
                 continue;
             }
+            let started = std::time::Instant::now();
             let synced = self.sync_opportunity(id.0, now).await?;
+            report.latencies.push(started.elapsed());
             report.synced.push((id.0, synced));
         }
         for id in &page.deleted {
