@@ -10,6 +10,7 @@ mod preview_outbound;
 mod replay;
 mod sandbox;
 mod serve;
+mod setup;
 mod status;
 mod webhooks;
 mod wiring;
@@ -54,6 +55,13 @@ enum Command {
     Sandbox(sandbox::Args),
     /// Preflight against the configured services: one line per check, ✔ or ✖ with the fix.
     Check,
+    /// First setup after a deploy: registers COSELL_WEBHOOK_URL for the referral events (the
+    /// replaced URL printed and saved for rollback), then runs every check.
+    Setup {
+        /// Where the replaced registration is saved.
+        #[arg(long, default_value = webhooks::DEFAULT_SAVE_FILE)]
+        save: PathBuf,
+    },
     /// Cursors and watermarks with their age, the retry queue by state, dead items, and the
     /// last sync per direction.
     Status,
@@ -125,6 +133,7 @@ fn main() -> ExitCode {
         Command::Serve { listen } => serve::main(&ctx, listen),
         Command::Sandbox(args) => sandbox::main(&ctx, args),
         Command::Check => check::main(&ctx),
+        Command::Setup { save } => setup::main(&ctx, &save),
         Command::Status => status::main(&ctx),
         Command::Replay { id, dead } => replay::main(&ctx, id.as_deref(), dead),
         Command::Backfill(args) => backfill::main(&ctx, args),
