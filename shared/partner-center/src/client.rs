@@ -48,8 +48,8 @@ impl PartnerCenter {
         &self.inner.config
     }
 
-    /// Sends one logical call: a bearer token for `audience`, `Accept: application/json` and one
-    /// `client-request-id` for every attempt. A 401 gets one more try with a fresh token.
+    /// Sends one logical call: a bearer token for `audience`, `Accept: application/json`, one
+    /// `client-request-id` for every attempt, and the sync's `MS-CorrelationId` when in one. A 401 gets one more try with a fresh token.
     pub(crate) async fn send(
         &self,
         audience: Audience,
@@ -58,6 +58,9 @@ impl PartnerCenter {
     ) -> Result<reqwest::Response, Error> {
         let request_id = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
             .expect("a uuid is a header value");
+        // The sync this call belongs to, if any (see `cosell_transport::correlation`).
+        let correlation = cosell_transport::correlation::current()
+            .and_then(|id| HeaderValue::from_str(&id).ok());
         let mut signed_in_again = false;
         loop {
             let token = self.inner.auth.access_token(audience).await?;
@@ -65,10 +68,14 @@ impl PartnerCenter {
                 .inner
                 .http
                 .send(call, |client| {
-                    build(client)
+                    let request = build(client)
                         .bearer_auth(token.expose())
                         .header("client-request-id", request_id.clone())
-                        .header(ACCEPT, "application/json")
+                        .header(ACCEPT, "application/json");
+                    match &correlation {
+                        Some(id) => request.header("MS-CorrelationId", id.clone()),
+                        None => request,
+                    }
                 })
                 .await;
             match result {

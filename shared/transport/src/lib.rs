@@ -4,6 +4,7 @@
 //! backoff and full jitter, and hands back a typed [`ApiError`] carrying the service's own code
 //! and message for everything else.
 
+pub mod correlation;
 mod error;
 mod http;
 mod limit;

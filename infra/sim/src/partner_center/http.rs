@@ -101,6 +101,8 @@ pub struct LoggedRequest {
     /// Path and query.
     pub uri: String,
     pub client_request_id: Option<String>,
+    /// `MS-CorrelationId`: the caller's id for the larger piece of work this request is part of.
+    pub correlation_id: Option<String>,
 }
 
 impl RequestLog {
@@ -111,6 +113,11 @@ impl RequestLog {
             method: parts.method.to_string(),
             uri: parts.uri.to_string(),
             client_request_id: caller_id(&parts.headers)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            correlation_id: parts
+                .headers
+                .get("ms-correlationid")
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned),
         };

@@ -38,7 +38,9 @@ use cosell_mapping::inbound::{
 use cosell_mapping::{CrmConfig, CrmRow, Opportunity, Referral, audit};
 use cosell_partner_center::webhook::WebhookEnvelope;
 use cosell_store::{CrmKind, Link, Outcome, RetryItem, RetryState, StoreError, SyncStore};
+use cosell_transport::correlation;
 use time::OffsetDateTime;
+use tracing::Instrument;
 use uuid::Uuid;
 
 pub use failure::{Failure, Problem, RecordRef};
@@ -235,7 +237,14 @@ impl InboundSync {
             Ok(false) => return Err(Failure::new(Problem::Busy, None)),
             Err(e) => return Err(Failure::new(Problem::Store(e), None)),
         }
-        let result = self.sync_locked(referral_id, now).await;
+        // One correlation id per sync: on its log span and on every Partner Center request.
+        let sync_id = Uuid::new_v4().to_string();
+        let span = tracing::info_span!("sync", sync_id = %sync_id, referral = referral_id);
+        let result = correlation::scope(
+            sync_id,
+            self.sync_locked(referral_id, now).instrument(span),
+        )
+        .await;
         if let Err(error) = self.store.release_lease(&lease, &owner).await {
             // It expires on its own after `lease_ttl`.
             tracing::warn!(%error, referral = referral_id, "lease not released");

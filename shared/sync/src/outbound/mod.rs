@@ -47,7 +47,9 @@ use cosell_mapping::{CrmConfig, CrmRow, Opportunity, Referral, audit};
 use cosell_partner_center::{PatchOp, PatchOpKind};
 use cosell_store::{CrmKind, Link, Outcome, RetryItem, RetryState, StoreError, SyncStore};
 use serde_json::{Value, json};
+use cosell_transport::correlation;
 use time::OffsetDateTime;
+use tracing::Instrument;
 use uuid::Uuid;
 
 pub use failure::Problem;
@@ -211,7 +213,11 @@ impl OutboundSync {
             Ok(false) => return self.park(id, Failure::new(Problem::Busy), now).await,
             Err(e) => return Err(NotStored(e)),
         }
-        let result = match self.sync_locked(id, now).await {
+        // One correlation id per sync: on its log span and on every Partner Center request.
+        let sync_id = Uuid::new_v4().to_string();
+        let span = tracing::info_span!("sync", sync_id = %sync_id, opportunity = %id);
+        let synced = correlation::scope(sync_id, self.sync_locked(id, now).instrument(span)).await;
+        let result = match synced {
             Ok(synced) => {
                 if matches!(synced, Synced::Created { .. } | Synced::Updated { .. }) {
                     activity::note(&*self.store, Direction::Outbound, now).await;
