@@ -191,7 +191,10 @@ pub async fn gauges(
     if let Some(at) = activity::last_named(store, activity::LAST_WEBHOOK).await? {
         sets.push(MetricSet::new().seconds("WebhookAge", age(at)));
     }
-    for name in [cosell_sync::outbound::CURSOR, cosell_sync::reconcile::WATERMARK] {
+    for name in [
+        cosell_sync::outbound::CURSOR,
+        cosell_sync::reconcile::WATERMARK,
+    ] {
         if let Some(cursor) = store.cursor(name).await? {
             sets.push(
                 MetricSet::new()

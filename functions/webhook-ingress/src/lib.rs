@@ -16,10 +16,10 @@ use std::sync::Arc;
 use bytes::Bytes;
 use cosell_mapping::CrmConfig;
 use cosell_partner_center::webhook::{self, VerifierConfig, WebhookVerifier};
+use cosell_runtime::metrics::MetricSet;
 use cosell_store::SyncStore;
 use cosell_sync::{Crm, Handled, InboundSettings, InboundSync, ReferralSource};
 use http::{HeaderMap, Method, StatusCode};
-use cosell_runtime::metrics::MetricSet;
 use time::OffsetDateTime;
 
 /// Everything the function reads from its environment, checked at start.

@@ -59,8 +59,8 @@ impl PartnerCenter {
         let request_id = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
             .expect("a uuid is a header value");
         // The sync this call belongs to, if any (see `cosell_transport::correlation`).
-        let correlation = cosell_transport::correlation::current()
-            .and_then(|id| HeaderValue::from_str(&id).ok());
+        let correlation =
+            cosell_transport::correlation::current().and_then(|id| HeaderValue::from_str(&id).ok());
         let mut signed_in_again = false;
         loop {
             let token = self.inner.auth.access_token(audience).await?;

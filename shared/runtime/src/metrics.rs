@@ -150,7 +150,9 @@ pub fn inbound(handled: &Handled, latency: Duration) -> Vec<MetricSet> {
         Handled::Parked {
             permanent: false, ..
         } => "parked",
-        Handled::Parked { permanent: true, .. } => "dead",
+        Handled::Parked {
+            permanent: true, ..
+        } => "dead",
     };
     sync("inbound", outcome, latency)
 }
@@ -168,7 +170,9 @@ pub fn outbound(synced: &Synced, latency: Duration) -> Vec<MetricSet> {
         Synced::Parked {
             permanent: false, ..
         } => "parked",
-        Synced::Parked { permanent: true, .. } => "dead",
+        Synced::Parked {
+            permanent: true, ..
+        } => "dead",
     };
     sync("outbound", outcome, latency)
 }
@@ -245,7 +249,10 @@ mod tests {
         let emf = MetricSet::new()
             .count("WebhookReceived", 1)
             .to_emf(OffsetDateTime::UNIX_EPOCH);
-        assert_eq!(emf["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([[]]));
+        assert_eq!(
+            emf["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([[]])
+        );
     }
 
     #[test]

@@ -64,7 +64,9 @@ async fn a_429_waits_for_retry_after_then_succeeds() {
     // Counted for the function's `Throttled` metric, then reset by taking.
     let taken = cosell_transport::throttled::take();
     assert!(
-        taken.iter().any(|(service, n)| *service == "token" && *n >= 1),
+        taken
+            .iter()
+            .any(|(service, n)| *service == "token" && *n >= 1),
         "{taken:?}"
     );
 }

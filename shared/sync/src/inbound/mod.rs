@@ -240,11 +240,8 @@ impl InboundSync {
         // One correlation id per sync: on its log span and on every Partner Center request.
         let sync_id = Uuid::new_v4().to_string();
         let span = tracing::info_span!("sync", sync_id = %sync_id, referral = referral_id);
-        let result = correlation::scope(
-            sync_id,
-            self.sync_locked(referral_id, now).instrument(span),
-        )
-        .await;
+        let result =
+            correlation::scope(sync_id, self.sync_locked(referral_id, now).instrument(span)).await;
         if let Err(error) = self.store.release_lease(&lease, &owner).await {
             // It expires on its own after `lease_ttl`.
             tracing::warn!(%error, referral = referral_id, "lease not released");

@@ -46,8 +46,8 @@ use cosell_mapping::outbound::{
 use cosell_mapping::{CrmConfig, CrmRow, Opportunity, Referral, audit};
 use cosell_partner_center::{PatchOp, PatchOpKind};
 use cosell_store::{CrmKind, Link, Outcome, RetryItem, RetryState, StoreError, SyncStore};
-use serde_json::{Value, json};
 use cosell_transport::correlation;
+use serde_json::{Value, json};
 use time::OffsetDateTime;
 use tracing::Instrument;
 use uuid::Uuid;
