@@ -175,7 +175,7 @@ pub async fn handle_event(
     let mut sets: Vec<MetricSet> = answer
         .synced
         .iter()
-        .flat_map(|(_, synced)| cosell_runtime::metrics::outbound(synced, started.elapsed()))
+        .flat_map(|(_, synced)| cosell_runtime::metrics::outbound(synced, Some(started.elapsed())))
         .collect();
     sets.extend(cosell_runtime::metrics::throttled());
     cosell_runtime::metrics::emit(&sets);
@@ -193,7 +193,9 @@ pub fn poll_metrics(report: &PollReport) -> Vec<MetricSet> {
         .synced
         .iter()
         .zip(&report.latencies)
-        .flat_map(|((_, synced), latency)| cosell_runtime::metrics::outbound(synced, *latency))
+        .flat_map(|((_, synced), latency)| {
+            cosell_runtime::metrics::outbound(synced, Some(*latency))
+        })
         .collect()
 }
 

@@ -228,7 +228,7 @@ pub async fn handle_event(
                 .redone
                 .iter()
                 .zip(&report.latencies)
-                .flat_map(|((_, redone), latency)| metrics::redone(redone, *latency))
+                .flat_map(|((_, redone), latency)| metrics::redone(redone, Some(*latency)))
                 .collect();
             sets.extend(gauges(&*app.store, now).await?);
             sets.extend(metrics::throttled());
@@ -251,9 +251,8 @@ pub async fn handle_event(
             let mut sets: Vec<MetricSet> = report
                 .synced
                 .iter()
-                .flat_map(|(_, handled)| metrics::inbound(handled, Duration::ZERO))
                 // The sweep does not time each referral: outcomes only.
-                .filter(|set| set.value("SyncLatency").is_none())
+                .flat_map(|(_, handled)| metrics::inbound(handled, None))
                 .collect();
             sets.extend(metrics::throttled());
             metrics::emit(&sets);

@@ -147,7 +147,7 @@ pub fn metrics(answer: &Answer, latency: std::time::Duration) -> Vec<MetricSet> 
         sets.push(MetricSet::new().count("WebhookRejected", 1));
     }
     if let Some(handled) = &answer.handled {
-        sets.extend(cosell_runtime::metrics::inbound(handled, latency));
+        sets.extend(cosell_runtime::metrics::inbound(handled, Some(latency)));
     }
     sets
 }

@@ -96,10 +96,8 @@ pub async fn read(store: &dyn SyncStore, now: OffsetDateTime) -> anyhow::Result<
         });
     }
     let pending = store
-        .due_retries(
-            OffsetDateTime::now_utc() + time::Duration::days(3650),
-            LIMIT,
-        )
+        // Every pending item: due now or at any time later.
+        .due_retries(now + time::Duration::days(3650), LIMIT)
         .await?;
     let due_now = pending.iter().filter(|i| i.due_at <= now).count();
     let dead = store.dead_retries(LIMIT).await?;

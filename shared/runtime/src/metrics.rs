@@ -139,8 +139,9 @@ pub fn throttled() -> Vec<MetricSet> {
         .collect()
 }
 
-/// What an inbound sync did, as metrics.
-pub fn inbound(handled: &Handled, latency: Duration) -> Vec<MetricSet> {
+/// What an inbound sync did, as metrics; `latency` when the sync was timed (`SyncLatency` is
+/// reported only for a sync that wrote).
+pub fn inbound(handled: &Handled, latency: Option<Duration>) -> Vec<MetricSet> {
     let outcome = match handled {
         Handled::Duplicate => "duplicate",
         Handled::Ignored { .. } => "ignored",
@@ -157,8 +158,8 @@ pub fn inbound(handled: &Handled, latency: Duration) -> Vec<MetricSet> {
     sync("inbound", outcome, latency)
 }
 
-/// What an outbound sync did, as metrics.
-pub fn outbound(synced: &Synced, latency: Duration) -> Vec<MetricSet> {
+/// What an outbound sync did, as metrics; `latency` as for [`inbound`].
+pub fn outbound(synced: &Synced, latency: Option<Duration>) -> Vec<MetricSet> {
     let outcome = match synced {
         Synced::Missing => "missing",
         Synced::NotShared => "not_shared",
@@ -178,7 +179,7 @@ pub fn outbound(synced: &Synced, latency: Duration) -> Vec<MetricSet> {
 }
 
 /// A retry item redone, as the metrics of the sync it was.
-pub fn redone(redone: &Redone, latency: Duration) -> Vec<MetricSet> {
+pub fn redone(redone: &Redone, latency: Option<Duration>) -> Vec<MetricSet> {
     match redone {
         Redone::Inbound(handled) => inbound(handled, latency),
         Redone::Outbound(synced) => outbound(synced, latency),
@@ -186,7 +187,11 @@ pub fn redone(redone: &Redone, latency: Duration) -> Vec<MetricSet> {
     }
 }
 
-fn sync(direction: &'static str, outcome: &'static str, latency: Duration) -> Vec<MetricSet> {
+fn sync(
+    direction: &'static str,
+    outcome: &'static str,
+    latency: Option<Duration>,
+) -> Vec<MetricSet> {
     let mut sets = vec![
         MetricSet::new()
             .dimension("Direction", direction)
@@ -194,7 +199,7 @@ fn sync(direction: &'static str, outcome: &'static str, latency: Duration) -> Ve
             .count("Syncs", 1),
     ];
     let wrote = matches!(outcome, "synced" | "created" | "updated");
-    if wrote {
+    if let Some(latency) = latency.filter(|_| wrote) {
         sets.push(
             MetricSet::new()
                 .dimension("Direction", direction)
@@ -265,7 +270,7 @@ mod tests {
                 created: true,
                 message: String::new(),
             },
-            Duration::from_millis(30),
+            Some(Duration::from_millis(30)),
         );
         assert_eq!(synced[0].dimension_value("Outcome"), Some("synced"));
         assert_eq!(synced[0].value("Syncs"), Some(1.0));
@@ -277,7 +282,7 @@ mod tests {
                 message: String::new(),
                 permanent: true,
             },
-            Duration::ZERO,
+            None,
         );
         assert_eq!(dead[0].dimension_value("Outcome"), Some("dead"));
         assert_eq!(dead.len(), 2, "no latency for what was not written");
@@ -290,9 +295,9 @@ mod tests {
                 message: String::new(),
                 permanent: false,
             },
-            Duration::ZERO,
+            None,
         );
         assert_eq!(parked[1].value("RetriesQueued"), Some(1.0));
-        assert_eq!(inbound(&Handled::Duplicate, Duration::ZERO).len(), 1);
+        assert_eq!(inbound(&Handled::Duplicate, None).len(), 1);
     }
 }
