@@ -11,7 +11,7 @@ use cosell_sync::reconcile::WATERMARK;
 use serde_json::json;
 use time::OffsetDateTime;
 
-use common::{backoff, cosell_referral, id_of, scheduler, start};
+use common::{backoff, scheduler, start};
 
 #[tokio::test]
 async fn referrals_whose_webhooks_were_all_dropped_reach_dataverse_through_the_sweep() {
@@ -22,15 +22,9 @@ async fn referrals_whose_webhooks_were_all_dropped_reach_dataverse_through_the_s
         ..WebhookKnobs::default()
     });
     let first = common::fabrikam(&stack).await;
-    let second = id_of(
-        &stack
-            .seed_referral(cosell_referral(
-                "Contoso Ltd",
-                "10001",
-                "li@contoso.example",
-            ))
-            .await,
-    );
+    let second = stack
+        .seed_cosell("Contoso Ltd", "10001", "li@contoso.example")
+        .await;
     stack
         .edit_referral(&first, json!({"details": {"dealValue": 300000}}))
         .await;

@@ -14,7 +14,7 @@ use cosell_sync::retry::{LEASE, Redone};
 use time::{Duration, OffsetDateTime};
 
 use common::ingress::start_with;
-use common::{backoff, cosell_referral, id_of, item, scheduler, start};
+use common::{backoff, item, scheduler, start};
 
 fn outage(stack: &common::Stack, down: bool) {
     let settings = FaultSettings {
@@ -35,10 +35,7 @@ async fn an_outage_backs_off_on_schedule_and_converges_when_dataverse_heals() {
         ("Contoso Ltd", "li@contoso.example"),
         ("Tailspin Toys", "ana@tailspin.example"),
     ] {
-        let referral = stack
-            .seed_referral(cosell_referral(customer, "98052", email))
-            .await;
-        ids.push(id_of(&referral));
+        ids.push(stack.seed_cosell(customer, "98052", email).await);
     }
     // Each webhook was answered 200: the event is parked, not lost.
     stack.wait_delivered(3).await;
@@ -288,8 +285,8 @@ async fn a_run_stops_after_failures_in_a_row_and_leaves_the_rest_due() {
     let mut ids = Vec::new();
     for n in 0..4 {
         let email = format!("buyer@customer{n}.example");
-        let referral = cosell_referral(&format!("Customer {n} Ltd"), "98052", &email);
-        ids.push(id_of(&stack.seed_referral(referral).await));
+        let customer = format!("Customer {n} Ltd");
+        ids.push(stack.seed_cosell(&customer, "98052", &email).await);
     }
     stack.wait_delivered(4).await;
     let mut clock = OffsetDateTime::UNIX_EPOCH;

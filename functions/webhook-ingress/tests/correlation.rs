@@ -2,29 +2,17 @@
 
 mod common;
 
-use common::{cosell_referral, id_of, start};
+use common::start;
 
 #[tokio::test]
 async fn each_sync_sends_its_own_correlation_id() {
     let stack = start().await;
-    let first = id_of(
-        &stack
-            .seed_referral(cosell_referral(
-                "Fabrikam, Inc.",
-                "98052",
-                "dana@fabrikam.example",
-            ))
-            .await,
-    );
-    let second = id_of(
-        &stack
-            .seed_referral(cosell_referral(
-                "Contoso Ltd",
-                "10001",
-                "li@contoso.example",
-            ))
-            .await,
-    );
+    let first = stack
+        .seed_cosell("Fabrikam, Inc.", "98052", "dana@fabrikam.example")
+        .await;
+    let second = stack
+        .seed_cosell("Contoso Ltd", "10001", "li@contoso.example")
+        .await;
     stack.wait_delivered(2).await;
     let reads = stack.sim.state.pc.requests.all();
     let correlation_of = |referral: &str| {

@@ -16,7 +16,7 @@ use retry_scheduler::App;
 #[path = "../../../webhook-ingress/tests/common/mod.rs"]
 pub mod ingress;
 
-pub use ingress::{Stack, cosell_referral, id_of, start};
+pub use ingress::{Stack, start};
 
 /// A schedule a test can assert: 10 s, 20 s, then 40 s for every later attempt.
 pub fn backoff(max_attempts: u32) -> Backoff {
@@ -76,8 +76,9 @@ pub fn scheduler_with(
 
 /// Seeds the Fabrikam co-sell referral (fires `referral-created`); its id.
 pub async fn fabrikam(stack: &Stack) -> String {
-    let referral = cosell_referral("Fabrikam, Inc.", "98052", "dana@fabrikam.example");
-    id_of(&stack.seed_referral(referral).await)
+    stack
+        .seed_cosell("Fabrikam, Inc.", "98052", "dana@fabrikam.example")
+        .await
 }
 
 /// The referral's inbound retry item.

@@ -157,6 +157,15 @@ impl Stack {
         response.json().await.unwrap()
     }
 
+    /// Seeds [`cosell_referral`] for this customer; its id.
+    pub async fn seed_cosell(&self, customer: &str, postal: &str, email: &str) -> String {
+        id_of(
+            &self
+                .seed_referral(cosell_referral(customer, postal, email))
+                .await,
+        )
+    }
+
     /// A Microsoft seller's edit (fires `referral-updated`).
     pub async fn edit_referral(&self, id: &str, patch: Value) -> Value {
         let response = http()
