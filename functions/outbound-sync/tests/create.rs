@@ -449,3 +449,111 @@ async fn a_lost_write_back_is_finished_later_without_a_second_referral() {
     );
     assert_eq!(opportunity["name"], "Contoso - Data platform ✔");
 }
+
+/// A `POST` that Partner Center committed but whose answer never arrived (the connection closed
+/// after the write; a crash right after it looks the same): the next attempt finds the referral
+/// by its `externalReferenceId` and adopts it instead of creating a second one.
+#[tokio::test]
+async fn a_create_whose_answer_was_lost_is_adopted_not_posted_again() {
+    use cosell_sim::Service;
+    use cosell_sim::faults::Fault;
+
+    let stack = start().await;
+    let id = stack.seed_deal(&Deal::default());
+    stack
+        .sim
+        .state
+        .faults
+        .script(Service::PartnerCenter, [Fault::LostAnswer]);
+    let now = time::OffsetDateTime::now_utc();
+    let report = outbound_sync::poll(&stack.app, now).await.unwrap();
+    assert!(
+        matches!(
+            &report.synced[0].1,
+            Synced::Parked {
+                permanent: false,
+                ..
+            }
+        ),
+        "{report:?}"
+    );
+    assert_eq!(stack.referrals().len(), 1, "the POST was committed");
+    let item = stack
+        .port()
+        .retry(&format!("outbound:{id}"))
+        .await
+        .unwrap()
+        .expect("parked");
+    assert!(
+        item.payload.get("creatingSince").is_some(),
+        "the parked item remembers a create was under way: {:?}",
+        item.payload
+    );
+
+    let report = stack.retry(item.due_at + time::Duration::seconds(1)).await;
+    assert!(
+        matches!(
+            &report.redone[..],
+            [(_, Redone::Outbound(Synced::Created { .. }))]
+        ),
+        "{report:?}"
+    );
+    assert_eq!(stack.route(PC_POST), 1, "{:?}", stack.counters());
+    let referrals = stack.referrals();
+    assert_eq!(referrals.len(), 1, "adopted, not created twice");
+    assert_eq!(
+        stack.opportunity(id)["msft_microsoftpartnercenterreferralidentifier"],
+        referrals[0]["id"]
+    );
+    assert!(
+        stack
+            .port()
+            .retry(&format!("outbound:{id}"))
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing left to redo"
+    );
+
+    // The link holds the adopted referral's eTag: the seller's next edit is one PATCH.
+    stack.reset_counters();
+    stack.seller_edit(id, json!({"description": "After the adoption."}));
+    let report = stack.poll().await;
+    assert!(
+        matches!(&report.synced[0].1, Synced::Updated { conflicts: 0, .. }),
+        "{report:?}"
+    );
+    assert_eq!(
+        stack.requests("partner-center"),
+        1,
+        "{:?}",
+        stack.counters()
+    );
+}
+
+/// A first create that simply succeeds leaves no intent behind and makes no listing request.
+#[tokio::test]
+async fn a_create_that_succeeds_first_time_lists_nothing_and_leaves_no_item() {
+    let stack = start().await;
+    let id = stack.seed_deal(&Deal::default());
+    stack.reset_counters();
+    let report = stack.poll().await;
+    assert!(
+        matches!(&report.synced[0].1, Synced::Created { .. }),
+        "{report:?}"
+    );
+    assert_eq!(
+        stack.route("partner-center GET /v1.0/engagements/referrals"),
+        0,
+        "{:?}",
+        stack.counters()
+    );
+    assert!(
+        stack
+            .port()
+            .retry(&format!("outbound:{id}"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}

@@ -54,7 +54,7 @@ impl Service {
 }
 
 /// What to do to one service's requests. Rates are probabilities in 0..=1, drawn independently
-/// per request in the order 429, 500, 503, timeout, drop.
+/// per request in the order 429, 500, 503, timeout, drop, lost answer.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct FaultSettings {
@@ -67,6 +67,9 @@ pub struct FaultSettings {
     pub rate_timeout: f64,
     /// The TCP connection is closed without a response.
     pub rate_drop: f64,
+    /// The request is handled — a write is committed — and then the connection is closed
+    /// without the answer: the case that makes a non-idempotent `POST` dangerous to repeat.
+    pub rate_lost_answer: f64,
     /// `Retry-After` seconds on injected 429 and 503.
     pub retry_after_secs: u64,
     pub hang_ms: u64,
@@ -85,6 +88,8 @@ pub enum Fault {
     Timeout,
     #[serde(rename = "drop")]
     Drop,
+    #[serde(rename = "lost")]
+    LostAnswer,
 }
 
 impl Fault {
@@ -95,6 +100,7 @@ impl Fault {
             Fault::Unavailable => "503",
             Fault::Timeout => "timeout",
             Fault::Drop => "drop",
+            Fault::LostAnswer => "lost",
         }
     }
 }
@@ -160,6 +166,7 @@ impl Faults {
             (s.rate_503, Fault::Unavailable),
             (s.rate_timeout, Fault::Timeout),
             (s.rate_drop, Fault::Drop),
+            (s.rate_lost_answer, Fault::LostAnswer),
         ]
         .into_iter()
         .find(|(rate, _)| *rate > 0.0 && self.roll() < *rate)
@@ -219,6 +226,14 @@ pub async fn inject(State(state): State<Arc<SimState>>, req: Request, next: Next
                 kill.kill();
             }
             // The connection is gone; this response is never written.
+            std::future::pending::<Response>().await
+        }
+        Fault::LostAnswer => {
+            let kill = req.extensions().get::<ConnKill>().cloned();
+            let _handled = next.run(req).await;
+            if let Some(kill) = kill {
+                kill.kill();
+            }
             std::future::pending::<Response>().await
         }
     }

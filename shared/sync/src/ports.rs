@@ -55,9 +55,10 @@ impl ReferralFeed for PartnerCenter {
 }
 
 /// Where referrals are created and changed (outbound). Each method is one Partner Center request;
-/// the referral comes back with its eTag in [`Referral::etag`].
+/// the referral comes back with its eTag in [`Referral::etag`]. The feed finds a referral whose
+/// `POST` reached the service but whose answer was lost.
 #[async_trait]
-pub trait Referrals: ReferralSource {
+pub trait Referrals: ReferralSource + ReferralFeed {
     /// `POST`: a new referral (not retried once it may have reached the service).
     async fn create(&self, referral: &Referral) -> Result<Referral, cosell_partner_center::Error>;
 

@@ -11,8 +11,10 @@
 //!    not yet due (a rejected opportunity waits for the seller's next edit);
 //! 3. **create** (no link): validate ([`plan_create`]); an invalid opportunity gets ✖ and the
 //!    sentences in Audit (one PATCH) and a dead retry item, with *no* Partner Center request;
-//!    else `POST` (co-sell: a second `POST`, [`microsoft_referral`]), then **one** Dataverse PATCH
-//!    writing back referral id, link, ✔ and Audit, then the link;
+//!    else store the intent (retry item with `creatingSince`), `POST` (co-sell: a second `POST`,
+//!    [`microsoft_referral`]), the link, then **one** Dataverse PATCH writing back referral id,
+//!    link, ✔ and Audit. An attempt after an intent first looks for the referral the earlier one
+//!    may have created (by `externalReferenceId`) and adopts it;
 //! 4. **update** (linked): [`plan_update`] against the last agreed state and a referral assumed
 //!    from it (see [`assumed`]), one JSON Patch with `If-Match` = the link's stored eTag and
 //!    `Prefer: return=representation` — **one** Partner Center request; a 412 reads the referral,
@@ -37,6 +39,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cosell_dataverse::{DataverseError, Precondition, Record};
+use cosell_mapping::category::MICROSOFT_ORGANIZATION_ID;
 use cosell_mapping::deal::DealState;
 use cosell_mapping::inbound::{self, MARK_FAILED, MARK_OK, decorate_name};
 use cosell_mapping::outbound::{
@@ -302,7 +305,10 @@ impl OutboundSync {
                 let link = new_link(&referral_id, id);
                 self.update_locked(&read, link, earlier, now).await?
             }
-            (None, None) => self.create(&read, earlier, now).await?,
+            (None, None) => {
+                let attempt = CreateAttempt::of(retry.as_ref());
+                self.create(&read, earlier, attempt, now).await?
+            }
         };
         let done = matches!(
             synced,
@@ -347,27 +353,60 @@ impl OutboundSync {
     }
 
     /// An opportunity with no referral: validate, `POST` (twice for co-sell), write back once.
+    ///
+    /// A `POST` that reached Partner Center but whose link was never stored (a crash, a store
+    /// error, an answer lost on the way back) must not become a second referral: the intent is
+    /// stored first (a retry item due once the record lease has expired, so a crash is redone),
+    /// and a later attempt after such an intent looks for the referral it may have created —
+    /// `externalReferenceId` is the opportunity's id — before posting again.
     async fn create(
         &self,
         read: &Read,
         earlier: Vec<String>,
+        attempt: CreateAttempt,
         now: OffsetDateTime,
     ) -> Result<Synced, Failure> {
         let plan = match plan_create(&read.input, &self.config) {
             Ok(plan) => plan,
             Err(invalid) => return self.reject(read, None, earlier, &invalid, now).await,
         };
-        let created = self
-            .referrals
-            .create(&plan.referral)
+        let since = attempt.since.unwrap_or(now);
+        let intent = RetryItem {
+            id: retry_id(read.id),
+            payload: creating(payload(read.id, Some(&read.hash), &earlier), since),
+            due_at: now + self.settings.lease_ttl,
+            attempts: attempt.attempts,
+            last_error: Some("creating the referral".into()),
+            state: RetryState::Pending,
+        };
+        self.store
+            .put_retry(&intent)
             .await
-            .map_err(|e| read.fail(Problem::Referral(e)))?;
+            .map_err(|e| read.fail(e))?;
+        let (earlier_partner, earlier_microsoft) = match attempt.since {
+            Some(since) => self.created_since(read, since).await?,
+            None => (None, None),
+        };
+        let created = match earlier_partner {
+            Some(referral) => {
+                tracing::info!(opportunity = %read.id, referral = ?referral.id, "referral created by an earlier attempt adopted");
+                referral
+            }
+            None => self
+                .referrals
+                .create(&plan.referral)
+                .await
+                .map_err(|e| read.fail(Problem::Referral(e)))?,
+        };
         let referral_id = created
             .id
             .clone()
             .filter(|id| !id.is_empty())
             .ok_or_else(|| read.fail(Problem::NoReferralId))?;
         let (connected, connect_error) = match plan.kind {
+            DealKind::CoSell if earlier_microsoft.is_some() => {
+                (earlier_microsoft.and_then(|r| r.id), None)
+            }
             DealKind::CoSell => {
                 match self
                     .referrals
@@ -415,6 +454,10 @@ impl OutboundSync {
             at: now,
         });
         let link = self.put_link(link).await.map_err(|e| read.fail(e))?;
+        if let Err(error) = self.store.delete_retry(&intent.id).await {
+            // Harmless: the redo finds the link and only finishes the write-back.
+            tracing::warn!(%error, opportunity = %read.id, "create intent not removed");
+        }
         self.write_back(
             read.id,
             created_row(
@@ -719,7 +762,10 @@ impl OutboundSync {
         let log = audit::prepend(audit::line(now, &line), &earlier);
         let item = RetryItem {
             id: retry.clone(),
-            payload: payload(id, failure.hash.as_deref(), &log),
+            payload: still_creating(
+                payload(id, failure.hash.as_deref(), &log),
+                previous.as_ref(),
+            ),
             due_at: now + backoff.delay(attempts),
             attempts,
             last_error: Some(message.clone()),
@@ -755,6 +801,31 @@ impl OutboundSync {
             message,
             permanent,
         })
+    }
+
+    /// The referrals an earlier create attempt begun at `since` made for this opportunity, if
+    /// any reached Partner Center: (the partner's, co-sell's connected one for Microsoft). One
+    /// listing of what changed since then, a few minutes earlier for clock skew.
+    async fn created_since(
+        &self,
+        read: &Read,
+        since: OffsetDateTime,
+    ) -> Result<(Option<Referral>, Option<Referral>), Failure> {
+        let listed = self
+            .referrals
+            .updated_after(since - CLOCK_SKEW)
+            .await
+            .map_err(|e| read.fail(Problem::Referral(e)))?;
+        let id = read.id.to_string();
+        let (microsoft, partner): (Vec<Referral>, Vec<Referral>) = listed
+            .into_iter()
+            .filter(|r| r.external_reference_id.as_deref() == Some(id.as_str()))
+            .partition(|r| {
+                r.target
+                    .iter()
+                    .any(|t| t.id.as_deref() == Some(MICROSOFT_ORGANIZATION_ID))
+            });
+        Ok((partner.into_iter().next(), microsoft.into_iter().next()))
     }
 
     /// The name with ✔ or ✖ when the setting is on (`None`: leave the name alone).
@@ -851,6 +922,47 @@ fn kind_name(kind: DealKind) -> &'static str {
 /// written (a row without a link keeps its log here).
 fn payload(id: Uuid, hash: Option<&str>, log: &[String]) -> Value {
     json!({ "opportunityId": id.to_string(), "hash": hash, "audit": log })
+}
+
+/// How far Partner Center's clock may be behind ours when looking for a referral an earlier
+/// attempt created.
+const CLOCK_SKEW: time::Duration = time::Duration::minutes(5);
+
+/// What an earlier create left in the retry item: when it began (`creatingSince`), and how many
+/// attempts have failed.
+#[derive(Debug, Clone, Copy, Default)]
+struct CreateAttempt {
+    since: Option<OffsetDateTime>,
+    attempts: u32,
+}
+
+impl CreateAttempt {
+    fn of(item: Option<&RetryItem>) -> Self {
+        Self {
+            since: item.and_then(|i| creating_since(&i.payload)),
+            attempts: item.map_or(0, |i| i.attempts),
+        }
+    }
+}
+
+fn creating_since(payload: &Value) -> Option<OffsetDateTime> {
+    let text = payload.get("creatingSince")?.as_str()?;
+    cosell_mapping::timestamp::parse(text).ok()
+}
+
+/// `payload` marked as a create begun at `since`.
+fn creating(mut payload: Value, since: OffsetDateTime) -> Value {
+    payload["creatingSince"] = json!(cosell_mapping::timestamp::format(since));
+    payload
+}
+
+/// `payload`, still marked as a create when the item it replaces was one: a failed create may
+/// have reached Partner Center, so the next attempt looks before it posts.
+fn still_creating(payload: Value, previous: Option<&RetryItem>) -> Value {
+    match previous.and_then(|item| creating_since(&item.payload)) {
+        Some(since) => creating(payload, since),
+        None => payload,
+    }
 }
 
 fn audit_of(payload: &Value) -> Vec<String> {
