@@ -24,6 +24,13 @@ pub mod keys {
     pub const RETRY_INTERVAL: &str = "COSELL_RETRY_INTERVAL";
     /// How often `serve` sweeps referrals changed since the watermark (Lambda's: 15 minutes).
     pub const RECONCILE_INTERVAL: &str = "COSELL_RECONCILE_INTERVAL";
+    /// `serve`: how long a scheduled run's lease outlives a process that died holding it
+    /// (default 300 s, the functions' timeout); a retry run takes no new item after 60 % of it.
+    pub const RUN_LEASE: &str = "COSELL_RUN_LEASE";
+    /// `serve`: how long one record's lease outlives a process that died syncing it (default 60 s).
+    pub const RECORD_LEASE: &str = "COSELL_RECORD_LEASE";
+    /// `serve`: one request to Partner Center or Dataverse, connect to last byte (default 30 s).
+    pub const HTTP_TIMEOUT: &str = "COSELL_HTTP_TIMEOUT";
     /// The URL Partner Center should call: `check` compares the registration with it, and
     /// `webhooks register` uses it when no URL is given.
     pub const WEBHOOK_URL: &str = "COSELL_WEBHOOK_URL";

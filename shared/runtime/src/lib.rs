@@ -67,6 +67,9 @@ impl Runtime {
         pc_config.referrals_base_url = settings.partner_center_referrals_url.clone();
         pc_config.registration_base_url = settings.partner_center_registration_url.clone();
         pc_config.token_url = settings.token_url(&settings.partner_center_tenant);
+        if let Some(timeout) = settings.http_timeout {
+            pc_config.http.timeout = timeout;
+        }
         let partner_center = PartnerCenter::new(
             pc_config,
             pc.refresh_token.clone(),
@@ -82,6 +85,9 @@ impl Runtime {
         );
         dv_config.token_url = settings.token_url("{tenant}");
         dv_config.http.rate_limit = settings.dataverse_rate_limit.or(dv_config.http.rate_limit);
+        if let Some(timeout) = settings.http_timeout {
+            dv_config.http.timeout = timeout;
+        }
         let dataverse = DataverseClient::new(dv_config)?;
 
         let store = open_store(&settings.store, aws.as_ref())?;

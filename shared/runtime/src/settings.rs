@@ -56,6 +56,9 @@ pub struct Settings {
     /// A client-side ceiling on Dataverse requests (`cosell backfill` sets it to stay under the
     /// service's 6,000 per 5 minutes instead of bouncing off it). Not read from the environment.
     pub dataverse_rate_limit: Option<cosell_transport::RateLimit>,
+    /// One request's limit, connect to last byte, for both services (default 30 s). `serve` sets
+    /// it from `COSELL_HTTP_TIMEOUT`; the functions keep the default, well inside their timeouts.
+    pub http_timeout: Option<std::time::Duration>,
 }
 
 impl Settings {
@@ -138,6 +141,7 @@ impl Settings {
             partner_center_registration_url: format!("{webhooks}/webhooks/v1/registration"),
             crm: CrmConfig::from_lookup(&lookup)?,
             dataverse_rate_limit: None,
+            http_timeout: None,
         })
     }
 

@@ -90,15 +90,29 @@ impl Server {
         events: broadcast::Sender<SyncEvent>,
     ) -> anyhow::Result<Server> {
         let lookup = config.lookup();
-        let inbound_settings = webhook_ingress::Settings::from_lookup(&lookup)?;
+        let mut inbound_settings = webhook_ingress::Settings::from_lookup(&lookup)?;
         let mut outbound_settings = outbound_sync::Settings::from_lookup(&lookup)?;
-        let job_settings = retry_scheduler::Settings::from_lookup(&lookup)?;
+        let mut job_settings = retry_scheduler::Settings::from_lookup(&lookup)?;
         let intervals = schedules::Intervals {
             poll: config.duration(keys::POLL_INTERVAL, DEFAULT_POLL_INTERVAL)?,
             retries: config.duration(keys::RETRY_INTERVAL, DEFAULT_RETRY_INTERVAL)?,
             reconcile: config.duration(keys::RECONCILE_INTERVAL, DEFAULT_RECONCILE_INTERVAL)?,
         };
-        let runtime = Runtime::start(config.runtime()?).await?;
+        // No Lambda timeout bounds a run here: the leases say how long a crash blocks the next.
+        let run = config.duration(keys::RUN_LEASE, job_settings.retry.lease_ttl)?;
+        let record = config.duration(keys::RECORD_LEASE, inbound_settings.inbound.lease_ttl)?;
+        inbound_settings.inbound.lease_ttl = record;
+        outbound_settings.outbound.lease_ttl = record;
+        outbound_settings.outbound.feed_lease_ttl = run;
+        job_settings.retry.lease_ttl = run;
+        job_settings.retry.budget = run * 3 / 5;
+        job_settings.reconcile.lease_ttl = run;
+        let mut runtime_settings = config.runtime()?;
+        runtime_settings.http_timeout = config
+            .get(keys::HTTP_TIMEOUT)
+            .map(|_| config.duration(keys::HTTP_TIMEOUT, Duration::ZERO))
+            .transpose()?;
+        let runtime = Runtime::start(runtime_settings).await?;
         outbound_settings.webhook_key = runtime.dataverse_webhook_key.clone();
         if outbound_settings.webhook_key.is_none() {
             tracing::info!(
