@@ -13,11 +13,19 @@ use crate::error::MappingError;
 
 /// Reads an RFC 3339 timestamp with any number of fractional digits (up to nanoseconds are kept)
 /// and `Z` or a numeric offset. A timestamp with no offset is read as UTC.
+///
+/// A timestamp whose UTC date falls outside the years 0–9999 (`9999-12-31T23:00:00-01:00`) is
+/// refused: it could be neither converted to UTC nor written back as RFC 3339.
 pub fn parse(value: &str) -> Result<OffsetDateTime, MappingError> {
     let trimmed = value.trim();
     OffsetDateTime::parse(trimmed, &Rfc3339)
         .or_else(|_| OffsetDateTime::parse(&format!("{trimmed}Z"), &Rfc3339))
-        .map_err(|_| MappingError::InvalidTimestamp {
+        .ok()
+        .filter(|at| {
+            at.checked_to_offset(UtcOffset::UTC)
+                .is_some_and(|utc| (0..=9999).contains(&utc.year()))
+        })
+        .ok_or_else(|| MappingError::InvalidTimestamp {
             value: value.to_owned(),
         })
 }
