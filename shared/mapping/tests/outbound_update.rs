@@ -400,3 +400,36 @@ fn without_a_stored_agreement_the_current_referral_is_the_baseline() {
     let plan = plan_update(&input, &current, None, &CrmConfig::default()).unwrap();
     assert_eq!(plan.changes, [replace("/details/dealValue", json!(1.5))]);
 }
+
+/// RFC 6902 refuses a `replace` of a member that does not exist: notes written for the first
+/// time are an `add`, and the same edit over existing notes stays a `replace`.
+#[test]
+fn notes_the_referral_never_had_are_added_not_replaced() {
+    let without = current(|v| {
+        v["details"].as_object_mut().unwrap().remove("notes");
+    });
+    let agreed = DealState::from_referral(&without);
+    let input = opportunity(|row| {
+        row.insert("description".into(), json!("First notes from the seller."));
+    });
+    let plan = plan_update(&input, &without, Some(&agreed), &CrmConfig::default()).unwrap();
+    assert_eq!(
+        plan.changes,
+        vec![Change {
+            op: ChangeOp::Add,
+            path: "/details/notes".into(),
+            value: json!("First notes from the seller."),
+        }]
+    );
+
+    let with = current(|v| v["details"]["notes"] = json!("Earlier notes."));
+    let agreed = DealState::from_referral(&with);
+    let plan = plan_update(&input, &with, Some(&agreed), &CrmConfig::default()).unwrap();
+    assert_eq!(
+        plan.changes,
+        vec![replace(
+            "/details/notes",
+            json!("First notes from the seller.")
+        )]
+    );
+}

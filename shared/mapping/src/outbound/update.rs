@@ -156,6 +156,8 @@ fn target(
 /// into one `add` of that object.
 struct Ops<'a> {
     current: &'a Referral,
+    /// `current` as JSON: which members exist (a `replace` of a missing one is refused).
+    json: Value,
     changes: Vec<Change>,
     /// `(parent, fields)` for parents missing from `current`, in first-use order.
     missing: Vec<(&'static str, Map<String, Value>)>,
@@ -165,6 +167,7 @@ impl<'a> Ops<'a> {
     fn new(current: &'a Referral) -> Self {
         Self {
             current,
+            json: serde_json::to_value(current).unwrap_or(Value::Null),
             changes: Vec::new(),
             missing: Vec::new(),
         }
@@ -185,8 +188,13 @@ impl<'a> Ops<'a> {
                 path: format!("/{field}"),
                 value,
             }),
+            // RFC 6902: `replace` needs the member to exist; `add` sets a member that does not.
             Some(parent) if self.has(parent) => self.changes.push(Change {
-                op: ChangeOp::Replace,
+                op: if self.json[parent].get(field).is_some_and(|v| !v.is_null()) {
+                    ChangeOp::Replace
+                } else {
+                    ChangeOp::Add
+                },
                 path: format!("/{parent}/{field}"),
                 value,
             }),
