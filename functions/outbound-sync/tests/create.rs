@@ -557,3 +557,48 @@ async fn a_create_that_succeeds_first_time_lists_nothing_and_leaves_no_item() {
             .is_none()
     );
 }
+
+/// A retry item whose work another trigger already did (the deal is as both sides agreed) is
+/// removed by its redo, instead of coming due again forever.
+#[tokio::test]
+async fn a_redo_that_finds_the_deal_in_sync_removes_its_item() {
+    use cosell_store::{RetryItem, RetryState};
+
+    let stack = start().await;
+    let id = stack.seed_deal(&Deal::default());
+    let report = stack.poll().await;
+    assert!(
+        matches!(&report.synced[0].1, Synced::Created { .. }),
+        "{report:?}"
+    );
+    let now = time::OffsetDateTime::now_utc();
+    let stale = RetryItem {
+        id: format!("outbound:{id}"),
+        payload: json!({"opportunityId": id.to_string()}),
+        due_at: now,
+        attempts: 1,
+        last_error: Some("parked before the poll synced it".into()),
+        state: RetryState::Pending,
+    };
+    stack.port().put_retry(&stale).await.unwrap();
+    stack.reset_counters();
+
+    let report = stack.retry(now + time::Duration::seconds(1)).await;
+    assert!(
+        matches!(
+            &report.redone[..],
+            [(_, Redone::Outbound(Synced::Unchanged))]
+        ),
+        "{report:?}"
+    );
+    assert_eq!(
+        stack.requests("partner-center"),
+        0,
+        "{:?}",
+        stack.counters()
+    );
+    assert!(
+        stack.port().retry(&stale.id).await.unwrap().is_none(),
+        "the item is gone"
+    );
+}

@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use cosell_mapping::{Referral, inbound, timestamp};
 use cosell_store::{Cursor, StoreError, SyncStore};
+use futures::stream::{self, StreamExt};
 use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -140,12 +141,27 @@ impl Reconciler {
         report.listed = referrals.len();
         let mut high = watermark;
         let mut outcome = Ok(());
-        for referral in &referrals {
-            let Some(updated) = referral.updated_date_time else {
+        // A few at a time (each under its record's lease), every one to its end: a sync cut off
+        // midway would leave its record half done. The watermark then moves only past the
+        // unbroken run of handled referrals, in listed order.
+        let handled: Vec<_> = stream::iter(0..referrals.len())
+            .map(|index| {
+                let referral = &referrals[index];
+                async move {
+                    let updated = referral.updated_date_time?;
+                    let in_overlap = updated <= watermark;
+                    Some((updated, self.reconcile(referral, in_overlap, now).await))
+                }
+            })
+            .buffered(crate::CONCURRENCY)
+            .collect()
+            .await;
+        for (referral, handled) in referrals.iter().zip(handled) {
+            let Some((updated, handled)) = handled else {
                 tracing::warn!(referral = ?referral.id, "listed referral without updatedDateTime; skipped");
                 continue;
             };
-            match self.reconcile(referral, updated <= watermark, now).await {
+            match handled {
                 Ok(Seen::Unchanged) => report.unchanged += 1,
                 Ok(Seen::Parked) => report.parked += 1,
                 Ok(Seen::Synced(id, handled)) => report.synced.push((id, handled)),

@@ -288,11 +288,7 @@ impl RetryScheduler {
                 Ok(Redone::Inbound(handled))
             }
             Some(Work::Outbound { opportunity_id }) => {
-                let synced = self.outbound.sync_opportunity(opportunity_id, now).await?;
-                if matches!(synced, Synced::Missing | Synced::NotShared) {
-                    // Nothing left to send: the row is gone or no longer shared.
-                    self.store.delete_retry(&item.id).await?;
-                }
+                let synced = self.outbound.redo_opportunity(opportunity_id, now).await?;
                 Ok(Redone::Outbound(synced))
             }
             None => {

@@ -50,6 +50,9 @@ pub struct DeliveryConfig {
     pub timeout_ms: u64,
     /// How long the reorder knob holds a delivery back when no later one overtakes it.
     pub reorder_hold_ms: u64,
+    /// Deliveries in flight at once (undocumented for the real service; 1: strictly one after
+    /// another).
+    pub concurrency: usize,
 }
 
 impl Default for DeliveryConfig {
@@ -62,6 +65,7 @@ impl Default for DeliveryConfig {
             ],
             timeout_ms: 10_000,
             reorder_hold_ms: 2_000,
+            concurrency: 1,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Signed webhook delivery (contract §7).
 //!
-//! Each referral change becomes a job on a queue. One worker sends first attempts in order; a
+//! Each referral change becomes a job on a queue. One worker starts first attempts in order, at
+//! most `delivery.concurrency` in flight (1: each waits for the one before; a
 //! failed delivery (non-2xx, timeout, connection error) is retried in its own task on the
 //! configured delays, up to `max_attempts` (10, like the real service), then parked in the
 //! offline list. The knobs drop, duplicate or reorder (hold back) deliveries at a given rate,
@@ -14,7 +15,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde::Serialize;
 use time::OffsetDateTime;
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
 
 use super::config::WebhookKnobs;
@@ -253,6 +254,10 @@ async fn run(
     client: reqwest::Client,
 ) {
     let mut held: VecDeque<(Instant, Job)> = VecDeque::new();
+    let in_flight = state
+        .upgrade()
+        .map_or(1, |s| s.pc.config.delivery.concurrency.max(1));
+    let slots = Arc::new(Semaphore::new(in_flight));
     loop {
         let deadline = held.front().map(|(at, _)| *at);
         let job = tokio::select! {
@@ -263,7 +268,7 @@ async fn run(
             () = sleep_until(deadline), if deadline.is_some() => {
                 let (_, job) = held.pop_front().expect("a held job");
                 let Some(state) = state.upgrade() else { return };
-                deliver(&state, &client, job).await;
+                dispatch(&slots, &state, &client, job).await;
                 continue;
             }
         };
@@ -287,16 +292,16 @@ async fn run(
             continue;
         }
         let duplicate = roll(&state, knobs.duplicate_rate).then(|| webhooks.duplicate(&job));
-        deliver(&state, &client, job).await;
+        dispatch(&slots, &state, &client, job).await;
         if let Some(copy) = duplicate {
             state
                 .counters
                 .event(Service::PartnerCenter, "webhook-duplicated");
-            deliver(&state, &client, copy).await;
+            dispatch(&slots, &state, &client, copy).await;
         }
         // What was held back arrives after a later event: out of order.
         while let Some((_, job)) = held.pop_front() {
-            deliver(&state, &client, job).await;
+            dispatch(&slots, &state, &client, job).await;
         }
     }
 }
@@ -310,6 +315,23 @@ async fn sleep_until(deadline: Option<Instant>) {
 
 fn roll(state: &SimState, rate: f64) -> bool {
     rate > 0.0 && state.faults.roll() < rate
+}
+
+/// Starts a delivery once a slot is free; the slot is held until its first attempt ends.
+async fn dispatch(
+    slots: &Arc<Semaphore>,
+    state: &Arc<SimState>,
+    client: &reqwest::Client,
+    job: Job,
+) {
+    let Ok(slot) = slots.clone().acquire_owned().await else {
+        return;
+    };
+    let (state, client) = (state.clone(), client.clone());
+    tokio::spawn(async move {
+        deliver(&state, &client, job).await;
+        drop(slot);
+    });
 }
 
 /// The first attempt, in line; on failure the rest of the ladder runs in its own task.

@@ -13,6 +13,7 @@
 use cosell_dataverse::{ChangesPage, DataverseError};
 use cosell_mapping::{CrmRow, Opportunity};
 use cosell_store::{Cursor, StoreError};
+use futures::stream::{self, StreamExt};
 use serde_json::Value;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -159,6 +160,7 @@ impl OutboundSync {
         report: &mut PollReport,
     ) -> Result<(), PollError> {
         let sync_column = &self.config.columns.sync;
+        let mut shared = Vec::new();
         for record in &page.upserted {
             let Some(id) = record.id(Opportunity::KEY) else {
                 tracing::warn!("a changed opportunity without its id; skipped");
@@ -168,10 +170,31 @@ impl OutboundSync {
                 report.not_shared += 1;
                 continue;
             }
-            let started = std::time::Instant::now();
-            let synced = self.sync_opportunity(id.0, now).await?;
-            report.latencies.push(started.elapsed());
-            report.synced.push((id.0, synced));
+            shared.push(id.0);
+        }
+        // A few at a time (each under its opportunity's lease), every one to its end; the
+        // cursor stays put if any outcome could not be stored.
+        let synced: Vec<_> = stream::iter(shared)
+            .map(|id| async move {
+                let started = std::time::Instant::now();
+                let synced = self.sync_opportunity(id, now).await;
+                (id, started.elapsed(), synced)
+            })
+            .buffered(crate::CONCURRENCY)
+            .collect()
+            .await;
+        let mut not_stored = None;
+        for (id, latency, synced) in synced {
+            match synced {
+                Ok(synced) => {
+                    report.latencies.push(latency);
+                    report.synced.push((id, synced));
+                }
+                Err(error) => not_stored = not_stored.or(Some(error)),
+            }
+        }
+        if let Some(error) = not_stored {
+            return Err(error.into());
         }
         for id in &page.deleted {
             tracing::info!(opportunity = %id, "opportunity deleted; its referral is left as it is");

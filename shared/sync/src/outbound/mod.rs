@@ -209,17 +209,55 @@ impl OutboundSync {
         id: Uuid,
         now: OffsetDateTime,
     ) -> Result<Synced, NotStored> {
+        self.sync_with(id, now, false).await
+    }
+
+    /// [`Self::sync_opportunity`] for the retry scheduler: once the work is done — or there turns
+    /// out to be nothing to send (the deal is as agreed, the row is gone or no longer shared) —
+    /// the retry item is removed while the opportunity's lease is still held, so no newer item
+    /// is lost.
+    pub async fn redo_opportunity(
+        &self,
+        id: Uuid,
+        now: OffsetDateTime,
+    ) -> Result<Synced, NotStored> {
+        self.sync_with(id, now, true).await
+    }
+
+    async fn sync_with(
+        &self,
+        id: Uuid,
+        now: OffsetDateTime,
+        redoing: bool,
+    ) -> Result<Synced, NotStored> {
         let lease = retry_id(id);
-        let owner = Uuid::new_v4().to_string();
-        match self.lease(&lease, &owner, now).await {
+        let held = Held {
+            owner: Uuid::new_v4().to_string(),
+            since: std::time::Instant::now(),
+        };
+        match self.lease(&lease, &held.owner, now).await {
             Ok(true) => {}
             Ok(false) => return self.park(id, Failure::new(Problem::Busy), now).await,
             Err(e) => return Err(NotStored(e)),
         }
+        let owner = held.owner.clone();
         // One correlation id per sync: on its log span and on every Partner Center request.
         let sync_id = Uuid::new_v4().to_string();
         let span = tracing::info_span!("sync", sync_id = %sync_id, opportunity = %id);
-        let synced = correlation::scope(sync_id, self.sync_locked(id, now).instrument(span)).await;
+        let synced =
+            correlation::scope(sync_id, self.sync_locked(id, &held, now).instrument(span)).await;
+        if redoing
+            && let Ok(
+                Synced::Unchanged
+                | Synced::Missing
+                | Synced::NotShared
+                | Synced::Created { .. }
+                | Synced::Updated { .. },
+            ) = &synced
+            && let Err(error) = self.store.delete_retry(&retry_id(id)).await
+        {
+            tracing::warn!(%error, opportunity = %id, "done retry item not removed");
+        }
         let result = match synced {
             Ok(synced) => {
                 if matches!(synced, Synced::Created { .. } | Synced::Updated { .. }) {
@@ -244,7 +282,12 @@ impl OutboundSync {
         crate::lease::acquire_waiting(&*self.store, name, owner, now, ttl, wait).await
     }
 
-    async fn sync_locked(&self, id: Uuid, now: OffsetDateTime) -> Result<Synced, Failure> {
+    async fn sync_locked(
+        &self,
+        id: Uuid,
+        held: &Held,
+        now: OffsetDateTime,
+    ) -> Result<Synced, Failure> {
         let Some(record) = self
             .crm
             .read_expanded(
@@ -307,7 +350,7 @@ impl OutboundSync {
             }
             (None, None) => {
                 let attempt = CreateAttempt::of(retry.as_ref());
-                self.create(&read, earlier, attempt, now).await?
+                self.create(&read, earlier, attempt, held, now).await?
             }
         };
         let done = matches!(
@@ -364,12 +407,28 @@ impl OutboundSync {
         read: &Read,
         earlier: Vec<String>,
         attempt: CreateAttempt,
+        held: &Held,
         now: OffsetDateTime,
     ) -> Result<Synced, Failure> {
         let plan = match plan_create(&read.input, &self.config) {
             Ok(plan) => plan,
             Err(invalid) => return self.reject(read, None, earlier, &invalid, now).await,
         };
+        // The reads before may have outlasted the lease, and a redo of this opportunity may
+        // have taken it over: renew it, or leave the create to that one.
+        let renewed = self
+            .store
+            .acquire_lease(
+                &retry_id(read.id),
+                &held.owner,
+                now + held.since.elapsed(),
+                self.settings.lease_ttl,
+            )
+            .await
+            .map_err(|e| read.fail(e))?;
+        if !renewed {
+            return Err(read.fail(Problem::Busy));
+        }
         let since = attempt.since.unwrap_or(now);
         let intent = RetryItem {
             id: retry_id(read.id),
@@ -922,6 +981,12 @@ fn kind_name(kind: DealKind) -> &'static str {
 /// written (a row without a link keeps its log here).
 fn payload(id: Uuid, hash: Option<&str>, log: &[String]) -> Value {
     json!({ "opportunityId": id.to_string(), "hash": hash, "audit": log })
+}
+
+/// The opportunity's lease as this sync holds it.
+struct Held {
+    owner: String,
+    since: std::time::Instant,
 }
 
 /// How far Partner Center's clock may be behind ours when looking for a referral an earlier
