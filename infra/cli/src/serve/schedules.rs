@@ -62,11 +62,10 @@ pub fn jobs(services: &Arc<Services>, intervals: Intervals) -> Vec<Job> {
         Job::new("outbound-poll", intervals.poll, move |now| {
             let services = poll.clone();
             async move {
-                let started = Instant::now();
                 let report = outbound_sync::poll(&services.outbound, now).await?;
-                let latency = started.elapsed();
-                for (id, synced) in &report.synced {
-                    if let Some(event) = SyncEvent::outbound(*id, synced, latency) {
+                // Each sync's own time: a poll syncs several at once.
+                for ((id, synced), latency) in report.synced.iter().zip(&report.latencies) {
+                    if let Some(event) = SyncEvent::outbound(*id, synced, *latency) {
                         services.emit(event);
                     }
                 }
@@ -77,11 +76,9 @@ pub fn jobs(services: &Arc<Services>, intervals: Intervals) -> Vec<Job> {
         Job::new("retries", intervals.retries, move |now| {
             let services = retries.clone();
             async move {
-                let started = Instant::now();
                 let report = services.jobs.retries.run(now).await?;
-                let latency = started.elapsed();
-                for (id, redone) in &report.redone {
-                    if let Some(event) = SyncEvent::redone(id, redone, latency) {
+                for ((id, redone), latency) in report.redone.iter().zip(&report.latencies) {
+                    if let Some(event) = SyncEvent::redone(id, redone, *latency) {
                         services.emit(event);
                     }
                 }

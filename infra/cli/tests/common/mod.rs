@@ -66,6 +66,10 @@ impl Deployment {
         self.vars.push((name.to_owned(), value.into()));
     }
 
+    pub fn unset(&mut self, name: &str) {
+        self.vars.retain(|(k, _)| k != name);
+    }
+
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
@@ -206,6 +210,11 @@ pub fn seed_currency(sim: &Sim) -> Uuid {
 /// A seller's complete opportunity marked "Sync with Partner Center" = yes, with its account,
 /// contact and solution.
 pub fn seed_shared_opportunity(sim: &Sim, currency: Uuid) -> Uuid {
+    seed_named_opportunity(sim, currency, "Litware - Data platform", 125_000)
+}
+
+/// [`seed_shared_opportunity`] with its own name and deal value.
+pub fn seed_named_opportunity(sim: &Sim, currency: Uuid, name: &str, value: u64) -> Uuid {
     let dv = &sim.state.dv;
     let account = dv
         .seed(
@@ -226,8 +235,8 @@ pub fn seed_shared_opportunity(sim: &Sim, currency: Uuid) -> Uuid {
         .seed(
             "opportunities",
             object(json!({
-                "name": "Litware - Data platform",
-                "estimatedvalue": 125000,
+                "name": name,
+                "estimatedvalue": value,
                 "estimatedclosedate": "2026-09-30",
                 "description": "Move the warehouse to Azure.",
                 "parentaccountid@odata.bind": format!("/accounts({account})"),
