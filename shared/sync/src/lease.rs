@@ -10,20 +10,23 @@ use time::OffsetDateTime;
 const POLL: Duration = Duration::from_millis(25);
 
 /// Takes the lease `name` for `ttl`, trying again for up to `wait` while someone else holds it;
-/// `false` if it is still held then. `now` is the caller's clock at the start; time spent
-/// waiting is added to it.
+/// `false` if it is still held then.
+///
+/// A record's lease is taken on the wall clock, not on the time a run began: a change-feed
+/// page or a retry run can be minutes old by the time it reaches a record, and a lease stamped
+/// with its start would be expired as it was taken — no lease at all (the chaos suite's
+/// duplicate referrals).
 pub async fn acquire_waiting(
     store: &dyn SyncStore,
     name: &str,
     owner: &str,
-    now: OffsetDateTime,
     ttl: Duration,
     wait: Duration,
 ) -> Result<bool, StoreError> {
     let started = Instant::now();
     loop {
         if store
-            .acquire_lease(name, owner, now + started.elapsed(), ttl)
+            .acquire_lease(name, owner, OffsetDateTime::now_utc(), ttl)
             .await?
         {
             return Ok(true);

@@ -232,7 +232,7 @@ impl InboundSync {
         let lease = retry_id(referral_id);
         let owner = Uuid::new_v4().to_string();
         let (ttl, wait) = (self.settings.lease_ttl, self.settings.lease_wait);
-        match lease::acquire_waiting(&*self.store, &lease, &owner, now, ttl, wait).await {
+        match lease::acquire_waiting(&*self.store, &lease, &owner, ttl, wait).await {
             Ok(true) => {}
             Ok(false) => return Err(Failure::new(Problem::Busy, None)),
             Err(e) => return Err(Failure::new(Problem::Store(e), None)),
@@ -279,7 +279,7 @@ impl InboundSync {
         {
             // A referral naming one of our opportunities: the outbound sync may be creating it
             // right now. Wait for its lease on the row, then look at the row's link.
-            match self.linked_elsewhere(referral_id, opportunity, now).await? {
+            match self.linked_elsewhere(referral_id, opportunity).await? {
                 Some(reason) => {
                     tracing::info!(%reason, "webhook event ignored");
                     return Ok(Handled::Ignored { reason });
@@ -443,12 +443,11 @@ impl InboundSync {
         &self,
         referral_id: &str,
         opportunity: Uuid,
-        now: OffsetDateTime,
     ) -> Result<Option<String>, Failure> {
         let lease = crate::outbound::retry_id(opportunity);
         let owner = Uuid::new_v4().to_string();
         let (ttl, wait) = (self.settings.lease_ttl, self.settings.lease_wait);
-        match lease::acquire_waiting(&*self.store, &lease, &owner, now, ttl, wait).await {
+        match lease::acquire_waiting(&*self.store, &lease, &owner, ttl, wait).await {
             Ok(true) => {}
             Ok(false) => return Err(Failure::new(Problem::Busy, None)),
             Err(e) => return Err(Failure::new(Problem::Store(e), None)),

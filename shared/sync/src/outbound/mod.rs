@@ -231,21 +231,17 @@ impl OutboundSync {
         redoing: bool,
     ) -> Result<Synced, NotStored> {
         let lease = retry_id(id);
-        let held = Held {
-            owner: Uuid::new_v4().to_string(),
-            since: std::time::Instant::now(),
-        };
-        match self.lease(&lease, &held.owner, now).await {
+        let owner = Uuid::new_v4().to_string();
+        match self.lease(&lease, &owner).await {
             Ok(true) => {}
             Ok(false) => return self.park(id, Failure::new(Problem::Busy), now).await,
             Err(e) => return Err(NotStored(e)),
         }
-        let owner = held.owner.clone();
         // One correlation id per sync: on its log span and on every Partner Center request.
         let sync_id = Uuid::new_v4().to_string();
         let span = tracing::info_span!("sync", sync_id = %sync_id, opportunity = %id);
         let synced =
-            correlation::scope(sync_id, self.sync_locked(id, &held, now).instrument(span)).await;
+            correlation::scope(sync_id, self.sync_locked(id, &owner, now).instrument(span)).await;
         if redoing
             && let Ok(
                 Synced::Unchanged
@@ -272,20 +268,15 @@ impl OutboundSync {
     }
 
     /// Takes a store lease, waiting a little for its holder to finish; `false` if it did not.
-    async fn lease(
-        &self,
-        name: &str,
-        owner: &str,
-        now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
+    async fn lease(&self, name: &str, owner: &str) -> Result<bool, StoreError> {
         let (ttl, wait) = (self.settings.lease_ttl, self.settings.lease_wait);
-        crate::lease::acquire_waiting(&*self.store, name, owner, now, ttl, wait).await
+        crate::lease::acquire_waiting(&*self.store, name, owner, ttl, wait).await
     }
 
     async fn sync_locked(
         &self,
         id: Uuid,
-        held: &Held,
+        owner: &str,
         now: OffsetDateTime,
     ) -> Result<Synced, Failure> {
         let Some(record) = self
@@ -350,7 +341,7 @@ impl OutboundSync {
             }
             (None, None) => {
                 let attempt = CreateAttempt::of(retry.as_ref());
-                self.create(&read, earlier, attempt, held, now).await?
+                self.create(&read, earlier, attempt, owner, now).await?
             }
         };
         let done = matches!(
@@ -407,7 +398,7 @@ impl OutboundSync {
         read: &Read,
         earlier: Vec<String>,
         attempt: CreateAttempt,
-        held: &Held,
+        owner: &str,
         now: OffsetDateTime,
     ) -> Result<Synced, Failure> {
         let plan = match plan_create(&read.input, &self.config) {
@@ -420,8 +411,8 @@ impl OutboundSync {
             .store
             .acquire_lease(
                 &retry_id(read.id),
-                &held.owner,
-                now + held.since.elapsed(),
+                owner,
+                OffsetDateTime::now_utc(),
                 self.settings.lease_ttl,
             )
             .await
@@ -572,7 +563,7 @@ impl OutboundSync {
     ) -> Result<Synced, Failure> {
         let lease = crate::inbound::retry_id(&link.referral_id);
         let owner = Uuid::new_v4().to_string();
-        match self.lease(&lease, &owner, now).await {
+        match self.lease(&lease, &owner).await {
             Ok(true) => {}
             Ok(false) => return Err(read.fail(Problem::Busy)),
             Err(e) => return Err(read.fail(e)),
@@ -981,12 +972,6 @@ fn kind_name(kind: DealKind) -> &'static str {
 /// written (a row without a link keeps its log here).
 fn payload(id: Uuid, hash: Option<&str>, log: &[String]) -> Value {
     json!({ "opportunityId": id.to_string(), "hash": hash, "audit": log })
-}
-
-/// The opportunity's lease as this sync holds it.
-struct Held {
-    owner: String,
-    since: std::time::Instant,
 }
 
 /// How far Partner Center's clock may be behind ours when looking for a referral an earlier
