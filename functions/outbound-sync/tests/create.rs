@@ -602,3 +602,59 @@ async fn a_redo_that_finds_the_deal_in_sync_removes_its_item() {
         "the item is gone"
     );
 }
+
+/// A seller who renames the opportunity while its referral is being created keeps the new name:
+/// the write-back's ✔ is made only on the row as it was read, and the rename is sent next.
+#[tokio::test]
+async fn a_rename_during_the_create_is_not_overwritten_by_the_write_back() {
+    use std::time::Duration;
+
+    use cosell_sim::{FaultSettings, Service};
+
+    let stack = start().await;
+    let id = stack.seed_deal(&Deal::default());
+    let faults = &stack.sim.state.faults;
+    faults.set(
+        Service::PartnerCenter,
+        FaultSettings {
+            latency_ms: 300,
+            ..FaultSettings::default()
+        },
+    );
+    let (report, ()) = tokio::join!(stack.poll(), async {
+        while stack.route(PC_POST) == 0 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        stack.seller_edit(id, json!({"name": "Contoso - Data platform phase 2"}));
+    });
+    faults.set(Service::PartnerCenter, FaultSettings::default());
+    assert!(
+        matches!(&report.synced[0].1, Synced::Created { .. }),
+        "{report:?}"
+    );
+    let row = stack.opportunity(id);
+    assert_eq!(
+        row["name"], "Contoso - Data platform phase 2",
+        "the seller's name stays"
+    );
+    let referral_id = stack.referral_id_of(id);
+    assert_eq!(
+        row["msft_microsoftpartnercenterreferralidentifier"],
+        referral_id.as_str()
+    );
+
+    // The rename is the seller's edit: the next poll sends it, and marks the name ✔.
+    let report = stack.poll().await;
+    assert!(
+        matches!(&report.synced[0].1, Synced::Updated { .. }),
+        "{report:?}"
+    );
+    assert_eq!(
+        stack.referral(&referral_id)["name"],
+        "Contoso - Data platform phase 2"
+    );
+    assert_eq!(
+        stack.opportunity(id)["name"],
+        "Contoso - Data platform phase 2 ✔"
+    );
+}

@@ -38,7 +38,7 @@ pub mod feed;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cosell_dataverse::{DataverseError, Precondition, Record};
+use cosell_dataverse::{DataverseError, ETag, Precondition, Record};
 use cosell_mapping::category::MICROSOFT_ORGANIZATION_ID;
 use cosell_mapping::deal::DealState;
 use cosell_mapping::inbound::{self, MARK_FAILED, MARK_OK, decorate_name};
@@ -149,6 +149,7 @@ struct Failure {
     problem: Box<Problem>,
     hash: Option<String>,
     name: Option<String>,
+    etag: Option<ETag>,
 }
 
 impl Failure {
@@ -157,6 +158,7 @@ impl Failure {
             problem: Box::new(problem.into()),
             hash: None,
             name: None,
+            etag: None,
         }
     }
 }
@@ -167,6 +169,8 @@ struct Read {
     input: OutboundInput,
     deal: DealState,
     hash: String,
+    /// The row's version as read: a write-back that renames it is made only on this version.
+    etag: Option<ETag>,
 }
 
 impl Read {
@@ -175,6 +179,7 @@ impl Read {
             problem: Box::new(problem.into()),
             hash: Some(self.hash.clone()),
             name: self.input.opportunity.name.clone(),
+            etag: self.etag.clone(),
         }
     }
 }
@@ -362,7 +367,7 @@ impl OutboundSync {
     async fn finish_create(&self, read: &Read, link: &Link) -> Result<Synced, Failure> {
         let ok = link.last_outcome.as_ref().is_none_or(|o| o.ok);
         let name = self.marked(read.input.opportunity.name.as_deref(), ok);
-        self.write_back(read.id, created_row(link, name))
+        self.write_back(read.id, read.etag.as_ref(), created_row(link, name))
             .await
             .map_err(|e| read.fail(Problem::WriteBack(e)))?;
         tracing::info!(opportunity = %read.id, referral = link.referral_id, "write-back of a created referral finished");
@@ -383,6 +388,7 @@ impl OutboundSync {
             input,
             deal,
             hash,
+            etag: record.etag.clone(),
         })
     }
 
@@ -510,6 +516,7 @@ impl OutboundSync {
         }
         self.write_back(
             read.id,
+            read.etag.as_ref(),
             created_row(
                 &link,
                 self.marked(read.input.opportunity.name.as_deref(), ok),
@@ -679,7 +686,7 @@ impl OutboundSync {
                 audit: Some(audit::render(&log)),
                 ..Opportunity::default()
             };
-            self.write_back(read.id, row)
+            self.write_back(read.id, read.etag.as_ref(), row)
                 .await
                 .map_err(|e| read.fail(Problem::WriteBack(e)))?;
         }
@@ -746,7 +753,7 @@ impl OutboundSync {
             audit: Some(audit::render(&log)),
             ..Opportunity::default()
         };
-        self.write_back(read.id, row)
+        self.write_back(read.id, read.etag.as_ref(), row)
             .await
             .map_err(|e| read.fail(Problem::WriteBack(e)))?;
         let item = RetryItem {
@@ -833,7 +840,7 @@ impl OutboundSync {
                 audit: Some(audit::render(&log)),
                 ..Opportunity::default()
             };
-            match self.write_back(id, row).await {
+            match self.write_back(id, failure.etag.as_ref(), row).await {
                 Ok(()) => {
                     if let Some(link) = link
                         && let Err(error) = self.put_link(Link { audit: log, ..link }).await
@@ -886,12 +893,39 @@ impl OutboundSync {
         (marked != name).then_some(marked)
     }
 
-    async fn write_back(&self, id: Uuid, row: Opportunity) -> Result<(), DataverseError> {
-        let row = row
-            .to_row(&self.config)
-            .map_err(|e| DataverseError::InvalidInput(e.to_string()))?;
+    /// Writes our columns back. One that renames the row (✔/✖) is made only on the version
+    /// read (`etag`): a seller who renamed it meanwhile keeps their name — the change feed
+    /// brings their edit next — and the rest is written without the name.
+    async fn write_back(
+        &self,
+        id: Uuid,
+        etag: Option<&ETag>,
+        row: Opportunity,
+    ) -> Result<(), DataverseError> {
+        let to_row = |row: &Opportunity| {
+            row.to_row(&self.config)
+                .map_err(|e| DataverseError::InvalidInput(e.to_string()))
+        };
+        let set = Opportunity::ENTITY_SET;
+        if let (Some(etag), Some(_)) = (etag, &row.name) {
+            let precondition = Precondition::IfMatch(etag.clone());
+            match self
+                .crm
+                .update_row(set, id, &to_row(&row)?, precondition)
+                .await
+            {
+                Err(error) if error.is_precondition_failed() => {
+                    tracing::info!(opportunity = %id, "edited since read; written back without the name");
+                }
+                other => return other,
+            }
+        }
+        let row = Opportunity {
+            name: row.name.filter(|_| etag.is_none()),
+            ..row
+        };
         self.crm
-            .update_row(Opportunity::ENTITY_SET, id, &row, Precondition::MustExist)
+            .update_row(set, id, &to_row(&row)?, Precondition::MustExist)
             .await
     }
 
