@@ -60,8 +60,8 @@ impl Size {
                 opportunities: 1_000,
                 kills: 50,
                 both_sides: 50,
-                pace: 40.0,
-                converge_within: Duration::from_secs(600),
+                pace: 20.0,
+                converge_within: Duration::from_secs(900),
             },
             _ => Self {
                 referrals: 200,
@@ -137,9 +137,14 @@ async fn nothing_is_lost_under_faults_duplicates_and_kills() {
         seed,
         partner_center: PcConfig {
             // Partner Center's delivery concurrency is undocumented; a few at once.
+            // Partner Center's timeout and ladder are undocumented too: seconds, not the
+            // milliseconds of the other tests, so a slow answer is not met by a storm of retries.
             delivery: DeliveryConfig {
                 concurrency: 8,
-                ..DeliveryConfig::fast()
+                timeout_ms: 10_000,
+                retry_delays_ms: vec![500, 1_000, 2_000, 5_000],
+                reorder_hold_ms: 200,
+                ..DeliveryConfig::default()
             },
             webhooks: WebhookKnobs {
                 duplicate_rate: 0.2,
@@ -746,6 +751,7 @@ struct Counts {
     reordered: usize,
     offline: usize,
     lost: usize,
+    merges: usize,
     parked: usize,
     dead: usize,
     kills: u32,
@@ -770,6 +776,7 @@ impl Counts {
                 .filter(|d| d.state == DeliveryState::Parked)
                 .count(),
             lost: problems.len(),
+            merges: logs.matches("(412); merging").count(),
             parked: logs.matches("sync parked").count(),
             dead: logs.matches("\"permanent\":true").count(),
             kills: incarnations - 1,
@@ -783,8 +790,8 @@ impl std::fmt::Display for Counts {
         write!(
             f,
             "created {} referrals + {} opportunities, {} webhook deliveries ({} duplicates, {} out \
-             of order, {} given up while serve was down), lost {}, retries (syncs parked) {}, \
-             parked dead {}, kills {}",
+             of order, {} given up while serve was down), lost {}, 412 merges {}, retries (syncs \
+             parked) {}, parked dead {}, kills {}",
             self.referrals,
             self.opportunities,
             self.deliveries,
@@ -792,6 +799,7 @@ impl std::fmt::Display for Counts {
             self.reordered,
             self.offline,
             self.lost,
+            self.merges,
             self.parked,
             self.dead,
             self.kills,

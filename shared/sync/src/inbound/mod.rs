@@ -118,7 +118,13 @@ pub struct InboundSync {
     config: CrmConfig,
     settings: InboundSettings,
     currencies: CurrencyCache,
+    /// When this process last noted a webhook's arrival: the `WebhookAge` gauge needs minutes,
+    /// not two store writes per delivery.
+    webhook_noted: std::sync::Mutex<Option<OffsetDateTime>>,
 }
+
+/// How often one process notes that webhooks are arriving.
+const NOTE_WEBHOOKS_EVERY: time::Duration = time::Duration::seconds(60);
 
 /// The retry item id of a referral's inbound work.
 pub fn retry_id(referral_id: &str) -> String {
@@ -140,6 +146,7 @@ impl InboundSync {
             config,
             settings,
             currencies: CurrencyCache::default(),
+            webhook_noted: std::sync::Mutex::new(None),
         }
     }
 
@@ -153,7 +160,17 @@ impl InboundSync {
         envelope: &WebhookEnvelope,
         now: OffsetDateTime,
     ) -> Result<Handled, NotStored> {
-        activity::note_named(&*self.store, activity::LAST_WEBHOOK, now).await;
+        let due = {
+            let mut noted = self.webhook_noted.lock().expect("webhook note lock");
+            let due = noted.is_none_or(|at| now - at >= NOTE_WEBHOOKS_EVERY || now < at);
+            if due {
+                *noted = Some(now);
+            }
+            due
+        };
+        if due {
+            activity::note_named(&*self.store, activity::LAST_WEBHOOK, now).await;
+        }
         let key = envelope.dedupe_key();
         if !self
             .store
