@@ -165,18 +165,17 @@ async fn nothing_is_lost_under_faults_duplicates_and_kills() {
     .unwrap();
     let currency = seed_currency(&sim);
 
-    let table = cosell_testkit::unique_table("chaos");
-    cosell_store::dynamodb::create_table(&cosell_testkit::dynamodb().await, &table)
-        .await
-        .unwrap();
     let cli = Deployment::new(&sim, "sim-refresh-token");
     let mut env = Deployment::new(&sim, &sim.state.tokens.mint_refresh_token());
-    env.unset("COSELL_SQLITE_PATH");
-    env.set("COSELL_TABLE", &table);
-    env.set("AWS_ENDPOINT_URL", cosell_testkit::dynamodb_url());
-    env.set("AWS_REGION", "us-east-1");
-    env.set("AWS_ACCESS_KEY_ID", "testing");
-    env.set("AWS_SECRET_ACCESS_KEY", "testing");
+    let store = store_settings(&env).await;
+    for (name, value) in &store {
+        env.set(name, value);
+    }
+    env.unset(if store[0].0 == "COSELL_TABLE" {
+        "COSELL_SQLITE_PATH"
+    } else {
+        "COSELL_TABLE"
+    });
     for (name, value) in SERVE_SETTINGS {
         env.set(name, value);
     }
@@ -315,7 +314,7 @@ async fn nothing_is_lost_under_faults_duplicates_and_kills() {
     loop {
         let problems = expected.problems(&sim);
         let queue = if problems.is_empty() {
-            retry_queue(&cli, &table).await
+            retry_queue(&cli, &store).await
         } else {
             None
         };
@@ -558,16 +557,41 @@ fn expect(problems: &mut Vec<String>, id: &str, actual: &Value, wanted: &Value) 
     }
 }
 
-/// `(pending, dead)` retry items, from `cosell status --json` over the same table.
-async fn retry_queue(cli: &Deployment, table: &str) -> Option<(u64, u64)> {
+/// Where serve keeps its state: a fresh table on moto's DynamoDB, or — `COSELL_CHAOS_STORE=sqlite`,
+/// for the full size, where moto's server outgrows the machine's memory — serve's SQLite file.
+async fn store_settings(env: &Deployment) -> Vec<(String, String)> {
+    let pairs = |pairs: &[(&str, String)]| {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect()
+    };
+    if std::env::var("COSELL_CHAOS_STORE").as_deref() == Ok("sqlite") {
+        let path = env.path("cosell.db").to_string_lossy().into_owned();
+        println!("chaos: store SQLite");
+        return pairs(&[("COSELL_SQLITE_PATH", path)]);
+    }
+    let table = cosell_testkit::unique_table("chaos");
+    cosell_store::dynamodb::create_table(&cosell_testkit::dynamodb().await, &table)
+        .await
+        .unwrap();
+    println!("chaos: store DynamoDB (moto) table {table}");
+    pairs(&[
+        ("COSELL_TABLE", table),
+        ("AWS_ENDPOINT_URL", cosell_testkit::dynamodb_url()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_ACCESS_KEY_ID", "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+    ])
+}
+
+/// `(pending, dead)` retry items, from `cosell status --json` over serve's store.
+async fn retry_queue(cli: &Deployment, store: &[(String, String)]) -> Option<(u64, u64)> {
     let mut command = cli.command(&["status", "--json"]);
     command
         .env_remove("COSELL_SQLITE_PATH")
-        .env("COSELL_TABLE", table)
-        .env("AWS_ENDPOINT_URL", cosell_testkit::dynamodb_url())
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing");
+        .env_remove("COSELL_TABLE")
+        .envs(store.iter().map(|(k, v)| (k, v)));
     let (code, stdout, _) = common::run(command).await;
     let status: Value = serde_json::from_str(&stdout).ok().filter(|_| code == 0)?;
     Some((
