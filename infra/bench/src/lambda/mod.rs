@@ -8,32 +8,32 @@
 
 mod binary;
 mod environment;
-mod measure;
-mod report;
+pub mod measure;
+pub mod report;
 mod runtime_api;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use binary::Binary;
+pub use binary::Binary;
 use environment::Environment;
-use report::{ColdStart, Report};
+use report::Report;
 use runtime_api::RuntimeApi;
 
-#[derive(clap::Args)]
+#[derive(clap::Args, Clone)]
 pub struct Args {
     /// Bootstrap files, each named after its directory. Default: every
     /// `<build-dir>/*/bootstrap`, as `sam build` leaves them.
-    bootstraps: Vec<PathBuf>,
+    pub bootstraps: Vec<PathBuf>,
     /// Where `sam build` put the functions.
     #[arg(long, default_value = ".aws-sam/build")]
-    build_dir: PathBuf,
+    pub build_dir: PathBuf,
     /// Cold starts per function.
     #[arg(long, default_value_t = 10)]
-    runs: usize,
+    pub runs: usize,
     /// Longest wait, in seconds, for one start to reach the Runtime API.
     #[arg(long, default_value_t = 10)]
-    timeout_secs: u64,
+    pub timeout_secs: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -65,32 +65,59 @@ impl BenchError {
     }
 }
 
-pub async fn run(args: Args) -> Result<(), BenchError> {
-    let paths = match args.bootstraps.is_empty() {
-        true => binary::find(&args.build_dir)?,
-        false => args.bootstraps.clone(),
-    };
+/// How one function's cold starts went.
+pub enum ColdStart {
+    Measured(Vec<measure::Sample>),
+    /// Built for another architecture than this machine's.
+    NotHere,
+    /// It did not start.
+    Failed(BenchError),
+}
+
+/// One function and its cold starts.
+pub struct Function {
+    pub binary: Binary,
+    pub cold_start: ColdStart,
+}
+
+/// Every `<dir>/*/bootstrap`, as `sam build` leaves them.
+pub fn binary_paths(dir: &std::path::Path) -> Result<Vec<PathBuf>, BenchError> {
+    binary::find(dir)
+}
+
+/// The bootstrap files `args` names, or every one under its build directory.
+pub fn bootstraps(args: &Args) -> Result<Vec<PathBuf>, BenchError> {
+    match args.bootstraps.is_empty() {
+        true => binary::find(&args.build_dir),
+        false => Ok(args.bootstraps.clone()),
+    }
+}
+
+/// Starts each bootstrap `runs` times, cold, against the simulator and an emulated Runtime API.
+pub async fn measure(
+    paths: &[PathBuf],
+    runs: usize,
+    timeout: Duration,
+) -> Result<(Vec<Function>, std::net::SocketAddr), BenchError> {
     let binaries = paths
         .iter()
         .map(|path| Binary::inspect(path))
         .collect::<Result<Vec<_>, _>>()?;
-
     let environment = Environment::start().await?;
     let mut api = RuntimeApi::start().await?;
-    let report = Report::new(args.runs, api.addr());
-    report.header(binaries.len());
-
-    let timeout = Duration::from_secs(args.timeout_secs);
-    let mut failed = 0;
-    for binary in &binaries {
+    let mut functions = Vec::with_capacity(binaries.len());
+    for binary in binaries {
         if !binary.runs_here() {
-            report.function(binary, ColdStart::NotHere);
+            functions.push(Function {
+                binary,
+                cold_start: ColdStart::NotHere,
+            });
             continue;
         }
-        let mut samples = Vec::with_capacity(args.runs);
+        let mut samples = Vec::with_capacity(runs);
         let mut error = None;
-        for run in 1..=args.runs {
-            match measure::cold_start(binary, &environment, &mut api, run, timeout).await {
+        for run in 1..=runs {
+            match measure::cold_start(&binary, &environment, &mut api, run, timeout).await {
                 Ok(sample) => samples.push(sample),
                 Err(e) => {
                     error = Some(e);
@@ -98,18 +125,32 @@ pub async fn run(args: Args) -> Result<(), BenchError> {
                 }
             }
         }
-        match error {
-            None => report.function(binary, ColdStart::Measured(&samples)),
-            Some(error) => {
-                failed += 1;
-                report.function(binary, ColdStart::Failed(&error));
-            }
-        }
+        let cold_start = match error {
+            None => ColdStart::Measured(samples),
+            Some(error) => ColdStart::Failed(error),
+        };
+        functions.push(Function { binary, cold_start });
     }
-    if binaries.iter().any(|b| !b.runs_here()) {
+    Ok((functions, api.addr()))
+}
+
+pub async fn run(args: Args) -> Result<(), BenchError> {
+    let paths = bootstraps(&args)?;
+    let timeout = Duration::from_secs(args.timeout_secs);
+    let (functions, runtime_api) = measure(&paths, args.runs, timeout).await?;
+    let report = Report::new(args.runs, runtime_api);
+    report.header(functions.len());
+    for function in &functions {
+        report.function(&function.binary, &function.cold_start);
+    }
+    if functions.iter().any(|f| !f.binary.runs_here()) {
         report.how_to_measure_here();
     }
-    match failed {
+    match functions
+        .iter()
+        .filter(|f| matches!(f.cold_start, ColdStart::Failed(_)))
+        .count()
+    {
         0 => Ok(()),
         n => Err(BenchError::Failed(n)),
     }

@@ -4,23 +4,13 @@
 
 use std::net::SocketAddr;
 
-use super::BenchError;
+use super::ColdStart;
 use super::binary::Binary;
-use super::measure::Sample;
 
-const SIZE_MIB: f64 = 8.0;
-const READY_MS: f64 = 30.0;
-const RSS_MIB: f64 = 32.0;
-const MIB: f64 = 1024.0 * 1024.0;
-
-/// How a function's cold starts went.
-pub enum ColdStart<'a> {
-    Measured(&'a [Sample]),
-    /// Built for another architecture than this machine's.
-    NotHere,
-    /// It did not start.
-    Failed(&'a BenchError),
-}
+pub const SIZE_MIB: f64 = 8.0;
+pub const READY_MS: f64 = 30.0;
+pub const RSS_MIB: f64 = 32.0;
+pub const MIB: f64 = 1024.0 * 1024.0;
 
 pub struct Report {
     runs: usize,
@@ -59,7 +49,7 @@ impl Report {
         );
     }
 
-    pub fn function(&self, binary: &Binary, cold_start: ColdStart<'_>) {
+    pub fn function(&self, binary: &Binary, cold_start: &ColdStart) {
         let stripped = match binary.stripped {
             true => "stripped",
             false => "NOT stripped",
@@ -130,14 +120,14 @@ fn line(what: &str, measured: String, target: String, ok: bool) {
     println!("  {what:<16}{measured:<40}target {target:<10} {verdict}");
 }
 
-struct Spread {
-    min: f64,
-    median: f64,
-    max: f64,
+pub struct Spread {
+    pub min: f64,
+    pub median: f64,
+    pub max: f64,
 }
 
 impl Spread {
-    fn of(values: impl Iterator<Item = f64>) -> Spread {
+    pub fn of(values: impl Iterator<Item = f64>) -> Spread {
         let mut values: Vec<f64> = values.collect();
         values.sort_by(f64::total_cmp);
         let n = values.len();
@@ -153,7 +143,7 @@ impl Spread {
         }
     }
 
-    fn show(&self, unit: &str, decimals: usize) -> String {
+    pub fn show(&self, unit: &str, decimals: usize) -> String {
         format!(
             "min {:.d$}  median {:.d$}  max {:.d$} {unit}",
             self.min,
