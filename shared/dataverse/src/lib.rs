@@ -12,10 +12,10 @@
 //! string is ever concatenated into a query anywhere else.
 //!
 //! Rate limit: Dataverse allows 6,000 requests per 300 s per application user, 20 requests/s on
-//! average. [`DataverseConfig::new`] sets the transport's token bucket to
-//! [`DEFAULT_RATE_LIMIT`] (18 requests/s, burst 20), so a backfill stays just under the ceiling
-//! instead of bouncing off 429s; the 429s that still come (other clients on the same user) are
-//! waited out per `Retry-After`.
+//! average. [`DataverseConfig::new`] sets the transport's token bucket to [`DEFAULT_RATE_LIMIT`]
+//! (a burst of 3,000, then 18 requests/s), so a long run stays just under the ceiling instead of
+//! bouncing off 429s; the 429s that still come (other clients on the same user) are waited out
+//! per `Retry-After`.
 
 mod actions;
 mod batch;
