@@ -658,3 +658,61 @@ async fn a_rename_during_the_create_is_not_overwritten_by_the_write_back() {
         "Contoso - Data platform phase 2 ✔"
     );
 }
+
+/// A row that names a referral but has no link (the inbound sync that wrote it stopped before
+/// storing its link) is adopted without sending anything: Microsoft's newer edit in Partner
+/// Center is not overwritten with the row's older values.
+#[tokio::test]
+async fn a_row_naming_a_referral_without_a_link_is_adopted_without_sending() {
+    use cosell_sim::partner_center::referrals::{Source, create_referral};
+
+    let stack = start().await;
+    let referral = create_referral(
+        &stack.sim.state,
+        json!({
+            "name": "Contoso - Data platform",
+            "type": "Shared",
+            "qualification": "SalesQualified",
+            "customerProfile": {"name": "Contoso Ltd", "address": {"country": "US"}},
+            "details": {"dealValue": 125000, "currency": "USD"}
+        }),
+        Source::Admin,
+    )
+    .unwrap();
+    let referral_id = referral["id"].as_str().unwrap().to_owned();
+    let id = stack.seed_deal(&Deal::default());
+    stack.seller_edit(
+        id,
+        json!({"msft_microsoftpartnercenterreferralidentifier": referral_id}),
+    );
+    // Microsoft renames the deal after the row was written.
+    stack
+        .microsoft_edit(
+            &referral_id,
+            json!({"name": "Contoso - Data platform (MSX)"}),
+        )
+        .await;
+    stack.reset_counters();
+
+    let report = stack.poll().await;
+    assert!(
+        matches!(&report.synced[0].1, Synced::Unchanged),
+        "{report:?}"
+    );
+    assert_eq!(stack.writes("partner-center"), 0, "{:?}", stack.counters());
+    assert_eq!(
+        stack.referral(&referral_id)["name"],
+        "Contoso - Data platform (MSX)"
+    );
+    let link = stack
+        .port()
+        .link_by_crm(&id.to_string())
+        .await
+        .unwrap()
+        .expect("adopted");
+    assert_eq!(link.referral_id, referral_id);
+    assert!(
+        link.inbound_hash.is_none(),
+        "the inbound sync brings Partner Center's state next"
+    );
+}

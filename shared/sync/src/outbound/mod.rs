@@ -339,10 +339,19 @@ impl OutboundSync {
         let referral_id = read.input.opportunity.referral_id.clone();
         let synced = match (link, referral_id) {
             (Some(link), _) => self.update_locked(&read, link, earlier, now).await?,
-            // Named a referral but no link: the link was lost after the write-back. Adopt it.
+            // Named a referral but no link: the inbound sync that wrote the row stopped before
+            // its link (a crash), or the link was lost. Which side is newer is unknown, so
+            // nothing is sent: the link records the CRM's deal as agreed and no inbound hash, so
+            // the inbound sync (its webhook or the sweep) brings whatever Partner Center holds
+            // beyond it. Sending the row instead overwrote Microsoft's newer edit (chaos suite).
             (None, Some(referral_id)) => {
-                let link = new_link(&referral_id, id);
-                self.update_locked(&read, link, earlier, now).await?
+                let mut link = new_link(&referral_id, id);
+                link.outbound_hash = Some(read.hash.clone());
+                link.deal = serde_json::to_value(&read.deal).ok();
+                link.audit = earlier;
+                self.put_link(link).await.map_err(|e| read.fail(e))?;
+                tracing::info!(opportunity = %id, referral = %referral_id, "referral named by the row adopted; nothing sent");
+                Synced::Unchanged
             }
             (None, None) => {
                 let attempt = CreateAttempt::of(retry.as_ref());
