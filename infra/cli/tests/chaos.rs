@@ -730,12 +730,12 @@ impl Serve {
                 .args(["-TERM", &pid])
                 .status()
                 .unwrap();
-            if tokio::time::timeout(Duration::from_secs(60), child.wait())
+            if tokio::time::timeout(Duration::from_secs(300), child.wait())
                 .await
                 .is_err()
             {
                 panic!(
-                    "serve did not stop within 60 s of SIGTERM; its output: {}",
+                    "serve did not stop within 300 s of SIGTERM; its output: {}",
                     keep_logs(self)
                 );
             }

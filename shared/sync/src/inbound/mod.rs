@@ -254,16 +254,56 @@ impl InboundSync {
             Ok(false) => return Err(Failure::new(Problem::Busy, None)),
             Err(e) => return Err(Failure::new(Problem::Store(e), None)),
         }
+        // A linked deal is written by one direction at a time: the outbound sync of its
+        // opportunity holds `outbound:<id>`. Without it, this sync could read the referral
+        // before an outbound update and write the older state over the seller's edit after it
+        // (the chaos suite's lost update). The referral is read after the lease is taken.
+        let deal = match self.deal_lease(referral_id, &owner).await {
+            Ok(deal) => deal,
+            Err(failure) => {
+                self.release(&lease, &owner, referral_id).await;
+                return Err(failure);
+            }
+        };
         // One correlation id per sync: on its log span and on every Partner Center request.
         let sync_id = Uuid::new_v4().to_string();
         let span = tracing::info_span!("sync", sync_id = %sync_id, referral = referral_id);
         let result =
             correlation::scope(sync_id, self.sync_locked(referral_id, now).instrument(span)).await;
-        if let Err(error) = self.store.release_lease(&lease, &owner).await {
+        if let Some(deal) = deal {
+            self.release(&deal, &owner, referral_id).await;
+        }
+        self.release(&lease, &owner, referral_id).await;
+        result
+    }
+
+    /// Takes the outbound lease of the opportunity this referral is linked to, if any.
+    async fn deal_lease(&self, referral_id: &str, owner: &str) -> Result<Option<String>, Failure> {
+        let link = self
+            .store
+            .link_by_referral(referral_id)
+            .await
+            .map_err(|e| Failure::new(Problem::Store(e), None))?;
+        let Some(opportunity) = link
+            .filter(|l| l.crm_kind == CrmKind::Opportunity)
+            .and_then(|l| l.crm_id.parse::<Uuid>().ok())
+        else {
+            return Ok(None);
+        };
+        let deal = crate::outbound::retry_id(opportunity);
+        let (ttl, wait) = (self.settings.lease_ttl, self.settings.lease_wait);
+        match lease::acquire_waiting(&*self.store, &deal, owner, ttl, wait).await {
+            Ok(true) => Ok(Some(deal)),
+            Ok(false) => Err(Failure::new(Problem::Busy, None)),
+            Err(e) => Err(Failure::new(Problem::Store(e), None)),
+        }
+    }
+
+    async fn release(&self, lease: &str, owner: &str, referral_id: &str) {
+        if let Err(error) = self.store.release_lease(lease, owner).await {
             // It expires on its own after `lease_ttl`.
             tracing::warn!(%error, referral = referral_id, "lease not released");
         }
-        result
     }
 
     async fn sync_locked(
