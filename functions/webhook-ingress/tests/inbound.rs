@@ -8,7 +8,7 @@ use cosell_mapping::inbound::record_id;
 use cosell_store::{CrmKind, RetryState, SyncStore};
 use serde_json::{Value, json};
 
-use common::{Stack, cosell_referral, id_of, marketplace_lead, object, start};
+use common::{Stack, cosell_referral, id_of, marketplace_lead, object, port, start};
 
 const HELP_CUSTOMER_TECHNICAL_ARCHITECTURE: i64 = 100_000_001;
 
@@ -502,4 +502,68 @@ async fn a_failed_update_is_parked_for_retry_and_marked_on_the_opportunity() {
     assert_eq!(lines.len(), 3, "{audit}");
     assert!(lines[0].contains("✔ Updated"), "{audit}");
     assert!(lines[1].contains("✖ Inbound sync failed"), "{audit}");
+}
+
+/// While the outbound sync holds a linked deal's opportunity (`outbound:<id>`), Microsoft's edit
+/// is not written over it: the inbound sync waits for that lease, and parks when it stays taken.
+/// Once free, the redo reads the referral as it is then.
+#[tokio::test]
+async fn an_update_waits_for_the_outbound_sync_of_its_opportunity() {
+    let stack = start().await;
+    let id = stack
+        .seed_cosell("Fabrikam, Inc.", "98052", "dana@fabrikam.example")
+        .await;
+    stack.wait_delivered(1).await;
+    let opportunity = record_id("opportunities", &id);
+    let held = format!("outbound:{opportunity}");
+    let now = time::OffsetDateTime::now_utc();
+    assert!(
+        port(&stack)
+            .acquire_lease(
+                &held,
+                "outbound-sync",
+                now,
+                std::time::Duration::from_secs(60)
+            )
+            .await
+            .unwrap()
+    );
+
+    stack
+        .edit_referral(&id, json!({"details": {"dealValue": 300000}}))
+        .await;
+    // The sync waits out its lease_wait (3 s), then parks.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let item = loop {
+        if let Some(item) = port(&stack).retry(&format!("inbound:{id}")).await.unwrap() {
+            break item;
+        }
+        assert!(std::time::Instant::now() < deadline, "parked while busy");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        stack.row("opportunities", opportunity)["estimatedvalue"],
+        json!(250000.5),
+        "nothing written while the outbound sync holds the deal"
+    );
+    assert_eq!(item.state, RetryState::Pending);
+
+    port(&stack)
+        .release_lease(&held, "outbound-sync")
+        .await
+        .unwrap();
+    let handled = stack
+        .app
+        .sync
+        .redo(&id, item.payload.clone(), now)
+        .await
+        .unwrap();
+    assert!(
+        matches!(handled, cosell_sync::Handled::Synced { .. }),
+        "{handled:?}"
+    );
+    assert_eq!(
+        stack.row("opportunities", opportunity)["estimatedvalue"],
+        json!(300000)
+    );
 }

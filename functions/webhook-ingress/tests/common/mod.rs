@@ -115,7 +115,11 @@ async fn serve(
     headers: HeaderMap,
     body: Bytes,
 ) -> (http::StatusCode, String) {
-    handle(&app, &method, &headers, body).await
+    // On its own task, as `cosell serve` hosts it: a delivery that times out must not cancel
+    // the sync halfway (Lambda runs an invocation to its end).
+    tokio::spawn(async move { handle(&app, &method, &headers, body).await })
+        .await
+        .expect("handler panicked")
 }
 
 pub fn http() -> reqwest::Client {
