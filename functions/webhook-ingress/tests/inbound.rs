@@ -4,6 +4,8 @@
 
 mod common;
 
+use std::time::{Duration, Instant};
+
 use cosell_mapping::inbound::record_id;
 use cosell_store::{CrmKind, RetryState, SyncStore};
 use serde_json::{Value, json};
@@ -519,12 +521,7 @@ async fn an_update_waits_for_the_outbound_sync_of_its_opportunity() {
     let now = time::OffsetDateTime::now_utc();
     assert!(
         port(&stack)
-            .acquire_lease(
-                &held,
-                "outbound-sync",
-                now,
-                std::time::Duration::from_secs(60)
-            )
+            .acquire_lease(&held, "outbound-sync", now, Duration::from_secs(60))
             .await
             .unwrap()
     );
@@ -533,13 +530,13 @@ async fn an_update_waits_for_the_outbound_sync_of_its_opportunity() {
         .edit_referral(&id, json!({"details": {"dealValue": 300000}}))
         .await;
     // The sync waits out its lease_wait (3 s), then parks.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(10);
     let item = loop {
         if let Some(item) = port(&stack).retry(&format!("inbound:{id}")).await.unwrap() {
             break item;
         }
-        assert!(std::time::Instant::now() < deadline, "parked while busy");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(Instant::now() < deadline, "parked while busy");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert_eq!(
         stack.row("opportunities", opportunity)["estimatedvalue"],
