@@ -12,6 +12,31 @@ use common::{Deal, HELP_ARCHITECTURE, start};
 
 const PC_POST: &str = "partner-center POST /v1.0/engagements/referrals";
 
+/// Runs `sync` with Partner Center answering 300 ms late, and `meanwhile` as soon as the
+/// referral's POST has reached it: something that happens while the create is in flight.
+async fn while_posting<T>(
+    stack: &common::Stack,
+    sync: impl std::future::Future<Output = T>,
+    meanwhile: impl FnOnce(),
+) -> T {
+    use cosell_sim::{FaultSettings, Service};
+
+    let faults = &stack.sim.state.faults;
+    let late = FaultSettings {
+        latency_ms: 300,
+        ..FaultSettings::default()
+    };
+    faults.set(Service::PartnerCenter, late);
+    let (out, ()) = tokio::join!(sync, async {
+        while stack.route(PC_POST) == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        meanwhile();
+    });
+    faults.set(Service::PartnerCenter, FaultSettings::default());
+    out
+}
+
 #[tokio::test]
 async fn a_private_deal_becomes_one_unshared_referral_and_the_write_back_is_one_patch() {
     let stack = start().await;
@@ -265,12 +290,7 @@ async fn each_validation_failure_is_shown_and_sends_nothing_until_the_seller_edi
                 .is_none_or(Value::is_null),
             "{case}"
         );
-        let item = stack
-            .port()
-            .retry(&format!("outbound:{id}"))
-            .await
-            .unwrap()
-            .expect("retry item");
+        let item = stack.parked(*id).await.expect("retry item");
         assert_eq!(item.state, RetryState::Dead, "{case}");
     }
     assert!(stack.referrals().is_empty());
@@ -316,12 +336,7 @@ async fn each_validation_failure_is_shown_and_sends_nothing_until_the_seller_edi
     assert!(lines[0].contains("✔ Created private referral"), "{audit}");
     assert!(lines[1].contains("country code is missing"), "{audit}");
     assert!(
-        stack
-            .port()
-            .retry(&format!("outbound:{fixed}"))
-            .await
-            .unwrap()
-            .is_none(),
+        stack.parked(fixed).await.is_none(),
         "done: the retry item is gone"
     );
 }
@@ -375,26 +390,14 @@ async fn rows_not_shared_are_skipped_without_reading_them() {
 /// crash, a Dataverse outage), the next run must finish it, not create a second referral.
 #[tokio::test]
 async fn a_lost_write_back_is_finished_later_without_a_second_referral() {
-    use std::time::Duration;
-
     use cosell_sim::{FaultSettings, Service};
 
     let stack = start().await;
     let id = stack.seed_deal(&Deal::default());
     let faults = &stack.sim.state.faults;
-    // Hold the POST long enough to break Dataverse while it is in flight.
-    faults.set(
-        Service::PartnerCenter,
-        FaultSettings {
-            latency_ms: 300,
-            ..FaultSettings::default()
-        },
-    );
     let now = time::OffsetDateTime::now_utc();
-    let (report, ()) = tokio::join!(outbound_sync::poll(&stack.app, now), async {
-        while stack.route(PC_POST) == 0 {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
+    // Dataverse breaks while the POST is in flight.
+    let report = while_posting(&stack, outbound_sync::poll(&stack.app, now), || {
         faults.set(
             Service::Dataverse,
             FaultSettings {
@@ -402,14 +405,14 @@ async fn a_lost_write_back_is_finished_later_without_a_second_referral() {
                 ..FaultSettings::default()
             },
         );
-    });
+    })
+    .await;
     let report = report.unwrap();
     assert!(
         matches!(&report.synced[0].1, Synced::Parked { .. }),
         "{report:?}"
     );
     faults.set(Service::Dataverse, FaultSettings::default());
-    faults.set(Service::PartnerCenter, FaultSettings::default());
     assert_eq!(stack.referrals().len(), 1);
     assert!(
         stack
@@ -420,12 +423,7 @@ async fn a_lost_write_back_is_finished_later_without_a_second_referral() {
     );
 
     // When the retry is due, the write-back is finished from the link: no second POST.
-    let item = stack
-        .port()
-        .retry(&format!("outbound:{id}"))
-        .await
-        .unwrap()
-        .expect("parked");
+    let item = stack.parked(id).await.expect("parked");
     let later = item.due_at + time::Duration::seconds(1);
     let report = stack.retry(later).await;
     assert!(
@@ -478,12 +476,7 @@ async fn a_create_whose_answer_was_lost_is_adopted_not_posted_again() {
         "{report:?}"
     );
     assert_eq!(stack.referrals().len(), 1, "the POST was committed");
-    let item = stack
-        .port()
-        .retry(&format!("outbound:{id}"))
-        .await
-        .unwrap()
-        .expect("parked");
+    let item = stack.parked(id).await.expect("parked");
     assert!(
         item.payload.get("creatingSince").is_some(),
         "the parked item remembers a create was under way: {:?}",
@@ -505,15 +498,7 @@ async fn a_create_whose_answer_was_lost_is_adopted_not_posted_again() {
         stack.opportunity(id)["msft_microsoftpartnercenterreferralidentifier"],
         referrals[0]["id"]
     );
-    assert!(
-        stack
-            .port()
-            .retry(&format!("outbound:{id}"))
-            .await
-            .unwrap()
-            .is_none(),
-        "nothing left to redo"
-    );
+    assert!(stack.parked(id).await.is_none(), "nothing left to redo");
 
     // The link holds the adopted referral's eTag: the seller's next edit is one PATCH.
     stack.reset_counters();
@@ -548,14 +533,7 @@ async fn a_create_that_succeeds_first_time_lists_nothing_and_leaves_no_item() {
         "{:?}",
         stack.counters()
     );
-    assert!(
-        stack
-            .port()
-            .retry(&format!("outbound:{id}"))
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(stack.parked(id).await.is_none());
 }
 
 /// A retry item whose work another trigger already did (the deal is as both sides agreed) is
@@ -597,37 +575,19 @@ async fn a_redo_that_finds_the_deal_in_sync_removes_its_item() {
         "{:?}",
         stack.counters()
     );
-    assert!(
-        stack.port().retry(&stale.id).await.unwrap().is_none(),
-        "the item is gone"
-    );
+    assert!(stack.parked(id).await.is_none(), "the item is gone");
 }
 
 /// A seller who renames the opportunity while its referral is being created keeps the new name:
 /// the write-back's ✔ is made only on the row as it was read, and the rename is sent next.
 #[tokio::test]
 async fn a_rename_during_the_create_is_not_overwritten_by_the_write_back() {
-    use std::time::Duration;
-
-    use cosell_sim::{FaultSettings, Service};
-
     let stack = start().await;
     let id = stack.seed_deal(&Deal::default());
-    let faults = &stack.sim.state.faults;
-    faults.set(
-        Service::PartnerCenter,
-        FaultSettings {
-            latency_ms: 300,
-            ..FaultSettings::default()
-        },
-    );
-    let (report, ()) = tokio::join!(stack.poll(), async {
-        while stack.route(PC_POST) == 0 {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
+    let report = while_posting(&stack, stack.poll(), || {
         stack.seller_edit(id, json!({"name": "Contoso - Data platform phase 2"}));
-    });
-    faults.set(Service::PartnerCenter, FaultSettings::default());
+    })
+    .await;
     assert!(
         matches!(&report.synced[0].1, Synced::Created { .. }),
         "{report:?}"

@@ -14,7 +14,7 @@ use cosell_mapping::CrmConfig;
 use cosell_partner_center::{PartnerCenter, WebhookEvent, WebhookRegistration};
 use cosell_sim::Sim;
 use cosell_sim::partner_center::webhooks::DeliveryState;
-use cosell_store::{SqliteStore, SyncStore};
+use cosell_store::{RetryItem, SqliteStore, SyncStore};
 use cosell_sync::OutboundSettings;
 use cosell_sync::outbound::feed::PollReport;
 use cosell_transport::Secret;
@@ -463,6 +463,15 @@ impl Stack {
 
     pub fn port(&self) -> &dyn SyncStore {
         self.store.as_ref()
+    }
+
+    /// The opportunity's retry item (`outbound:<id>`), if it has one.
+    pub async fn parked(&self, id: Uuid) -> Option<RetryItem> {
+        let item = cosell_sync::outbound::retry_id(id);
+        self.port()
+            .retry(&item)
+            .await
+            .expect("reading the retry item")
     }
 }
 
