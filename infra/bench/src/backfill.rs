@@ -11,7 +11,6 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
-use cosell_mapping::inbound::record_id;
 use cosell_partner_center::{Field, Filter, ListQuery};
 use cosell_sim::dataverse::LimitConfig;
 use cosell_sync::Handled;
@@ -21,7 +20,7 @@ use time::OffsetDateTime;
 use tokio::time::Instant;
 
 use crate::counts::Counts;
-use crate::seed::{self, OPPORTUNITIES};
+use crate::seed;
 use crate::stack::{Options, Stack};
 
 /// Dataverse's limit per user: 6,000 requests per 300 s.
@@ -115,17 +114,7 @@ pub async fn run(config: Config) -> anyhow::Result<Outcome> {
         .filter(|(service, _)| service.eq_ignore_ascii_case("dataverse"))
         .map(|(_, n)| n)
         .sum();
-    let opportunities = ids
-        .iter()
-        .filter(|id| {
-            stack
-                .sim
-                .state
-                .dv
-                .row(OPPORTUNITIES, record_id(OPPORTUNITIES, id))
-                .is_some()
-        })
-        .count();
+    let opportunities = seed::opportunities_made(&stack, &ids);
     anyhow::ensure!(
         listed.len() == config.referrals && synced > 0,
         "backfill listed {} of {} referrals and synced {synced}",

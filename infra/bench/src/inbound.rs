@@ -4,14 +4,13 @@
 //! So request arrival → answer is webhook received → opportunity committed in Dataverse.
 
 use anyhow::Context as _;
-use cosell_mapping::inbound::record_id;
 use futures::StreamExt as _;
 use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::counts::Counts;
 use crate::deliver::{Answer, Delivery};
-use crate::seed::{self, OPPORTUNITIES};
+use crate::seed;
 use crate::stack::{Options, Pace, Stack};
 use crate::stats::Latencies;
 
@@ -93,17 +92,7 @@ pub async fn run(config: Config) -> anyhow::Result<Outcome> {
             Err(e) => failures.push(format!("{e:#}")),
         }
     }
-    let opportunities = ids[1..]
-        .iter()
-        .filter(|id| {
-            stack
-                .sim
-                .state
-                .dv
-                .row(OPPORTUNITIES, record_id(OPPORTUNITIES, id))
-                .is_some()
-        })
-        .count();
+    let opportunities = seed::opportunities_made(&stack, &ids[1..]);
     // A benchmark that synced nothing must not report a fast nothing.
     anyhow::ensure!(
         failures.is_empty() && opportunities == config.referrals,

@@ -3,6 +3,7 @@
 //! shapes the functions' own tests use.
 
 use anyhow::Context as _;
+use cosell_mapping::inbound::record_id;
 use cosell_sim::partner_center::referrals::{Source, create_referral};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
@@ -129,6 +130,19 @@ pub fn referral_of(stack: &Stack, opportunity: Uuid) -> Option<String> {
     row.get("msft_microsoftpartnercenterreferralidentifier")?
         .as_str()
         .map(str::to_owned)
+}
+
+/// How many of these referrals have the opportunity the inbound sync creates for them.
+pub fn opportunities_made(stack: &Stack, referral_ids: &[String]) -> usize {
+    let dataverse = &stack.sim.state.dv;
+    referral_ids
+        .iter()
+        .filter(|id| {
+            dataverse
+                .row(OPPORTUNITIES, record_id(OPPORTUNITIES, id))
+                .is_some()
+        })
+        .count()
 }
 
 /// The deal value Partner Center holds for a referral.
