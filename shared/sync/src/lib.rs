@@ -22,11 +22,11 @@ pub mod reconcile;
 pub mod retry;
 
 pub use inbound::{Handled, InboundSettings, InboundSync, NotStored};
-
-/// How many records the change feed and the reconciliation sweep sync at once. Each holds its
-/// record's lease; Dataverse allows 52 concurrent requests per user, shared with the webhooks.
-pub const CONCURRENCY: usize = 8;
 pub use outbound::{OutboundSettings, OutboundSync, Synced};
 pub use ports::{Crm, ReferralFeed, ReferralSource, Referrals};
 pub use reconcile::{ReconcileSettings, Reconciler, SweepReport};
 pub use retry::{RetryReport, RetryScheduler, RetrySettings};
+
+/// How many records the change feed and the reconciliation sweep sync at once. Each holds its
+/// record's lease; Dataverse allows 52 concurrent requests per user, shared with the webhooks.
+pub const CONCURRENCY: usize = 8;

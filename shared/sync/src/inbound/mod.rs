@@ -277,7 +277,9 @@ impl InboundSync {
         result
     }
 
-    /// Takes the outbound lease of the opportunity this referral is linked to, if any.
+    /// Takes the outbound lease of the opportunity this referral is linked to, if any. Only the
+    /// link's record id is used here; the sync reads the link again under both leases, because the
+    /// outbound sync that held the deal may have moved its hashes meanwhile.
     async fn deal_lease(&self, referral_id: &str, owner: &str) -> Result<Option<String>, Failure> {
         let link = self
             .store
