@@ -1,8 +1,8 @@
 //! Signed webhook delivery (contract §7).
 //!
 //! Each referral change becomes a job on a queue. One worker starts first attempts in order, at
-//! most `delivery.concurrency` in flight (1: each waits for the one before; a
-//! failed delivery (non-2xx, timeout, connection error) is retried in its own task on the
+//! most `delivery.concurrency` in flight (1: each waits for the one before). A failed delivery
+//! (non-2xx, timeout, connection error) is retried in its own task on the
 //! configured delays, up to `max_attempts` (10, like the real service), then parked in the
 //! offline list. The knobs drop, duplicate or reorder (hold back) deliveries at a given rate,
 //! drawn from the simulator's seeded dice. Everything is logged for `/_admin/partner-center`.
