@@ -144,11 +144,16 @@ impl Reconciler {
         // A few at a time (each under its record's lease), every one to its end: a sync cut off
         // midway would leave its record half done. The watermark then moves only past the
         // unbroken run of handled referrals, in listed order.
-        let handled: Vec<_> = stream::iter(&referrals)
-            .map(|referral| async move {
-                let updated = referral.updated_date_time?;
-                let in_overlap = updated <= watermark;
-                Some((updated, self.reconcile(referral, in_overlap, now).await))
+        let handled: Vec<_> = stream::iter(0..referrals.len())
+            // By index, not `stream::iter(&referrals)`: a closure over `&Referral` makes this
+            // future not `Send` for a spawned task (rustc's higher-ranked lifetime limits).
+            .map(|index| {
+                let referral = &referrals[index];
+                async move {
+                    let updated = referral.updated_date_time?;
+                    let in_overlap = updated <= watermark;
+                    Some((updated, self.reconcile(referral, in_overlap, now).await))
+                }
             })
             .buffered(crate::CONCURRENCY)
             .collect()
