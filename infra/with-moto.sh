@@ -20,7 +20,21 @@ log="$root/target/moto.log"
 mkdir -p "$root/target"
 "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
 moto_pid=$!
-trap 'kill "$moto_pid" 2>/dev/null || true' EXIT
+# Stop the server with the command: SIGTERM, a few seconds' grace, then SIGKILL. A server left
+# behind (1 GB or more, busy) would share the machine with the next run.
+stop_moto() {
+  kill "$moto_pid" 2>/dev/null || return 0
+  for _ in $(seq 1 50); do
+    kill -0 "$moto_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$moto_pid" 2>/dev/null || true
+  wait "$moto_pid" 2>/dev/null || true
+}
+trap stop_moto EXIT
+# A signal ends this script through exit, so the EXIT trap stops the server then too.
+trap 'exit 143' TERM
+trap 'exit 130' INT
 
 for _ in $(seq 1 100); do
   if "$venv/bin/python" -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/moto-api/', timeout=1)" 2>/dev/null; then

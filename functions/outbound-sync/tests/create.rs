@@ -516,6 +516,168 @@ async fn a_create_whose_answer_was_lost_is_adopted_not_posted_again() {
     );
 }
 
+/// The state a create leaves when Partner Center committed its `POST` but the answer never
+/// came back (the `lost` fault; a process killed right after the `POST` leaves the same intent,
+/// due once its lease expires), then a seller's edit of name and value and Microsoft's edit of
+/// the notes, each before either side heard of the other. Returns the referral's id.
+async fn lost_answer_then_both_sides_edit(stack: &common::Stack, id: uuid::Uuid) -> String {
+    use cosell_sim::Service;
+    use cosell_sim::faults::Fault;
+
+    stack
+        .sim
+        .state
+        .faults
+        .script(Service::PartnerCenter, [Fault::LostAnswer]);
+    let report = stack.poll().await;
+    assert!(
+        matches!(&report.synced[0].1, Synced::Parked { .. }),
+        "{report:?}"
+    );
+    let referrals = stack.referrals();
+    assert_eq!(referrals.len(), 1, "the POST was committed");
+    let referral_id = referrals[0]["id"].as_str().unwrap().to_owned();
+    let intent = stack.parked(id).await.expect("the create's intent");
+    assert_eq!(
+        intent.payload["posted"]["name"], "Contoso - Data platform",
+        "the intent holds the deal as posted: {:?}",
+        intent.payload
+    );
+    stack.seller_edit(
+        id,
+        json!({"name": "Contoso - Data platform v2", "estimatedvalue": 250000}),
+    );
+    stack
+        .microsoft_edit(
+            &referral_id,
+            json!({"details": {"notes": "Microsoft: add Fabric."}}),
+        )
+        .await;
+    referral_id
+}
+
+/// Issue 13, as the chaos suite found it: the reconciliation sweep meets a referral whose
+/// create answer was lost before the create's redo does. The inbound sync merges against the
+/// deal as posted — Microsoft's notes come into the CRM, the seller's name and value stay — and
+/// the redo then sends the seller's edit. Before the fix the sweep wrote the posted name and
+/// value over the seller's, and every later poll found the deal "unchanged since last agreed".
+#[tokio::test]
+async fn a_sweep_before_the_redo_of_a_lost_create_keeps_the_sellers_edit() {
+    use cosell_sync::Handled;
+
+    let stack = start().await;
+    let id = stack.seed_deal(&Deal::default());
+    let referral_id = lost_answer_then_both_sides_edit(&stack, id).await;
+
+    let now = time::OffsetDateTime::now_utc();
+    let report = stack.sweep(now).await;
+    assert!(
+        matches!(
+            &report.synced[..],
+            [(synced, Handled::Synced { created: false, .. })] if *synced == referral_id
+        ),
+        "{report:?}"
+    );
+    let row = stack.opportunity(id);
+    assert_eq!(
+        row["name"], "Contoso - Data platform v2",
+        "the seller's name"
+    );
+    assert_eq!(row["estimatedvalue"], json!(250000), "the seller's value");
+    assert_eq!(
+        row["description"], "Microsoft: add Fabric.",
+        "Microsoft's notes"
+    );
+
+    let item = stack
+        .parked(id)
+        .await
+        .expect("the create's redo is still due");
+    let report = stack.retry(item.due_at + time::Duration::seconds(1)).await;
+    assert!(
+        matches!(
+            &report.redone[..],
+            [(_, Redone::Outbound(Synced::Updated { changes: 2, .. }))]
+        ),
+        "{report:?}"
+    );
+    assert_both_edits_on_both_sides(&stack, id, &referral_id).await;
+}
+
+/// The same interleaving when the create's redo comes first and adopts the referral: the deal
+/// as posted is the agreed one, so the seller's name and value are sent at once, and Microsoft's
+/// notes (Partner Center no longer holds the posted deal) come in with the next inbound sync.
+/// Adopting the CRM's deal as agreed lost the seller's edit: Partner Center still held the
+/// posted version.
+#[tokio::test]
+async fn an_adopted_create_sends_the_sellers_edit_since_the_post_and_keeps_microsofts() {
+    let stack = start().await;
+    let id = stack.seed_deal(&Deal::default());
+    let referral_id = lost_answer_then_both_sides_edit(&stack, id).await;
+
+    let item = stack.parked(id).await.expect("the create's intent");
+    let report = stack.retry(item.due_at + time::Duration::seconds(1)).await;
+    assert!(
+        matches!(
+            &report.redone[..],
+            [(_, Redone::Outbound(Synced::Updated { changes: 2, .. }))]
+        ),
+        "{report:?}"
+    );
+    let referral = stack.referral(&referral_id);
+    assert_eq!(referral["name"], "Contoso - Data platform v2");
+    assert_eq!(referral["details"]["dealValue"], json!(250000));
+    assert_eq!(referral["details"]["notes"], "Microsoft: add Fabric.");
+    let link = stack
+        .port()
+        .link_by_crm(&id.to_string())
+        .await
+        .unwrap()
+        .expect("linked");
+    assert!(
+        link.inbound_hash.is_none(),
+        "Partner Center holds Microsoft's notes, which the CRM has not had yet"
+    );
+
+    let report = stack.sweep(time::OffsetDateTime::now_utc()).await;
+    assert_eq!(report.synced.len(), 1, "{report:?}");
+    assert_both_edits_on_both_sides(&stack, id, &referral_id).await;
+}
+
+/// Both sides hold the seller's name and value and Microsoft's notes, one referral was posted,
+/// nothing is parked, and the next poll and sweep write nothing.
+async fn assert_both_edits_on_both_sides(stack: &common::Stack, id: uuid::Uuid, referral_id: &str) {
+    let referral = stack.referral(referral_id);
+    assert_eq!(referral["name"], "Contoso - Data platform v2");
+    assert_eq!(referral["details"]["dealValue"], json!(250000));
+    assert_eq!(referral["details"]["notes"], "Microsoft: add Fabric.");
+    let row = stack.opportunity(id);
+    assert_eq!(row["name"], "Contoso - Data platform v2 ✔");
+    assert_eq!(row["estimatedvalue"], json!(250000));
+    assert_eq!(row["description"], "Microsoft: add Fabric.");
+    assert_eq!(
+        row["msft_microsoftpartnercenterreferralidentifier"],
+        referral_id
+    );
+    assert_eq!(stack.referrals().len(), 1);
+    assert_eq!(stack.route(PC_POST), 1, "{:?}", stack.counters());
+    assert!(stack.parked(id).await.is_none(), "nothing left to redo");
+
+    stack.reset_counters();
+    let report = stack.poll().await;
+    assert!(
+        report
+            .synced
+            .iter()
+            .all(|(_, synced)| matches!(synced, Synced::Unchanged)),
+        "{report:?}"
+    );
+    let report = stack.sweep(time::OffsetDateTime::now_utc()).await;
+    assert!(report.synced.is_empty(), "{report:?}");
+    assert_eq!(stack.writes("partner-center"), 0, "{:?}", stack.counters());
+    assert_eq!(stack.writes("dataverse"), 0, "{:?}", stack.counters());
+}
+
 /// A first create that simply succeeds leaves no intent behind and makes no listing request.
 #[tokio::test]
 async fn a_create_that_succeeds_first_time_lists_nothing_and_leaves_no_item() {

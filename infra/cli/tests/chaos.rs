@@ -48,8 +48,11 @@ struct Size {
     both_sides: usize,
     /// Creates and edits per second while the load runs.
     pace: f64,
-    /// How long the cycles after the load may take to converge.
+    /// How long the cycles after the load may take to converge, at most.
     converge_within: Duration,
+    /// How long they may go without getting closer to it (fewer problems and parked items than
+    /// ever before): a lost update stays wrong forever, a loaded machine is only slower.
+    stall: Duration,
 }
 
 impl Size {
@@ -62,6 +65,7 @@ impl Size {
                 both_sides: 50,
                 pace: 20.0,
                 converge_within: Duration::from_secs(900),
+                stall: Duration::from_secs(300),
             },
             _ => Self {
                 referrals: 200,
@@ -73,8 +77,9 @@ impl Size {
                     std::env::var("COSELL_CHAOS_CONVERGE_SECS")
                         .ok()
                         .and_then(|s| s.parse().ok())
-                        .unwrap_or(240),
+                        .unwrap_or(600),
                 ),
+                stall: Duration::from_secs(150),
             },
         }
     }
@@ -311,6 +316,7 @@ async fn nothing_is_lost_under_faults_duplicates_and_kills() {
     // flight at the first look (the CRM already right, its write not yet made) is done by then.
     let deadline = Instant::now() + size.converge_within;
     let mut right_once = false;
+    let (mut fewest, mut closer_at) = (usize::MAX, Instant::now());
     loop {
         let problems = expected.problems(&sim);
         let queue = if problems.is_empty() {
@@ -318,6 +324,10 @@ async fn nothing_is_lost_under_faults_duplicates_and_kills() {
         } else {
             None
         };
+        let left = problems.len() + queue.map_or(0, |(pending, dead)| (pending + dead) as usize);
+        if left < fewest {
+            (fewest, closer_at) = (left, Instant::now());
+        }
         if queue != Some((0, 0)) {
             right_once = false;
         }
@@ -335,12 +345,15 @@ async fn nothing_is_lost_under_faults_duplicates_and_kills() {
             }
             None => "cosell status failed".into(),
         };
-        if Instant::now() > deadline {
+        let stalled = closer_at.elapsed() > size.stall;
+        if Instant::now() > deadline || stalled {
             let kept = keep_logs(&*serve.lock().await);
-            panic!(
-                "not converged within {:?} after the load; seed {seed}; serve's output: {kept}\n{last}",
-                size.converge_within
-            );
+            let why = if stalled {
+                format!("no closer for {:?}", size.stall)
+            } else {
+                format!("not converged within {:?}", size.converge_within)
+            };
+            panic!("{why} after the load; seed {seed}; serve's output: {kept}\n{last}");
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }

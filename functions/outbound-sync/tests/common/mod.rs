@@ -143,22 +143,41 @@ impl Stack {
     /// One run of the retry scheduler over this stack's outbound use case (and an inbound one on
     /// the same store and clients): what the retry-scheduler function does on its schedule.
     pub async fn retry(&self, now: OffsetDateTime) -> cosell_sync::RetryReport {
-        let inbound = Arc::new(cosell_sync::InboundSync::new(
-            self.store.clone(),
-            Arc::new(self.partner_center.clone()),
-            Arc::new(self.dataverse.clone()),
-            CrmConfig::default(),
-            cosell_sync::InboundSettings::default(),
-        ));
         cosell_sync::RetryScheduler::new(
             self.store.clone(),
-            inbound,
+            self.inbound_sync(),
             self.app.sync.clone(),
             cosell_sync::RetrySettings::default(),
         )
         .run(now)
         .await
         .expect("retry run")
+    }
+}
+
+impl Stack {
+    /// One reconciliation sweep over Partner Center's referrals, through an inbound use case on
+    /// this stack's store and clients: what the retry-scheduler function does every 15 minutes.
+    pub async fn sweep(&self, now: OffsetDateTime) -> cosell_sync::SweepReport {
+        cosell_sync::Reconciler::new(
+            self.store.clone(),
+            self.inbound_sync(),
+            Arc::new(self.partner_center.clone()),
+            cosell_sync::ReconcileSettings::default(),
+        )
+        .sweep(now)
+        .await
+        .expect("sweep")
+    }
+
+    fn inbound_sync(&self) -> Arc<cosell_sync::InboundSync> {
+        Arc::new(cosell_sync::InboundSync::new(
+            self.store.clone(),
+            Arc::new(self.partner_center.clone()),
+            Arc::new(self.dataverse.clone()),
+            CrmConfig::default(),
+            cosell_sync::InboundSettings::default(),
+        ))
     }
 }
 

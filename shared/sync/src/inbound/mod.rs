@@ -13,6 +13,10 @@
 //!    — at most 2 requests once the currency cache is warm; several matching accounts write
 //!    nothing and park the event with a message naming them;
 //! 6. for a linked referral, **one change set** updating the record (and closing it) — 1 request;
+//!    only the deal fields Microsoft changed since the agreed deal are written. A referral that
+//!    names one of our opportunities but has no link is synced under the opportunity's outbound
+//!    lease; while that opportunity's create intent exists (the `POST`'s answer was lost), the
+//!    deal it posted is the agreed one, so a seller's edit made since survives;
 //! 7. store the link (conditional on its version).
 //!
 //! A failure after the event was recorded parks it as a retry item (`inbound:<referral id>`,
@@ -49,6 +53,7 @@ pub use matching::AccountMatch;
 use crate::activity::{self, Direction};
 use crate::backoff::Backoff;
 use crate::lease;
+use crate::outbound::Intent;
 use crate::ports::{Crm, ReferralSource};
 use currency::CurrencyCache;
 
@@ -268,8 +273,8 @@ impl InboundSync {
         // One correlation id per sync: on its log span and on every Partner Center request.
         let sync_id = Uuid::new_v4().to_string();
         let span = tracing::info_span!("sync", sync_id = %sync_id, referral = referral_id);
-        let result =
-            correlation::scope(sync_id, self.sync_locked(referral_id, now).instrument(span)).await;
+        let synced = self.sync_locked(referral_id, &owner, Named::NotHeld, now);
+        let result = correlation::scope(sync_id, synced.instrument(span)).await;
         if let Some(deal) = deal {
             self.release(&deal, &owner, referral_id).await;
         }
@@ -311,53 +316,46 @@ impl InboundSync {
     async fn sync_locked(
         &self,
         referral_id: &str,
+        owner: &str,
+        named: Named,
         now: OffsetDateTime,
     ) -> Result<Handled, Failure> {
-        let mut link = self
+        let link = self
             .store
             .link_by_referral(referral_id)
             .await
             .map_err(|e| Failure::new(e.into(), None))?;
-        let mut linked = link.as_ref().and_then(|l| {
+        let linked = link.as_ref().and_then(|l| {
             Some(RecordRef {
                 kind: l.crm_kind,
                 id: Uuid::try_parse(&l.crm_id).ok()?,
                 name: None,
             })
         });
-        let referral = self
-            .referrals
-            .referral(referral_id)
-            .await
-            .map_err(|e| Failure::new(Problem::Referral(e), linked.clone()))?;
+        // Read before the outbound lease was taken, the referral is still current if no link
+        // appeared meanwhile: only a linked opportunity is updated outbound.
+        let held = matches!(named, Named::Held { .. });
+        let (read, posted) = match named {
+            Named::NotHeld => (None, None),
+            Named::Held { referral, posted } => (referral.filter(|_| link.is_none()), posted),
+        };
+        let referral = match read {
+            Some(referral) => *referral,
+            None => self
+                .referrals
+                .referral(referral_id)
+                .await
+                .map_err(|e| Failure::new(Problem::Referral(e), linked.clone()))?,
+        };
         let plan = inbound::plan(&referral, &self.config)
             .map_err(|e| Failure::new(Problem::Invalid(e), linked.clone()))?;
         if link.is_none()
+            && !held
             && let Some(opportunity) = plan.external_record
             && kind_of(&plan) == CrmKind::Opportunity
         {
-            // A referral naming one of our opportunities: the outbound sync may be creating it
-            // right now. Wait for its lease on the row, then look at the row's link.
-            match self.linked_elsewhere(referral_id, opportunity).await? {
-                Some(reason) => {
-                    tracing::info!(%reason, "webhook event ignored");
-                    return Ok(Handled::Ignored { reason });
-                }
-                None => {
-                    link = self
-                        .store
-                        .link_by_referral(referral_id)
-                        .await
-                        .map_err(|e| Failure::new(e.into(), None))?;
-                    linked = link.as_ref().and_then(|l| {
-                        Some(RecordRef {
-                            kind: l.crm_kind,
-                            id: Uuid::try_parse(&l.crm_id).ok()?,
-                            name: None,
-                        })
-                    });
-                }
-            }
+            let sync = self.sync_named(referral_id, opportunity, referral, owner, now);
+            return Box::pin(sync).await;
         }
         let record = linked.map(|r| RecordRef {
             name: Some(plan.name.clone()),
@@ -422,10 +420,15 @@ impl InboundSync {
                 );
                 let earlier = link.as_ref().map_or(&[][..], |l| l.audit.as_slice());
                 let log = audit::prepend(audit_line(now, &message), earlier);
-                let agreed: Option<DealState> = link
-                    .as_ref()
-                    .and_then(|l| l.deal.clone())
-                    .and_then(|deal| serde_json::from_value(deal).ok());
+                // Without a link, the deal an outbound create posted is what both sides last
+                // agreed on: only Microsoft's changes since are written, the seller's stay.
+                let agreed: Option<DealState> = match &link {
+                    Some(link) => link
+                        .deal
+                        .clone()
+                        .and_then(|deal| serde_json::from_value(deal).ok()),
+                    None => posted,
+                };
                 // After a failed sync the name may carry ✖: write it again with ✔.
                 let rewrite_name = link
                     .as_ref()
@@ -494,34 +497,74 @@ impl InboundSync {
         })
     }
 
-    /// Why a referral without a link must not adopt `opportunity`: the row is linked to another
-    /// referral (co-sell's connected referral for Microsoft names the same opportunity). Waits
-    /// for the outbound sync's lease on the row first (`outbound:<id>`), so a referral it is
-    /// creating is seen with its link.
-    async fn linked_elsewhere(
+    /// A referral naming one of our opportunities, with no link: the outbound sync may be creating
+    /// it right now, or its create's answer was lost. Under the opportunity's outbound lease
+    /// (`outbound:<id>`, held to the end of the sync): a row linked to another referral (co-sell's
+    /// connected referral for Microsoft names the same opportunity) is left alone; else the sync
+    /// starts again — the link read afresh, and the referral too if a link appeared (a create
+    /// may have finished and sent meanwhile) — knowing the deal the create's intent posted, if
+    /// one is under way.
+    /// A referral naming the row for another reason (made by Power Automate before a migration)
+    /// has no intent, and syncs as any new referral does.
+    async fn sync_named(
         &self,
         referral_id: &str,
         opportunity: Uuid,
-    ) -> Result<Option<String>, Failure> {
+        referral: Referral,
+        owner: &str,
+        now: OffsetDateTime,
+    ) -> Result<Handled, Failure> {
         let lease = crate::outbound::retry_id(opportunity);
-        let owner = Uuid::new_v4().to_string();
         let (ttl, wait) = (self.settings.lease_ttl, self.settings.lease_wait);
-        match lease::acquire_waiting(&*self.store, &lease, &owner, ttl, wait).await {
+        match lease::acquire_waiting(&*self.store, &lease, owner, ttl, wait).await {
             Ok(true) => {}
             Ok(false) => return Err(Failure::new(Problem::Busy, None)),
             Err(e) => return Err(Failure::new(Problem::Store(e), None)),
         }
-        let found = self.store.link_by_crm(&opportunity.to_string()).await;
-        if let Err(error) = self.store.release_lease(&lease, &owner).await {
-            tracing::warn!(%error, "lease not released");
-        }
-        match found.map_err(|e| Failure::new(Problem::Store(e), None))? {
-            Some(other) if other.referral_id != referral_id => Ok(Some(format!(
+        let result = self
+            .sync_named_locked(referral_id, opportunity, referral, owner, now)
+            .await;
+        self.release(&lease, owner, referral_id).await;
+        result
+    }
+
+    async fn sync_named_locked(
+        &self,
+        referral_id: &str,
+        opportunity: Uuid,
+        referral: Referral,
+        owner: &str,
+        now: OffsetDateTime,
+    ) -> Result<Handled, Failure> {
+        let store = |e| Failure::new(Problem::Store(e), None);
+        let found = self
+            .store
+            .link_by_crm(&opportunity.to_string())
+            .await
+            .map_err(store)?;
+        if let Some(other) = found.filter(|other| other.referral_id != referral_id) {
+            let reason = format!(
                 "referral {referral_id} names opportunity {opportunity}, which is linked to referral {}",
                 other.referral_id
-            ))),
-            _ => Ok(None),
+            );
+            tracing::info!(%reason, "webhook event ignored");
+            return Ok(Handled::Ignored { reason });
         }
+        let intent = self
+            .store
+            .retry(&crate::outbound::retry_id(opportunity))
+            .await
+            .map_err(store)?
+            .as_ref()
+            .and_then(Intent::of);
+        if let Some(intent) = &intent {
+            tracing::info!(referral = referral_id, opportunity = %opportunity, posted = intent.posted.is_some(), "referral of a create under way; merging against the deal it posted");
+        }
+        let named = Named::Held {
+            referral: Some(Box::new(referral)),
+            posted: intent.and_then(|i| i.posted),
+        };
+        self.sync_locked(referral_id, owner, named, now).await
     }
 
     /// A referral with no record yet: the match query, then one change set.
@@ -831,6 +874,18 @@ impl InboundSync {
             tracing::warn!(%error, referral = referral_id, "audit line not kept in the link");
         }
     }
+}
+
+/// Whether a sync of a referral naming one of our opportunities holds that opportunity's
+/// outbound lease (see [`InboundSync::sync_named`]).
+enum Named {
+    NotHeld,
+    /// Held: the referral as read before the lease was taken, and the deal the outbound create
+    /// under way posted.
+    Held {
+        referral: Option<Box<Referral>>,
+        posted: Option<DealState>,
+    },
 }
 
 /// What an update of a linked record writes, and against which agreed deal.

@@ -11,10 +11,12 @@
 //!    not yet due (a rejected opportunity waits for the seller's next edit);
 //! 3. **create** (no link): validate ([`plan_create`]); an invalid opportunity gets ✖ and the
 //!    sentences in Audit (one PATCH) and a dead retry item, with *no* Partner Center request;
-//!    else store the intent (retry item with `creatingSince`), `POST` (co-sell: a second `POST`,
-//!    [`microsoft_referral`]), the link, then **one** Dataverse PATCH writing back referral id,
-//!    link, ✔ and Audit. An attempt after an intent first looks for the referral the earlier one
-//!    may have created (by `externalReferenceId`) and adopts it;
+//!    else store the intent (retry item with `creatingSince` and the deal posted, see
+//!    [`intent`]), `POST` (co-sell: a second `POST`, [`microsoft_referral`]), the link, then
+//!    **one** Dataverse PATCH writing back referral id, link, ✔ and Audit. An attempt after an
+//!    intent first looks for the referral the earlier one may have created (by
+//!    `externalReferenceId`) and adopts it, merging three ways against the deal as posted: the
+//!    seller's changes since are sent, Microsoft's are left for the inbound sync;
 //! 4. **update** (linked): [`plan_update`] against the last agreed state and a referral assumed
 //!    from it (see [`assumed`]), one JSON Patch with `If-Match` = the link's stored eTag and
 //!    `Prefer: return=representation` — **one** Partner Center request; a 412 reads the referral,
@@ -34,6 +36,7 @@
 pub mod assumed;
 mod failure;
 pub mod feed;
+pub mod intent;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -57,6 +60,7 @@ use uuid::Uuid;
 
 pub use failure::Problem;
 pub use feed::{CURSOR, FEED_LEASE, PollReport};
+pub use intent::Intent;
 
 use crate::activity::{self, Direction};
 use crate::backoff::Backoff;
@@ -311,7 +315,7 @@ impl OutboundSync {
         if let Some(link) = &link
             && read.input.opportunity.referral_id.is_none()
         {
-            return self.finish_create(&read, link).await;
+            return self.finish_create(&read, link, now).await;
         }
         if link.as_ref().and_then(|l| l.outbound_hash.as_deref()) == Some(read.hash.as_str()) {
             tracing::debug!(opportunity = %id, "deal unchanged since last agreed; nothing sent");
@@ -371,15 +375,26 @@ impl OutboundSync {
         Ok(synced)
     }
 
-    /// A referral created and linked whose write-back was lost (a crash or a failed `PATCH`
-    /// right after the `POST`): write it now, from the link, instead of creating another.
-    async fn finish_create(&self, read: &Read, link: &Link) -> Result<Synced, Failure> {
+    /// A referral linked whose write-back was lost (a crash or a failed `PATCH` right after the
+    /// `POST`), or linked by the inbound sync while the create's answer was lost: write it now,
+    /// from the link, instead of creating another. A seller's edit since the deal the link
+    /// agrees on (as posted, or as the inbound sync found Partner Center) is then sent.
+    async fn finish_create(
+        &self,
+        read: &Read,
+        link: &Link,
+        now: OffsetDateTime,
+    ) -> Result<Synced, Failure> {
         let ok = link.last_outcome.as_ref().is_none_or(|o| o.ok);
         let name = self.marked(read.input.opportunity.name.as_deref(), ok);
         self.write_back(read.id, read.etag.as_ref(), created_row(link, name))
             .await
             .map_err(|e| read.fail(Problem::WriteBack(e)))?;
         tracing::info!(opportunity = %read.id, referral = link.referral_id, "write-back of a created referral finished");
+        if link.outbound_hash.as_deref() != Some(read.hash.as_str()) {
+            let earlier = link.audit.clone();
+            return self.update_locked(read, link.clone(), earlier, now).await;
+        }
         Ok(Synced::Created {
             referral_id: link.referral_id.clone(),
             kind: DealKind::of(&read.input),
@@ -405,9 +420,11 @@ impl OutboundSync {
     ///
     /// A `POST` that reached Partner Center but whose link was never stored (a crash, a store
     /// error, an answer lost on the way back) must not become a second referral: the intent is
-    /// stored first (a retry item due once the record lease has expired, so a crash is redone),
-    /// and a later attempt after such an intent looks for the referral it may have created —
-    /// `externalReferenceId` is the opportunity's id — before posting again.
+    /// stored first (a retry item due once the record lease has expired, so a crash is redone,
+    /// holding the deal the `POST` carries), and a later attempt after such an intent looks for
+    /// the referral it may have created — `externalReferenceId` is the opportunity's id — before
+    /// posting again. An adopted referral is merged three ways against the deal as posted
+    /// (see [`intent`]): the seller's changes since are sent at once.
     async fn create(
         &self,
         read: &Read,
@@ -420,7 +437,13 @@ impl OutboundSync {
             Ok(plan) => plan,
             Err(invalid) => return self.reject(read, None, earlier, &invalid, now).await,
         };
-        // The reads before may have outlasted the lease, and a redo of this opportunity may
+        // After an intent, first look for the referral an earlier `POST` may have made. The
+        // intent stays as it is until a `POST` is sent: it names the deal that one carried.
+        let (earlier_partner, earlier_microsoft) = match &attempt.intent {
+            Some(intent) => self.created_since(read, intent.since).await?,
+            None => (None, None),
+        };
+        // The reads (and the listing) before may have outlasted the lease, and a redo of this opportunity may
         // have taken it over: renew it, or leave the create to that one.
         let renewed = self
             .store
@@ -435,33 +458,34 @@ impl OutboundSync {
         if !renewed {
             return Err(read.fail(Problem::Busy));
         }
-        let since = attempt.since.unwrap_or(now);
-        let intent = RetryItem {
-            id: retry_id(read.id),
-            payload: creating(payload(read.id, Some(&read.hash), &earlier), since),
-            due_at: now + self.settings.lease_ttl,
-            attempts: attempt.attempts,
-            last_error: Some("creating the referral".into()),
-            state: RetryState::Pending,
-        };
-        self.store
-            .put_retry(&intent)
-            .await
-            .map_err(|e| read.fail(e))?;
-        let (earlier_partner, earlier_microsoft) = match attempt.since {
-            Some(since) => self.created_since(read, since).await?,
-            None => (None, None),
-        };
+        let adopted = earlier_partner.is_some();
         let created = match earlier_partner {
             Some(referral) => {
                 tracing::info!(opportunity = %read.id, referral = ?referral.id, "referral created by an earlier attempt adopted");
                 referral
             }
-            None => self
-                .referrals
-                .create(&plan.referral)
-                .await
-                .map_err(|e| read.fail(Problem::Referral(e)))?,
+            None => {
+                let intent = Intent {
+                    since: attempt.intent.as_ref().map_or(now, |i| i.since),
+                    posted: Some(read.deal.clone()),
+                };
+                let item = RetryItem {
+                    id: retry_id(read.id),
+                    payload: intent.mark(payload(read.id, Some(&read.hash), &earlier)),
+                    due_at: now + self.settings.lease_ttl,
+                    attempts: attempt.attempts,
+                    last_error: Some("creating the referral".into()),
+                    state: RetryState::Pending,
+                };
+                self.store
+                    .put_retry(&item)
+                    .await
+                    .map_err(|e| read.fail(e))?;
+                self.referrals
+                    .create(&plan.referral)
+                    .await
+                    .map_err(|e| read.fail(Problem::Referral(e)))?
+            }
         };
         let referral_id = created
             .id
@@ -507,11 +531,30 @@ impl OutboundSync {
         // The link first: once it is stored, no later run creates a second referral for this
         // opportunity, even if the write-back below is lost (see `finish_create`).
         let mut link = new_link(&referral_id, read.id);
-        link.inbound_hash = inbound::plan(&created, &self.config).ok().map(|p| p.hash);
-        link.referral_etag = created.etag.clone();
         link.referral_link = referral_link(&created);
-        link.outbound_hash = Some(read.hash.clone());
-        link.deal = serde_json::to_value(&read.deal).ok();
+        match (adopted, attempt.intent.and_then(|i| i.posted)) {
+            (false, _) => {
+                link.inbound_hash = inbound::plan(&created, &self.config).ok().map(|p| p.hash);
+                link.referral_etag = created.etag.clone();
+                link.outbound_hash = Some(read.hash.clone());
+                link.deal = serde_json::to_value(&read.deal).ok();
+            }
+            // Adopted: both sides may have moved since the `POST` whose answer was lost. The deal
+            // as posted is what they last agreed on; the update below sends the seller's changes
+            // since, and Partner Center's (unless it still holds the posted deal) are left for
+            // the inbound sync: no inbound hash, no eTag, so the update reads the referral first.
+            (true, Some(posted)) => {
+                if DealState::from_referral(&created).hash() == posted.hash() {
+                    link.inbound_hash = inbound::plan(&created, &self.config).ok().map(|p| p.hash);
+                    link.referral_etag = created.etag.clone();
+                }
+                link.outbound_hash = Some(posted.hash());
+                link.deal = serde_json::to_value(&posted).ok();
+            }
+            // An intent stored before the posted deal was kept: no common ancestor, so the
+            // update sends whatever the row holds that the referral does not.
+            (true, None) => {}
+        }
         link.audit = log;
         link.last_outcome = Some(Outcome {
             ok,
@@ -519,7 +562,7 @@ impl OutboundSync {
             at: now,
         });
         let link = self.put_link(link).await.map_err(|e| read.fail(e))?;
-        if let Err(error) = self.store.delete_retry(&intent.id).await {
+        if let Err(error) = self.store.delete_retry(&retry_id(read.id)).await {
             // Harmless: the redo finds the link and only finishes the write-back.
             tracing::warn!(%error, opportunity = %read.id, "create intent not removed");
         }
@@ -558,6 +601,11 @@ impl OutboundSync {
                 message: problem.to_string(),
                 permanent: true,
             });
+        }
+        if adopted && link.outbound_hash.as_deref() != Some(read.hash.as_str()) {
+            tracing::info!(opportunity = %read.id, referral = %referral_id, "edited since the adopted referral was posted; updating it");
+            let earlier = link.audit.clone();
+            return self.update_locked(read, link, earlier, now).await;
         }
         tracing::info!(opportunity = %read.id, referral = %referral_id, kind, "referral created");
         Ok(Synced::Created {
@@ -623,10 +671,11 @@ impl OutboundSync {
             .and_then(|deal| serde_json::from_value(deal).ok());
         // With a stored eTag and agreed state, no read: the patch is conditional on exactly the
         // state we know. Otherwise (an adopted link) read it first.
-        let (mut current, mut etag) = match (&link.referral_etag, &last_agreed) {
+        let (mut current, mut etag, mut fresh) = match (&link.referral_etag, &last_agreed) {
             (Some(etag), Some(agreed)) => (
                 assumed::referral(&referral_id, agreed, etag),
                 Some(etag.clone()),
+                false,
             ),
             _ => {
                 let current = self
@@ -635,7 +684,7 @@ impl OutboundSync {
                     .await
                     .map_err(|e| read.fail(Problem::Referral(e)))?;
                 let etag = current.etag.clone();
-                (current, etag)
+                (current, etag, true)
             }
         };
         let mut conflicts = 0;
@@ -666,6 +715,7 @@ impl OutboundSync {
                         .await
                         .map_err(|e| read.fail(Problem::Referral(e)))?;
                     etag = current.etag.clone();
+                    fresh = true;
                 }
                 Err(error) if error.is_precondition_failed() => {
                     return Err(read.fail(Problem::Conflict));
@@ -699,9 +749,13 @@ impl OutboundSync {
                 .await
                 .map_err(|e| read.fail(Problem::WriteBack(e)))?;
         }
-        // Partner Center holds more than the CRM (Microsoft's change kept after a 412, a refused
-        // change): leave `inbound_hash`, so the webhook of this write brings it into the CRM.
-        let partner_center_has_more = conflicts > 0 || !plan.refusals.is_empty();
+        // Partner Center holds more than the CRM (Microsoft's change kept after a 412 or since an
+        // adopted referral was posted, a refused change): leave `inbound_hash`, so the webhook
+        // of this write (or the sweep) brings it into the CRM. Only a referral read, not the one
+        // assumed from the agreed deal, can show Microsoft's changes.
+        let partner_center_has_more = conflicts > 0
+            || !plan.refusals.is_empty()
+            || (fresh && plan.deal.hash() != read.deal.hash());
         let mut next = link;
         if let Some(answered) = &answered {
             if !partner_center_has_more {
@@ -828,7 +882,7 @@ impl OutboundSync {
         let log = audit::prepend(audit::line(now, &line), &earlier);
         let item = RetryItem {
             id: retry.clone(),
-            payload: still_creating(
+            payload: Intent::keep(
                 payload(id, failure.hash.as_deref(), &log),
                 previous.as_ref(),
             ),
@@ -1021,40 +1075,19 @@ fn payload(id: Uuid, hash: Option<&str>, log: &[String]) -> Value {
 /// attempt created.
 const CLOCK_SKEW: time::Duration = time::Duration::minutes(5);
 
-/// What an earlier create left in the retry item: when it began (`creatingSince`), and how many
-/// attempts have failed.
-#[derive(Debug, Clone, Copy, Default)]
+/// What an earlier create left in the retry item: its intent, and how many attempts have failed.
+#[derive(Debug, Clone, Default)]
 struct CreateAttempt {
-    since: Option<OffsetDateTime>,
+    intent: Option<Intent>,
     attempts: u32,
 }
 
 impl CreateAttempt {
     fn of(item: Option<&RetryItem>) -> Self {
         Self {
-            since: item.and_then(|i| creating_since(&i.payload)),
+            intent: item.and_then(Intent::of),
             attempts: item.map_or(0, |i| i.attempts),
         }
-    }
-}
-
-fn creating_since(payload: &Value) -> Option<OffsetDateTime> {
-    let text = payload.get("creatingSince")?.as_str()?;
-    cosell_mapping::timestamp::parse(text).ok()
-}
-
-/// `payload` marked as a create begun at `since`.
-fn creating(mut payload: Value, since: OffsetDateTime) -> Value {
-    payload["creatingSince"] = json!(cosell_mapping::timestamp::format(since));
-    payload
-}
-
-/// `payload`, still marked as a create when the item it replaces was one: a failed create may
-/// have reached Partner Center, so the next attempt looks before it posts.
-fn still_creating(payload: Value, previous: Option<&RetryItem>) -> Value {
-    match previous.and_then(|item| creating_since(&item.payload)) {
-        Some(since) => creating(payload, since),
-        None => payload,
     }
 }
 
