@@ -53,7 +53,11 @@ async fn the_delta_link_is_the_cursor_and_an_expired_one_takes_a_fresh_baseline(
         "{report:?}"
     );
     assert_eq!(outcome(b), Synced::Unchanged, "re-handled, harmlessly");
-    assert_eq!(stack.requests("partner-center"), 1, "only the edit is sent");
+    assert_eq!(
+        stack.requests("partner-center"),
+        2,
+        "only the edit is sent: its PATCH, and the GET for the state it left"
+    );
     let referral = stack.referral(&stack.referral_id_of(a));
     assert_eq!(
         referral["details"]["notes"],

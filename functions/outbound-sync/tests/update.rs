@@ -12,6 +12,7 @@ use common::{Deal, Stack, start};
 
 const PC_PATCH: &str = "partner-center PATCH /v1.0/engagements/referrals/{id}";
 const PC_GET: &str = "partner-center GET /v1.0/engagements/referrals/{id}";
+const PC_PUT: &str = "partner-center PUT /v1.0/engagements/referrals/{id}";
 
 /// A private deal, created and settled.
 async fn created(stack: &Stack, deal: &Deal) -> (Uuid, String) {
@@ -25,7 +26,8 @@ async fn created(stack: &Stack, deal: &Deal) -> (Uuid, String) {
 }
 
 #[tokio::test]
-async fn a_seller_change_is_one_json_patch_with_if_match_and_the_next_poll_is_quiet() {
+async fn a_seller_change_with_a_rename_is_one_put_of_the_referral_read_and_the_next_poll_is_quiet()
+{
     let stack = start().await;
     let (id, referral_id) = created(&stack, &Deal::default()).await;
     let etag_before = stack.referral(&referral_id)["eTag"].clone();
@@ -48,11 +50,13 @@ async fn a_seller_change_is_one_json_patch_with_if_match_and_the_next_poll_is_qu
         panic!("{report:?}");
     };
     assert_eq!((*changes, *conflicts), (4, 0));
-    // Partner Center requests per outbound update: 1.
+    // The connector's PATCH does not take `/name`: the referral is read and PUT whole, on the
+    // version read. Partner Center requests per outbound update with a rename: 2.
     let pc = stack.requests("partner-center");
-    println!("Partner Center requests per outbound update: {pc}");
-    assert_eq!(pc, 1, "{:?}", stack.counters());
-    assert_eq!(stack.route(PC_PATCH), 1);
+    println!("Partner Center requests per outbound update with a rename: {pc} (GET, PUT)");
+    assert_eq!(pc, 2, "{:?}", stack.counters());
+    assert_eq!((stack.route(PC_GET), stack.route(PC_PUT)), (1, 1));
+    assert_eq!(stack.route(PC_PATCH), 0);
     assert_eq!(stack.writes("dataverse"), 1, "✔ + Audit in one PATCH");
 
     let referral = stack.referral(&referral_id);
@@ -118,14 +122,14 @@ async fn a_stale_etag_is_read_again_merged_and_sent_once_more() {
         panic!("{report:?}");
     };
     assert_eq!((*changes, *conflicts), (1, 1));
-    // 412, then one read and the patch again.
+    // 412, then one read and the patch again, and the read of the state it left.
     let pc = stack.requests("partner-center");
     println!(
-        "Partner Center requests per outbound update after a 412: {pc} (PATCH 412, GET, PATCH)"
+        "Partner Center requests per outbound update after a 412: {pc} (PATCH 412, GET, PATCH, GET)"
     );
     assert_eq!(stack.route(PC_PATCH), 2, "{:?}", stack.counters());
-    assert_eq!(stack.route(PC_GET), 1);
-    assert_eq!(pc, 3);
+    assert_eq!(stack.route(PC_GET), 2);
+    assert_eq!(pc, 4);
 
     let referral = stack.referral(&referral_id);
     assert_eq!(
@@ -274,8 +278,8 @@ async fn status_move(opportunity: Value, status: &str, substatus: &str) {
     stack.drain_deliveries().await;
     assert_eq!(
         stack.requests("partner-center"),
-        2,
-        "the patch, and inbound's read for the webhook it fired: {:?}",
+        3,
+        "the patch, its read, and inbound's read for the webhook it fired: {:?}",
         stack.counters()
     );
     assert_eq!(

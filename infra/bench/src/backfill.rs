@@ -11,7 +11,6 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
-use cosell_partner_center::{Field, Filter, ListQuery};
 use cosell_sim::dataverse::LimitConfig;
 use cosell_sync::Handled;
 use cosell_transport::RateLimit;
@@ -88,10 +87,9 @@ pub async fn run(config: Config) -> anyhow::Result<Outcome> {
 
     let before = Counts::now(&stack);
     let started = Instant::now();
-    let open = Filter::new().ne(Field::Status, "Closed");
     let listed = stack
         .partner_center
-        .list_all_referrals(ListQuery::new().filter(open))
+        .open_referrals()
         .await
         .context("listing the open referrals in Partner Center")?;
     let reconciler = &stack.services.jobs.reconciler;

@@ -16,7 +16,6 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use cosell_dataverse::{Filter, Query};
 use cosell_mapping::{CrmRow, Opportunity};
-use cosell_partner_center::{Field, ListQuery};
 use cosell_sync::{Handled, Synced};
 use cosell_transport::RateLimit;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -110,10 +109,9 @@ fn bar(format: Format, length: usize, what: &'static str) -> ProgressBar {
 }
 
 async fn referrals(wired: &Wired, format: Format) -> anyhow::Result<Referrals> {
-    let open = cosell_partner_center::Filter::new().ne(Field::Status, "Closed");
     let listed = wired
         .partner_center
-        .list_all_referrals(ListQuery::new().filter(open))
+        .open_referrals()
         .await
         .context("listing the open referrals in Partner Center")?;
     let mut counts = Referrals {

@@ -31,7 +31,11 @@ impl Service {
     pub fn of_path(path: &str) -> Option<Service> {
         if path.starts_with("/api/data/") {
             Some(Service::Dataverse)
-        } else if path.starts_with("/v1.0/engagements/") || path.starts_with("/webhooks/") {
+        } else if path.starts_with("/v1.0/engagements/")
+            // Where Microsoft's documented next links point.
+            || path.starts_with("/v1.0/referrals")
+            || path.starts_with("/webhooks/")
+        {
             Some(Service::PartnerCenter)
         } else if path.contains("/oauth2/") {
             Some(Service::Token)

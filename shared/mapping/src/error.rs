@@ -34,6 +34,10 @@ pub enum MappingError {
         column: String,
         code: AssistanceRequestCode,
     },
+
+    /// A change that cannot be applied to the referral as read (for a `PUT` of the whole one).
+    #[error("the referral cannot take '{path}': {problem}")]
+    Unappliable { path: String, problem: String },
 }
 
 /// A `COSELL_*` setting that cannot be used; see [`crate::config`] for the keys.

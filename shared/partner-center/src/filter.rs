@@ -3,19 +3,19 @@
 
 use std::fmt;
 
-use time::OffsetDateTime;
-
-/// The fields the contract documents as filterable.
+/// The fields Microsoft documents as filterable (partner-rest's get-a-list-of-referrals): only
+/// `eq` on these, joined by `and`. `updatedDateTime` ranges and `ne` are not documented, so this
+/// builder cannot write them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Field {
     EngagementId,
     Status,
     Substatus,
     Qualification,
+    Type,
     Direction,
     /// `customerProfile/address/country` (ISO 3166 alpha-2).
     CustomerCountry,
-    UpdatedDateTime,
 }
 
 impl Field {
@@ -25,9 +25,9 @@ impl Field {
             Field::Status => "status",
             Field::Substatus => "substatus",
             Field::Qualification => "qualification",
+            Field::Type => "type",
             Field::Direction => "direction",
             Field::CustomerCountry => "customerProfile/address/country",
-            Field::UpdatedDateTime => "updatedDateTime",
         }
     }
 }
@@ -45,50 +45,14 @@ impl Filter {
 
     /// `field eq 'value'`. Enums from `cosell-mapping` (`Status::New`…) display as the service
     /// spells them.
-    pub fn eq(self, field: Field, value: impl fmt::Display) -> Self {
-        self.clause(field, "eq", quote(&value.to_string()))
-    }
-
-    /// `field ne 'value'`.
-    pub fn ne(self, field: Field, value: impl fmt::Display) -> Self {
-        self.clause(field, "ne", quote(&value.to_string()))
-    }
-
-    /// `updatedDateTime gt <at>`: what changed after `at` (the reconciliation sweep).
-    pub fn updated_after(self, at: OffsetDateTime) -> Self {
-        self.clause(
-            Field::UpdatedDateTime,
-            "gt",
-            cosell_mapping::timestamp::format(at),
-        )
-    }
-
-    /// `updatedDateTime ge <at>`.
-    pub fn updated_since(self, at: OffsetDateTime) -> Self {
-        self.clause(
-            Field::UpdatedDateTime,
-            "ge",
-            cosell_mapping::timestamp::format(at),
-        )
-    }
-
-    /// `updatedDateTime lt <at>`.
-    pub fn updated_before(self, at: OffsetDateTime) -> Self {
-        self.clause(
-            Field::UpdatedDateTime,
-            "lt",
-            cosell_mapping::timestamp::format(at),
-        )
+    pub fn eq(mut self, field: Field, value: impl fmt::Display) -> Self {
+        let literal = quote(&value.to_string());
+        self.clauses.push(format!("{} eq {literal}", field.as_str()));
+        self
     }
 
     pub fn is_empty(&self) -> bool {
         self.clauses.is_empty()
-    }
-
-    fn clause(mut self, field: Field, op: &str, literal: String) -> Self {
-        self.clauses
-            .push(format!("{} {op} {literal}", field.as_str()));
-        self
     }
 }
 
@@ -108,7 +72,6 @@ fn quote(value: &str) -> String {
 mod tests {
     use super::*;
     use cosell_mapping::{Qualification, Status};
-    use time::macros::datetime;
 
     #[test]
     fn builds_the_contract_examples() {
@@ -118,11 +81,6 @@ mod tests {
         assert_eq!(
             filter.to_string(),
             "status eq 'New' and qualification eq 'SalesQualified'"
-        );
-        let filter = Filter::new().updated_after(datetime!(2024-01-01 00:00 UTC));
-        assert_eq!(
-            filter.to_string(),
-            "updatedDateTime gt 2024-01-01T00:00:00Z"
         );
     }
 

@@ -36,7 +36,7 @@ pub use cosell_mapping::{Referral, ReferralPage};
 pub use cosell_transport::{ApiError, HttpConfig, RetryPolicy, Secret};
 pub use error::Error;
 pub use filter::{Field, Filter};
-pub use referrals::{ListQuery, OrderBy, PatchOp, PatchOpKind, Versioned};
+pub use referrals::{ListQuery, OrderBy, PATCHABLE, PatchOp, PatchOpKind, Versioned, patchable};
 pub use webhook::{
     ConfigError as WebhookConfigError, Rejection, TrustRoots, VerifierConfig, WebhookEnvelope,
     WebhookVerifier,

@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::auth::Audience;
 use crate::client::{PartnerCenter, call};
 use crate::error::Error;
-use crate::filter::Filter;
+use crate::filter::{Field, Filter};
 
 /// A resource and the version (`ETag`) it was read or written at; send the etag back as
 /// `If-Match`.
@@ -86,6 +86,36 @@ impl OrderBy {
     }
 }
 
+/// The paths a referral's PATCH may name: the `UpdateReferralDetails` allow-list of Microsoft's
+/// certified Power Platform connector for Partner Center Referrals (its Swagger's
+/// `items.path.enum`). `/name` is not among them, nor whole objects such as `/details`: those
+/// change by `PUT` of the whole referral.
+pub const PATCHABLE: &[&str] = &[
+    "/campaignId",
+    "/consent/consentToShareReferralWithMicrosoftSellers",
+    "/customerProfile/team",
+    "/customerProfile/team/-",
+    "/details/closingDateTime",
+    "/details/currency",
+    "/details/dealValue",
+    "/details/notes",
+    "/details/requirements/solutions",
+    "/details/requirements/solutions/-",
+    "/externalReferenceId",
+    "/referralProgram",
+    "/salesStage",
+    "/status",
+    "/substatus",
+    "/statusReason",
+    "/team",
+    "/team/-",
+];
+
+/// Whether a PATCH may name `path` ([`PATCHABLE`]).
+pub fn patchable(path: &str) -> bool {
+    PATCHABLE.contains(&path)
+}
+
 /// One JSON Patch (RFC 6902) operation; Partner Center takes only `replace` and `add`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PatchOp {
@@ -132,11 +162,13 @@ impl PartnerCenter {
         Ok(read_json(call, response).await?)
     }
 
-    /// The page `next_link` (a page's `@odata.nextLink`) points at, requested exactly as given:
-    /// the link is opaque. It must be on the referrals host's origin; relative links resolve
-    /// against the referrals base URL.
+    /// The page `next_link` (a page's `@odata.nextLink`) points at. Its path and query are opaque
+    /// and kept as given; it must name the referrals host, and is requested with the scheme and
+    /// port of the configured referrals base — Microsoft's documented sample is
+    /// `http://api.partner.microsoft.com/v1.0/referrals?$skiptoken=…`, plain http and another
+    /// path. Relative links resolve against the referrals base URL.
     pub async fn next_referral_page(&self, next_link: &str) -> Result<ReferralPage, Error> {
-        let url = self.same_origin(next_link)?;
+        let url = self.on_referrals_host(next_link)?;
         let call = call("list referrals (next page)", true);
         let response = self
             .send(Audience::Referrals, call, |c| c.get(url.clone()))
@@ -172,6 +204,47 @@ impl PartnerCenter {
     pub async fn list_all_referrals(&self, query: ListQuery) -> Result<Vec<Referral>, Error> {
         let pages: Vec<ReferralPage> = self.list_referrals(query).try_collect().await?;
         Ok(pages.into_iter().flat_map(|page| page.value).collect())
+    }
+
+    /// Every referral whose `updatedDateTime` is after `after`, oldest change first, without a
+    /// range filter (Microsoft documents none): pages of `$orderby=updatedDateTime desc`, read
+    /// until one reaches back to `after`.
+    pub async fn referrals_updated_after(
+        &self,
+        after: time::OffsetDateTime,
+    ) -> Result<Vec<Referral>, Error> {
+        let pages = self.list_referrals(ListQuery::new().order_by(OrderBy::UpdatedDesc));
+        futures::pin_mut!(pages);
+        let mut newer = Vec::new();
+        // A referral changed while the pages are read moves to the front and shifts the rest:
+        // one may be listed twice; its newest listing is kept.
+        let mut seen = std::collections::HashSet::new();
+        while let Some(page) = pages.try_next().await? {
+            let mut reached = false;
+            for referral in page.value {
+                match referral.updated_date_time {
+                    Some(at) if at <= after => reached = true,
+                    _ if !seen.insert(referral.id.clone()) => {}
+                    _ => newer.push(referral),
+                }
+            }
+            if reached {
+                break;
+            }
+        }
+        newer.reverse();
+        Ok(newer)
+    }
+
+    /// The referrals still open (status New or Active): one documented `status eq` listing each,
+    /// since `ne` is not documented.
+    pub async fn open_referrals(&self) -> Result<Vec<Referral>, Error> {
+        let mut open = Vec::new();
+        for status in [cosell_mapping::Status::New, cosell_mapping::Status::Active] {
+            let query = ListQuery::new().filter(Filter::new().eq(Field::Status, status));
+            open.extend(self.list_all_referrals(query).await?);
+        }
+        Ok(open)
     }
 
     pub async fn get_referral(&self, id: &str) -> Result<Versioned<Referral>, Error> {
@@ -213,58 +286,36 @@ impl PartnerCenter {
         versioned(call, response).await
     }
 
-    /// Applies `ops`, only if the referral is still at `if_match` when given. The service answers
-    /// 204; the new eTag comes from the `ETag` header when it sends one.
+    /// Applies `ops`, only if the referral is still at `if_match` when given. Only the paths the
+    /// connector allows may be patched ([`PATCHABLE`]). The connector declares a bare `204`: the
+    /// eTag comes from an `ETag` header if the service sends one, and a caller that needs the new
+    /// state reads it — no body is relied on, and none is asked for.
     pub async fn patch_referral(
         &self,
         id: &str,
         ops: &[PatchOp],
         if_match: Option<&str>,
     ) -> Result<Versioned<()>, Error> {
-        let response = self.send_patch(id, ops, if_match, false).await?;
+        // Conditional, it is safe to repeat; unconditional, an `add` to a list could apply twice.
+        let call = call("patch referral", if_match.is_some());
+        let url = self.referral_url(id);
+        let response = self
+            .send(Audience::Referrals, call, |c| {
+                let mut request = c
+                    .patch(&url)
+                    // The documented samples send JSON Patch as plain `application/json`.
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(serde_json::to_vec(ops).expect("patch operations serialize"));
+                if let Some(etag) = if_match {
+                    request = request.header(IF_MATCH, etag);
+                }
+                request
+            })
+            .await?;
         Ok(Versioned {
             etag: etag_header(&response),
             value: (),
         })
-    }
-
-    /// Like [`Self::patch_referral`], asking for the patched referral back
-    /// (`Prefer: return=representation`).
-    pub async fn patch_referral_returning(
-        &self,
-        id: &str,
-        ops: &[PatchOp],
-        if_match: Option<&str>,
-    ) -> Result<Versioned<Referral>, Error> {
-        let response = self.send_patch(id, ops, if_match, true).await?;
-        versioned(call("patch referral", true), response).await
-    }
-
-    async fn send_patch(
-        &self,
-        id: &str,
-        ops: &[PatchOp],
-        if_match: Option<&str>,
-        representation: bool,
-    ) -> Result<reqwest::Response, Error> {
-        // Conditional, it is safe to repeat; unconditional, an `add` to a list could apply twice.
-        let call = call("patch referral", if_match.is_some());
-        let url = self.referral_url(id);
-        self.send(Audience::Referrals, call, |c| {
-            let mut request = c
-                .patch(&url)
-                // The documented samples send JSON Patch as plain `application/json`.
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(serde_json::to_vec(ops).expect("patch operations serialize"));
-            if let Some(etag) = if_match {
-                request = request.header(IF_MATCH, etag);
-            }
-            if representation {
-                request = request.header("Prefer", "return=representation");
-            }
-            request
-        })
-        .await
     }
 
     fn referral_url(&self, id: &str) -> String {
@@ -276,13 +327,20 @@ impl PartnerCenter {
         url.into()
     }
 
-    fn same_origin(&self, link: &str) -> Result<url::Url, Error> {
-        let base = url::Url::parse(&self.inner.config.referrals_base_url)
-            .map_err(|_| Error::ForeignNextLink(link.to_owned()))?;
-        match base.join(link) {
-            Ok(url) if url.origin() == base.origin() => Ok(url),
-            _ => Err(Error::ForeignNextLink(link.to_owned())),
+    fn on_referrals_host(&self, link: &str) -> Result<url::Url, Error> {
+        let foreign = || Error::ForeignNextLink(link.to_owned());
+        let base = url::Url::parse(&self.inner.config.referrals_base_url).map_err(|_| foreign())?;
+        let mut url = base.join(link).map_err(|_| foreign())?;
+        let same_host = match (url.host_str(), base.host_str()) {
+            (Some(host), Some(ours)) => host.eq_ignore_ascii_case(ours),
+            _ => false,
+        };
+        if !same_host || !matches!(url.scheme(), "http" | "https") {
+            return Err(foreign());
         }
+        url.set_scheme(base.scheme()).map_err(|()| foreign())?;
+        url.set_port(base.port()).map_err(|()| foreign())?;
+        Ok(url)
     }
 }
 

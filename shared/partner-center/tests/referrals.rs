@@ -59,22 +59,23 @@ async fn create_get_replace_and_patch_carry_etags() {
         )
         .await
         .unwrap();
-    assert!(patched.etag.is_some() && patched.etag != replaced.etag);
+    // The connector declares a bare 204: no body, no ETag. The new state and eTag are read.
+    assert_eq!(patched.etag, None);
     let after = client.get_referral(&id).await.unwrap();
-    assert_eq!(after.etag, patched.etag);
+    assert!(after.etag.is_some() && after.etag != replaced.etag);
     assert_eq!(after.value.state(), (Status::Active, Substatus::Accepted));
     assert!(after.value.accepted_date_time.is_some());
 
-    let returned = client
-        .patch_referral_returning(
+    client
+        .patch_referral(
             &id,
             &[PatchOp::add("/team/-", json!({"firstName": "Ana"}))],
             None,
         )
         .await
         .unwrap();
-    assert_eq!(returned.value.team[0].first_name.as_deref(), Some("Ana"));
-    assert_eq!(returned.etag, returned.value.etag);
+    let after = client.get_referral(&id).await.unwrap();
+    assert_eq!(after.value.team[0].first_name.as_deref(), Some("Ana"));
 }
 
 #[tokio::test]
@@ -88,7 +89,7 @@ async fn a_stale_etag_is_precondition_failed_on_put_and_patch() {
     client
         .patch_referral(
             &id,
-            &[PatchOp::replace("/name", "Raced (edited)")],
+            &[PatchOp::replace("/details/notes", "Raced (edited)")],
             Some(&stale),
         )
         .await
@@ -103,7 +104,7 @@ async fn a_stale_etag_is_precondition_failed_on_put_and_patch() {
     let patch = client
         .patch_referral(
             &id,
-            &[PatchOp::replace("/name", "lost update")],
+            &[PatchOp::replace("/details/notes", "lost update")],
             Some(&stale),
         )
         .await
@@ -115,7 +116,8 @@ async fn a_stale_etag_is_precondition_failed_on_put_and_patch() {
             .await
             .unwrap()
             .value
-            .name
+            .details
+            .and_then(|d| d.notes)
             .as_deref(),
         Some("Raced (edited)")
     );
@@ -205,9 +207,11 @@ async fn lists_three_pages_by_following_the_next_link() {
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), 240);
-    // The next links point at a path the client never builds itself.
+    // The next links are in Microsoft's documented form — `http://<host>/v1.0/referrals?…`, on
+    // the default port and a path the client never builds — and were followed on the
+    // referrals base's scheme and port.
     assert_eq!(
-        route_count(&sim, "partner-center GET /v1.0/engagements/Referrals").await,
+        route_count(&sim, "partner-center GET /v1.0/referrals").await,
         2
     );
 
@@ -240,27 +244,35 @@ async fn a_quote_in_a_filter_value_is_escaped() {
     assert_eq!(found[0].name.as_deref(), Some("match"));
 }
 
+/// The sweep's listing without a range filter (Microsoft documents none): newest first, read
+/// until a page reaches the watermark, answered oldest first.
 #[tokio::test]
-async fn filters_on_updated_date_time() {
+async fn lists_what_changed_after_a_time_without_a_range_filter() {
     let Setup { sim, client, .. } = setup().await;
-    seed(
-        &sim,
-        json!([
-            {"name": "old", "updatedDateTime": "2024-01-01T00:00:00.0000000Z"},
-            {"name": "new", "updatedDateTime": "2024-06-01T00:00:00.1234567Z"},
-        ]),
-    )
-    .await;
-    let since = time::macros::datetime!(2024-03-01 00:00 UTC);
-    let query = ListQuery::new().filter(Filter::new().updated_after(since));
-    let found = client.list_all_referrals(query).await.unwrap();
-    assert_eq!(
-        found
-            .iter()
-            .map(|r| r.name.clone().unwrap())
-            .collect::<Vec<_>>(),
-        ["new"]
-    );
+    let mut seeded = Vec::new();
+    for day in 1..=250 {
+        let date = time::Date::from_ordinal_date(2024, day).unwrap();
+        seeded.push(json!({
+            "name": format!("day {day}"),
+            "updatedDateTime": format!("{date}T00:00:00.0000000Z"),
+        }));
+    }
+    seed(&sim, Value::Array(seeded)).await;
+    let requests = || sim.state.counters.snapshot().services["partner-center"];
+    let before = requests();
+    let since = time::macros::datetime!(2024-09-01 00:00 UTC); // day 245
+    let found = client.referrals_updated_after(since).await.unwrap();
+    let names: Vec<String> = found.iter().map(|r| r.name.clone().unwrap()).collect();
+    assert_eq!(names, ["day 246", "day 247", "day 248", "day 249", "day 250"]);
+    assert_eq!(requests() - before, 1, "the first page reached back to the watermark");
+
+    let before = requests();
+    let since = time::macros::datetime!(2024-01-10 00:00 UTC); // day 10
+    let found = client.referrals_updated_after(since).await.unwrap();
+    assert_eq!(found.len(), 240);
+    assert_eq!(found[0].name.as_deref(), Some("day 11"));
+    assert_eq!(found[239].name.as_deref(), Some("day 250"));
+    assert_eq!(requests() - before, 3, "two documented next links followed");
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use cosell_dataverse::{
     Precondition, Query, Record, Row,
 };
 use cosell_mapping::Referral;
-use cosell_partner_center::{ListQuery, OrderBy, PartnerCenter, PatchOp};
+use cosell_partner_center::{PartnerCenter, PatchOp};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -47,10 +47,7 @@ impl ReferralFeed for PartnerCenter {
         &self,
         after: OffsetDateTime,
     ) -> Result<Vec<Referral>, cosell_partner_center::Error> {
-        let query = ListQuery::new()
-            .filter(cosell_partner_center::Filter::new().updated_after(after))
-            .order_by(OrderBy::UpdatedAsc);
-        self.list_all_referrals(query).await
+        self.referrals_updated_after(after).await
     }
 }
 
@@ -62,13 +59,22 @@ pub trait Referrals: ReferralSource + ReferralFeed {
     /// `POST`: a new referral (not retried once it may have reached the service).
     async fn create(&self, referral: &Referral) -> Result<Referral, cosell_partner_center::Error>;
 
-    /// JSON Patch, only if the referral is still at `if_match`; answers the patched referral
-    /// (`Prefer: return=representation`), so no read is needed after a write.
+    /// JSON Patch of the paths the connector allows, only if the referral is still at
+    /// `if_match`; then the referral as it is after it. Two requests: the connector declares a
+    /// bare `204`, so the new state and eTag (echo suppression needs both) are read.
     async fn patch(
         &self,
         id: &str,
         ops: &[PatchOp],
         if_match: Option<&str>,
+    ) -> Result<Referral, cosell_partner_center::Error>;
+
+    /// `PUT` of the whole referral, only if it is still at `if_match`: what cannot be patched
+    /// (the name). One request; the answer is the referral.
+    async fn replace(
+        &self,
+        referral: &Referral,
+        if_match: &str,
     ) -> Result<Referral, cosell_partner_center::Error>;
 }
 
@@ -92,9 +98,17 @@ impl Referrals for PartnerCenter {
         ops: &[PatchOp],
         if_match: Option<&str>,
     ) -> Result<Referral, cosell_partner_center::Error> {
-        Ok(with_etag(
-            self.patch_referral_returning(id, ops, if_match).await?,
-        ))
+        self.patch_referral(id, ops, if_match).await?;
+        Ok(with_etag(self.get_referral(id).await?))
+    }
+
+    async fn replace(
+        &self,
+        referral: &Referral,
+        if_match: &str,
+    ) -> Result<Referral, cosell_partner_center::Error> {
+        let id = referral.id.as_deref().unwrap_or_default();
+        Ok(with_etag(self.replace_referral(id, referral, if_match).await?))
     }
 }
 

@@ -14,6 +14,11 @@ pub struct PcConfig {
     /// Whether `PUT` without `If-Match` is refused (`400 invalidRequest`). The contract pairs PUT
     /// with If-Match; refusing keeps clients from overwriting blindly. `If-Match: *` is accepted.
     pub require_if_match_on_put: bool,
+    /// Whether a PATCH's `If-Match` is ignored: partner-rest documents it as honoured, the
+    /// connector declares no such header. Ignored, a stale PATCH overwrites.
+    pub ignore_if_match_on_patch: bool,
+    /// Readings more lenient than Microsoft's published definitions; all off by default.
+    pub lenient: Lenient,
     /// Put the webhook signature in `x-ms-signature` instead of `Authorization: Signature …`
     /// (Partner Center's `SignatureTokenToMsSignatureHeader`).
     pub signature_in_ms_signature_header: bool,
@@ -30,12 +35,32 @@ impl Default for PcConfig {
             organization_name: "Contoso Partner".into(),
             page_size: 100,
             require_if_match_on_put: true,
+            ignore_if_match_on_patch: false,
+            lenient: Lenient::default(),
             signature_in_ms_signature_header: false,
             validation_events_per_minute: 2,
             delivery: DeliveryConfig::default(),
             webhooks: WebhookKnobs::default(),
         }
     }
+}
+
+/// Readings of the referrals API kinder than what Microsoft publishes (`published.toml`). Off by
+/// default, so a client that relies on one fails here as it would on the real service.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Lenient {
+    /// PATCH may change any member with `replace` or `add`, not only the connector's allow-list.
+    pub any_patch_path: bool,
+    /// PATCH answers `200` with the referral and an `ETag` when asked
+    /// (`Prefer: return=representation`), instead of the declared bare `204`.
+    pub patch_representation: bool,
+    /// `$filter` takes any operator on any field the simulator knows (`updatedDateTime gt`,
+    /// `status ne`), not only the documented `eq` clauses.
+    pub any_filter: bool,
+    /// `@odata.nextLink` on the base URL's own origin, instead of the documented
+    /// `http://<host>/v1.0/referrals?$skiptoken=…` (another scheme, port and path).
+    pub same_origin_next_link: bool,
 }
 
 /// How a webhook delivery is attempted and retried.

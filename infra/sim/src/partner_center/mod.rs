@@ -10,6 +10,7 @@
 //! | [`config`] | [`PcConfig`]: the simulated partner, paging, webhook signing and delivery knobs |
 //! | [`store`] | the referrals and the server-filled fields (ids, dates, eTags, links) |
 //! | [`referrals`] | the `/v1.0/engagements/referrals` routes |
+//! | [`published`] | what Microsoft publishes (the connector's Swagger, partner-rest): PATCH allow-list, documented `$filter`s, next-link form, response codes, enums |
 //! | [`query`] | `$filter`, `$orderby`, `$top` and the opaque `$skiptoken` |
 //! | [`json_patch`] | RFC 6902 `add` / `replace` |
 //! | [`status`] | the status machine (contract §5) |
@@ -24,6 +25,7 @@ pub mod admin;
 pub mod config;
 pub mod http;
 pub mod json_patch;
+pub mod published;
 pub mod query;
 pub mod referrals;
 pub mod registration;
@@ -37,7 +39,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::Router;
 
-pub use config::{DeliveryConfig, PcConfig, WebhookKnobs};
+pub use config::{DeliveryConfig, Lenient, PcConfig, WebhookKnobs};
 
 use crate::SimState;
 

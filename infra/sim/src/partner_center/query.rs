@@ -91,6 +91,26 @@ impl ListQuery {
     }
 }
 
+/// Refuses a query outside what Microsoft documents (`published.toml`): `$filter` clauses other
+/// than `eq` on a documented field, `$orderby` on another key. `400`, as the service may answer.
+pub fn check_documented(query: &ListQuery) -> Result<(), PcError> {
+    let facts = super::published::Published::get();
+    if let Some(text) = &query.filter {
+        for condition in parse_filter(text)? {
+            let field = condition.path.join("/");
+            if !facts.filterable(&field, condition.op.as_str()) {
+                return Err(PcError::invalid(format!(
+                    "$filter '{field} {} …' is not supported: only {} on {}",
+                    condition.op.as_str(),
+                    facts.list.filter_operators.join(", "),
+                    facts.list.filter_fields.join(", ")
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// One page of matches (clones), the total count and whether more follow.
 pub struct Page {
     pub items: Vec<Value>,
@@ -182,6 +202,17 @@ impl Op {
             "le" => Op::Le,
             _ => return None,
         })
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Op::Eq => "eq",
+            Op::Ne => "ne",
+            Op::Gt => "gt",
+            Op::Ge => "ge",
+            Op::Lt => "lt",
+            Op::Le => "le",
+        }
     }
 
     fn holds(self, order: Option<Ordering>) -> bool {

@@ -12,20 +12,23 @@ use axum::routing::get;
 use serde_json::{Map, Value, json};
 
 use super::http::{PcError, ReferralsAuth, with_etag};
+use super::published::Published;
 use super::store::{self, Origin, str_field};
 use super::webhooks::{self, Change};
 use super::{json_patch, query, status};
 use crate::SimState;
 
 pub const PATH: &str = "/v1.0/engagements/referrals";
-/// Where `@odata.nextLink` points: the same list under another casing. The link is opaque, so a
-/// client that rebuilds it instead of following it gets a 404 here.
+/// Where a lenient `@odata.nextLink` points (`Lenient::same_origin_next_link`): the same list
+/// under another casing, so a client that rebuilds the link instead of following it gets a 404.
 pub const NEXT_PATH: &str = "/v1.0/engagements/Referrals";
 
 pub fn router() -> Router<Arc<SimState>> {
+    let documented_next = Published::get().next_link.path.as_str();
     Router::new()
         .route(PATH, get(list).post(create))
         .route(NEXT_PATH, get(list))
+        .route(documented_next, get(list))
         .route(
             &format!("{PATH}/{{id}}"),
             get(read).put(replace).patch(patch),
@@ -42,6 +45,10 @@ async fn list(
             .into_owned()
             .collect();
     let query = query::ListQuery::from_params(&params)?;
+    let lenient = &state.pc.config.lenient;
+    if !lenient.any_filter {
+        query::check_documented(&query)?;
+    }
     let page = {
         let store = state.pc.store.lock().expect("store lock");
         query::run(store.all(), &query, state.pc.config.page_size)?
@@ -52,14 +59,31 @@ async fn list(
         "value": page.items,
     });
     if let Some(skip) = page.next_skip {
-        body["@odata.nextLink"] = format!(
-            "{}{NEXT_PATH}?$skiptoken={}",
-            state.base_url,
-            query.token_for(skip)
-        )
+        let token = query.token_for(skip);
+        body["@odata.nextLink"] = if lenient.same_origin_next_link {
+            format!("{}{NEXT_PATH}?$skiptoken={token}", state.base_url)
+        } else {
+            documented_next_link(&state.base_url, &token)
+        }
         .into();
     }
     Ok(axum::Json(body).into_response())
+}
+
+/// The next link as partner-rest's sample writes it: `http://<host>/v1.0/referrals?$skiptoken=…`
+/// — the service's host, but plain http on the default port and a path without `/engagements`.
+/// A client that follows it literally reaches nothing; one that keeps the referrals base's
+/// scheme and port gets the page.
+fn documented_next_link(base_url: &str, token: &str) -> String {
+    let link = &Published::get().next_link;
+    let host = url::Url::parse(base_url)
+        .ok()
+        .and_then(|url| url.host_str().map(str::to_owned))
+        .unwrap_or_else(|| Published::get().host.clone());
+    format!(
+        "{}://{host}{}?{}={token}",
+        link.scheme, link.path, link.parameter
+    )
 }
 
 async fn read(
@@ -193,7 +217,12 @@ async fn patch(
 ) -> Result<Response, PcError> {
     let ops: Value = serde_json::from_slice(&body)
         .map_err(|e| PcError::invalid(format!("the body is not JSON: {e}")))?;
-    let referral = update(&state, &id, if_match(&headers).as_deref(), |current| {
+    let config = &state.pc.config;
+    if !config.lenient.any_patch_path {
+        check_patchable(&ops)?;
+    }
+    let if_match = if_match(&headers).filter(|_| !config.ignore_if_match_on_patch);
+    let referral = update(&state, &id, if_match.as_deref(), |current| {
         let mut doc = current.clone();
         json_patch::apply(&mut doc, ops)?;
         match doc {
@@ -206,6 +235,10 @@ async fn patch(
         .iter()
         .filter_map(|v| v.to_str().ok())
         .any(|v| v.contains("return=representation"));
+    if !config.lenient.patch_representation {
+        // The connector declares a bare 204: no body and no ETag, whatever `Prefer` says.
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
     if wants_body {
         return Ok(with_etag(StatusCode::OK, referral));
     }
@@ -214,6 +247,26 @@ async fn patch(
         response.headers_mut().insert(header::ETAG, etag);
     }
     Ok(response)
+}
+
+/// Refuses an operation outside the connector's allow-list (`published.toml`), naming it, before
+/// anything is applied: Partner Center's `400 invalidRequest`.
+fn check_patchable(ops: &Value) -> Result<(), PcError> {
+    let facts = Published::get();
+    for op in ops.as_array().into_iter().flatten() {
+        let (kind, path) = (
+            op.get("op").and_then(Value::as_str).unwrap_or_default(),
+            op.get("path").and_then(Value::as_str).unwrap_or_default(),
+        );
+        if !facts.patchable(kind, path) {
+            return Err(PcError::invalid(format!(
+                "'{kind}' of '{path}' is not allowed: a referral's PATCH takes only {} of {}",
+                facts.patch.ops.join(" or "),
+                facts.patch.paths.join(", ")
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Checks `If-Match`, builds the next version with `change`, checks the status machine, stores

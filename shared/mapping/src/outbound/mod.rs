@@ -154,4 +154,28 @@ impl UpdatePlan {
     pub fn patch(&self) -> serde_json::Value {
         serde_json::Value::Array(self.changes.iter().map(Change::to_json).collect())
     }
+
+    /// `current` with the changes applied: the whole referral a `PUT` sends when a change cannot
+    /// be patched. Every member `current` holds is kept, unknown ones included; `current` must be
+    /// the referral as read (the plan's `add`s create what it lacks).
+    pub fn apply_to(&self, current: &Referral) -> Result<Referral, crate::MappingError> {
+        let unappliable = |path: &str, problem: String| crate::MappingError::Unappliable {
+            path: path.to_owned(),
+            problem,
+        };
+        let mut doc = serde_json::to_value(current).map_err(|e| unappliable("", e.to_string()))?;
+        for change in &self.changes {
+            let (parent, member) = change.path.rsplit_once('/').unwrap_or(("", &change.path));
+            match doc.pointer_mut(parent) {
+                Some(serde_json::Value::Object(map)) => {
+                    map.insert(member.to_owned(), change.value.clone());
+                }
+                _ => {
+                    let problem = format!("it has no object at '{parent}'");
+                    return Err(unappliable(&change.path, problem));
+                }
+            }
+        }
+        serde_json::from_value(doc).map_err(|e| unappliable("", e.to_string()))
+    }
 }

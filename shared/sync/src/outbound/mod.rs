@@ -18,10 +18,12 @@
 //!    `externalReferenceId`) and adopts it, merging three ways against the deal as posted: the
 //!    seller's changes since are sent, Microsoft's are left for the inbound sync;
 //! 4. **update** (linked): [`plan_update`] against the last agreed state and a referral assumed
-//!    from it (see [`assumed`]), one JSON Patch with `If-Match` = the link's stored eTag and
-//!    `Prefer: return=representation` — **one** Partner Center request; a 412 reads the referral,
-//!    plans again on top of it and patches once more; refusals (un-share, illegal moves) become
-//!    Audit lines; then one Dataverse PATCH (✔ + Audit) and the link.
+//!    from it (see [`assumed`]). The paths the connector allows go by one JSON Patch with
+//!    `If-Match` = the link's stored eTag, then a `GET` for the new state and eTag (the connector
+//!    declares a bare `204`) — **two** Partner Center requests; what it does not allow (the name)
+//!    goes by `PUT` of the whole referral read afresh (`GET`, `PUT`: two as well). A 412 reads
+//!    the referral, plans again on top of it and sends once more; refusals (un-share, illegal
+//!    moves) become Audit lines; then one Dataverse PATCH (✔ + Audit) and the link.
 //!
 //! After a send, `Link.outbound_hash`/`Link.deal` hold the CRM's deal state as sent, and
 //! `Link.inbound_hash` the inbound plan hash of the referral Partner Center answered — so the
@@ -50,7 +52,7 @@ use cosell_mapping::outbound::{
     plan_update,
 };
 use cosell_mapping::{CrmConfig, CrmRow, Opportunity, Referral, audit};
-use cosell_partner_center::{PatchOp, PatchOpKind};
+use cosell_partner_center::{PatchOp, PatchOpKind, patchable};
 use cosell_store::{CrmKind, Link, Outcome, RetryItem, RetryState, StoreError, SyncStore};
 use cosell_transport::correlation;
 use serde_json::{Value, json};
@@ -699,12 +701,34 @@ impl OutboundSync {
             if plan.changes.is_empty() {
                 break (plan, None);
             }
-            let ops = patch_ops(&plan);
-            match self
-                .referrals
-                .patch(&referral_id, &ops, etag.as_deref())
-                .await
-            {
+            // What the connector cannot patch (the name, a parent object the referral lacks)
+            // goes by `PUT` of the whole referral, built from the referral as it is now: never
+            // from the assumed one, which lacks the customer, team and target.
+            let whole = plan.changes.iter().any(|c| !patchable(&c.path));
+            if whole && !fresh {
+                current = self
+                    .referrals
+                    .referral(&referral_id)
+                    .await
+                    .map_err(|e| read.fail(Problem::Referral(e)))?;
+                etag = current.etag.clone();
+                fresh = true;
+                continue;
+            }
+            let sent = if whole {
+                let next = plan
+                    .apply_to(&current)
+                    .map_err(|e| read.fail(Problem::Mapping(e)))?;
+                // `*` only if the read gave no eTag: PUT is conditional on the version read.
+                let version = etag.as_deref().unwrap_or("*");
+                self.referrals.replace(&next, version).await
+            } else {
+                let ops = patch_ops(&plan);
+                self.referrals
+                    .patch(&referral_id, &ops, etag.as_deref())
+                    .await
+            };
+            match sent {
                 Ok(answered) => break (plan, Some(answered)),
                 Err(error) if error.is_precondition_failed() && conflicts == 0 => {
                     conflicts += 1;
