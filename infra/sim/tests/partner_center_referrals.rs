@@ -4,6 +4,7 @@
 mod partner_center_support;
 
 use cosell_sim::Audience;
+use cosell_sim::partner_center::{Lenient, PcConfig};
 use partner_center_support::*;
 use serde_json::{Value, json};
 
@@ -150,9 +151,73 @@ async fn put_needs_a_current_if_match() {
     assert_eq!(put(Some("*")).await.unwrap().status(), 200);
 }
 
+/// As the connector declares it: only its allow-listed paths, `replace` or `add`, answered by a
+/// bare `204` — no body and no `ETag`, whatever `Prefer` says. The lenient knobs give the older
+/// reading back.
 #[tokio::test]
-async fn patch_takes_replace_and_add_only_and_returns_the_body_when_asked() {
+async fn patch_takes_the_connectors_paths_only_and_answers_a_bare_204() {
     let sim = start().await;
+    let created = create(&sim, json!({"name": "Patched"})).await;
+    let url = format!(
+        "{}/{}",
+        referrals_url(&sim),
+        created["id"].as_str().unwrap()
+    );
+    let auth = token(&sim, Audience::PartnerCenter);
+    let patch = |ops: Value, prefer: bool| {
+        let mut request = http().patch(&url).bearer_auth(&auth).json(&ops);
+        if prefer {
+            request = request.header("Prefer", "return=representation");
+        }
+        request.send()
+    };
+    for prefer in [false, true] {
+        let answer = patch(
+            json!([{"op": "add", "path": "/team/-", "value": {"firstName": "Ana"}}]),
+            prefer,
+        )
+        .await
+        .unwrap();
+        assert_eq!(answer.status(), 204);
+        assert!(answer.headers().get("etag").is_none());
+        assert!(answer.bytes().await.unwrap().is_empty());
+    }
+    let name = patch(
+        json!([{"op": "replace", "path": "/name", "value": "Renamed"}]),
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        name.status(),
+        400,
+        "/name is not in the connector's allow-list"
+    );
+    let message = name.json::<Value>().await.unwrap()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(message.contains("'/name' is not allowed"), "{message}");
+    let whole = patch(
+        json!([{"op": "add", "path": "/details", "value": {"notes": "n"}}]),
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(whole.status(), 400, "nor whole objects");
+}
+
+#[tokio::test]
+async fn lenient_patch_takes_any_member_and_returns_the_body_when_asked() {
+    let sim = start_with(PcConfig {
+        lenient: Lenient {
+            any_patch_path: true,
+            patch_representation: true,
+            ..Lenient::default()
+        },
+        ..PcConfig::default()
+    })
+    .await;
     let created = create(&sim, json!({"name": "Patched"})).await;
     let url = format!(
         "{}/{}",
@@ -178,14 +243,14 @@ async fn patch_takes_replace_and_add_only_and_returns_the_body_when_asked() {
     assert_ne!(etag, created["eTag"].as_str().unwrap());
 
     let loud = patch(
-        json!([{"op": "add", "path": "/team/-", "value": {"firstName": "Ana"}}]),
+        json!([{"op": "replace", "path": "/name", "value": "Renamed"}]),
         true,
     )
     .await
     .unwrap();
     assert_eq!(loud.status(), 200);
     let body: Value = loud.json().await.unwrap();
-    assert_eq!(body["team"][0]["firstName"], "Ana");
+    assert_eq!(body["name"], "Renamed");
     assert_eq!(body["externalReferenceId"], "crm-9");
 
     let remove = patch(json!([{"op": "remove", "path": "/name"}]), false)
@@ -243,7 +308,8 @@ async fn the_next_link_is_opaque_and_carries_the_whole_query() {
         "the query travels inside the token: {next}"
     );
     let mut next = url::Url::parse(next).unwrap();
-    next.set_port(url::Url::parse(&sim.base_url).unwrap().port()).unwrap();
+    next.set_port(url::Url::parse(&sim.base_url).unwrap().port())
+        .unwrap();
     let second: Value = http()
         .get(next)
         .bearer_auth(&auth)

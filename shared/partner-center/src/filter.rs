@@ -47,7 +47,8 @@ impl Filter {
     /// spells them.
     pub fn eq(mut self, field: Field, value: impl fmt::Display) -> Self {
         let literal = quote(&value.to_string());
-        self.clauses.push(format!("{} eq {literal}", field.as_str()));
+        self.clauses
+            .push(format!("{} eq {literal}", field.as_str()));
         self
     }
 

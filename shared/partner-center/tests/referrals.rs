@@ -89,7 +89,7 @@ async fn a_stale_etag_is_precondition_failed_on_put_and_patch() {
     client
         .patch_referral(
             &id,
-            &[PatchOp::replace("/details/notes", "Raced (edited)")],
+            &[PatchOp::replace("/externalReferenceId", "Raced (edited)")],
             Some(&stale),
         )
         .await
@@ -104,7 +104,7 @@ async fn a_stale_etag_is_precondition_failed_on_put_and_patch() {
     let patch = client
         .patch_referral(
             &id,
-            &[PatchOp::replace("/details/notes", "lost update")],
+            &[PatchOp::replace("/externalReferenceId", "lost update")],
             Some(&stale),
         )
         .await
@@ -116,8 +116,7 @@ async fn a_stale_etag_is_precondition_failed_on_put_and_patch() {
             .await
             .unwrap()
             .value
-            .details
-            .and_then(|d| d.notes)
+            .external_reference_id
             .as_deref(),
         Some("Raced (edited)")
     );
@@ -258,13 +257,23 @@ async fn lists_what_changed_after_a_time_without_a_range_filter() {
         }));
     }
     seed(&sim, Value::Array(seeded)).await;
-    let requests = || sim.state.counters.snapshot().services["partner-center"];
+    let requests = || {
+        let counted = sim.state.counters.snapshot();
+        counted.services.get("partner-center").copied().unwrap_or(0)
+    };
     let before = requests();
     let since = time::macros::datetime!(2024-09-01 00:00 UTC); // day 245
     let found = client.referrals_updated_after(since).await.unwrap();
     let names: Vec<String> = found.iter().map(|r| r.name.clone().unwrap()).collect();
-    assert_eq!(names, ["day 246", "day 247", "day 248", "day 249", "day 250"]);
-    assert_eq!(requests() - before, 1, "the first page reached back to the watermark");
+    assert_eq!(
+        names,
+        ["day 246", "day 247", "day 248", "day 249", "day 250"]
+    );
+    assert_eq!(
+        requests() - before,
+        1,
+        "the first page reached back to the watermark"
+    );
 
     let before = requests();
     let since = time::macros::datetime!(2024-01-10 00:00 UTC); // day 10

@@ -108,7 +108,9 @@ impl Referrals for PartnerCenter {
         if_match: &str,
     ) -> Result<Referral, cosell_partner_center::Error> {
         let id = referral.id.as_deref().unwrap_or_default();
-        Ok(with_etag(self.replace_referral(id, referral, if_match).await?))
+        Ok(with_etag(
+            self.replace_referral(id, referral, if_match).await?,
+        ))
     }
 }
 

@@ -14,9 +14,9 @@
 //!    the leaf's AIA "CA Issuers" URL; any extended key usage is accepted), and every
 //!    certificate in the path is within its dates at `now` (roots from a PEM bundle too; the
 //!    built-in web roots carry no dates);
-//! 6. the leaf's **subject and issuer** organisation (O) are both `Microsoft Corporation` — the
-//!    contract says "subject/issuer"; requiring both is the strict reading, and Microsoft's
-//!    signing certificates are issued by Microsoft's own issuing CAs;
+//! 6. the leaf's **issuer** organisation (O) is `Microsoft Corporation`, as Microsoft's sample
+//!    receiver checks; the real signing certificate's subject is not published, so requiring it
+//!    too could refuse every genuine callback;
 //! 7. RSASSA-PKCS1-v1_5 / SHA-256 over the exact raw body with the leaf's key;
 //!
 //! each failing with **401**. Only then is the body parsed; a verified body that is not an

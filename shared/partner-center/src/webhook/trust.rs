@@ -20,7 +20,9 @@ use x509_cert::name::Name;
 use super::config::{ConfigError, TrustRoots};
 use super::rejection::Reason;
 
-/// The organisation the signing certificate's subject and issuer must name.
+/// The organisation the signing certificate's issuer must name: Microsoft's sample receiver checks
+/// that the issuer contains `O=Microsoft Corporation`. The real certificate's subject is not
+/// published, so it is not required (requiring it could refuse every genuine callback).
 pub const MICROSOFT: &str = "Microsoft Corporation";
 
 /// The certificate a callback points at, decoded once and cached.
@@ -29,7 +31,6 @@ pub(crate) struct SigningCert {
     leaf: CertificateDer<'static>,
     /// Candidate intermediates: served after the leaf in a PEM file, or fetched through AIA.
     extra: Vec<CertificateDer<'static>>,
-    subject_orgs: Vec<String>,
     issuer_orgs: Vec<String>,
 }
 
@@ -41,7 +42,6 @@ impl SigningCert {
         let parsed = Certificate::from_der(&leaf).map_err(|_| Reason::CertDecode)?;
         let tbs = parsed.tbs_certificate();
         Ok(SigningCert {
-            subject_orgs: organisations(tbs.subject()),
             issuer_orgs: organisations(tbs.issuer()),
             leaf,
             extra: certs,
@@ -176,9 +176,6 @@ impl TrustStore {
         now: OffsetDateTime,
     ) -> Result<(), Reason> {
         self.chain(cert, now)?;
-        if !cert.subject_orgs.iter().any(|o| o == MICROSOFT) {
-            return Err(Reason::Organisation("subject"));
-        }
         if !cert.issuer_orgs.iter().any(|o| o == MICROSOFT) {
             return Err(Reason::Organisation("issuer"));
         }
