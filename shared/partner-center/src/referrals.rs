@@ -157,7 +157,9 @@ impl PartnerCenter {
         let url = &self.inner.config.referrals_base_url;
         let params = query.params();
         let response = self
-            .send(Audience::Referrals, call, |c| c.get(url).query(&params))
+            .send(Audience::Referrals, call, |c| {
+                json_get(c, url).query(&params)
+            })
             .await?;
         Ok(read_json(call, response).await?)
     }
@@ -171,7 +173,7 @@ impl PartnerCenter {
         let url = self.on_referrals_host(next_link)?;
         let call = call("list referrals (next page)", true);
         let response = self
-            .send(Audience::Referrals, call, |c| c.get(url.clone()))
+            .send(Audience::Referrals, call, |c| json_get(c, url.clone()))
             .await?;
         Ok(read_json(call, response).await?)
     }
@@ -251,7 +253,7 @@ impl PartnerCenter {
         let call = call("get referral", true);
         let url = self.referral_url(id);
         let response = self
-            .send(Audience::Referrals, call, |c| c.get(&url))
+            .send(Audience::Referrals, call, |c| json_get(c, &url))
             .await?;
         versioned(call, response).await
     }
@@ -342,6 +344,14 @@ impl PartnerCenter {
         url.set_port(base.port()).map_err(|()| foreign())?;
         Ok(url)
     }
+}
+
+/// A `GET` with `Content-Type: application/json`, as the connector sends on every operation (its
+/// Swagger declares the header required); requests with a body get it from `.json()`.
+fn json_get(client: &reqwest::Client, url: impl reqwest::IntoUrl) -> reqwest::RequestBuilder {
+    client
+        .get(url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
 }
 
 fn etag_header(response: &reqwest::Response) -> Option<String> {

@@ -3,11 +3,13 @@
 //! certified connector's Swagger and the partner-rest pages). A mapped field the connector's
 //! PATCH does not allow fails here, unless it is one the sync sends by `PUT`.
 
+mod support;
+
 use std::collections::BTreeSet;
 
 use cosell_mapping::outbound::{OutboundInput, plan_update};
 use cosell_mapping::{CrmConfig, Referral};
-use cosell_partner_center::{Field, Filter, OrderBy, PATCHABLE, patchable};
+use cosell_partner_center::{Field, Filter, ListQuery, OrderBy, PATCHABLE, PatchOp, patchable};
 use cosell_sim::partner_center::published::Published;
 use serde_json::{Map, Value, json};
 
@@ -164,4 +166,44 @@ fn a_change_to_a_referral_without_details_is_sent_whole() {
     assert_eq!(paths, [("add".to_owned(), "/details".to_owned())]);
     assert!(!facts.patchable("add", "/details"), "so the sync PUTs it");
     assert!(!patchable("/details"));
+}
+
+/// Each operation the client sends, over a real socket: `Content-Type: application/json` on every
+/// one, as the connector declares the header required on every operation (bodiless GETs too).
+#[tokio::test]
+async fn every_request_carries_json_content_type() {
+    let support::Setup { sim, client, .. } = support::setup().await;
+    let draft = Referral {
+        name: Some("Conformance".into()),
+        ..Referral::default()
+    };
+    let created = client.create_referral(&draft).await.unwrap();
+    let id = created.value.id.clone().unwrap();
+    let read = client.get_referral(&id).await.unwrap();
+    let mut renamed = read.value.clone();
+    renamed.name = Some("Conformance, renamed".into());
+    let replaced = client
+        .replace_referral(&id, &renamed, read.etag.as_deref().unwrap())
+        .await
+        .unwrap();
+    client
+        .patch_referral(
+            &id,
+            &[PatchOp::replace("/externalReferenceId", "crm-1")],
+            replaced.etag.as_deref(),
+        )
+        .await
+        .unwrap();
+    client.list_all_referrals(ListQuery::new()).await.unwrap();
+
+    let logged = sim.state.pc.requests.all();
+    let methods: BTreeSet<&str> = logged.iter().map(|r| r.method.as_str()).collect();
+    assert_eq!(methods, BTreeSet::from(["GET", "PATCH", "POST", "PUT"]));
+    for request in &logged {
+        assert_eq!(
+            request.content_type.as_deref(),
+            Some("application/json"),
+            "{request:?}"
+        );
+    }
 }

@@ -103,6 +103,8 @@ pub struct LoggedRequest {
     pub client_request_id: Option<String>,
     /// `MS-CorrelationId`: the caller's id for the larger piece of work this request is part of.
     pub correlation_id: Option<String>,
+    /// `Content-Type`, which the connector sends on every operation, bodiless ones too.
+    pub content_type: Option<String>,
 }
 
 impl RequestLog {
@@ -118,6 +120,11 @@ impl RequestLog {
             correlation_id: parts
                 .headers
                 .get("ms-correlationid")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            content_type: parts
+                .headers
+                .get(axum::http::header::CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned),
         };
