@@ -50,9 +50,17 @@ pub struct ChangesPage {
     pub delta_link: Option<DeltaLink>,
 }
 
+/// A `4xx` that is not about who is asking (401, 403) or how often (429).
+fn refuses_link(error: &cosell_transport::ApiError) -> bool {
+    error
+        .status()
+        .is_some_and(|s| (400..500).contains(&s) && !matches!(s, 401 | 403 | 429))
+}
+
 #[derive(Deserialize)]
 struct Answer {
-    value: Vec<Value>,
+    /// Absent when nothing changed: the change-tracking page says an empty JSON answer may come.
+    value: Option<Vec<Value>>,
     #[serde(rename = "@odata.nextLink")]
     next_link: Option<String>,
     #[serde(rename = "@odata.deltaLink")]
@@ -71,13 +79,16 @@ impl DataverseClient {
         if !select.is_empty() {
             url = format!("{url}?{}", encode_params(&[("$select", columns(select)?)]));
         }
-        self.changes_request(&url).await
+        self.changes_request(&url, false).await
     }
 
-    /// The page behind a next link or a delta link.
+    /// The page behind a next link or a delta link. A link the service refuses with a `4xx`
+    /// other than 401, 403 and 429 is [`DataverseError::DeltaLinkExpired`]: no error code is
+    /// published for an expired Web API delta link (`0x80044352` is documented for metadata
+    /// change tracking only), and a fresh baseline is the answer to any of them.
     pub async fn changes_page(&self, link: &str) -> Result<ChangesPage, DataverseError> {
         self.check_link("changes", link)?;
-        self.changes_request(link).await
+        self.changes_request(link, true).await
     }
 
     /// A full baseline, every page read.
@@ -135,7 +146,7 @@ impl DataverseClient {
         }
     }
 
-    async fn changes_request(&self, url: &str) -> Result<ChangesPage, DataverseError> {
+    async fn changes_request(&self, url: &str, link: bool) -> Result<ChangesPage, DataverseError> {
         let call = call("changes", true);
         let prefer = prefer(self.config.change_page_size, None, true).unwrap_or_default();
         let response = match self
@@ -143,7 +154,9 @@ impl DataverseClient {
             .await
         {
             Ok(response) => response,
-            Err(DataverseError::Api(e)) if e.code() == Some(EXPIRED_VERSION_STAMP) => {
+            Err(DataverseError::Api(e))
+                if e.code() == Some(EXPIRED_VERSION_STAMP) || (link && refuses_link(&e)) =>
+            {
                 let message = match &e {
                     cosell_transport::ApiError::Service { message, .. } => message.clone(),
                     other => other.to_string(),
@@ -153,9 +166,22 @@ impl DataverseClient {
             Err(e) => return Err(e),
         };
         let answer: Answer = read_json(call, response).await?;
+        if link
+            && answer.value.is_none()
+            && answer.next_link.is_none()
+            && answer.delta_link.is_none()
+        {
+            // An empty answer to a link: nothing changed since it, so it stays the cursor.
+            return Ok(ChangesPage {
+                upserted: Vec::new(),
+                deleted: Vec::new(),
+                next_link: None,
+                delta_link: Some(DeltaLink(url.to_owned())),
+            });
+        }
         let mut upserted = Vec::new();
         let mut deleted = Vec::new();
-        for item in answer.value {
+        for item in answer.value.unwrap_or_default() {
             let Value::Object(row) = item else {
                 return Err(DataverseError::protocol(
                     "changes",

@@ -121,8 +121,10 @@ impl DataverseClient {
         Ok(format!("{}{}", self.set_url(set)?, key.segment()?))
     }
 
-    /// A link the service handed out (next page, delta) must point at the same service: the
-    /// bearer token goes with it.
+    /// A link the service handed out (next page, delta) must point at the same organisation: the
+    /// bearer token goes with it. Which of its hosts the service writes into a link
+    /// (`{org}.api.crm.dynamics.com` or `{org}.crm.dynamics.com`) is not published; either is
+    /// followed as given.
     pub(crate) fn check_link(
         &self,
         operation: &'static str,
@@ -130,7 +132,7 @@ impl DataverseClient {
     ) -> Result<(), DataverseError> {
         let url = url::Url::parse(link)
             .map_err(|e| DataverseError::protocol(operation, format!("link '{link}': {e}")))?;
-        if url.origin() == self.origin.origin() {
+        if url.origin() == self.origin.origin() || same_organisation(&url, &self.origin) {
             Ok(())
         } else {
             Err(DataverseError::protocol(
@@ -358,4 +360,54 @@ pub(crate) fn values(body: &Value) -> impl Iterator<Item = &Value> {
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
+}
+
+/// `org.crm.dynamics.com` and `org.api.crm.dynamics.com` (any regional `crmN`), over https on
+/// the default port: one organisation's two Web API hosts.
+fn same_organisation(link: &url::Url, base: &url::Url) -> bool {
+    let without_api = |url: &url::Url| {
+        let host = url.host_str()?.to_ascii_lowercase();
+        let (org, rest) = host.split_once('.')?;
+        let rest = rest.strip_prefix("api.").unwrap_or(rest);
+        rest.ends_with(".dynamics.com")
+            .then(|| format!("{org}.{rest}"))
+    };
+    link.scheme() == "https"
+        && link.scheme() == base.scheme()
+        && link.port() == base.port()
+        && without_api(link).is_some_and(|host| Some(host) == without_api(base))
+}
+
+#[cfg(test)]
+mod link_tests {
+    use super::same_organisation;
+
+    fn url(text: &str) -> url::Url {
+        url::Url::parse(text).unwrap()
+    }
+
+    #[test]
+    fn either_host_of_one_organisation_is_followed_and_no_other() {
+        let base = url("https://contoso.api.crm.dynamics.com/api/data/v9.2/");
+        for same in [
+            "https://contoso.crm.dynamics.com/api/data/v9.2/opportunities?$deltatoken=1",
+            "https://CONTOSO.api.crm.dynamics.com/api/data/v9.2/opportunities",
+        ] {
+            assert!(same_organisation(&url(same), &base), "{same}");
+        }
+        let regional = url("https://contoso.api.crm4.dynamics.com/api/data/v9.2/");
+        assert!(same_organisation(
+            &url("https://contoso.crm4.dynamics.com/x"),
+            &regional
+        ));
+        for other in [
+            "https://fabrikam.crm.dynamics.com/api/data/v9.2/",
+            "https://contoso.crm4.dynamics.com/api/data/v9.2/",
+            "http://contoso.crm.dynamics.com/api/data/v9.2/",
+            "https://contoso.crm.dynamics.com.evil.example/api/data/v9.2/",
+            "https://contoso.crm.dynamics.com:8443/api/data/v9.2/",
+        ] {
+            assert!(!same_organisation(&url(other), &base), "{other}");
+        }
+    }
 }

@@ -3,9 +3,11 @@
 //! since (created or updated) and `$deletedEntity` entries for deleted rows, then a new link.
 //!
 //! A delta token is `<version>!<MM/dd/yyyy HH:mm:ss>` (the shape of the real ones): the store
-//! version it was issued at and when. It is refused with 400 `0x80044352` (ExpiredVersionStamp,
-//! "Version stamp associated with the client has expired. Please perform a full sync.") once older
-//! than the configured age, or after the admin route expired every token.
+//! version it was issued at and when. It is refused with 400 (by default `0x80040203`; with the
+//! lenient knob the `0x80044352` ExpiredVersionStamp documented only for metadata, "Version stamp
+//! associated with the client has expired. Please perform a full sync.") once older than the
+//! configured age, or after the admin route expired every token. A delta that finds nothing
+//! answers `{}` (the change-tracking page: an empty JSON answer may come back).
 //!
 //! Every listing covers versions `(from, upper]`, `upper` fixed when the listing started, and is
 //! paged by version (`$skiptoken=ct!<from>!<upper>!<last version>`), so a row written while the
@@ -124,6 +126,11 @@ pub fn list(
         });
     }
 
+    if delta_from.is_some() && value.is_empty() && !ctx.config.lenient.delta_always_has_value {
+        // Nothing changed: an empty JSON answer, as the change-tracking page allows.
+        return Ok(DvResponse::json(StatusCode::OK, Value::Object(Map::new()))
+            .with_header("Preference-Applied", "odata.track-changes"));
+    }
     let mut body = Map::new();
     let context = if delta_from.is_some() {
         format!("{}/$metadata#{context_set}/$delta", ctx.api)
@@ -186,9 +193,14 @@ fn check_token(ctx: &Ctx, store: &Store, token: &str) -> Result<u64, DvError> {
     let too_old =
         age.whole_seconds() > i64::try_from(ctx.delta_token_max_age_secs).unwrap_or(i64::MAX);
     if too_old || version <= store.tokens_expired_through {
+        let code = if ctx.config.lenient.expired_version_stamp {
+            code::EXPIRED_VERSION_STAMP
+        } else {
+            code::INVALID_ARGUMENT
+        };
         return Err(DvError::new(
             StatusCode::BAD_REQUEST,
-            code::EXPIRED_VERSION_STAMP,
+            code,
             "Version stamp associated with the client has expired. Please perform a full sync.",
         ));
     }

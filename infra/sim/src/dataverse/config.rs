@@ -23,6 +23,22 @@ pub struct DvConfig {
     pub delta_token_max_age_secs: u64,
     /// First version number handed out; real environments are far past zero.
     pub first_version: u64,
+    /// Readings kinder than what Microsoft publishes; all off by default.
+    pub lenient: DvLenient,
+}
+
+/// Readings of the Web API kinder than the published docs (contract `dataverse.md` §7). Off by
+/// default, so a client that relies on one fails here as it might on the real service.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DvLenient {
+    /// An expired delta token is refused with `0x80044352` (ExpiredVersionStamp). No code is
+    /// published for an expired Web API delta link (that one is documented for metadata change
+    /// tracking), so by default it is a `400` with another code.
+    pub expired_version_stamp: bool,
+    /// A delta request that finds nothing answers `value: []` and a new delta link. By default
+    /// it answers `{}`: the change-tracking page says an empty JSON answer may come back.
+    pub delta_always_has_value: bool,
 }
 
 impl Default for DvConfig {
@@ -185,6 +201,7 @@ impl Default for DvConfig {
             limits: LimitConfig::default(),
             delta_token_max_age_secs: 7 * 24 * 3600,
             first_version: 1_000_000,
+            lenient: DvLenient::default(),
         }
     }
 }
