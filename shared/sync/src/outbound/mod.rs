@@ -690,7 +690,19 @@ impl OutboundSync {
             }
         };
         let mut conflicts = 0;
+        // Read the referral as it is now, and plan again on top of it.
+        let mut reread = false;
         let (plan, answered) = loop {
+            if reread {
+                current = self
+                    .referrals
+                    .referral(&referral_id)
+                    .await
+                    .map_err(|e| read.fail(Problem::Referral(e)))?;
+                etag = current.etag.clone();
+                // Every way round the loop asks for a read again.
+                fresh = true;
+            }
             let plan = match plan_update(&read.input, &current, last_agreed.as_ref(), &self.config)
             {
                 Ok(plan) => plan,
@@ -706,13 +718,7 @@ impl OutboundSync {
             // from the assumed one, which lacks the customer, team and target.
             let whole = plan.changes.iter().any(|c| !patchable(&c.path));
             if whole && !fresh {
-                current = self
-                    .referrals
-                    .referral(&referral_id)
-                    .await
-                    .map_err(|e| read.fail(Problem::Referral(e)))?;
-                etag = current.etag.clone();
-                fresh = true;
+                reread = true;
                 continue;
             }
             let sent = if whole {
@@ -733,13 +739,7 @@ impl OutboundSync {
                 Err(error) if error.is_precondition_failed() && conflicts == 0 => {
                     conflicts += 1;
                     tracing::info!(referral = %referral_id, "referral changed meanwhile (412); merging");
-                    current = self
-                        .referrals
-                        .referral(&referral_id)
-                        .await
-                        .map_err(|e| read.fail(Problem::Referral(e)))?;
-                    etag = current.etag.clone();
-                    fresh = true;
+                    reread = true;
                 }
                 Err(error) if error.is_precondition_failed() => {
                     return Err(read.fail(Problem::Conflict));
