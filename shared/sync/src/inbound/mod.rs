@@ -297,10 +297,16 @@ impl InboundSync {
         else {
             return Ok(None);
         };
+        self.take_deal_lease(opportunity, owner).await.map(Some)
+    }
+
+    /// Takes `outbound:<opportunity>`, waiting a little for the outbound sync holding it; its
+    /// name, to release.
+    async fn take_deal_lease(&self, opportunity: Uuid, owner: &str) -> Result<String, Failure> {
         let deal = crate::outbound::retry_id(opportunity);
         let (ttl, wait) = (self.settings.lease_ttl, self.settings.lease_wait);
         match lease::acquire_waiting(&*self.store, &deal, owner, ttl, wait).await {
-            Ok(true) => Ok(Some(deal)),
+            Ok(true) => Ok(deal),
             Ok(false) => Err(Failure::new(Problem::Busy, None)),
             Err(e) => Err(Failure::new(Problem::Store(e), None)),
         }
@@ -514,15 +520,9 @@ impl InboundSync {
         owner: &str,
         now: OffsetDateTime,
     ) -> Result<Handled, Failure> {
-        let lease = crate::outbound::retry_id(opportunity);
-        let (ttl, wait) = (self.settings.lease_ttl, self.settings.lease_wait);
-        match lease::acquire_waiting(&*self.store, &lease, owner, ttl, wait).await {
-            Ok(true) => {}
-            Ok(false) => return Err(Failure::new(Problem::Busy, None)),
-            Err(e) => return Err(Failure::new(Problem::Store(e), None)),
-        }
+        let lease = self.take_deal_lease(opportunity, owner).await?;
         let result = self
-            .sync_named_locked(referral_id, opportunity, referral, owner, now)
+            .sync_named_locked(referral_id, opportunity, &lease, referral, owner, now)
             .await;
         self.release(&lease, owner, referral_id).await;
         result
@@ -532,6 +532,7 @@ impl InboundSync {
         &self,
         referral_id: &str,
         opportunity: Uuid,
+        lease: &str,
         referral: Referral,
         owner: &str,
         now: OffsetDateTime,
@@ -552,7 +553,8 @@ impl InboundSync {
         }
         let intent = self
             .store
-            .retry(&crate::outbound::retry_id(opportunity))
+            // The create's intent is the retry item named like its lease.
+            .retry(lease)
             .await
             .map_err(store)?
             .as_ref()
