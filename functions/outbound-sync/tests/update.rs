@@ -413,3 +413,86 @@ async fn an_invalid_change_to_a_linked_deal_is_shown_and_sent_once_fixed() {
     );
     assert!(lines[2].contains("✔ Created"), "{audit}");
 }
+
+/// Issue 14: a change Partner Center refuses never costs the seller the others. The `PUT` a
+/// rename needs is refused (this host keeps `/name`); the deal value still goes by PATCH, the
+/// Audit says which field did not and why, and nothing writes Partner Center's name over the
+/// seller's until the seller edits again.
+#[tokio::test]
+async fn a_refused_rename_still_sends_the_deal_value_and_says_what_was_not_sent() {
+    let stack = Stack::with_partner_center(cosell_sim::partner_center::PcConfig {
+        put_keeps: vec!["/name".into()],
+        ..Default::default()
+    })
+    .await;
+    let (id, referral_id) = created(&stack, &Deal::default()).await;
+    stack.drain_deliveries().await;
+
+    stack.seller_edit(
+        id,
+        json!({"name": "Contoso - Data platform v2", "estimatedvalue": 175000}),
+    );
+    stack.reset_counters();
+    let report = stack.poll().await;
+    let Synced::Updated {
+        refused, parked, ..
+    } = &report.synced[0].1
+    else {
+        panic!("{report:?}");
+    };
+    assert_eq!(*refused, 1, "{report:?}");
+    assert!(parked.is_some(), "{report:?}");
+    assert_eq!(
+        (stack.route(PC_PUT), stack.route(PC_PATCH)),
+        (1, 1),
+        "{:?}",
+        stack.counters()
+    );
+    let referral = stack.referral(&referral_id);
+    assert_eq!(referral["details"]["dealValue"].as_f64(), Some(175000.0));
+    assert_eq!(referral["name"], "Contoso - Data platform");
+
+    let row = stack.opportunity(id);
+    assert_eq!(row["name"], "Contoso - Data platform v2 ✖");
+    let audit = stack.audit(id);
+    let first = audit.lines().next().unwrap();
+    assert!(
+        first.contains("✖ Not sent to Partner Center: the name"),
+        "{audit}"
+    );
+    assert!(first.contains("'/name' cannot be changed"), "{audit}");
+    let item = stack.parked(id).await.expect("a dead item keeps the row");
+    assert_eq!(item.state, cosell_store::RetryState::Dead);
+
+    // Quiet until the seller edits: no request, and Partner Center's answer (its webhook, the
+    // sweep) writes nothing over the seller's name.
+    stack.drain_deliveries().await;
+    stack.reset_counters();
+    let report = stack.poll().await;
+    assert!(
+        matches!(&report.synced[0].1, Synced::Waiting { .. }),
+        "{report:?}"
+    );
+    assert_eq!(stack.requests("partner-center"), 0);
+    stack.sweep(time::OffsetDateTime::now_utc()).await;
+    let row = stack.opportunity(id);
+    assert_eq!(row["name"], "Contoso - Data platform v2 ✖");
+    assert_eq!(row["estimatedvalue"], json!(175000));
+
+    // The seller's next edit is tried again: the close date goes, the name is refused again.
+    stack.seller_edit(id, json!({"estimatedclosedate": "2026-11-30"}));
+    let report = stack.poll().await;
+    assert!(
+        matches!(&report.synced[0].1, Synced::Updated { refused: 1, .. }),
+        "{report:?}"
+    );
+    let referral = stack.referral(&referral_id);
+    assert_eq!(
+        referral["details"]["closingDateTime"]
+            .as_str()
+            .unwrap()
+            .get(..10),
+        Some("2026-11-30")
+    );
+    assert_eq!(referral["name"], "Contoso - Data platform");
+}

@@ -17,10 +17,15 @@ pub const TENANT: &str = "contoso.onmicrosoft.com";
 
 /// The simulators, with webhook deliveries retried on short delays.
 pub async fn start() -> Sim {
+    start_with(PcConfig::default()).await
+}
+
+/// The simulators with this Partner Center configuration, webhook deliveries retried fast.
+pub async fn start_with(partner_center: PcConfig) -> Sim {
     Sim::start(SimConfig {
         partner_center: PcConfig {
             delivery: DeliveryConfig::fast(),
-            ..PcConfig::default()
+            ..partner_center
         },
         ..SimConfig::default()
     })

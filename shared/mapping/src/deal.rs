@@ -168,6 +168,34 @@ impl DealState {
         }
     }
 
+    /// Takes from `other` the fields a referral's JSON path carries (`/name`, `/details` or one
+    /// of its members, `/consent`, `/status`): a change Partner Center did not take leaves them
+    /// as it holds them.
+    pub fn keep_from(&mut self, path: &str, other: &DealState) {
+        let details = |member: &str| path == "/details" || path == format!("/details/{member}");
+        if path == "/name" {
+            self.name.clone_from(&other.name);
+        }
+        if details("dealValue") {
+            self.deal_value = other.deal_value;
+        }
+        if details("currency") {
+            self.currency.clone_from(&other.currency);
+        }
+        if details("closingDateTime") {
+            self.close_date = other.close_date;
+        }
+        if details("notes") {
+            self.notes.clone_from(&other.notes);
+        }
+        if path.starts_with("/consent") {
+            self.visible = other.visible;
+        }
+        if path == "/status" || path == "/substatus" {
+            self.status = other.status;
+        }
+    }
+
     /// `sha-256` hex of the canonical JSON of this state: same deal, same hash, on either side.
     pub fn hash(&self) -> String {
         let canonical = serde_json::to_string(&self.normalised())

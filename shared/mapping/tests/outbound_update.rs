@@ -433,3 +433,46 @@ fn notes_the_referral_never_had_are_added_not_replaced() {
         )]
     );
 }
+
+#[test]
+fn a_refused_rename_leaves_the_other_changes_and_the_name_as_partner_center_holds_it() {
+    let current = current(|_| {});
+    let agreed = DealState::from_referral(&current);
+    let input = opportunity(|row| {
+        row.insert("name".into(), json!("Fabrikam - renamed by the seller"));
+        row.insert("estimatedvalue".into(), json!("300000"));
+        row.insert("description".into(), json!("New notes."));
+    });
+    let plan = plan_update(&input, &current, Some(&agreed), &CrmConfig::default()).unwrap();
+    assert_eq!(plan.changes.len(), 3, "{:?}", plan.changes);
+
+    let (plan, dropped) = plan.without(&current, |path| path != "/name");
+
+    assert_eq!(dropped, vec!["/name".to_owned()]);
+    let paths: Vec<&str> = plan.changes.iter().map(|c| c.path.as_str()).collect();
+    assert_eq!(paths, ["/details/dealValue", "/details/notes"]);
+    // What both sides hold once the rest lands: Partner Center's name, the seller's value.
+    assert_eq!(plan.deal.name, agreed.name);
+    assert_eq!(plan.deal.deal_value, Some(Decimal::from(300_000)));
+    assert_eq!(plan.deal.notes.as_deref(), Some("New notes."));
+}
+
+#[test]
+fn a_refused_parent_object_keeps_every_field_it_carries() {
+    let current = current(|v| {
+        v.as_object_mut().unwrap().remove("details");
+    });
+    let agreed = DealState::from_referral(&current);
+    let input = opportunity(|row| {
+        row.insert("description".into(), json!("New notes."));
+    });
+    let plan = plan_update(&input, &current, Some(&agreed), &CrmConfig::default()).unwrap();
+    assert!(plan.changes.iter().any(|c| c.path == "/details"));
+
+    let (plan, dropped) = plan.without(&current, |path| path != "/details");
+
+    assert!(dropped.contains(&"/details".to_owned()));
+    assert!(plan.changes.iter().all(|c| c.path != "/details"));
+    assert_eq!(plan.deal.notes, agreed.notes);
+    assert_eq!(plan.deal.deal_value, agreed.deal_value);
+}

@@ -42,6 +42,16 @@ impl Error {
         self.api().and_then(ApiError::code)
     }
 
+    /// The service's message, e.g. why it refused a request.
+    pub fn message(&self) -> Option<&str> {
+        self.api().and_then(ApiError::message)
+    }
+
+    /// The request itself was refused (400): sending it again as it is cannot succeed.
+    pub fn is_refused(&self) -> bool {
+        self.status() == Some(400)
+    }
+
     /// A stale `If-Match` (412): re-read, merge, try again.
     pub fn is_precondition_failed(&self) -> bool {
         self.api().is_some_and(ApiError::is_precondition_failed)

@@ -51,6 +51,14 @@ impl ApiError {
         }
     }
 
+    /// The service's own words, for a sentence in Audit.
+    pub fn message(&self) -> Option<&str> {
+        match self {
+            ApiError::Service { message, .. } => Some(message),
+            _ => None,
+        }
+    }
+
     /// A stale `If-Match`: re-read, merge, try again.
     pub fn is_precondition_failed(&self) -> bool {
         self.status() == Some(412)

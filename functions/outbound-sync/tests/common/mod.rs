@@ -13,6 +13,7 @@ use cosell_dataverse::DataverseClient;
 use cosell_mapping::CrmConfig;
 use cosell_partner_center::{PartnerCenter, WebhookEvent, WebhookRegistration};
 use cosell_sim::Sim;
+use cosell_sim::partner_center::PcConfig;
 use cosell_sim::partner_center::webhooks::DeliveryState;
 use cosell_store::{RetryItem, SqliteStore, SyncStore};
 use cosell_sync::OutboundSettings;
@@ -79,8 +80,16 @@ impl Stack {
         Stack::start(true).await
     }
 
+    /// Both functions, on a Partner Center simulator configured so.
+    pub async fn with_partner_center(config: PcConfig) -> Stack {
+        Stack::start_on(sim::start_with(config).await, true).await
+    }
+
     async fn start(inbound: bool) -> Stack {
-        let sim = sim::start().await;
+        Stack::start_on(sim::start().await, inbound).await
+    }
+
+    async fn start_on(sim: Sim, inbound: bool) -> Stack {
         let (dataverse, partner_center) = sim::clients(&sim, sim::http(3));
 
         let store = Arc::new(SqliteStore::in_memory().expect("sqlite store"));

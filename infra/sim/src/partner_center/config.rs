@@ -17,6 +17,10 @@ pub struct PcConfig {
     /// Whether a PATCH's `If-Match` is ignored: partner-rest documents it as honoured, the
     /// connector declares no such header. Ignored, a stale PATCH overwrites.
     pub ignore_if_match_on_patch: bool,
+    /// Members a `PUT` may not change (JSON pointers, e.g. `/name`), refused with `400
+    /// invalidRequest`. Microsoft documents PUT as replacing the referral and names no member it
+    /// keeps; tests set this to prove a refused change never blocks the others.
+    pub put_keeps: Vec<String>,
     /// Readings more lenient than Microsoft's published definitions; all off by default.
     pub lenient: Lenient,
     /// Put the webhook signature in `x-ms-signature` instead of `Authorization: Signature …`
@@ -36,6 +40,7 @@ impl Default for PcConfig {
             page_size: 100,
             require_if_match_on_put: true,
             ignore_if_match_on_patch: false,
+            put_keeps: Vec::new(),
             lenient: Lenient::default(),
             signature_in_ms_signature_header: false,
             validation_events_per_minute: 2,

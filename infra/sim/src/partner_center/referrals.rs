@@ -204,7 +204,17 @@ async fn replace(
     if next.get("id").is_some_and(|given| given != id.as_str()) {
         return Err(PcError::invalid("the body's id does not match the URL"));
     }
-    let referral = update(&state, &id, if_match.as_deref(), |_| Ok(next))?;
+    let keeps = &state.pc.config.put_keeps;
+    let referral = update(&state, &id, if_match.as_deref(), |current| {
+        let after = Value::Object(next.clone());
+        match keeps
+            .iter()
+            .find(|p| current.pointer(p) != after.pointer(p))
+        {
+            Some(path) => Err(PcError::invalid(format!("'{path}' cannot be changed"))),
+            None => Ok(next),
+        }
+    })?;
     Ok(with_etag(StatusCode::OK, referral))
 }
 

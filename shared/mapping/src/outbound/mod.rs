@@ -178,4 +178,23 @@ impl UpdatePlan {
         }
         serde_json::from_value(doc).map_err(|e| unappliable("", e.to_string()))
     }
+
+    /// The plan without the changes `keep` says no to (a `PUT` Partner Center refused): the
+    /// changes left, and the paths dropped. Its deal holds the dropped fields as `current` has
+    /// them, since Partner Center keeps them.
+    pub fn without(self, current: &Referral, keep: impl Fn(&str) -> bool) -> (Self, Vec<String>) {
+        let (kept, dropped): (Vec<Change>, Vec<Change>) =
+            self.changes.into_iter().partition(|c| keep(&c.path));
+        let held = DealState::from_referral(current);
+        let mut deal = self.deal;
+        for change in &dropped {
+            deal.keep_from(&change.path, &held);
+        }
+        let plan = Self {
+            changes: kept,
+            refusals: self.refusals,
+            deal,
+        };
+        (plan, dropped.into_iter().map(|c| c.path).collect())
+    }
 }

@@ -117,6 +117,8 @@ pub enum Synced {
         refused: usize,
         /// 412s met on the way (0 or 1).
         conflicts: u32,
+        /// The dead retry item keeping what Partner Center refused, until the seller's next edit.
+        parked: Option<String>,
     },
     /// Not valid for Partner Center: ✖ and the sentences in Audit; no request was made.
     Invalid { message: String },
@@ -259,7 +261,7 @@ impl OutboundSync {
                 | Synced::Missing
                 | Synced::NotShared
                 | Synced::Created { .. }
-                | Synced::Updated { .. },
+                | Synced::Updated { parked: None, .. },
             ) = &synced
             && let Err(error) = self.store.delete_retry(&retry_id(id)).await
         {
@@ -366,7 +368,7 @@ impl OutboundSync {
         };
         let done = matches!(
             synced,
-            Synced::Created { .. } | Synced::Updated { .. } | Synced::Unchanged
+            Synced::Created { .. } | Synced::Updated { parked: None, .. } | Synced::Unchanged
         );
         if done
             && retry.is_some()
@@ -692,6 +694,8 @@ impl OutboundSync {
         let mut conflicts = 0;
         // Read the referral as it is now, and plan again on top of it.
         let mut reread = false;
+        // A `PUT` Partner Center refused: the paths only it carries are dropped, and why.
+        let mut put_refused: Option<(Vec<String>, String)> = None;
         let (plan, answered) = loop {
             if reread {
                 current = self
@@ -703,13 +707,18 @@ impl OutboundSync {
                 // Every way round the loop asks for a read again.
                 fresh = true;
             }
-            let plan = match plan_update(&read.input, &current, last_agreed.as_ref(), &self.config)
-            {
-                Ok(plan) => plan,
-                Err(invalid) => {
-                    return self.reject(read, Some(link), earlier, &invalid, now).await;
-                }
-            };
+            let mut plan =
+                match plan_update(&read.input, &current, last_agreed.as_ref(), &self.config) {
+                    Ok(plan) => plan,
+                    Err(invalid) => {
+                        return self.reject(read, Some(link), earlier, &invalid, now).await;
+                    }
+                };
+            if let Some((dropped, _)) = &mut put_refused {
+                let (patchable_part, unpatchable) = plan.without(&current, patchable);
+                plan = patchable_part;
+                *dropped = unpatchable;
+            }
             if plan.changes.is_empty() {
                 break (plan, None);
             }
@@ -744,6 +753,12 @@ impl OutboundSync {
                 Err(error) if error.is_precondition_failed() => {
                     return Err(read.fail(Problem::Conflict));
                 }
+                // A refused `PUT` never blocks what a PATCH can carry: send that part.
+                Err(error) if whole && error.is_refused() && put_refused.is_none() => {
+                    let message = error.message().unwrap_or("no reason given").to_owned();
+                    tracing::info!(referral = %referral_id, %error, "replace refused; patching what can be");
+                    put_refused = Some((Vec::new(), message));
+                }
                 Err(error) => return Err(read.fail(Problem::Referral(error))),
             }
         };
@@ -759,13 +774,36 @@ impl OutboundSync {
         for refusal in &plan.refusals {
             lines.push(format!("✖ Not sent to Partner Center: {refusal}"));
         }
+        // What Partner Center refused stays as it holds it, in the agreed deal too: neither side
+        // writes it over the other, and a dead item keeps the row until the seller's next edit.
+        let (dropped, refused_line) = match &put_refused {
+            Some((dropped, message)) if !dropped.is_empty() => {
+                let fields: Vec<&str> = dropped.iter().map(|p| field_named(p)).collect();
+                let line = format!(
+                    "✖ Not sent to Partner Center: {}; Partner Center refused the change: \
+                     {message} (edit the opportunity to try again)",
+                    fields.join(", ")
+                );
+                (dropped.as_slice(), Some(line))
+            }
+            _ => (&[][..], None),
+        };
+        let mut agreed = read.deal.clone();
+        let held = DealState::from_referral(&current);
+        for path in dropped {
+            agreed.keep_from(path, &held);
+        }
+        lines.extend(refused_line.clone());
         let mut log = earlier;
         for line in &lines {
             log = audit::prepend(audit::line(now, line), &log);
         }
         if !lines.is_empty() {
             let row = Opportunity {
-                name: self.marked(read.input.opportunity.name.as_deref(), true),
+                name: self.marked(
+                    read.input.opportunity.name.as_deref(),
+                    refused_line.is_none(),
+                ),
                 audit: Some(audit::render(&log)),
                 ..Opportunity::default()
             };
@@ -773,13 +811,31 @@ impl OutboundSync {
                 .await
                 .map_err(|e| read.fail(Problem::WriteBack(e)))?;
         }
+        let parked = match &refused_line {
+            Some(line) => {
+                let item = RetryItem {
+                    id: retry_id(read.id),
+                    payload: payload(read.id, Some(&read.hash), &log),
+                    due_at: now,
+                    attempts: 0,
+                    last_error: Some(line.clone()),
+                    state: RetryState::Dead,
+                };
+                self.store
+                    .put_retry(&item)
+                    .await
+                    .map_err(|e| read.fail(e))?;
+                Some(item.id)
+            }
+            None => None,
+        };
         // Partner Center holds more than the CRM (Microsoft's change kept after a 412 or since an
         // adopted referral was posted, a refused change): leave `inbound_hash`, so the webhook
         // of this write (or the sweep) brings it into the CRM. Only a referral read, not the one
         // assumed from the agreed deal, can show Microsoft's changes.
         let partner_center_has_more = conflicts > 0
             || !plan.refusals.is_empty()
-            || (fresh && plan.deal.hash() != read.deal.hash());
+            || (fresh && plan.deal.hash() != agreed.hash());
         let mut next = link;
         if let Some(answered) = &answered {
             if !partner_center_has_more {
@@ -790,12 +846,13 @@ impl OutboundSync {
             // Nothing sent: the eTag is the one planned against (stored, or just read).
             next.referral_etag = etag.clone().or(next.referral_etag);
         }
-        next.outbound_hash = Some(read.hash.clone());
         // Remember the CRM's state as sent, not `plan.deal` (Partner Center's merged state): where
         // Partner Center keeps more (a refused un-share, Microsoft's change kept after a 412), the
         // CRM row still differs from it, and must not read as a new seller change next poll. The
-        // inbound sync brings Partner Center's state in and records it as agreed.
-        next.deal = serde_json::to_value(&read.deal).ok();
+        // inbound sync brings Partner Center's state in and records it as agreed. A field Partner
+        // Center refused is agreed as it holds it, so the next poll meets the dead item and waits.
+        next.outbound_hash = Some(agreed.hash());
+        next.deal = serde_json::to_value(&agreed).ok();
         next.audit = log;
         let message = lines
             .first()
@@ -811,15 +868,16 @@ impl OutboundSync {
             opportunity = %read.id,
             referral = %referral_id,
             changes = plan.changes.len(),
-            refused = plan.refusals.len(),
+            refused = plan.refusals.len() + dropped.len(),
             conflicts,
             "referral updated"
         );
         Ok(Synced::Updated {
             referral_id,
             changes: plan.changes.len(),
-            refused: plan.refusals.len(),
+            refused: plan.refusals.len() + dropped.len(),
             conflicts,
+            parked,
         })
     }
 
@@ -1079,6 +1137,16 @@ fn referral_link(referral: &Referral) -> Option<String> {
         .as_ref()
         .and_then(|l| l.self_link.as_ref())
         .and_then(|l| l.uri.clone())
+}
+
+/// The CRM's words for what a referral path carries, for Audit.
+fn field_named(path: &str) -> &str {
+    match path {
+        "/name" => "the name",
+        "/details" => "the deal value, currency, close date and notes",
+        "/consent" => "Referral Visibility",
+        other => other,
+    }
 }
 
 fn kind_name(kind: DealKind) -> &'static str {
