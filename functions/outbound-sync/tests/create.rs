@@ -841,3 +841,72 @@ async fn a_row_naming_a_referral_without_a_link_is_adopted_without_sending() {
         "the inbound sync brings Partner Center's state next"
     );
 }
+
+/// Issue 14: a Services co-sell deal. Partner Center refuses the create while a Services field
+/// is empty (this host requires them, as create-a-referral says for Services co-sell); the
+/// Audit names the column to fill, and once the seller fills it the create carries all three.
+#[tokio::test]
+async fn a_co_sell_refused_for_an_empty_services_field_names_the_column_then_goes() {
+    use cosell_mapping::config::keys;
+    let crm = cosell_mapping::CrmConfig::from_lookup(|key| {
+        [
+            (keys::PARTNER_ROLE_COLUMN, "new_partnerrole"),
+            (keys::SOLUTION_AREA_COLUMN, "new_solutionarea"),
+            (keys::SOLUTION_PLAY_COLUMN, "new_solutionplay"),
+        ]
+        .into_iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| v.to_owned())
+    })
+    .unwrap();
+    let pc = cosell_sim::partner_center::PcConfig {
+        require_services_fields: true,
+        ..Default::default()
+    };
+    let stack = common::Stack::with_settings(pc, crm).await;
+    let id = stack.seed_deal(&Deal {
+        help: Some(HELP_ARCHITECTURE),
+        visible: true,
+        ..Deal::default()
+    });
+    stack.seller_edit(
+        id,
+        json!({"new_partnerrole": "Services", "new_solutionarea": "AI Business Solutions"}),
+    );
+    let report = stack.poll().await;
+    assert!(
+        matches!(&report.synced[0].1, Synced::Parked { .. }),
+        "{report:?}"
+    );
+    assert!(stack.referrals().is_empty());
+    let audit = stack.audit(id);
+    let first = audit.lines().next().unwrap();
+    assert!(
+        first.contains("fill new_solutionplay (solutionPlay)"),
+        "{audit}"
+    );
+    assert!(!first.contains("new_partnerrole"), "{audit}");
+    assert!(
+        first.contains("solutionPlay is required for Services co-sell referrals"),
+        "Partner Center's own reason: {audit}"
+    );
+    let item = stack.parked(id).await.expect("parked");
+    assert_eq!(
+        item.state,
+        RetryState::Dead,
+        "nothing to retry until the seller acts"
+    );
+
+    stack.seller_edit(
+        id,
+        json!({"new_solutionplay": "Innovate with Azure AI apps"}),
+    );
+    let report = stack.poll().await;
+    let Synced::Created { referral_id, .. } = &report.synced[0].1 else {
+        panic!("{report:?}");
+    };
+    let referral = stack.referral(referral_id);
+    assert_eq!(referral["partnerRole"], "Services");
+    assert_eq!(referral["solutionArea"], "AI Business Solutions");
+    assert_eq!(referral["solutionPlay"], "Innovate with Azure AI apps");
+}

@@ -21,6 +21,12 @@
 //! | `COSELL_SOLUTIONS_RELATIONSHIP` | `msft_opportunity_msft_microsoftpartnercentersolutions` | navigation property from opportunity to its solutions (for `$expand`) |
 //! | `COSELL_SOLUTION_ID_COLUMN` | `msft_solutionid` | solution column holding the Partner Center solution id (`SOL-…`) |
 //! | `COSELL_SOLUTION_NAME_COLUMN` | `msft_name` | solution column holding its name |
+//! | `COSELL_SOLUTION_PUBLISHER_COLUMN` | unset | solution column holding its publisher (`publisherName`) |
+//! | `COSELL_SOLUTION_TYPE_COLUMN` | unset | solution column holding its `solutionType` (e.g. `3P`) |
+//! | `COSELL_PARTNER_ROLE_COLUMN` | unset | opportunity text column holding `partnerRole` (Services co-sell) |
+//! | `COSELL_SOLUTION_AREA_COLUMN` | unset | opportunity text column holding `solutionArea` (Services co-sell) |
+//! | `COSELL_SOLUTION_PLAY_COLUMN` | unset | opportunity text column holding `solutionPlay` (Services co-sell) |
+//! | `COSELL_MARKETPLACE_INTENT_COLUMN` | unset | opportunity text column holding the customer's marketplace purchase intent (e.g. `HaveNotDecided`) |
 //! | `COSELL_HELP_OPTIONS` | see [`HelpOptions::default`] | option value → `assistanceRequestCode`, as `100000000=WorkloadSpecificValueProposition,100000001=…`; replaces the whole table |
 //!
 //! Column and table names are Dataverse logical names: they are trimmed and lower-cased, then
@@ -46,6 +52,12 @@ pub mod keys {
     pub const SOLUTION_ID_COLUMN: &str = "COSELL_SOLUTION_ID_COLUMN";
     pub const SOLUTION_NAME_COLUMN: &str = "COSELL_SOLUTION_NAME_COLUMN";
     pub const HELP_OPTIONS: &str = "COSELL_HELP_OPTIONS";
+    pub const SOLUTION_PUBLISHER_COLUMN: &str = "COSELL_SOLUTION_PUBLISHER_COLUMN";
+    pub const SOLUTION_TYPE_COLUMN: &str = "COSELL_SOLUTION_TYPE_COLUMN";
+    pub const PARTNER_ROLE_COLUMN: &str = "COSELL_PARTNER_ROLE_COLUMN";
+    pub const SOLUTION_AREA_COLUMN: &str = "COSELL_SOLUTION_AREA_COLUMN";
+    pub const SOLUTION_PLAY_COLUMN: &str = "COSELL_SOLUTION_PLAY_COLUMN";
+    pub const MARKETPLACE_INTENT_COLUMN: &str = "COSELL_MARKETPLACE_INTENT_COLUMN";
 }
 
 /// How the partner's Dataverse is laid out. `Default` is the Microsoft solution's layout.
@@ -66,6 +78,47 @@ pub struct CrmConfig {
     pub solutions: SolutionColumns,
     /// Option values of the help column.
     pub help_options: HelpOptions,
+    /// Where the Services co-sell fields are, if the partner keeps them.
+    pub services: ServicesColumns,
+    /// Opportunity column holding the customer's marketplace purchase intent, sent on create as
+    /// `details.requirements.additionalRequirements.attributes[{type: CustomerMarketplaceIntent}]`.
+    pub marketplace_intent_column: Option<String>,
+}
+
+/// The opportunity's text columns holding the fields Partner Center requires for Services
+/// co-sell referrals only (create-a-referral). Their values are Microsoft's Solution Areas and
+/// Plays taxonomy, which changes yearly: the CRM holds them, code never does.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServicesColumns {
+    /// `partnerRole`.
+    pub partner_role: Option<String>,
+    /// `solutionArea`.
+    pub solution_area: Option<String>,
+    /// `solutionPlay`.
+    pub solution_play: Option<String>,
+}
+
+impl ServicesColumns {
+    /// Each field with the setting that names its column, and the column if set.
+    pub fn fields(&self) -> [(&'static str, &'static str, Option<&str>); 3] {
+        [
+            (
+                "partnerRole",
+                keys::PARTNER_ROLE_COLUMN,
+                self.partner_role.as_deref(),
+            ),
+            (
+                "solutionArea",
+                keys::SOLUTION_AREA_COLUMN,
+                self.solution_area.as_deref(),
+            ),
+            (
+                "solutionPlay",
+                keys::SOLUTION_PLAY_COLUMN,
+                self.solution_play.as_deref(),
+            ),
+        ]
+    }
 }
 
 /// Where an opportunity's solutions are: the navigation property to `$expand` and the columns
@@ -78,6 +131,10 @@ pub struct SolutionColumns {
     pub id: String,
     /// The column holding the solution's name.
     pub name: String,
+    /// The column holding its publisher (`publisherName`), if kept.
+    pub publisher: Option<String>,
+    /// The column holding its `solutionType` (`3P`, …), if kept.
+    pub solution_type: Option<String>,
 }
 
 impl Default for SolutionColumns {
@@ -86,6 +143,8 @@ impl Default for SolutionColumns {
             relationship: "msft_opportunity_msft_microsoftpartnercentersolutions".into(),
             id: "msft_solutionid".into(),
             name: "msft_name".into(),
+            publisher: None,
+            solution_type: None,
         }
     }
 }
@@ -119,6 +178,8 @@ impl Default for CrmConfig {
             solutions_table: "msft_microsoftpartnercentersolutions".into(),
             solutions: SolutionColumns::default(),
             help_options: HelpOptions::default(),
+            services: ServicesColumns::default(),
+            marketplace_intent_column: None,
         }
     }
 }
@@ -172,6 +233,34 @@ impl CrmConfig {
         for (key, slot) in names {
             if let Some(value) = get(key) {
                 *slot = parse_logical_name(key, &value)?;
+            }
+        }
+        let optional = [
+            (
+                keys::SOLUTION_PUBLISHER_COLUMN,
+                &mut config.solutions.publisher,
+            ),
+            (
+                keys::SOLUTION_TYPE_COLUMN,
+                &mut config.solutions.solution_type,
+            ),
+            (keys::PARTNER_ROLE_COLUMN, &mut config.services.partner_role),
+            (
+                keys::SOLUTION_AREA_COLUMN,
+                &mut config.services.solution_area,
+            ),
+            (
+                keys::SOLUTION_PLAY_COLUMN,
+                &mut config.services.solution_play,
+            ),
+            (
+                keys::MARKETPLACE_INTENT_COLUMN,
+                &mut config.marketplace_intent_column,
+            ),
+        ];
+        for (key, slot) in optional {
+            if let Some(value) = get(key) {
+                *slot = Some(parse_logical_name(key, &value)?);
             }
         }
         if let Some(value) = get(keys::HELP_OPTIONS) {

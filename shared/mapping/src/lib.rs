@@ -32,7 +32,7 @@ pub mod status;
 pub mod timestamp;
 
 pub use category::Category;
-pub use config::{CoSellColumns, CrmConfig, HelpOptions, SolutionColumns};
+pub use config::{CoSellColumns, CrmConfig, HelpOptions, ServicesColumns, SolutionColumns};
 pub use crm::{
     Account, Contact, CrmRow, Customer, Lead, LeadState, Opportunity, OpportunityState,
     OpportunityStatusReason,

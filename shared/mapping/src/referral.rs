@@ -104,6 +104,14 @@ pub struct Referral {
     pub tracking_info: Option<TrackingInfo>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub links: Option<Links>,
+    /// `partnerRole`, `solutionArea`, `solutionPlay`: "required for Services co-sell referrals
+    /// only" (create-a-referral); values from Microsoft's yearly taxonomy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partner_role: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub solution_area: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub solution_play: Option<String>,
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -379,6 +387,36 @@ pub struct Requirements {
         skip_serializing_if = "Vec::is_empty"
     )]
     pub attributes: Vec<Value>,
+    /// The connector's `additionalRequirements.attributes[{id, type}]`: the customer's
+    /// marketplace purchase intent on create.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub additional_requirements: Option<AdditionalRequirements>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// `details.requirements.additionalRequirements`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct AdditionalRequirements {
+    #[serde(
+        deserialize_with = "null_as_empty",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub attributes: Vec<Attribute>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// One `{id, type}` of `additionalRequirements.attributes`, e.g.
+/// `{"type": "CustomerMarketplaceIntent", "id": "HaveNotDecided"}`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Attribute {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
     #[serde(flatten)]
     pub extra: Extra,
 }

@@ -113,6 +113,7 @@ fn opportunity_reads_the_configured_columns() {
             visible: Some(true),
             microsoft_crm_id: Some("7-3JKX9QWERT".into()),
             audit: Some("2024-03-04 08:00 accepted".into()),
+            ..Opportunity::default()
         }
     );
 }

@@ -65,10 +65,12 @@ fn the_expanded_row_reads_account_contact_currency_and_solutions() {
             SolutionRow {
                 solution_id: Some("SOL-2F5A1C7E".into()),
                 name: Some("Contoso Data Estate Accelerator".into()),
+                ..SolutionRow::default()
             },
             SolutionRow {
                 solution_id: Some("SOL-9C4D2B1A".into()),
                 name: Some("Contoso Managed Analytics".into()),
+                ..SolutionRow::default()
             },
         ]
     );
@@ -243,8 +245,8 @@ fn a_co_sell_opportunity_becomes_a_shared_referral_targeting_its_solutions() {
                 "closingDateTime": "2024-06-30T00:00:00Z",
                 "requirements": {
                     "solutions": [
-                        {"id": "SOL-2F5A1C7E", "name": "Contoso Data Estate Accelerator"},
-                        {"id": "SOL-9C4D2B1A", "name": "Contoso Managed Analytics"}
+                        {"type": "Name", "id": "SOL-2F5A1C7E", "name": "Contoso Data Estate Accelerator"},
+                        {"type": "Name", "id": "SOL-9C4D2B1A", "name": "Contoso Managed Analytics"}
                     ]
                 }
             },
@@ -322,7 +324,7 @@ fn a_private_deal_is_independent_and_not_shared_with_microsoft_sellers() {
     assert_eq!(body["details"].get("notes"), None);
     assert_eq!(
         body["details"]["requirements"]["solutions"],
-        json!([{"id": "SOL-51E0B7A2", "name": "Contoso Business Apps Quickstart"}])
+        json!([{"type": "Name", "id": "SOL-51E0B7A2", "name": "Contoso Business Apps Quickstart"}])
     );
     assert_eq!(plan.deal.status, Some(DealStatus::OnHold));
     assert!(!plan.deal.visible);
@@ -574,5 +576,84 @@ fn a_negative_deal_value_is_refused() {
             column: "estimatedvalue".into(),
             value: "-10".into()
         }]
+    );
+}
+
+/// Create-a-referral (learn.microsoft.com/partner-center/developer/create-a-referral, 2025):
+/// `partnerRole`, `solutionArea` and `solutionPlay` are "required for Services co-sell
+/// referrals only"; its minimal sample sends each solution as `{"type": "Name", "id", "name",
+/// "publisherName", "solutionType": "3P"}` and `details.requirements.additionalRequirements
+/// .attributes [{"id": "HaveNotDecided", "type": "CustomerMarketplaceIntent"}]` (the connector's
+/// Swagger declares `additionalRequirements.attributes[{id, type}]` there too).
+#[test]
+fn the_services_fields_publisher_and_marketplace_intent_come_from_the_configured_columns() {
+    let config = CrmConfig::from_lookup(|key| {
+        HashMap::from([
+            (keys::PARTNER_ROLE_COLUMN, "new_partnerrole"),
+            (keys::SOLUTION_AREA_COLUMN, "new_solutionarea"),
+            (keys::SOLUTION_PLAY_COLUMN, "new_solutionplay"),
+            (keys::MARKETPLACE_INTENT_COLUMN, "new_marketplaceintent"),
+            (keys::SOLUTION_PUBLISHER_COLUMN, "new_publisher"),
+            (keys::SOLUTION_TYPE_COLUMN, "new_solutiontype"),
+        ])
+        .get(key)
+        .map(|v| v.to_string())
+    })
+    .unwrap();
+    let select = OutboundInput::select(&config);
+    for column in [
+        "new_partnerrole",
+        "new_solutionarea",
+        "new_solutionplay",
+        "new_marketplaceintent",
+    ] {
+        assert!(select.iter().any(|c| c == column), "{column} in {select:?}");
+    }
+    assert!(
+        OutboundInput::expand(&config)
+            .ends_with("($select=msft_solutionid,msft_name,new_publisher,new_solutiontype)"),
+        "{}",
+        OutboundInput::expand(&config)
+    );
+
+    let mut row = row(COSELL);
+    row.insert("new_partnerrole".into(), json!("Services"));
+    row.insert("new_solutionarea".into(), json!("AI Business Solutions"));
+    row.insert(
+        "new_solutionplay".into(),
+        json!("  Copilot and agents at work "),
+    );
+    row.insert("new_marketplaceintent".into(), json!("HaveNotDecided"));
+    let solutions = row["msft_opportunity_msft_microsoftpartnercentersolutions"]
+        .as_array_mut()
+        .unwrap();
+    solutions[0]["new_publisher"] = json!("Contoso");
+    solutions[0]["new_solutiontype"] = json!("3P");
+    let input = OutboundInput::from_expanded_row(&row, &config).unwrap();
+    let body = serde_json::to_value(&plan_create(&input, &config).unwrap().referral).unwrap();
+    assert_eq!(body["partnerRole"], "Services");
+    assert_eq!(body["solutionArea"], "AI Business Solutions");
+    assert_eq!(body["solutionPlay"], "Copilot and agents at work");
+    let requirements = &body["details"]["requirements"];
+    assert_eq!(
+        requirements["solutions"][0],
+        json!({"type": "Name", "id": "SOL-2F5A1C7E", "name": "Contoso Data Estate Accelerator",
+               "publisherName": "Contoso", "solutionType": "3P"})
+    );
+    assert_eq!(
+        requirements["additionalRequirements"],
+        json!({"attributes": [{"id": "HaveNotDecided", "type": "CustomerMarketplaceIntent"}]})
+    );
+
+    // A deal that asks Microsoft for no help is no Services co-sell referral: the intent goes,
+    // the Services fields do not.
+    row.insert("msft_microsoftpartnercenterhelp".into(), Value::Null);
+    let input = OutboundInput::from_expanded_row(&row, &config).unwrap();
+    let body = serde_json::to_value(&plan_create(&input, &config).unwrap().referral).unwrap();
+    assert_eq!(body["type"], "Independent");
+    assert!(body.get("partnerRole").is_none(), "{body}");
+    assert!(
+        body["details"]["requirements"]["additionalRequirements"].is_object(),
+        "{body}"
     );
 }

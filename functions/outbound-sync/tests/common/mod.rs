@@ -82,19 +82,24 @@ impl Stack {
 
     /// Both functions, on a Partner Center simulator configured so.
     pub async fn with_partner_center(config: PcConfig) -> Stack {
-        Stack::start_on(sim::start_with(config).await, true).await
+        Stack::start_on(sim::start_with(config).await, CrmConfig::default(), true).await
+    }
+
+    /// The outbound function alone, with these settings, on a Partner Center configured so.
+    pub async fn with_settings(pc: PcConfig, crm: CrmConfig) -> Stack {
+        Stack::start_on(sim::start_with(pc).await, crm, false).await
     }
 
     async fn start(inbound: bool) -> Stack {
-        Stack::start_on(sim::start().await, inbound).await
+        Stack::start_on(sim::start().await, CrmConfig::default(), inbound).await
     }
 
-    async fn start_on(sim: Sim, inbound: bool) -> Stack {
+    async fn start_on(sim: Sim, crm: CrmConfig, inbound: bool) -> Stack {
         let (dataverse, partner_center) = sim::clients(&sim, sim::http(3));
 
         let store = Arc::new(SqliteStore::in_memory().expect("sqlite store"));
         let settings = Settings {
-            crm: CrmConfig::default(),
+            crm,
             outbound: outbound_settings(),
             webhook_key: Some(Secret::new(KEY)),
             webhook_header: HeaderName::from_static(HEADER),
@@ -184,7 +189,7 @@ impl Stack {
             self.store.clone(),
             Arc::new(self.partner_center.clone()),
             Arc::new(self.dataverse.clone()),
-            CrmConfig::default(),
+            self.app.sync.config().clone(),
             cosell_sync::InboundSettings::default(),
         ))
     }

@@ -21,6 +21,10 @@ pub struct PcConfig {
     /// invalidRequest`. Microsoft documents PUT as replacing the referral and names no member it
     /// keeps; tests set this to prove a refused change never blocks the others.
     pub put_keeps: Vec<String>,
+    /// Refuse a `Shared` create without `partnerRole`, `solutionArea` and `solutionPlay` (`400`):
+    /// create-a-referral requires them "for Services co-sell referrals only", and which co-sell
+    /// referrals are Services ones is not published, so tests turn this on.
+    pub require_services_fields: bool,
     /// Readings more lenient than Microsoft's published definitions; all off by default.
     pub lenient: Lenient,
     /// Put the webhook signature in `x-ms-signature` instead of `Authorization: Signature …`
@@ -41,6 +45,7 @@ impl Default for PcConfig {
             require_if_match_on_put: true,
             ignore_if_match_on_patch: false,
             put_keeps: Vec::new(),
+            require_services_fields: false,
             lenient: Lenient::default(),
             signature_in_ms_signature_header: false,
             validation_events_per_minute: 2,

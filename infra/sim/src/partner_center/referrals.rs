@@ -148,6 +148,20 @@ pub fn create_referral(state: &SimState, body: Value, source: Source) -> Result<
         }
     }
     status::check_initial(&Value::Object(body.clone()))?;
+    let services = ["partnerRole", "solutionArea", "solutionPlay"];
+    if source == Source::Api
+        && state.pc.config.require_services_fields
+        && body.get("type").and_then(Value::as_str) == Some("Shared")
+        && let Some(missing) = services.iter().find(|k| {
+            body.get(**k)
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
+        })
+    {
+        return Err(PcError::invalid(format!(
+            "{missing} is required for Services co-sell referrals"
+        )));
+    }
     let origin = Origin {
         organization_id: &state.pc.config.organization_id,
         organization_name: &state.pc.config.organization_name,

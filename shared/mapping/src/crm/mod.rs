@@ -21,7 +21,7 @@ mod row;
 pub use account::Account;
 pub use contact::Contact;
 pub use lead::{Lead, LeadState};
-pub use opportunity::{Opportunity, OpportunityState, OpportunityStatusReason};
+pub use opportunity::{Opportunity, OpportunityState, OpportunityStatusReason, Services};
 
 use serde_json::{Map, Value};
 use uuid::Uuid;

@@ -55,6 +55,18 @@ pub struct Opportunity {
     pub microsoft_crm_id: Option<String>,
     /// *Configured* "Audit": the sync log, newest first.
     pub audit: Option<String>,
+    /// The *configured* Services co-sell columns, read only.
+    pub services: Services,
+    /// The *configured* marketplace purchase intent column, read only.
+    pub marketplace_intent: Option<String>,
+}
+
+/// What Partner Center requires of Services co-sell referrals only, as the CRM holds it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Services {
+    pub partner_role: Option<String>,
+    pub solution_area: Option<String>,
+    pub solution_play: Option<String>,
 }
 
 /// `statecode` of an opportunity.
@@ -136,7 +148,14 @@ impl CrmRow for Opportunity {
 
     fn columns(config: &CrmConfig) -> Vec<String> {
         let cosell = &config.columns;
-        vec![
+        let services = &config.services;
+        let optional = [
+            &services.partner_role,
+            &services.solution_area,
+            &services.solution_play,
+            &config.marketplace_intent_column,
+        ];
+        let mut columns = vec![
             Self::KEY.to_owned(),
             "name".to_owned(),
             config.deal_value_column.clone(),
@@ -155,7 +174,9 @@ impl CrmRow for Opportunity {
             cosell.visibility.clone(),
             cosell.msx_id.clone(),
             cosell.audit.clone(),
-        ]
+        ];
+        columns.extend(optional.into_iter().flatten().cloned());
+        columns
     }
 
     fn from_row(row: &Row, config: &CrmConfig) -> Result<Self, MappingError> {
@@ -202,6 +223,12 @@ impl CrmRow for Opportunity {
             visible: read.flag(&cosell.visibility)?,
             microsoft_crm_id: read.text(&cosell.msx_id)?,
             audit: read.text(&cosell.audit)?,
+            services: Services {
+                partner_role: read.optional_text(config.services.partner_role.as_deref())?,
+                solution_area: read.optional_text(config.services.solution_area.as_deref())?,
+                solution_play: read.optional_text(config.services.solution_play.as_deref())?,
+            },
+            marketplace_intent: read.optional_text(config.marketplace_intent_column.as_deref())?,
         })
     }
 

@@ -48,6 +48,20 @@ impl<'a> Reader<'a> {
         self.read(column, "text", |v| v.as_str().map(str::to_owned))
     }
 
+    /// A text column the settings may leave unnamed: unnamed, blank or absent reads as `None`.
+    pub(crate) fn optional_text(
+        &self,
+        column: Option<&str>,
+    ) -> Result<Option<String>, MappingError> {
+        let Some(column) = column else {
+            return Ok(None);
+        };
+        Ok(self
+            .text(column)?
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty()))
+    }
+
     pub(crate) fn flag(&self, column: &str) -> Result<Option<bool>, MappingError> {
         self.read(column, "true or false", Value::as_bool)
     }

@@ -12,8 +12,8 @@ use crate::enums::{
     AssistanceRequestCode, Direction, Qualification, ReferralType, Status, Substatus, TargetType,
 };
 use crate::referral::{
-    Address, Consent, CustomerProfile, Details, InviteContext, Member, Referral, Requirements,
-    Solution, Target,
+    AdditionalRequirements, Address, Attribute, Consent, CustomerProfile, Details, InviteContext,
+    Member, Referral, Requirements, Solution, Target,
 };
 
 impl DealKind {
@@ -69,9 +69,14 @@ pub fn plan_create(
         .solutions
         .iter()
         .filter_map(|row| {
+            // Microsoft's minimal create sample sends `"type": "Name"` with the publisher and
+            // `solutionType`; they go where the CRM holds them.
             Some(Solution {
                 id: Some(row.solution_id.clone()?),
                 name: row.name.clone(),
+                kind: Some("Name".to_owned()),
+                publisher_name: row.publisher.clone(),
+                solution_type: row.solution_type.clone(),
                 ..Solution::default()
             })
         })
@@ -136,6 +141,16 @@ pub fn plan_create(
             closing_date_time: crm.close_date.map(midnight_utc),
             requirements: Some(Requirements {
                 solutions,
+                additional_requirements: opportunity.marketplace_intent.as_ref().map(|intent| {
+                    AdditionalRequirements {
+                        attributes: vec![Attribute {
+                            id: Some(intent.clone()),
+                            kind: Some(MARKETPLACE_INTENT.to_owned()),
+                            ..Attribute::default()
+                        }],
+                        ..AdditionalRequirements::default()
+                    }
+                }),
                 ..Requirements::default()
             }),
             ..Details::default()
@@ -147,6 +162,10 @@ pub fn plan_create(
             }),
             DealKind::Private | DealKind::PartnerLed => None,
         },
+        // Only co-sell asks Microsoft for help; the Services fields mean nothing on the others.
+        partner_role: services(kind, &opportunity.services.partner_role),
+        solution_area: services(kind, &opportunity.services.solution_area),
+        solution_play: services(kind, &opportunity.services.solution_play),
         ..Referral::default()
     };
 
@@ -182,6 +201,35 @@ pub fn microsoft_referral(created: &Referral, plan: &CreatePlan) -> Referral {
         }],
         ..plan.referral.clone()
     }
+}
+
+/// The `type` of the marketplace purchase-intent attribute (create-a-referral's sample).
+pub const MARKETPLACE_INTENT: &str = "CustomerMarketplaceIntent";
+
+/// What to fill for the Services co-sell fields a co-sell create lacks, in the CRM admin's
+/// words: the column to fill, or the setting naming none. Empty for other kinds, or when all
+/// three are held. Partner Center's refusal of a create then says which to fill.
+pub fn missing_services(input: &OutboundInput, cfg: &CrmConfig) -> Vec<String> {
+    if DealKind::of(input) != DealKind::CoSell {
+        return Vec::new();
+    }
+    let held = &input.opportunity.services;
+    let values = [&held.partner_role, &held.solution_area, &held.solution_play];
+    cfg.services
+        .fields()
+        .into_iter()
+        .zip(values)
+        .filter(|(_, value)| value.is_none())
+        .map(|((field, key, column), _)| match column {
+            Some(column) => format!("fill {column} ({field})"),
+            None => format!("set {key} to the opportunity column holding {field}"),
+        })
+        .collect()
+}
+
+/// A Services co-sell field, sent on co-sell referrals when the CRM holds it.
+fn services(kind: DealKind, value: &Option<String>) -> Option<String> {
+    value.clone().filter(|_| kind == DealKind::CoSell)
 }
 
 /// The close date as Partner Center's `closingDateTime`: that day at 00:00Z.

@@ -25,6 +25,10 @@ pub struct SolutionRow {
     pub solution_id: Option<String>,
     /// The configured name column.
     pub name: Option<String>,
+    /// The configured publisher column, if any.
+    pub publisher: Option<String>,
+    /// The configured solution-type column, if any.
+    pub solution_type: Option<String>,
 }
 
 /// An opportunity as read with its related rows:
@@ -110,11 +114,21 @@ impl OutboundInput {
         let account = Account::columns(cfg).join(",");
         let contact = CONTACT_COLUMNS.join(",");
         let solutions = &cfg.solutions;
+        let columns: Vec<&str> = [Some(&solutions.id), Some(&solutions.name)]
+            .into_iter()
+            .chain([
+                solutions.publisher.as_ref(),
+                solutions.solution_type.as_ref(),
+            ])
+            .flatten()
+            .map(String::as_str)
+            .collect();
         format!(
             "parentaccountid($select={account}),parentcontactid($select={contact}),\
              transactioncurrencyid($select={ISO_CURRENCY_CODE}),\
-             {}($select={},{})",
-            solutions.relationship, solutions.id, solutions.name
+             {}($select={})",
+            solutions.relationship,
+            columns.join(",")
         )
     }
 }
@@ -159,5 +173,15 @@ fn solution_row(value: &Value, cfg: &CrmConfig) -> Result<SolutionRow, MappingEr
     Ok(SolutionRow {
         solution_id: text(row, &cfg.solutions.id)?,
         name: text(row, &cfg.solutions.name)?,
+        publisher: optional(row, cfg.solutions.publisher.as_deref())?,
+        solution_type: optional(row, cfg.solutions.solution_type.as_deref())?,
     })
+}
+
+/// A text column the settings may leave unnamed.
+fn optional(
+    row: &Map<String, Value>,
+    column: Option<&str>,
+) -> Result<Option<String>, MappingError> {
+    column.map_or(Ok(None), |column| text(row, column))
 }

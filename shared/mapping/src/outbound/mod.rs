@@ -67,7 +67,7 @@ use crate::deal::DealState;
 use crate::referral::Referral;
 use crate::status::IllegalMove;
 
-pub use create::{microsoft_referral, plan_create};
+pub use create::{MARKETPLACE_INTENT, microsoft_referral, missing_services, plan_create};
 pub use input::{OutboundInput, SolutionRow};
 pub use invalid::{InvalidOpportunity, OutboundProblem};
 pub use update::plan_update;

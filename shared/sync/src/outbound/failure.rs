@@ -12,6 +12,17 @@ pub enum Problem {
     Mapping(#[source] cosell_mapping::MappingError),
     #[error("Partner Center did not take the referral: {0}")]
     Referral(#[source] cosell_partner_center::Error),
+    /// A co-sell create refused while the Services co-sell fields were missing.
+    #[error(
+        "Partner Center did not take the referral: {source}; Services co-sell referrals need \
+         Partner role, Solution area and Solution play: {}",
+        fill.join("; ")
+    )]
+    ServicesMissing {
+        #[source]
+        source: cosell_partner_center::Error,
+        fill: Vec<String>,
+    },
     #[error(
         "referral {referral_id} was created, but the connected referral for Microsoft was not: {source}"
     )]
@@ -39,7 +50,7 @@ impl Problem {
     /// Dataverse's 400 (a column that does not exist) and 403 are as final.
     pub fn is_permanent(&self) -> bool {
         match self {
-            Self::Mapping(_) | Self::Connected { .. } => true,
+            Self::Mapping(_) | Self::Connected { .. } | Self::ServicesMissing { .. } => true,
             Self::Referral(error) => error
                 .status()
                 .is_some_and(|s| (400..500).contains(&s) && ![408, 409, 412, 429].contains(&s)),

@@ -7,8 +7,8 @@
 //! 1. **read** the row with its account, contact, currency and solutions (one `$expand` query);
 //! 2. **skip** it when its [`DealState`] hash equals `Link.outbound_hash` (what both sides last
 //!    agreed on — our own write-backs and the inbound sync's writes land here, at no Partner
-//!    Center request), or when a retry item `outbound:<id>` holds the same hash and is dead or
-//!    not yet due (a rejected opportunity waits for the seller's next edit);
+//!    Center request), or when a retry item `outbound:<id>` holds the same hash (and the same
+//!    Services and marketplace columns, which only a create sends) and is dead or not yet due (a rejected opportunity waits for the seller's next edit);
 //! 3. **create** (no link): validate ([`plan_create`]); an invalid opportunity gets ✖ and the
 //!    sentences in Audit (one PATCH) and a dead retry item, with *no* Partner Center request;
 //!    else store the intent (retry item with `creatingSince` and the deal posted, see
@@ -48,8 +48,8 @@ use cosell_mapping::category::MICROSOFT_ORGANIZATION_ID;
 use cosell_mapping::deal::DealState;
 use cosell_mapping::inbound::{self, MARK_FAILED, MARK_OK, decorate_name};
 use cosell_mapping::outbound::{
-    DealKind, InvalidOpportunity, OutboundInput, UpdatePlan, microsoft_referral, plan_create,
-    plan_update,
+    DealKind, InvalidOpportunity, OutboundInput, UpdatePlan, microsoft_referral, missing_services,
+    plan_create, plan_update,
 };
 use cosell_mapping::{CrmConfig, CrmRow, Opportunity, Referral, audit};
 use cosell_partner_center::{PatchOp, PatchOpKind, patchable};
@@ -177,6 +177,9 @@ struct Read {
     input: OutboundInput,
     deal: DealState,
     hash: String,
+    /// What a parked item waits on: the deal's hash, and the Services and marketplace columns
+    /// a create sends, so filling one of them is an edit that is tried again.
+    seen: String,
     /// The row's version as read: a write-back that renames it is made only on this version.
     etag: Option<ETag>,
 }
@@ -185,7 +188,7 @@ impl Read {
     fn fail(&self, problem: impl Into<Problem>) -> Failure {
         Failure {
             problem: Box::new(problem.into()),
-            hash: Some(self.hash.clone()),
+            hash: Some(self.seen.clone()),
             name: self.input.opportunity.name.clone(),
             etag: self.etag.clone(),
         }
@@ -331,7 +334,7 @@ impl OutboundSync {
             .await
             .map_err(|e| read.fail(e))?;
         if let Some(item) = &retry
-            && item.payload.get("hash").and_then(Value::as_str) == Some(read.hash.as_str())
+            && item.payload.get("hash").and_then(Value::as_str) == Some(read.seen.as_str())
             && (item.state == RetryState::Dead || item.due_at > now)
         {
             tracing::info!(opportunity = %id, "unchanged since it was parked; waiting");
@@ -411,11 +414,25 @@ impl OutboundSync {
             .map_err(|e| Failure::new(Problem::Mapping(e)))?;
         let deal = DealState::from_opportunity(&input);
         let hash = deal.hash();
+        let row = &input.opportunity;
+        let create_only = [
+            &row.services.partner_role,
+            &row.services.solution_area,
+            &row.services.solution_play,
+            &row.marketplace_intent,
+        ];
+        let seen = if create_only.iter().all(|v| v.is_none()) {
+            hash.clone()
+        } else {
+            let values = create_only.map(|v| v.as_deref().unwrap_or_default());
+            format!("{hash}|{}", values.join("|"))
+        };
         Ok(Read {
             id,
             input,
             deal,
             hash,
+            seen,
             etag: record.etag.clone(),
         })
     }
@@ -475,7 +492,7 @@ impl OutboundSync {
                 };
                 let item = RetryItem {
                     id: retry_id(read.id),
-                    payload: intent.mark(payload(read.id, Some(&read.hash), &earlier)),
+                    payload: intent.mark(payload(read.id, Some(&read.seen), &earlier)),
                     due_at: now + self.settings.lease_ttl,
                     attempts: attempt.attempts,
                     last_error: Some("creating the referral".into()),
@@ -488,7 +505,7 @@ impl OutboundSync {
                 self.referrals
                     .create(&plan.referral)
                     .await
-                    .map_err(|e| read.fail(Problem::Referral(e)))?
+                    .map_err(|e| read.fail(self.create_refused(read, e)))?
             }
         };
         let referral_id = created
@@ -589,7 +606,7 @@ impl OutboundSync {
             };
             let item = RetryItem {
                 id: retry_id(read.id),
-                payload: payload(read.id, Some(&read.hash), &[]),
+                payload: payload(read.id, Some(&read.seen), &[]),
                 due_at: now,
                 attempts: 1,
                 last_error: Some(problem.to_string()),
@@ -815,7 +832,7 @@ impl OutboundSync {
             Some(line) => {
                 let item = RetryItem {
                     id: retry_id(read.id),
-                    payload: payload(read.id, Some(&read.hash), &log),
+                    payload: payload(read.id, Some(&read.seen), &log),
                     due_at: now,
                     attempts: 0,
                     last_error: Some(line.clone()),
@@ -903,7 +920,7 @@ impl OutboundSync {
             .map_err(|e| read.fail(Problem::WriteBack(e)))?;
         let item = RetryItem {
             id: retry_id(read.id),
-            payload: payload(read.id, Some(&read.hash), &log),
+            payload: payload(read.id, Some(&read.seen), &log),
             due_at: now,
             attempts: 0,
             last_error: Some(invalid.to_string()),
@@ -931,6 +948,19 @@ impl OutboundSync {
         Ok(Synced::Invalid {
             message: invalid.to_string(),
         })
+    }
+
+    /// Why a create failed: a refusal of a co-sell lacking the Services fields names them.
+    fn create_refused(&self, read: &Read, error: cosell_partner_center::Error) -> Problem {
+        let fill = missing_services(&read.input, &self.config);
+        if error.is_refused() && !fill.is_empty() {
+            Problem::ServicesMissing {
+                source: error,
+                fill,
+            }
+        } else {
+            Problem::Referral(error)
+        }
     }
 
     /// Keeps the work as a retry item, then shows the failure on the row (best effort).
