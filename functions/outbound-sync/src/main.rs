@@ -46,6 +46,7 @@ async fn start() -> Result<App, Error> {
     let mut settings = Settings::from_lookup(env)?;
     let runtime =
         cosell_runtime::Runtime::start(cosell_runtime::Settings::from_lookup(env)?).await?;
+    settings.crm = runtime.settings.crm.clone(); // with the cached metadata laid over
     settings.webhook_key = runtime.dataverse_webhook_key;
     if settings.webhook_key.is_none() {
         tracing::info!("no dataverse.webhook_key in the credentials: the webhook trigger is off");

@@ -3,7 +3,7 @@
 //! | event | job |
 //! |---|---|
 //! | `{"job": "retries"}` (or no `job`) | due retry items redone ([`cosell_sync::RetryScheduler`]) |
-//! | `{"job": "reconcile"}` | the sweep over referrals changed since the watermark ([`cosell_sync::Reconciler`]) |
+//! | `{"job": "reconcile"}` | the sweep over referrals changed since the watermark ([`cosell_sync::Reconciler`]), then the metadata cache refreshed when a day old ([`cosell_sync::metadata`]) |
 //!
 //! `src/main.rs` (the Lambda glue) builds the clients, the store and the use cases once at cold
 //! start. A job that fails fails the invocation, so the schedule's retry policy, its dead-letter
@@ -17,6 +17,7 @@ use cosell_runtime::metrics::{self, MetricSet};
 use cosell_store::{StoreError, SyncStore};
 use cosell_sync::activity;
 use cosell_sync::backoff::{Backoff, BackoffError};
+use cosell_sync::metadata::{self as schema_cache, Refreshed, Schema};
 use cosell_sync::reconcile::SweepError;
 use cosell_sync::retry::RetryError;
 use cosell_sync::{
@@ -89,6 +90,8 @@ pub struct App {
     pub outbound: Arc<OutboundSync>,
     /// For the gauges each run reports ([`gauges`]).
     pub store: Arc<dyn SyncStore>,
+    /// Where the metadata cache is refreshed from; `None` leaves it alone.
+    pub schema: Option<Arc<dyn Schema>>,
 }
 
 impl App {
@@ -152,7 +155,14 @@ impl App {
             inbound,
             outbound,
             store,
+            schema: None,
         }
+    }
+
+    /// Refreshes the metadata cache from `schema` after each sweep.
+    pub fn with_schema(mut self, schema: Arc<dyn Schema>) -> Self {
+        self.schema = Some(schema);
+        self
     }
 }
 
@@ -256,6 +266,19 @@ pub async fn handle_event(
                 .collect();
             sets.extend(metrics::throttled());
             metrics::emit(&sets);
+            // Metadata is a help, never a failure of the sweep: the settings stand meanwhile.
+            if let Some(schema) = &app.schema {
+                let config = app.outbound.config();
+                match schema_cache::refresh(&*app.store, schema.as_ref(), config, now).await {
+                    Ok(Refreshed::Read(found)) => tracing::info!(
+                        help_options = found.help_options.len(),
+                        solutions_relationships = ?found.solutions_relationships,
+                        "metadata cache refreshed"
+                    ),
+                    Ok(Refreshed::Fresh) => {}
+                    Err(error) => tracing::warn!(%error, "metadata cache not refreshed"),
+                }
+            }
             Ok(json!({
                 "job": "reconcile",
                 "busy": report.busy,

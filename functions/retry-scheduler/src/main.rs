@@ -35,13 +35,16 @@ async fn main() -> Result<(), Error> {
 /// Everything built once per cold start; any bad setting stops here, named.
 async fn start() -> Result<App, Error> {
     let env = |name: &str| std::env::var(name).ok();
-    let settings = Settings::from_lookup(env)?;
+    let mut settings = Settings::from_lookup(env)?;
     let runtime =
         cosell_runtime::Runtime::start(cosell_runtime::Settings::from_lookup(env)?).await?;
+    settings.crm = runtime.settings.crm.clone(); // with the cached metadata laid over
+    let dataverse = Arc::new(runtime.dataverse);
     Ok(App::new(
         settings,
         runtime.store,
         Arc::new(runtime.partner_center),
-        Arc::new(runtime.dataverse),
-    ))
+        dataverse.clone(),
+    )
+    .with_schema(dataverse))
 }

@@ -126,3 +126,41 @@ async fn a_second_sweep_while_one_runs_does_nothing() {
     assert!(report.busy, "{report:?}");
     assert!(stack.store.cursor(WATERMARK).await.unwrap().is_none());
 }
+
+/// The reconcile job refreshes the metadata cache once a day, after its sweep, and a metadata
+/// failure never fails the sweep.
+#[tokio::test]
+async fn the_reconcile_job_refreshes_the_metadata_cache_once_a_day() {
+    use cosell_sync::metadata::CURSOR;
+    let stack = start().await;
+    let app = scheduler(&stack, CrmConfig::default(), backoff(8))
+        .with_schema(std::sync::Arc::new(stack.dataverse.clone()));
+    let now = time::OffsetDateTime::now_utc();
+    let event = json!({"job": "reconcile"});
+    retry_scheduler::handle_event(&app, &event, now)
+        .await
+        .unwrap();
+    let cursor = stack.store.cursor(CURSOR).await.unwrap().expect("cached");
+    assert_eq!(cursor.updated_at, now);
+    let cached: cosell_mapping::metadata::Discovered = serde_json::from_str(&cursor.value).unwrap();
+    assert_eq!(cached.help_options.len(), 6);
+
+    let later = now + time::Duration::hours(1);
+    retry_scheduler::handle_event(&app, &event, later)
+        .await
+        .unwrap();
+    let cursor = stack.store.cursor(CURSOR).await.unwrap().unwrap();
+    assert_eq!(cursor.updated_at, now, "not read again within the day");
+
+    // Metadata the settings cannot read: the sweep still succeeds, the old cache stays.
+    let mut wrong = CrmConfig::default();
+    wrong.columns.help = "name".into();
+    let app = scheduler(&stack, wrong, backoff(8))
+        .with_schema(std::sync::Arc::new(stack.dataverse.clone()));
+    let next_day = now + time::Duration::days(2);
+    retry_scheduler::handle_event(&app, &event, next_day)
+        .await
+        .expect("the sweep does not fail for metadata");
+    let cursor = stack.store.cursor(CURSOR).await.unwrap().unwrap();
+    assert_eq!(cursor.updated_at, now);
+}

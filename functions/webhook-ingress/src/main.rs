@@ -42,9 +42,10 @@ async fn main() -> Result<(), Error> {
 /// Everything built once per cold start; any bad setting stops here, named.
 async fn start() -> Result<App, Error> {
     let env = |name: &str| std::env::var(name).ok();
-    let settings = Settings::from_lookup(env)?;
+    let mut settings = Settings::from_lookup(env)?;
     let runtime =
         cosell_runtime::Runtime::start(cosell_runtime::Settings::from_lookup(env)?).await?;
+    settings.crm = runtime.settings.crm.clone(); // with the cached metadata laid over
     Ok(App::new(
         settings,
         runtime.store,

@@ -21,10 +21,11 @@ pub struct Wired {
 /// Builds the clients, the store and the use cases, as the retry-scheduler function does;
 /// `dataverse_rate` caps the Dataverse client's requests per second.
 pub async fn wire(config: &Config, dataverse_rate: Option<RateLimit>) -> anyhow::Result<Wired> {
-    let settings = retry_scheduler::Settings::from_lookup(config.lookup())?;
+    let mut settings = retry_scheduler::Settings::from_lookup(config.lookup())?;
     let mut runtime_settings = config.runtime()?;
     runtime_settings.dataverse_rate_limit = dataverse_rate;
     let runtime = Runtime::start(runtime_settings).await?;
+    settings.crm = runtime.settings.crm.clone();
     let partner_center = runtime.partner_center.clone();
     let dataverse = runtime.dataverse.clone();
     let jobs = retry_scheduler::App::new(

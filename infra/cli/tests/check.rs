@@ -32,6 +32,8 @@ async fn everything_in_place_prints_only_check_marks() {
         "Dataverse token",
         "co-sell columns",
         "country column",
+        "help options",
+        "solutions relationship",
         "change tracking",
         "currency",
         "webhook registration",
@@ -52,7 +54,68 @@ async fn everything_in_place_prints_only_check_marks() {
     assert_eq!(code, 0);
     let report: Value = serde_json::from_str(&stdout).expect("one JSON document");
     assert_eq!(report["ok"], true);
-    assert_eq!(report["checks"].as_array().unwrap().len(), 9);
+    assert_eq!(report["checks"].as_array().unwrap().len(), 11);
+}
+
+/// The help column's options as metadata gives them, each with the code it maps to, and the
+/// solutions relationship found there.
+#[tokio::test]
+async fn the_help_options_and_solutions_relationship_are_read_from_metadata() {
+    let (_sim, deployment) = ready().await;
+    let (code, stdout, stderr) = deployment.run(&["check"]).await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let help = stdout
+        .lines()
+        .find(|l| l.starts_with("✔ help options — "))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        help.contains(
+            "100000001 \"Customer technical architecture\" → CustomerTechnicalArchitecture"
+        ),
+        "{help}"
+    );
+    assert_eq!(help.matches(" → ").count(), 6, "{help}");
+    assert!(
+        stdout.contains(
+            "✔ solutions relationship — opportunity reaches msft_microsoftpartnercentersolutions \
+             through msft_opportunity_msft_microsoftpartnercentersolutions"
+        ),
+        "{stdout}"
+    );
+}
+
+/// A help table that leaves an option of the column unmapped: ✖ naming the value and the
+/// setting; a relationship setting that does not exist is corrected from metadata (✔, said).
+#[tokio::test]
+async fn an_unmapped_help_option_is_named_and_a_wrong_relationship_is_found() {
+    let (_sim, mut deployment) = ready().await;
+    deployment.set(
+        "COSELL_HELP_OPTIONS",
+        "100000000=WorkloadSpecificValueProposition,100000001=CustomerTechnicalArchitecture",
+    );
+    deployment.set("COSELL_SOLUTIONS_RELATIONSHIP", "new_opportunity_solutions");
+    let (code, stdout, _) = deployment.run(&["check"]).await;
+    assert_ne!(code, 0, "{stdout}");
+    let help = stdout
+        .lines()
+        .find(|l| l.starts_with("✖ help options — "))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        help.contains("100000002 \"Proof of concept or demo\" → none"),
+        "{help}"
+    );
+    assert!(
+        help.contains("set COSELL_HELP_OPTIONS to map 100000002, 100000003, 100000004, 100000005"),
+        "{help}"
+    );
+    let solutions = stdout
+        .lines()
+        .find(|l| l.starts_with("✔ solutions relationship — "))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        solutions.contains("through msft_opportunity_msft_microsoftpartnercentersolutions (from metadata; COSELL_SOLUTIONS_RELATIONSHIP names new_opportunity_solutions"),
+        "{solutions}"
+    );
 }
 
 #[tokio::test]

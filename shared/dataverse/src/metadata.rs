@@ -1,4 +1,6 @@
-//! Table metadata a preflight checks: which tables track changes, which columns a table has.
+//! Table metadata a preflight checks and the sync discovers: which tables track changes, which
+//! columns a table has, a choice column's option values, and the navigation properties from one
+//! table to another. Paths as the Web API's "Query schema definitions" page documents them.
 
 use cosell_transport::read_json;
 use serde_json::Value;
@@ -33,6 +35,102 @@ impl DataverseClient {
         self.logical_names(&url).await
     }
 
+    /// A choice column's options, value and label (the user's language; labels are localised,
+    /// values are not): `EntityDefinitions(LogicalName='opportunity')/Attributes(LogicalName='…')
+    /// /Microsoft.Dynamics.CRM.PicklistAttributeMetadata?$select=LogicalName&$expand=OptionSet(
+    /// $select=Options),GlobalOptionSet($select=Options)` — a local or a global choice.
+    pub async fn option_values(
+        &self,
+        table: &str,
+        column: &str,
+    ) -> Result<Vec<ChoiceOption>, DataverseError> {
+        check_column(table)?;
+        check_column(column)?;
+        let url = format!(
+            "{}EntityDefinitions(LogicalName='{table}')/Attributes(LogicalName='{column}')/\
+             Microsoft.Dynamics.CRM.PicklistAttributeMetadata?{}",
+            self.base,
+            encode_params(&[
+                ("$select", "LogicalName".into()),
+                (
+                    "$expand",
+                    "OptionSet($select=Options),GlobalOptionSet($select=Options)".into()
+                ),
+            ])
+        );
+        let body = self.metadata(&url).await?;
+        let options = ["OptionSet", "GlobalOptionSet"]
+            .iter()
+            .filter_map(|set| body.get(*set)?.get("Options")?.as_array())
+            .flatten()
+            .filter_map(|option| {
+                Some(ChoiceOption {
+                    value: option.get("Value")?.as_i64()?,
+                    label: option
+                        .pointer("/Label/UserLocalizedLabel/Label")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned),
+                })
+            })
+            .collect();
+        Ok(options)
+    }
+
+    /// The collection-valued navigation properties from `table` to `other`: its one-to-many
+    /// relationships whose referencing table is `other`, then its many-to-many ones with
+    /// `other` (`…/OneToManyRelationships`, `…/ManyToManyRelationships`). Two requests.
+    pub async fn navigations_to(
+        &self,
+        table: &str,
+        other: &str,
+    ) -> Result<Vec<String>, DataverseError> {
+        check_column(table)?;
+        check_column(other)?;
+        let list = |kind: &str, select: &str| {
+            format!(
+                "{}EntityDefinitions(LogicalName='{table}')/{kind}?{}",
+                self.base,
+                encode_params(&[("$select", select.into())])
+            )
+        };
+        let one_to_many = list(
+            "OneToManyRelationships",
+            "SchemaName,ReferencingEntity,ReferencedEntityNavigationPropertyName",
+        );
+        let many_to_many = list(
+            "ManyToManyRelationships",
+            "SchemaName,Entity1LogicalName,Entity2LogicalName,Entity1NavigationPropertyName,\
+             Entity2NavigationPropertyName",
+        );
+        let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_owned);
+        let mut found = Vec::new();
+        for row in values(&self.metadata(&one_to_many).await?) {
+            if text(row, "ReferencingEntity").as_deref() == Some(other) {
+                found.extend(text(row, "ReferencedEntityNavigationPropertyName"));
+            }
+        }
+        for row in values(&self.metadata(&many_to_many).await?) {
+            let (one, two) = (
+                text(row, "Entity1LogicalName"),
+                text(row, "Entity2LogicalName"),
+            );
+            // The property on `table`'s side of the pair.
+            let side = match (one.as_deref(), two.as_deref()) {
+                (Some(a), Some(b)) if a == table && b == other => "Entity1NavigationPropertyName",
+                (Some(a), Some(b)) if b == table && a == other => "Entity2NavigationPropertyName",
+                _ => continue,
+            };
+            found.extend(text(row, side));
+        }
+        Ok(found)
+    }
+
+    async fn metadata(&self, url: &str) -> Result<Value, DataverseError> {
+        let call = call("metadata", true);
+        let response = self.send(call, |c| c.get(url)).await?;
+        Ok(read_json(call, response).await?)
+    }
+
     async fn logical_names(&self, url: &str) -> Result<Vec<String>, DataverseError> {
         let call = call("metadata", true);
         let response = self.send(call, |c| c.get(url)).await?;
@@ -41,4 +139,12 @@ impl DataverseClient {
             .filter_map(|v| v.get("LogicalName")?.as_str().map(str::to_owned))
             .collect())
     }
+}
+
+/// One option of a choice column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChoiceOption {
+    pub value: i64,
+    /// In the calling user's language; for people, never for matching.
+    pub label: Option<String>,
 }

@@ -504,3 +504,47 @@ async fn metadata_lists_change_tracked_tables_and_columns() {
     );
     assert!(columns.iter().any(|c| c == "opportunityid"));
 }
+
+/// "Query schema definitions": a choice column's options through the
+/// `PicklistAttributeMetadata` cast with `OptionSet` expanded, and the navigation properties a
+/// table's one-to-many relationships give it.
+#[tokio::test]
+async fn metadata_gives_a_choice_columns_options_and_the_navigations_to_a_table() {
+    let (_sim, client) = start().await;
+    let options = client
+        .option_values("opportunity", "msft_microsoftpartnercenterhelp")
+        .await
+        .unwrap();
+    assert_eq!(options.len(), 6, "{options:?}");
+    assert_eq!(options[2].value, 100_000_002);
+    assert_eq!(
+        options[2].label.as_deref(),
+        Some("Proof of concept or demo")
+    );
+    let error = client
+        .option_values("opportunity", "new_nosuchcolumn")
+        .await
+        .unwrap_err();
+    assert_eq!(error.status(), Some(404), "{error}");
+    let error = client
+        .option_values("opportunity", "name")
+        .await
+        .unwrap_err();
+    assert_eq!(error.status(), Some(400), "not a choice: {error}");
+
+    let found = client
+        .navigations_to("opportunity", "msft_microsoftpartnercentersolutions")
+        .await
+        .unwrap();
+    assert_eq!(
+        found,
+        ["msft_opportunity_msft_microsoftpartnercentersolutions"]
+    );
+    assert!(
+        client
+            .navigations_to("opportunity", "contact")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -26,6 +26,7 @@ mod decimal;
 pub mod enums;
 pub mod error;
 pub mod inbound;
+pub mod metadata;
 pub mod outbound;
 pub mod referral;
 pub mod status;

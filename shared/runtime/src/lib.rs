@@ -56,7 +56,22 @@ impl Runtime {
             },
             CredentialSource::File(path) => CredentialStore::File(path.clone()),
         };
-        let credentials = credential_store.load().await?;
+        // The metadata cache is read beside the credentials, and given up on rather than waited
+        // for: discovery never makes a cold start slower or failing.
+        let store = open_store(&settings.store, aws.as_ref())?;
+        let (credentials, crm) = tokio::join!(
+            credential_store.load(),
+            tokio::time::timeout(
+                METADATA_WAIT,
+                cosell_sync::metadata::configured(store.as_ref(), &settings.crm)
+            )
+        );
+        let credentials = credentials?;
+        let mut settings = settings;
+        match crm {
+            Ok(crm) => settings.crm = crm,
+            Err(_) => tracing::warn!("metadata cache too slow; using the settings"),
+        }
 
         let pc = &credentials.partner_center;
         let mut pc_config = PartnerCenterConfig::new(
@@ -90,8 +105,6 @@ impl Runtime {
         }
         let dataverse = DataverseClient::new(dv_config)?;
 
-        let store = open_store(&settings.store, aws.as_ref())?;
-
         Ok(Runtime {
             settings,
             partner_center,
@@ -101,6 +114,9 @@ impl Runtime {
         })
     }
 }
+
+/// How long a start waits for the metadata cache beyond the credentials it loads meanwhile.
+const METADATA_WAIT: std::time::Duration = std::time::Duration::from_millis(300);
 
 /// The sync-state store alone (`cosell status` needs no credentials). `aws` is the loaded AWS
 /// configuration, required for DynamoDB.

@@ -8,6 +8,7 @@
 //! | [`backoff`] | when parked work is due again (exponential, full jitter) and when it is given up |
 //! | [`inbound`] | [`InboundSync`]: a verified webhook event → the referral's account, contact and opportunity (or lead) in Dataverse |
 //! | [`lease`] | store leases a sync waits a little for |
+//! | [`metadata`] | the help column's options and the solutions relationship, discovered from Dataverse metadata and cached with an age |
 //! | [`reconcile`] | [`Reconciler`]: the sweep over referrals changed since a watermark, for webhooks Partner Center gave up on |
 //! | [`retry`] | [`RetryScheduler`]: parked work redone when due through the same use cases; `replay` |
 //! | [`outbound`] | [`OutboundSync`]: a seller's opportunity → a Partner Center referral, kept in sync (change feed or one row) |
@@ -16,6 +17,7 @@ pub mod activity;
 pub mod backoff;
 pub mod inbound;
 pub mod lease;
+pub mod metadata;
 pub mod outbound;
 pub mod ports;
 pub mod reconcile;

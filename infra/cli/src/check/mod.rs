@@ -9,6 +9,8 @@
 //! | Dataverse token | a one-row currency query |
 //! | co-sell columns | `EntityDefinitions(…'opportunity')/Attributes` has the deal value and every co-sell column |
 //! | country column | the same on account |
+//! | help options | the help column's options from metadata (by value: labels are localised), each with its code, ✖ for one the settings do not map |
+//! | solutions relationship | the navigation properties from opportunity to the solutions table, from metadata |
 //! | change tracking | `EntityDefinitions?$filter=ChangeTrackingEnabled eq true` lists opportunity |
 //! | currency | at least one `transactioncurrencies` row |
 //! | webhook registration | points at `COSELL_WEBHOOK_URL`, for the four referral events |
@@ -21,8 +23,10 @@ use std::process::ExitCode;
 use cosell_dataverse::{DataverseClient, DataverseError, Query};
 use cosell_mapping::CrmConfig;
 use cosell_mapping::config::keys as crm;
+use cosell_mapping::metadata::Discovered;
 use cosell_partner_center::{ApiError, ListQuery, PartnerCenter, WebhookEvent};
 use cosell_runtime::{Runtime, StoreSource};
+use cosell_sync::metadata;
 use cosell_sync::outbound::CURSOR;
 use serde::Serialize;
 
@@ -132,6 +136,7 @@ pub async fn preflight(config: &Config) -> anyhow::Result<Preflight> {
         .await;
     checks.push(dataverse_token(&currencies));
     checks.extend(columns(&runtime.dataverse, &runtime.settings.crm).await);
+    checks.extend(discovered(&runtime.dataverse, &runtime.settings.crm).await);
     checks.push(change_tracking(&runtime.dataverse).await);
     checks.push(currency(&currencies));
     checks.push(webhook(&runtime.partner_center, our_url.as_deref()).await);
@@ -268,6 +273,107 @@ async fn columns(dataverse: &DataverseClient, config: &CrmConfig) -> Vec<Check> 
         .await,
         table_columns(dataverse, "country column", "account", &country).await,
     ]
+}
+
+/// What metadata says of the help column and the solutions relationship, read afresh.
+async fn discovered(dataverse: &DataverseClient, config: &CrmConfig) -> Vec<Check> {
+    const HELP: &str = "help options";
+    const SOLUTIONS: &str = "solutions relationship";
+    let found = match metadata::discover(dataverse, config).await {
+        Ok(found) => found,
+        Err(error) => {
+            let fix = "the help column must be a choice column and the application user needs read \
+                       access to table metadata; until then the settings are used";
+            return vec![
+                Check::fail(HELP, error.to_string(), fix),
+                Check::fail(SOLUTIONS, "not read (see the line above)", fix),
+            ];
+        }
+    };
+    vec![help_options(&found, config), solutions(&found, config)]
+}
+
+fn help_options(found: &Discovered, config: &CrmConfig) -> Check {
+    const NAME: &str = "help options";
+    let column = &config.columns.help;
+    let described: Vec<String> = found
+        .help_options
+        .iter()
+        .map(|option| {
+            let label = option.label.as_deref().unwrap_or("no label");
+            match config.help_options.code(option.value) {
+                Some(code) => format!("{} \"{label}\" → {code:?}", option.value),
+                None => format!("{} \"{label}\" → none", option.value),
+            }
+        })
+        .collect();
+    let unmapped = found.unmapped_help_options(config);
+    if found.help_options.is_empty() {
+        return Check::fail(
+            NAME,
+            format!("{column} has no options"),
+            format!(
+                "check {} names the \"How can Microsoft help?\" column",
+                crm::COLUMN_HELP
+            ),
+        );
+    }
+    let detail = format!("{column}: {}", described.join(", "));
+    if unmapped.is_empty() {
+        return Check::pass(NAME, detail);
+    }
+    let values: Vec<String> = unmapped.iter().map(|o| o.value.to_string()).collect();
+    Check::fail(
+        NAME,
+        detail,
+        format!(
+            "set {} to map {} (e.g. {}=GeneralOrOther); a deal choosing one fails until then",
+            crm::HELP_OPTIONS,
+            values.join(", "),
+            values[0]
+        ),
+    )
+}
+
+fn solutions(found: &Discovered, config: &CrmConfig) -> Check {
+    const NAME: &str = "solutions relationship";
+    let table = &config.solutions_table;
+    let configured = &config.solutions.relationship;
+    let names = &found.solutions_relationships;
+    if names.iter().any(|n| n.eq_ignore_ascii_case(configured)) {
+        return Check::pass(
+            NAME,
+            format!("opportunity reaches {table} through {configured}"),
+        );
+    }
+    if let Some(only) = found.solutions_relationship(config) {
+        return Check::pass(
+            NAME,
+            format!(
+                "opportunity reaches {table} through {only} (from metadata; {} names {configured}, \
+                 which does not exist)",
+                crm::SOLUTIONS_RELATIONSHIP
+            ),
+        );
+    }
+    if names.is_empty() {
+        return Check::fail(
+            NAME,
+            format!("opportunity has no relationship to {table}"),
+            format!(
+                "install Microsoft's co-sell solution, or set {} to the table of the solutions to share",
+                crm::SOLUTIONS_TABLE
+            ),
+        );
+    }
+    Check::fail(
+        NAME,
+        format!(
+            "opportunity reaches {table} through {}, not {configured}",
+            names.join(", ")
+        ),
+        format!("set {} to one of them", crm::SOLUTIONS_RELATIONSHIP),
+    )
 }
 
 async fn table_columns(

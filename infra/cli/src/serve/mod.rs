@@ -113,6 +113,8 @@ impl Server {
             .map(|_| config.duration(keys::HTTP_TIMEOUT, Duration::ZERO))
             .transpose()?;
         let runtime = Runtime::start(runtime_settings).await?;
+        inbound_settings.crm = runtime.settings.crm.clone();
+        outbound_settings.crm = runtime.settings.crm.clone();
         outbound_settings.webhook_key = runtime.dataverse_webhook_key.clone();
         if outbound_settings.webhook_key.is_none() {
             tracing::info!(
@@ -132,7 +134,7 @@ impl Server {
             outbound_settings,
             runtime.store.clone(),
             referrals.clone(),
-            crm,
+            crm.clone(),
         );
         let jobs = retry_scheduler::App::from_parts(
             runtime.store.clone(),
@@ -141,7 +143,8 @@ impl Server {
             referrals,
             job_settings.retry,
             job_settings.reconcile,
-        );
+        )
+        .with_schema(crm);
         let services = Arc::new(Services {
             inbound,
             outbound,

@@ -184,16 +184,10 @@ pub fn execute_one(
             ctx.event(&format!("DELETE {set}(key)"));
             Ok((rows::delete(&ctx, store, &set, &key, request)?, None))
         }
-        (
-            &Method::GET,
-            Resource::EntityDefinitions {
-                logical_name,
-                attributes,
-            },
-        ) => {
+        (&Method::GET, Resource::EntityDefinitions { logical_name, part }) => {
             ctx.event("GET EntityDefinitions");
             Ok((
-                metadata::get(&ctx, logical_name.as_deref(), attributes, &options)?,
+                metadata::get(&ctx, logical_name.as_deref(), &part, &options)?,
                 None,
             ))
         }

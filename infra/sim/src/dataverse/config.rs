@@ -78,6 +78,25 @@ impl Default for DvConfig {
                     "msft_microsoftcrmidentifier",
                     "msft_microsoftpartnercenterreferralsyncaudit",
                 ]),
+                // "How can Microsoft help?" with the values exported environments show.
+                choices: BTreeMap::from([(
+                    "msft_microsoftpartnercenterhelp".to_owned(),
+                    [
+                        "Workload specific value proposition",
+                        "Customer technical architecture",
+                        "Proof of concept or demo",
+                        "Quotes or licensing",
+                        "Post sales customer success",
+                        "General or other",
+                    ]
+                    .iter()
+                    .zip(100_000_000..)
+                    .map(|(label, value)| ChoiceConfig {
+                        value,
+                        label: (*label).to_owned(),
+                    })
+                    .collect(),
+                )]),
                 ..TableConfig::derived("opportunities")
             },
         );
@@ -159,6 +178,10 @@ impl Default for DvConfig {
             "msft_microsoftpartnercentersolutions",
             TableConfig {
                 attributes: strings(&["msft_solutionid", "msft_name", "msft_opportunityid"]),
+                // The contract names the table `msft_microsoftpartnercentersolutions`, as
+                // COSELL_SOLUTIONS_TABLE's default does: its logical name, used by metadata.
+                logical_name: "msft_microsoftpartnercentersolutions".into(),
+                primary_key: "msft_microsoftpartnercentersolutionid".into(),
                 ..TableConfig::derived("msft_microsoftpartnercentersolutions")
             },
         );
@@ -241,6 +264,15 @@ pub struct TableConfig {
     pub defaults: serde_json::Map<String, serde_json::Value>,
     /// Attribute logical names served by `EntityDefinitions(LogicalName='…')/Attributes`.
     pub attributes: Vec<String>,
+    /// Choice columns and their options, served as `PicklistAttributeMetadata`'s `OptionSet`.
+    pub choices: BTreeMap<String, Vec<ChoiceConfig>>,
+}
+
+/// One option of a choice column: the value rows hold, and its label in the user's language.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChoiceConfig {
+    pub value: i64,
+    pub label: String,
 }
 
 impl Default for TableConfig {
@@ -253,6 +285,7 @@ impl Default for TableConfig {
             required: Vec::new(),
             defaults: serde_json::Map::new(),
             attributes: Vec::new(),
+            choices: BTreeMap::new(),
         }
     }
 }

@@ -1,20 +1,22 @@
-//! `EntityDefinitions`: enough table metadata for a preflight — which tables have change tracking
-//! on (`?$select=LogicalName&$filter=ChangeTrackingEnabled eq true`) and which columns a table has
-//! (`EntityDefinitions(LogicalName='opportunity')/Attributes?$select=LogicalName`), from the
-//! configured tables.
+//! `EntityDefinitions`: enough table metadata for a preflight and for discovery — which tables
+//! have change tracking on (`?$select=LogicalName&$filter=ChangeTrackingEnabled eq true`), which
+//! columns a table has (`EntityDefinitions(LogicalName='opportunity')/Attributes`), a choice
+//! column's options (`…/Attributes(LogicalName='c')/Microsoft.Dynamics.CRM.
+//! PicklistAttributeMetadata?$expand=OptionSet`) and a table's relationships
+//! (`…/OneToManyRelationships`, `…/ManyToManyRelationships`), from the configured tables.
 
 use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
 use sha2::Digest;
 
 use super::error::{DvError, code};
-use super::odata::QueryOptions;
+use super::odata::{MetadataPart, QueryOptions};
 use super::request::{Ctx, DvResponse};
 
 pub fn get(
     ctx: &Ctx,
     logical_name: Option<&str>,
-    attributes: bool,
+    part: &MetadataPart,
     options: &QueryOptions,
 ) -> Result<DvResponse, DvError> {
     let tables: Vec<(String, Map<String, Value>, Vec<String>)> = ctx
@@ -65,7 +67,24 @@ pub fn get(
         .cloned()
         .unwrap_or_default()
     });
-    if attributes {
+    match part {
+        MetadataPart::Table => {}
+        MetadataPart::Attributes => {}
+        MetadataPart::Picklist(column) => {
+            return picklist(ctx, &logical, &columns, column, options);
+        }
+        MetadataPart::OneToMany => {
+            let value = filter_select(one_to_many(ctx, &logical), options);
+            let context = format!("EntityDefinitions('{logical}')/OneToManyRelationships");
+            return Ok(collection(ctx, &context, options, value));
+        }
+        // The simulator's tables relate through lookups only.
+        MetadataPart::ManyToMany => {
+            let context = format!("EntityDefinitions('{logical}')/ManyToManyRelationships");
+            return Ok(collection(ctx, &context, options, Vec::new()));
+        }
+    }
+    if *part == MetadataPart::Attributes {
         let value = filter_select(attribute_rows, options);
         let context = format!("EntityDefinitions('{logical}')/Attributes");
         return Ok(collection(ctx, &context, options, value));
@@ -89,6 +108,96 @@ pub fn get(
     );
     row.extend(body);
     Ok(DvResponse::json(StatusCode::OK, Value::Object(row)))
+}
+
+/// `PicklistAttributeMetadata` of one column: its `OptionSet` when `$expand`ed (a local choice;
+/// `GlobalOptionSet` is null), 404 for a column the table lacks, 400 for one that is no choice.
+fn picklist(
+    ctx: &Ctx,
+    logical: &str,
+    columns: &[String],
+    column: &str,
+    options: &QueryOptions,
+) -> Result<DvResponse, DvError> {
+    if !columns.iter().any(|c| c == column) {
+        return Err(DvError::new(
+            StatusCode::NOT_FOUND,
+            code::NOT_FOUND,
+            format!("Could not find attribute {column} on entity {logical}"),
+        ));
+    }
+    let choices = ctx
+        .config
+        .set_of_logical(logical)
+        .and_then(|set| ctx.config.table(&set).choices.get(column).cloned());
+    let Some(choices) = choices else {
+        return Err(DvError::bad_request(format!(
+            "The attribute {column} is not a PicklistAttributeMetadata."
+        )));
+    };
+    let label = |text: &str| json!({"Label": text, "LanguageCode": 1033});
+    let option_set = json!({
+        "MetadataId": metadata_id(&format!("{logical}.{column}.options")),
+        "Options": choices.iter().map(|choice| json!({
+            "Value": choice.value,
+            "Label": {
+                "LocalizedLabels": [label(&choice.label)],
+                "UserLocalizedLabel": label(&choice.label),
+            },
+        })).collect::<Vec<_>>(),
+    });
+    let mut body = Map::new();
+    body.insert(
+        "@odata.context".into(),
+        json!(format!(
+            "{}/$metadata#EntityDefinitions('{logical}')/Attributes/\
+             Microsoft.Dynamics.CRM.PicklistAttributeMetadata(LogicalName)/$entity",
+            ctx.api
+        )),
+    );
+    body.insert(
+        "MetadataId".into(),
+        json!(metadata_id(&format!("{logical}.{column}"))),
+    );
+    body.insert("LogicalName".into(), json!(column));
+    for expand in &options.expand {
+        match expand.navigation.as_str() {
+            "OptionSet" => body.insert("OptionSet".into(), option_set.clone()),
+            "GlobalOptionSet" => body.insert("GlobalOptionSet".into(), Value::Null),
+            other => {
+                return Err(DvError::bad_request(format!(
+                    "Could not find a property named '{other}' on type \
+                     'Microsoft.Dynamics.CRM.PicklistAttributeMetadata'."
+                )));
+            }
+        };
+    }
+    Ok(DvResponse::json(StatusCode::OK, Value::Object(body)))
+}
+
+/// The one-to-many relationships where `logical` is the referenced (parent) table.
+fn one_to_many(ctx: &Ctx, logical: &str) -> impl Iterator<Item = Map<String, Value>> {
+    let logical_of = |set: &str| ctx.config.table(set).logical_name(set);
+    ctx.config
+        .relationships
+        .iter()
+        .filter(move |r| logical_of(&r.parent_set) == logical)
+        .map(move |r| {
+            json!({
+                "MetadataId": metadata_id(&r.name),
+                "SchemaName": r.name,
+                "ReferencedEntity": logical_of(&r.parent_set),
+                "ReferencingEntity": logical_of(&r.child_set),
+                "ReferencingAttribute": r.child_lookup,
+                "ReferencedEntityNavigationPropertyName": r.name,
+                "ReferencingEntityNavigationPropertyName": r.child_lookup,
+            })
+            .as_object()
+            .cloned()
+            .unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
 }
 
 fn collection(ctx: &Ctx, context: &str, options: &QueryOptions, value: Vec<Value>) -> DvResponse {

@@ -13,14 +13,29 @@ use super::filter::{self, Expr};
 #[derive(Debug, Clone, PartialEq)]
 pub enum Resource {
     Batch,
-    /// `EntityDefinitions`, `EntityDefinitions(LogicalName='x')`, `…/Attributes`.
+    /// `EntityDefinitions`, `EntityDefinitions(LogicalName='x')` and the parts below it.
     EntityDefinitions {
         logical_name: Option<String>,
-        attributes: bool,
+        part: MetadataPart,
     },
     /// A set, or an unbound action name (`WinOpportunity`) — the same shape in a URL.
     Collection(String),
     Entity(String, EntityKey),
+}
+
+/// What below `EntityDefinitions(LogicalName='x')` a request names.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MetadataPart {
+    /// The table's own definition (or the list of tables).
+    Table,
+    /// `/Attributes`.
+    Attributes,
+    /// `/Attributes(LogicalName='c')/Microsoft.Dynamics.CRM.PicklistAttributeMetadata`.
+    Picklist(String),
+    /// `/OneToManyRelationships`.
+    OneToMany,
+    /// `/ManyToManyRelationships`.
+    ManyToMany,
 }
 
 /// How a single row is addressed.
@@ -92,19 +107,32 @@ pub fn parse_path(path: &str) -> Result<Resource, DvError> {
                 (Some(name), tail)
             }
         };
-        let attributes = match tail {
-            "" => false,
-            "/Attributes" => true,
-            other => {
-                return Err(DvError::bad_request(format!(
-                    "Resource not found for the segment '{other}'."
-                )));
-            }
+        const PICKLIST: &str = "/Microsoft.Dynamics.CRM.PicklistAttributeMetadata";
+        let part = match tail {
+            "" => MetadataPart::Table,
+            "/Attributes" => MetadataPart::Attributes,
+            "/OneToManyRelationships" => MetadataPart::OneToMany,
+            "/ManyToManyRelationships" => MetadataPart::ManyToMany,
+            other => match other
+                .strip_prefix("/Attributes(")
+                .and_then(|t| t.strip_suffix(PICKLIST))
+                .and_then(|t| t.strip_suffix(')'))
+                .map(parse_key)
+            {
+                Some(Ok(EntityKey::Alternate(parts)))
+                    if parts.len() == 1 && parts[0].0 == "LogicalName" =>
+                {
+                    let column = parts[0].1.as_str().unwrap_or_default().to_owned();
+                    MetadataPart::Picklist(column)
+                }
+                _ => {
+                    return Err(DvError::bad_request(format!(
+                        "Resource not found for the segment '{other}'."
+                    )));
+                }
+            },
         };
-        return Ok(Resource::EntityDefinitions {
-            logical_name,
-            attributes,
-        });
+        return Ok(Resource::EntityDefinitions { logical_name, part });
     }
     match rest {
         None => Ok(Resource::Collection(head.to_owned())),
@@ -437,8 +465,23 @@ mod tests {
             parse_path("EntityDefinitions(LogicalName='opportunity')/Attributes").unwrap(),
             Resource::EntityDefinitions {
                 logical_name: Some("opportunity".into()),
-                attributes: true
+                part: MetadataPart::Attributes
             }
+        );
+        assert_eq!(
+            parse_path(
+                "EntityDefinitions(LogicalName='opportunity')/Attributes(LogicalName='x_help')/\
+                 Microsoft.Dynamics.CRM.PicklistAttributeMetadata"
+            )
+            .unwrap(),
+            Resource::EntityDefinitions {
+                logical_name: Some("opportunity".into()),
+                part: MetadataPart::Picklist("x_help".into())
+            }
+        );
+        assert!(
+            parse_path("EntityDefinitions(LogicalName='opportunity')/Attributes(LogicalName='x')")
+                .is_err()
         );
         assert!(parse_path("accounts(nope)").is_err());
         assert!(parse_path("accounts/x").is_err());

@@ -1,0 +1,58 @@
+//! What the partner's Dataverse says about the columns the settings name: the help column's
+//! options and the navigation properties from opportunity to the solutions table. Read from
+//! table metadata (no one publishes the co-sell solution's schema), kept with an age, and laid
+//! over the settings: the settings stay the fallback whenever metadata is missing or unclear.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::CrmConfig;
+
+/// The metadata read, as cached.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Discovered {
+    /// The help column's options. Matched to codes by value: labels are localised.
+    pub help_options: Vec<DiscoveredOption>,
+    /// Collection-valued navigation properties from opportunity to the solutions table.
+    pub solutions_relationships: Vec<String>,
+}
+
+/// One option of the help column.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiscoveredOption {
+    pub value: i64,
+    /// In the reading user's language: for people, never for matching.
+    #[serde(default)]
+    pub label: Option<String>,
+}
+
+impl Discovered {
+    /// The settings with what metadata settles: the solutions relationship, when the configured
+    /// one does not exist and exactly one does. Anything less certain keeps the settings.
+    pub fn apply(&self, config: &CrmConfig) -> CrmConfig {
+        let mut config = config.clone();
+        if let Some(found) = self.solutions_relationship(&config) {
+            config.solutions.relationship = found.to_owned();
+        }
+        config
+    }
+
+    /// The relationship metadata would use instead of the configured one, if any.
+    pub fn solutions_relationship(&self, config: &CrmConfig) -> Option<&str> {
+        let found = &self.solutions_relationships;
+        let configured = &config.solutions.relationship;
+        match found.as_slice() {
+            [only] if !only.eq_ignore_ascii_case(configured) => Some(only),
+            _ => None,
+        }
+    }
+
+    /// Options of the help column the settings give no code: a seller choosing one gets an
+    /// error until `COSELL_HELP_OPTIONS` names it.
+    pub fn unmapped_help_options<'a>(&'a self, config: &CrmConfig) -> Vec<&'a DiscoveredOption> {
+        self.help_options
+            .iter()
+            .filter(|o| config.help_options.code(o.value).is_none())
+            .collect()
+    }
+}
