@@ -8,7 +8,8 @@
 //! 2. **skip** it when its [`DealState`] hash equals `Link.outbound_hash` (what both sides last
 //!    agreed on — our own write-backs and the inbound sync's writes land here, at no Partner
 //!    Center request), or when a retry item `outbound:<id>` holds the same hash (and the same
-//!    Services and marketplace columns, which only a create sends) and is dead or not yet due (a rejected opportunity waits for the seller's next edit);
+//!    Services and marketplace columns, which only a create sends) and is dead or not yet due
+//!    (a rejected opportunity waits for the seller's next edit);
 //! 3. **create** (no link): validate ([`plan_create`]); an invalid opportunity gets ✖ and the
 //!    sentences in Audit (one PATCH) and a dead retry item, with *no* Partner Center request;
 //!    else store the intent (retry item with `creatingSince` and the deal posted, see
