@@ -830,21 +830,7 @@ impl OutboundSync {
                 .map_err(|e| read.fail(Problem::WriteBack(e)))?;
         }
         let parked = match &refused_line {
-            Some(line) => {
-                let item = RetryItem {
-                    id: retry_id(read.id),
-                    payload: payload(read.id, Some(&read.seen), &log),
-                    due_at: now,
-                    attempts: 0,
-                    last_error: Some(line.clone()),
-                    state: RetryState::Dead,
-                };
-                self.store
-                    .put_retry(&item)
-                    .await
-                    .map_err(|e| read.fail(e))?;
-                Some(item.id)
-            }
+            Some(line) => Some(self.park_until_edited(read, &log, line, now).await?),
             None => None,
         };
         // Partner Center holds more than the CRM (Microsoft's change kept after a 412 or since an
@@ -919,18 +905,8 @@ impl OutboundSync {
         self.write_back(read.id, read.etag.as_ref(), row)
             .await
             .map_err(|e| read.fail(Problem::WriteBack(e)))?;
-        let item = RetryItem {
-            id: retry_id(read.id),
-            payload: payload(read.id, Some(&read.seen), &log),
-            due_at: now,
-            attempts: 0,
-            last_error: Some(invalid.to_string()),
-            state: RetryState::Dead,
-        };
-        self.store
-            .put_retry(&item)
-            .await
-            .map_err(|e| read.fail(e))?;
+        self.park_until_edited(read, &log, &invalid.to_string(), now)
+            .await?;
         if let Some(link) = link {
             let next = Link {
                 audit: log,
@@ -949,6 +925,29 @@ impl OutboundSync {
         Ok(Synced::Invalid {
             message: invalid.to_string(),
         })
+    }
+
+    /// A dead retry item holding the row as read: the next poll waits until the seller edits.
+    async fn park_until_edited(
+        &self,
+        read: &Read,
+        log: &[String],
+        why: &str,
+        now: OffsetDateTime,
+    ) -> Result<String, Failure> {
+        let item = RetryItem {
+            id: retry_id(read.id),
+            payload: payload(read.id, Some(&read.seen), log),
+            due_at: now,
+            attempts: 0,
+            last_error: Some(why.to_owned()),
+            state: RetryState::Dead,
+        };
+        self.store
+            .put_retry(&item)
+            .await
+            .map_err(|e| read.fail(e))?;
+        Ok(item.id)
     }
 
     /// Why a create failed: a refusal of a co-sell lacking the Services fields names them.
