@@ -910,3 +910,43 @@ async fn a_co_sell_refused_for_an_empty_services_field_names_the_column_then_goe
     assert_eq!(referral["solutionArea"], "AI Business Solutions");
     assert_eq!(referral["solutionPlay"], "Innovate with Azure AI apps");
 }
+
+/// The stored sign-in lacks MFA and Partner Center refuses it (401, 900421): the opportunity
+/// says so with the fix in Audit, the item is dead at once (a retry loop cannot sign in again),
+/// and Partner Center saw one request, not a second with a fresh token of the same sign-in.
+#[tokio::test]
+async fn a_sign_in_without_mfa_is_a_permanent_failure_naming_cosell_login() {
+    use cosell_sim::token::{SimUser, TokenConfig};
+    let sim = cosell_sim::Sim::start(cosell_sim::SimConfig {
+        token: TokenConfig {
+            users: vec![SimUser {
+                username: "nils@contoso.example".into(),
+                name: "Nils".into(),
+                oid: "o-nils".into(),
+                referrals_role: Some("Referrals Admin".into()),
+                mfa: false,
+            }],
+            ..TokenConfig::default()
+        },
+        ..cosell_sim::SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let stack = common::Stack::on(sim).await;
+    let id = stack.seed_deal(&Deal::default());
+    stack.reset_counters();
+    let report = stack.poll().await;
+    let synced = &report.synced.iter().find(|(i, _)| *i == id).unwrap().1;
+    assert!(matches!(synced, Synced::Parked { .. }), "{synced:?}");
+    assert_eq!(stack.route(PC_POST), 1, "{:?}", stack.counters());
+    let audit = stack.audit(id);
+    assert!(
+        audit.contains("requires multi-factor authentication")
+            && audit.contains("run `cosell login`"),
+        "{audit}"
+    );
+    assert_eq!(stack.opportunity(id)["name"], "Contoso - Data platform ✖");
+    let item = stack.parked(id).await.expect("retry item");
+    assert_eq!(item.state, RetryState::Dead);
+    assert!(stack.referrals().is_empty());
+}

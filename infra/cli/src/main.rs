@@ -4,6 +4,7 @@ mod backfill;
 mod check;
 mod config;
 mod context;
+mod login;
 mod output;
 mod preview;
 mod preview_outbound;
@@ -53,6 +54,10 @@ enum Command {
     /// Starts the simulators with sample data, serve against them, and narrates every sync.
     /// No AWS account, no Microsoft account.
     Sandbox(sandbox::Args),
+    /// Signs a Partner Center user (Referrals admin, with MFA) in through Entra ID — a browser
+    /// on this machine, or `--device` for a code on another — and stores the refresh token
+    /// where the credentials live. Nothing is stored unless Partner Center accepts the sign-in.
+    Login(login::Args),
     /// Preflight against the configured services: one line per check, ✔ or ✖ with the fix.
     Check,
     /// First setup after a deploy: registers COSELL_WEBHOOK_URL for the referral events (the
@@ -132,6 +137,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve { listen } => serve::main(&ctx, listen),
         Command::Sandbox(args) => sandbox::main(&ctx, args),
+        Command::Login(args) => login::main(&ctx, args),
         Command::Check => check::main(&ctx),
         Command::Setup { save } => setup::main(&ctx, &save),
         Command::Status => status::main(&ctx),

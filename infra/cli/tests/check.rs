@@ -3,6 +3,7 @@
 
 mod common;
 
+use cosell_sim::token::{Grant, users};
 use serde_json::Value;
 
 use common::{Deployment, seed_currency, sim};
@@ -28,6 +29,7 @@ async fn everything_in_place_prints_only_check_marks() {
     let lines: Vec<&str> = stdout.lines().collect();
     for name in [
         "Partner Center token",
+        "MFA",
         "refresh token age",
         "Dataverse token",
         "co-sell columns",
@@ -54,7 +56,68 @@ async fn everything_in_place_prints_only_check_marks() {
     assert_eq!(code, 0);
     let report: Value = serde_json::from_str(&stdout).expect("one JSON document");
     assert_eq!(report["ok"], true);
-    assert_eq!(report["checks"].as_array().unwrap().len(), 11);
+    assert_eq!(report["checks"].as_array().unwrap().len(), 12);
+    let mfa = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "MFA")
+        .unwrap();
+    assert_eq!(
+        mfa["detail"],
+        format!(
+            "{} (Ada Admin) signed in with multi-factor authentication (amr: pwd, mfa)",
+            users::ADMIN
+        )
+    );
+}
+
+/// A refresh token from a sign-in without MFA: Partner Center refuses it (the token line ✖ with
+/// `cosell login`, no retry loop), and the MFA line says why; with the enforcement off (the time
+/// before 1 April 2026) the token still works and the MFA line alone is ✖.
+#[tokio::test]
+async fn a_sign_in_without_mfa_is_named_with_cosell_login() {
+    let (sim, mut deployment) = ready().await;
+    let without = sim.state.tokens.mint_refresh_token_for(Grant {
+        client_id: "sim-client".into(),
+        public: false,
+        user: Some(users::NO_MFA.into()),
+        mfa: false,
+    });
+    common::write_credentials(&deployment.path("credentials.json"), &without);
+    deployment.set("COSELL_WEBHOOK_URL", WEBHOOK_URL);
+    let (code, stdout, _) = deployment.run(&["check"]).await;
+    assert_ne!(code, 0, "{stdout}");
+    let line = |mark: char, name: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("{mark} {name} — ")))
+            .unwrap_or_else(|| panic!("no {mark} {name}:\n{stdout}"))
+            .to_owned()
+    };
+    let token = line('✖', "Partner Center token");
+    assert!(
+        token.contains("900421") && token.contains("run `cosell login`"),
+        "{token}"
+    );
+    let mfa = line('✖', "MFA");
+    assert!(
+        mfa.contains(&format!(
+            "{} (Nils Nomfa) signed in without multi-factor authentication (amr: pwd)",
+            users::NO_MFA
+        )),
+        "{mfa}"
+    );
+    assert!(
+        mfa.ends_with("complete the multi-factor authentication prompt"),
+        "{mfa}"
+    );
+
+    sim.state.tokens.set_require_mfa(false);
+    let (_, stdout, _) = deployment.run(&["check"]).await;
+    let failed: Vec<&str> = stdout.lines().filter(|l| l.starts_with('✖')).collect();
+    assert_eq!(failed.len(), 1, "{stdout}");
+    assert!(failed[0].starts_with("✖ MFA — "), "{stdout}");
 }
 
 /// The help column's options as metadata gives them, each with the code it maps to, and the

@@ -21,6 +21,7 @@ pub fn router() -> Router<Arc<SimState>> {
         .route("/_admin/counters/reset", post(reset_counters))
         .route("/_admin/tokens/refresh-token", post(mint_refresh_token))
         .route("/_admin/tokens/expire", post(expire_tokens))
+        .route("/_admin/tokens/require-mfa", put(require_mfa))
 }
 
 async fn all_faults(State(state): State<Arc<SimState>>) -> Json<serde_json::Value> {
@@ -77,8 +78,32 @@ async fn reset_counters(State(state): State<Arc<SimState>>) -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
-async fn mint_refresh_token(State(state): State<Arc<SimState>>) -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "refresh_token": state.tokens.mint_refresh_token() }))
+/// Optional body `{"user": "nils@contoso.example"}`: a refresh token of that user's sign-in
+/// (with MFA as the user signs in); the first user's without one.
+async fn mint_refresh_token(
+    State(state): State<Arc<SimState>>,
+    body: Option<Json<MintRequest>>,
+) -> Response {
+    let tokens = &state.tokens;
+    let token = match body.and_then(|Json(b)| b.user) {
+        None => tokens.mint_refresh_token(),
+        Some(name) => match tokens.mint_refresh_token_of(&name) {
+            Some(token) => token,
+            None => return (StatusCode::NOT_FOUND, format!("no user '{name}'")).into_response(),
+        },
+    };
+    Json(serde_json::json!({ "refresh_token": token })).into_response()
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct MintRequest {
+    user: Option<String>,
+}
+
+/// Body `true` or `false`: whether Partner Center refuses App+User tokens without MFA.
+async fn require_mfa(State(state): State<Arc<SimState>>, Json(on): Json<bool>) -> StatusCode {
+    state.tokens.set_require_mfa(on);
+    StatusCode::NO_CONTENT
 }
 
 async fn expire_tokens(State(state): State<Arc<SimState>>) -> StatusCode {

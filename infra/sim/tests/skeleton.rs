@@ -64,7 +64,8 @@ async fn a_token_is_good_only_for_its_audience_and_until_expired() {
     let bearer = format!("Bearer {}", body["access_token"].as_str().unwrap());
     headers.insert("authorization", bearer.parse().unwrap());
     let tokens = &sim.state.tokens;
-    assert_eq!(tokens.authorize(&headers, Audience::Dataverse), Ok(()));
+    let app_only = tokens.authorize(&headers, Audience::Dataverse).unwrap();
+    assert_eq!(app_only.grant.user, None);
     assert!(tokens.authorize(&headers, Audience::PartnerCenter).is_err());
     tokens.expire_all();
     assert!(tokens.authorize(&headers, Audience::Dataverse).is_err());

@@ -34,7 +34,8 @@ pub(crate) struct Auth {
     http: Http,
     token_url: String,
     client_id: String,
-    client_secret: Secret,
+    /// `None` for a public client's refresh token (see [`PartnerCenterConfig::public_client`]).
+    client_secret: Option<Secret>,
     referrals_scope: String,
     webhooks_scope: String,
     /// The newest refresh token; the async lock serialises redemptions.
@@ -58,7 +59,7 @@ impl Auth {
             http,
             token_url: config.token_url.clone(),
             client_id: config.client_id.clone(),
-            client_secret: config.client_secret.clone(),
+            client_secret: (!config.public_client).then(|| config.client_secret.clone()),
             referrals_scope: config.referrals_scope.clone(),
             webhooks_scope: config.webhooks_scope.clone(),
             refresh_token: tokio::sync::Mutex::new(refresh_token),
@@ -94,18 +95,16 @@ impl Auth {
             Audience::Webhooks => &self.webhooks_scope,
         };
         let mut current = self.refresh_token.lock().await;
-        let answer = request_token(
-            &self.http,
-            &self.token_url,
-            &[
-                ("grant_type", "refresh_token"),
-                ("client_id", &self.client_id),
-                ("client_secret", self.client_secret.expose()),
-                ("refresh_token", current.expose()),
-                ("scope", scope),
-            ],
-        )
-        .await?;
+        let mut form = vec![
+            ("grant_type", "refresh_token"),
+            ("client_id", self.client_id.as_str()),
+            ("refresh_token", current.expose()),
+            ("scope", scope.as_str()),
+        ];
+        if let Some(secret) = &self.client_secret {
+            form.push(("client_secret", secret.expose()));
+        }
+        let answer = request_token(&self.http, &self.token_url, &form).await?;
         if let Some(next) = &answer.refresh_token
             && next != &*current
         {

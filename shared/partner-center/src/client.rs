@@ -8,6 +8,7 @@ use reqwest::header::{ACCEPT, HeaderValue};
 use crate::auth::{Audience, Auth, RefreshTokenSink};
 use crate::config::PartnerCenterConfig;
 use crate::error::Error;
+use crate::sign_in::SignIn;
 
 pub(crate) const SERVICE: &str = "partner-center";
 
@@ -48,6 +49,13 @@ impl PartnerCenter {
         &self.inner.config
     }
 
+    /// Who the referrals token speaks for and how they signed in, from its claims (a cached
+    /// token, or one redemption). `None` inside when the token is not a JWT.
+    pub async fn sign_in(&self) -> Result<Option<SignIn>, Error> {
+        let token = self.inner.auth.access_token(Audience::Referrals).await?;
+        Ok(SignIn::of_token(token.expose()))
+    }
+
     /// Sends one logical call: a bearer token for `audience`, `Accept: application/json`, one
     /// `client-request-id` for every attempt, and the sync's `MS-CorrelationId` when in one. A 401 gets one more try with a fresh token.
     pub(crate) async fn send(
@@ -79,7 +87,12 @@ impl PartnerCenter {
                 })
                 .await;
             match result {
-                Err(error) if error.is_unauthorized() && !signed_in_again => {
+                // A fresh token from the same sign-in lacks MFA as much as this one did.
+                Err(error)
+                    if error.is_unauthorized()
+                        && !signed_in_again
+                        && !crate::error::names_mfa(&error) =>
+                {
                     tracing::info!(
                         operation = call.operation,
                         "401 from Partner Center; signing in again"

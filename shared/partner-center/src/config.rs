@@ -24,6 +24,9 @@ pub struct PartnerCenterConfig {
     pub token_url: String,
     pub client_id: String,
     pub client_secret: Secret,
+    /// The refresh token came from a public client flow (a device-code sign-in): Entra ID
+    /// refuses the secret when it is redeemed (AADSTS700025), so it is sent without one.
+    pub public_client: bool,
     /// Scope asked for referral calls (`offline_access` keeps refresh tokens coming).
     pub referrals_scope: String,
     /// Scope asked for webhook registration calls.
@@ -42,6 +45,7 @@ impl PartnerCenterConfig {
             token_url: format!("https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token"),
             client_id: client_id.into(),
             client_secret,
+            public_client: false,
             referrals_scope: DEFAULT_REFERRALS_SCOPE.into(),
             webhooks_scope: DEFAULT_WEBHOOKS_SCOPE.into(),
             token_margin: Duration::from_secs(300),

@@ -13,7 +13,15 @@ use crate::auth::BoxError;
 pub enum Error {
     /// The service said no (non-2xx after retries), did not answer, or answered out of shape.
     #[error(transparent)]
-    Api(#[from] ApiError),
+    Api(ApiError),
+    /// Partner Center (or Entra ID, redeeming the refresh token) wants multi-factor
+    /// authentication the stored sign-in did not do. Nothing but a new sign-in helps, so this is
+    /// never retried.
+    #[error(
+        "Partner Center requires multi-factor authentication and the stored sign-in has none \
+         ({0}): run `cosell login` as a Referrals admin and complete the MFA prompt"
+    )]
+    MfaRequired(ApiError),
     /// A new refresh token was issued but the sink could not store it. The client keeps using it
     /// and offers it to the sink again on the next call; until that works, a restart would
     /// start from a revoked token.
@@ -25,12 +33,49 @@ pub enum Error {
     ForeignNextLink(String),
 }
 
+/// Entra ID's codes for "this sign-in needs (or must register) a second factor": AADSTS50076,
+/// 50079 and 50074 (its error code reference), and Partner Center's "401 … with error code
+/// 900421" (Partner Center blog, CSP technical changes FY26 Q4), which publishes no body: the
+/// code is looked for wherever the answer has text, and so is the word.
+const MFA_CODES: [&str; 4] = ["900421", "AADSTS50076", "AADSTS50079", "AADSTS50074"];
+
+/// Whether an answer says multi-factor authentication is missing.
+pub(crate) fn names_mfa(error: &ApiError) -> bool {
+    let (Some(status), Some(code), Some(message)) = (error.status(), error.code(), error.message())
+    else {
+        return false;
+    };
+    let text = format!("{code} {message}");
+    let lower = text.to_lowercase();
+    let says_mfa = lower.contains("multi-factor")
+        || lower.contains("multifactor")
+        || lower
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .any(|w| w == "mfa");
+    MFA_CODES.iter().any(|c| text.contains(c)) || (matches!(status, 400 | 401 | 403) && says_mfa)
+}
+
+impl From<ApiError> for Error {
+    fn from(error: ApiError) -> Self {
+        if names_mfa(&error) {
+            Error::MfaRequired(error)
+        } else {
+            Error::Api(error)
+        }
+    }
+}
+
 impl Error {
     pub fn api(&self) -> Option<&ApiError> {
         match self {
-            Error::Api(e) => Some(e),
+            Error::Api(e) | Error::MfaRequired(e) => Some(e),
             _ => None,
         }
+    }
+
+    /// The sign-in behind the refresh token lacks MFA: `cosell login` must sign in again.
+    pub fn is_mfa_required(&self) -> bool {
+        matches!(self, Error::MfaRequired(_))
     }
 
     pub fn status(&self) -> Option<u16> {

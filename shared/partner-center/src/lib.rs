@@ -3,7 +3,8 @@
 //!
 //! Every call goes through `cosell-transport` (retries, `Retry-After`, typed errors), carries a
 //! bearer token for its audience and one `client-request-id` per logical call, reused on every
-//! retry. A 401 is retried once with a fresh token.
+//! retry. A 401 is retried once with a fresh token, unless it says MFA is missing
+//! ([`Error::MfaRequired`]: a new sign-in, `cosell login`, is the only fix).
 //!
 //! Tokens come from the refresh-token grant (App+User). Entra ID may rotate the refresh token on
 //! every redemption; the client keeps the newest one in memory and hands each new one to the
@@ -18,7 +19,8 @@
 //! | [`filter`] | [`Filter`]: `$filter` built from typed clauses, strings escaped |
 //! | [`webhooks`] | webhook registration: events, register, view, update, test, delivery status |
 //! | [`webhook`] | inbound callback verification: [`WebhookVerifier`], [`WebhookEnvelope`], [`Rejection`] |
-//! | [`error`] | [`Error`] |
+//! | [`sign_in`] | [`SignIn`]: who a token speaks for and whether it carries MFA |
+//! | [`error`] | [`Error`], with MFA refusals told apart |
 
 pub mod auth;
 pub mod client;
@@ -26,6 +28,7 @@ pub mod config;
 pub mod error;
 pub mod filter;
 pub mod referrals;
+pub mod sign_in;
 pub mod webhook;
 pub mod webhooks;
 
@@ -37,6 +40,7 @@ pub use cosell_transport::{ApiError, HttpConfig, RetryPolicy, Secret};
 pub use error::Error;
 pub use filter::{Field, Filter};
 pub use referrals::{ListQuery, OrderBy, PATCHABLE, PatchOp, PatchOpKind, Versioned, patchable};
+pub use sign_in::SignIn;
 pub use webhook::{
     ConfigError as WebhookConfigError, Rejection, TrustRoots, VerifierConfig, WebhookEnvelope,
     WebhookVerifier,

@@ -8,7 +8,7 @@ mod settings;
 use std::sync::Arc;
 
 use cosell_dataverse::{DataverseClient, DataverseConfig};
-use cosell_partner_center::{PartnerCenter, PartnerCenterConfig};
+use cosell_partner_center::PartnerCenter;
 use cosell_secrets::CredentialStore;
 use cosell_store::{DynamoStore, SqliteStore, SyncStore};
 use cosell_transport::Secret;
@@ -49,13 +49,7 @@ impl Runtime {
             true => Some(aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await),
             false => None,
         };
-        let credential_store = match &settings.credentials {
-            CredentialSource::SecretsManager(secret_id) => CredentialStore::SecretsManager {
-                client: aws_sdk_secretsmanager::Client::new(aws.as_ref().expect("loaded above")),
-                secret_id: secret_id.clone(),
-            },
-            CredentialSource::File(path) => CredentialStore::File(path.clone()),
-        };
+        let credential_store = credential_store(&settings.credentials, aws.as_ref());
         // The metadata cache is read beside the credentials, and given up on rather than waited
         // for: discovery never makes a cold start slower or failing.
         let store = open_store(&settings.store, aws.as_ref())?;
@@ -74,17 +68,9 @@ impl Runtime {
         }
 
         let pc = &credentials.partner_center;
-        let mut pc_config = PartnerCenterConfig::new(
-            &settings.partner_center_tenant,
-            pc.client_id.clone(),
-            pc.client_secret.clone(),
-        );
-        pc_config.referrals_base_url = settings.partner_center_referrals_url.clone();
-        pc_config.registration_base_url = settings.partner_center_registration_url.clone();
-        pc_config.token_url = settings.token_url(&settings.partner_center_tenant);
-        if let Some(timeout) = settings.http_timeout {
-            pc_config.http.timeout = timeout;
-        }
+        let mut pc_config =
+            settings.partner_center_config(pc.client_id.clone(), pc.client_secret.clone());
+        pc_config.public_client = pc.public_client;
         let partner_center = PartnerCenter::new(
             pc_config,
             pc.refresh_token.clone(),
@@ -112,6 +98,21 @@ impl Runtime {
             store,
             dataverse_webhook_key: credentials.dataverse.webhook_key,
         })
+    }
+}
+
+/// Where the credentials live, as a store that reads and writes them. `aws` is the loaded AWS
+/// configuration, required for Secrets Manager.
+pub fn credential_store(
+    source: &CredentialSource,
+    aws: Option<&aws_config::SdkConfig>,
+) -> CredentialStore {
+    match source {
+        CredentialSource::SecretsManager(secret_id) => CredentialStore::SecretsManager {
+            client: aws_sdk_secretsmanager::Client::new(aws.expect("AWS configuration loaded")),
+            secret_id: secret_id.clone(),
+        },
+        CredentialSource::File(path) => CredentialStore::File(path.clone()),
     }
 }
 

@@ -147,6 +147,32 @@ impl Settings {
 
     /// The v2 token endpoint of `tenant` on the configured login host.
     pub fn token_url(&self, tenant: &str) -> String {
-        format!("{}/{tenant}/oauth2/v2.0/token", self.login_url)
+        self.login_endpoint(tenant, "token")
+    }
+
+    /// `{login}/{tenant}/oauth2/v2.0/{endpoint}`: `token`, `authorize`, `devicecode`.
+    pub fn login_endpoint(&self, tenant: &str, endpoint: &str) -> String {
+        format!("{}/{tenant}/oauth2/v2.0/{endpoint}", self.login_url)
+    }
+
+    /// The Partner Center client's configuration for the app: the configured hosts, the
+    /// partner's tenant, the HTTP timeout.
+    pub fn partner_center_config(
+        &self,
+        client_id: String,
+        client_secret: cosell_transport::Secret,
+    ) -> cosell_partner_center::PartnerCenterConfig {
+        let mut config = cosell_partner_center::PartnerCenterConfig::new(
+            &self.partner_center_tenant,
+            client_id,
+            client_secret,
+        );
+        config.referrals_base_url = self.partner_center_referrals_url.clone();
+        config.registration_base_url = self.partner_center_registration_url.clone();
+        config.token_url = self.token_url(&self.partner_center_tenant);
+        if let Some(timeout) = self.http_timeout {
+            config.http.timeout = timeout;
+        }
+        config
     }
 }

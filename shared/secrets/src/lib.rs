@@ -9,6 +9,10 @@
 //! }
 //! ```
 //!
+//! `public_client` (optional, `false` when absent) says the refresh token came from a device-code
+//! sign-in, a public client flow: it is then redeemed without the secret, as Entra ID requires.
+//! `cosell login` writes `refresh_token` and `public_client` together.
+//!
 //! `webhook_key` is optional: the shared key Dataverse sends with its webhook (the push trigger of
 //! outbound sync); without it that trigger is off and the schedule alone polls.
 //!
@@ -35,6 +39,15 @@ pub struct PartnerCenterCredentials {
     pub client_id: String,
     pub client_secret: Secret,
     pub refresh_token: Secret,
+    #[serde(default)]
+    pub public_client: bool,
+}
+
+/// The Partner Center app alone: what a sign-in needs before any refresh token exists.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PartnerCenterApp {
+    pub client_id: String,
+    pub client_secret: Secret,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -78,7 +91,8 @@ pub enum CredentialStore {
 }
 
 impl CredentialStore {
-    fn name(&self) -> String {
+    /// `secret ARN` or `file PATH`, for sentences.
+    pub fn name(&self) -> String {
         match self {
             CredentialStore::SecretsManager { secret_id, .. } => format!("secret {secret_id}"),
             CredentialStore::File(path) => format!("file {}", path.display()),
@@ -93,8 +107,50 @@ impl CredentialStore {
         })
     }
 
-    /// Replaces `partner_center.refresh_token` in the stored document.
+    /// Reads only `partner_center.client_id` and `client_secret` (`cosell login`, which may run
+    /// before there is a refresh token or any Dataverse credential).
+    pub async fn load_partner_center_app(&self) -> Result<PartnerCenterApp, SecretsError> {
+        let document = self.read().await?;
+        let section =
+            document
+                .get("partner_center")
+                .cloned()
+                .ok_or_else(|| SecretsError::Invalid {
+                    source_name: self.name(),
+                    message: "missing object `partner_center`".into(),
+                })?;
+        serde_path_to_error::deserialize(section).map_err(|e| SecretsError::Invalid {
+            source_name: self.name(),
+            message: format!("partner_center.{}: {}", e.path(), without_values(e.inner())),
+        })
+    }
+
+    /// Replaces `partner_center.refresh_token` in the stored document (a rotation).
     pub async fn store_refresh_token(&self, token: &Secret) -> Result<(), SecretsError> {
+        self.update_partner_center(token, None).await?;
+        tracing::info!(store = %self.name(), "stored rotated Partner Center refresh token");
+        Ok(())
+    }
+
+    /// Stores the refresh token of a new sign-in and how it is redeemed, together.
+    pub async fn store_sign_in(
+        &self,
+        token: &Secret,
+        public_client: bool,
+    ) -> Result<(), SecretsError> {
+        self.update_partner_center(token, Some(public_client))
+            .await?;
+        tracing::info!(store = %self.name(), public_client, "stored a new Partner Center sign-in");
+        Ok(())
+    }
+
+    /// Read, replace the fields in `partner_center`, write a new version: keys the operator
+    /// added stay.
+    async fn update_partner_center(
+        &self,
+        token: &Secret,
+        public_client: Option<bool>,
+    ) -> Result<(), SecretsError> {
         let mut document = self.read().await?;
         let slot = document
             .get_mut("partner_center")
@@ -104,9 +160,10 @@ impl CredentialStore {
                 message: "missing object `partner_center`".into(),
             })?;
         slot.insert("refresh_token".into(), token.expose().into());
-        self.write(&document).await?;
-        tracing::info!(store = %self.name(), "stored rotated Partner Center refresh token");
-        Ok(())
+        if let Some(public_client) = public_client {
+            slot.insert("public_client".into(), public_client.into());
+        }
+        self.write(&document).await
     }
 
     async fn read(&self) -> Result<Value, SecretsError> {

@@ -90,6 +90,11 @@ impl Stack {
         Stack::start_on(sim::start_with(pc).await, crm, false).await
     }
 
+    /// The outbound function alone, on this simulator.
+    pub async fn on(sim: Sim) -> Stack {
+        Stack::start_on(sim, CrmConfig::default(), false).await
+    }
+
     async fn start(inbound: bool) -> Stack {
         Stack::start_on(sim::start().await, CrmConfig::default(), inbound).await
     }

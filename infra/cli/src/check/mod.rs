@@ -5,6 +5,7 @@
 //! |---|---|
 //! | clients | the credentials load and the clients and store build ([`Runtime::start`]) |
 //! | Partner Center token | a one-referral list (the referrals audience) |
+//! | MFA | the referrals access token's `amr` claim lists `mfa` (read, not verified: a diagnostic) |
 //! | refresh token age | see [`token_age`] (read before any redemption) |
 //! | Dataverse token | a one-row currency query |
 //! | co-sell columns | `EntityDefinitions(…'opportunity')/Attributes` has the deal value and every co-sell column |
@@ -126,6 +127,7 @@ pub async fn preflight(config: &Config) -> anyhow::Result<Preflight> {
     let pc_token = partner_center_token(&runtime.partner_center).await;
     let pc_ok = pc_token.ok;
     checks.push(pc_token);
+    checks.push(mfa(&runtime.partner_center).await);
     checks.push(refresh_token_age(age, pc_ok));
     let currencies = runtime
         .dataverse
@@ -167,11 +169,14 @@ async fn partner_center_token(pc: &PartnerCenter) -> Check {
         Ok(_) => return Check::pass(NAME, "obtained; the referrals API answers"),
         Err(error) => error,
     };
+    if error.is_mfa_required() {
+        return Check::fail(NAME, error.to_string(), LOGIN_WITH_MFA);
+    }
     match error.api() {
         Some(api) if from_token_endpoint(api) => {
             let fix = match api.code() {
                 Some("invalid_grant") => {
-                    "the refresh token is expired or revoked: sign in again as a Referrals Admin and store the new partner_center.refresh_token"
+                    "the refresh token is expired or revoked: run `cosell login` as a Referrals admin"
                 }
                 Some("invalid_client" | "unauthorized_client") => {
                     "check partner_center.client_id and client_secret in the credentials"
@@ -185,7 +190,7 @@ async fn partner_center_token(pc: &PartnerCenter) -> Check {
         Some(api) if matches!(api.status(), Some(401 | 403)) => Check::fail(
             NAME,
             format!("obtained, but the referrals API refused it: {error}"),
-            "the signed-in user needs the Referrals Admin or Referrals User role",
+            "the signed-in user needs the Referrals admin role: give it to them in Partner Center, or run `cosell login` as a user who has it",
         ),
         Some(_) => Check::fail(
             NAME,
@@ -196,6 +201,43 @@ async fn partner_center_token(pc: &PartnerCenter) -> Check {
             NAME,
             error.to_string(),
             "make the credentials file or secret writable: a rotated refresh token must be stored",
+        ),
+    }
+}
+
+const LOGIN_WITH_MFA: &str =
+    "run `cosell login` as a Referrals admin and complete the multi-factor authentication prompt";
+
+/// Whether the sign-in behind the refresh token did MFA, from the access token's `amr`.
+async fn mfa(pc: &PartnerCenter) -> Check {
+    const NAME: &str = "MFA";
+    match pc.sign_in().await {
+        Ok(Some(sign_in)) if sign_in.mfa() => Check::pass(
+            NAME,
+            format!(
+                "{} signed in with multi-factor authentication (amr: {})",
+                sign_in.who(),
+                sign_in.methods_text()
+            ),
+        ),
+        Ok(Some(sign_in)) => Check::fail(
+            NAME,
+            format!(
+                "{} signed in without multi-factor authentication (amr: {}); Partner Center \
+                 refuses App+User calls without it since 1 April 2026",
+                sign_in.who(),
+                sign_in.methods_text()
+            ),
+            LOGIN_WITH_MFA,
+        ),
+        Ok(None) => Check::pass(
+            NAME,
+            "unknown (the access token is not a JWT, so its amr claim cannot be read)",
+        ),
+        Err(error) => Check::fail(
+            NAME,
+            format!("no access token to read: {error}"),
+            "see the Partner Center token line",
         ),
     }
 }
@@ -212,11 +254,7 @@ fn refresh_token_age(age: Age, token_ok: bool) -> Check {
                 if days == 1 { "" } else { "s" }
             );
             if age >= token_age::LIFETIME && !token_ok {
-                Check::fail(
-                    NAME,
-                    detail,
-                    "sign in again as a Referrals Admin and store the new partner_center.refresh_token",
-                )
+                Check::fail(NAME, detail, "run `cosell login` as a Referrals admin")
             } else {
                 Check::pass(NAME, detail)
             }

@@ -66,13 +66,50 @@ pub struct ReferralsAuth;
 /// The caller holds a live token for webhook registration (`https://api.partnercenter.microsoft.com`).
 pub struct WebhooksAuth;
 
+/// A live token of the audience, for a user (the referrals API is App+User only) whose sign-in
+/// did MFA when the simulator requires it, holding a Referrals role.
 fn authorize(parts: &Parts, state: &SimState, audience: Audience) -> Result<(), PcError> {
     state.pc.requests.record(parts);
-    state
+    let unauthorized = |why: &str| PcError::new(StatusCode::UNAUTHORIZED, "unauthenticated", why);
+    let access = state
         .tokens
         .authorize(&parts.headers, audience)
-        .map_err(|why| PcError::new(StatusCode::UNAUTHORIZED, "unauthenticated", why))
+        .map_err(unauthorized)?;
+    let Some(username) = access.grant.user.as_deref() else {
+        return Err(unauthorized(
+            "App+User authentication is required: an app-only token is not accepted",
+        ));
+    };
+    if state.tokens.require_mfa() && !access.grant.mfa {
+        return Err(PcError::new(
+            StatusCode::UNAUTHORIZED,
+            MFA_REQUIRED_CODE,
+            MFA_REQUIRED_MESSAGE,
+        ));
+    }
+    let has_role = state
+        .tokens
+        .user(username)
+        .is_some_and(|u| u.referrals_role.is_some());
+    if !has_role {
+        // partner-rest error-codes.md's 403 sample; which answer a missing role gets is not
+        // published.
+        return Err(PcError::new(
+            StatusCode::FORBIDDEN,
+            "unAuthorized",
+            "Caller is not authorized to access the resource.",
+        ));
+    }
+    Ok(())
 }
+
+/// What Partner Center answers an App+User call whose token lacks the `mfa` claim: Microsoft
+/// publishes "a 401 response with error code 900421" (Partner Center blog, "CSP technical changes
+/// FY26 Q4") and no body; this one puts the code where the error shape has room for it and says
+/// nothing else a client could lean on.
+pub const MFA_REQUIRED_CODE: &str = "900421";
+pub const MFA_REQUIRED_MESSAGE: &str =
+    "Multi-factor authentication is required for App+User calls (error 900421)";
 
 impl FromRequestParts<Arc<SimState>> for ReferralsAuth {
     type Rejection = PcError;

@@ -39,14 +39,16 @@ impl Problem {
     /// True when retrying the same referral cannot succeed: an operator (or a change to the
     /// referral, which brings a new event) must act first. A service that answers 400 (the
     /// request is wrong: a column that does not exist) or 403 (no permission) will answer the
-    /// same next time; a 404 may be a referral not yet readable everywhere, so it is retried.
+    /// same next time; so will Partner Center refusing a sign-in without MFA; a 404 may be a
+    /// referral not yet readable everywhere, so it is retried.
     pub fn is_permanent(&self) -> bool {
         let refused = |status: Option<u16>| matches!(status, Some(400 | 403));
         match self {
             Self::Invalid(_) | Self::Ambiguous(_) | Self::KindChanged { .. } | Self::Mapping(_) => {
                 true
             }
-            Self::Referral(error) => refused(error.status()),
+            // A sign-in without MFA stays refused until someone runs `cosell login`.
+            Self::Referral(error) => error.is_mfa_required() || refused(error.status()),
             Self::Crm(error) => refused(error.status()),
             _ => false,
         }
@@ -90,5 +92,30 @@ impl From<DataverseError> for Problem {
 impl From<cosell_mapping::MappingError> for Problem {
     fn from(error: cosell_mapping::MappingError) -> Self {
         Self::Mapping(error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use cosell_transport::ApiError;
+
+    use super::*;
+
+    fn refused(status: u16, code: &str, message: &str) -> Problem {
+        Problem::Referral(cosell_partner_center::Error::from(ApiError::Service {
+            service: "partner-center",
+            operation: "get referral",
+            status,
+            code: code.into(),
+            message: message.into(),
+        }))
+    }
+
+    #[test]
+    fn a_sign_in_without_mfa_is_permanent_and_a_plain_401_is_not() {
+        // Partner Center's published answer: "a 401 response with error code 900421".
+        assert!(refused(401, "900421", "").is_permanent());
+        assert!(refused(401, "unauthenticated", "MFA is required").is_permanent());
+        assert!(!refused(401, "unauthenticated", "token expired").is_permanent());
     }
 }
