@@ -5,102 +5,11 @@
 
 mod common;
 
-use std::process::Stdio;
-use std::time::Duration;
-
 use cosell_sim::token::{AppCredential, TokenConfig, users};
 use cosell_sim::{Sim, SimConfig};
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Child;
 
-use common::{Deployment, seed_currency, sim};
-
-/// A `cosell login` whose stderr (the instructions) is read line by line.
-struct Login {
-    child: Child,
-    lines: tokio::io::Lines<BufReader<tokio::process::ChildStderr>>,
-    seen: Vec<String>,
-}
-
-impl Login {
-    fn spawn(deployment: &Deployment, args: &[&str]) -> Self {
-        let mut all = vec!["login", "--timeout", "30"];
-        all.extend_from_slice(args);
-        let mut command = deployment.command(&all);
-        let mut child = command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        Self {
-            child,
-            lines: BufReader::new(stderr).lines(),
-            seen: Vec::new(),
-        }
-    }
-
-    /// The first instruction line satisfying `wanted`.
-    async fn line(&mut self, wanted: impl Fn(&str) -> bool) -> String {
-        loop {
-            let line = tokio::time::timeout(Duration::from_secs(20), self.lines.next_line())
-                .await
-                .expect("an instruction within 20 s")
-                .unwrap()
-                .unwrap_or_else(|| panic!("stderr ended; read:\n{}", self.seen.join("\n")));
-            self.seen.push(line.clone());
-            if wanted(&line) {
-                return line;
-            }
-        }
-    }
-
-    /// The sign-in URL printed for the browser.
-    async fn url(&mut self) -> url::Url {
-        let line = self.line(|l| l.trim_start().starts_with("http")).await;
-        url::Url::parse(line.trim()).unwrap()
-    }
-
-    /// Waits for the end: (exit code, stdout, the rest of stderr).
-    async fn finish(mut self) -> (i32, String, String) {
-        let mut rest = self.seen.join("\n");
-        while let Ok(Some(line)) = self.lines.next_line().await {
-            rest.push('\n');
-            rest.push_str(&line);
-        }
-        let output = tokio::time::timeout(Duration::from_secs(30), self.child.wait_with_output())
-            .await
-            .expect("login ends")
-            .unwrap();
-        (
-            output.status.code().unwrap_or(-1),
-            String::from_utf8(output.stdout).unwrap(),
-            rest,
-        )
-    }
-}
-
-fn param(url: &url::Url, name: &str) -> String {
-    url.query_pairs()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_else(|| panic!("no {name} in {url}"))
-}
-
-/// The browser: opens the sign-in URL as `user`, follows Entra ID's redirect to the loopback.
-async fn browse(url: &url::Url, user: &str) -> reqwest::Response {
-    let mut url = url.clone();
-    url.query_pairs_mut().append_pair("login_hint", user);
-    reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .unwrap()
-        .get(url)
-        .send()
-        .await
-        .unwrap()
-}
+use common::{Deployment, Login, browse, param, seed_currency, sim};
 
 /// The browser landing on the loopback redirect URI with `query` (what Entra ID would send).
 async fn land(url: &url::Url, query: &[(&str, &str)]) {
@@ -136,7 +45,7 @@ async fn a_browser_sign_in_with_mfa_is_stored_and_check_uses_it() {
     let url = login.url().await;
     assert_eq!(param(&url, "code_challenge_method"), "S256");
     assert!(param(&url, "redirect_uri").starts_with("http://localhost:"));
-    let page = browse(&url, users::ADMIN).await;
+    let page = browse(&url, Some(users::ADMIN)).await;
     assert_eq!(page.status(), 200);
     assert!(
         page.text()
@@ -198,7 +107,7 @@ async fn a_sign_in_partner_center_refuses_is_not_stored() {
     ] {
         let mut login = Login::spawn(&deployment, &[]);
         let url = login.url().await;
-        browse(&url, user).await;
+        browse(&url, Some(user)).await;
         let (code, stdout, stderr) = login.finish().await;
         assert_eq!(code, 1, "{user}: {stdout}{stderr}");
         assert!(stderr.contains(user) && stderr.contains(says), "{stderr}");

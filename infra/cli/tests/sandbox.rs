@@ -65,7 +65,7 @@ async fn the_sandbox_narrates_syncs_and_its_guide_works() {
         .map(|l| l.trim_start().to_owned())
         .filter(|l| l.starts_with("curl "))
         .collect();
-    assert_eq!(commands.len(), 7, "{:#?}", sandbox.seen);
+    assert_eq!(commands.len(), 8, "{:#?}", sandbox.seen);
     let run = |line: &str| {
         let output = std::process::Command::new("sh")
             .args(["-c", line])
@@ -108,6 +108,53 @@ async fn the_sandbox_narrates_syncs_and_its_guide_works() {
     let (code, stdout, stderr) = common::run(check).await;
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stdout.lines().all(|l| l.starts_with('✔')), "{stdout}");
+    assert!(stdout.contains("✔ MFA — ada@contoso.example"), "{stdout}");
+
+    // The guide's sign-in: refused without MFA, stored once Partner Center stops enforcing it,
+    // and then `check` shows ✖ MFA.
+    let login_line = |user: bool| {
+        let line = sandbox
+            .seen
+            .iter()
+            .map(|l| l.trim_start())
+            .find(|l| l.starts_with("cosell login ") && l.contains("--user") == user)
+            .unwrap_or_else(|| panic!("{:#?}", sandbox.seen))
+            .to_owned();
+        line.split_whitespace()
+            .skip(1)
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let sign_in = |args: Vec<String>| async move {
+        let mut command = cosell();
+        command.args(&args).args(["--timeout", "30"]);
+        let mut login = common::Login::spawn_command(command);
+        let url = login.url().await;
+        common::browse(&url, None).await;
+        login.finish().await
+    };
+    let (code, _, stderr) = sign_in(login_line(true)).await;
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("without multi-factor authentication"),
+        "{stderr}"
+    );
+    let lenient = commands.iter().find(|c| c.contains("require-mfa")).unwrap();
+    run(lenient);
+    let (code, stdout, stderr) = sign_in(login_line(true)).await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let mut check = cosell();
+    check.args(["check", "--config", &config]);
+    let (code, stdout, _) = common::run(check).await;
+    assert_eq!(code, 1, "{stdout}");
+    let failed: Vec<&str> = stdout.lines().filter(|l| l.starts_with('✖')).collect();
+    assert_eq!(failed.len(), 1, "{stdout}");
+    assert!(
+        failed[0].starts_with("✖ MFA — nils@contoso.example"),
+        "{stdout}"
+    );
+    let (code, stdout, stderr) = sign_in(login_line(false)).await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
 
     let (code, lines) = sandbox.terminate().await;
     assert_eq!(code, 0, "{lines:#?}");

@@ -187,10 +187,17 @@ Look:
   curl -fsS {sim}/_admin/dataverse/rows/opportunities
   curl -fsS {sim}/_admin/partner-center/referrals
   cosell check --config {config}
+Sign in to Partner Center again (open the URL it prints: the simulated Entra ID signs --user in at once):
+  cosell login --config {config} --user {no_mfa}
+  # that user does no MFA, so Partner Center refuses the sign-in and nothing is stored; as before 1 April 2026:
+  curl -fsS -o /dev/null -X PUT {sim}/_admin/tokens/require-mfa {json} -d false
+  # then the same login is stored and `cosell check` shows ✖ MFA; signing in as ada (with MFA) makes it ✔ again:
+  cosell login --config {config}
 Ctrl-C stops everything.
 
 ",
         config = config.display(),
+        no_mfa = cosell_sim::token::users::NO_MFA,
     )
 }
 
@@ -230,7 +237,7 @@ mod tests {
             .lines()
             .filter(|l| l.trim_start().starts_with("curl "))
             .collect();
-        assert_eq!(commands.len(), 7, "{text}");
+        assert_eq!(commands.len(), 8, "{text}");
         assert!(
             text.contains("/_admin/partner-center/referrals/r1"),
             "{text}"

@@ -11,7 +11,7 @@ use cosell_sim::Sim;
 use cosell_sim::partner_center::signing::Signer;
 use serde_json::{Map, Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdout, Command};
+use tokio::process::{Child, ChildStderr, ChildStdout, Command};
 use tokio::time::Instant;
 use uuid::Uuid;
 
@@ -273,4 +273,97 @@ pub fn cosell_referral() -> Value {
         "consent": {"consentToContact": true, "consentToShareReferralWithMicrosoftSellers": true},
         "details": {"dealValue": 250000, "currency": "USD", "closingDateTime": "2026-06-30T00:00:00Z"}
     })
+}
+
+/// A `cosell login` whose stderr (the instructions) is read line by line.
+pub struct Login {
+    child: Child,
+    lines: Lines<BufReader<ChildStderr>>,
+    seen: Vec<String>,
+}
+
+impl Login {
+    /// `cosell login --timeout 30 ARGS` in `deployment`.
+    pub fn spawn(deployment: &Deployment, args: &[&str]) -> Self {
+        let mut all = vec!["login", "--timeout", "30"];
+        all.extend_from_slice(args);
+        Self::spawn_command(deployment.command(&all))
+    }
+
+    /// `command` (a `cosell login …`), its stdout and stderr piped.
+    pub fn spawn_command(mut command: Command) -> Self {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        Self {
+            child,
+            lines: BufReader::new(stderr).lines(),
+            seen: Vec::new(),
+        }
+    }
+
+    /// The first instruction line satisfying `wanted`.
+    pub async fn line(&mut self, wanted: impl Fn(&str) -> bool) -> String {
+        loop {
+            let line = tokio::time::timeout(Duration::from_secs(20), self.lines.next_line())
+                .await
+                .expect("an instruction within 20 s")
+                .unwrap()
+                .unwrap_or_else(|| panic!("stderr ended; read:\n{}", self.seen.join("\n")));
+            self.seen.push(line.clone());
+            if wanted(&line) {
+                return line;
+            }
+        }
+    }
+
+    /// The sign-in URL printed for the browser.
+    pub async fn url(&mut self) -> url::Url {
+        let line = self.line(|l| l.trim_start().starts_with("http")).await;
+        url::Url::parse(line.trim()).unwrap()
+    }
+
+    /// Waits for the end: (exit code, stdout, the rest of stderr).
+    pub async fn finish(mut self) -> (i32, String, String) {
+        let mut rest = self.seen.join("\n");
+        while let Ok(Some(line)) = self.lines.next_line().await {
+            rest.push('\n');
+            rest.push_str(&line);
+        }
+        let output = tokio::time::timeout(Duration::from_secs(30), self.child.wait_with_output())
+            .await
+            .expect("login ends")
+            .unwrap();
+        (
+            output.status.code().unwrap_or(-1),
+            String::from_utf8(output.stdout).unwrap(),
+            rest,
+        )
+    }
+}
+
+pub fn param(url: &url::Url, name: &str) -> String {
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| panic!("no {name} in {url}"))
+}
+
+/// The browser: opens the sign-in URL (as `user`, else as the URL's `login_hint` or the first user), follows Entra ID's redirect to the loopback.
+pub async fn browse(url: &url::Url, user: Option<&str>) -> reqwest::Response {
+    let mut url = url.clone();
+    if let Some(user) = user {
+        url.query_pairs_mut().append_pair("login_hint", user);
+    }
+    reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .get(url)
+        .send()
+        .await
+        .unwrap()
 }
