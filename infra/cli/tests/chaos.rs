@@ -852,7 +852,7 @@ fn secrets_of_the_run(cli: &Deployment) -> Vec<String> {
         "sim-secret".to_owned(),
         "sim-refresh-token".to_owned(),
         "sim-rt-".to_owned(),
-        "sim-at-".to_owned(),
+        cosell_sim::token::jwt::prefix(),
     ];
     if let Ok(text) = std::fs::read_to_string(cli.path("credentials.json"))
         && let Ok(document) = serde_json::from_str::<Value>(&text)

@@ -41,10 +41,16 @@ pub(crate) fn access_token(
             claims["oid"] = user.oid.as_str().into();
         }
     }
-    let header = serde_json::json!({"typ": "JWT", "alg": "none"});
     format!(
-        "{}.{}.",
-        URL_SAFE_NO_PAD.encode(header.to_string()),
+        "{}{}.",
+        prefix(),
         URL_SAFE_NO_PAD.encode(claims.to_string())
     )
+}
+
+/// How every access token the simulator issues begins (its encoded header and the dot): what a
+/// test looks for to prove no token reached a log.
+pub fn prefix() -> String {
+    let header = serde_json::json!({"typ": "JWT", "alg": "none"});
+    format!("{}.", URL_SAFE_NO_PAD.encode(header.to_string()))
 }
