@@ -85,14 +85,11 @@ impl PartnerCenter {
                         None => request,
                     }
                 })
-                .await;
+                .await
+                .map_err(Error::from);
             match result {
                 // A fresh token from the same sign-in lacks MFA as much as this one did.
-                Err(error)
-                    if error.is_unauthorized()
-                        && !signed_in_again
-                        && !crate::error::names_mfa(&error) =>
-                {
+                Err(Error::Api(error)) if error.is_unauthorized() && !signed_in_again => {
                     tracing::info!(
                         operation = call.operation,
                         "401 from Partner Center; signing in again"
@@ -100,7 +97,7 @@ impl PartnerCenter {
                     self.inner.auth.invalidate(audience).await;
                     signed_in_again = true;
                 }
-                other => return other.map_err(Error::from),
+                other => return other,
             }
         }
     }

@@ -40,7 +40,7 @@ pub enum Error {
 const MFA_CODES: [&str; 4] = ["900421", "AADSTS50076", "AADSTS50079", "AADSTS50074"];
 
 /// Whether an answer says multi-factor authentication is missing.
-pub(crate) fn names_mfa(error: &ApiError) -> bool {
+fn names_mfa(error: &ApiError) -> bool {
     let (Some(status), Some(code), Some(message)) = (error.status(), error.code(), error.message())
     else {
         return false;

@@ -89,11 +89,10 @@ impl SignInContext {
 pub struct LoginReport {
     /// `browser` or `device`.
     pub flow: &'static str,
-    pub user: Option<String>,
-    pub name: Option<String>,
+    /// Who signed in and the token's `amr`, from its claims.
+    #[serde(flatten)]
+    pub sign_in: SignIn,
     pub mfa: bool,
-    /// The token's `amr`.
-    pub methods: Vec<String>,
     /// `file …` or `secret …`.
     pub stored_in: String,
     pub public_client: bool,
@@ -101,7 +100,7 @@ pub struct LoginReport {
 
 impl Report for LoginReport {
     fn human(&self) -> String {
-        let sign_in = self.sign_in();
+        let sign_in = &self.sign_in;
         let mfa = if self.mfa {
             format!(
                 "{OK} multi-factor authentication — the token lists {}\n",
@@ -129,17 +128,6 @@ impl Report for LoginReport {
     }
 }
 
-impl LoginReport {
-    fn sign_in(&self) -> SignIn {
-        SignIn {
-            user: self.user.clone(),
-            name: self.name.clone(),
-            object_id: None,
-            methods: self.methods.clone(),
-        }
-    }
-}
-
 async fn login(settings: &Settings, args: &Args) -> anyhow::Result<LoginReport> {
     let store = credential_store(settings).await;
     let app = store.load_partner_center_app().await?;
@@ -162,12 +150,7 @@ async fn login(settings: &Settings, args: &Args) -> anyhow::Result<LoginReport> 
              offline_access. {KEPT}"
         )
     })?;
-    let sign_in = SignIn::of_token(answer.access_token.expose()).unwrap_or(SignIn {
-        user: None,
-        name: None,
-        object_id: None,
-        methods: Vec::new(),
-    });
+    let sign_in = SignIn::of_token(answer.access_token.expose()).unwrap_or_default();
     let working = try_sign_in(&context, &sign_in, refresh_token, public_client).await?;
     store
         .store_sign_in(&working, public_client)
@@ -182,9 +165,7 @@ async fn login(settings: &Settings, args: &Args) -> anyhow::Result<LoginReport> 
     Ok(LoginReport {
         flow,
         mfa: sign_in.mfa(),
-        methods: sign_in.methods.clone(),
-        user: sign_in.user,
-        name: sign_in.name,
+        sign_in,
         stored_in: store.name(),
         public_client,
     })
