@@ -22,7 +22,10 @@ const FUNCTIONS: &[(&str, &[&str])] = &[
             "functions/webhook-ingress/src",
             "shared/sync/src/inbound",
             "shared/sync/src/activity.rs",
-            "shared/sync/src/lease.rs",
+            "shared/sync/src/record.rs",
+            "shared/sync/src/record",
+            "shared/sync/src/link.rs",
+            "shared/sync/src/intent.rs",
         ],
     ),
     (
@@ -31,7 +34,10 @@ const FUNCTIONS: &[(&str, &[&str])] = &[
             "functions/outbound-sync/src",
             "shared/sync/src/outbound",
             "shared/sync/src/activity.rs",
-            "shared/sync/src/lease.rs",
+            "shared/sync/src/record.rs",
+            "shared/sync/src/record",
+            "shared/sync/src/link.rs",
+            "shared/sync/src/intent.rs",
         ],
     ),
     (

@@ -1,5 +1,5 @@
 //! The outbound-sync function's handlers: the schedule ([`poll`]) and the optional Dataverse
-//! webhook ([`handle_webhook`]), both handing work to [`cosell_sync::OutboundSync`]. No business
+//! webhook ([`webhook_answer`]), both handing work to [`cosell_sync::OutboundSync`]. No business
 //! rule lives here.
 //!
 //! `src/main.rs` (the Lambda glue) builds the clients and the store once, at cold start, makes an
@@ -92,6 +92,11 @@ pub struct App {
 }
 
 impl App {
+    /// Whether the Dataverse webhook trigger is on (a key is configured).
+    pub fn webhook_enabled(&self) -> bool {
+        self.webhook_key.is_some()
+    }
+
     /// Wires the outbound use case over the given ports.
     pub fn new(
         settings: Settings,
@@ -209,20 +214,8 @@ struct RemoteExecutionContext {
     id: Uuid,
 }
 
-/// Answers one Dataverse webhook call: the key first (a refusal reads nothing and makes no
-/// request), then the one row it names.
-pub async fn handle_webhook(
-    app: &App,
-    method: &Method,
-    headers: &HeaderMap,
-    body: Bytes,
-) -> (StatusCode, String) {
-    let answer = webhook_answer(app, method, headers, body).await;
-    (answer.status, answer.text)
-}
-
-/// [`handle_webhook`]'s answer together with the use case's outcome, for a host that reports
-/// what was synced (`cosell serve` narrates it).
+/// The answer to one Dataverse webhook call, with the use case's outcome for a host that
+/// reports what was synced (`cosell serve` narrates it).
 #[derive(Debug)]
 pub struct WebhookAnswer {
     pub status: StatusCode,
@@ -231,7 +224,8 @@ pub struct WebhookAnswer {
     pub synced: Option<(Uuid, Synced)>,
 }
 
-/// What [`handle_webhook`] does, keeping the outcome.
+/// Answers one Dataverse webhook call: the key first (a refusal reads nothing and makes no
+/// request), then the one row it names.
 pub async fn webhook_answer(
     app: &App,
     method: &Method,

@@ -3,7 +3,7 @@
 //!
 //! - a Function URL (or HTTP API) request — the Dataverse webhook — recognised by
 //!   `requestContext.http` (the payload format 2.0 every Function URL event has), answered by
-//!   [`outbound_sync::handle_webhook`];
+//!   [`outbound_sync::webhook_answer`];
 //! - anything else — the EventBridge Scheduler's every-minute event, which has no
 //!   `requestContext` — runs [`outbound_sync::poll`]. A failed poll fails the invocation, so the
 //!   scheduler's retry policy and the error metric see it.

@@ -252,9 +252,9 @@ async fn a_forged_or_missing_webhook_key_is_refused_before_anything_is_read() {
     let mut headers = http::HeaderMap::new();
     headers.insert(common::HEADER, KEY.parse().unwrap());
     let body = common::remote_execution_context(id).to_string();
-    let (status, _) =
-        outbound_sync::handle_webhook(&off, &http::Method::POST, &headers, body.into()).await;
-    assert_eq!(status, 404);
+    let answer =
+        outbound_sync::webhook_answer(&off, &http::Method::POST, &headers, body.into()).await;
+    assert_eq!(answer.status, 404);
     assert_eq!(stack.requests("dataverse"), 0);
 }
 

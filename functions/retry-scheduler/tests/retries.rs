@@ -9,7 +9,7 @@ use cosell_mapping::inbound::record_id;
 use cosell_sim::faults::{FaultSettings, Service};
 use cosell_store::{RetryState, SyncStore};
 use cosell_sync::Handled;
-use cosell_sync::activity::{self, Direction};
+use cosell_sync::activity::{self, SyncDirection};
 use cosell_sync::retry::{LEASE, Redone};
 use time::{Duration, OffsetDateTime};
 
@@ -81,7 +81,7 @@ async fn an_outage_backs_off_on_schedule_and_converges_when_dataverse_heals() {
         assert!(row["name"].as_str().unwrap().ends_with('✔'), "{row:?}");
     }
     assert_eq!(stack.rows("opportunities").len(), 3);
-    let last = activity::last(&*stack.store, Direction::Inbound).await;
+    let last = activity::last(&*stack.store, SyncDirection::Inbound).await;
     assert_eq!(last.unwrap(), Some(clock), "the last inbound sync is noted");
     let again = app.retries.run(clock + Duration::hours(1)).await.unwrap();
     assert!(again.redone.is_empty(), "{again:?}");

@@ -2,7 +2,7 @@
 //! the inbound use case ([`cosell_sync::InboundSync`]). No business rule lives here.
 //!
 //! `src/main.rs` (the Lambda glue) builds the clients and the store once, at cold start, makes an
-//! [`App`], and calls [`handle`] for every request.
+//! [`App`], and answers every request with [`answer`].
 //!
 //! | answer | when |
 //! |---|---|
@@ -83,18 +83,7 @@ impl App {
     }
 }
 
-/// Answers one callback: verify first (a refusal costs no Dataverse request), then the use case.
-pub async fn handle(
-    app: &App,
-    method: &Method,
-    headers: &HeaderMap,
-    body: Bytes,
-) -> (StatusCode, String) {
-    let answer = answer(app, method, headers, body).await;
-    (answer.status, answer.text)
-}
-
-/// [`handle`]'s answer together with the use case's outcome, for a host that reports what was
+/// The answer to one callback, with the use case's outcome for a host that reports what was
 /// synced (`cosell serve` narrates it).
 #[derive(Debug)]
 pub struct Answer {
@@ -104,7 +93,7 @@ pub struct Answer {
     pub handled: Option<Handled>,
 }
 
-/// What [`handle`] does, keeping the outcome.
+/// Answers one callback: verify first (a refusal costs no Dataverse request), then the use case.
 pub async fn answer(app: &App, method: &Method, headers: &HeaderMap, body: Bytes) -> Answer {
     let refused = |status: StatusCode, text: String| Answer {
         status,

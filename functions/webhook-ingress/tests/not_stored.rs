@@ -59,7 +59,8 @@ async fn an_event_the_store_cannot_keep_gets_503_and_its_redelivery_is_synced() 
     let app = stack.app_with_store(Arc::new(DynamoStore::new(dynamodb.clone(), table.clone())));
     stack.reset_counters();
 
-    let (status, text) = webhook_ingress::handle(&app, &Method::POST, &headers, body.clone()).await;
+    let webhook_ingress::Answer { status, text, .. } =
+        webhook_ingress::answer(&app, &Method::POST, &headers, body.clone()).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{text}");
     assert_eq!(stack.dataverse_requests(), 0);
     assert!(stack.rows("opportunities").is_empty());
@@ -67,7 +68,8 @@ async fn an_event_the_store_cannot_keep_gets_503_and_its_redelivery_is_synced() 
     cosell_store::dynamodb::create_table(&dynamodb, &table)
         .await
         .unwrap();
-    let (status, text) = webhook_ingress::handle(&app, &Method::POST, &headers, body).await;
+    let webhook_ingress::Answer { status, text, .. } =
+        webhook_ingress::answer(&app, &Method::POST, &headers, body).await;
     assert_eq!(status, StatusCode::OK, "{text}");
     assert_eq!(stack.rows("opportunities").len(), 1);
 }

@@ -18,6 +18,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use bytes::Bytes;
+use cosell_host::Apps;
 use cosell_partner_center::PartnerCenter;
 use cosell_sim::dataverse::LimitConfig;
 use cosell_sim::partner_center::signing::Signer;
@@ -149,40 +150,14 @@ impl Stack {
         let lookup = |name: &str| settings.get(name).cloned();
 
         // As `cosell serve` wires them: one runtime, the three apps over the same use cases.
-        let inbound_settings = webhook_ingress::Settings::from_lookup(lookup)?;
-        let mut outbound_settings = outbound_sync::Settings::from_lookup(lookup)?;
-        let job_settings = retry_scheduler::Settings::from_lookup(lookup)?;
         let mut runtime_settings = cosell_runtime::Settings::from_lookup(lookup)?;
         runtime_settings.dataverse_rate_limit = options.dataverse_rate.or(options.pace.limit());
-        let runtime = cosell_runtime::Runtime::start(runtime_settings).await?;
-        outbound_settings.webhook_key = runtime.dataverse_webhook_key.clone();
-        let partner_center = runtime.partner_center.clone();
-        let referrals = Arc::new(runtime.partner_center);
-        let crm = Arc::new(runtime.dataverse);
-        let inbound = webhook_ingress::App::new(
-            inbound_settings,
-            runtime.store.clone(),
-            referrals.clone(),
-            crm.clone(),
-        )?;
-        let outbound = outbound_sync::App::new(
-            outbound_settings,
-            runtime.store.clone(),
-            referrals.clone(),
-            crm,
-        );
-        let jobs = retry_scheduler::App::from_parts(
-            runtime.store.clone(),
-            inbound.sync.clone(),
-            outbound.sync.clone(),
-            referrals,
-            job_settings.retry,
-            job_settings.reconcile,
-        );
+        let apps = Apps::start(&lookup, runtime_settings, None).await?;
+        let partner_center = apps.partner_center;
         let services = Arc::new(Services {
-            inbound,
-            outbound,
-            jobs,
+            inbound: apps.inbound,
+            outbound: apps.outbound,
+            jobs: apps.jobs,
         });
 
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))

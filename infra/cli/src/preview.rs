@@ -1,17 +1,22 @@
 //! `cosell preview inbound FILE`: the inbound plan of one referral, printed as the rows it
-//! writes ([`InboundPlan::preview`]). No network: the preview assumes no existing account or
-//! contact matches (the sync would use a match instead), and binds the currency by its ISO code
-//! where the sync binds the `transactioncurrencies` row it looks up.
-//!
-//! [`InboundPlan::preview`]: cosell_mapping::inbound::InboundPlan::preview
+//! writes. No network: the preview assumes no existing account or contact matches (the sync
+//! would use a match instead), and binds the currency by its ISO code where the sync binds the
+//! `transactioncurrencies` row it looks up.
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use cosell_mapping::inbound;
-use cosell_mapping::{CrmConfig, Referral};
+use cosell_mapping::crm::Row;
+use cosell_mapping::inbound::{
+    self, AccountPlan, ContactPlan, InboundPlan, RecordPlan, StatusAction,
+};
+use cosell_mapping::{
+    Account, Contact, CrmConfig, CrmRow, Lead, MappingError, Opportunity, Referral,
+};
+use serde_json::Value;
 use time::OffsetDateTime;
+use uuid::Uuid;
 
 pub fn inbound(file: &Path) -> ExitCode {
     match run(file) {
@@ -29,7 +34,7 @@ pub fn inbound(file: &Path) -> ExitCode {
     }
 }
 
-fn run(file: &Path) -> anyhow::Result<serde_json::Value> {
+fn run(file: &Path) -> anyhow::Result<Value> {
     let config = CrmConfig::from_lookup(|name| std::env::var(name).ok())?;
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
@@ -40,5 +45,131 @@ fn run(file: &Path) -> anyhow::Result<serde_json::Value> {
         OffsetDateTime::now_utc(),
         &format!("Created from referral {}", plan.referral_id),
     );
-    Ok(plan.preview(&config, &audit)?)
+    Ok(rows(&plan, &config, &audit)?)
+}
+
+/// What a sync would write when nothing matches yet, one object per entity set keyed by
+/// Dataverse logical column names. The currency is shown bound by its alternate key, since its
+/// row id is only known to Dataverse.
+fn rows(plan: &InboundPlan, config: &CrmConfig, audit: &str) -> Result<Value, MappingError> {
+    let mut tables = serde_json::Map::new();
+    let with_id = |key: &str, id: Uuid, mut row: Row| {
+        row.insert(key.to_owned(), Value::String(id.to_string()));
+        Value::Object(row)
+    };
+    match &plan.record {
+        RecordPlan::Lead { row } => {
+            let lead = with_id(Lead::KEY, plan.record.new_id(), row.to_row(config)?);
+            tables.insert(Lead::ENTITY_SET.into(), lead);
+        }
+        RecordPlan::Opportunity { .. } => {
+            let account = plan
+                .account
+                .as_ref()
+                .map(AccountPlan::new_id)
+                .unwrap_or_default();
+            if let Some(new) = &plan.account {
+                let row = with_id(Account::KEY, account, new.new_row.to_row(config)?);
+                tables.insert(Account::ENTITY_SET.into(), row);
+            }
+            if let Some(new) = &plan.contact {
+                let row = with_id(
+                    Contact::KEY,
+                    new.new_id(),
+                    new.row_under(account).to_row(config)?,
+                );
+                tables.insert(Contact::ENTITY_SET.into(), row);
+            }
+            let contact = plan.contact.as_ref().map(ContactPlan::new_id);
+            let opportunity = plan
+                .opportunity_to_create(account, contact, None, audit)
+                .unwrap_or_default();
+            let mut row = opportunity.to_row(config)?;
+            if let Some(code) = &plan.currency_code {
+                let bind = format!("/transactioncurrencies(isocurrencycode='{code}')");
+                row.insert(
+                    "transactioncurrencyid@odata.bind".into(),
+                    Value::String(bind),
+                );
+            }
+            let row = with_id(Opportunity::KEY, plan.record.new_id(), row);
+            tables.insert(Opportunity::ENTITY_SET.into(), row);
+            let close = match plan.status {
+                StatusAction::Win => Some("WinOpportunity"),
+                StatusAction::Lose => Some("LoseOpportunity"),
+                _ => None,
+            };
+            if let Some(action) = close {
+                tables.insert("action".into(), Value::String(action.into()));
+            }
+        }
+    }
+    Ok(Value::Object(tables))
+}
+
+#[cfg(test)]
+mod tests {
+    use cosell_mapping::inbound::{plan, record_id};
+    use serde_json::Value;
+
+    use super::*;
+
+    const FULL: &str =
+        include_str!("../../../shared/mapping/tests/fixtures/cosell_referral_full.json");
+    const LEAD: &str = include_str!("../../../shared/mapping/tests/fixtures/marketplace_lead.json");
+
+    /// A fixture with its status and substatus set.
+    fn with_state(text: &str, status: &str, substatus: &str) -> Referral {
+        let mut value: Value = serde_json::from_str(text).expect("fixture parses");
+        value["status"] = status.into();
+        value["substatus"] = substatus.into();
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn the_preview_shows_one_object_per_table_keyed_by_logical_names() {
+        let config = CrmConfig::default();
+        let won = with_state(FULL, "Closed", "Won");
+        let plan = plan(&won, &config).unwrap();
+        let preview = rows(&plan, &config, "audit").unwrap();
+        let id = &plan.referral_id;
+        let account = record_id("accounts", id).to_string();
+        assert_eq!(preview["accounts"]["accountid"], account.as_str());
+        assert_eq!(preview["accounts"]["address1_country"], "US");
+        assert_eq!(
+            preview["contacts"]["contactid"],
+            record_id("contacts", id).to_string().as_str()
+        );
+        assert_eq!(
+            preview["contacts"]["parentcustomerid_account@odata.bind"],
+            format!("/accounts({account})").as_str()
+        );
+        let opportunity = &preview["opportunities"];
+        assert_eq!(
+            opportunity["opportunityid"],
+            record_id("opportunities", id).to_string().as_str()
+        );
+        assert_eq!(
+            opportunity["transactioncurrencyid@odata.bind"],
+            "/transactioncurrencies(isocurrencycode='USD')"
+        );
+        assert_eq!(
+            opportunity["msft_microsoftpartnercenterreferralsyncaudit"],
+            "audit"
+        );
+        assert_eq!(preview["action"], "WinOpportunity");
+        let lead = plan_of_lead();
+        assert_eq!(
+            lead["leads"]["subject"],
+            "Trial: Contoso Data Estate Accelerator"
+        );
+        assert!(lead.get("opportunities").is_none());
+    }
+
+    fn plan_of_lead() -> Value {
+        let config = CrmConfig::default();
+        let lead: Referral = serde_json::from_str(LEAD).expect("fixture parses");
+        let plan = plan(&lead, &config).unwrap();
+        rows(&plan, &config, "audit").unwrap()
+    }
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use cosell_mapping::timestamp;
 use cosell_store::{RetryItem, SyncStore};
-use cosell_sync::activity::{self, Direction};
+use cosell_sync::activity::{self, SyncDirection};
 use cosell_sync::{outbound, reconcile};
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -87,7 +87,7 @@ pub async fn read(store: &dyn SyncStore, now: OffsetDateTime) -> anyhow::Result<
         });
     }
     let mut last_sync = Vec::new();
-    for direction in Direction::ALL {
+    for direction in SyncDirection::ALL {
         let at = activity::last(store, direction).await?;
         last_sync.push(LastSync {
             direction: direction.as_str(),

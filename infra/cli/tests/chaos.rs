@@ -22,7 +22,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cosell_mapping::inbound::base_name;
+use cosell_mapping::marks::base_name;
 use cosell_sim::partner_center::config::{DeliveryConfig, PcConfig, WebhookKnobs};
 use cosell_sim::partner_center::referrals::{Source, create_referral};
 use cosell_sim::partner_center::webhooks::DeliveryState;

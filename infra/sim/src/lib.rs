@@ -3,6 +3,12 @@
 //! and the Entra ID token endpoint. All are served on one loopback port with the real paths, so a
 //! client only swaps its base URLs. Knobs for latency, injected faults and request counters live
 //! under `/_admin`, so tests, benchmarks and the sandbox can drive both sides like a person would.
+//!
+//! The simulator shares no code with the clients it tests (`cosell-partner-center`,
+//! `cosell-dataverse`, `cosell-mapping`): it reads and writes plain JSON by Microsoft's published
+//! definitions (`partner_center/published.toml` names its sources). A type shared between the two
+//! would make a client's mistake the simulator's too, and a test would pass on what the real
+//! service refuses.
 
 pub mod admin;
 pub mod counters;

@@ -1,8 +1,10 @@
-//! What tests share. DynamoDB code is tested against moto's server, a real DynamoDB-compatible
+//! What tests share: [`sim`], the simulators with clients pointed at them; [`stack`], the pieces
+//! of a running stack every function's tests use. DynamoDB code is tested against moto's server, a real DynamoDB-compatible
 //! server started by `infra/with-moto.sh`; a test that needs it and does not find it fails with
 //! the command to run, rather than skipping and passing without testing anything.
 
 pub mod sim;
+pub mod stack;
 
 use aws_sdk_dynamodb::config::{Credentials, Region};
 

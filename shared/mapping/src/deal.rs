@@ -26,7 +26,7 @@ use time::{Date, UtcOffset};
 
 use crate::crm::{OpportunityState, OpportunityStatusReason};
 use crate::enums::{Direction, Status, Substatus};
-use crate::inbound::base_name;
+use crate::marks::base_name;
 use crate::outbound::OutboundInput;
 use crate::referral::Referral;
 
@@ -124,6 +124,30 @@ pub struct DealState {
     pub status: Option<DealStatus>,
 }
 
+/// The deal fields that differ between two [`DealState`]s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChangedFields {
+    pub name: bool,
+    pub deal_value: bool,
+    pub currency: bool,
+    pub close_date: bool,
+    pub notes: bool,
+    pub visible: bool,
+    pub status: bool,
+}
+
+impl ChangedFields {
+    pub const ALL: ChangedFields = ChangedFields {
+        name: true,
+        deal_value: true,
+        currency: true,
+        close_date: true,
+        notes: true,
+        visible: true,
+        status: true,
+    };
+}
+
 impl DealState {
     /// The deal as a referral states it.
     pub fn from_referral(referral: &Referral) -> Self {
@@ -203,6 +227,21 @@ impl DealState {
             .unwrap_or_default();
         let digest = Sha256::digest(canonical.as_bytes());
         digest.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The fields that differ from `base`, compared as they are (normalise both first where
+    /// the two may be written differently). Both plans use it: inbound writes the fields
+    /// Microsoft changed since the agreed deal, outbound sends those the seller changed.
+    pub fn changed_from(&self, base: &DealState) -> ChangedFields {
+        ChangedFields {
+            name: self.name != base.name,
+            deal_value: self.deal_value != base.deal_value,
+            currency: self.currency != base.currency,
+            close_date: self.close_date != base.close_date,
+            notes: self.notes != base.notes,
+            visible: self.visible != base.visible,
+            status: self.status != base.status,
+        }
     }
 
     /// The same state with every field in canonical form (for a state built by hand or read

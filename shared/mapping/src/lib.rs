@@ -11,6 +11,8 @@
 //! | [`category`] | what a referral becomes in the CRM: lead or co-sell opportunity |
 //! | [`crm`] | the Dataverse rows we touch (opportunity, account, contact, lead) |
 //! | [`inbound`] | the inbound plan: what a referral becomes in Dataverse (pure) |
+//! | [`marks`] | the ✔/✖ at the end of an opportunity's name, and the name without it |
+//! | [`patch`] | [`patch::PatchOp`]: the one JSON Patch operation type |
 //! | [`deal`] | [`deal::DealState`]: the canonical deal both directions compare and hash |
 //! | [`outbound`] | the outbound plans: what an opportunity becomes in Partner Center (pure) |
 //! | [`config`] | [`CrmConfig`]: the settings a partner customises, and their `COSELL_*` keys |
@@ -26,8 +28,10 @@ mod decimal;
 pub mod enums;
 pub mod error;
 pub mod inbound;
+pub mod marks;
 pub mod metadata;
 pub mod outbound;
+pub mod patch;
 pub mod referral;
 pub mod status;
 pub mod timestamp;
@@ -43,5 +47,6 @@ pub use enums::{
     AssistanceRequestCode, Direction, Qualification, ReferralType, Status, Substatus, TargetType,
 };
 pub use error::{ConfigError, MappingError};
+pub use patch::{PatchOp, PatchOpKind};
 pub use referral::{Referral, ReferralPage};
 pub use status::{IllegalMove, check_move};

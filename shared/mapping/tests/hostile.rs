@@ -8,10 +8,10 @@
 //! refused with a typed error that names the problem; what is accepted keeps its id, writes back,
 //! and plans.
 
-use cosell_mapping::inbound::{self, InvalidReferral, record_id};
+use cosell_mapping::inbound::{self, InvalidReferral, RecordPlan, record_id};
 use cosell_mapping::outbound::{InvalidOpportunity, OutboundInput, plan_create, plan_update};
 use cosell_mapping::referral::Referral;
-use cosell_mapping::{CrmConfig, DealState, MappingError, timestamp};
+use cosell_mapping::{CrmConfig, CrmRow, DealState, MappingError, timestamp};
 use proptest::prelude::*;
 use proptest::sample::{Index, select};
 use rust_decimal::Decimal;
@@ -497,10 +497,23 @@ fn check_inbound(referral: &Referral) -> Result<(), TestCaseError> {
             );
             let again = inbound::plan(referral, &config).expect("same referral, same plan");
             prop_assert_eq!(&again.hash, &plan.hash, "the plan hash is deterministic");
-            let preview = plan
-                .preview(&config, "audit")
-                .expect("a planned row previews");
-            prop_assert!(preview.is_object());
+            // Every planned row becomes Dataverse columns (what `cosell preview` prints).
+            let rows = match &plan.record {
+                RecordPlan::Opportunity { row } => row.to_row(&config),
+                RecordPlan::Lead { row } => row.to_row(&config),
+            };
+            prop_assert!(rows.is_ok(), "a planned row converts: {:?}", rows.err());
+            if let Some(account) = &plan.account {
+                prop_assert!(account.new_row.to_row(&config).is_ok());
+            }
+            if let Some(contact) = &plan.contact {
+                let account = plan
+                    .account
+                    .as_ref()
+                    .map(|a| a.new_id())
+                    .unwrap_or_default();
+                prop_assert!(contact.row_under(account).to_row(&config).is_ok());
+            }
         }
         Err(InvalidReferral {
             referral_id,

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use cosell_mapping::config::keys;
 use cosell_mapping::outbound::{
-    DealKind, InvalidOpportunity, OutboundInput, OutboundProblem, SolutionRow, microsoft_referral,
-    plan_create,
+    DealKind, InvalidOpportunity, OpportunityProblem, OutboundInput, SolutionRow,
+    microsoft_referral, plan_create,
 };
 use cosell_mapping::{
     AssistanceRequestCode, Category, CrmConfig, DealState, DealStatus, Direction, Qualification,
@@ -33,7 +33,7 @@ fn edited(text: &str, edit: impl FnOnce(&mut Map<String, Value>)) -> OutboundInp
     OutboundInput::from_expanded_row(&row, &CrmConfig::default()).expect("edited row reads")
 }
 
-fn problems(input: &OutboundInput) -> Vec<OutboundProblem> {
+fn problems(input: &OutboundInput) -> Vec<OpportunityProblem> {
     plan_create(input, &CrmConfig::default())
         .expect_err("the opportunity is invalid")
         .problems
@@ -128,7 +128,7 @@ fn select_and_expand_use_the_configured_names() {
         .map(|v| v.to_string())
     })
     .unwrap();
-    let expand = OutboundInput::expand(&config);
+    let expand = OutboundInput::expand(&config).to_string();
     assert_eq!(
         expand,
         "parentaccountid($select=accountid,name,address1_line1,address1_city,address1_stateorprovince,\
@@ -139,6 +139,7 @@ fn select_and_expand_use_the_configured_names() {
     );
     assert_eq!(
         OutboundInput::expand(&CrmConfig::default())
+            .to_string()
             .rsplit_once("),")
             .unwrap()
             .1,
@@ -393,14 +394,14 @@ fn every_problem_is_reported_at_once_in_plain_sentences() {
     assert_eq!(
         error.problems,
         [
-            OutboundProblem::BadCountry {
+            OpportunityProblem::BadCountry {
                 column: "address1_country".into(),
                 value: Some("France".into())
             },
-            OutboundProblem::NoContact,
-            OutboundProblem::NoSolution,
-            OutboundProblem::NoCurrency { value: None },
-            OutboundProblem::ClosingWithoutRevenueAndCloseDate {
+            OpportunityProblem::NoContact,
+            OpportunityProblem::NoSolution,
+            OpportunityProblem::NoCurrency { value: None },
+            OpportunityProblem::ClosingWithoutRevenueAndCloseDate {
                 column: "estimatedvalue".into()
             },
         ]
@@ -430,7 +431,7 @@ fn help_chosen_without_a_contact_is_refused() {
         row.insert("parentcontactid".into(), Value::Null);
         row.insert("_parentcontactid_value".into(), Value::Null);
     });
-    assert_eq!(problems(&input), [OutboundProblem::NoContact]);
+    assert_eq!(problems(&input), [OpportunityProblem::NoContact]);
     // Without help the same opportunity is a partner-led deal and needs no contact.
     let partner_led = edited(COSELL, |row| {
         row.insert("parentcontactid".into(), Value::Null);
@@ -458,7 +459,7 @@ fn no_solution_is_refused_as_solution_id_is_required() {
             );
         });
         let problems = problems(&input);
-        assert_eq!(problems, [OutboundProblem::NoSolution], "{solutions}");
+        assert_eq!(problems, [OpportunityProblem::NoSolution], "{solutions}");
         assert!(
             problems[0]
                 .to_string()
@@ -505,14 +506,14 @@ fn no_currency_is_refused() {
     });
     assert_eq!(
         problems(&input),
-        [OutboundProblem::NoCurrency { value: None }]
+        [OpportunityProblem::NoCurrency { value: None }]
     );
     let input = edited(PARTNER_LED, |row| {
         row["transactioncurrencyid"]["isocurrencycode"] = json!("pounds");
     });
     assert_eq!(
         problems(&input),
-        [OutboundProblem::NoCurrency {
+        [OpportunityProblem::NoCurrency {
             value: Some("pounds".into())
         }]
     );
@@ -525,7 +526,7 @@ fn no_account_is_refused() {
     });
     let problems = problems(&input);
     assert!(
-        problems.contains(&OutboundProblem::NoAccount),
+        problems.contains(&OpportunityProblem::NoAccount),
         "{problems:?}"
     );
 }
@@ -544,7 +545,7 @@ fn closing_without_revenue_and_close_date_is_refused_and_with_them_created_open(
         });
         assert_eq!(
             problems(&input),
-            [OutboundProblem::ClosingWithoutRevenueAndCloseDate {
+            [OpportunityProblem::ClosingWithoutRevenueAndCloseDate {
                 column: "estimatedvalue".into()
             }]
         );
@@ -572,7 +573,7 @@ fn a_negative_deal_value_is_refused() {
     });
     assert_eq!(
         problems(&input),
-        [OutboundProblem::NegativeDealValue {
+        [OpportunityProblem::NegativeDealValue {
             column: "estimatedvalue".into(),
             value: "-10".into()
         }]
@@ -611,6 +612,7 @@ fn the_services_fields_publisher_and_marketplace_intent_come_from_the_configured
     }
     assert!(
         OutboundInput::expand(&config)
+            .to_string()
             .ends_with("($select=msft_solutionid,msft_name,new_publisher,new_solutiontype)"),
         "{}",
         OutboundInput::expand(&config)

@@ -3,11 +3,9 @@
 
 use std::str::FromStr;
 
-use cosell_mapping::outbound::{
-    Change, ChangeOp, OutboundInput, OutboundProblem, Refusal, plan_update,
-};
+use cosell_mapping::outbound::{OpportunityProblem, OutboundInput, Refusal, plan_update};
 use cosell_mapping::status::MoveRule;
-use cosell_mapping::{CrmConfig, DealState, DealStatus, Referral};
+use cosell_mapping::{CrmConfig, DealState, DealStatus, PatchOp, PatchOpKind, Referral};
 use rust_decimal::Decimal;
 use serde_json::{Map, Value, json};
 use time::macros::date;
@@ -33,9 +31,9 @@ fn opportunity(edit: impl FnOnce(&mut Map<String, Value>)) -> OutboundInput {
     OutboundInput::from_expanded_row(&row, &CrmConfig::default()).unwrap()
 }
 
-fn replace(path: &str, value: Value) -> Change {
-    Change {
-        op: ChangeOp::Replace,
+fn replace(path: &str, value: Value) -> PatchOp {
+    PatchOp {
+        op: PatchOpKind::Replace,
         path: path.into(),
         value,
     }
@@ -177,13 +175,13 @@ fn a_missing_parent_object_is_added_whole() {
     assert_eq!(
         plan.changes,
         [
-            Change {
-                op: ChangeOp::Add,
+            PatchOp {
+                op: PatchOpKind::Add,
                 path: "/details".into(),
                 value: json!({"dealValue": 1000, "notes": "Short notes"}),
             },
-            Change {
-                op: ChangeOp::Add,
+            PatchOp {
+                op: PatchOpKind::Add,
                 path: "/consent".into(),
                 value: json!({"consentToShareReferralWithMicrosoftSellers": true}),
             },
@@ -367,7 +365,7 @@ fn closing_without_revenue_and_close_date_is_invalid() {
     let error = plan_update(&input, &current, Some(&agreed), &CrmConfig::default()).unwrap_err();
     assert_eq!(
         error.problems,
-        [OutboundProblem::ClosingWithoutRevenueAndCloseDate {
+        [OpportunityProblem::ClosingWithoutRevenueAndCloseDate {
             column: "estimatedvalue".into()
         }]
     );
@@ -383,7 +381,7 @@ fn removing_the_currency_is_invalid() {
     let error = plan_update(&input, &current, Some(&agreed), &CrmConfig::default()).unwrap_err();
     assert_eq!(
         error.problems,
-        [OutboundProblem::NoCurrency { value: None }]
+        [OpportunityProblem::NoCurrency { value: None }]
     );
     assert!(error.to_string().starts_with("Currency is missing"));
 }
@@ -415,8 +413,8 @@ fn notes_the_referral_never_had_are_added_not_replaced() {
     let plan = plan_update(&input, &without, Some(&agreed), &CrmConfig::default()).unwrap();
     assert_eq!(
         plan.changes,
-        vec![Change {
-            op: ChangeOp::Add,
+        vec![PatchOp {
+            op: PatchOpKind::Add,
             path: "/details/notes".into(),
             value: json!("First notes from the seller."),
         }]

@@ -5,8 +5,6 @@ use cosell_mapping::{Referral, ReferralPage};
 use cosell_transport::{Call, read_json};
 use futures::{Stream, TryStreamExt};
 use reqwest::header::{ETAG, IF_MATCH};
-use serde::Serialize;
-use serde_json::Value;
 
 use crate::auth::Audience;
 use crate::client::{PartnerCenter, call};
@@ -116,39 +114,8 @@ pub fn patchable(path: &str) -> bool {
     PATCHABLE.contains(&path)
 }
 
-/// One JSON Patch (RFC 6902) operation; Partner Center takes only `replace` and `add`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PatchOp {
-    pub op: PatchOpKind,
-    /// A JSON pointer, e.g. `/status` or `/details/notes`.
-    pub path: String,
-    pub value: Value,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PatchOpKind {
-    Replace,
-    Add,
-}
-
-impl PatchOp {
-    pub fn replace(path: impl Into<String>, value: impl Into<Value>) -> Self {
-        Self {
-            op: PatchOpKind::Replace,
-            path: path.into(),
-            value: value.into(),
-        }
-    }
-
-    pub fn add(path: impl Into<String>, value: impl Into<Value>) -> Self {
-        Self {
-            op: PatchOpKind::Add,
-            path: path.into(),
-            value: value.into(),
-        }
-    }
-}
+/// One JSON Patch (RFC 6902) operation: the mapping's type, sent as it is.
+pub use cosell_mapping::patch::{PatchOp, PatchOpKind};
 
 impl PartnerCenter {
     /// The first page of `query`; continue with [`Self::next_referral_page`].

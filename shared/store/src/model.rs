@@ -51,9 +51,35 @@ pub struct Link {
     /// sends only what the seller changed since, so Microsoft's own changes are never overwritten.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deal: Option<serde_json::Value>,
+    /// Whether the record was left closed (won or lost) by the sync that wrote `inbound_hash`: a
+    /// closed opportunity is neither edited nor closed again. `None` in a link stored before the
+    /// flag was kept; its hash's tag (`won:`/`lost:`) tells then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed: Option<bool>,
     /// Optimistic-concurrency version, owned by the store: 0 for a link not yet stored; every
     /// successful [`SyncStore::put_link`](crate::SyncStore::put_link) stores `version + 1`.
     pub version: u64,
+}
+
+impl Link {
+    /// A link not stored yet, with nothing synced.
+    pub fn new(referral_id: impl Into<String>, crm_kind: CrmKind, crm_id: impl ToString) -> Self {
+        Self {
+            referral_id: referral_id.into(),
+            crm_kind,
+            crm_id: crm_id.to_string(),
+            inbound_hash: None,
+            outbound_hash: None,
+            referral_etag: None,
+            referral_link: None,
+            crm_etag: None,
+            last_outcome: None,
+            audit: Vec::new(),
+            deal: None,
+            closed: None,
+            version: 0,
+        }
+    }
 }
 
 /// A position in a source stream: the Dataverse delta link, or a Partner Center

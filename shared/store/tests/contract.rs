@@ -41,6 +41,7 @@ fn link(referral: &str, crm: &str) -> Link {
         }),
         audit: vec!["2024-01-01T00:00:00Z ✔ Created opportunity".to_owned()],
         deal: Some(serde_json::json!({"name": "Azure migration", "status": "OnHold"})),
+        closed: Some(false),
         version: 0,
     }
 }

@@ -34,18 +34,8 @@ impl Drop for TempDb {
 
 fn link() -> Link {
     Link {
-        referral_id: "r1".into(),
-        crm_kind: CrmKind::Lead,
-        crm_id: "6a1f4c1e-0000-4000-8000-00000000000a".into(),
         inbound_hash: Some("in-1".into()),
-        outbound_hash: None,
-        referral_etag: None,
-        referral_link: None,
-        crm_etag: None,
-        last_outcome: None,
-        audit: Vec::new(),
-        deal: None,
-        version: 0,
+        ..Link::new("r1", CrmKind::Lead, "6a1f4c1e-0000-4000-8000-00000000000a")
     }
 }
 

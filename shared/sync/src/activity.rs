@@ -9,22 +9,23 @@ use cosell_mapping::timestamp;
 use cosell_store::{Cursor, StoreError, SyncStore};
 use time::OffsetDateTime;
 
-/// A sync direction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
+/// A sync direction (not a referral's `direction`, [`cosell_mapping::Direction`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncDirection {
     /// Partner Center → Dataverse.
     Inbound,
     /// Dataverse → Partner Center.
     Outbound,
 }
 
-impl Direction {
-    pub const ALL: [Direction; 2] = [Direction::Inbound, Direction::Outbound];
+impl SyncDirection {
+    pub const ALL: [SyncDirection; 2] = [SyncDirection::Inbound, SyncDirection::Outbound];
 
     pub fn as_str(self) -> &'static str {
         match self {
-            Direction::Inbound => "inbound",
-            Direction::Outbound => "outbound",
+            SyncDirection::Inbound => "inbound",
+            SyncDirection::Outbound => "outbound",
         }
     }
 
@@ -39,7 +40,7 @@ impl Direction {
 pub const LAST_WEBHOOK: &str = "last-webhook:partner-center";
 
 /// Records that `direction` wrote something at `at`, unless a later time is already kept.
-pub async fn note(store: &dyn SyncStore, direction: Direction, at: OffsetDateTime) {
+pub async fn note(store: &dyn SyncStore, direction: SyncDirection, at: OffsetDateTime) {
     note_named(store, &direction.cursor(), at).await;
 }
 
@@ -71,7 +72,7 @@ pub async fn note_named(store: &dyn SyncStore, name: &str, at: OffsetDateTime) {
 /// When `direction` last wrote something, if ever.
 pub async fn last(
     store: &dyn SyncStore,
-    direction: Direction,
+    direction: SyncDirection,
 ) -> Result<Option<OffsetDateTime>, StoreError> {
     last_named(store, &direction.cursor()).await
 }

@@ -4,31 +4,48 @@
 //! | module | holds |
 //! |---|---|
 //! | [`ports`] | [`ReferralSource`] (Partner Center) and [`Crm`] (Dataverse), with their adapters; the store port is [`cosell_store::SyncStore`] |
-//! | [`activity`] | when each direction last wrote something (for `cosell status`) |
-//! | [`backoff`] | when parked work is due again (exponential, full jitter) and when it is given up |
+//! | [`record`] | the per-record protocol both directions follow: [`WorkKey`], the deal lock (one lease order), job leases, parking |
+//! | [`link`] | the link both directions keep per deal, read and written one way |
+//! | [`intent`] | an outbound create under way, which the inbound sync of its referral merges against |
 //! | [`inbound`] | [`InboundSync`]: a verified webhook event → the referral's account, contact and opportunity (or lead) in Dataverse |
-//! | [`lease`] | store leases a sync waits a little for |
-//! | [`metadata`] | the help column's options and the solutions relationship, discovered from Dataverse metadata and cached with an age |
-//! | [`reconcile`] | [`Reconciler`]: the sweep over referrals changed since a watermark, for webhooks Partner Center gave up on |
-//! | [`retry`] | [`RetryScheduler`]: parked work redone when due through the same use cases; `replay` |
 //! | [`outbound`] | [`OutboundSync`]: a seller's opportunity → a Partner Center referral, kept in sync (change feed or one row) |
+//! | [`retry`] | [`RetryScheduler`]: parked work redone when due through the same use cases; `replay` |
+//! | [`reconcile`] | [`Reconciler`]: the sweep over referrals changed since a watermark, for webhooks Partner Center gave up on |
+//! | [`backoff`] | when parked work is due again (exponential, full jitter) and when it is given up |
+//! | [`activity`] | when each direction last wrote something (for `cosell status`) |
+//! | [`metadata`] | the help column's options and the solutions relationship, discovered from Dataverse metadata and cached with an age |
+//!
+//! [`inbound`] and [`outbound`] share nothing but what is above them here: neither imports the
+//! other.
 
 pub mod activity;
 pub mod backoff;
 pub mod inbound;
-pub mod lease;
+pub mod intent;
+pub(crate) mod link;
 pub mod metadata;
 pub mod outbound;
 pub mod ports;
 pub mod reconcile;
+pub mod record;
 pub mod retry;
 
-pub use inbound::{Handled, InboundSettings, InboundSync, NotStored};
+use cosell_store::StoreError;
+
+pub use inbound::{Handled, InboundSettings, InboundSync};
 pub use outbound::{OutboundSettings, OutboundSync, Synced};
 pub use ports::{Crm, ReferralFeed, ReferralSource, Referrals};
 pub use reconcile::{ReconcileSettings, Reconciler, SweepReport};
+pub use record::WorkKey;
 pub use retry::{RetryReport, RetryScheduler, RetrySettings};
 
 /// How many records the change feed and the reconciliation sweep sync at once. Each holds its
 /// record's lease; Dataverse allows 52 concurrent requests per user, shared with the webhooks.
 pub const CONCURRENCY: usize = 8;
+
+/// The work, or its outcome, could not be stored durably (not even as a retry item): its
+/// trigger must come again — a webhook answers 5xx so it is redelivered; the change feed keeps
+/// its cursor.
+#[derive(Debug, thiserror::Error)]
+#[error("the work was not stored durably, so its trigger must come again: {0}")]
+pub struct NotStored(#[source] pub StoreError);

@@ -1,4 +1,6 @@
-//! The two services a sync talks to, as small traits. Production and tests use the same adapters
+//! The two services a sync talks to, as small traits. [`Crm`] still speaks Dataverse
+//! (`ChangeSet`, `Query`): acceptable while Dataverse is the only CRM, and said here rather than
+//! implied otherwise. Production and tests use the same adapters
 //! (the real clients, against the real services or the simulator); the traits keep the use cases
 //! readable and let another source or CRM be plugged in.
 
@@ -8,6 +10,7 @@ use cosell_dataverse::{
     Precondition, Query, Record, Row,
 };
 use cosell_mapping::Referral;
+use cosell_mapping::outbound::Expansions;
 use cosell_partner_center::{PartnerCenter, PatchOp};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -124,15 +127,14 @@ pub trait Crm: Send + Sync {
     /// Applies every change or none.
     async fn execute(&self, changes: &ChangeSet) -> Result<Vec<PartOutcome>, DataverseError>;
 
-    /// One row with related rows expanded (`$expand`, e.g. `parentaccountid($select=name),…`);
-    /// `None` when it does not exist.
+    /// One row with its related rows (a `$expand`); `None` when it does not exist.
     async fn read_expanded(
         &self,
         set: &str,
         key_column: &str,
         id: Uuid,
         select: &[String],
-        expand: &str,
+        related: &Expansions,
     ) -> Result<Option<Record>, DataverseError>;
 
     /// `PATCH` of one row.
@@ -173,14 +175,15 @@ impl Crm for DataverseClient {
         key_column: &str,
         id: Uuid,
         select: &[String],
-        expand: &str,
+        related: &Expansions,
     ) -> Result<Option<Record>, DataverseError> {
         let mut query = Query::new()
             .select(select.iter().cloned())
             .filter(Filter::eq(key_column, id))
             .top(1);
-        for item in parse_expand(expand)? {
-            query = query.expand(item);
+        for related in &related.0 {
+            let expand = Expand::new(&related.relationship).select(related.select.iter().cloned());
+            query = query.expand(expand);
         }
         let mut records = DataverseClient::query(self, set, &query).await?.records;
         Ok((!records.is_empty()).then(|| records.swap_remove(0)))
@@ -208,62 +211,5 @@ impl Crm for DataverseClient {
 
     async fn changes_since(&self, link: &str) -> Result<ChangesPage, DataverseError> {
         self.changes_page(link).await
-    }
-}
-
-/// `a($select=x,y),b` → the typed expansions (only `$select` inside, which is all the mapping
-/// asks for); anything else is refused rather than dropped.
-pub fn parse_expand(text: &str) -> Result<Vec<Expand>, DataverseError> {
-    let invalid = || DataverseError::InvalidInput(format!("unsupported $expand '{text}'"));
-    let mut items = Vec::new();
-    let mut depth = 0usize;
-    let mut start = 0;
-    for (i, c) in text.char_indices() {
-        match c {
-            '(' => depth += 1,
-            ')' => depth = depth.checked_sub(1).ok_or_else(invalid)?,
-            ',' if depth == 0 => {
-                items.push(&text[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    if depth != 0 {
-        return Err(invalid());
-    }
-    items.push(&text[start..]);
-    let mut expands = Vec::new();
-    for item in items.into_iter().map(str::trim).filter(|i| !i.is_empty()) {
-        let (name, options) = match item.split_once('(') {
-            Some((name, rest)) => (name, rest.strip_suffix(')').ok_or_else(invalid)?),
-            None => (item, ""),
-        };
-        let mut expand = Expand::new(name.trim());
-        for option in options.split(';').map(str::trim).filter(|o| !o.is_empty()) {
-            let columns = option.strip_prefix("$select=").ok_or_else(invalid)?;
-            expand = expand.select(columns.split(',').map(|c| c.trim().to_owned()));
-        }
-        expands.push(expand);
-    }
-    Ok(expands)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn expand_text_becomes_typed_expansions() {
-        let expands =
-            parse_expand("parentaccountid($select=name,address1_country),rel_x($select=a),plain")
-                .unwrap();
-        assert_eq!(expands.len(), 3);
-        assert_eq!(expands[0].relationship, "parentaccountid");
-        assert_eq!(expands[0].select, ["name", "address1_country"]);
-        assert_eq!(expands[1].select, ["a"]);
-        assert!(expands[2].select.is_empty());
-        assert!(parse_expand("a($filter=x eq 1)").is_err());
-        assert!(parse_expand("a($select=x").is_err());
     }
 }

@@ -23,10 +23,11 @@ use cosell_store::{Cursor, StoreError, SyncStore};
 use futures::stream::{self, StreamExt};
 use serde_json::json;
 use time::OffsetDateTime;
-use uuid::Uuid;
 
-use crate::inbound::{Handled, InboundSync, retry_id};
+use crate::inbound::{Handled, InboundSync};
 use crate::ports::ReferralFeed;
+use crate::record::WorkKey;
+use crate::record::lock::with_lease;
 
 /// The store cursor holding the referrals' `updatedDateTime` watermark.
 pub const WATERMARK: &str = "inbound:referrals";
@@ -105,28 +106,16 @@ impl Reconciler {
 
     /// One sweep (see the [module docs](self)).
     pub async fn sweep(&self, now: OffsetDateTime) -> Result<SweepReport, SweepError> {
-        let owner = Uuid::new_v4().to_string();
         let ttl = self.settings.lease_ttl;
-        if !self.store.acquire_lease(LEASE, &owner, now, ttl).await? {
-            tracing::info!("another sweep holds the lease; nothing to do");
-            return Ok(SweepReport {
-                busy: true,
-                ..SweepReport::default()
-            });
-        }
-        let mut report = SweepReport::default();
-        let result = self.sweep_locked(now, &mut report).await;
-        if let Err(error) = self.store.release_lease(LEASE, &owner).await {
-            tracing::warn!(%error, "sweep lease not released; it expires on its own");
-        }
-        result.map(|()| report)
+        let sweep = with_lease(&*self.store, LEASE, now, ttl, self.sweep_locked(now)).await?;
+        Ok(sweep.unwrap_or_else(|| SweepReport {
+            busy: true,
+            ..SweepReport::default()
+        }))
     }
 
-    async fn sweep_locked(
-        &self,
-        now: OffsetDateTime,
-        report: &mut SweepReport,
-    ) -> Result<(), SweepError> {
+    async fn sweep_locked(&self, now: OffsetDateTime) -> Result<SweepReport, SweepError> {
+        let mut report = SweepReport::default();
         let cursor = self.store.cursor(WATERMARK).await?;
         let watermark = match &cursor {
             Some(cursor) => timestamp::parse(&cursor.value)
@@ -196,7 +185,7 @@ impl Reconciler {
             watermark = %timestamp::format(high),
             "reconciliation sweep done"
         );
-        outcome
+        outcome.map(|()| report)
     }
 
     /// Brings one listed referral up to date: `None` when it equals what its link last synced
@@ -230,7 +219,13 @@ impl Reconciler {
         if hash.is_some() && link.and_then(|l| l.inbound_hash) == hash {
             return Ok(Seen::Unchanged);
         }
-        if in_overlap && self.store.retry(&retry_id(id)).await?.is_some() {
+        if in_overlap
+            && self
+                .store
+                .retry(&WorkKey::inbound(id).to_string())
+                .await?
+                .is_some()
+        {
             return Ok(Seen::Parked);
         }
         let payload = json!({

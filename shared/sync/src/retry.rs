@@ -18,8 +18,11 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::inbound::{self, Handled, InboundSync};
-use crate::outbound::{self, OutboundSync, Synced};
+use crate::NotStored;
+use crate::inbound::{Handled, InboundSync};
+use crate::outbound::{OutboundSync, Synced};
+use crate::record::WorkKey;
+use crate::record::lock::with_lease;
 
 /// The lease that keeps two scheduled runs from taking the same due items.
 pub const LEASE: &str = "retry-scheduler";
@@ -47,26 +50,6 @@ impl Default for RetrySettings {
             budget: Duration::from_secs(180),
             stop_after_failures: 5,
         }
-    }
-}
-
-/// The work a retry item names.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Work {
-    Inbound { referral_id: String },
-    Outbound { opportunity_id: Uuid },
-}
-
-impl Work {
-    /// The work of a retry item id (`inbound:<referral id>` or `outbound:<opportunity id>`).
-    pub fn of(item_id: &str) -> Option<Work> {
-        if let Some(referral_id) = item_id.strip_prefix("inbound:") {
-            return (!referral_id.is_empty()).then(|| Work::Inbound {
-                referral_id: referral_id.to_owned(),
-            });
-        }
-        let id = Uuid::try_parse(item_id.strip_prefix("outbound:")?).ok()?;
-        Some(Work::Outbound { opportunity_id: id })
     }
 }
 
@@ -136,8 +119,8 @@ pub enum RetryError {
     NotFound(String),
 }
 
-impl From<outbound::NotStored> for RetryError {
-    fn from(error: outbound::NotStored) -> Self {
+impl From<NotStored> for RetryError {
+    fn from(error: NotStored) -> Self {
         Self::Store(error.0)
     }
 }
@@ -167,20 +150,12 @@ impl RetryScheduler {
 
     /// One scheduled run: every pending item due at `now` (up to the batch), earliest first.
     pub async fn run(&self, now: OffsetDateTime) -> Result<RetryReport, RetryError> {
-        let owner = Uuid::new_v4().to_string();
         let ttl = self.settings.lease_ttl;
-        if !self.store.acquire_lease(LEASE, &owner, now, ttl).await? {
-            tracing::info!("another run holds the retry scheduler; nothing to do");
-            return Ok(RetryReport {
-                busy: true,
-                ..RetryReport::default()
-            });
-        }
-        let result = self.run_locked(now).await;
-        if let Err(error) = self.store.release_lease(LEASE, &owner).await {
-            tracing::warn!(%error, "retry lease not released; it expires on its own");
-        }
-        result
+        let run = with_lease(&*self.store, LEASE, now, ttl, self.run_locked(now)).await?;
+        Ok(run.unwrap_or_else(|| RetryReport {
+            busy: true,
+            ..RetryReport::default()
+        }))
     }
 
     async fn run_locked(&self, now: OffsetDateTime) -> Result<RetryReport, RetryError> {
@@ -224,10 +199,10 @@ impl RetryScheduler {
         now: OffsetDateTime,
     ) -> Result<Vec<(String, Redone)>, RetryError> {
         let mut candidates = vec![id.to_owned()];
-        if Work::of(id).is_none() {
-            candidates = vec![inbound::retry_id(id)];
+        if WorkKey::parse(id).is_none() {
+            candidates = vec![WorkKey::inbound(id).to_string()];
             if let Ok(uuid) = Uuid::try_parse(id) {
-                candidates.push(outbound::retry_id(uuid));
+                candidates.push(WorkKey::Outbound(uuid).to_string());
             }
         }
         let mut replayed = Vec::new();
@@ -247,7 +222,7 @@ impl RetryScheduler {
         if replayed.is_empty() {
             if self.store.link_by_referral(id).await?.is_some() {
                 let work = RetryItem {
-                    id: inbound::retry_id(id),
+                    id: WorkKey::inbound(id).to_string(),
                     payload: Value::Null,
                     due_at: now,
                     attempts: 0,
@@ -259,7 +234,10 @@ impl RetryScheduler {
                 && let Ok(uuid) = Uuid::try_parse(&link.crm_id)
             {
                 let synced = self.outbound.sync_opportunity(uuid, now).await?;
-                replayed.push((outbound::retry_id(uuid), Redone::Outbound(synced)));
+                replayed.push((
+                    WorkKey::Outbound(uuid).to_string(),
+                    Redone::Outbound(synced),
+                ));
             }
         }
         if replayed.is_empty() {
@@ -282,12 +260,12 @@ impl RetryScheduler {
     }
 
     async fn redo(&self, item: RetryItem, now: OffsetDateTime) -> Result<Redone, RetryError> {
-        match Work::of(&item.id) {
-            Some(Work::Inbound { referral_id }) => {
+        match WorkKey::parse(&item.id) {
+            Some(WorkKey::Inbound(referral_id)) => {
                 let handled = self.inbound.redo(&referral_id, item.payload, now).await?;
                 Ok(Redone::Inbound(handled))
             }
-            Some(Work::Outbound { opportunity_id }) => {
+            Some(WorkKey::Outbound(opportunity_id)) => {
                 let synced = self.outbound.redo_opportunity(opportunity_id, now).await?;
                 Ok(Redone::Outbound(synced))
             }
@@ -302,28 +280,5 @@ impl RetryScheduler {
                 Ok(Redone::Unknown)
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn item_ids_name_their_work() {
-        let id = Uuid::new_v4();
-        assert_eq!(
-            Work::of("inbound:r-1"),
-            Some(Work::Inbound {
-                referral_id: "r-1".into()
-            })
-        );
-        assert_eq!(
-            Work::of(&format!("outbound:{id}")),
-            Some(Work::Outbound { opportunity_id: id })
-        );
-        assert_eq!(Work::of("outbound:not-a-guid"), None);
-        assert_eq!(Work::of("inbound:"), None);
-        assert_eq!(Work::of("export:x"), None);
     }
 }

@@ -9,7 +9,7 @@ use cosell_mapping::CrmConfig;
 use cosell_partner_center::webhook::WebhookEnvelope;
 use cosell_sim::{Sim, SimConfig};
 use cosell_store::{RetryState, SqliteStore, SyncStore};
-use cosell_sync::inbound::{Problem, envelope};
+use cosell_sync::inbound::{InboundError, envelope};
 use cosell_sync::{Handled, InboundSettings, InboundSync};
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
@@ -99,18 +99,19 @@ fn referral(direction: &str, external: Option<String>) -> Value {
     })
 }
 
-#[tokio::test]
-async fn an_outgoing_referral_updates_the_opportunity_it_was_created_from() {
-    let setup = setup().await;
-    let sellers = setup
+fn seed_opportunity(setup: &Setup, row: Value) -> uuid::Uuid {
+    setup
         .sim
         .state
         .dv
-        .seed(
-            "opportunities",
-            object(json!({"name": "Fabrikam upgrade", "statuscode": 1})),
-        )
-        .unwrap();
+        .seed("opportunities", object(row))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_outgoing_referral_updates_the_opportunity_it_was_created_from() {
+    let setup = setup().await;
+    let sellers = seed_opportunity(&setup, json!({"name": "Fabrikam upgrade", "statuscode": 1}));
     let id = seed_referral(&setup.sim, referral("Outgoing", Some(sellers.to_string()))).await;
 
     let handled = setup
@@ -196,7 +197,7 @@ async fn a_referral_held_by_another_sync_is_parked_not_written_twice() {
     );
     let error = setup.sync.sync_referral(&id, now).await.unwrap_err();
     assert!(
-        matches!(error.problem, Problem::Busy),
+        matches!(error.problem, InboundError::Busy),
         "{:?}",
         error.problem
     );
@@ -221,6 +222,40 @@ async fn a_referral_held_by_another_sync_is_parked_not_written_twice() {
     let handled = setup.sync.sync_referral(&id, now).await.unwrap();
     assert!(
         matches!(handled, Handled::Synced { created: true, .. }),
+        "{handled:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_link_stored_before_the_closed_flag_keeps_its_closed_record_closed() {
+    let setup = setup().await;
+    let opportunity = seed_opportunity(
+        &setup,
+        json!({"name": "Fabrikam upgrade", "statuscode": 3, "statecode": 1}),
+    );
+    let id = seed_referral(&setup.sim, referral("Incoming", None)).await;
+    // As the code before the flag stored it: no `closed`, the hash's `won:` tag says it.
+    let link: cosell_store::Link = serde_json::from_value(json!({
+        "referral_id": id,
+        "crm_kind": "opportunity",
+        "crm_id": opportunity.to_string(),
+        "inbound_hash": "won:0000000000000000000000000000000000000000000000000000000000000000",
+        "outbound_hash": null,
+        "referral_etag": null,
+        "crm_etag": null,
+        "last_outcome": null,
+        "version": 0
+    }))
+    .unwrap();
+    setup.store.put_link(&link).await.unwrap();
+
+    let handled = setup
+        .sync
+        .sync_referral(&id, OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert!(
+        matches!(&handled, Handled::AlreadyClosed { crm_id, .. } if *crm_id == opportunity),
         "{handled:?}"
     );
 }

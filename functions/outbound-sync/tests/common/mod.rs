@@ -11,7 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use cosell_dataverse::DataverseClient;
 use cosell_mapping::CrmConfig;
-use cosell_partner_center::{PartnerCenter, WebhookEvent, WebhookRegistration};
+use cosell_partner_center::PartnerCenter;
 use cosell_sim::Sim;
 use cosell_sim::partner_center::PcConfig;
 use cosell_sim::partner_center::webhooks::DeliveryState;
@@ -21,13 +21,13 @@ use cosell_sync::outbound::feed::PollReport;
 use cosell_transport::Secret;
 use http::header::HeaderName;
 use http::{HeaderMap, Method};
-use outbound_sync::{App, Settings, handle_webhook};
+use outbound_sync::{App, Settings, webhook_answer};
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
-use tokio::time::Instant;
 use uuid::Uuid;
 
 pub use cosell_testkit::sim::{self};
+pub use cosell_testkit::stack::{self, http, object, wait_for};
 pub const KEY: &str = "dv-webhook-key-0123456789";
 pub const HEADER: &str = "x-cosell-key";
 pub const OPPORTUNITIES: &str = "opportunities";
@@ -60,11 +60,7 @@ impl Drop for Stack {
 pub fn outbound_settings() -> OutboundSettings {
     OutboundSettings {
         lease_wait: Duration::from_secs(3),
-        backoff: cosell_sync::backoff::Backoff {
-            base: Duration::from_secs(1),
-            jitter: cosell_sync::backoff::Jitter::None,
-            ..Default::default()
-        },
+        backoff: stack::fast_backoff(),
         ..OutboundSettings::default()
     }
 }
@@ -125,25 +121,15 @@ impl Stack {
         })];
 
         let inbound = if inbound {
-            let (app, server) = start_inbound(&sim, &store, &partner_center, &dataverse).await;
-            servers.push(server);
-            Some(app)
+            let crm = CrmConfig::default();
+            let ingress = stack::ingress(&sim, store.clone(), &partner_center, &dataverse, crm);
+            let ingress = ingress.await;
+            servers.push(ingress.server);
+            Some(ingress.app)
         } else {
             None
         };
-
-        let mut currencies = Map::new();
-        for (code, name) in [("USD", "US Dollar"), ("EUR", "Euro")] {
-            let id = sim
-                .state
-                .dv
-                .seed(
-                    "transactioncurrencies",
-                    object(json!({"isocurrencycode": code, "currencyname": name})),
-                )
-                .unwrap();
-            currencies.insert(code.into(), Value::String(id.to_string()));
-        }
+        let currencies = stack::seed_currencies(&sim);
         Stack {
             sim,
             store,
@@ -189,7 +175,7 @@ impl Stack {
         .expect("sweep")
     }
 
-    fn inbound_sync(&self) -> Arc<cosell_sync::InboundSync> {
+    pub fn inbound_sync(&self) -> Arc<cosell_sync::InboundSync> {
         Arc::new(cosell_sync::InboundSync::new(
             self.store.clone(),
             Arc::new(self.partner_center.clone()),
@@ -200,80 +186,14 @@ impl Stack {
     }
 }
 
-/// webhook-ingress on its own server, registered for the referral events.
-async fn start_inbound(
-    sim: &Sim,
-    store: &Arc<SqliteStore>,
-    partner_center: &PartnerCenter,
-    dataverse: &DataverseClient,
-) -> (Arc<webhook_ingress::App>, tokio::task::JoinHandle<()>) {
-    let settings = webhook_ingress::Settings {
-        verifier: sim::verifier(sim),
-        crm: CrmConfig::default(),
-        inbound: cosell_sync::InboundSettings {
-            lease_wait: Duration::from_secs(3),
-            backoff: cosell_sync::backoff::Backoff {
-                base: Duration::from_secs(1),
-                jitter: cosell_sync::backoff::Jitter::None,
-                ..Default::default()
-            },
-            ..cosell_sync::InboundSettings::default()
-        },
-    };
-    let app = Arc::new(
-        webhook_ingress::App::new(
-            settings,
-            store.clone(),
-            Arc::new(partner_center.clone()),
-            Arc::new(dataverse.clone()),
-        )
-        .expect("inbound app"),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/webhook", listener.local_addr().unwrap());
-    let router = axum::Router::new()
-        .route("/webhook", axum::routing::any(serve_inbound))
-        .with_state(app.clone());
-    let server = tokio::spawn(async move {
-        axum::serve(listener, router).await.unwrap();
-    });
-    partner_center
-        .register_webhook(&WebhookRegistration::new(
-            url,
-            WebhookEvent::REFERRALS.to_vec(),
-        ))
-        .await
-        .expect("webhook registered");
-    (app, server)
-}
-
 async fn serve(
     axum::extract::State(app): axum::extract::State<Arc<App>>,
     method: Method,
     headers: HeaderMap,
     body: Bytes,
 ) -> (http::StatusCode, String) {
-    handle_webhook(&app, &method, &headers, body).await
-}
-
-async fn serve_inbound(
-    axum::extract::State(app): axum::extract::State<Arc<webhook_ingress::App>>,
-    method: Method,
-    headers: HeaderMap,
-    body: Bytes,
-) -> (http::StatusCode, String) {
-    webhook_ingress::handle(&app, &method, &headers, body).await
-}
-
-pub fn http() -> reqwest::Client {
-    reqwest::Client::builder().no_proxy().build().unwrap()
-}
-
-pub fn object(value: Value) -> Map<String, Value> {
-    match value {
-        Value::Object(map) => map,
-        other => panic!("not an object: {other}"),
-    }
+    let answer = webhook_answer(&app, &method, &headers, body).await;
+    (answer.status, answer.text)
 }
 
 /// A seller's opportunity, as the test seeds it.
@@ -382,17 +302,7 @@ impl Stack {
 
     /// A Microsoft seller's edit in Partner Center (fires `referral-updated`).
     pub async fn microsoft_edit(&self, referral_id: &str, patch: Value) -> Value {
-        let response = http()
-            .patch(format!(
-                "{}/_admin/partner-center/referrals/{referral_id}",
-                self.sim.base_url
-            ))
-            .json(&patch)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
-        response.json().await.unwrap()
+        stack::edit_referral(&self.sim, referral_id, patch).await
     }
 
     /// One scheduled run.
@@ -505,7 +415,7 @@ impl Stack {
 
     /// The opportunity's retry item (`outbound:<id>`), if it has one.
     pub async fn parked(&self, id: Uuid) -> Option<RetryItem> {
-        let item = cosell_sync::outbound::retry_id(id);
+        let item = cosell_sync::WorkKey::Outbound(id).to_string();
         self.port()
             .retry(&item)
             .await
@@ -541,13 +451,4 @@ pub fn remote_execution_context(id: Uuid) -> Value {
         "Stage": 40,
         "UserId": "7d3c1a9e-1b2c-4d5e-8f90-a1b2c3d4e5f6"
     })
-}
-
-/// Polls `condition` until it holds; panics after a deadline.
-pub async fn wait_for(what: &str, condition: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }

@@ -1,23 +1,19 @@
 //! The whole inbound path over real sockets: the simulator (Partner Center + Dataverse + tokens),
 //! the ingress handler hosted on an axum server, the real clients, and an in-memory SQLite store.
-#![allow(dead_code)] // each test file uses a different part
+#![allow(dead_code, unused_imports)] // each test file uses a different part
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use bytes::Bytes;
 use cosell_dataverse::DataverseClient;
 use cosell_mapping::CrmConfig;
-use cosell_partner_center::{PartnerCenter, WebhookEvent, WebhookRegistration};
+use cosell_partner_center::PartnerCenter;
 use cosell_sim::Sim;
 use cosell_store::{SqliteStore, SyncStore};
-use cosell_sync::InboundSettings;
-use http::{HeaderMap, Method};
 use serde_json::{Map, Value, json};
-use tokio::time::Instant;
-use webhook_ingress::{App, Settings, handle};
+use webhook_ingress::{App, Settings};
 
 pub use cosell_testkit::sim::{self};
+pub use cosell_testkit::stack::{self, http, object};
 
 /// A running stack.
 pub struct Stack {
@@ -46,90 +42,18 @@ pub async fn start() -> Stack {
 pub async fn start_with(crm: CrmConfig) -> Stack {
     let sim = sim::start().await;
     let (dataverse, partner_center) = sim::clients(&sim, sim::http(3));
-    let settings = Settings {
-        verifier: sim::verifier(&sim),
-        crm,
-        inbound: InboundSettings {
-            lease_wait: Duration::from_secs(3),
-            backoff: cosell_sync::backoff::Backoff {
-                base: Duration::from_secs(1),
-                jitter: cosell_sync::backoff::Jitter::None,
-                ..Default::default()
-            },
-            ..InboundSettings::default()
-        },
-    };
     let store = Arc::new(SqliteStore::in_memory().expect("sqlite store"));
-    let app = Arc::new(
-        App::new(
-            settings.clone(),
-            store.clone(),
-            Arc::new(partner_center.clone()),
-            Arc::new(dataverse.clone()),
-        )
-        .expect("app"),
-    );
-
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/webhook", listener.local_addr().unwrap());
-    let router = axum::Router::new()
-        .route("/webhook", axum::routing::any(serve))
-        .with_state(app.clone());
-    let server = tokio::spawn(async move {
-        axum::serve(listener, router).await.unwrap();
-    });
-
-    partner_center
-        .register_webhook(&WebhookRegistration::new(
-            url.clone(),
-            WebhookEvent::REFERRALS.to_vec(),
-        ))
-        .await
-        .expect("webhook registered");
-
-    // The currencies a real environment has.
-    for (code, name) in [("USD", "US Dollar"), ("EUR", "Euro")] {
-        sim.state
-            .dv
-            .seed(
-                "transactioncurrencies",
-                object(json!({"isocurrencycode": code, "currencyname": name})),
-            )
-            .unwrap();
-    }
+    let ingress = stack::ingress(&sim, store.clone(), &partner_center, &dataverse, crm).await;
+    stack::seed_currencies(&sim);
     Stack {
         sim,
         store,
-        app,
-        url,
+        app: ingress.app,
+        url: ingress.url,
         dataverse,
         partner_center,
-        settings,
-        server,
-    }
-}
-
-async fn serve(
-    axum::extract::State(app): axum::extract::State<Arc<App>>,
-    method: Method,
-    headers: HeaderMap,
-    body: Bytes,
-) -> (http::StatusCode, String) {
-    // On its own task, as `cosell serve` hosts it: a delivery that times out must not cancel
-    // the sync halfway (Lambda runs an invocation to its end).
-    tokio::spawn(async move { handle(&app, &method, &headers, body).await })
-        .await
-        .expect("handler panicked")
-}
-
-pub fn http() -> reqwest::Client {
-    reqwest::Client::builder().no_proxy().build().unwrap()
-}
-
-pub fn object(value: Value) -> Map<String, Value> {
-    match value {
-        Value::Object(map) => map,
-        other => panic!("not an object: {other}"),
+        settings: ingress.settings,
+        server: ingress.server,
     }
 }
 
@@ -148,17 +72,7 @@ impl Stack {
 
     /// Seeds a referral as Microsoft would create it (fires `referral-created`).
     pub async fn seed_referral(&self, referral: Value) -> Value {
-        let response = http()
-            .post(format!(
-                "{}/_admin/partner-center/referrals",
-                self.sim.base_url
-            ))
-            .json(&referral)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
-        response.json().await.unwrap()
+        stack::seed_referral(&self.sim, referral).await
     }
 
     /// Seeds [`cosell_referral`] for this customer; its id.
@@ -172,17 +86,7 @@ impl Stack {
 
     /// A Microsoft seller's edit (fires `referral-updated`).
     pub async fn edit_referral(&self, id: &str, patch: Value) -> Value {
-        let response = http()
-            .patch(format!(
-                "{}/_admin/partner-center/referrals/{id}",
-                self.sim.base_url
-            ))
-            .json(&patch)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
-        response.json().await.unwrap()
+        stack::edit_referral(&self.sim, id, patch).await
     }
 
     /// Dataverse requests so far (token requests are counted apart).
@@ -220,11 +124,7 @@ impl Stack {
 
     /// Polls `condition` until it holds; panics after a deadline.
     pub async fn wait_for(&self, what: &str, condition: impl Fn() -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !condition() {
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        stack::wait_for(what, condition).await;
     }
 
     pub fn rows(&self, set: &str) -> Vec<Map<String, Value>> {

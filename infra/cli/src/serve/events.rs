@@ -6,21 +6,14 @@ use std::time::Duration;
 
 use cosell_mapping::outbound::DealKind;
 use cosell_store::CrmKind;
-use cosell_sync::retry::{Redone, Work};
+use cosell_sync::WorkKey;
+use cosell_sync::activity::SyncDirection;
+use cosell_sync::retry::Redone;
 use cosell_sync::{Handled, Synced};
 use serde::Serialize;
 use uuid::Uuid;
 
 use crate::output::{FAILED, OK, millis, short};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Direction {
-    /// Partner Center → Dataverse.
-    Inbound,
-    /// Dataverse → Partner Center.
-    Outbound,
-}
 
 /// A record on either side, e.g. `opportunity 12ab…`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -31,7 +24,7 @@ pub struct Record {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct SyncEvent {
-    pub direction: Direction,
+    pub direction: SyncDirection,
     /// The record the change came from.
     pub source: Record,
     /// The record written, when known.
@@ -65,7 +58,7 @@ impl SyncEvent {
                 created,
                 ..
             } => Some(Self {
-                direction: Direction::Inbound,
+                direction: SyncDirection::Inbound,
                 source: referral(referral_id),
                 target: Some(Record {
                     kind: match kind {
@@ -85,7 +78,7 @@ impl SyncEvent {
                 permanent,
                 ..
             } => Some(Self {
-                direction: Direction::Inbound,
+                direction: SyncDirection::Inbound,
                 source: referral(referral_id),
                 target: None,
                 ok: false,
@@ -103,7 +96,7 @@ impl SyncEvent {
     /// The outbound use case's outcome for one opportunity; `None` when nothing changed.
     pub fn outbound(opportunity: Uuid, synced: &Synced, latency: Duration) -> Option<Self> {
         let event = |target: Option<&str>, ok: bool, outcome: String, detail: Option<&str>| Self {
-            direction: Direction::Outbound,
+            direction: SyncDirection::Outbound,
             source: Record {
                 kind: "opportunity",
                 id: opportunity.to_string(),
@@ -159,9 +152,9 @@ impl SyncEvent {
 
     /// A retry item redone (by the schedule or a replay); `None` when nothing changed.
     pub fn redone(item_id: &str, redone: &Redone, latency: Duration) -> Option<Self> {
-        match (Work::of(item_id), redone) {
+        match (WorkKey::parse(item_id), redone) {
             (_, Redone::Inbound(handled)) => Self::inbound(handled, latency),
-            (Some(Work::Outbound { opportunity_id }), Redone::Outbound(synced)) => {
+            (Some(WorkKey::Outbound(opportunity_id)), Redone::Outbound(synced)) => {
                 Self::outbound(opportunity_id, synced, latency)
             }
             _ => None,
@@ -172,8 +165,8 @@ impl SyncEvent {
     pub fn line(&self) -> String {
         let mark = if self.ok { OK } else { FAILED };
         let direction = match self.direction {
-            Direction::Inbound => "inbound ",
-            Direction::Outbound => "outbound",
+            SyncDirection::Inbound => "inbound ",
+            SyncDirection::Outbound => "outbound",
         };
         let target = match &self.target {
             Some(target) => format!(" → {} {}", target.kind, short(&target.id)),

@@ -19,10 +19,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use cosell_host::{Apps, Leases};
 use cosell_partner_center::PartnerCenter;
-use cosell_runtime::Runtime;
 use cosell_store::{StoreError, SyncStore};
 use cosell_sync::outbound::CURSOR;
+use cosell_sync::{InboundSettings, RetrySettings};
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
@@ -90,66 +91,33 @@ impl Server {
         events: broadcast::Sender<SyncEvent>,
     ) -> anyhow::Result<Server> {
         let lookup = config.lookup();
-        let mut inbound_settings = webhook_ingress::Settings::from_lookup(&lookup)?;
-        let mut outbound_settings = outbound_sync::Settings::from_lookup(&lookup)?;
-        let mut job_settings = retry_scheduler::Settings::from_lookup(&lookup)?;
         let intervals = schedules::Intervals {
             poll: config.duration(keys::POLL_INTERVAL, DEFAULT_POLL_INTERVAL)?,
             retries: config.duration(keys::RETRY_INTERVAL, DEFAULT_RETRY_INTERVAL)?,
             reconcile: config.duration(keys::RECONCILE_INTERVAL, DEFAULT_RECONCILE_INTERVAL)?,
         };
         // No Lambda timeout bounds a run here: the leases say how long a crash blocks the next.
-        let run = config.duration(keys::RUN_LEASE, job_settings.retry.lease_ttl)?;
-        let record = config.duration(keys::RECORD_LEASE, inbound_settings.inbound.lease_ttl)?;
-        inbound_settings.inbound.lease_ttl = record;
-        outbound_settings.outbound.lease_ttl = record;
-        outbound_settings.outbound.feed_lease_ttl = run;
-        job_settings.retry.lease_ttl = run;
-        job_settings.retry.budget = run * 3 / 5;
-        job_settings.reconcile.lease_ttl = run;
+        let leases = Leases {
+            run: config.duration(keys::RUN_LEASE, RetrySettings::default().lease_ttl)?,
+            record: config.duration(keys::RECORD_LEASE, InboundSettings::default().lease_ttl)?,
+        };
         let mut runtime_settings = config.runtime()?;
         runtime_settings.http_timeout = config
             .get(keys::HTTP_TIMEOUT)
             .map(|_| config.duration(keys::HTTP_TIMEOUT, Duration::ZERO))
             .transpose()?;
-        let runtime = Runtime::start(runtime_settings).await?;
-        inbound_settings.crm = runtime.settings.crm.clone();
-        outbound_settings.crm = runtime.settings.crm.clone();
-        outbound_settings.webhook_key = runtime.dataverse_webhook_key.clone();
-        if outbound_settings.webhook_key.is_none() {
+        let apps = Apps::start(&lookup, runtime_settings, Some(leases)).await?;
+        if !apps.outbound.webhook_enabled() {
             tracing::info!(
                 "no dataverse.webhook_key in the credentials: POST /webhooks/dataverse answers 404; the poll alone syncs"
             );
         }
-        let partner_center = runtime.partner_center.clone();
-        let referrals = Arc::new(runtime.partner_center);
-        let crm = Arc::new(runtime.dataverse);
-        let inbound = webhook_ingress::App::new(
-            inbound_settings,
-            runtime.store.clone(),
-            referrals.clone(),
-            crm.clone(),
-        )?;
-        let outbound = outbound_sync::App::new(
-            outbound_settings,
-            runtime.store.clone(),
-            referrals.clone(),
-            crm.clone(),
-        );
-        let jobs = retry_scheduler::App::from_parts(
-            runtime.store.clone(),
-            inbound.sync.clone(),
-            outbound.sync.clone(),
-            referrals,
-            job_settings.retry,
-            job_settings.reconcile,
-        )
-        .with_schema(crm);
+        let partner_center = apps.partner_center;
         let services = Arc::new(Services {
-            inbound,
-            outbound,
-            jobs,
-            store: runtime.store,
+            inbound: apps.inbound,
+            outbound: apps.outbound,
+            jobs: apps.jobs,
+            store: apps.store,
             events,
         });
 

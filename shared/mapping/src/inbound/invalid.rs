@@ -2,7 +2,7 @@
 
 /// One thing wrong with a referral.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Problem {
+pub enum ReferralProblem {
     #[error("the referral has no id")]
     NoId,
     #[error("the referral names no customer company (customerProfile.name)")]
@@ -26,10 +26,10 @@ pub enum Problem {
 #[error("referral {} cannot be written to Dynamics 365: {}", .referral_id.as_deref().unwrap_or("(no id)"), sentences(.problems))]
 pub struct InvalidReferral {
     pub referral_id: Option<String>,
-    pub problems: Vec<Problem>,
+    pub problems: Vec<ReferralProblem>,
 }
 
-fn sentences(problems: &[Problem]) -> String {
+fn sentences(problems: &[ReferralProblem]) -> String {
     problems
         .iter()
         .map(ToString::to_string)

@@ -5,6 +5,8 @@ use time::macros::datetime;
 
 use super::*;
 use crate::crm::OpportunityStatusReason;
+use crate::marks::{MARK_FAILED, MARK_OK, base_name, decorate_name};
+use crate::{CrmConfig, Referral};
 
 const FULL: &str = include_str!("../../tests/fixtures/cosell_referral_full.json");
 const LEAD: &str = include_str!("../../tests/fixtures/marketplace_lead.json");
@@ -265,12 +267,12 @@ fn invalid_referrals_name_every_problem_in_plain_sentences() {
     assert_eq!(
         error.problems,
         vec![
-            Problem::NoId,
-            Problem::NoCustomerName,
-            Problem::BadCurrency("US Dollar".into()),
-            Problem::BadCountry("USA".into()),
-            Problem::NegativeDealValue("-5".into()),
-            Problem::UnmappedHelp {
+            ReferralProblem::NoId,
+            ReferralProblem::NoCustomerName,
+            ReferralProblem::BadCurrency("US Dollar".into()),
+            ReferralProblem::BadCountry("USA".into()),
+            ReferralProblem::NegativeDealValue("-5".into()),
+            ReferralProblem::UnmappedHelp {
                 code: "Pizza".into()
             },
         ]
@@ -313,57 +315,6 @@ fn an_outgoing_referral_keeps_the_sellers_status_and_names_its_record() {
         panic!("an opportunity")
     };
     assert_eq!(row.status_reason, None);
-}
-
-#[test]
-fn the_preview_shows_one_object_per_table_keyed_by_logical_names() {
-    let config = CrmConfig::default();
-    let won = edited(FULL, |v| {
-        v["status"] = "Closed".into();
-        v["substatus"] = "Won".into();
-    });
-    let plan = plan(&won, &config).unwrap();
-    let preview = plan.preview(&config, "audit").unwrap();
-    let id = &plan.referral_id;
-    let account = record_id("accounts", id).to_string();
-    assert_eq!(preview["accounts"]["accountid"], account.as_str());
-    assert_eq!(preview["accounts"]["address1_country"], "US");
-    assert_eq!(
-        preview["contacts"]["contactid"],
-        record_id("contacts", id).to_string().as_str()
-    );
-    assert_eq!(
-        preview["contacts"]["parentcustomerid_account@odata.bind"],
-        format!("/accounts({account})").as_str()
-    );
-    let opportunity = &preview["opportunities"];
-    assert_eq!(
-        opportunity["opportunityid"],
-        record_id("opportunities", id).to_string().as_str()
-    );
-    assert_eq!(
-        opportunity["transactioncurrencyid@odata.bind"],
-        "/transactioncurrencies(isocurrencycode='USD')"
-    );
-    assert_eq!(
-        opportunity["msft_microsoftpartnercenterreferralsyncaudit"],
-        "audit"
-    );
-    assert_eq!(preview["action"], "WinOpportunity");
-    let lead = plan_of_lead();
-    assert_eq!(
-        lead["leads"]["subject"],
-        "Trial: Contoso Data Estate Accelerator"
-    );
-    assert!(lead.get("opportunities").is_none());
-}
-
-fn plan_of_lead() -> Value {
-    let config = CrmConfig::default();
-    plan(&referral(LEAD), &config)
-        .unwrap()
-        .preview(&config, "audit")
-        .unwrap()
 }
 
 #[test]

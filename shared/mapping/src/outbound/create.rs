@@ -4,7 +4,7 @@ use rust_decimal::Decimal;
 use time::{Date, OffsetDateTime, Time};
 
 use super::country::iso_code;
-use super::{CreatePlan, DealKind, InvalidOpportunity, OutboundInput, OutboundProblem};
+use super::{CreatePlan, DealKind, InvalidOpportunity, OpportunityProblem, OutboundInput};
 use crate::category::MICROSOFT_ORGANIZATION_ID;
 use crate::config::CrmConfig;
 use crate::deal::{DealState, DealStatus};
@@ -53,17 +53,17 @@ pub fn plan_create(
     let mut problems = Vec::new();
 
     if crm.name.is_none() {
-        problems.push(OutboundProblem::NoName);
+        problems.push(OpportunityProblem::NoName);
     }
     let account = input.account.as_ref();
     let customer_name = account.and_then(|a| text(a.name.as_deref()));
     if customer_name.is_none() {
-        problems.push(OutboundProblem::NoAccount);
+        problems.push(OpportunityProblem::NoAccount);
     }
     let country = checked_country(input, cfg, &mut problems);
     let contact = input.contact.as_ref();
     if kind == DealKind::CoSell && contact.is_none() {
-        problems.push(OutboundProblem::NoContact);
+        problems.push(OpportunityProblem::NoContact);
     }
     let solutions: Vec<Solution> = input
         .solutions
@@ -82,7 +82,7 @@ pub fn plan_create(
         })
         .collect();
     if solutions.is_empty() {
-        problems.push(OutboundProblem::NoSolution);
+        problems.push(OpportunityProblem::NoSolution);
     }
     let currency = checked_currency(input, &mut problems);
     check_deal_value(&crm, cfg, &mut problems);
@@ -241,7 +241,7 @@ pub(crate) fn midnight_utc(date: Date) -> OffsetDateTime {
 fn checked_country(
     input: &OutboundInput,
     cfg: &CrmConfig,
-    problems: &mut Vec<OutboundProblem>,
+    problems: &mut Vec<OpportunityProblem>,
 ) -> Option<String> {
     let value = input
         .account
@@ -249,7 +249,7 @@ fn checked_country(
         .and_then(|a| text(a.country_code.as_deref()));
     let code = value.as_deref().and_then(iso_code);
     if code.is_none() {
-        problems.push(OutboundProblem::BadCountry {
+        problems.push(OpportunityProblem::BadCountry {
             column: cfg.country_code_column.clone(),
             value,
         });
@@ -260,7 +260,7 @@ fn checked_country(
 /// The currency as three upper-case letters, or the problem.
 pub(crate) fn checked_currency(
     input: &OutboundInput,
-    problems: &mut Vec<OutboundProblem>,
+    problems: &mut Vec<OpportunityProblem>,
 ) -> Option<String> {
     let value = text(input.currency_code.as_deref());
     let code = value
@@ -268,7 +268,7 @@ pub(crate) fn checked_currency(
         .filter(|v| v.len() == 3 && v.chars().all(|c| c.is_ascii_alphabetic()))
         .map(str::to_ascii_uppercase);
     if code.is_none() {
-        problems.push(OutboundProblem::NoCurrency { value });
+        problems.push(OpportunityProblem::NoCurrency { value });
     }
     code
 }
@@ -277,10 +277,10 @@ pub(crate) fn checked_currency(
 pub(crate) fn check_deal_value(
     crm: &DealState,
     cfg: &CrmConfig,
-    problems: &mut Vec<OutboundProblem>,
+    problems: &mut Vec<OpportunityProblem>,
 ) {
     if let Some(value) = crm.deal_value.filter(Decimal::is_sign_negative) {
-        problems.push(OutboundProblem::NegativeDealValue {
+        problems.push(OpportunityProblem::NegativeDealValue {
             column: cfg.deal_value_column.clone(),
             value: value.to_string(),
         });
@@ -288,11 +288,15 @@ pub(crate) fn check_deal_value(
 }
 
 /// Closing (won or lost) without revenue and close date.
-pub(crate) fn check_closing(crm: &DealState, cfg: &CrmConfig, problems: &mut Vec<OutboundProblem>) {
+pub(crate) fn check_closing(
+    crm: &DealState,
+    cfg: &CrmConfig,
+    problems: &mut Vec<OpportunityProblem>,
+) {
     if crm.status.is_some_and(DealStatus::is_closed)
         && (crm.deal_value.is_none() || crm.close_date.is_none())
     {
-        problems.push(OutboundProblem::ClosingWithoutRevenueAndCloseDate {
+        problems.push(OpportunityProblem::ClosingWithoutRevenueAndCloseDate {
             column: cfg.deal_value_column.clone(),
         });
     }

@@ -109,27 +109,52 @@ impl OutboundInput {
         Opportunity::columns(cfg)
     }
 
-    /// The `$expand` value: account, contact, currency and solutions, each with its `$select`.
-    pub fn expand(cfg: &CrmConfig) -> String {
-        let account = Account::columns(cfg).join(",");
-        let contact = CONTACT_COLUMNS.join(",");
+    /// The related rows read with the opportunity: account, contact, currency and solutions,
+    /// each with its columns (a `$expand`, handed to the CRM port as data).
+    pub fn expand(cfg: &CrmConfig) -> Expansions {
         let solutions = &cfg.solutions;
-        let columns: Vec<&str> = [Some(&solutions.id), Some(&solutions.name)]
+        let solution_columns = [Some(&solutions.id), Some(&solutions.name)]
             .into_iter()
             .chain([
                 solutions.publisher.as_ref(),
                 solutions.solution_type.as_ref(),
             ])
             .flatten()
-            .map(String::as_str)
+            .cloned()
             .collect();
-        format!(
-            "parentaccountid($select={account}),parentcontactid($select={contact}),\
-             transactioncurrencyid($select={ISO_CURRENCY_CODE}),\
-             {}($select={})",
-            solutions.relationship,
-            columns.join(",")
-        )
+        let related = |relationship: &str, select: Vec<String>| Related {
+            relationship: relationship.to_owned(),
+            select,
+        };
+        let strings = |columns: &[&str]| columns.iter().map(|c| (*c).to_owned()).collect();
+        Expansions(vec![
+            related("parentaccountid", Account::columns(cfg)),
+            related("parentcontactid", strings(CONTACT_COLUMNS)),
+            related("transactioncurrencyid", strings(&[ISO_CURRENCY_CODE])),
+            related(&solutions.relationship, solution_columns),
+        ])
+    }
+}
+
+/// A related row (or rows) read with a row: a navigation property and the columns to select.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Related {
+    pub relationship: String,
+    pub select: Vec<String>,
+}
+
+/// The related rows read with a row; shown as the `$expand` text they become.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expansions(pub Vec<Related>);
+
+impl std::fmt::Display for Expansions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, related) in self.0.iter().enumerate() {
+            let comma = if i == 0 { "" } else { "," };
+            let columns = related.select.join(",");
+            write!(f, "{comma}{}($select={columns})", related.relationship)?;
+        }
+        Ok(())
     }
 }
 

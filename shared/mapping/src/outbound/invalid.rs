@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 /// One thing wrong with an opportunity.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum OutboundProblem {
+pub enum OpportunityProblem {
     /// "How can Microsoft help?" is chosen (co-sell) but the opportunity has no contact.
     #[error(
         "a customer contact is required when \"How can Microsoft help?\" is chosen: set the opportunity's contact"
@@ -58,7 +58,7 @@ fn found(value: &Option<String>) -> String {
 #[error("{}", sentences(.problems))]
 pub struct InvalidOpportunity {
     pub opportunity_id: Option<Uuid>,
-    pub problems: Vec<OutboundProblem>,
+    pub problems: Vec<OpportunityProblem>,
 }
 
 impl InvalidOpportunity {
@@ -68,7 +68,7 @@ impl InvalidOpportunity {
     }
 }
 
-fn sentence(problem: &OutboundProblem) -> String {
+fn sentence(problem: &OpportunityProblem) -> String {
     let text = problem.to_string();
     let mut chars = text.chars();
     match chars.next() {
@@ -77,6 +77,6 @@ fn sentence(problem: &OutboundProblem) -> String {
     }
 }
 
-fn sentences(problems: &[OutboundProblem]) -> String {
+fn sentences(problems: &[OpportunityProblem]) -> String {
     problems.iter().map(sentence).collect::<Vec<_>>().join(" ")
 }

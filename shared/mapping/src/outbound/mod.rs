@@ -64,12 +64,13 @@ mod invalid;
 mod update;
 
 use crate::deal::DealState;
+use crate::patch::PatchOp;
 use crate::referral::Referral;
 use crate::status::IllegalMove;
 
 pub use create::{MARKETPLACE_INTENT, microsoft_referral, missing_services, plan_create};
-pub use input::{OutboundInput, SolutionRow};
-pub use invalid::{InvalidOpportunity, OutboundProblem};
+pub use input::{Expansions, OutboundInput, Related, SolutionRow};
+pub use invalid::{InvalidOpportunity, OpportunityProblem};
 pub use update::plan_update;
 
 /// The deal kinds of the contract's "Deal kinds on create".
@@ -93,38 +94,6 @@ pub struct CreatePlan {
     pub deal: DealState,
 }
 
-/// A JSON Patch operation kind: the two Partner Center accepts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ChangeOp {
-    Replace,
-    Add,
-}
-
-impl ChangeOp {
-    /// `"replace"` or `"add"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Replace => "replace",
-            Self::Add => "add",
-        }
-    }
-}
-
-/// One JSON Patch operation.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Change {
-    pub op: ChangeOp,
-    pub path: String,
-    pub value: serde_json::Value,
-}
-
-impl Change {
-    /// The RFC 6902 operation object, `{"op", "path", "value"}`.
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({ "op": self.op.as_str(), "path": self.path, "value": self.value })
-    }
-}
-
 /// A seller's change refused locally: each becomes an Audit line, and nothing is sent for it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
@@ -142,7 +111,7 @@ pub enum Refusal {
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpdatePlan {
     /// The JSON Patch; empty when nothing needs sending.
-    pub changes: Vec<Change>,
+    pub changes: Vec<PatchOp>,
     pub refusals: Vec<Refusal>,
     /// The state both sides agree on once the changes land: the current referral's state with
     /// the seller's accepted changes applied.
@@ -152,7 +121,7 @@ pub struct UpdatePlan {
 impl UpdatePlan {
     /// The JSON Patch body.
     pub fn patch(&self) -> serde_json::Value {
-        serde_json::Value::Array(self.changes.iter().map(Change::to_json).collect())
+        serde_json::to_value(&self.changes).unwrap_or_default()
     }
 
     /// `current` with the changes applied: the whole referral a `PUT` sends when a change cannot
@@ -183,7 +152,7 @@ impl UpdatePlan {
     /// changes left, and the paths dropped. Its deal holds the dropped fields as `current` has
     /// them, since Partner Center keeps them.
     pub fn without(self, current: &Referral, keep: impl Fn(&str) -> bool) -> (Self, Vec<String>) {
-        let (kept, dropped): (Vec<Change>, Vec<Change>) =
+        let (kept, dropped): (Vec<PatchOp>, Vec<PatchOp>) =
             self.changes.into_iter().partition(|c| keep(&c.path));
         let held = DealState::from_referral(current);
         let mut deal = self.deal;

@@ -3,13 +3,12 @@
 use serde_json::{Map, Value};
 
 use super::create::{check_closing, check_deal_value, midnight_utc};
-use super::{
-    Change, ChangeOp, InvalidOpportunity, OutboundInput, OutboundProblem, Refusal, UpdatePlan,
-};
+use super::{InvalidOpportunity, OpportunityProblem, OutboundInput, Refusal, UpdatePlan};
 use crate::config::CrmConfig;
 use crate::crm::OpportunityStatusReason;
 use crate::deal::{DealState, DealStatus};
 use crate::enums::Status;
+use crate::patch::{PatchOp, PatchOpKind};
 use crate::referral::Referral;
 use crate::status::{self, State, check_move};
 
@@ -30,8 +29,9 @@ pub fn plan_update(
     let mut ops = Ops::new(current);
     let mut refusals = Vec::new();
     let mut problems = Vec::new();
+    let changed = crm.changed_from(&base);
 
-    if crm.name != base.name {
+    if changed.name {
         match &crm.name {
             Some(name) => {
                 let sent = current.name.as_deref().map(str::trim);
@@ -40,10 +40,10 @@ pub fn plan_update(
                 }
                 deal.name = Some(name.clone());
             }
-            None => problems.push(OutboundProblem::NoName),
+            None => problems.push(OpportunityProblem::NoName),
         }
     }
-    if crm.deal_value != base.deal_value {
+    if changed.deal_value {
         check_deal_value(&crm, cfg, &mut problems);
         if crm.deal_value != now.deal_value {
             let value = crm.deal_value.map_or(Value::Null, crate::decimal::to_value);
@@ -51,7 +51,7 @@ pub fn plan_update(
         }
         deal.deal_value = crm.deal_value;
     }
-    if crm.currency != base.currency {
+    if changed.currency {
         let valid = crm
             .currency
             .as_deref()
@@ -63,12 +63,12 @@ pub fn plan_update(
                 }
                 deal.currency = crm.currency.clone();
             }
-            None => problems.push(OutboundProblem::NoCurrency {
+            None => problems.push(OpportunityProblem::NoCurrency {
                 value: crm.currency.clone(),
             }),
         }
     }
-    if crm.close_date != base.close_date {
+    if changed.close_date {
         if crm.close_date != now.close_date {
             let value = crm.close_date.map_or(Value::Null, |date| {
                 Value::String(crate::timestamp::format(midnight_utc(date)))
@@ -77,14 +77,14 @@ pub fn plan_update(
         }
         deal.close_date = crm.close_date;
     }
-    if crm.notes != base.notes {
+    if changed.notes {
         if crm.notes != now.notes {
             let value = crm.notes.clone().map_or(Value::Null, Value::String);
             ops.set(Some("details"), "notes", value);
         }
         deal.notes = crm.notes.clone();
     }
-    if crm.visible != base.visible {
+    if changed.visible {
         if crm.visible {
             if !now.visible {
                 ops.set(
@@ -101,7 +101,7 @@ pub fn plan_update(
             deal.visible = false;
         }
     }
-    if crm.status != base.status
+    if changed.status
         && let Some(wanted) = crm.status
     {
         check_closing(&crm, cfg, &mut problems);
@@ -158,7 +158,7 @@ struct Ops<'a> {
     current: &'a Referral,
     /// `current` as JSON: which members exist (a `replace` of a missing one is refused).
     json: Value,
-    changes: Vec<Change>,
+    changes: Vec<PatchOp>,
     /// `(parent, fields)` for parents missing from `current`, in first-use order.
     missing: Vec<(&'static str, Map<String, Value>)>,
 }
@@ -183,17 +183,15 @@ impl<'a> Ops<'a> {
 
     fn set(&mut self, parent: Option<&'static str>, field: &str, value: Value) {
         match parent {
-            None => self.changes.push(Change {
-                op: ChangeOp::Replace,
-                path: format!("/{field}"),
-                value,
-            }),
+            None => self
+                .changes
+                .push(PatchOp::replace(format!("/{field}"), value)),
             // RFC 6902: `replace` needs the member to exist; `add` sets a member that does not.
-            Some(parent) if self.has(parent) => self.changes.push(Change {
+            Some(parent) if self.has(parent) => self.changes.push(PatchOp {
                 op: if self.json[parent].get(field).is_some_and(|v| !v.is_null()) {
-                    ChangeOp::Replace
+                    PatchOpKind::Replace
                 } else {
-                    ChangeOp::Add
+                    PatchOpKind::Add
                 },
                 path: format!("/{parent}/{field}"),
                 value,
@@ -211,13 +209,10 @@ impl<'a> Ops<'a> {
         }
     }
 
-    fn finish(mut self) -> Vec<Change> {
+    fn finish(mut self) -> Vec<PatchOp> {
         for (parent, fields) in self.missing {
-            self.changes.push(Change {
-                op: ChangeOp::Add,
-                path: format!("/{parent}"),
-                value: Value::Object(fields),
-            });
+            self.changes
+                .push(PatchOp::add(format!("/{parent}"), Value::Object(fields)));
         }
         self.changes
     }

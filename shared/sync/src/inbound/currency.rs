@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use cosell_dataverse::{Filter, Query};
 use uuid::Uuid;
 
-use super::failure::Problem;
+use super::failure::InboundError;
 use crate::ports::Crm;
 
 pub const SET: &str = "transactioncurrencies";
@@ -18,7 +18,7 @@ pub struct CurrencyCache(Mutex<HashMap<String, Uuid>>);
 
 impl CurrencyCache {
     /// The `transactioncurrencies` row of an ISO 4217 code (upper case).
-    pub async fn id(&self, crm: &dyn Crm, code: &str) -> Result<Uuid, Problem> {
+    pub async fn id(&self, crm: &dyn Crm, code: &str) -> Result<Uuid, InboundError> {
         if let Some(id) = self.0.lock().expect("currency cache").get(code) {
             return Ok(*id);
         }
@@ -29,10 +29,10 @@ impl CurrencyCache {
         let records = crm.query(SET, &query).await?;
         let record = records
             .first()
-            .ok_or_else(|| Problem::NoCurrency(code.to_owned()))?;
+            .ok_or_else(|| InboundError::NoCurrency(code.to_owned()))?;
         let id = record
             .id(KEY)
-            .ok_or_else(|| Problem::CurrencyWithoutId(code.to_owned()))?
+            .ok_or_else(|| InboundError::CurrencyWithoutId(code.to_owned()))?
             .0;
         self.0
             .lock()

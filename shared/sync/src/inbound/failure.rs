@@ -5,9 +5,11 @@ use cosell_mapping::inbound::InvalidReferral;
 use cosell_store::{CrmKind, StoreError};
 use uuid::Uuid;
 
+use crate::record::lock::LockError;
+
 /// What went wrong, as a sentence for the Audit column and the retry item.
 #[derive(Debug, thiserror::Error)]
-pub enum Problem {
+pub enum InboundError {
     #[error("reading the referral from Partner Center failed: {0}")]
     Referral(#[source] cosell_partner_center::Error),
     #[error("{0}")]
@@ -35,7 +37,7 @@ pub enum Problem {
     Busy,
 }
 
-impl Problem {
+impl InboundError {
     /// True when retrying the same referral cannot succeed: an operator (or a change to the
     /// referral, which brings a new event) must act first. A service that answers 400 (the
     /// request is wrong: a column that does not exist) or 403 (no permission) will answer the
@@ -67,31 +69,40 @@ pub struct RecordRef {
 /// A failed sync: the problem, and the record to mark with ✖ when there is one.
 #[derive(Debug)]
 pub struct Failure {
-    pub problem: Problem,
+    pub problem: InboundError,
     pub record: Option<RecordRef>,
 }
 
 impl Failure {
-    pub(crate) fn new(problem: Problem, record: Option<RecordRef>) -> Self {
+    pub(crate) fn new(problem: InboundError, record: Option<RecordRef>) -> Self {
         Self { problem, record }
     }
 }
 
-impl From<StoreError> for Problem {
+impl From<StoreError> for InboundError {
     fn from(error: StoreError) -> Self {
         Self::Store(error)
     }
 }
 
-impl From<DataverseError> for Problem {
+impl From<DataverseError> for InboundError {
     fn from(error: DataverseError) -> Self {
         Self::Crm(error)
     }
 }
 
-impl From<cosell_mapping::MappingError> for Problem {
+impl From<cosell_mapping::MappingError> for InboundError {
     fn from(error: cosell_mapping::MappingError) -> Self {
         Self::Mapping(error)
+    }
+}
+
+impl From<LockError> for InboundError {
+    fn from(error: LockError) -> Self {
+        match error {
+            LockError::Busy => Self::Busy,
+            LockError::Store(error) => Self::Store(error),
+        }
     }
 }
 
@@ -101,8 +112,8 @@ mod tests {
 
     use super::*;
 
-    fn refused(status: u16, code: &str, message: &str) -> Problem {
-        Problem::Referral(cosell_partner_center::Error::from(ApiError::Service {
+    fn refused(status: u16, code: &str, message: &str) -> InboundError {
+        InboundError::Referral(cosell_partner_center::Error::from(ApiError::Service {
             service: "partner-center",
             operation: "get referral",
             status,

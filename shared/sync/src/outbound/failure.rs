@@ -3,9 +3,11 @@
 use cosell_dataverse::DataverseError;
 use cosell_store::StoreError;
 
+use crate::record::lock::LockError;
+
 /// What went wrong, as a sentence for the Audit column and the retry item.
 #[derive(Debug, thiserror::Error)]
-pub enum Problem {
+pub enum OutboundError {
     #[error("reading the opportunity from Dataverse failed: {0}")]
     Read(#[source] DataverseError),
     #[error("the opportunity could not be read: {0}")]
@@ -43,7 +45,7 @@ pub enum Problem {
     Busy,
 }
 
-impl Problem {
+impl OutboundError {
     /// True when trying the same opportunity again cannot succeed: the seller (a new edit) or an
     /// operator (a replay) must act first. Partner Center's 4xx other than 408/409/412/429 say
     /// the request itself is wrong.
@@ -62,8 +64,17 @@ impl Problem {
     }
 }
 
-impl From<StoreError> for Problem {
+impl From<StoreError> for OutboundError {
     fn from(error: StoreError) -> Self {
         Self::Store(error)
+    }
+}
+
+impl From<LockError> for OutboundError {
+    fn from(error: LockError) -> Self {
+        match error {
+            LockError::Busy => Self::Busy,
+            LockError::Store(error) => Self::Store(error),
+        }
     }
 }

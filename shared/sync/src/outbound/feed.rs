@@ -18,7 +18,9 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{NotStored, OutboundSync, Synced};
+use super::{OutboundSync, Synced};
+use crate::NotStored;
+use crate::record::lock::with_lease;
 
 /// The store cursor holding the opportunities' delta link.
 pub const CURSOR: &str = "outbound:opportunities";
@@ -75,27 +77,21 @@ impl From<NotStored> for PollError {
     }
 }
 
+impl From<StoreError> for PollError {
+    fn from(error: StoreError) -> Self {
+        Self::Store(error)
+    }
+}
+
 impl OutboundSync {
     /// One scheduled run: every change since the cursor.
     pub async fn poll(&self, now: OffsetDateTime) -> Result<PollReport, PollError> {
-        let owner = Uuid::new_v4().to_string();
-        let mut report = PollReport::default();
         let ttl = self.settings.feed_lease_ttl;
-        if !self
-            .store
-            .acquire_lease(FEED_LEASE, &owner, now, ttl)
-            .await
-            .map_err(PollError::Store)?
-        {
-            tracing::info!("another run holds the outbound feed; nothing to do");
-            report.busy = true;
-            return Ok(report);
-        }
-        let result = self.poll_locked(now, &mut report).await;
-        if let Err(error) = self.store.release_lease(FEED_LEASE, &owner).await {
-            tracing::warn!(%error, "feed lease not released; it expires on its own");
-        }
-        result.map(|()| report)
+        let mut report = PollReport::default();
+        let polled = self.poll_locked(now, &mut report);
+        let polled = with_lease(&*self.store, FEED_LEASE, now, ttl, polled).await?;
+        report.busy = polled.is_none();
+        Ok(report)
     }
 
     async fn poll_locked(

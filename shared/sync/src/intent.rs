@@ -2,6 +2,9 @@
 //! each `POST`, so that whichever path meets the referral afterwards — the redo that adopts it,
 //! the inbound sync of its webhook or the sweep — knows a create was under way and what it sent.
 //!
+//! It lives beside both directions because both read it: the outbound create writes it, and
+//! the inbound sync of a referral naming the opportunity merges against it.
+//!
 //! The deal as posted is the common ancestor of the two sides once the answer is lost: the
 //! seller may edit the row and Microsoft the referral before either side hears of the other.
 //! Merging against it (the fields the seller changed since go out, the fields Microsoft changed
@@ -38,7 +41,7 @@ impl Intent {
     }
 
     /// `payload` marked with this intent.
-    pub(super) fn mark(&self, mut payload: Value) -> Value {
+    pub(crate) fn mark(&self, mut payload: Value) -> Value {
         payload["creatingSince"] = json!(cosell_mapping::timestamp::format(self.since));
         if let Some(posted) = &self.posted {
             payload["posted"] = serde_json::to_value(posted).unwrap_or(Value::Null);
@@ -48,7 +51,7 @@ impl Intent {
 
     /// `payload`, still marked when the item it replaces was an intent: a failed create may
     /// have reached Partner Center, so the next attempt looks before it posts.
-    pub(super) fn keep(payload: Value, previous: Option<&RetryItem>) -> Value {
+    pub(crate) fn keep(payload: Value, previous: Option<&RetryItem>) -> Value {
         match previous.and_then(Self::of) {
             Some(intent) => intent.mark(payload),
             None => payload,

@@ -1,0 +1,327 @@
+//! [`plan`]: a referral and the settings in, an [`InboundPlan`] out — validate, then the lead row,
+//! or the account plan and the opportunity row, then the hash of what it writes.
+
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::{
+    AccountPlan, ContactPlan, InboundPlan, InvalidReferral, RecordPlan, ReferralProblem,
+    StatusAction, normalise, record_id,
+};
+use crate::category::Category;
+use crate::config::CrmConfig;
+use crate::crm::{Account, Contact, CrmRow, Lead, Opportunity};
+use crate::deal::DealState;
+use crate::enums::{AssistanceRequestCode, Direction};
+use crate::marks::{MARK_OK, base_name, decorate_name};
+use crate::referral::{Address, CustomerProfile, Member, Referral};
+
+/// What every row of the plan is built from, once the referral is known to be writable.
+struct Valid<'a> {
+    referral: &'a Referral,
+    referral_id: String,
+    category: Category,
+    name: String,
+    customer_name: Option<&'a str>,
+    currency_code: Option<String>,
+    country: Option<String>,
+    deal_value: Option<Decimal>,
+    help: Option<AssistanceRequestCode>,
+}
+
+/// Plans the inbound sync of `referral`.
+pub fn plan(referral: &Referral, config: &CrmConfig) -> Result<InboundPlan, InvalidReferral> {
+    let valid = validate(referral, config)?;
+    let incoming = referral.direction.as_ref() != Some(&Direction::Outgoing);
+    let (status, substatus) = referral.state();
+    let status_action = match StatusAction::of(&status, &substatus) {
+        // Only a referral sent *to* us waits on hold; our own new referral leaves the seller's
+        // status alone.
+        StatusAction::OnHold if !incoming => StatusAction::Keep,
+        action => action,
+    };
+    let (account, contact, record) = if valid.category.is_lead() {
+        (
+            None,
+            None,
+            RecordPlan::Lead {
+                row: lead_row(&valid),
+            },
+        )
+    } else {
+        let (account, contact) = customer_plan(&valid);
+        let row = opportunity_row(&valid, status_action, config);
+        (Some(account), contact, RecordPlan::Opportunity { row })
+    };
+    let mut plan = InboundPlan {
+        referral_id: valid.referral_id,
+        category: valid.category,
+        status: if valid.category.is_lead() {
+            StatusAction::Keep
+        } else {
+            status_action
+        },
+        hash: String::new(),
+        name: valid.name,
+        account,
+        contact,
+        record,
+        currency_code: valid.currency_code,
+        external_record: referral
+            .external_reference_id
+            .as_deref()
+            .filter(|_| !incoming)
+            .and_then(|id| Uuid::try_parse(id.trim()).ok()),
+        deal: DealState::from_referral(referral),
+    };
+    plan.hash = hash(&plan, config).map_err(|problem| InvalidReferral {
+        referral_id: Some(plan.referral_id.clone()),
+        problems: vec![problem],
+    })?;
+    Ok(plan)
+}
+
+/// Every reason the referral cannot be written, or what its rows are built from.
+fn validate<'a>(referral: &'a Referral, config: &CrmConfig) -> Result<Valid<'a>, InvalidReferral> {
+    let mut problems = Vec::new();
+    let referral_id = referral.id.clone().filter(|id| !id.trim().is_empty());
+    if referral_id.is_none() {
+        problems.push(ReferralProblem::NoId);
+    }
+    let category = Category::of(referral);
+    let customer_name = customer(referral)
+        .and_then(|c| c.name.as_deref())
+        .map(str::trim)
+        .filter(|n| !n.is_empty());
+    if customer_name.is_none() && !category.is_lead() {
+        problems.push(ReferralProblem::NoCustomerName);
+    }
+    let name = referral
+        .name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .or(customer_name)
+        .map(|n| base_name(n).to_owned());
+    if name.is_none() {
+        problems.push(ReferralProblem::NoName);
+    }
+    let details = referral.details.as_ref();
+    let currency = details.and_then(|d| d.currency.as_deref());
+    let currency_code = checked_code(currency, 3, ReferralProblem::BadCurrency, &mut problems);
+    let country = address(referral).and_then(|a| a.country.as_deref());
+    let country = checked_code(country, 2, ReferralProblem::BadCountry, &mut problems);
+    let deal_value = details.and_then(|d| d.deal_value);
+    if let Some(value) = deal_value.filter(Decimal::is_sign_negative) {
+        problems.push(ReferralProblem::NegativeDealValue(value.to_string()));
+    }
+    let help = referral
+        .invite_context
+        .as_ref()
+        .and_then(|i| i.assistance_request_code.clone());
+    if let Some(code) = &help
+        && !category.is_lead()
+        && *code != AssistanceRequestCode::Unknown
+        && config.help_options.value(code).is_none()
+    {
+        let code = code.to_string();
+        problems.push(ReferralProblem::UnmappedHelp { code });
+    }
+    match (referral_id, name, problems.is_empty()) {
+        (Some(referral_id), Some(name), true) => Ok(Valid {
+            referral,
+            referral_id,
+            category,
+            name,
+            customer_name,
+            currency_code,
+            country,
+            deal_value,
+            help,
+        }),
+        _ => Err(InvalidReferral {
+            referral_id: referral.id.clone(),
+            problems,
+        }),
+    }
+}
+
+/// A marketplace or qualified lead's row.
+fn lead_row(valid: &Valid<'_>) -> Lead {
+    let address = address(valid.referral);
+    let person = person(valid.referral);
+    Lead {
+        id: Some(record_id(Lead::ENTITY_SET, &valid.referral_id)),
+        subject: Some(valid.name.clone()),
+        first_name: person.and_then(|p| text(p.first_name.as_ref())),
+        last_name: person.and_then(|p| text(p.last_name.as_ref())),
+        company_name: valid.customer_name.map(str::to_owned),
+        email: email(valid.referral),
+        telephone: person.and_then(|p| text(p.phone_number.as_ref())),
+        address_line1: text(address.and_then(|a| a.address_line1.as_ref())),
+        city: text(address.and_then(|a| a.city.as_ref())),
+        state_or_province: text(address.and_then(|a| a.state.as_ref())),
+        postal_code: postal_code(valid.referral),
+        country: valid.country.clone(),
+        estimated_amount: valid.deal_value,
+        estimated_close_date: close_date(valid.referral),
+        description: notes(valid.referral),
+        ..Lead::default()
+    }
+}
+
+/// The co-sell customer: the account to match or create, and the contact (`team[0]`) when it
+/// has an email.
+fn customer_plan(valid: &Valid<'_>) -> (AccountPlan, Option<ContactPlan>) {
+    let customer_name = valid.customer_name.unwrap_or_default();
+    let address = address(valid.referral);
+    let account = AccountPlan {
+        match_name: normalise::company_name(customer_name),
+        postal_code: postal_code(valid.referral),
+        new_row: Account {
+            id: Some(record_id(Account::ENTITY_SET, &valid.referral_id)),
+            name: Some(customer_name.to_owned()),
+            address_line1: text(address.and_then(|a| a.address_line1.as_ref())),
+            city: text(address.and_then(|a| a.city.as_ref())),
+            state_or_province: text(address.and_then(|a| a.state.as_ref())),
+            postal_code: postal_code(valid.referral),
+            country_code: valid.country.clone(),
+            ..Account::default()
+        },
+    };
+    let person = person(valid.referral);
+    let contact = email(valid.referral).map(|email| ContactPlan {
+        new_row: contact_row(&valid.referral_id, person, &email),
+        email,
+    });
+    (account, contact)
+}
+
+/// The co-sell opportunity's row, before its account, contact and currency are known.
+fn opportunity_row(valid: &Valid<'_>, status: StatusAction, config: &CrmConfig) -> Opportunity {
+    let referral = valid.referral;
+    Opportunity {
+        id: Some(record_id(Opportunity::ENTITY_SET, &valid.referral_id)),
+        name: Some(decorate_name(&valid.name, MARK_OK, config)),
+        deal_value: valid.deal_value,
+        estimated_close_date: close_date(referral),
+        description: notes(referral),
+        status_reason: status.open_status_reason(),
+        sync: Some(true),
+        referral_id: Some(valid.referral_id.clone()),
+        referral_link: referral
+            .links
+            .as_ref()
+            .and_then(|l| l.self_link.as_ref())
+            .and_then(|l| text(l.uri.as_ref())),
+        help: valid.help.clone(),
+        visible: referral
+            .consent
+            .as_ref()
+            .and_then(|c| c.consent_to_share_referral_with_microsoft_sellers),
+        microsoft_crm_id: referral
+            .tracking_info
+            .as_ref()
+            .and_then(|t| text(t.microsoft_msx_id.as_ref())),
+        ..Opportunity::default()
+    }
+}
+
+fn contact_row(referral_id: &str, person: Option<&Member>, email: &str) -> Contact {
+    Contact {
+        id: Some(record_id(Contact::ENTITY_SET, referral_id)),
+        first_name: person.and_then(|p| text(p.first_name.as_ref())),
+        last_name: person.and_then(|p| text(p.last_name.as_ref())),
+        email: Some(email.to_owned()),
+        telephone: person.and_then(|p| text(p.phone_number.as_ref())),
+        ..Contact::default()
+    }
+}
+
+fn customer(referral: &Referral) -> Option<&CustomerProfile> {
+    referral.customer_profile.as_ref()
+}
+
+fn address(referral: &Referral) -> Option<&Address> {
+    customer(referral).and_then(|c| c.address.as_ref())
+}
+
+/// `customerProfile.team[0]`: the customer's contact.
+fn person(referral: &Referral) -> Option<&Member> {
+    customer(referral).and_then(|c| c.team.first())
+}
+
+fn email(referral: &Referral) -> Option<String> {
+    person(referral).and_then(|p| text(p.email.as_ref()))
+}
+
+fn postal_code(referral: &Referral) -> Option<String> {
+    text(address(referral).and_then(|a| a.postal_code.as_ref()))
+}
+
+fn close_date(referral: &Referral) -> Option<time::Date> {
+    let details = referral.details.as_ref();
+    details
+        .and_then(|d| d.closing_date_time)
+        .map(|at| at.to_offset(time::UtcOffset::UTC).date())
+}
+
+fn notes(referral: &Referral) -> Option<String> {
+    text(referral.details.as_ref().and_then(|d| d.notes.as_ref()))
+}
+
+/// Trimmed; empty reads as absent.
+fn text(value: Option<&String>) -> Option<String> {
+    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+/// An ISO code of `len` ASCII letters, upper-cased; a problem when it is anything else.
+fn checked_code(
+    value: Option<&str>,
+    len: usize,
+    problem: fn(String) -> ReferralProblem,
+    problems: &mut Vec<ReferralProblem>,
+) -> Option<String> {
+    let value = value.map(str::trim).filter(|v| !v.is_empty())?;
+    if value.len() == len && value.chars().all(|c| c.is_ascii_alphabetic()) {
+        Some(value.to_ascii_uppercase())
+    } else {
+        problems.push(problem(value.to_owned()));
+        None
+    }
+}
+
+/// The hash of every row the plan writes (the audit line aside), tagged with the status it
+/// leaves the record in.
+fn hash(plan: &InboundPlan, config: &CrmConfig) -> Result<String, ReferralProblem> {
+    let unmapped = |error: crate::MappingError| ReferralProblem::UnmappedHelp {
+        code: error.to_string(),
+    };
+    let record = match &plan.record {
+        RecordPlan::Opportunity { row } => row.to_row(config).map_err(unmapped)?,
+        RecordPlan::Lead { row } => row.to_row(config).map_err(unmapped)?,
+    };
+    let account = match &plan.account {
+        Some(account) => Value::Object(account.new_row.to_row(config).map_err(unmapped)?),
+        None => Value::Null,
+    };
+    let contact = match &plan.contact {
+        Some(contact) => Value::Object(contact.new_row.to_row(config).map_err(unmapped)?),
+        None => Value::Null,
+    };
+    let state = json!({
+        "v": 1,
+        "category": format!("{:?}", plan.category),
+        "status": plan.status.tag(),
+        "action": format!("{:?}", plan.status),
+        "record": record,
+        "account": account,
+        "contact": contact,
+        "currency": plan.currency_code,
+    });
+    let digest = Sha256::digest(state.to_string().as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(format!("{}:{hex}", plan.status.tag()))
+}

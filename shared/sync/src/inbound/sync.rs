@@ -1,0 +1,197 @@
+//! One referral's sync under its leases, top to bottom: load (link, referral, plan) → skip when
+//! nothing changed → write the record → record the link.
+
+use cosell_mapping::Referral;
+use cosell_mapping::deal::DealState;
+use cosell_mapping::inbound::{self, InboundPlan, RecordPlan};
+use cosell_store::{CrmKind, Link};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::locks::Named;
+use super::write::Written;
+use super::{Failure, Handled, InboundError, InboundSync, RecordRef};
+use crate::link::{DealLink, put_link};
+use crate::record::WorkKey;
+use crate::record::lock::DealLock;
+
+/// A referral read and planned under its leases.
+pub(super) struct Loaded {
+    pub referral_id: String,
+    pub link: Option<Link>,
+    pub referral: Referral,
+    pub plan: InboundPlan,
+    /// Without a link, the deal an outbound create under way posted: what both sides last
+    /// agreed on.
+    pub posted: Option<DealState>,
+}
+
+impl Loaded {
+    pub fn kind(&self) -> CrmKind {
+        match self.plan.record {
+            RecordPlan::Opportunity { .. } => CrmKind::Opportunity,
+            RecordPlan::Lead { .. } => CrmKind::Lead,
+        }
+    }
+
+    /// The record the link ties the referral to, named as the plan names it (for ✖ on failure).
+    pub fn record(&self) -> Option<RecordRef> {
+        let link = self.link.as_ref()?;
+        Some(RecordRef {
+            kind: link.crm_kind,
+            id: Uuid::try_parse(&link.crm_id).ok()?,
+            name: Some(self.plan.name.clone()),
+        })
+    }
+
+    pub fn fail(&self, problem: impl Into<InboundError>) -> Failure {
+        Failure::new(problem.into(), self.record())
+    }
+}
+
+impl InboundSync {
+    pub(super) async fn sync_locked(
+        &self,
+        lock: &mut DealLock<'_>,
+        referral_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<Handled, Failure> {
+        let link = self.lock_linked(lock, referral_id).await?;
+        let loaded = match self.load(lock, referral_id, link).await? {
+            Ok(loaded) => loaded,
+            Err(handled) => return Ok(handled),
+        };
+        if let Some(handled) = skip(&loaded) {
+            return Ok(handled);
+        }
+        let written = self.write(&loaded, now).await?;
+        self.record_link(loaded, written, now).await
+    }
+
+    /// The referral and its plan; a referral naming one of our opportunities with no link is
+    /// loaded under that opportunity's lease too (or `Err(handled)` when it is not ours to sync).
+    async fn load(
+        &self,
+        lock: &mut DealLock<'_>,
+        referral_id: &str,
+        link: Option<Link>,
+    ) -> Result<Result<Loaded, Handled>, Failure> {
+        let mut loaded = self.read_and_plan(referral_id, link).await?;
+        let Some(opportunity) = loaded.plan.external_record.filter(|o| {
+            loaded.link.is_none()
+                && loaded.kind() == CrmKind::Opportunity
+                && !lock.holds(&WorkKey::Outbound(*o))
+        }) else {
+            return Ok(Ok(loaded));
+        };
+        match self.lock_named(lock, referral_id, opportunity).await? {
+            Named::Elsewhere { reason } => {
+                tracing::info!(%reason, "webhook event ignored");
+                Ok(Err(Handled::Ignored { reason }))
+            }
+            // A link appeared while the leases were taken again (a create finished and sent
+            // meanwhile): the referral is read again.
+            Named::Held {
+                link: Some(link), ..
+            } => Ok(Ok(self.read_and_plan(referral_id, Some(*link)).await?)),
+            // Read before the opportunity's lease was taken, the referral is still current:
+            // only a linked opportunity is updated outbound.
+            Named::Held { link: None, posted } => {
+                loaded.posted = posted;
+                Ok(Ok(loaded))
+            }
+        }
+    }
+
+    async fn read_and_plan(
+        &self,
+        referral_id: &str,
+        link: Option<Link>,
+    ) -> Result<Loaded, Failure> {
+        let linked = link.as_ref().and_then(|l| {
+            Some(RecordRef {
+                kind: l.crm_kind,
+                id: Uuid::try_parse(&l.crm_id).ok()?,
+                name: None,
+            })
+        });
+        let referral = self
+            .referrals
+            .referral(referral_id)
+            .await
+            .map_err(|e| Failure::new(InboundError::Referral(e), linked.clone()))?;
+        let plan = inbound::plan(&referral, &self.config)
+            .map_err(|e| Failure::new(InboundError::Invalid(e), linked))?;
+        Ok(Loaded {
+            referral_id: referral_id.to_owned(),
+            link,
+            referral,
+            plan,
+            posted: None,
+        })
+    }
+
+    /// Stores the link: the CRM now states the referral's deal, so both sides agree on it and
+    /// the outbound change feed sees this write as already sent (no ping-pong).
+    async fn record_link(
+        &self,
+        loaded: Loaded,
+        written: Written,
+        now: OffsetDateTime,
+    ) -> Result<Handled, Failure> {
+        let kind = loaded.kind();
+        let Loaded {
+            referral_id,
+            link,
+            referral,
+            plan,
+            ..
+        } = loaded;
+        let created = written.created;
+        let mut next = link.unwrap_or_else(|| Link::new(&referral_id, kind, written.id));
+        next.crm_id = written.id.to_string();
+        next.hold_inbound(Some(&plan));
+        next.agree(&DealState::from_referral(&referral));
+        next.referral_etag = referral.etag.clone();
+        next.crm_etag = written.etag.clone();
+        next.audit = written.audit;
+        next.outcome(true, &written.message, now);
+        let record = RecordRef {
+            kind,
+            id: written.id,
+            name: Some(plan.name.clone()),
+        };
+        put_link(&*self.store, next)
+            .await
+            .map_err(|e| Failure::new(e.into(), Some(record)))?;
+        tracing::info!(referral = %referral_id, crm_id = %written.id, created, "referral synced");
+        Ok(Handled::Synced {
+            referral_id,
+            kind,
+            crm_id: written.id,
+            created,
+            message: written.message,
+        })
+    }
+}
+
+/// Nothing to write: the referral equals what was last written, or an earlier sync closed the
+/// record (a closed opportunity is not edited).
+fn skip(loaded: &Loaded) -> Option<Handled> {
+    let link = loaded.link.as_ref()?;
+    let referral_id = loaded.referral_id.clone();
+    let hash = link.inbound_hash.as_ref()?;
+    if *hash == loaded.plan.hash {
+        tracing::info!(referral = %referral_id, "referral unchanged; nothing written");
+        return Some(Handled::Unchanged { referral_id });
+    }
+    if link.closed() {
+        tracing::info!(referral = %referral_id, "record closed by an earlier sync; not edited");
+        let crm_id = Uuid::try_parse(&link.crm_id).unwrap_or_default();
+        return Some(Handled::AlreadyClosed {
+            referral_id,
+            crm_id,
+        });
+    }
+    None
+}

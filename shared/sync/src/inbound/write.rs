@@ -1,0 +1,263 @@
+//! The write: one change set creating the record (after one account match query), or one
+//! updating it — with Win or Lose in the same change set when the status says so.
+
+use cosell_dataverse::{
+    ChangeSet, Id, Key, OpportunityClose, PartOutcome, Precondition, Reference,
+};
+use cosell_mapping::deal::DealState;
+use cosell_mapping::inbound::{InboundPlan, RecordPlan, StatusAction, audit_line};
+use cosell_mapping::{CrmRow, Opportunity, audit};
+use cosell_store::CrmKind;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::matching::{self, AccountMatch};
+use super::sync::Loaded;
+use super::{Failure, InboundError, InboundSync};
+use crate::link::DealLink;
+
+/// What a change set wrote.
+pub(super) struct Written {
+    pub id: Uuid,
+    pub etag: Option<String>,
+    pub message: String,
+    /// The record's Audit log as written (empty for a lead).
+    pub audit: Vec<String>,
+    /// A new record (not one the referral was linked to or named).
+    pub created: bool,
+}
+
+impl InboundSync {
+    /// Writes the loaded referral: an update of the record it is linked to (or, without a link,
+    /// the opportunity it was created from), else a new record.
+    pub(super) async fn write(
+        &self,
+        loaded: &Loaded,
+        now: OffsetDateTime,
+    ) -> Result<Written, Failure> {
+        let plan = &loaded.plan;
+        let planned = loaded.kind();
+        let currency = match &plan.currency_code {
+            Some(code) if planned == CrmKind::Opportunity => Some(
+                self.currencies
+                    .id(self.crm.as_ref(), code)
+                    .await
+                    .map_err(|e| loaded.fail(e))?,
+            ),
+            _ => None,
+        };
+        let target = match (&loaded.link, plan.external_record) {
+            (Some(link), _) if link.crm_kind != planned => {
+                let linked = link.crm_kind;
+                return Err(loaded.fail(InboundError::KindChanged { linked, planned }));
+            }
+            (Some(_), _) => loaded.record().map(|r| r.id),
+            // A referral we created outbound names our record before its link is stored.
+            (None, Some(external)) if planned == CrmKind::Opportunity => Some(external),
+            (None, _) => None,
+        };
+        match target {
+            Some(id) => self.update(loaded, id, currency, now).await,
+            None => self.create(loaded, currency, now).await,
+        }
+        .map_err(|e| loaded.fail(e))
+    }
+
+    /// A referral with no record yet: the match query, then one change set.
+    async fn create(
+        &self,
+        loaded: &Loaded,
+        currency: Option<Uuid>,
+        now: OffsetDateTime,
+    ) -> Result<Written, InboundError> {
+        let plan = &loaded.plan;
+        let (status, substatus) = loaded.referral.state();
+        let id = &plan.referral_id;
+        let mut changes = ChangeSet::new();
+        let record_id = plan.record.new_id();
+        let (message, reference) = match &plan.record {
+            RecordPlan::Lead { row } => {
+                let message = format!(
+                    "✔ Created lead from Partner Center referral {id} ({status}/{substatus})"
+                );
+                let set = plan.record.entity_set();
+                let row = row.to_row(&self.config)?;
+                let key = Key::from(record_id);
+                (message, changes.update(set, key, row, Precondition::None))
+            }
+            RecordPlan::Opportunity { .. } => {
+                let (account, contact, found) = self.customer(plan, &mut changes).await?;
+                let message = format!(
+                    "✔ Created opportunity from Partner Center referral {id} ({status}/{substatus}): {found}"
+                );
+                let audit = audit::render(&audit::prepend(audit_line(now, &message), &[]));
+                let row = plan
+                    .opportunity_to_create(account, contact, currency, &audit)
+                    .expect("an opportunity plan")
+                    .to_row(&self.config)?;
+                let key = Key::from(record_id);
+                let set = Opportunity::ENTITY_SET;
+                let reference = changes.update(set, key, row, Precondition::None);
+                close(&mut changes, plan, record_id);
+                (message, reference)
+            }
+        };
+        let outcomes = self.crm.execute(&changes).await?;
+        let audit = match plan.record {
+            RecordPlan::Opportunity { .. } => audit::prepend(audit_line(now, &message), &[]),
+            RecordPlan::Lead { .. } => Vec::new(), // a lead has no Audit column
+        };
+        Ok(Written {
+            id: record_id,
+            etag: etag_of(&outcomes, reference, plan.status.closes()),
+            message,
+            audit,
+            created: true,
+        })
+    }
+
+    /// The new opportunity's account and contact: matched by one query, or created in the same
+    /// change set; and what was done, for the Audit line.
+    async fn customer(
+        &self,
+        plan: &InboundPlan,
+        changes: &mut ChangeSet,
+    ) -> Result<(Uuid, Option<Uuid>, String), InboundError> {
+        let account_plan = plan
+            .account
+            .as_ref()
+            .expect("an opportunity plan has an account");
+        let query = matching::query(account_plan, plan.contact.as_ref());
+        let records = self.crm.query(matching::ACCOUNTS, &query).await?;
+        let (account, found_contact, account_note) =
+            match matching::interpret(&records, account_plan, plan.contact.as_ref()) {
+                AccountMatch::Several(candidates) => {
+                    let customer = account_plan.new_row.name.as_deref().unwrap_or_default();
+                    let postal_code = account_plan.postal_code.as_deref();
+                    let message = matching::ambiguity_message(
+                        &plan.referral_id,
+                        customer,
+                        postal_code,
+                        &candidates,
+                    );
+                    return Err(InboundError::Ambiguous(message));
+                }
+                AccountMatch::One { account, contact } => {
+                    (account, contact, format!("matched account {account}"))
+                }
+                AccountMatch::None => {
+                    let account = account_plan.new_id();
+                    let row = account_plan.new_row.to_row(&self.config)?;
+                    changes.update(
+                        matching::ACCOUNTS,
+                        Key::from(account),
+                        row,
+                        Precondition::None,
+                    );
+                    (account, None, format!("created account {account}"))
+                }
+            };
+        let (contact, contact_note) = match (&plan.contact, found_contact) {
+            (Some(_), Some(found)) => (Some(found), format!(", matched contact {found}")),
+            (Some(contact), None) => {
+                let row = contact.row_under(account).to_row(&self.config)?;
+                let key = Key::from(contact.new_id());
+                changes.update("contacts", key, row, Precondition::None);
+                let note = format!(", created contact {}", contact.new_id());
+                (Some(contact.new_id()), note)
+            }
+            (None, _) => (None, ", no contact email".to_owned()),
+        };
+        Ok((account, contact, format!("{account_note}{contact_note}")))
+    }
+
+    /// A linked referral (or one naming our opportunity): one change set updating (and maybe
+    /// closing) the record. Only the deal fields Microsoft changed since the agreed deal are
+    /// written; without a link, the deal an outbound create posted is the agreed one, so the
+    /// seller's edits made since stay.
+    async fn update(
+        &self,
+        loaded: &Loaded,
+        id: Uuid,
+        currency: Option<Uuid>,
+        now: OffsetDateTime,
+    ) -> Result<Written, InboundError> {
+        let plan = &loaded.plan;
+        let (status, substatus) = loaded.referral.state();
+        let referral_id = &loaded.referral_id;
+        let message =
+            format!("✔ Updated from Partner Center referral {referral_id} ({status}/{substatus})");
+        let link = loaded.link.as_ref();
+        let earlier = link.map_or(&[][..], |l| l.audit.as_slice());
+        let log = audit::prepend(audit_line(now, &message), earlier);
+        let agreed: Option<DealState> = match link {
+            Some(link) => link.agreed(),
+            None => loaded.posted.clone(),
+        };
+        // After a failed sync the name may carry ✖: write it again with ✔.
+        let rewrite_name = link
+            .and_then(|l| l.last_outcome.as_ref())
+            .is_some_and(|outcome| !outcome.ok);
+        let audit = audit::render(&log);
+        let closes = plan.status.closes() && plan.changed_since(agreed.as_ref()).status;
+        let mut changes = ChangeSet::new();
+        let key = Key::from(id);
+        let reference = match &plan.record {
+            RecordPlan::Lead { row } => {
+                let row = row.to_row(&self.config)?;
+                changes.update(plan.record.entity_set(), key, row, Precondition::MustExist)
+            }
+            RecordPlan::Opportunity { .. } => {
+                let row = plan
+                    .opportunity_to_update(currency, &audit, agreed.as_ref(), rewrite_name)
+                    .expect("an opportunity plan")
+                    .to_row(&self.config)?;
+                let set = Opportunity::ENTITY_SET;
+                let reference = changes.update(set, key, row, Precondition::MustExist);
+                // A status the CRM already holds (the seller closed it and outbound sent that)
+                // is not closed a second time.
+                if closes {
+                    close(&mut changes, plan, id);
+                }
+                reference
+            }
+        };
+        let outcomes = self.crm.execute(&changes).await?;
+        let is_lead = matches!(plan.record, RecordPlan::Lead { .. });
+        Ok(Written {
+            id,
+            etag: etag_of(&outcomes, reference, closes),
+            message,
+            audit: if is_lead { Vec::new() } else { log },
+            created: false,
+        })
+    }
+}
+
+/// Win or lose in the same change set, after the row is written.
+fn close(changes: &mut ChangeSet, plan: &InboundPlan, id: Uuid) {
+    let referral = &plan.referral_id;
+    match plan.status {
+        StatusAction::Win => {
+            let reason = format!("Won in Partner Center (referral {referral})");
+            changes.win_opportunity(Id(id), &OpportunityClose::won(reason));
+        }
+        StatusAction::Lose => {
+            let reason = format!("Closed in Partner Center (referral {referral})");
+            changes.lose_opportunity(Id(id), &OpportunityClose::canceled(reason));
+        }
+        StatusAction::OnHold | StatusAction::InProgress | StatusAction::Keep => {}
+    }
+}
+
+/// The record's ETag after the write; unknown once a closing action changed it again.
+fn etag_of(outcomes: &[PartOutcome], reference: Reference, closed: bool) -> Option<String> {
+    if closed {
+        return None;
+    }
+    outcomes
+        .iter()
+        .find(|o| o.content_id == reference.content_id())
+        .and_then(|o| o.etag.as_ref())
+        .map(|e| e.0.clone())
+}
