@@ -106,6 +106,12 @@ impl From<LockError> for InboundError {
     }
 }
 
+impl crate::record::park::Cause for InboundError {
+    fn is_permanent(&self) -> bool {
+        InboundError::is_permanent(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use cosell_transport::ApiError;

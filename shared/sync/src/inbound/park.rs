@@ -25,15 +25,12 @@ impl InboundSync {
         now: OffsetDateTime,
     ) -> Result<Handled, StoreError> {
         let key = WorkKey::inbound(referral_id);
-        let problem = &failure.problem;
         let backoff = &self.settings.backoff;
-        let permanent = problem.is_permanent();
         let parked = park(
             &*self.store,
             &key,
             backoff,
-            problem,
-            permanent,
+            &failure.problem,
             now,
             |_, _| payload,
         )

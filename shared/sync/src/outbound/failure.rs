@@ -78,3 +78,9 @@ impl From<LockError> for OutboundError {
         }
     }
 }
+
+impl crate::record::park::Cause for OutboundError {
+    fn is_permanent(&self) -> bool {
+        OutboundError::is_permanent(self)
+    }
+}

@@ -26,13 +26,11 @@ impl OutboundSync {
         let mut log = Vec::new();
         let key = WorkKey::Outbound(id);
         let backoff = &self.settings.backoff;
-        let permanent = problem.is_permanent();
         let (item, verdict) = park(
             &*self.store,
             &key,
             backoff,
             problem,
-            permanent,
             now,
             |previous, verdict| {
                 let earlier = match (&link, previous) {

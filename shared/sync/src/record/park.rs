@@ -19,8 +19,15 @@ pub(crate) struct Verdict {
     pub message: String,
 }
 
+/// Why work failed, as parking needs it: a sentence for the item and the record, and whether
+/// retrying the same can succeed.
+pub(crate) trait Cause: std::fmt::Display {
+    /// Retrying the same cannot succeed: the item goes dead at once.
+    fn is_permanent(&self) -> bool;
+}
+
 /// Keeps failed work as the retry item `key`: one more attempt, due after the backoff — or dead
-/// when the problem is `permanent` (retrying the same cannot succeed) or the attempts are used up.
+/// when the problem is permanent or the attempts are used up.
 /// `payload` builds what the item holds from the item it replaces and the verdict. A create's
 /// intent in the item it replaces is kept: that create may have reached Partner Center, and
 /// without the intent the next attempt would post a second referral.
@@ -28,8 +35,7 @@ pub(crate) async fn park(
     store: &dyn SyncStore,
     key: &WorkKey,
     backoff: &Backoff,
-    problem: &(impl std::fmt::Display + ?Sized),
-    permanent: bool,
+    problem: &(impl Cause + ?Sized),
     now: OffsetDateTime,
     payload: impl FnOnce(Option<&RetryItem>, &Verdict) -> Value,
 ) -> Result<(RetryItem, Verdict), StoreError> {
@@ -37,6 +43,7 @@ pub(crate) async fn park(
     // An unreadable earlier item counts as none: the work is kept either way.
     let previous = store.retry(&id).await.ok().flatten();
     let attempts = previous.as_ref().map_or(0, |item| item.attempts) + 1;
+    let permanent = problem.is_permanent();
     let dead = permanent || backoff.exhausted(attempts);
     let mut message = problem.to_string();
     if dead && !permanent {
