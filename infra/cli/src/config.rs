@@ -8,6 +8,9 @@
 //! COSELL_SHOW_CHECKMARK = false
 //! ```
 //!
+//! One table is not a setting: `[mapping]`, the mapping document (`cosell_mapping::custom`),
+//! handed on as JSON in `COSELL_MAPPING`.
+//!
 //! The environment wins over the file. This module only finds values: [`Config::lookup`] feeds
 //! the crates' own `from_lookup`s, so every setting is parsed (and its error worded) in one place.
 //! A file key that is not a `COSELL_*` name is refused, so a typo does not pass silently.
@@ -37,6 +40,9 @@ pub mod keys {
     pub const TABLE: &str = "COSELL_TABLE";
     pub const SQLITE_PATH: &str = "COSELL_SQLITE_PATH";
 }
+
+/// The table of `cosell.toml` holding the mapping document (`cosell_mapping::custom`).
+pub const MAPPING_TABLE: &str = "mapping";
 
 /// The SQLite file `serve` (and the other commands, so they see the same state) use when
 /// neither `COSELL_TABLE` nor `COSELL_SQLITE_PATH` is set.
@@ -157,6 +163,16 @@ fn parse_file(path: &Path, text: &str) -> Result<BTreeMap<String, String>, Confi
     };
     let mut values = BTreeMap::new();
     for (key, value) in table {
+        if key == MAPPING_TABLE {
+            // The mapping document: handed on as JSON, read (and refused whole, by key) where
+            // every other setting is, in `CrmConfig::from_lookup`.
+            let json = serde_json::to_string(&value).map_err(|e| ConfigError::Parse {
+                path: path.to_owned(),
+                message: e.to_string(),
+            })?;
+            values.insert(cosell_mapping::config::keys::MAPPING.to_owned(), json);
+            continue;
+        }
         if !key.starts_with("COSELL_") {
             return Err(key_error(&key, "is not a COSELL_* setting"));
         }
@@ -217,6 +233,17 @@ mod tests {
             parse_file(path, "not toml ="),
             Err(ConfigError::Parse { .. })
         ));
+    }
+
+    #[test]
+    fn the_mapping_table_becomes_the_json_every_function_reads() {
+        let path = Path::new("cosell.toml");
+        let text = "[mapping]\nversion = 2\nleads = false\n[mapping.defaults.opportunity]\nnew_region = { option = 100000001 }\n";
+        let parsed = parse_file(path, text).unwrap();
+        let mapping = cosell_mapping::custom::Mapping::parse(&parsed["COSELL_MAPPING"]).unwrap();
+        assert_eq!(mapping.version, 2);
+        assert!(!mapping.leads);
+        assert_eq!(mapping.defaults.opportunity.len(), 1);
     }
 
     #[test]

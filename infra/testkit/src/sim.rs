@@ -33,6 +33,20 @@ pub async fn start_with(partner_center: PcConfig) -> Sim {
     .expect("simulator starts")
 }
 
+/// The simulators with this Dataverse environment (tables, required columns, plug-ins).
+pub async fn start_with_dataverse(dataverse: cosell_sim::dataverse::DvConfig) -> Sim {
+    Sim::start(SimConfig {
+        partner_center: PcConfig {
+            delivery: DeliveryConfig::fast(),
+            ..PcConfig::default()
+        },
+        dataverse,
+        ..SimConfig::default()
+    })
+    .await
+    .expect("simulator starts")
+}
+
 /// A test's HTTP policy: `max_attempts` tries with millisecond backoffs.
 pub fn http(max_attempts: u32) -> HttpConfig {
     HttpConfig {

@@ -27,11 +27,14 @@
 //! | `COSELL_SOLUTION_AREA_COLUMN` | unset | opportunity text column holding `solutionArea` (Services co-sell) |
 //! | `COSELL_SOLUTION_PLAY_COLUMN` | unset | opportunity text column holding `solutionPlay` (Services co-sell) |
 //! | `COSELL_MARKETPLACE_INTENT_COLUMN` | unset | opportunity text column holding the customer's marketplace purchase intent (e.g. `HaveNotDecided`) |
+//! | `COSELL_MAPPING` | none | the mapping document as JSON ([`crate::custom`]); its `deal_value` and `country` entries win over the two keys above, which stay for partners who set only them |
 //! | `COSELL_HELP_OPTIONS` | see [`HelpOptions::default`] | option value → `assistanceRequestCode`, as `100000000=WorkloadSpecificValueProposition,100000001=…`; replaces the whole table |
 //!
 //! Column and table names are Dataverse logical names: they are trimmed and lower-cased, then
 //! must be letters, digits and `_` (this also keeps them safe inside `$select`).
 
+use crate::custom::country::TextColumn;
+use crate::custom::{Country, Mapping};
 use crate::enums::AssistanceRequestCode;
 use crate::error::ConfigError;
 
@@ -58,6 +61,7 @@ pub mod keys {
     pub const SOLUTION_AREA_COLUMN: &str = "COSELL_SOLUTION_AREA_COLUMN";
     pub const SOLUTION_PLAY_COLUMN: &str = "COSELL_SOLUTION_PLAY_COLUMN";
     pub const MARKETPLACE_INTENT_COLUMN: &str = "COSELL_MARKETPLACE_INTENT_COLUMN";
+    pub const MAPPING: &str = "COSELL_MAPPING";
 }
 
 /// How the partner's Dataverse is laid out. `Default` is the Microsoft solution's layout.
@@ -83,6 +87,8 @@ pub struct CrmConfig {
     /// Opportunity column holding the customer's marketplace purchase intent, sent on create as
     /// `details.requirements.additionalRequirements.attributes[{type: CustomerMarketplaceIntent}]`.
     pub marketplace_intent_column: Option<String>,
+    /// The partner's mapping document: defaults, mapped fields, account rules, leads.
+    pub mapping: Mapping,
 }
 
 /// The opportunity's text columns holding the fields Partner Center requires for Services
@@ -180,6 +186,7 @@ impl Default for CrmConfig {
             help_options: HelpOptions::default(),
             services: ServicesColumns::default(),
             marketplace_intent_column: None,
+            mapping: Mapping::default(),
         }
     }
 }
@@ -266,7 +273,32 @@ impl CrmConfig {
         if let Some(value) = get(keys::HELP_OPTIONS) {
             config.help_options = HelpOptions::parse(&value)?;
         }
+        if let Some(value) = get(keys::MAPPING) {
+            config = config.with_mapping(Mapping::parse(&value)?);
+        }
         Ok(config)
+    }
+
+    /// These settings under `mapping`: its deal-value and text country entries replace the
+    /// settings' own.
+    pub fn with_mapping(mut self, mapping: Mapping) -> Self {
+        if let Some(column) = &mapping.deal_value {
+            self.deal_value_column.clone_from(column);
+        }
+        if let Some(Country::Column(TextColumn { column })) = &mapping.country {
+            self.country_code_column.clone_from(column);
+        }
+        self.mapping = mapping;
+        self
+    }
+
+    /// Where an account's country is: the mapping's entry, else the country column setting.
+    pub fn country(&self) -> Country {
+        self.mapping.country.clone().unwrap_or_else(|| {
+            Country::Column(TextColumn {
+                column: self.country_code_column.clone(),
+            })
+        })
     }
 }
 

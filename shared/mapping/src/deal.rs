@@ -16,6 +16,11 @@
 //! | `visible` | `consent.consentToShareReferralWithMicrosoftSellers` | "Referral Visibility" |
 //! | `status` | see [`DealStatus::of_referral`] | see [`DealStatus::of_opportunity`] |
 //!
+//! Mapped fields ([`crate::custom`]) ride along in [`DealState::mapped`], by column, in the
+//! CRM's terms. They stay out of [`DealState::hash`] (so no stored hash moved when they came),
+//! and a column the agreed state does not hold yet counts as agreed ([`DealState::mapped_changed`]):
+//! mapping a field writes nothing until Microsoft changes it, or `cosell backfill --mapped` asks.
+//!
 //! Empty text reads as absent; amounts are normalised (`1000.00` = `1000`), so formatting never
 //! makes two equal deals differ.
 
@@ -25,6 +30,7 @@ use sha2::{Digest, Sha256};
 use time::{Date, UtcOffset};
 
 use crate::crm::{OpportunityState, OpportunityStatusReason};
+use crate::custom::{MappedValues, Mapping, Table};
 use crate::enums::{Direction, Status, Substatus};
 use crate::marks::base_name;
 use crate::outbound::OutboundInput;
@@ -122,6 +128,9 @@ pub struct DealState {
     /// Shared with Microsoft sellers.
     pub visible: bool,
     pub status: Option<DealStatus>,
+    /// Mapped columns and their values (inbound fields of the mapping document).
+    #[serde(default, skip_serializing_if = "MappedValues::is_empty")]
+    pub mapped: MappedValues,
 }
 
 /// The deal fields that differ between two [`DealState`]s.
@@ -172,7 +181,39 @@ impl DealState {
                 .and_then(|c| c.consent_to_share_referral_with_microsoft_sellers)
                 .unwrap_or(false),
             status: DealStatus::of_referral(referral),
+            mapped: MappedValues::new(),
         }
+    }
+
+    /// The same state with the referral's values of `table`'s inbound mapped fields: one entry
+    /// per mapped column, `null` where the referral has no value for it.
+    pub fn with_mapped(mut self, referral: &Referral, mapping: &Mapping, table: Table) -> Self {
+        let mut fields = mapping.inbound(table).peekable();
+        if fields.peek().is_none() {
+            return self;
+        }
+        let json = serde_json::to_value(referral).unwrap_or_default();
+        self.mapped = fields
+            .map(|f| (f.column.clone(), f.read_referral(&json).unwrap_or_default()))
+            .collect();
+        self
+    }
+
+    /// The mapped columns whose value moved since `agreed`. A column `agreed` does not hold
+    /// (stored before it was mapped) counts as agreed, unless `all` asks for every value the
+    /// CRM may lack. Columns no longer mapped are left alone.
+    pub fn mapped_changed(&self, agreed: Option<&DealState>, all: bool) -> Vec<String> {
+        let agreed = agreed.map(|a| &a.mapped);
+        self.mapped
+            .iter()
+            .filter(
+                |(column, value)| match agreed.and_then(|a| a.get(*column)) {
+                    None => all && !value.is_null(),
+                    Some(before) => before != *value,
+                },
+            )
+            .map(|(column, _)| column.clone())
+            .collect()
     }
 
     /// The deal as an opportunity (with its currency row) states it.
@@ -189,6 +230,7 @@ impl DealState {
             notes: text(row.description.as_deref()),
             visible: row.visible.unwrap_or(false),
             status: DealStatus::of_opportunity(row.state, row.status_reason),
+            mapped: MappedValues::new(),
         }
     }
 
@@ -222,7 +264,11 @@ impl DealState {
 
     /// `sha-256` hex of the canonical JSON of this state: same deal, same hash, on either side.
     pub fn hash(&self) -> String {
-        let canonical = serde_json::to_string(&self.normalised())
+        let state = Self {
+            mapped: MappedValues::new(),
+            ..self.normalised()
+        };
+        let canonical = serde_json::to_string(&state)
             // A struct of strings, bools and unit variants always serialises.
             .unwrap_or_default();
         let digest = Sha256::digest(canonical.as_bytes());
@@ -258,6 +304,7 @@ impl DealState {
             notes: text(self.notes.as_deref()),
             visible: self.visible,
             status: self.status,
+            mapped: self.mapped.clone(),
         }
     }
 }

@@ -53,6 +53,11 @@ pub enum ConfigError {
     )]
     InvalidLogicalName { key: &'static str, value: String },
 
+    /// An entry of the mapping document (`COSELL_MAPPING`) that cannot be used; `key` is its
+    /// place in the document, e.g. `mapping.fields[2].column`.
+    #[error("{key}: {problem}")]
+    Mapping { key: String, problem: String },
+
     /// An entry of `COSELL_HELP_OPTIONS` that cannot be used.
     #[error("{key} entry '{entry}' {problem}")]
     InvalidHelpOption {

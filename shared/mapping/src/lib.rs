@@ -15,6 +15,7 @@
 //! | [`patch`] | [`patch::PatchOp`]: the one JSON Patch operation type |
 //! | [`deal`] | [`deal::DealState`]: the canonical deal both directions compare and hash |
 //! | [`outbound`] | the outbound plans: what an opportunity becomes in Partner Center (pure) |
+//! | [`custom`] | [`custom::Mapping`]: the partner's mapping document (defaults, fields, account rules) |
 //! | [`config`] | [`CrmConfig`]: the settings a partner customises, and their `COSELL_*` keys |
 //! | [`timestamp`] | the RFC 3339 reading and writing used for every referral date |
 //! | [`error`] | [`MappingError`] and [`ConfigError`] |
@@ -23,6 +24,7 @@ pub mod audit;
 pub mod category;
 pub mod config;
 pub mod crm;
+pub mod custom;
 pub mod deal;
 mod decimal;
 pub mod enums;

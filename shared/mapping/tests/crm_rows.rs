@@ -343,6 +343,7 @@ fn account_uses_the_configured_country_code_column() {
             state_or_province: Some("WA".into()),
             postal_code: Some("98052".into()),
             country_code: Some("US".into()),
+            country_row: None,
             telephone: Some("+1 425 555 0100".into()),
             email: Some("info@fabrikam.example".into()),
         }
@@ -465,6 +466,7 @@ fn lead_keeps_its_own_columns_whatever_the_opportunity_settings() {
             estimated_close_date: Some(date!(2024 - 07 - 31)),
             description: Some("Started a free trial from Azure Marketplace.".into()),
             state: Some(LeadState::Qualified),
+            mapped: Default::default(),
         }
     );
     assert_eq!(

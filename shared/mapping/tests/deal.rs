@@ -101,6 +101,7 @@ fn a_referral_and_the_opportunity_inbound_writes_from_it_hash_equal() {
             notes: Some("Customer wants to retire its on-premises warehouse before Q3.".into()),
             visible: true,
             status: Some(DealStatus::InProgress),
+            mapped: Default::default(),
         }
     );
 }

@@ -13,7 +13,8 @@ pub(crate) trait DealLink {
     /// read (then every field counts as changed, as with no agreed deal).
     fn agreed(&self) -> Option<DealState>;
 
-    /// Records `deal` as agreed: its JSON, and its hash as `outbound_hash`.
+    /// Records `deal` as agreed: its JSON, and its hash as `outbound_hash`. A deal without mapped
+    /// values (outbound reads none) keeps the ones agreed before.
     fn agree(&mut self, deal: &DealState);
 
     /// Records that the CRM now holds what `plan` writes (`inbound_hash` and the closed flag);
@@ -33,8 +34,14 @@ impl DealLink for Link {
     }
 
     fn agree(&mut self, deal: &DealState) {
+        let mut deal = deal.clone();
+        if deal.mapped.is_empty()
+            && let Some(before) = self.agreed()
+        {
+            deal.mapped = before.mapped;
+        }
         self.outbound_hash = Some(deal.hash());
-        self.deal = serde_json::to_value(deal).ok();
+        self.deal = serde_json::to_value(&deal).ok();
     }
 
     fn hold_inbound(&mut self, plan: Option<&InboundPlan>) {

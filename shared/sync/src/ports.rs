@@ -124,6 +124,9 @@ pub trait Crm: Send + Sync {
     /// The first page of a query (the use cases ask for small, bounded results).
     async fn query(&self, set: &str, query: &Query) -> Result<Vec<Record>, DataverseError>;
 
+    /// Every page of a query (`@odata.nextLink` followed): one request per page.
+    async fn query_all(&self, set: &str, query: &Query) -> Result<Vec<Record>, DataverseError>;
+
     /// Applies every change or none.
     async fn execute(&self, changes: &ChangeSet) -> Result<Vec<PartOutcome>, DataverseError>;
 
@@ -162,6 +165,10 @@ pub trait Crm: Send + Sync {
 impl Crm for DataverseClient {
     async fn query(&self, set: &str, query: &Query) -> Result<Vec<Record>, DataverseError> {
         Ok(DataverseClient::query(self, set, query).await?.records)
+    }
+
+    async fn query_all(&self, set: &str, query: &Query) -> Result<Vec<Record>, DataverseError> {
+        DataverseClient::query_all(self, set, query).await
     }
 
     async fn execute(&self, changes: &ChangeSet) -> Result<Vec<PartOutcome>, DataverseError> {

@@ -40,7 +40,11 @@ pub async fn start() -> Stack {
 }
 
 pub async fn start_with(crm: CrmConfig) -> Stack {
-    let sim = sim::start().await;
+    start_on(sim::start().await, crm).await
+}
+
+/// Starts the handler over `sim` (e.g. [`sim::start_with_dataverse`]).
+pub async fn start_on(sim: cosell_sim::Sim, crm: CrmConfig) -> Stack {
     let (dataverse, partner_center) = sim::clients(&sim, sim::http(3));
     let store = Arc::new(SqliteStore::in_memory().expect("sqlite store"));
     let ingress = stack::ingress(&sim, store.clone(), &partner_center, &dataverse, crm).await;
@@ -58,6 +62,11 @@ pub async fn start_with(crm: CrmConfig) -> Stack {
 }
 
 impl Stack {
+    /// Stops the handler: deliveries fail from now on (as when its process is replaced).
+    pub fn stop_ingress(&self) {
+        self.server.abort();
+    }
+
     /// Another app over the same services but its own store, as after a crash that lost a write
     /// to the store.
     pub fn app_with_store(&self, store: Arc<dyn SyncStore>) -> App {

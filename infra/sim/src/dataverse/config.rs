@@ -25,6 +25,10 @@ pub struct DvConfig {
     pub first_version: u64,
     /// Readings kinder than what Microsoft publishes; all off by default.
     pub lenient: DvLenient,
+    /// Plays a partner's plug-in on create that refuses a row missing a business-required
+    /// column (Dataverse itself only reports them: the forms enforce them, the Web API does
+    /// not). Off by default.
+    pub plugin_requires_business_required: bool,
 }
 
 /// Readings of the Web API kinder than the published docs (contract `dataverse.md` §7). Off by
@@ -77,6 +81,21 @@ impl Default for DvConfig {
                     "msft_microsoftpartnercenterreferralvisible",
                     "msft_microsoftcrmidentifier",
                     "msft_microsoftpartnercenterreferralsyncaudit",
+                ]),
+                types: types(&[
+                    ("opportunityid", "Uniqueidentifier"),
+                    ("estimatedvalue", "Money"),
+                    ("estimatedclosedate", "DateTime"),
+                    ("description", "Memo"),
+                    ("customerid", "Customer"),
+                    ("parentaccountid", "Lookup"),
+                    ("parentcontactid", "Lookup"),
+                    ("transactioncurrencyid", "Lookup"),
+                    ("statecode", "State"),
+                    ("statuscode", "Status"),
+                    ("msft_microsoftpartnercenterreferralsync", "Boolean"),
+                    ("msft_microsoftpartnercenterreferralvisible", "Boolean"),
+                    ("msft_microsoftpartnercenterreferralsyncaudit", "Memo"),
                 ]),
                 // "How can Microsoft help?" with the values exported environments show.
                 choices: BTreeMap::from([(
@@ -225,6 +244,7 @@ impl Default for DvConfig {
             delta_token_max_age_secs: 7 * 24 * 3600,
             first_version: 1_000_000,
             lenient: DvLenient::default(),
+            plugin_requires_business_required: false,
         }
     }
 }
@@ -258,8 +278,15 @@ pub struct TableConfig {
     pub alternate_keys: Vec<String>,
     /// Whether `Prefer: odata.track-changes` is allowed (`ChangeTrackingEnabled`).
     pub change_tracking: bool,
-    /// Columns a create must carry, else 400 `0x80044331`.
+    /// Columns a create must carry, else 400 `0x80044331` (`RequiredLevel` SystemRequired).
     pub required: Vec<String>,
+    /// Columns marked business-required (`RequiredLevel` ApplicationRequired): reported in
+    /// metadata, not enforced, as Dataverse does; see
+    /// [`DvConfig::plugin_requires_business_required`].
+    pub business_required: Vec<String>,
+    /// `AttributeType` of columns in metadata; a column not listed is `Picklist` when it is in
+    /// `choices`, else `String`.
+    pub types: BTreeMap<String, String>,
     /// Values given to columns a create leaves out (statecode, statuscode…).
     pub defaults: serde_json::Map<String, serde_json::Value>,
     /// Attribute logical names served by `EntityDefinitions(LogicalName='…')/Attributes`.
@@ -283,6 +310,8 @@ impl Default for TableConfig {
             alternate_keys: Vec::new(),
             change_tracking: true,
             required: Vec::new(),
+            business_required: Vec::new(),
+            types: BTreeMap::new(),
             defaults: serde_json::Map::new(),
             attributes: Vec::new(),
             choices: BTreeMap::new(),
@@ -306,6 +335,26 @@ impl TableConfig {
             singular(set)
         } else {
             self.logical_name.clone()
+        }
+    }
+
+    /// `AttributeType` of a column, as metadata reports it.
+    pub fn attribute_type(&self, column: &str) -> &str {
+        match self.types.get(column) {
+            Some(kind) => kind,
+            None if self.choices.contains_key(column) => "Picklist",
+            None => "String",
+        }
+    }
+
+    /// `RequiredLevel.Value` of a column, as metadata reports it.
+    pub fn required_level(&self, column: &str) -> &'static str {
+        if self.required.iter().any(|c| c == column) {
+            "SystemRequired"
+        } else if self.business_required.iter().any(|c| c == column) {
+            "ApplicationRequired"
+        } else {
+            "None"
         }
     }
 
@@ -372,6 +421,13 @@ fn singular(set: &str) -> String {
     } else {
         set.to_owned()
     }
+}
+
+fn types(items: &[(&str, &str)]) -> BTreeMap<String, String> {
+    items
+        .iter()
+        .map(|(column, kind)| ((*column).to_owned(), (*kind).to_owned()))
+        .collect()
 }
 
 fn strings(items: &[&str]) -> Vec<String> {

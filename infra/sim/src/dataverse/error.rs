@@ -22,6 +22,9 @@ pub mod code {
     pub const INVALID_ARGUMENT: &str = "0x80040203";
     /// Validation error, e.g. a required column missing (400).
     pub const VALIDATION: &str = "0x80044331";
+    /// A plug-in refused the operation (`ISVAborted`, what `InvalidPluginExecutionException`
+    /// answers with).
+    pub const PLUGIN_ABORTED: &str = "0x80040265";
     /// Change tracking not enabled on the table (400).
     pub const CHANGE_TRACKING_DISABLED: &str = "0x80044353";
     /// Delta token too old or invalidated (400) — `ExpiredVersionStamp`.

@@ -13,13 +13,16 @@ use super::error::{DvError, code};
 use super::odata::{MetadataPart, QueryOptions};
 use super::request::{Ctx, DvResponse};
 
+/// A column's logical name, `AttributeType` and `RequiredLevel`.
+type Attribute = (String, Value, Value);
+
 pub fn get(
     ctx: &Ctx,
     logical_name: Option<&str>,
     part: &MetadataPart,
     options: &QueryOptions,
 ) -> Result<DvResponse, DvError> {
-    let tables: Vec<(String, Map<String, Value>, Vec<String>)> = ctx
+    let tables: Vec<(String, Map<String, Value>, Vec<Attribute>)> = ctx
         .config
         .tables
         .iter()
@@ -34,10 +37,18 @@ pub fn get(
                 "ChangeTrackingEnabled": table.change_tracking,
                 "IsCustomEntity": logical.starts_with("msft_"),
             });
-            let mut attributes = table.attributes.clone();
-            if !attributes.contains(&table.primary_key(set)) {
-                attributes.insert(0, table.primary_key(set));
+            let mut names = table.attributes.clone();
+            if !names.contains(&table.primary_key(set)) {
+                names.insert(0, table.primary_key(set));
             }
+            let attributes = names
+                .into_iter()
+                .map(|name| {
+                    let kind = json!(table.attribute_type(&name));
+                    let level = json!({"Value": table.required_level(&name), "CanBeChanged": true});
+                    (name, kind, level)
+                })
+                .collect();
             (
                 logical,
                 row.as_object().cloned().unwrap_or_default(),
@@ -57,11 +68,13 @@ pub fn get(
             format!("Could not find an entity with name {name}"),
         ));
     };
-    let attribute_rows = columns.iter().map(|column| {
+    let attribute_rows = columns.iter().map(|(column, kind, level)| {
         json!({
             "MetadataId": metadata_id(&format!("{logical}.{column}")),
             "LogicalName": column,
             "EntityLogicalName": logical,
+            "AttributeType": kind,
+            "RequiredLevel": level,
         })
         .as_object()
         .cloned()
@@ -71,7 +84,8 @@ pub fn get(
         MetadataPart::Table => {}
         MetadataPart::Attributes => {}
         MetadataPart::Picklist(column) => {
-            return picklist(ctx, &logical, &columns, column, options);
+            let names: Vec<String> = columns.iter().map(|(name, _, _)| name.clone()).collect();
+            return picklist(ctx, &logical, &names, column, options);
         }
         MetadataPart::OneToMany => {
             let value = filter_select(one_to_many(ctx, &logical), options);

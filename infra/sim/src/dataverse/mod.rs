@@ -28,7 +28,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 pub use api::API_PATH;
-pub use config::{DvConfig, DvLenient, LimitConfig, RelationshipConfig, TableConfig};
+pub use config::{ChoiceConfig, DvConfig, DvLenient, LimitConfig, RelationshipConfig, TableConfig};
 pub use error::DvError;
 pub use limits::Limits;
 

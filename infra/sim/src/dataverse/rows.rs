@@ -246,11 +246,46 @@ fn insert_new(
     }
     data.insert(table.primary_key(set), Value::String(id.to_string()));
     check_row(ctx, store, set, &id, &data, &table.required)?;
+    if ctx.config.plugin_requires_business_required {
+        plugin_refuses_missing(&table, set, &data)?;
+    }
     let stamp = now();
     data.insert("createdon".into(), stamp.clone().into());
     data.insert("modifiedon".into(), stamp.into());
     store.put(set, id, data);
     Ok(())
+}
+
+/// A partner's plug-in on create: every business-required column must be set. It fails the way a
+/// plug-in's `InvalidPluginExecutionException` does (400, `0x80040265`, its own message).
+fn plugin_refuses_missing(
+    table: &super::config::TableConfig,
+    set: &str,
+    data: &Map<String, Value>,
+) -> Result<(), DvError> {
+    let missing: Vec<&str> = table
+        .business_required
+        .iter()
+        .filter(|column| {
+            let bound = data.get(&format!("_{column}_value"));
+            data.get(column.as_str())
+                .or(bound)
+                .is_none_or(Value::is_null)
+        })
+        .map(String::as_str)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(DvError::new(
+        StatusCode::BAD_REQUEST,
+        code::PLUGIN_ABORTED,
+        format!(
+            "Contoso.Plugins.RequireFields: a new {} needs {}.",
+            table.logical_name(set),
+            missing.join(", ")
+        ),
+    ))
 }
 
 /// Required columns present, alternate key values unique.

@@ -2,12 +2,15 @@
 
 use uuid::Uuid;
 
-use super::row::{Reader, Writer};
+use super::row::{Reader, Writer, lookup_column};
 use super::{CrmRow, Row};
 use crate::config::CrmConfig;
+use crate::custom::Country;
+use crate::custom::country::TextColumn;
 use crate::error::MappingError;
 
-/// An account row.
+/// An account row. Its country goes where [`CrmConfig::country`] says: a text column, or a
+/// lookup bound by code.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Account {
     /// `accountid`.
@@ -27,6 +30,9 @@ pub struct Account {
     /// The *configured* country-code column (default `address1_country`), holding ISO 3166
     /// alpha-2 as Partner Center requires.
     pub country_code: Option<String>,
+    /// With a lookup country ([`Country::Lookup`]): the country row the account points to (the
+    /// code is read from it); `country_code` is then `None` when read.
+    pub country_row: Option<Uuid>,
     /// `telephone1`.
     pub telephone: Option<String>,
     /// `emailaddress1`.
@@ -45,7 +51,10 @@ impl CrmRow for Account {
             "address1_city".to_owned(),
             "address1_stateorprovince".to_owned(),
             "address1_postalcode".to_owned(),
-            config.country_code_column.clone(),
+            match config.country() {
+                Country::Column(TextColumn { column }) => column,
+                Country::Lookup(lookup) => lookup_column(&lookup.lookup.to_ascii_lowercase()),
+            },
             "telephone1".to_owned(),
             "emailaddress1".to_owned(),
         ]
@@ -61,7 +70,14 @@ impl CrmRow for Account {
             city: read.text("address1_city")?,
             state_or_province: read.text("address1_stateorprovince")?,
             postal_code: read.text("address1_postalcode")?,
-            country_code: read.text(&config.country_code_column)?,
+            country_code: match config.country() {
+                Country::Column(TextColumn { column }) => read.text(&column)?,
+                Country::Lookup(_) => None,
+            },
+            country_row: match config.country() {
+                Country::Column(_) => None,
+                Country::Lookup(lookup) => read.lookup(&lookup.lookup.to_ascii_lowercase())?,
+            },
             telephone: read.text("telephone1")?,
             email: read.text("emailaddress1")?,
         })
@@ -74,9 +90,12 @@ impl CrmRow for Account {
         row.put("address1_city", self.city.clone());
         row.put("address1_stateorprovince", self.state_or_province.clone());
         row.put("address1_postalcode", self.postal_code.clone());
-        row.put(&config.country_code_column, self.country_code.clone());
         row.put("telephone1", self.telephone.clone());
         row.put("emailaddress1", self.email.clone());
-        Ok(row.finish())
+        let mut row = row.finish();
+        if let Some(code) = &self.country_code {
+            config.country().write(code, &mut row);
+        }
+        Ok(row)
     }
 }

@@ -7,6 +7,7 @@ use uuid::Uuid;
 use super::row::{Reader, Writer};
 use super::{CrmRow, Row};
 use crate::config::CrmConfig;
+use crate::custom::MappedValues;
 use crate::error::MappingError;
 
 /// A lead row. Its columns are the platform's own: the deal-value and country-code settings
@@ -48,6 +49,8 @@ pub struct Lead {
     pub description: Option<String>,
     /// `statecode`.
     pub state: Option<LeadState>,
+    /// Columns of the mapping document's lead fields, written as they are (`null` clears).
+    pub mapped: MappedValues,
 }
 
 /// `statecode` of a lead.
@@ -137,6 +140,7 @@ impl CrmRow for Lead {
             estimated_close_date: read.date("estimatedclosedate")?,
             description: read.text("description")?,
             state,
+            mapped: MappedValues::new(),
         })
     }
 
@@ -157,6 +161,7 @@ impl CrmRow for Lead {
         row.date("estimatedclosedate", self.estimated_close_date);
         row.put("description", self.description.clone());
         row.put("statecode", self.state.map(LeadState::value));
+        row.mapped(&self.mapped);
         Ok(row.finish())
     }
 }

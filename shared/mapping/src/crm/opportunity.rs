@@ -7,6 +7,7 @@ use uuid::Uuid;
 use super::row::{Reader, Writer, lookup_column};
 use super::{Account, Contact, CrmRow, Customer, Row};
 use crate::config::CrmConfig;
+use crate::custom::MappedValues;
 use crate::enums::AssistanceRequestCode;
 use crate::error::MappingError;
 
@@ -59,6 +60,8 @@ pub struct Opportunity {
     pub services: Services,
     /// The *configured* marketplace purchase intent column, read only.
     pub marketplace_intent: Option<String>,
+    /// Columns of the mapping document's fields, written as they are (`null` clears).
+    pub mapped: MappedValues,
 }
 
 /// What Partner Center requires of Services co-sell referrals only, as the CRM holds it.
@@ -229,6 +232,7 @@ impl CrmRow for Opportunity {
                 solution_play: read.optional_text(config.services.solution_play.as_deref())?,
             },
             marketplace_intent: read.optional_text(config.marketplace_intent_column.as_deref())?,
+            mapped: MappedValues::new(),
         })
     }
 
@@ -273,6 +277,7 @@ impl CrmRow for Opportunity {
         row.put(&cosell.visibility, self.visible);
         row.put(&cosell.msx_id, self.microsoft_crm_id.clone());
         row.put(&cosell.audit, self.audit.clone());
+        row.mapped(&self.mapped);
         Ok(row.finish())
     }
 }

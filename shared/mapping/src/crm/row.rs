@@ -154,6 +154,13 @@ impl Writer {
         }
     }
 
+    /// Mapped columns, each as it is.
+    pub(crate) fn mapped(&mut self, values: &crate::custom::MappedValues) {
+        for (column, value) in values {
+            self.0.insert(column.clone(), value.clone());
+        }
+    }
+
     pub(crate) fn finish(self) -> Row {
         self.0
     }

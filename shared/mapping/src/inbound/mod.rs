@@ -39,6 +39,7 @@ pub use status::{StatusAction, hash_says_closed};
 use crate::category::Category;
 use crate::crm::{Account, Contact, CrmRow, Customer, Lead, Opportunity};
 use crate::deal::{ChangedFields, DealState};
+use crate::referral::CustomerIds;
 
 /// Everything an inbound sync of one referral writes.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,6 +73,10 @@ pub struct AccountPlan {
     pub match_name: String,
     /// The postal code as the referral gives it (what the match query filters on).
     pub postal_code: Option<String>,
+    /// ISO 3166 alpha-2, upper case (the `name_country` rule).
+    pub country: Option<String>,
+    /// `customerProfile.ids` (the `external_id` rule).
+    pub ids: Option<CustomerIds>,
     /// The account to create when none matches, with its deterministic id in `id`.
     pub new_row: Account,
 }
@@ -146,6 +151,14 @@ impl RecordPlan {
     }
 }
 
+/// Why the referral is not written at all, when the mapping leaves its kind out (leads with
+/// `leads = false`).
+pub fn left_out(referral: &crate::Referral, config: &crate::CrmConfig) -> Option<String> {
+    let category = Category::of(referral);
+    (category.is_lead() && !config.mapping.leads)
+        .then(|| format!("a {category:?} referral; the mapping leaves leads out (leads = false)"))
+}
+
 impl InboundPlan {
     /// The opportunity as created: every mapped column, bound to its account, contact and
     /// currency; `None` for a lead.
@@ -190,6 +203,10 @@ impl InboundPlan {
             return None;
         };
         let changed = self.changed_since(agreed);
+        let mapped = match agreed {
+            Some(_) => self.deal.mapped_changed(agreed, false),
+            None => self.deal.mapped_changed(None, true),
+        };
         Some(Opportunity {
             id: row.id,
             name: row.name.clone().filter(|_| rewrite_name || changed.name),
@@ -202,8 +219,21 @@ impl InboundPlan {
             visible: row.visible.filter(|visible| *visible && changed.visible),
             microsoft_crm_id: row.microsoft_crm_id.clone(),
             audit: Some(audit.to_owned()),
+            mapped: mapped
+                .into_iter()
+                .map(|column| {
+                    let value = self.deal.mapped.get(&column).cloned().unwrap_or_default();
+                    (column, value)
+                })
+                .collect(),
             ..Opportunity::default()
         })
+    }
+
+    /// Whether a linked record needs no write: the rows hash the same and no mapped column
+    /// moved since `agreed`.
+    pub fn unchanged_since(&self, hash: &str, agreed: Option<&DealState>) -> bool {
+        self.hash == hash && self.deal.mapped_changed(agreed, false).is_empty()
     }
 
     /// Which deal fields the referral changed since `agreed` (all of them without one).

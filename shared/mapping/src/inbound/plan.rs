@@ -13,6 +13,7 @@ use super::{
 use crate::category::Category;
 use crate::config::CrmConfig;
 use crate::crm::{Account, Contact, CrmRow, Lead, Opportunity};
+use crate::custom::Table;
 use crate::deal::DealState;
 use crate::enums::{AssistanceRequestCode, Direction};
 use crate::marks::{MARK_OK, base_name, decorate_name};
@@ -74,8 +75,28 @@ pub fn plan(referral: &Referral, config: &CrmConfig) -> Result<InboundPlan, Inva
             .as_deref()
             .filter(|_| !incoming)
             .and_then(|id| Uuid::try_parse(id.trim()).ok()),
-        deal: DealState::from_referral(referral),
+        deal: DealState::from_referral(referral).with_mapped(
+            referral,
+            &config.mapping,
+            if valid.category.is_lead() {
+                Table::Lead
+            } else {
+                Table::Opportunity
+            },
+        ),
     };
+    // Mapped columns are written with the record: what a create writes (every value), and a
+    // lead's (it is written whole); an opportunity's update picks the moved ones itself.
+    let present = plan
+        .deal
+        .mapped
+        .iter()
+        .filter(|(_, value)| !value.is_null())
+        .map(|(column, value)| (column.clone(), value.clone()));
+    match &mut plan.record {
+        RecordPlan::Opportunity { row } => row.mapped = present.collect(),
+        RecordPlan::Lead { row } => row.mapped = plan.deal.mapped.clone(),
+    }
     plan.hash = hash(&plan, config).map_err(|problem| InvalidReferral {
         referral_id: Some(plan.referral_id.clone()),
         problems: vec![problem],
@@ -180,6 +201,8 @@ fn customer_plan(valid: &Valid<'_>) -> (AccountPlan, Option<ContactPlan>) {
     let account = AccountPlan {
         match_name: normalise::company_name(customer_name),
         postal_code: postal_code(valid.referral),
+        country: valid.country.clone(),
+        ids: customer(valid.referral).and_then(|c| c.ids.clone()),
         new_row: Account {
             id: Some(record_id(Account::ENTITY_SET, &valid.referral_id)),
             name: Some(customer_name.to_owned()),
@@ -299,9 +322,21 @@ fn hash(plan: &InboundPlan, config: &CrmConfig) -> Result<String, ReferralProble
     let unmapped = |error: crate::MappingError| ReferralProblem::UnmappedHelp {
         code: error.to_string(),
     };
+    // Mapped columns stay out: they are compared through the deal state, so mapping a field
+    // moves no stored hash (no write storm on upgrade).
     let record = match &plan.record {
-        RecordPlan::Opportunity { row } => row.to_row(config).map_err(unmapped)?,
-        RecordPlan::Lead { row } => row.to_row(config).map_err(unmapped)?,
+        RecordPlan::Opportunity { row } => Opportunity {
+            mapped: Default::default(),
+            ..row.clone()
+        }
+        .to_row(config)
+        .map_err(unmapped)?,
+        RecordPlan::Lead { row } => Lead {
+            mapped: Default::default(),
+            ..row.clone()
+        }
+        .to_row(config)
+        .map_err(unmapped)?,
     };
     let account = match &plan.account {
         Some(account) => Value::Object(account.new_row.to_row(config).map_err(unmapped)?),

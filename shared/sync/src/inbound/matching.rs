@@ -1,18 +1,31 @@
-//! The one query that finds the customer's account and contact: accounts at the referral's
-//! postal code, each with its contacts of the referral's email expanded. Dataverse cannot compare
-//! normalised names, so the name comparison happens here ([`AccountPlan::matches`]).
+//! Finding the customer's account (and its contact) by the mapping's rules, in order. Each rule
+//! is one query with the contacts of the referral's email expanded, read to its last page (50
+//! rows a page), so a page limit never hides a match; Dataverse cannot compare normalised names,
+//! so names are compared here ([`AccountPlan::matches`]).
+//!
+//! | rule | query | compared here |
+//! |---|---|---|
+//! | `name_postal_code` (default) | `address1_postalcode eq <code>` (no code: `address1_postalcode eq null and contains(name, <first word>)`) | normalised name and postal code |
+//! | `name_country` | `contains(name, <first word>) and <country column> eq <code>` | normalised name |
+//! | `external_id` | `<column> eq <customerProfile.ids[kind]>` | nothing: the column is the match |
+//! | `name` | `contains(name, <first word>)` | normalised name |
+//!
+//! A rule the referral gives nothing for (no id of that kind, no country) is passed over
+//! without a request. Each rule tried costs one request, plus one per further 50 candidates.
 
 use cosell_dataverse::{Expand, Filter, Query, Record};
-use cosell_mapping::inbound::{AccountPlan, ContactPlan};
+use cosell_mapping::CrmConfig;
+use cosell_mapping::custom::{AccountRule, Country};
+use cosell_mapping::inbound::{AccountPlan, ContactPlan, normalise};
 use serde_json::Value;
 use uuid::Uuid;
 
 pub const ACCOUNTS: &str = "accounts";
 const CONTACTS_OF_ACCOUNT: &str = "contact_customer_accounts";
-/// More candidates than this at one postal code means the postal code is no filter at all.
-const MAX_CANDIDATES: u32 = 50;
+/// Rows a page; further candidates come on further pages, never dropped.
+const PAGE: u32 = 50;
 
-/// What the match query found.
+/// What one rule found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AccountMatch {
     None,
@@ -25,19 +38,42 @@ pub enum AccountMatch {
     Several(Vec<(Uuid, String)>),
 }
 
-/// The match query: every value escaped through [`Filter`].
-pub fn query(account: &AccountPlan, contact: Option<&ContactPlan>) -> Query {
-    let place = match &account.postal_code {
-        Some(code) => Filter::eq("address1_postalcode", code.as_str()),
-        None => {
-            let first_word = account.match_name.split(' ').next().unwrap_or_default();
-            Filter::is_null("address1_postalcode").and(Filter::contains("name", first_word))
+/// The query of `rule` for this customer, or `None` when the referral gives it nothing to
+/// search by. Every value is escaped through [`Filter`].
+pub fn query(
+    rule: &AccountRule,
+    account: &AccountPlan,
+    contact: Option<&ContactPlan>,
+    config: &CrmConfig,
+) -> Option<Query> {
+    let first_word = account.match_name.split(' ').next().unwrap_or_default();
+    let named = || Filter::contains("name", first_word);
+    let filter = match rule {
+        AccountRule::NamePostalCode => match &account.postal_code {
+            Some(code) => Filter::eq("address1_postalcode", code.as_str()),
+            None => Filter::is_null("address1_postalcode").and(named()),
+        },
+        AccountRule::NameCountry => {
+            let code = account.country.as_deref()?;
+            let Country::Column(text) = config.country() else {
+                // `check` refuses the rule with a lookup country; never a query that cannot work.
+                return None;
+            };
+            named().and(Filter::eq(text.column, code))
         }
+        AccountRule::ExternalId { kind, column } => {
+            let id = account.ids.as_ref()?.get(kind)?.trim();
+            if id.is_empty() {
+                return None;
+            }
+            Filter::eq(column.as_str(), id)
+        }
+        AccountRule::Name => named(),
     };
     let mut query = Query::new()
         .select(["accountid", "name", "address1_postalcode"])
-        .filter(place)
-        .top(MAX_CANDIDATES);
+        .filter(filter)
+        .max_page_size(PAGE);
     if let Some(contact) = contact {
         query = query.expand(
             Expand::new(CONTACTS_OF_ACCOUNT)
@@ -46,18 +82,29 @@ pub fn query(account: &AccountPlan, contact: Option<&ContactPlan>) -> Query {
                 .top(1),
         );
     }
-    query
+    Some(query)
 }
 
-/// Compares the candidates on our side.
+/// Which of a rule's candidates are the customer.
 pub fn interpret(
+    rule: &AccountRule,
     records: &[Record],
     account: &AccountPlan,
     contact: Option<&ContactPlan>,
 ) -> AccountMatch {
+    let same_name = |r: &Record| {
+        r.get_str("name")
+            .is_some_and(|name| normalise::company_name(name) == account.match_name)
+    };
     let matching: Vec<&Record> = records
         .iter()
-        .filter(|r| account.matches(r.get_str("name"), r.get_str("address1_postalcode")))
+        .filter(|r| match rule {
+            AccountRule::NamePostalCode => {
+                account.matches(r.get_str("name"), r.get_str("address1_postalcode"))
+            }
+            AccountRule::NameCountry | AccountRule::Name => same_name(r),
+            AccountRule::ExternalId { .. } => true,
+        })
         .collect();
     match matching.as_slice() {
         [] => AccountMatch::None,
@@ -90,24 +137,26 @@ fn contact_of(account: &Record, email: &str) -> Option<Uuid> {
         .and_then(|c| c.get("contactid")?.as_str()?.parse().ok())
 }
 
-/// "2 accounts match 'Fabrikam, Inc.' at postal code 98052: …": names the candidates so an
-/// operator can merge them.
+/// "2 accounts match customer 'Fabrikam, Inc.' at postal code 98052: …": names the candidates
+/// so an operator can merge them.
 pub fn ambiguity_message(
     referral_id: &str,
-    customer: &str,
-    postal: Option<&str>,
+    rule: &AccountRule,
+    account: &AccountPlan,
     candidates: &[(Uuid, String)],
 ) -> String {
+    let customer = account.new_row.name.as_deref().unwrap_or_default();
     let names: Vec<String> = candidates
         .iter()
         .map(|(id, name)| format!("'{name}' ({id})"))
         .collect();
-    let place = postal.map_or_else(
-        || "with no postal code".to_owned(),
-        |p| format!("at postal code {p}"),
-    );
+    let how = match (rule, account.postal_code.as_deref()) {
+        (AccountRule::NamePostalCode, Some(code)) => format!("at postal code {code}"),
+        (AccountRule::NamePostalCode, None) => "with no postal code".to_owned(),
+        (rule, _) => format!("by {}", rule.describe()),
+    };
     format!(
-        "Not synced: {} accounts match customer '{customer}' {place}: {}. Merge or rename them, then replay inbound:{referral_id}.",
+        "Not synced: {} accounts match customer '{customer}' {how}: {}. Merge or rename them, then replay inbound:{referral_id}.",
         candidates.len(),
         names.join(", ")
     )

@@ -76,7 +76,10 @@ impl InboundSync {
         referral_id: &str,
         link: Option<Link>,
     ) -> Result<Result<Loaded, Handled>, Failure> {
-        let mut loaded = self.read_and_plan(referral_id, link).await?;
+        let mut loaded = match self.read_and_plan(referral_id, link).await? {
+            Ok(loaded) => loaded,
+            Err(handled) => return Ok(Err(handled)),
+        };
         let Some(opportunity) = loaded.plan.external_record.filter(|o| {
             loaded.link.is_none()
                 && loaded.kind() == CrmKind::Opportunity
@@ -93,7 +96,7 @@ impl InboundSync {
             // meanwhile): the referral is read again.
             Named::Held {
                 link: Some(link), ..
-            } => Ok(Ok(self.read_and_plan(referral_id, Some(*link)).await?)),
+            } => self.read_and_plan(referral_id, Some(*link)).await,
             // Read before the opportunity's lease was taken, the referral is still current:
             // only a linked opportunity is updated outbound.
             Named::Held { link: None, posted } => {
@@ -103,11 +106,12 @@ impl InboundSync {
         }
     }
 
+    /// The referral and its plan, or `Err(Ignored)` when the mapping leaves its kind out.
     async fn read_and_plan(
         &self,
         referral_id: &str,
         link: Option<Link>,
-    ) -> Result<Loaded, Failure> {
+    ) -> Result<Result<Loaded, Handled>, Failure> {
         let linked = link.as_ref().and_then(|l| {
             Some(RecordRef {
                 kind: l.crm_kind,
@@ -120,15 +124,19 @@ impl InboundSync {
             .referral(referral_id)
             .await
             .map_err(|e| Failure::new(InboundError::Referral(e), linked.clone()))?;
+        if let Some(reason) = inbound::left_out(&referral, &self.config) {
+            tracing::info!(referral = %referral_id, %reason, "referral left out");
+            return Ok(Err(Handled::Ignored { reason }));
+        }
         let plan = inbound::plan(&referral, &self.config)
             .map_err(|e| Failure::new(InboundError::Invalid(e), linked))?;
-        Ok(Loaded {
+        Ok(Ok(Loaded {
             referral_id: referral_id.to_owned(),
             link,
             referral,
             plan,
             posted: None,
-        })
+        }))
     }
 
     /// Stores the link: the CRM now states the referral's deal, so both sides agree on it and
@@ -151,7 +159,7 @@ impl InboundSync {
         let mut next = link.unwrap_or_else(|| Link::new(&referral_id, kind, written.id));
         next.crm_id = written.id.to_string();
         next.hold_inbound(Some(&plan));
-        next.agree(&DealState::from_referral(&referral));
+        next.agree(&plan.deal);
         next.referral_etag = referral.etag.clone();
         next.crm_etag = written.etag.clone();
         next.audit = written.audit;
@@ -181,7 +189,7 @@ fn skip(loaded: &Loaded) -> Option<Handled> {
     let link = loaded.link.as_ref()?;
     let referral_id = loaded.referral_id.clone();
     let hash = link.inbound_hash.as_ref()?;
-    if *hash == loaded.plan.hash {
+    if loaded.plan.unchanged_since(hash, link.agreed().as_ref()) {
         tracing::info!(referral = %referral_id, "referral unchanged; nothing written");
         return Some(Handled::Unchanged { referral_id });
     }

@@ -4,6 +4,7 @@
 use cosell_dataverse::{
     ChangeSet, Id, Key, OpportunityClose, PartOutcome, Precondition, Reference,
 };
+use cosell_mapping::custom::NewRow;
 use cosell_mapping::deal::DealState;
 use cosell_mapping::inbound::{InboundPlan, RecordPlan, StatusAction, audit_line};
 use cosell_mapping::{CrmRow, Opportunity, audit};
@@ -81,7 +82,8 @@ impl InboundSync {
                     "✔ Created lead from Partner Center referral {id} ({status}/{substatus})"
                 );
                 let set = plan.record.entity_set();
-                let row = row.to_row(&self.config)?;
+                let mut row = row.to_row(&self.config)?;
+                self.config.mapping.defaults.apply(NewRow::Lead, &mut row);
                 let key = Key::from(record_id);
                 (message, changes.update(set, key, row, Precondition::None))
             }
@@ -91,10 +93,12 @@ impl InboundSync {
                     "✔ Created opportunity from Partner Center referral {id} ({status}/{substatus}): {found}"
                 );
                 let audit = audit::render(&audit::prepend(audit_line(now, &message), &[]));
-                let row = plan
+                let mut row = plan
                     .opportunity_to_create(account, contact, currency, &audit)
                     .expect("an opportunity plan")
                     .to_row(&self.config)?;
+                let defaults = &self.config.mapping.defaults;
+                defaults.apply(NewRow::Opportunity, &mut row);
                 let key = Key::from(record_id);
                 let set = Opportunity::ENTITY_SET;
                 let reference = changes.update(set, key, row, Precondition::None);
@@ -116,8 +120,9 @@ impl InboundSync {
         })
     }
 
-    /// The new opportunity's account and contact: matched by one query, or created in the same
-    /// change set; and what was done, for the Audit line.
+    /// The new opportunity's account and contact: matched by the mapping's rules (one query
+    /// each, in order, until one finds the customer), or created in the same change set with
+    /// the account defaults; and what was done, for the Audit line.
     async fn customer(
         &self,
         plan: &InboundPlan,
@@ -127,40 +132,59 @@ impl InboundSync {
             .account
             .as_ref()
             .expect("an opportunity plan has an account");
-        let query = matching::query(account_plan, plan.contact.as_ref());
-        let records = self.crm.query(matching::ACCOUNTS, &query).await?;
-        let (account, found_contact, account_note) =
-            match matching::interpret(&records, account_plan, plan.contact.as_ref()) {
+        let mut found = None;
+        for rule in &self.config.mapping.accounts {
+            let contact = plan.contact.as_ref();
+            let Some(query) = matching::query(rule, account_plan, contact, &self.config) else {
+                continue;
+            };
+            let records = self.crm.query_all(matching::ACCOUNTS, &query).await?;
+            match matching::interpret(rule, &records, account_plan, contact) {
+                AccountMatch::None => {}
+                AccountMatch::One { account, contact } => {
+                    found = Some((account, contact, rule));
+                    break;
+                }
                 AccountMatch::Several(candidates) => {
-                    let customer = account_plan.new_row.name.as_deref().unwrap_or_default();
-                    let postal_code = account_plan.postal_code.as_deref();
-                    let message = matching::ambiguity_message(
-                        &plan.referral_id,
-                        customer,
-                        postal_code,
-                        &candidates,
-                    );
+                    let id = &plan.referral_id;
+                    let message = matching::ambiguity_message(id, rule, account_plan, &candidates);
                     return Err(InboundError::Ambiguous(message));
                 }
-                AccountMatch::One { account, contact } => {
-                    (account, contact, format!("matched account {account}"))
-                }
-                AccountMatch::None => {
-                    let account = account_plan.new_id();
-                    let row = account_plan.new_row.to_row(&self.config)?;
-                    changes.update(
-                        matching::ACCOUNTS,
-                        Key::from(account),
-                        row,
-                        Precondition::None,
-                    );
-                    (account, None, format!("created account {account}"))
-                }
-            };
+            }
+        }
+        let (account, found_contact, account_note) = match found {
+            Some((account, contact, rule)) => {
+                let by = rule.describe();
+                (
+                    account,
+                    contact,
+                    format!("matched account {account} by {by}"),
+                )
+            }
+            None => {
+                let account = account_plan.new_id();
+                let mut row = account_plan.new_row.to_row(&self.config)?;
+                self.config
+                    .mapping
+                    .defaults
+                    .apply(NewRow::Account, &mut row);
+                changes.update(
+                    matching::ACCOUNTS,
+                    Key::from(account),
+                    row,
+                    Precondition::None,
+                );
+                (account, None, format!("created account {account}"))
+            }
+        };
         let (contact, contact_note) = match (&plan.contact, found_contact) {
             (Some(_), Some(found)) => (Some(found), format!(", matched contact {found}")),
             (Some(contact), None) => {
-                let row = contact.row_under(account).to_row(&self.config)?;
+                let mut row = contact.row_under(account).to_row(&self.config)?;
+                self.config
+                    .mapping
+                    .defaults
+                    .apply(NewRow::Contact, &mut row);
                 let key = Key::from(contact.new_id());
                 changes.update("contacts", key, row, Precondition::None);
                 let note = format!(", created contact {}", contact.new_id());

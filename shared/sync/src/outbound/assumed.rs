@@ -66,6 +66,7 @@ mod tests {
             notes: Some("notes".into()),
             visible: true,
             status: Some(DealStatus::OnHold),
+            mapped: Default::default(),
         };
         let referral = referral("r-1", &agreed, "\"e1\"");
         assert_eq!(DealState::from_referral(&referral), agreed);
