@@ -950,3 +950,47 @@ async fn a_sign_in_without_mfa_is_a_permanent_failure_naming_cosell_login() {
     assert_eq!(item.state, RetryState::Dead);
     assert!(stack.referrals().is_empty());
 }
+
+#[tokio::test]
+async fn a_country_kept_as_a_lookup_is_read_through_it_once_per_process() {
+    let mapping = cosell_mapping::custom::Mapping::parse(
+        r#"{"country": {"lookup": "new_countryid", "table": "new_countries", "code": "new_isocode"}}"#,
+    )
+    .unwrap();
+    let crm = cosell_mapping::CrmConfig::default().with_mapping(mapping);
+    let stack = common::Stack::with_settings(cosell_sim::partner_center::PcConfig::default(), crm).await;
+    let dv = &stack.sim.state.dv;
+    let gb = dv
+        .seed("new_countries", common::object(json!({"new_isocode": "GB"})))
+        .unwrap();
+    let bind = json!({"new_countryid@odata.bind": format!("/new_countries({gb})")});
+    stack.reset_counters();
+    // Two deals at that country, one poll each: the second create finds the code cached.
+    for _ in 0..2 {
+        let id = stack.seed_deal(&Deal {
+            country: None,
+            ..Deal::default()
+        });
+        let account = stack.opportunity(id)["_parentaccountid_value"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        dv.edit("accounts", account, common::object(bind.clone()))
+            .unwrap();
+        let report = stack.poll().await;
+        let created = report
+            .synced
+            .iter()
+            .any(|(synced, how)| *synced == id && matches!(how, Synced::Created { .. }));
+        assert!(created, "{report:?}");
+        let referral = stack.referral(&stack.referral_id_of(id));
+        assert_eq!(referral["customerProfile"]["address"]["country"], "GB");
+    }
+    let counters = stack.counters();
+    assert_eq!(
+        counters.events.get("dataverse GET new_countries(key)").copied(),
+        Some(1),
+        "{counters:?}"
+    );
+}

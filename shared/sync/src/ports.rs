@@ -140,6 +140,15 @@ pub trait Crm: Send + Sync {
         related: &Expansions,
     ) -> Result<Option<Record>, DataverseError>;
 
+    /// One row by id, its primary key unnamed (`GET <set>(<id>)?$select=…`); `None` when it
+    /// does not exist.
+    async fn read_row(
+        &self,
+        set: &str,
+        id: Uuid,
+        select: &[&str],
+    ) -> Result<Option<Record>, DataverseError>;
+
     /// `PATCH` of one row.
     async fn update_row(
         &self,
@@ -194,6 +203,15 @@ impl Crm for DataverseClient {
         }
         let mut records = DataverseClient::query(self, set, &query).await?.records;
         Ok((!records.is_empty()).then(|| records.swap_remove(0)))
+    }
+
+    async fn read_row(
+        &self,
+        set: &str,
+        id: Uuid,
+        select: &[&str],
+    ) -> Result<Option<Record>, DataverseError> {
+        self.read(set, &Key::from(id), select).await
     }
 
     async fn update_row(

@@ -188,6 +188,13 @@ impl FieldMapping {
                 "'{pointer}' cannot go out ({why}); use direction = \"in\""
             )));
         }
+        if self.flow.goes_out() {
+            // Partner Center would take it, but this version sends no mapped field yet: refused
+            // at start rather than accepted and silently kept in.
+            return Err(bad(format!(
+                "'{pointer}' could go out, but this version maps fields inbound only; use direction = \"in\""
+            )));
+        }
         Ok(())
     }
 
@@ -282,6 +289,9 @@ mod tests {
         let mut stage = industry();
         stage.referral = "/salesStage".into();
         stage.flow = Flow::Both;
+        let error = stage.validate("k").unwrap_err().to_string();
+        assert!(error.contains("inbound only"), "{error}");
+        stage.flow = Flow::In;
         stage.validate("k").unwrap();
     }
 }

@@ -7,6 +7,7 @@ use super::country::iso_code;
 use super::{CreatePlan, DealKind, InvalidOpportunity, OpportunityProblem, OutboundInput};
 use crate::category::MICROSOFT_ORGANIZATION_ID;
 use crate::config::CrmConfig;
+use crate::custom::Country;
 use crate::deal::{DealState, DealStatus};
 use crate::enums::{
     AssistanceRequestCode, Direction, Qualification, ReferralType, Status, Substatus, TargetType,
@@ -249,10 +250,11 @@ fn checked_country(
         .and_then(|a| text(a.country_code.as_deref()));
     let code = value.as_deref().and_then(iso_code);
     if code.is_none() {
-        problems.push(OpportunityProblem::BadCountry {
-            column: cfg.country_code_column.clone(),
-            value,
-        });
+        let column = match cfg.country() {
+            Country::Column(text) => text.column,
+            Country::Lookup(l) => format!("{} ({} of {})", l.lookup, l.code, l.table),
+        };
+        problems.push(OpportunityProblem::BadCountry { column, value });
     }
     code
 }

@@ -49,7 +49,12 @@ impl OutboundSync {
         retry: Option<&RetryItem>,
         now: OffsetDateTime,
     ) -> Result<Synced, Failure> {
-        let plan = match plan_create(&read.input, &self.config) {
+        let input = self
+            .countries
+            .resolve(&*self.crm, &self.config, &read.input)
+            .await
+            .map_err(|e| Failure::new(OutboundError::Read(e)))?;
+        let plan = match plan_create(&input, &self.config) {
             Ok(plan) => plan,
             Err(invalid) => return self.reject(read, None, earlier, &invalid, now).await,
         };

@@ -37,6 +37,7 @@
 //! due items.
 
 mod assumed;
+mod country;
 mod create;
 mod failure;
 pub mod feed;
@@ -151,6 +152,7 @@ pub struct OutboundSync {
     settings: OutboundSettings,
     select: Vec<String>,
     expand: Expansions,
+    countries: country::CountryCodes,
 }
 
 /// A failed sync: the problem, and what is known to write ✖ on the row.
@@ -211,6 +213,7 @@ impl OutboundSync {
         Self {
             select: OutboundInput::select(&config),
             expand: OutboundInput::expand(&config),
+            countries: country::CountryCodes::default(),
             store,
             referrals,
             crm,
