@@ -958,10 +958,14 @@ async fn a_country_kept_as_a_lookup_is_read_through_it_once_per_process() {
     )
     .unwrap();
     let crm = cosell_mapping::CrmConfig::default().with_mapping(mapping);
-    let stack = common::Stack::with_settings(cosell_sim::partner_center::PcConfig::default(), crm).await;
+    let stack =
+        common::Stack::with_settings(cosell_sim::partner_center::PcConfig::default(), crm).await;
     let dv = &stack.sim.state.dv;
     let gb = dv
-        .seed("new_countries", common::object(json!({"new_isocode": "GB"})))
+        .seed(
+            "new_countries",
+            common::object(json!({"new_isocode": "GB"})),
+        )
         .unwrap();
     let bind = json!({"new_countryid@odata.bind": format!("/new_countries({gb})")});
     stack.reset_counters();
@@ -989,7 +993,10 @@ async fn a_country_kept_as_a_lookup_is_read_through_it_once_per_process() {
     }
     let counters = stack.counters();
     assert_eq!(
-        counters.events.get("dataverse GET new_countries(key)").copied(),
+        counters
+            .events
+            .get("dataverse GET new_countries(key)")
+            .copied(),
         Some(1),
         "{counters:?}"
     );

@@ -36,6 +36,10 @@ async fn everything_in_place_prints_only_check_marks() {
         "country column",
         "help options",
         "solutions relationship",
+        "mapping defaults",
+        "mapping fields",
+        "required columns",
+        "account rules",
         "change tracking",
         "currency",
         "webhook registration",
@@ -56,7 +60,7 @@ async fn everything_in_place_prints_only_check_marks() {
     assert_eq!(code, 0);
     let report: Value = serde_json::from_str(&stdout).expect("one JSON document");
     assert_eq!(report["ok"], true);
-    assert_eq!(report["checks"].as_array().unwrap().len(), 12);
+    assert_eq!(report["checks"].as_array().unwrap().len(), 16);
     let mfa = report["checks"]
         .as_array()
         .unwrap()
@@ -178,6 +182,76 @@ async fn an_unmapped_help_option_is_named_and_a_wrong_relationship_is_found() {
     assert!(
         solutions.contains("through msft_opportunity_msft_microsoftpartnercentersolutions (from metadata; COSELL_SOLUTIONS_RELATIONSHIP names new_opportunity_solutions"),
         "{solutions}"
+    );
+}
+
+/// A partner's environment where opportunity has a business-required choice column: `check`
+/// names it until a default fills it, and names a default or a mapped field that cannot work.
+#[tokio::test]
+async fn required_columns_and_the_mapping_are_checked_against_metadata() {
+    let mut dataverse = cosell_sim::dataverse::DvConfig::default();
+    let opportunities = dataverse.tables.get_mut("opportunities").unwrap();
+    opportunities.attributes.push("new_region".into());
+    opportunities.business_required.push("new_region".into());
+    let region = [(100_000_000, "EMEA"), (100_000_001, "Americas")]
+        .map(|(value, label)| cosell_sim::dataverse::ChoiceConfig {
+            value,
+            label: label.into(),
+        })
+        .to_vec();
+    opportunities.choices.insert("new_region".into(), region);
+    let sim = sim::start_with_dataverse(dataverse).await;
+    seed_currency(&sim);
+    let mut deployment = Deployment::new(&sim, "sim-refresh-token");
+    deployment.set("COSELL_WEBHOOK_URL", WEBHOOK_URL);
+    deployment.run(&["webhooks", "register"]).await;
+
+    let (code, stdout, _) = deployment.run(&["check"]).await;
+    assert_ne!(code, 0, "{stdout}");
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("✖ required columns — "))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        line.contains("opportunity.new_region (ApplicationRequired)"),
+        "{line}"
+    );
+
+    let mapping = r#"{"defaults": {"opportunity": {"new_region": {"option": 100000001}}}}"#;
+    deployment.set("COSELL_MAPPING", mapping);
+    let (code, stdout, stderr) = deployment.run(&["check"]).await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("✔ required columns — "), "{stdout}");
+
+    let mapping = r#"{"defaults": {"opportunity": {"new_region": {"option": 7}}},
+        "fields": [{"referral": "/customerProfile/size", "column": "new_size"}]}"#;
+    deployment.set("COSELL_MAPPING", mapping);
+    let (code, stdout, _) = deployment.run(&["check"]).await;
+    assert_ne!(code, 0);
+    let defaults = stdout
+        .lines()
+        .find(|l| l.starts_with("✖ mapping defaults — "))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        defaults.contains("mapping.defaults.opportunity.new_region: option 7 is not one of"),
+        "{defaults}"
+    );
+    let fields = stdout
+        .lines()
+        .find(|l| l.starts_with("✖ mapping fields — "))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        fields.contains("mapping.fields[0]: opportunity has no column 'new_size'"),
+        "{fields}"
+    );
+
+    // A document that cannot be read at all is one line naming its key, before any check.
+    deployment.set("COSELL_MAPPING", r#"{"leeds": false}"#);
+    let (code, stdout, stderr) = deployment.run(&["check"]).await;
+    assert_ne!(code, 0);
+    assert!(
+        format!("{stdout}{stderr}").contains("mapping: unknown field `leeds`"),
+        "{stdout}{stderr}"
     );
 }
 

@@ -36,7 +36,7 @@ pub use client::DataverseClient;
 pub use config::{DEFAULT_RATE_LIMIT, DataverseConfig};
 pub use error::DataverseError;
 pub use filter::{Filter, Literal};
-pub use metadata::ChoiceOption;
+pub use metadata::{Attribute, ChoiceOption};
 pub use query::{Expand, NextLink, OrderBy, Page, Query};
 pub use types::{ETag, Id, Key, Precondition, Record, Row, bind, bind_key};
 

@@ -35,6 +35,32 @@ impl DataverseClient {
         self.logical_names(&url).await
     }
 
+    /// A table's columns with their type and required level
+    /// (`EntityDefinitions(LogicalName='opportunity')/Attributes?$select=LogicalName,AttributeType,RequiredLevel`).
+    pub async fn attributes(&self, table: &str) -> Result<Vec<Attribute>, DataverseError> {
+        check_column(table)?;
+        let url = format!(
+            "{}EntityDefinitions(LogicalName='{table}')/Attributes?{}",
+            self.base,
+            encode_params(&[("$select", "LogicalName,AttributeType,RequiredLevel".into())])
+        );
+        let body = self.metadata(&url).await?;
+        let text = |row: &Value, key: &str| row.get(key)?.as_str().map(str::to_owned);
+        Ok(values(&body)
+            .filter_map(|row| {
+                Some(Attribute {
+                    logical_name: text(row, "LogicalName")?,
+                    attribute_type: text(row, "AttributeType"),
+                    required_level: row
+                        .get("RequiredLevel")
+                        .and_then(|level| level.get("Value"))
+                        .and_then(Value::as_str)
+                        .map(str::to_owned),
+                })
+            })
+            .collect())
+    }
+
     /// A choice column's options, value and label (the user's language; labels are localised,
     /// values are not): `EntityDefinitions(LogicalName='opportunity')/Attributes(LogicalName='…')
     /// /Microsoft.Dynamics.CRM.PicklistAttributeMetadata?$select=LogicalName&$expand=OptionSet(
@@ -139,6 +165,17 @@ impl DataverseClient {
             .filter_map(|v| v.get("LogicalName")?.as_str().map(str::to_owned))
             .collect())
     }
+}
+
+/// One column as metadata describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attribute {
+    pub logical_name: String,
+    /// `AttributeType`: `String`, `Picklist`, `Lookup`, `Money`, …
+    pub attribute_type: Option<String>,
+    /// `RequiredLevel.Value`: `None`, `SystemRequired`, `ApplicationRequired` (business
+    /// required), `Recommended`.
+    pub required_level: Option<String>,
 }
 
 /// One option of a choice column.

@@ -37,7 +37,7 @@
 mod accounts;
 mod constant;
 pub mod country;
-mod field;
+pub mod field;
 
 use std::collections::{BTreeMap, BTreeSet};
 
