@@ -124,7 +124,27 @@ enum Preview {
     Outbound { file: PathBuf },
 }
 
+/// `cosell status | head`: once the reader is gone, `print!` panics on the broken pipe (Rust
+/// ignores SIGPIPE). End the way a Unix tool killed by SIGPIPE does — quietly, status 141 —
+/// instead of with a panic message and a backtrace; every other panic is reported as before.
+fn quiet_on_closed_pipe() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.contains("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        report(info);
+    }));
+}
+
 fn main() -> ExitCode {
+    quiet_on_closed_pipe();
     let cli = Cli::parse();
     let ctx = Context {
         format: if cli.json {

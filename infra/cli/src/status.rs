@@ -24,6 +24,8 @@ pub struct Status {
     pub cursors: Vec<CursorStatus>,
     pub last_sync: Vec<LastSync>,
     pub retries: Queue,
+    /// Each pending item, with when it is due and its last error.
+    pub pending: Vec<PendingItem>,
     pub dead: Vec<DeadItem>,
 }
 
@@ -53,6 +55,18 @@ pub struct Queue {
     pub dead: usize,
     /// A count reached the limit: there may be more.
     pub truncated: bool,
+}
+
+/// An item the retry scheduler will redo by itself.
+#[derive(Debug, Serialize)]
+pub struct PendingItem {
+    pub id: String,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub due_at: OffsetDateTime,
+    /// Negative when overdue.
+    pub due_in_secs: i64,
 }
 
 #[derive(Debug, Serialize)]
@@ -111,6 +125,16 @@ pub async fn read(store: &dyn SyncStore, now: OffsetDateTime) -> anyhow::Result<
             dead: dead.len(),
             truncated: pending.len() >= LIMIT || dead.len() >= LIMIT,
         },
+        pending: pending
+            .into_iter()
+            .map(|item| PendingItem {
+                due_in_secs: (item.due_at - now).whole_seconds(),
+                id: item.id,
+                attempts: item.attempts,
+                last_error: item.last_error,
+                due_at: item.due_at,
+            })
+            .collect(),
         dead: dead.into_iter().map(dead_item).collect(),
     })
 }
@@ -182,6 +206,22 @@ impl Report for Status {
             "Retry queue{more}\n  pending {} ({} due now) · dead {}\n",
             self.retries.pending, self.retries.due_now, self.retries.dead
         );
+        if !self.pending.is_empty() {
+            out += "Pending (retried by themselves)\n";
+            for p in &self.pending {
+                let when = if p.due_in_secs <= 0 {
+                    "due now".to_owned()
+                } else {
+                    format!("due in {}", age(p.due_in_secs))
+                };
+                out += &format!(
+                    "  ↻ {}  {when}, after {} attempt(s): {}\n",
+                    p.id,
+                    p.attempts,
+                    p.last_error.as_deref().unwrap_or("no error recorded"),
+                );
+            }
+        }
         if !self.dead.is_empty() {
             out += "Dead (fix the cause, then replay)\n";
             for d in &self.dead {

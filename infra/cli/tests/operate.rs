@@ -199,3 +199,62 @@ async fn serve_redoes_parked_work_and_sweeps_for_lost_webhooks() {
     let (code, _) = serve.terminate().await;
     assert_eq!(code, 0);
 }
+
+/// `cosell status | head`: the reader is gone before anything is printed, and the command ends
+/// the way a Unix tool does (status 141, nothing on stderr) instead of a panic and a backtrace.
+#[tokio::test]
+async fn a_closed_pipe_ends_the_command_quietly() {
+    let sim = sim::start().await;
+    let cli = Deployment::new(&sim, "sim-refresh-token");
+    let mut command = cli.command(&["status"]);
+    command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    drop(child.stdout.take()); // `head` has read its lines and left
+    let output = child.wait_with_output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(output.status.code(), Some(141), "{stderr}");
+}
+
+/// A pending item is listed like a dead one: its id, when it is due, its last error.
+#[tokio::test]
+async fn status_lists_pending_items_with_their_reason_and_when_they_are_due() {
+    use cosell_store::{RetryItem, RetryState, SqliteStore, SyncStore};
+    let sim = sim::start().await;
+    let mut cli = Deployment::new(&sim, "sim-refresh-token");
+    let path = cli.path("cosell.db");
+    cli.set("COSELL_SQLITE_PATH", path.to_string_lossy());
+    let store = SqliteStore::open(&path).unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    store
+        .put_retry(&RetryItem {
+            id: "inbound:r-42".into(),
+            payload: Value::Null,
+            due_at: now + time::Duration::minutes(10),
+            attempts: 2,
+            last_error: Some("Dataverse answered 503".into()),
+            state: RetryState::Pending,
+        })
+        .await
+        .unwrap();
+    let (code, stdout, stderr) = cli.run(&["status"]).await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("pending 1 (0 due now)"), "{stdout}");
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("inbound:r-42"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        line.contains("due in 9 min") || line.contains("due in 10 min"),
+        "{line}"
+    );
+    assert!(
+        line.contains("after 2 attempt(s): Dataverse answered 503"),
+        "{line}"
+    );
+    let (_, json, _) = cli.run(&["status", "--json"]).await;
+    let status: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(status["pending"][0]["id"], "inbound:r-42", "{status}");
+}
