@@ -168,7 +168,7 @@ fn main() -> ExitCode {
         Command::Webhooks(Webhooks::Test { timeout }) => {
             webhooks::test(&ctx, std::time::Duration::from_secs(timeout))
         }
-        Command::Preview(Preview::Inbound { file }) => preview::inbound(&file),
-        Command::Preview(Preview::Outbound { file }) => preview_outbound::outbound(&file),
+        Command::Preview(Preview::Inbound { file }) => preview::inbound(&ctx, &file),
+        Command::Preview(Preview::Outbound { file }) => preview_outbound::outbound(&ctx, &file),
     }
 }

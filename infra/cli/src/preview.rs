@@ -1,13 +1,15 @@
 //! `cosell preview inbound FILE`: the inbound plan of one referral, printed as the rows it
 //! writes. No network: the preview assumes no existing account or contact matches (the sync
 //! would use a match instead), and binds the currency by its ISO code where the sync binds the
-//! `transactioncurrencies` row it looks up.
+//! `transactioncurrencies` row it looks up. Settings and the mapping document come from the
+//! environment and `--config FILE`, as for every command; new rows show their defaults.
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use cosell_mapping::crm::Row;
+use cosell_mapping::custom::NewRow;
 use cosell_mapping::inbound::{
     self, AccountPlan, ContactPlan, InboundPlan, RecordPlan, StatusAction,
 };
@@ -18,8 +20,10 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-pub fn inbound(file: &Path) -> ExitCode {
-    match run(file) {
+use crate::context::Context as Cli;
+
+pub fn inbound(ctx: &Cli, file: &Path) -> ExitCode {
+    match run(ctx, file) {
         Ok(rows) => {
             println!(
                 "{}",
@@ -34,12 +38,15 @@ pub fn inbound(file: &Path) -> ExitCode {
     }
 }
 
-fn run(file: &Path) -> anyhow::Result<Value> {
-    let config = CrmConfig::from_lookup(|name| std::env::var(name).ok())?;
+fn run(ctx: &Cli, file: &Path) -> anyhow::Result<Value> {
+    let config = CrmConfig::from_lookup(ctx.config()?.lookup())?;
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let referral: Referral = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a referral", file.display()))?;
+    if let Some(reason) = inbound::left_out(&referral, &config) {
+        return Ok(serde_json::json!({ "left_out": reason }));
+    }
     let plan = inbound::plan(&referral, &config)?;
     let audit = inbound::audit_line(
         OffsetDateTime::now_utc(),
@@ -53,13 +60,16 @@ fn run(file: &Path) -> anyhow::Result<Value> {
 /// row id is only known to Dataverse.
 fn rows(plan: &InboundPlan, config: &CrmConfig, audit: &str) -> Result<Value, MappingError> {
     let mut tables = serde_json::Map::new();
+    let defaults = &config.mapping.defaults;
     let with_id = |key: &str, id: Uuid, mut row: Row| {
         row.insert(key.to_owned(), Value::String(id.to_string()));
         Value::Object(row)
     };
     match &plan.record {
         RecordPlan::Lead { row } => {
-            let lead = with_id(Lead::KEY, plan.record.new_id(), row.to_row(config)?);
+            let mut lead = row.to_row(config)?;
+            defaults.apply(NewRow::Lead, &mut lead);
+            let lead = with_id(Lead::KEY, plan.record.new_id(), lead);
             tables.insert(Lead::ENTITY_SET.into(), lead);
         }
         RecordPlan::Opportunity { .. } => {
@@ -69,15 +79,15 @@ fn rows(plan: &InboundPlan, config: &CrmConfig, audit: &str) -> Result<Value, Ma
                 .map(AccountPlan::new_id)
                 .unwrap_or_default();
             if let Some(new) = &plan.account {
-                let row = with_id(Account::KEY, account, new.new_row.to_row(config)?);
+                let mut row = new.new_row.to_row(config)?;
+                defaults.apply(NewRow::Account, &mut row);
+                let row = with_id(Account::KEY, account, row);
                 tables.insert(Account::ENTITY_SET.into(), row);
             }
             if let Some(new) = &plan.contact {
-                let row = with_id(
-                    Contact::KEY,
-                    new.new_id(),
-                    new.row_under(account).to_row(config)?,
-                );
+                let mut row = new.row_under(account).to_row(config)?;
+                defaults.apply(NewRow::Contact, &mut row);
+                let row = with_id(Contact::KEY, new.new_id(), row);
                 tables.insert(Contact::ENTITY_SET.into(), row);
             }
             let contact = plan.contact.as_ref().map(ContactPlan::new_id);
@@ -85,6 +95,7 @@ fn rows(plan: &InboundPlan, config: &CrmConfig, audit: &str) -> Result<Value, Ma
                 .opportunity_to_create(account, contact, None, audit)
                 .unwrap_or_default();
             let mut row = opportunity.to_row(config)?;
+            defaults.apply(NewRow::Opportunity, &mut row);
             if let Some(code) = &plan.currency_code {
                 let bind = format!("/transactioncurrencies(isocurrencycode='{code}')");
                 row.insert(

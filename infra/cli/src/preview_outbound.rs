@@ -29,8 +29,8 @@ use serde_json::{Map, Value, json};
 /// Exit status of an opportunity that fails validation.
 const INVALID: u8 = 2;
 
-pub fn outbound(file: &Path) -> ExitCode {
-    match run(file) {
+pub fn outbound(ctx: &crate::context::Context, file: &Path) -> ExitCode {
+    match run(ctx, file) {
         Ok(Ok(plan)) => {
             println!(
                 "{}",
@@ -57,8 +57,11 @@ pub fn outbound(file: &Path) -> ExitCode {
     }
 }
 
-fn run(file: &Path) -> anyhow::Result<Result<CreatePlan, InvalidOpportunity>> {
-    let config = CrmConfig::from_lookup(|name| std::env::var(name).ok())?;
+fn run(
+    ctx: &crate::context::Context,
+    file: &Path,
+) -> anyhow::Result<Result<CreatePlan, InvalidOpportunity>> {
+    let config = CrmConfig::from_lookup(ctx.config()?.lookup())?;
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let row: Map<String, Value> = serde_json::from_str(&text)

@@ -119,3 +119,41 @@ fn an_invalid_setting_fails_with_its_name() {
     assert_eq!(code, 1);
     assert!(stderr.contains("COSELL_SHOW_CHECKMARK"), "{stderr}");
 }
+
+/// README's mapping example, as it stands, in a `--config` file: the preview applies it.
+#[test]
+fn the_readme_mapping_example_is_accepted_and_applied() {
+    const README: &str = include_str!("../../../README.md");
+    let example = README
+        .split("```toml\n")
+        .skip(1)
+        .filter_map(|block| block.split("```").next())
+        .find(|block| block.contains("[mapping]"))
+        .expect("README has a ```toml block with [mapping]");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("cosell.toml");
+    std::fs::write(&config, example).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_cosell"))
+        .arg("--config")
+        .arg(&config)
+        .args(["preview", "inbound"])
+        .arg(format!("{FIXTURES}/cosell_referral_full.json"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let rows: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let opportunity = &rows["opportunities"];
+    assert_eq!(opportunity["new_region"], 100_000_000);
+    assert_eq!(opportunity["new_source"], "Microsoft co-sell");
+    assert_eq!(
+        opportunity["new_territoryid@odata.bind"],
+        "/territories(name='EMEA')"
+    );
+    assert_eq!(rows["accounts"]["new_segment"], 2);
+    assert_eq!(
+        rows["accounts"]["new_countryid@odata.bind"],
+        "/new_countries(new_isocode='US')"
+    );
+    assert!(rows["accounts"].get("address1_country").is_none(), "{rows}");
+}
