@@ -352,4 +352,37 @@ async fn mapping_a_field_later_writes_nothing_to_records_already_synced() {
         stack.row("opportunities", key)["new_industry"],
         json!(HEALTHCARE)
     );
+
+    // `cosell backfill --mapped`: the two records never written since the upgrade get their
+    // industry, one change set each; the one already written costs nothing. A second run
+    // writes nothing at all.
+    let resync = |id: String| {
+        let app = &app;
+        async move {
+            app.sync
+                .resync_mapped(&id, OffsetDateTime::now_utc())
+                .await
+                .unwrap()
+        }
+    };
+    stack.reset_counters();
+    let mut written = Vec::new();
+    for id in &ids {
+        let handled = resync(id.clone()).await;
+        written.push(matches!(
+            handled,
+            cosell_sync::inbound::Handled::Synced { .. }
+        ));
+    }
+    assert_eq!(written, [false, true, true]);
+    assert_eq!(stack.dataverse_requests(), 2);
+    for (id, industry) in ids.iter().zip([HEALTHCARE, HEALTHCARE, RETAIL]) {
+        let row = stack.row("opportunities", record_id("opportunities", id));
+        assert_eq!(row["new_industry"], json!(industry), "{id}");
+    }
+    stack.reset_counters();
+    for id in &ids {
+        resync(id.clone()).await;
+    }
+    assert_eq!(stack.dataverse_requests(), 0, "a second run writes nothing");
 }

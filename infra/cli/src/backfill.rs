@@ -8,6 +8,9 @@
 //! - Paced: work is sequential and the Dataverse client is capped at `--rate` requests per second
 //!   (default 15; Dataverse allows 6,000 per 5 minutes per user, 20 per second), so a large
 //!   backfill stays under the limit instead of bouncing off 429s.
+//! - `--mapped` also writes what a changed mapping maps on referrals already synced: each linked
+//!   referral is synced with every mapped column the link never agreed on counted as empty, so
+//!   only records whose mapped values differ are written, at the same pace.
 //! - Failures are parked as retry items by the use cases (and shown on the record), as in
 //!   production; the run goes on and exits 1 at the end. A store failure stops it: run it again.
 
@@ -34,6 +37,11 @@ pub struct Args {
     /// Only opportunities → Partner Center.
     #[arg(long)]
     opportunities_only: bool,
+    /// Also write the mapped fields of referrals already synced where the mapping changed or added
+    /// them (a column the link never agreed on, or whose value moved); the rest costs no
+    /// Dataverse request. Referrals only.
+    #[arg(long, conflicts_with = "opportunities_only")]
+    mapped: bool,
     /// Dataverse requests per second at most.
     #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u32).range(1..=20))]
     rate: u32,
@@ -108,7 +116,7 @@ fn bar(format: Format, length: usize, what: &'static str) -> ProgressBar {
     bar
 }
 
-async fn referrals(wired: &Wired, format: Format) -> anyhow::Result<Referrals> {
+async fn referrals(wired: &Wired, format: Format, mapped: bool) -> anyhow::Result<Referrals> {
     let listed = wired
         .partner_center
         .open_referrals()
@@ -121,17 +129,19 @@ async fn referrals(wired: &Wired, format: Format) -> anyhow::Result<Referrals> {
     let bar = bar(format, listed.len(), "referrals");
     for referral in &listed {
         let now = OffsetDateTime::now_utc();
-        match wired
-            .jobs
-            .reconciler
-            .bring_up_to_date(referral, now)
-            .await
-            .with_context(|| {
-                format!(
-                    "referral {} (run it again to resume)",
-                    referral.id.as_deref().unwrap_or("?")
-                )
-            })? {
+        let id = referral.id.as_deref().unwrap_or("?");
+        let resume = || format!("referral {id} (run it again to resume)");
+        let linked = mapped && wired.jobs.store.link_by_referral(id).await?.is_some();
+        let handled = if linked {
+            let inbound = &wired.jobs.inbound;
+            let handled = inbound.resync_mapped(id, now).await.with_context(resume)?;
+            (!matches!(handled, Handled::Unchanged { .. })).then_some(handled)
+        } else {
+            let reconciler = &wired.jobs.reconciler;
+            let handled = reconciler.bring_up_to_date(referral, now).await;
+            handled.with_context(resume)?
+        };
+        match handled {
             None => counts.in_sync += 1,
             Some(Handled::Parked { .. }) => counts.parked += 1,
             Some(_) => counts.synced += 1,
@@ -200,7 +210,7 @@ pub fn main(ctx: &Context, args: Args) -> ExitCode {
         let wired = wiring::wire(&config, Some(rate)).await?;
         let mut report = Backfill::default();
         if !args.opportunities_only {
-            report.referrals = Some(referrals(&wired, ctx.format).await?);
+            report.referrals = Some(referrals(&wired, ctx.format, args.mapped).await?);
         }
         if !args.referrals_only {
             report.opportunities = Some(opportunities(&wired, ctx.format).await?);

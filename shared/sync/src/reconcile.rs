@@ -25,6 +25,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::inbound::{Handled, InboundSync};
+use crate::link::DealLink;
 use crate::ports::ReferralFeed;
 use crate::record::WorkKey;
 use crate::record::lock::with_lease;
@@ -213,10 +214,16 @@ impl Reconciler {
             return Ok(Seen::Unchanged);
         };
         let link = self.store.link_by_referral(id).await?;
-        let hash = inbound::plan(referral, self.inbound.config())
-            .ok()
-            .map(|plan| plan.hash);
-        if hash.is_some() && link.and_then(|l| l.inbound_hash) == hash {
+        let plan = inbound::plan(referral, self.inbound.config()).ok();
+        // Unchanged as the sync itself decides: the rows' hash, and no mapped column moved.
+        let unchanged = match (&plan, &link) {
+            (Some(plan), Some(link)) => link
+                .inbound_hash
+                .as_deref()
+                .is_some_and(|hash| plan.unchanged_since(hash, link.agreed().as_ref())),
+            _ => false,
+        };
+        if unchanged {
             return Ok(Seen::Unchanged);
         }
         if in_overlap

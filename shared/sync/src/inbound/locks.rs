@@ -37,12 +37,22 @@ impl InboundSync {
         referral_id: &str,
         now: OffsetDateTime,
     ) -> Result<Handled, Failure> {
+        self.sync_under_lock(referral_id, false, now).await
+    }
+
+    /// [`Self::sync_referral`], or with `resync` a mapping re-sync (see `Loaded::resync`).
+    pub(super) async fn sync_under_lock(
+        &self,
+        referral_id: &str,
+        resync: bool,
+        now: OffsetDateTime,
+    ) -> Result<Handled, Failure> {
         let (ttl, wait) = (self.settings.lease_ttl, self.settings.lease_wait);
         let mut lock = DealLock::new(&*self.store, ttl, wait);
         // One correlation id per sync: on its log span and on every Partner Center request.
         let sync_id = Uuid::new_v4().to_string();
         let span = tracing::info_span!("sync", sync_id = %sync_id, referral = referral_id);
-        let synced = self.sync_locked(&mut lock, referral_id, now);
+        let synced = self.sync_locked(&mut lock, referral_id, resync, now);
         let result = correlation::scope(sync_id, synced.instrument(span)).await;
         lock.release().await;
         result

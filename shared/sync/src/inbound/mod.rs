@@ -204,6 +204,26 @@ impl InboundSync {
         }
     }
 
+    /// Writes the referral's mapped values the link never agreed on, or that moved (a mapping
+    /// changed or added a field): the sync as usual otherwise, so a referral whose mapped values
+    /// all stand costs no Dataverse request. Failures park as in [`Self::redo`].
+    pub async fn resync_mapped(
+        &self,
+        referral_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<Handled, StoreError> {
+        match self.sync_under_lock(referral_id, true, now).await {
+            Ok(handled) => {
+                self.forget_parked(referral_id, &handled, now).await;
+                Ok(handled)
+            }
+            Err(failure) => {
+                let payload = serde_json::Value::Null;
+                self.park(referral_id, payload, failure, now).await
+            }
+        }
+    }
+
     /// Redoes parked work on the referral (a due retry item, a replay, the reconciliation
     /// sweep): the sync as it is now; success removes the item, failure parks it again with one
     /// more attempt. `payload` is kept on the item (the envelope that first brought the work).

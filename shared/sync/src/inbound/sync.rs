@@ -24,6 +24,9 @@ pub(super) struct Loaded {
     /// Without a link, the deal an outbound create under way posted: what both sides last
     /// agreed on.
     pub posted: Option<DealState>,
+    /// A mapping re-sync (`cosell backfill --mapped`): a mapped column the link never agreed on
+    /// counts as empty in the CRM, so the referral's value is written.
+    pub resync: bool,
 }
 
 impl Loaded {
@@ -44,6 +47,21 @@ impl Loaded {
         })
     }
 
+    /// The deal both sides last agreed on: the link's, or without a link the one an outbound
+    /// create posted; for a re-sync, with every mapped column it lacks as empty.
+    pub fn agreed(&self) -> Option<DealState> {
+        let mut agreed = match &self.link {
+            Some(link) => link.agreed(),
+            None => self.posted.clone(),
+        }?;
+        if self.resync {
+            for column in self.plan.deal.mapped.keys() {
+                agreed.mapped.entry(column.clone()).or_default();
+            }
+        }
+        Some(agreed)
+    }
+
     pub fn fail(&self, problem: impl Into<InboundError>) -> Failure {
         Failure::new(problem.into(), self.record())
     }
@@ -54,11 +72,12 @@ impl InboundSync {
         &self,
         lock: &mut DealLock<'_>,
         referral_id: &str,
+        resync: bool,
         now: OffsetDateTime,
     ) -> Result<Handled, Failure> {
         let link = self.lock_linked(lock, referral_id).await?;
         let loaded = match self.load(lock, referral_id, link).await? {
-            Ok(loaded) => loaded,
+            Ok(loaded) => Loaded { resync, ..loaded },
             Err(handled) => return Ok(handled),
         };
         if let Some(handled) = skip(&loaded) {
@@ -136,6 +155,7 @@ impl InboundSync {
             referral,
             plan,
             posted: None,
+            resync: false,
         }))
     }
 
@@ -189,7 +209,7 @@ fn skip(loaded: &Loaded) -> Option<Handled> {
     let link = loaded.link.as_ref()?;
     let referral_id = loaded.referral_id.clone();
     let hash = link.inbound_hash.as_ref()?;
-    if loaded.plan.unchanged_since(hash, link.agreed().as_ref()) {
+    if loaded.plan.unchanged_since(hash, loaded.agreed().as_ref()) {
         tracing::info!(referral = %referral_id, "referral unchanged; nothing written");
         return Some(Handled::Unchanged { referral_id });
     }

@@ -15,7 +15,6 @@ use uuid::Uuid;
 use super::matching::{self, AccountMatch};
 use super::sync::Loaded;
 use super::{Failure, InboundError, InboundSync};
-use crate::link::DealLink;
 
 /// What a change set wrote.
 pub(super) struct Written {
@@ -214,10 +213,7 @@ impl InboundSync {
         let link = loaded.link.as_ref();
         let earlier = link.map_or(&[][..], |l| l.audit.as_slice());
         let log = audit::prepend(audit_line(now, &message), earlier);
-        let agreed: Option<DealState> = match link {
-            Some(link) => link.agreed(),
-            None => loaded.posted.clone(),
-        };
+        let agreed: Option<DealState> = loaded.agreed();
         // After a failed sync the name may carry ✖: write it again with ✔.
         let rewrite_name = link
             .and_then(|l| l.last_outcome.as_ref())
