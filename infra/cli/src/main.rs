@@ -7,6 +7,7 @@ mod context;
 mod login;
 mod output;
 mod preview;
+mod preview_live;
 mod preview_outbound;
 mod replay;
 mod sandbox;
@@ -122,6 +123,12 @@ enum Preview {
     /// `{"kind", "partner", "microsoft"?}`; or exits non-zero with the validation sentences.
     /// Settings are read from the environment.
     Outbound { file: PathBuf },
+    /// Reads one referral from Partner Center (and its link from the store) and prints what an
+    /// inbound sync would write now, with the mapping applied; writes nothing.
+    Referral { id: String },
+    /// Reads one opportunity from Dataverse (and, once linked, its referral from Partner Center)
+    /// and prints what an outbound sync would send now; writes nothing.
+    Opportunity { id: uuid::Uuid },
 }
 
 /// `cosell status | head`: once the reader is gone, `print!` panics on the broken pipe (Rust
@@ -170,5 +177,7 @@ fn main() -> ExitCode {
         }
         Command::Preview(Preview::Inbound { file }) => preview::inbound(&ctx, &file),
         Command::Preview(Preview::Outbound { file }) => preview_outbound::outbound(&ctx, &file),
+        Command::Preview(Preview::Referral { id }) => preview_live::referral(&ctx, &id),
+        Command::Preview(Preview::Opportunity { id }) => preview_live::opportunity(&ctx, id),
     }
 }

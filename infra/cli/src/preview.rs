@@ -58,7 +58,11 @@ fn run(ctx: &Cli, file: &Path) -> anyhow::Result<Value> {
 /// What a sync would write when nothing matches yet, one object per entity set keyed by
 /// Dataverse logical column names. The currency is shown bound by its alternate key, since its
 /// row id is only known to Dataverse.
-fn rows(plan: &InboundPlan, config: &CrmConfig, audit: &str) -> Result<Value, MappingError> {
+pub(crate) fn rows(
+    plan: &InboundPlan,
+    config: &CrmConfig,
+    audit: &str,
+) -> Result<Value, MappingError> {
     let mut tables = serde_json::Map::new();
     let defaults = &config.mapping.defaults;
     let with_id = |key: &str, id: Uuid, mut row: Row| {

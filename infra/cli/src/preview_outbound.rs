@@ -71,7 +71,7 @@ fn run(
     Ok(plan_create(&input, &config))
 }
 
-fn render(plan: &CreatePlan) -> Value {
+pub(crate) fn render(plan: &CreatePlan) -> Value {
     let kind = match plan.kind {
         DealKind::Private => "private",
         DealKind::PartnerLed => "partner-led",
