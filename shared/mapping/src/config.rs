@@ -27,7 +27,7 @@
 //! | `COSELL_SOLUTION_AREA_COLUMN` | unset | opportunity text column holding `solutionArea` (Services co-sell) |
 //! | `COSELL_SOLUTION_PLAY_COLUMN` | unset | opportunity text column holding `solutionPlay` (Services co-sell) |
 //! | `COSELL_MARKETPLACE_INTENT_COLUMN` | unset | opportunity text column holding the customer's marketplace purchase intent (e.g. `HaveNotDecided`) |
-//! | `COSELL_MAPPING` | none | the mapping document as JSON ([`crate::custom`]); its `deal_value` and `country` entries win over the two keys above, which stay for partners who set only them |
+//! | `COSELL_MAPPING` | none | the mapping document as JSON ([`crate::custom`]); its `deal_value`, `country`, `services` and `help` entries win over the keys they name, which stay for partners who set only them |
 //! | `COSELL_HELP_OPTIONS` | see [`HelpOptions::default`] | option value → `assistanceRequestCode`, as `100000000=WorkloadSpecificValueProposition,100000001=…`; replaces the whole table |
 //!
 //! Column and table names are Dataverse logical names: they are trimmed and lower-cased, then
@@ -287,6 +287,18 @@ impl CrmConfig {
         }
         if let Some(Country::Column(TextColumn { column })) = &mapping.country {
             self.country_code_column.clone_from(column);
+        }
+        if let Some(services) = &mapping.services {
+            self.services = ServicesColumns {
+                partner_role: services.partner_role.clone(),
+                solution_area: services.solution_area.clone(),
+                solution_play: services.solution_play.clone(),
+            };
+        }
+        // Checked by `Mapping::parse`/`validate`; a document built by hand with a bad table
+        // keeps the settings' options.
+        if let Ok(Some(help)) = mapping.help_options() {
+            self.help_options = help;
         }
         self.mapping = mapping;
         self

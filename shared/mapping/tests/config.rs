@@ -216,3 +216,56 @@ fn bad_help_options_are_errors_naming_the_entry() {
     }
     assert!(HelpOptions::parse("1=generalorother").is_ok());
 }
+
+/// The settings that are mappings already are entries of the mapping document too; an entry
+/// wins over the `COSELL_*` key it names, and a key without an entry stands.
+#[test]
+fn the_documents_entries_win_over_the_keys_they_name() {
+    let document = r#"{
+        "deal_value": "new_dealvalue",
+        "country": {"column": "new_countrycode"},
+        "services": {"partner_role": "new_partnerrole", "solution_play": "new_play"},
+        "help": {"100000009": "GeneralOrOther", "100000008": "QuotesOrLicensing"}
+    }"#;
+    let config = CrmConfig::from_lookup(|key| match key {
+        "COSELL_DEAL_VALUE_COLUMN" => Some("estimatedvalue".into()),
+        "COSELL_SOLUTION_AREA_COLUMN" => Some("new_area".into()),
+        "COSELL_SHOW_CHECKMARK" => Some("false".into()),
+        "COSELL_MAPPING" => Some(document.into()),
+        _ => None,
+    })
+    .unwrap();
+    assert_eq!(config.deal_value_column, "new_dealvalue");
+    assert_eq!(config.country_code_column, "new_countrycode");
+    assert_eq!(
+        config.services.partner_role.as_deref(),
+        Some("new_partnerrole")
+    );
+    assert_eq!(config.services.solution_play.as_deref(), Some("new_play"));
+    // The document's services entry names all three: an area it leaves out is unset.
+    assert_eq!(config.services.solution_area, None);
+    assert!(!config.check_mark_in_name);
+    let help = config.help_options.entries();
+    assert_eq!(help.len(), 2);
+    assert_eq!(
+        config
+            .help_options
+            .value(&AssistanceRequestCode::GeneralOrOther),
+        Some(100_000_009)
+    );
+
+    let error = CrmConfig::from_lookup(|key| {
+        (key == "COSELL_MAPPING").then(|| r#"{"help": {"1": "Bogus"}}"#.to_owned())
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(error.starts_with("mapping.help:"), "{error}");
+    let error = CrmConfig::from_lookup(|key| {
+        (key == "COSELL_MAPPING").then(|| {
+            r#"{"fields": [{"referral": "/salesStage", "column": "Bad Name"}]}"#.to_owned()
+        })
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(error.starts_with("mapping.fields[0].column:"), "{error}");
+}

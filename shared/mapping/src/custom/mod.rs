@@ -13,6 +13,8 @@
 //!                              # a newer version last wrote (no ping-pong between versions)
 //! leads = true                 # false: marketplace and qualified leads are left out
 //! deal_value = "estimatedvalue"          # = COSELL_DEAL_VALUE_COLUMN
+//! services = { partner_role = "new_partnerrole", solution_area = "new_solutionarea", solution_play = "new_solutionplay" }
+//! help = { "100000000" = "WorkloadSpecificValueProposition", "100000005" = "GeneralOrOther" }  # = COSELL_HELP_OPTIONS
 //! country = { column = "address1_country" }                  # = COSELL_COUNTRY_COLUMN, or
 //! # country = { lookup = "new_countryid", table = "new_countries", code = "new_isocode" }
 //!
@@ -65,6 +67,14 @@ pub struct Mapping {
     /// Where an account's ISO country is; overrides `COSELL_COUNTRY_COLUMN`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub country: Option<Country>,
+    /// The Services co-sell columns; overrides `COSELL_PARTNER_ROLE_COLUMN`,
+    /// `COSELL_SOLUTION_AREA_COLUMN` and `COSELL_SOLUTION_PLAY_COLUMN`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub services: Option<ServicesEntry>,
+    /// "How can Microsoft help?": option value → `assistanceRequestCode`; replaces
+    /// `COSELL_HELP_OPTIONS` as a whole.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub help: BTreeMap<String, String>,
     /// Constants for new rows, by table then column.
     pub defaults: Defaults,
     /// Referral fields and their columns.
@@ -80,11 +90,23 @@ impl Default for Mapping {
             leads: true,
             deal_value: None,
             country: None,
+            services: None,
+            help: BTreeMap::new(),
             defaults: Defaults::default(),
             fields: Vec::new(),
             accounts: vec![AccountRule::NamePostalCode],
         }
     }
+}
+
+/// The opportunity's text columns of the Services co-sell fields (`partnerRole`,
+/// `solutionArea`, `solutionPlay`), sent on a co-sell create.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServicesEntry {
+    pub partner_role: Option<String>,
+    pub solution_area: Option<String>,
+    pub solution_play: Option<String>,
 }
 
 /// Constants written when a row is created, never on updates.
@@ -164,6 +186,19 @@ impl Mapping {
         if let Some(country) = &self.country {
             country.validate()?;
         }
+        if let Some(services) = &self.services {
+            let columns = [
+                ("partner_role", &services.partner_role),
+                ("solution_area", &services.solution_area),
+                ("solution_play", &services.solution_play),
+            ];
+            for (name, column) in columns {
+                if let Some(column) = column {
+                    logical_name(&format!("mapping.services.{name}"), column)?;
+                }
+            }
+        }
+        self.help_options()?;
         for (table, defaults) in self.defaults.tables() {
             for (column, constant) in defaults {
                 let key = format!("mapping.defaults.{table}.{column}");
@@ -195,6 +230,20 @@ impl Mapping {
             rule.validate(&format!("mapping.accounts[{index}]"))?;
         }
         Ok(())
+    }
+
+    /// The `help` entry as help options, or `None` when the document has none.
+    pub fn help_options(&self) -> Result<Option<crate::config::HelpOptions>, ConfigError> {
+        if self.help.is_empty() {
+            return Ok(None);
+        }
+        let text: Vec<String> = self.help.iter().map(|(v, c)| format!("{v}={c}")).collect();
+        crate::config::HelpOptions::parse(&text.join(","))
+            .map(Some)
+            .map_err(|error| ConfigError::Mapping {
+                key: "mapping.help".into(),
+                problem: error.to_string(),
+            })
     }
 
     /// The mapped fields of one table that come in from Partner Center.
