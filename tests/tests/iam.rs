@@ -21,6 +21,7 @@ const FUNCTIONS: &[(&str, &[&str])] = &[
         &[
             "functions/webhook-ingress/src",
             "shared/sync/src/inbound",
+            "shared/sync/src/mapping.rs",
             "shared/sync/src/activity.rs",
             "shared/sync/src/record.rs",
             "shared/sync/src/record",
@@ -33,6 +34,7 @@ const FUNCTIONS: &[(&str, &[&str])] = &[
         &[
             "functions/outbound-sync/src",
             "shared/sync/src/outbound",
+            "shared/sync/src/mapping.rs",
             "shared/sync/src/activity.rs",
             "shared/sync/src/record.rs",
             "shared/sync/src/record",

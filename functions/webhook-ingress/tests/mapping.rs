@@ -386,3 +386,73 @@ async fn mapping_a_field_later_writes_nothing_to_records_already_synced() {
     }
     assert_eq!(stack.dataverse_requests(), 0, "a second run writes nothing");
 }
+
+/// A mapping pushed but not yet deployed everywhere: a process on the older version leaves the
+/// mapped fields the newer one agreed, so the two never undo each other.
+#[tokio::test]
+async fn an_older_mapping_leaves_mapped_fields_to_the_newer_one() {
+    let stack = start(mapping(json!({}))).await;
+    stack.stop_ingress();
+    let app_on = |version: u64, retail: i64| {
+        let fields = json!([{
+            "referral": "/details/requirements/industries/0/id",
+            "column": "new_industry",
+            "values": {"Retail": retail},
+        }]);
+        let mut settings = stack.settings.clone();
+        settings.crm = mapping(json!({"version": version, "fields": fields}));
+        webhook_ingress::App::new(
+            settings,
+            stack.store.clone(),
+            std::sync::Arc::new(stack.partner_center.clone()),
+            std::sync::Arc::new(stack.dataverse.clone()),
+        )
+        .unwrap()
+    };
+    // Version 2 corrects version 1's value for Retail.
+    let older = app_on(1, RETAIL);
+    let newer = app_on(2, HEALTHCARE);
+    let sync = |app: &webhook_ingress::App, id: &str| {
+        let sync = app.sync.clone();
+        let id = id.to_owned();
+        async move {
+            sync.redo(&id, json!({}), OffsetDateTime::now_utc())
+                .await
+                .unwrap()
+        }
+    };
+    let referral = with_industry(
+        cosell_referral("Fabrikam, Inc.", "98052", "dana@fabrikam.example"),
+        "Retail",
+    );
+    let id = id_of(&stack.seed_referral(referral).await);
+    sync(&older, &id).await;
+    let key = record_id("opportunities", &id);
+    assert_eq!(
+        stack.row("opportunities", key)["new_industry"],
+        json!(RETAIL)
+    );
+    sync(&newer, &id).await;
+    assert_eq!(
+        stack.row("opportunities", key)["new_industry"],
+        json!(HEALTHCARE)
+    );
+
+    // Microsoft edits the deal value; the older process writes that, and only that.
+    stack
+        .edit_referral(&id, json!({"details": {"dealValue": 5150}}))
+        .await;
+    sync(&older, &id).await;
+    let row = stack.row("opportunities", key);
+    assert_eq!(row["estimatedvalue"], json!(5150));
+    assert_eq!(row["new_industry"], json!(HEALTHCARE));
+    stack.reset_counters();
+    for app in [&older, &newer, &older] {
+        let handled = sync(app, &id).await;
+        assert!(
+            matches!(handled, cosell_sync::inbound::Handled::Unchanged { .. }),
+            "{handled:?}"
+        );
+    }
+    assert_eq!(stack.dataverse_requests(), 0, "no ping-pong");
+}

@@ -5,6 +5,7 @@ mod check;
 mod config;
 mod context;
 mod login;
+mod mapping;
 mod output;
 mod preview;
 mod preview_live;
@@ -86,7 +87,11 @@ enum Command {
     /// The Partner Center webhook registration.
     #[command(subcommand)]
     Webhooks(Webhooks),
-    /// Shows what a sync would write, without touching any service.
+    /// The mapping document kept in the sync state: `push` stores the configured one, `show`
+    /// prints it.
+    #[command(subcommand)]
+    Mapping(mapping::Command),
+    /// Shows what a sync would write; writes nothing.
     #[command(subcommand)]
     Preview(Preview),
 }
@@ -175,6 +180,7 @@ fn main() -> ExitCode {
         Command::Webhooks(Webhooks::Test { timeout }) => {
             webhooks::test(&ctx, std::time::Duration::from_secs(timeout))
         }
+        Command::Mapping(command) => mapping::main(&ctx, &command),
         Command::Preview(Preview::Inbound { file }) => preview::inbound(&ctx, &file),
         Command::Preview(Preview::Outbound { file }) => preview_outbound::outbound(&ctx, &file),
         Command::Preview(Preview::Referral { id }) => preview_live::referral(&ctx, &id),

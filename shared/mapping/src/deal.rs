@@ -131,6 +131,10 @@ pub struct DealState {
     /// Mapped columns and their values (inbound fields of the mapping document).
     #[serde(default, skip_serializing_if = "MappedValues::is_empty")]
     pub mapped: MappedValues,
+    /// The mapping document version `mapped` was read under. A process running an older one
+    /// leaves the mapped fields to a newer process, so two versions never undo each other.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mapping_version: Option<u64>,
 }
 
 /// The deal fields that differ between two [`DealState`]s.
@@ -182,6 +186,7 @@ impl DealState {
                 .unwrap_or(false),
             status: DealStatus::of_referral(referral),
             mapped: MappedValues::new(),
+            mapping_version: None,
         }
     }
 
@@ -196,6 +201,7 @@ impl DealState {
         self.mapped = fields
             .map(|f| (f.column.clone(), f.read_referral(&json).unwrap_or_default()))
             .collect();
+        self.mapping_version = Some(mapping.version);
         self
     }
 
@@ -231,6 +237,7 @@ impl DealState {
             visible: row.visible.unwrap_or(false),
             status: DealStatus::of_opportunity(row.state, row.status_reason),
             mapped: MappedValues::new(),
+            mapping_version: None,
         }
     }
 
@@ -266,6 +273,7 @@ impl DealState {
     pub fn hash(&self) -> String {
         let state = Self {
             mapped: MappedValues::new(),
+            mapping_version: None,
             ..self.normalised()
         };
         let canonical = serde_json::to_string(&state)
@@ -305,6 +313,7 @@ impl DealState {
             visible: self.visible,
             status: self.status,
             mapped: self.mapped.clone(),
+            mapping_version: self.mapping_version,
         }
     }
 }

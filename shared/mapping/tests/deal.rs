@@ -102,6 +102,7 @@ fn a_referral_and_the_opportunity_inbound_writes_from_it_hash_equal() {
             visible: true,
             status: Some(DealStatus::InProgress),
             mapped: Default::default(),
+            mapping_version: None,
         }
     );
 }

@@ -27,6 +27,8 @@ pub enum StartError {
     Dataverse(#[from] cosell_dataverse::DataverseError),
     #[error("store: {0}")]
     Store(#[from] cosell_store::StoreError),
+    #[error(transparent)]
+    Mapping(#[from] cosell_sync::mapping::MappingStoreError),
 }
 
 /// The ports, built once per process.
@@ -53,18 +55,32 @@ impl Runtime {
         // The metadata cache is read beside the credentials, and given up on rather than waited
         // for: discovery never makes a cold start slower or failing.
         let store = open_store(&settings.store, aws.as_ref())?;
-        let (credentials, crm) = tokio::join!(
+        // The mapping document is read beside them too, and is not optional: a process never
+        // syncs with a mapping other than the one its deploy names.
+        let (credentials, crm, mapping) = tokio::join!(
             credential_store.load(),
             tokio::time::timeout(
                 METADATA_WAIT,
                 cosell_sync::metadata::configured(store.as_ref(), &settings.crm)
-            )
+            ),
+            cosell_sync::mapping::resolve(
+                store.as_ref(),
+                &settings.crm.mapping,
+                settings.mapping_version
+            ),
         );
         let credentials = credentials?;
         let mut settings = settings;
         match crm {
             Ok(crm) => settings.crm = crm,
             Err(_) => tracing::warn!("metadata cache too slow; using the settings"),
+        }
+        if let Some(mapping) = mapping? {
+            tracing::info!(
+                version = mapping.version,
+                "mapping document read from the store"
+            );
+            settings.crm = settings.crm.with_mapping(mapping);
         }
 
         let pc = &credentials.partner_center;

@@ -12,6 +12,7 @@
 //! | `COSELL_LOGIN_URL` | the Entra ID host | `https://login.microsoftonline.com` |
 //! | `COSELL_PARTNER_CENTER_URL` | the referrals host | `https://api.partner.microsoft.com` |
 //! | `COSELL_PARTNER_CENTER_WEBHOOKS_URL` | the webhook registration host | `https://api.partnercenter.microsoft.com` |
+//! | `COSELL_MAPPING_VERSION` | the mapping document version this deploy runs: the start fails while neither `COSELL_MAPPING` nor the store (`cosell mapping push`) holds it | unset: any |
 
 use std::path::PathBuf;
 
@@ -27,6 +28,8 @@ pub enum SettingsError {
     NotAUrl { name: &'static str, value: String },
     #[error(transparent)]
     Crm(#[from] cosell_mapping::ConfigError),
+    #[error("COSELL_MAPPING_VERSION must be a whole number, got '{0}'")]
+    MappingVersion(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +56,8 @@ pub struct Settings {
     /// `…/webhooks/v1/registration`.
     pub partner_center_registration_url: String,
     pub crm: CrmConfig,
+    /// The mapping version this deploy runs (`COSELL_MAPPING_VERSION`), if named.
+    pub mapping_version: Option<u64>,
     /// A client-side ceiling on Dataverse requests (`cosell backfill` sets it to stay under the
     /// service's 6,000 per 5 minutes instead of bouncing off it). Not read from the environment.
     pub dataverse_rate_limit: Option<cosell_transport::RateLimit>,
@@ -140,6 +145,16 @@ impl Settings {
             partner_center_referrals_url: format!("{partner_center}/v1.0/engagements/referrals"),
             partner_center_registration_url: format!("{webhooks}/webhooks/v1/registration"),
             crm: CrmConfig::from_lookup(&lookup)?,
+            mapping_version: match lookup("COSELL_MAPPING_VERSION").filter(|v| !v.trim().is_empty())
+            {
+                None => None,
+                Some(value) => Some(
+                    value
+                        .trim()
+                        .parse()
+                        .map_err(|_| SettingsError::MappingVersion(value.clone()))?,
+                ),
+            },
             dataverse_rate_limit: None,
             http_timeout: None,
         })

@@ -39,6 +39,7 @@ impl DealLink for Link {
             && let Some(before) = self.agreed()
         {
             deal.mapped = before.mapped;
+            deal.mapping_version = before.mapping_version;
         }
         self.outbound_hash = Some(deal.hash());
         self.deal = serde_json::to_value(&deal).ok();

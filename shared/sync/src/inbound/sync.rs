@@ -62,6 +62,29 @@ impl Loaded {
         Some(agreed)
     }
 
+    /// When the deal's mapped fields were last agreed under a newer mapping than this process
+    /// runs (a push not yet deployed everywhere), leaves them to the newer process: this sync
+    /// neither writes nor agrees them.
+    fn defer_mapped_to_newer(&mut self, running: u64) {
+        let Some(agreed) = self.link.as_ref().and_then(|link| link.agreed()) else {
+            return;
+        };
+        if agreed.mapping_version.is_none_or(|newer| newer <= running) {
+            return;
+        }
+        tracing::info!(
+            referral = %self.referral_id,
+            agreed = agreed.mapping_version,
+            running,
+            "mapped fields agreed under a newer mapping; left to it"
+        );
+        self.plan.deal.mapped = agreed.mapped;
+        self.plan.deal.mapping_version = agreed.mapping_version;
+        if let RecordPlan::Lead { row } = &mut self.plan.record {
+            row.mapped.clear();
+        }
+    }
+
     pub fn fail(&self, problem: impl Into<InboundError>) -> Failure {
         Failure::new(problem.into(), self.record())
     }
@@ -76,10 +99,11 @@ impl InboundSync {
         now: OffsetDateTime,
     ) -> Result<Handled, Failure> {
         let link = self.lock_linked(lock, referral_id).await?;
-        let loaded = match self.load(lock, referral_id, link).await? {
+        let mut loaded = match self.load(lock, referral_id, link).await? {
             Ok(loaded) => Loaded { resync, ..loaded },
             Err(handled) => return Ok(handled),
         };
+        loaded.defer_mapped_to_newer(self.config.mapping.version);
         if let Some(handled) = skip(&loaded) {
             return Ok(handled);
         }

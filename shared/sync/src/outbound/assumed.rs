@@ -67,6 +67,7 @@ mod tests {
             visible: true,
             status: Some(DealStatus::OnHold),
             mapped: Default::default(),
+            mapping_version: None,
         };
         let referral = referral("r-1", &agreed, "\"e1\"");
         assert_eq!(DealState::from_referral(&referral), agreed);
