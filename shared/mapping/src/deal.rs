@@ -17,7 +17,8 @@
 //! | `status` | see [`DealStatus::of_referral`] | see [`DealStatus::of_opportunity`] |
 //!
 //! Mapped fields ([`crate::custom`]) ride along in [`DealState::mapped`], by column, in the
-//! CRM's terms. They stay out of [`DealState::hash`] (so no stored hash moved when they came),
+//! CRM's terms (a referral's value through the field's value map), each side holding the fields
+//! it reads. They stay out of [`DealState::hash`] (so no stored hash moved when they came),
 //! and a column the agreed state does not hold yet counts as agreed ([`DealState::mapped_changed`]):
 //! mapping a field writes nothing until Microsoft changes it, or `cosell backfill --mapped` asks.
 //!
@@ -128,7 +129,8 @@ pub struct DealState {
     /// Shared with Microsoft sellers.
     pub visible: bool,
     pub status: Option<DealStatus>,
-    /// Mapped columns and their values (inbound fields of the mapping document).
+    /// Mapped columns and their values in the CRM's terms: read from the referral, the fields
+    /// that come in; read from the row, those that go out.
     #[serde(default, skip_serializing_if = "MappedValues::is_empty")]
     pub mapped: MappedValues,
     /// The mapping document version `mapped` was read under. A process running an older one
@@ -198,8 +200,14 @@ impl DealState {
             return self;
         }
         let json = serde_json::to_value(referral).unwrap_or_default();
+        // A value the value map does not list leaves its column out: neither written nor
+        // compared (an absent one reads as empty, and is written so).
         self.mapped = fields
-            .map(|f| (f.column.clone(), f.read_referral(&json).unwrap_or_default()))
+            .filter_map(|f| match f.read_referral(&json) {
+                Some(value) => Some((f.column.clone(), value)),
+                None if f.holds(&json) => None,
+                None => Some((f.column.clone(), serde_json::Value::Null)),
+            })
             .collect();
         self.mapping_version = Some(mapping.version);
         self
@@ -236,7 +244,8 @@ impl DealState {
             notes: text(row.description.as_deref()),
             visible: row.visible.unwrap_or(false),
             status: DealStatus::of_opportunity(row.state, row.status_reason),
-            mapped: MappedValues::new(),
+            // The columns of the fields that go out, as the row holds them.
+            mapped: row.mapped.clone(),
             mapping_version: None,
         }
     }

@@ -13,8 +13,8 @@ pub(crate) trait DealLink {
     /// read (then every field counts as changed, as with no agreed deal).
     fn agreed(&self) -> Option<DealState>;
 
-    /// Records `deal` as agreed: its JSON, and its hash as `outbound_hash`. A deal without mapped
-    /// values (outbound reads none) keeps the ones agreed before.
+    /// Records `deal` as agreed: its JSON, and its hash as `outbound_hash`. Mapped columns `deal`
+    /// does not hold keep the values agreed before.
     fn agree(&mut self, deal: &DealState);
 
     /// Records that the CRM now holds what `plan` writes (`inbound_hash` and the closed flag);
@@ -34,12 +34,14 @@ impl DealLink for Link {
     }
 
     fn agree(&mut self, deal: &DealState) {
+        // Each direction agrees on the mapped columns it reads (inbound: those that come in;
+        // outbound: those that go out): the others keep their agreed values.
         let mut deal = deal.clone();
-        if deal.mapped.is_empty()
-            && let Some(before) = self.agreed()
-        {
-            deal.mapped = before.mapped;
-            deal.mapping_version = before.mapping_version;
+        if let Some(before) = self.agreed() {
+            let mut mapped = before.mapped;
+            mapped.append(&mut deal.mapped);
+            deal.mapped = mapped;
+            deal.mapping_version = deal.mapping_version.or(before.mapping_version);
         }
         self.outbound_hash = Some(deal.hash());
         self.deal = serde_json::to_value(&deal).ok();

@@ -95,10 +95,12 @@ impl Stack {
         Stack::start_on(sim::start().await, CrmConfig::default(), inbound).await
     }
 
-    async fn start_on(sim: Sim, crm: CrmConfig, inbound: bool) -> Stack {
+    /// Both functions (or outbound alone), on this simulator, with these CRM settings.
+    pub async fn start_on(sim: Sim, crm: CrmConfig, inbound: bool) -> Stack {
         let (dataverse, partner_center) = sim::clients(&sim, sim::http(3));
 
         let store = Arc::new(SqliteStore::in_memory().expect("sqlite store"));
+        let settings_crm = crm.clone();
         let settings = Settings {
             crm,
             outbound: outbound_settings(),
@@ -121,7 +123,7 @@ impl Stack {
         })];
 
         let inbound = if inbound {
-            let crm = CrmConfig::default();
+            let crm = settings_crm.clone();
             let ingress = stack::ingress(&sim, store.clone(), &partner_center, &dataverse, crm);
             let ingress = ingress.await;
             servers.push(ingress.server);

@@ -5,14 +5,14 @@
 //! | check | passes when |
 //! |---|---|
 //! | mapping defaults | each default's column exists on its table, the constant fits its `AttributeType`, an option value is one of the column's, and cosell does not write the column itself |
-//! | mapping fields | each field's column exists, a value map targets a choice column whose options hold every value, and cosell does not write the column itself; the line says which fields come in only |
+//! | mapping fields | each field's column exists, a value map targets a choice column whose options hold every value, and cosell does not write the column itself; the line says which way each field goes, and which come in only because Partner Center's update does not take them |
 //! | required columns | every `ApplicationRequired` or `SystemRequired` column of opportunity (and lead, unless leads are left out) is written by cosell, a default or a mapped field — or filled by the platform |
 //! | account rules | each rule can run: an external id's column exists on account; `name_country` needs a text country column |
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use cosell_dataverse::{Attribute, DataverseClient};
-use cosell_mapping::custom::{AccountRule, Constant, Country, Table, field::SENDABLE};
+use cosell_mapping::custom::{AccountRule, Constant, Country, Flow, Table, field::SENDABLE};
 use cosell_mapping::{Account, Contact, CrmConfig, CrmRow, Lead, Opportunity};
 
 use super::Check;
@@ -207,10 +207,11 @@ async fn fields(tables: &Tables, config: &CrmConfig, options: &mut Options<'_>) 
                 Err(error) => problems.push(format!("{key}: options not read: {error}")),
             }
         }
-        let how = if SENDABLE.contains(&field.referral.as_str()) {
-            "in only"
-        } else {
-            "in only: Partner Center's update does not take it"
+        let how = match (field.flow, SENDABLE.contains(&field.referral.as_str())) {
+            (Flow::In, false) => "in only: Partner Center's update does not take it",
+            (Flow::In, true) => "in only",
+            (Flow::Out, _) => "out only",
+            (Flow::Both, _) => "both ways",
         };
         described.push(format!("{} → {table}.{column} ({how})", field.referral));
     }

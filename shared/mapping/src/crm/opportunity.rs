@@ -8,6 +8,8 @@ use super::row::{Reader, Writer, lookup_column};
 use super::{Account, Contact, CrmRow, Customer, Row};
 use crate::config::CrmConfig;
 use crate::custom::MappedValues;
+use crate::custom::Table;
+use crate::custom::field::canonical;
 use crate::enums::AssistanceRequestCode;
 use crate::error::MappingError;
 
@@ -179,6 +181,12 @@ impl CrmRow for Opportunity {
             cosell.audit.clone(),
         ];
         columns.extend(optional.into_iter().flatten().cloned());
+        columns.extend(
+            config
+                .mapping
+                .outbound(Table::Opportunity)
+                .map(|f| f.column.clone()),
+        );
         columns
     }
 
@@ -232,7 +240,14 @@ impl CrmRow for Opportunity {
                 solution_play: read.optional_text(config.services.solution_play.as_deref())?,
             },
             marketplace_intent: read.optional_text(config.marketplace_intent_column.as_deref())?,
-            mapped: MappedValues::new(),
+            mapped: config
+                .mapping
+                .outbound(Table::Opportunity)
+                .map(|f| {
+                    let value = row.get(&f.column).and_then(canonical);
+                    (f.column.clone(), value.unwrap_or_default())
+                })
+                .collect(),
         })
     }
 

@@ -188,19 +188,12 @@ impl FieldMapping {
                 "'{pointer}' cannot go out ({why}); use direction = \"in\""
             )));
         }
-        if self.flow.goes_out() {
-            // Partner Center would take it, but this version sends no mapped field yet: refused
-            // at start rather than accepted and silently kept in.
-            return Err(bad(format!(
-                "'{pointer}' could go out, but this version maps fields inbound only; use direction = \"in\""
-            )));
-        }
         Ok(())
     }
 
     /// The column's value for `referral` (the referral as JSON): the field through the value
     /// map, or as it is. `None` when the referral lacks it, it is not a scalar, or the value map
-    /// has no entry for it (the column is then left alone).
+    /// has no entry for it (see [`Self::holds`] to tell them apart).
     pub fn read_referral(&self, referral: &Value) -> Option<Value> {
         let value = canonical(referral.pointer(&self.referral)?)?;
         if self.values.is_empty() {
@@ -214,6 +207,19 @@ impl FieldMapping {
             .iter()
             .find(|(key, _)| key.eq_ignore_ascii_case(&text))
             .map(|(_, option)| Value::from(*option))
+    }
+
+    /// Whether the referral holds a value at the pointer (mapped or not).
+    pub fn holds(&self, referral: &Value) -> bool {
+        referral
+            .pointer(&self.referral)
+            .and_then(canonical)
+            .is_some()
+    }
+
+    /// The top-level member a sendable field is (`/salesStage` → `salesStage`).
+    pub fn member(&self) -> &str {
+        self.referral.trim_start_matches('/')
     }
 
     /// The referral's value for a column value (the value map read backwards).
@@ -289,9 +295,6 @@ mod tests {
         let mut stage = industry();
         stage.referral = "/salesStage".into();
         stage.flow = Flow::Both;
-        let error = stage.validate("k").unwrap_err().to_string();
-        assert!(error.contains("inbound only"), "{error}");
-        stage.flow = Flow::In;
         stage.validate("k").unwrap();
     }
 }

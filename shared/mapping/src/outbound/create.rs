@@ -86,6 +86,7 @@ pub fn plan_create(
         problems.push(OpportunityProblem::NoSolution);
     }
     let currency = checked_currency(input, &mut problems);
+    let mapped = super::mapped::values(cfg, &crm.mapped, |_| true, &mut problems);
     check_deal_value(&crm, cfg, &mut problems);
     check_closing(&crm, cfg, &mut problems);
     if !problems.is_empty() {
@@ -169,6 +170,11 @@ pub fn plan_create(
         solution_play: services(kind, &opportunity.services.solution_play),
         ..Referral::default()
     };
+    let mut referral = referral;
+    // Mapped fields that go out are top-level members the referral type keeps as extras.
+    for (field, value) in mapped.into_iter().filter(|(_, v)| !v.is_null()) {
+        referral.extra.insert(field.member().to_owned(), value);
+    }
 
     // What both sides hold once the referral exists: the CRM's deal, except a status the
     // create did not send (a deal already won or lost is created New and closed by the next

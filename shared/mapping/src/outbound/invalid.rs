@@ -43,6 +43,15 @@ pub enum OpportunityProblem {
     /// A negative deal value.
     #[error("the deal value {value} is negative ({column})")]
     NegativeDealValue { column: String, value: String },
+    /// A mapped column holds a value its value map does not list, so there is nothing to send.
+    #[error(
+        "the mapped column {column} holds {value}, which the mapping's values for {pointer} do not list: choose a listed value or add it to the mapping"
+    )]
+    UnmappedValue {
+        column: String,
+        pointer: String,
+        value: String,
+    },
 }
 
 fn found(value: &Option<String>) -> String {

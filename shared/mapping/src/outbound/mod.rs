@@ -24,6 +24,7 @@
 //! | `consent.consentToShareReferralWithMicrosoftSellers` | false for private, true for partner-led and co-sell |
 //! | `details` | `dealValue` (configured column), `currency` (ISO code of the currency row), `closingDateTime` (close date at 00:00Z), `notes` (description), `requirements.solutions` (`{id, name}` of each solution row) |
 //! | `inviteContext.assistanceRequestCode` | co-sell: "How can Microsoft help?" |
+//! | `salesStage`, `campaignId`, `referralProgram` | the mapping's fields that go out, through their value maps |
 //!
 //! Choosing "How can Microsoft help?" makes the deal co-sell, which the contract shares with
 //! Microsoft whatever the visibility column says; the agreed [`DealState`] keeps the column's
@@ -40,6 +41,7 @@
 //! | notes | `/details/notes` |
 //! | visibility (no → yes only) | `/consent/consentToShareReferralWithMicrosoftSellers` |
 //! | status | `/status` and `/substatus`, see below |
+//! | a mapped field that goes out | its member (`/salesStage`, …), `add` when the referral lacks it |
 //!
 //! Only fields the seller changed (CRM differs from the last agreed state) are considered, and a
 //! field already holding the wanted value in the current referral is not sent. When the parent
@@ -61,6 +63,7 @@ mod country;
 mod create;
 mod input;
 mod invalid;
+mod mapped;
 mod update;
 
 use crate::deal::DealState;

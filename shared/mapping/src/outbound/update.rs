@@ -120,6 +120,29 @@ pub fn plan_update(
         }
     }
 
+    // Mapped fields that go out: those whose column the seller changed since the agreed deal
+    // (a column never agreed on counts as agreed, as inbound reads it).
+    let moved = crm.mapped_changed(Some(&base), false);
+    let current_json = serde_json::to_value(current).unwrap_or_default();
+    let sent = super::mapped::values(
+        cfg,
+        &crm.mapped,
+        |c| moved.iter().any(|m| m == c),
+        &mut problems,
+    );
+    for (field, value) in sent {
+        let held = current_json
+            .pointer(&field.referral)
+            .cloned()
+            .unwrap_or_default();
+        if held != value {
+            ops.set_member(field.member(), value);
+        }
+        let column = field.column.clone();
+        deal.mapped
+            .insert(column.clone(), crm.mapped[&column].clone());
+    }
+
     if !problems.is_empty() {
         return Err(InvalidOpportunity {
             opportunity_id: input.opportunity.id,
@@ -207,6 +230,20 @@ impl<'a> Ops<'a> {
                 self.missing[index].1.insert(field.to_owned(), value);
             }
         }
+    }
+
+    /// A top-level member: `replace` when the referral holds it, `add` when it does not.
+    fn set_member(&mut self, member: &str, value: Value) {
+        let held = self.json.get(member).is_some_and(|v| !v.is_null());
+        self.changes.push(PatchOp {
+            op: if held {
+                PatchOpKind::Replace
+            } else {
+                PatchOpKind::Add
+            },
+            path: format!("/{member}"),
+            value,
+        });
     }
 
     fn finish(mut self) -> Vec<PatchOp> {

@@ -200,6 +200,16 @@ impl Read {
     fn name(&self) -> Option<&str> {
         self.input.opportunity.name.as_deref()
     }
+
+    /// Whether the row states the deal the link agreed on: the same hash, and no mapped column
+    /// that goes out moved.
+    fn agrees_with(&self, link: &Link) -> bool {
+        link.outbound_hash.as_deref() == Some(self.hash.as_str())
+            && self
+                .deal
+                .mapped_changed(link.agreed().as_ref(), false)
+                .is_empty()
+    }
 }
 
 impl OutboundSync {
@@ -308,7 +318,7 @@ impl OutboundSync {
         {
             return self.finish_create(lock, &read, link, now).await;
         }
-        if link.as_ref().and_then(|l| l.outbound_hash.as_deref()) == Some(read.hash.as_str()) {
+        if link.as_ref().is_some_and(|link| read.agrees_with(link)) {
             tracing::debug!(opportunity = %id, "deal unchanged since last agreed; nothing sent");
             return Ok(Synced::Unchanged);
         }
@@ -375,12 +385,17 @@ impl OutboundSync {
             &row.services.solution_play,
             &row.marketplace_intent,
         ];
-        let seen = if create_only.iter().all(|v| v.is_none()) {
+        let mut seen = if create_only.iter().all(|v| v.is_none()) {
             hash.clone()
         } else {
             let values = create_only.map(|v| v.as_deref().unwrap_or_default());
             format!("{hash}|{}", values.join("|"))
         };
+        // A parked row waits for the seller's next edit: an edit of a mapped column is one.
+        if !deal.mapped.is_empty() {
+            let mapped = serde_json::to_string(&deal.mapped).unwrap_or_default();
+            seen = format!("{seen}|{mapped}");
+        }
         Ok(Read {
             id,
             input,

@@ -86,7 +86,7 @@ impl OutboundSync {
             Ok(_) => link,
             Err(e) => return Err(read.fail(e)),
         };
-        if link.outbound_hash.as_deref() == Some(read.hash.as_str()) {
+        if read.agrees_with(&link) {
             return Ok(Synced::Unchanged);
         }
         let agreed = link.agreed();

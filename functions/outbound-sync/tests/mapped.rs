@@ -1,0 +1,143 @@
+//! A mapped field both ways on the strict simulator: the sales stage, a choice column in the CRM
+//! and `salesStage` in Partner Center — one of the few members its PATCH takes. Created with the
+//! referral, sent on the seller's edit, written back on Microsoft's, and never echoed.
+
+mod common;
+
+use cosell_mapping::CrmConfig;
+use cosell_mapping::custom::Mapping;
+use cosell_sim::dataverse::{ChoiceConfig, DvConfig};
+use cosell_sync::Synced;
+use serde_json::json;
+
+use common::{Deal, Stack};
+
+/// Partner Center's `salesStage` values (the connector definition's enum, as the strict
+/// simulator's `published.toml` holds it) and the partner's option values for them.
+const STAGES: [(&str, i64); 4] = [
+    ("Qualify", 100_000_000),
+    ("Develop", 100_000_001),
+    ("Propose", 100_000_002),
+    ("Close", 100_000_003),
+];
+
+fn environment() -> DvConfig {
+    let mut config = DvConfig::default();
+    let opportunities = config.tables.get_mut("opportunities").unwrap();
+    opportunities.attributes.push("new_salesstage".into());
+    let options = STAGES
+        .iter()
+        .map(|(label, value)| ChoiceConfig {
+            value: *value,
+            label: (*label).into(),
+        })
+        .collect();
+    opportunities
+        .choices
+        .insert("new_salesstage".into(), options);
+    config
+}
+
+fn crm() -> CrmConfig {
+    let values: serde_json::Map<String, serde_json::Value> = STAGES
+        .iter()
+        .map(|(label, value)| ((*label).to_owned(), json!(value)))
+        .collect();
+    let document = json!({"version": 1, "fields": [{
+        "referral": "/salesStage",
+        "column": "new_salesstage",
+        "direction": "both",
+        "values": values,
+    }]});
+    CrmConfig::default().with_mapping(Mapping::parse(&document.to_string()).unwrap())
+}
+
+#[tokio::test]
+async fn the_sales_stage_goes_out_on_create_and_edit_and_comes_back_without_an_echo() {
+    let sim = cosell_testkit::sim::start_with_dataverse(environment()).await;
+    let stack = Stack::start_on(sim, crm(), true).await;
+    let id = stack.seed_deal(&Deal::default());
+    stack.seller_edit(id, json!({"new_salesstage": 100_000_001}));
+
+    let report = stack.poll().await;
+    assert!(
+        matches!(report.synced[..], [(_, Synced::Created { .. })]),
+        "{report:?}"
+    );
+    let referral_id = stack.referral_id_of(id);
+    assert_eq!(stack.referral(&referral_id)["salesStage"], "Develop");
+    stack.drain_deliveries().await;
+
+    // The seller moves the stage: one PATCH of /salesStage, which the strict simulator takes.
+    stack.seller_edit(id, json!({"new_salesstage": 100_000_002}));
+    stack.reset_counters();
+    let report = stack.poll().await;
+    assert!(
+        report
+            .synced
+            .iter()
+            .any(|(synced, how)| *synced == id && matches!(how, Synced::Updated { .. })),
+        "{report:?}"
+    );
+    assert_eq!(stack.referral(&referral_id)["salesStage"], "Propose");
+    stack.drain_deliveries().await;
+    assert_eq!(
+        stack.opportunity(id)["new_salesstage"],
+        json!(100_000_002),
+        "the echo changed nothing"
+    );
+
+    // Nothing moved: nothing sent.
+    stack.reset_counters();
+    let report = stack.poll().await;
+    assert!(
+        report
+            .synced
+            .iter()
+            .all(|(_, how)| *how == Synced::Unchanged),
+        "{report:?}"
+    );
+    assert_eq!(
+        stack.requests("partner-center"),
+        0,
+        "{:?}",
+        stack.counters()
+    );
+
+    // Microsoft moves it: written to the CRM, and not sent back.
+    stack
+        .microsoft_edit(&referral_id, json!({"salesStage": "Close"}))
+        .await;
+    stack.drain_deliveries().await;
+    assert_eq!(stack.opportunity(id)["new_salesstage"], json!(100_000_003));
+    stack.reset_counters();
+    let report = stack.poll().await;
+    assert!(
+        report
+            .synced
+            .iter()
+            .all(|(_, how)| *how == Synced::Unchanged),
+        "{report:?}"
+    );
+    assert_eq!(
+        stack.requests("partner-center"),
+        0,
+        "{:?}",
+        stack.counters()
+    );
+
+    // A value the mapping does not list is not sent: the row says why.
+    stack.seller_edit(id, json!({"new_salesstage": 7}));
+    let report = stack.poll().await;
+    let synced = report.synced.iter().find(|(synced, _)| *synced == id);
+    assert!(
+        matches!(synced, Some((_, Synced::Invalid { .. }))),
+        "{report:?}"
+    );
+    let audit = stack.audit(id);
+    assert!(
+        audit.contains("The mapped column new_salesstage holds 7, which the mapping's values for /salesStage do not list"),
+        "{audit}"
+    );
+    assert_eq!(stack.referral(&referral_id)["salesStage"], "Close");
+}
