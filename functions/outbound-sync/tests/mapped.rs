@@ -141,3 +141,51 @@ async fn the_sales_stage_goes_out_on_create_and_edit_and_comes_back_without_an_e
     );
     assert_eq!(stack.referral(&referral_id)["salesStage"], "Close");
 }
+
+/// A mapping pushed but not yet deployed everywhere: an outbound process on the older version
+/// sends none of the mapped fields a newer one agreed; the newer one sends the seller's edit.
+#[tokio::test]
+async fn an_older_mapping_sends_no_mapped_field_a_newer_one_agreed() {
+    let sim = cosell_testkit::sim::start_with_dataverse(environment()).await;
+    let newer = {
+        let mut crm = crm();
+        crm.mapping.version = 2;
+        crm
+    };
+    let stack = Stack::start_on(sim, newer, false).await;
+    let id = stack.seed_deal(&Deal::default());
+    stack.seller_edit(id, json!({"new_salesstage": 100_000_001}));
+    stack.poll().await;
+    let referral_id = stack.referral_id_of(id);
+    assert_eq!(stack.referral(&referral_id)["salesStage"], "Develop");
+
+    // Version 1 maps the stages one off: were it to send, Partner Center would read "Close".
+    let mut older = crm();
+    older.mapping.fields[0].values = STAGES
+        .iter()
+        .zip(STAGES.iter().skip(1))
+        .map(|((_, value), (label, _))| ((*label).to_owned(), *value))
+        .collect();
+    let older = cosell_sync::OutboundSync::new(
+        stack.store.clone(),
+        std::sync::Arc::new(stack.partner_center.clone()),
+        std::sync::Arc::new(stack.dataverse.clone()),
+        older,
+        common::outbound_settings(),
+    );
+    stack.seller_edit(id, json!({"new_salesstage": 100_000_002}));
+    let now = time::OffsetDateTime::now_utc();
+    older.sync_opportunity(id, now).await.unwrap();
+    assert_eq!(stack.referral(&referral_id)["salesStage"], "Develop");
+
+    // The newer process sends it as its own map says.
+    let report = stack.poll().await;
+    assert!(
+        report
+            .synced
+            .iter()
+            .any(|(synced, how)| *synced == id && matches!(how, Synced::Updated { .. })),
+        "{report:?}"
+    );
+    assert_eq!(stack.referral(&referral_id)["salesStage"], "Propose");
+}

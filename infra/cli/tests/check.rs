@@ -199,7 +199,13 @@ async fn required_columns_and_the_mapping_are_checked_against_metadata() {
             label: label.into(),
         })
         .to_vec();
-    opportunities.choices.insert("new_region".into(), region);
+    opportunities
+        .choices
+        .insert("new_region".into(), region.clone());
+    opportunities.attributes.push("new_salesstage".into());
+    opportunities
+        .choices
+        .insert("new_salesstage".into(), region);
     let sim = sim::start_with_dataverse(dataverse).await;
     seed_currency(&sim);
     let mut deployment = Deployment::new(&sim, "sim-refresh-token");
@@ -217,11 +223,17 @@ async fn required_columns_and_the_mapping_are_checked_against_metadata() {
         "{line}"
     );
 
-    let mapping = r#"{"defaults": {"opportunity": {"new_region": {"option": 100000001}}}}"#;
+    let mapping = r#"{"defaults": {"opportunity": {"new_region": {"option": 100000001}}},
+        "fields": [{"referral": "/salesStage", "column": "new_salesstage", "direction": "both",
+                    "values": {"Qualify": 100000000}}]}"#;
     deployment.set("COSELL_MAPPING", mapping);
     let (code, stdout, stderr) = deployment.run(&["check"]).await;
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stdout.contains("✔ required columns — "), "{stdout}");
+    assert!(
+        stdout.contains("✔ mapping fields — /salesStage → opportunity.new_salesstage (both ways)"),
+        "{stdout}"
+    );
 
     let mapping = r#"{"defaults": {"opportunity": {"new_region": {"option": 7}}},
         "fields": [{"referral": "/customerProfile/size", "column": "new_size"}]}"#;

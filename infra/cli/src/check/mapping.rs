@@ -94,8 +94,11 @@ impl<'a> Options<'a> {
     }
 }
 
-/// The columns cosell writes itself on `table`, as logical names.
+/// The columns cosell writes itself on `table`, as logical names (the mapped ones aside).
 fn built_in(table: &str, config: &CrmConfig) -> BTreeSet<String> {
+    let mut config = config.clone();
+    config.mapping.fields.clear();
+    let config = &config;
     let columns = match table {
         "opportunity" => Opportunity::columns(config),
         "lead" => Lead::columns(config),

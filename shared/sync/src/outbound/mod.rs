@@ -201,6 +201,31 @@ impl Read {
         self.input.opportunity.name.as_deref()
     }
 
+    /// When the deal's mapped fields were last agreed under a newer mapping than this process
+    /// runs (a push not yet deployed everywhere), reads them as agreed: this sync sends none of
+    /// them, and the newer process does.
+    fn defer_mapped_to_newer(&mut self, link: &Link, running: u64) {
+        let Some(agreed) = link.agreed() else {
+            return;
+        };
+        if self.deal.mapped.is_empty() || agreed.mapping_version.is_none_or(|v| v <= running) {
+            return;
+        }
+        tracing::info!(
+            opportunity = %self.id,
+            agreed = agreed.mapping_version,
+            running,
+            "mapped fields agreed under a newer mapping; left to it"
+        );
+        for (column, value) in self.deal.mapped.iter_mut() {
+            if let Some(agreed) = agreed.mapped.get(column) {
+                value.clone_from(agreed);
+            }
+        }
+        self.input.opportunity.mapped = self.deal.mapped.clone();
+        self.deal.mapping_version = agreed.mapping_version;
+    }
+
     /// Whether the row states the deal the link agreed on: the same hash, and no mapped column
     /// that goes out moved.
     fn agrees_with(&self, link: &Link) -> bool {
@@ -303,7 +328,7 @@ impl OutboundSync {
         id: Uuid,
         now: OffsetDateTime,
     ) -> Result<Synced, Failure> {
-        let read = match self.read(id).await? {
+        let mut read = match self.read(id).await? {
             Some(read) if read.input.opportunity.sync == Some(true) => read,
             Some(_) => return Ok(Synced::NotShared),
             None => return Ok(Synced::Missing),
@@ -313,6 +338,9 @@ impl OutboundSync {
             .link_by_crm(&id.to_string())
             .await
             .map_err(|e| read.fail(e))?;
+        if let Some(link) = &link {
+            read.defer_mapped_to_newer(link, self.config.mapping.version);
+        }
         if let Some(link) = &link
             && read.input.opportunity.referral_id.is_none()
         {
@@ -376,7 +404,10 @@ impl OutboundSync {
     fn interpret(&self, id: Uuid, record: &Record) -> Result<Read, Failure> {
         let input = OutboundInput::from_expanded_row(&record.row, &self.config)
             .map_err(|e| Failure::new(OutboundError::Mapping(e)))?;
-        let deal = DealState::from_opportunity(&input);
+        let mut deal = DealState::from_opportunity(&input);
+        if !deal.mapped.is_empty() {
+            deal.mapping_version = Some(self.config.mapping.version);
+        }
         let hash = deal.hash();
         let row = &input.opportunity;
         let create_only = [
