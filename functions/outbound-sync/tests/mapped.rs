@@ -52,6 +52,27 @@ fn crm() -> CrmConfig {
     CrmConfig::default().with_mapping(Mapping::parse(&document.to_string()).unwrap())
 }
 
+/// A poll that finds every row as agreed and sends nothing to Partner Center.
+async fn assert_nothing_sent(stack: &Stack) {
+    stack.reset_counters();
+    let report = stack.poll().await;
+    let unchanged = report
+        .synced
+        .iter()
+        .all(|(_, how)| *how == Synced::Unchanged);
+    assert!(unchanged, "{report:?}");
+    let sent = stack.requests("partner-center");
+    assert_eq!(sent, 0, "{:?}", stack.counters());
+}
+
+/// Whether the poll updated the referral of `id`.
+fn updated(report: &cosell_sync::outbound::feed::PollReport, id: uuid::Uuid) -> bool {
+    report
+        .synced
+        .iter()
+        .any(|(synced, how)| *synced == id && matches!(how, Synced::Updated { .. }))
+}
+
 #[tokio::test]
 async fn the_sales_stage_goes_out_on_create_and_edit_and_comes_back_without_an_echo() {
     let sim = cosell_testkit::sim::start_with_dataverse(environment()).await;
@@ -72,13 +93,7 @@ async fn the_sales_stage_goes_out_on_create_and_edit_and_comes_back_without_an_e
     stack.seller_edit(id, json!({"new_salesstage": 100_000_002}));
     stack.reset_counters();
     let report = stack.poll().await;
-    assert!(
-        report
-            .synced
-            .iter()
-            .any(|(synced, how)| *synced == id && matches!(how, Synced::Updated { .. })),
-        "{report:?}"
-    );
+    assert!(updated(&report, id), "{report:?}");
     assert_eq!(stack.referral(&referral_id)["salesStage"], "Propose");
     stack.drain_deliveries().await;
     assert_eq!(
@@ -88,21 +103,7 @@ async fn the_sales_stage_goes_out_on_create_and_edit_and_comes_back_without_an_e
     );
 
     // Nothing moved: nothing sent.
-    stack.reset_counters();
-    let report = stack.poll().await;
-    assert!(
-        report
-            .synced
-            .iter()
-            .all(|(_, how)| *how == Synced::Unchanged),
-        "{report:?}"
-    );
-    assert_eq!(
-        stack.requests("partner-center"),
-        0,
-        "{:?}",
-        stack.counters()
-    );
+    assert_nothing_sent(&stack).await;
 
     // Microsoft moves it: written to the CRM, and not sent back.
     stack
@@ -110,21 +111,7 @@ async fn the_sales_stage_goes_out_on_create_and_edit_and_comes_back_without_an_e
         .await;
     stack.drain_deliveries().await;
     assert_eq!(stack.opportunity(id)["new_salesstage"], json!(100_000_003));
-    stack.reset_counters();
-    let report = stack.poll().await;
-    assert!(
-        report
-            .synced
-            .iter()
-            .all(|(_, how)| *how == Synced::Unchanged),
-        "{report:?}"
-    );
-    assert_eq!(
-        stack.requests("partner-center"),
-        0,
-        "{:?}",
-        stack.counters()
-    );
+    assert_nothing_sent(&stack).await;
 
     // A value the mapping does not list is not sent: the row says why.
     stack.seller_edit(id, json!({"new_salesstage": 7}));
@@ -180,12 +167,6 @@ async fn an_older_mapping_sends_no_mapped_field_a_newer_one_agreed() {
 
     // The newer process sends it as its own map says.
     let report = stack.poll().await;
-    assert!(
-        report
-            .synced
-            .iter()
-            .any(|(synced, how)| *synced == id && matches!(how, Synced::Updated { .. })),
-        "{report:?}"
-    );
+    assert!(updated(&report, id), "{report:?}");
     assert_eq!(stack.referral(&referral_id)["salesStage"], "Propose");
 }

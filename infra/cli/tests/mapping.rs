@@ -5,7 +5,7 @@ mod common;
 
 use serde_json::Value;
 
-use common::{Deployment, cosell_referral, seed_currency, sim};
+use common::{Deployment, seed_currency, sim};
 
 const DOCUMENT: &str = r#"
 [mapping]
@@ -46,12 +46,7 @@ async fn a_pushed_document_is_what_a_start_runs_and_a_deploy_ahead_of_it_is_refu
     assert!(stderr.contains("raise `version` above it"), "{stderr}");
 
     // A process with no COSELL_MAPPING of its own runs the stored document.
-    let referral = cosell_sim::partner_center::referrals::create_referral(
-        &sim.state,
-        cosell_referral(),
-        cosell_sim::partner_center::referrals::Source::Admin,
-    )
-    .unwrap();
+    let referral = common::seed_cosell_referral(&sim);
     let id = referral["id"].as_str().unwrap();
     cli.set("COSELL_MAPPING_VERSION", "2");
     let (code, stdout, stderr) = cli.run(&["preview", "referral", id]).await;

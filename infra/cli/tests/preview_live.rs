@@ -21,12 +21,7 @@ async fn a_referral_and_an_opportunity_preview_what_a_sync_would_write_and_write
         r#"{"defaults": {"opportunity": {"new_source": "Microsoft co-sell"}},
             "fields": [{"referral": "/customerProfile/size", "column": "new_companysize"}]}"#,
     );
-    let referral = cosell_sim::partner_center::referrals::create_referral(
-        &sim.state,
-        cosell_referral(),
-        cosell_sim::partner_center::referrals::Source::Admin,
-    )
-    .unwrap();
+    let referral = common::seed_cosell_referral(&sim);
     let id = referral["id"].as_str().unwrap();
     let opportunity = seed_shared_opportunity(&sim, currency);
     let referrals_before = sim.state.pc.store.lock().unwrap().all().len();

@@ -260,6 +260,16 @@ pub fn seed_named_opportunity(sim: &Sim, currency: Uuid, name: &str, value: u64)
 }
 
 /// An incoming co-sell referral, as Microsoft creates it.
+/// Seeds [`cosell_referral`] as Microsoft would, without a webhook delivery; the referral.
+pub fn seed_cosell_referral(sim: &Sim) -> Value {
+    cosell_sim::partner_center::referrals::create_referral(
+        &sim.state,
+        cosell_referral(),
+        cosell_sim::partner_center::referrals::Source::Admin,
+    )
+    .expect("the referral is created")
+}
+
 pub fn cosell_referral() -> Value {
     json!({
         "name": "Fabrikam - Azure migration",
