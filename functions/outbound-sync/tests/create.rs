@@ -957,7 +957,9 @@ async fn a_country_kept_as_a_lookup_is_read_through_it_once_per_process() {
         r#"{"country": {"lookup": "new_countryid", "table": "new_countries", "code": "new_isocode"}}"#,
     )
     .unwrap();
-    let crm = cosell_mapping::CrmConfig::default().with_mapping(mapping);
+    let crm = cosell_mapping::CrmConfig::default()
+        .with_mapping(mapping)
+        .unwrap();
     let stack =
         common::Stack::with_settings(cosell_sim::partner_center::PcConfig::default(), crm).await;
     let dv = &stack.sim.state.dv;

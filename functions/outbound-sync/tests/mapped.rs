@@ -49,7 +49,9 @@ fn crm() -> CrmConfig {
         "direction": "both",
         "values": values,
     }]});
-    CrmConfig::default().with_mapping(Mapping::parse(&document.to_string()).unwrap())
+    CrmConfig::default()
+        .with_mapping(Mapping::parse(&document.to_string()).unwrap())
+        .unwrap()
 }
 
 /// A poll that finds every row as agreed and sends nothing to Partner Center.

@@ -78,7 +78,9 @@ fn mapping(extra: Value) -> CrmConfig {
         },
     });
     document.as_object_mut().unwrap().extend(object(extra));
-    CrmConfig::default().with_mapping(Mapping::parse(&document.to_string()).unwrap())
+    CrmConfig::default()
+        .with_mapping(Mapping::parse(&document.to_string()).unwrap())
+        .unwrap()
 }
 
 fn industry_field() -> Value {

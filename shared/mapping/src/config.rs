@@ -274,14 +274,68 @@ impl CrmConfig {
             config.help_options = HelpOptions::parse(&value)?;
         }
         if let Some(value) = get(keys::MAPPING) {
-            config = config.with_mapping(Mapping::parse(&value)?);
+            config = config.with_mapping(Mapping::parse(&value)?)?;
         }
         Ok(config)
     }
 
-    /// These settings under `mapping`: its deal-value and text country entries replace the
-    /// settings' own.
-    pub fn with_mapping(mut self, mapping: Mapping) -> Self {
+    /// These settings under `mapping`: its deal-value, country, services and help entries
+    /// replace the settings' own. Refused, naming the entry, when a default or a mapped field
+    /// targets a column cosell writes itself (the document alone cannot know the configured
+    /// co-sell columns; `cosell check` also reads it against the environment).
+    pub fn with_mapping(self, mapping: Mapping) -> Result<Self, ConfigError> {
+        let config = self.laid_over(mapping);
+        config.refuse_built_in_targets()?;
+        Ok(config)
+    }
+
+    fn refuse_built_in_targets(&self) -> Result<(), ConfigError> {
+        use crate::crm::{Account, Contact, CrmRow, Lead, Opportunity};
+        let plain = Self {
+            mapping: Mapping::default(),
+            ..self.clone()
+        };
+        let own = |columns: Vec<String>| -> Vec<String> {
+            columns
+                .into_iter()
+                .map(
+                    |c| match c.strip_prefix('_').and_then(|c| c.strip_suffix("_value")) {
+                        Some(lookup) => lookup.to_owned(),
+                        None => c,
+                    },
+                )
+                .collect()
+        };
+        let tables = [
+            ("opportunity", own(Opportunity::columns(&plain))),
+            ("lead", own(Lead::columns(&plain))),
+            ("account", own(Account::columns(&plain))),
+            ("contact", own(Contact::columns(&plain))),
+        ];
+        let written = |table: &str, column: &str| {
+            let column = column.to_ascii_lowercase();
+            tables
+                .iter()
+                .any(|(t, columns)| *t == table && columns.contains(&column))
+        };
+        let refuse = |key: String, column: &str| ConfigError::Mapping {
+            key,
+            problem: format!("cosell writes '{column}' itself; map another column"),
+        };
+        for (table, defaults) in self.mapping.defaults.tables() {
+            if let Some(column) = defaults.keys().find(|c| written(table, c)) {
+                return Err(refuse(format!("mapping.defaults.{table}.{column}"), column));
+            }
+        }
+        for (index, field) in self.mapping.fields.iter().enumerate() {
+            if written(field.table.logical_name(), &field.column) {
+                return Err(refuse(format!("mapping.fields[{index}]"), &field.column));
+            }
+        }
+        Ok(())
+    }
+
+    fn laid_over(mut self, mapping: Mapping) -> Self {
         if let Some(column) = &mapping.deal_value {
             self.deal_value_column.clone_from(column);
         }

@@ -269,3 +269,45 @@ fn the_documents_entries_win_over_the_keys_they_name() {
     .to_string();
     assert!(error.starts_with("mapping.fields[0].column:"), "{error}");
 }
+
+/// Two sources for one column are refused at start, naming the entry: a mapped field or a
+/// default on a column cosell writes itself (as configured), or a default and a field together.
+#[test]
+fn a_mapping_onto_a_column_cosell_writes_or_mapped_twice_is_refused() {
+    let refused = |document: &str, extra: &[(&str, &str)]| {
+        let mut pairs = vec![("COSELL_MAPPING", document)];
+        pairs.extend_from_slice(extra);
+        from(&pairs).unwrap_err().to_string()
+    };
+    let error = refused(
+        r#"{"fields": [{"referral": "/inviteContext/notes", "column": "description"}]}"#,
+        &[],
+    );
+    assert_eq!(
+        error,
+        "mapping.fields[0]: cosell writes 'description' itself; map another column"
+    );
+    // The configured name counts, not the default one.
+    let error = refused(
+        r#"{"defaults": {"opportunity": {"new_dealvalue": 1}}}"#,
+        &[("COSELL_DEAL_VALUE_COLUMN", "new_dealvalue")],
+    );
+    assert!(
+        error.starts_with("mapping.defaults.opportunity.new_dealvalue:"),
+        "{error}"
+    );
+    let error = refused(
+        r#"{"defaults": {"opportunity": {"new_size": "Small"}},
+            "fields": [{"referral": "/customerProfile/size", "column": "new_size"}]}"#,
+        &[],
+    );
+    assert!(
+        error.starts_with("mapping.fields[0]: maps 'new_size', which has a default too"),
+        "{error}"
+    );
+    from(&[(
+        "COSELL_MAPPING",
+        r#"{"fields": [{"referral": "/inviteContext/notes", "column": "new_invitenotes"}]}"#,
+    )])
+    .unwrap();
+}

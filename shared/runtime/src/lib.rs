@@ -29,6 +29,8 @@ pub enum StartError {
     Store(#[from] cosell_store::StoreError),
     #[error(transparent)]
     Mapping(#[from] cosell_sync::mapping::MappingStoreError),
+    #[error("the stored mapping document: {0}")]
+    MappingEntry(#[from] cosell_mapping::ConfigError),
 }
 
 /// The ports, built once per process.
@@ -80,7 +82,7 @@ impl Runtime {
                 version = mapping.version,
                 "mapping document read from the store"
             );
-            settings.crm = settings.crm.with_mapping(mapping);
+            settings.crm = settings.crm.with_mapping(mapping)?;
         }
 
         let pc = &credentials.partner_center;

@@ -209,6 +209,16 @@ impl Mapping {
         for (index, field) in self.fields.iter().enumerate() {
             let key = format!("mapping.fields[{index}]");
             field.validate(&key)?;
+            let defaults = match field.table {
+                Table::Opportunity => &self.defaults.opportunity,
+                Table::Lead => &self.defaults.lead,
+            };
+            if defaults.contains_key(&field.column) {
+                return Err(ConfigError::Mapping {
+                    key,
+                    problem: format!("maps '{}', which has a default too: keep one", field.column),
+                });
+            }
             if !targets.insert((field.table, field.column.clone())) {
                 return Err(ConfigError::Mapping {
                     key,
