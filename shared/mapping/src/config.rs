@@ -33,6 +33,8 @@
 //! Column and table names are Dataverse logical names: they are trimmed and lower-cased, then
 //! must be letters, digits and `_` (this also keeps them safe inside `$select`).
 
+use std::collections::BTreeSet;
+
 use crate::custom::country::TextColumn;
 use crate::custom::{Country, Mapping};
 use crate::enums::AssistanceRequestCode;
@@ -289,46 +291,50 @@ impl CrmConfig {
         Ok(config)
     }
 
-    fn refuse_built_in_targets(&self) -> Result<(), ConfigError> {
+    /// The columns cosell writes itself on `table` (`opportunity`, `lead`, `account`, `contact`)
+    /// under these settings, as logical names (a lookup by its own name); the mapping's fields
+    /// aside. Start-up and `cosell check` refuse a mapping onto one of them.
+    pub fn written_columns(&self, table: &str) -> BTreeSet<String> {
         use crate::crm::{Account, Contact, CrmRow, Lead, Opportunity};
         let plain = Self {
             mapping: Mapping::default(),
             ..self.clone()
         };
-        let own = |columns: Vec<String>| -> Vec<String> {
-            columns
-                .into_iter()
-                .map(
-                    |c| match c.strip_prefix('_').and_then(|c| c.strip_suffix("_value")) {
-                        Some(lookup) => lookup.to_owned(),
-                        None => c,
-                    },
-                )
-                .collect()
+        let columns = match table {
+            "opportunity" => Opportunity::columns(&plain),
+            "lead" => Lead::columns(&plain),
+            "account" => Account::columns(&plain),
+            "contact" => Contact::columns(&plain),
+            _ => Vec::new(),
         };
-        let tables = [
-            ("opportunity", own(Opportunity::columns(&plain))),
-            ("lead", own(Lead::columns(&plain))),
-            ("account", own(Account::columns(&plain))),
-            ("contact", own(Contact::columns(&plain))),
-        ];
-        let written = |table: &str, column: &str| {
-            let column = column.to_ascii_lowercase();
-            tables
-                .iter()
-                .any(|(t, columns)| *t == table && columns.contains(&column))
-        };
+        columns
+            .into_iter()
+            .map(
+                |c| match c.strip_prefix('_').and_then(|c| c.strip_suffix("_value")) {
+                    Some(lookup) => lookup.to_owned(),
+                    None => c,
+                },
+            )
+            .collect()
+    }
+
+    fn refuse_built_in_targets(&self) -> Result<(), ConfigError> {
         let refuse = |key: String, column: &str| ConfigError::Mapping {
             key,
             problem: format!("cosell writes '{column}' itself; map another column"),
         };
         for (table, defaults) in self.mapping.defaults.tables() {
-            if let Some(column) = defaults.keys().find(|c| written(table, c)) {
+            let written = self.written_columns(table);
+            if let Some(column) = defaults
+                .keys()
+                .find(|c| written.contains(&c.to_ascii_lowercase()))
+            {
                 return Err(refuse(format!("mapping.defaults.{table}.{column}"), column));
             }
         }
         for (index, field) in self.mapping.fields.iter().enumerate() {
-            if written(field.table.logical_name(), &field.column) {
+            let written = self.written_columns(field.table.logical_name());
+            if written.contains(&field.column.to_ascii_lowercase()) {
                 return Err(refuse(format!("mapping.fields[{index}]"), &field.column));
             }
         }

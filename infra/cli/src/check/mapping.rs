@@ -12,8 +12,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use cosell_dataverse::{Attribute, DataverseClient};
+use cosell_mapping::CrmConfig;
 use cosell_mapping::custom::{AccountRule, Constant, Country, Flow, Table, field::SENDABLE};
-use cosell_mapping::{Account, Contact, CrmConfig, CrmRow, Lead, Opportunity};
 
 use super::Check;
 
@@ -94,28 +94,6 @@ impl<'a> Options<'a> {
     }
 }
 
-/// The columns cosell writes itself on `table`, as logical names (the mapped ones aside).
-fn built_in(table: &str, config: &CrmConfig) -> BTreeSet<String> {
-    let mut config = config.clone();
-    config.mapping.fields.clear();
-    let config = &config;
-    let columns = match table {
-        "opportunity" => Opportunity::columns(config),
-        "lead" => Lead::columns(config),
-        "account" => Account::columns(config),
-        _ => Contact::columns(config),
-    };
-    columns
-        .into_iter()
-        .map(
-            |c| match c.strip_prefix('_').and_then(|c| c.strip_suffix("_value")) {
-                Some(lookup) => lookup.to_owned(),
-                None => c,
-            },
-        )
-        .collect()
-}
-
 type Tables = BTreeMap<&'static str, BTreeMap<String, Attribute>>;
 
 async fn defaults(tables: &Tables, config: &CrmConfig, options: &mut Options<'_>) -> Check {
@@ -123,7 +101,7 @@ async fn defaults(tables: &Tables, config: &CrmConfig, options: &mut Options<'_>
     let mut problems = Vec::new();
     let mut count = 0;
     for (table, defaults) in config.mapping.defaults.tables() {
-        let own = built_in(table, config);
+        let own = config.written_columns(table);
         for (column, constant) in defaults {
             count += 1;
             let key = format!("mapping.defaults.{table}.{column}");
@@ -177,7 +155,7 @@ async fn fields(tables: &Tables, config: &CrmConfig, options: &mut Options<'_>) 
             problems.push(format!("{key}: {table} has no column '{column}'"));
             continue;
         };
-        if built_in(table, config).contains(column) {
+        if config.written_columns(table).contains(column) {
             problems.push(format!("{key}: cosell writes '{column}' itself"));
         }
         let kind = attribute.attribute_type.as_deref().unwrap_or_default();
@@ -240,7 +218,7 @@ fn required(tables: &Tables, config: &CrmConfig) -> Check {
         &[("opportunity", Table::Opportunity)]
     };
     for (table, kind) in checked {
-        let own = built_in(table, config);
+        let own = config.written_columns(table);
         let defaults: BTreeSet<String> = match kind {
             Table::Opportunity => &mapping.defaults.opportunity,
             Table::Lead => &mapping.defaults.lead,
