@@ -19,11 +19,10 @@
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use cosell_mapping::deal::DealState;
 use cosell_mapping::inbound::{self, RecordPlan};
 use cosell_mapping::outbound::{OutboundInput, plan_create, plan_update};
 use cosell_mapping::{CrmConfig, CrmRow, Opportunity};
-use cosell_store::Link;
+use cosell_sync::link::DealLink;
 use cosell_sync::ports::{Crm, ReferralSource};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -80,10 +79,6 @@ fn show(what: &str, result: anyhow::Result<Shown>) -> ExitCode {
     }
 }
 
-fn agreed(link: &Link) -> Option<DealState> {
-    serde_json::from_value(link.deal.clone()?).ok()
-}
-
 async fn referral_plan(wired: &wiring::Wired, id: &str) -> anyhow::Result<Shown> {
     let config: &CrmConfig = wired.jobs.inbound.config();
     let referral = ReferralSource::referral(&wired.partner_center, id)
@@ -101,13 +96,9 @@ async fn referral_plan(wired: &wiring::Wired, id: &str) -> anyhow::Result<Shown>
         let rows = crate::preview::rows(&plan, config, &audit)?;
         return Ok(Shown::Plan(json!({"action": "create", "rows": rows})));
     };
-    let agreed = agreed(&link);
+    let agreed = link.agreed();
     let record = json!({"table": plan.record.entity_set(), "id": link.crm_id});
-    let unchanged = link
-        .inbound_hash
-        .as_deref()
-        .is_some_and(|hash| plan.unchanged_since(hash, agreed.as_ref()));
-    if unchanged {
+    if link.holds(&plan) {
         return Ok(Shown::Plan(json!({"action": "none", "record": record})));
     }
     let row = match &plan.record {
@@ -161,7 +152,7 @@ async fn opportunity_plan(wired: &wiring::Wired, id: Uuid) -> anyhow::Result<Sho
     let current = ReferralSource::referral(&wired.partner_center, &referral_id)
         .await
         .with_context(|| format!("reading referral {referral_id} from Partner Center"))?;
-    let agreed = link.as_ref().and_then(agreed);
+    let agreed = link.as_ref().and_then(DealLink::agreed);
     match plan_update(&input, &current, agreed.as_ref(), config) {
         Ok(plan) => {
             let refused: Vec<String> = plan.refusals.iter().map(ToString::to_string).collect();

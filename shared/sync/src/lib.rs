@@ -23,7 +23,7 @@ pub mod activity;
 pub mod backoff;
 pub mod inbound;
 pub mod intent;
-pub(crate) mod link;
+pub mod link;
 pub mod mapping;
 pub mod metadata;
 pub mod outbound;

@@ -8,7 +8,7 @@ use cosell_store::{Link, Outcome, StoreError, SyncStore};
 use time::OffsetDateTime;
 
 /// What both directions read and write on a [`Link`].
-pub(crate) trait DealLink {
+pub trait DealLink {
     /// The deal both sides last agreed on; `None` when none is stored or the stored one does not
     /// read (then every field counts as changed, as with no agreed deal).
     fn agreed(&self) -> Option<DealState>;
@@ -20,6 +20,10 @@ pub(crate) trait DealLink {
     /// Records that the CRM now holds what `plan` writes (`inbound_hash` and the closed flag);
     /// `None` forgets it, so the next inbound sync writes whatever Partner Center holds.
     fn hold_inbound(&mut self, plan: Option<&InboundPlan>);
+
+    /// Whether the CRM already holds what `plan` writes: the rows hash as stored, and no mapped
+    /// column moved since the agreed deal (what an inbound sync skips on).
+    fn holds(&self, plan: &InboundPlan) -> bool;
 
     /// Whether the sync that wrote `inbound_hash` left the record closed.
     fn closed(&self) -> bool;
@@ -50,6 +54,12 @@ impl DealLink for Link {
     fn hold_inbound(&mut self, plan: Option<&InboundPlan>) {
         self.inbound_hash = plan.map(|plan| plan.hash.clone());
         self.closed = plan.map(|plan| plan.status.closes());
+    }
+
+    fn holds(&self, plan: &InboundPlan) -> bool {
+        self.inbound_hash
+            .as_deref()
+            .is_some_and(|hash| plan.unchanged_since(hash, self.agreed().as_ref()))
     }
 
     fn closed(&self) -> bool {

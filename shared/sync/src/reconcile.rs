@@ -217,10 +217,7 @@ impl Reconciler {
         let plan = inbound::plan(referral, self.inbound.config()).ok();
         // Unchanged as the sync itself decides: the rows' hash, and no mapped column moved.
         let unchanged = match (&plan, &link) {
-            (Some(plan), Some(link)) => link
-                .inbound_hash
-                .as_deref()
-                .is_some_and(|hash| plan.unchanged_since(hash, link.agreed().as_ref())),
+            (Some(plan), Some(link)) => link.holds(plan),
             _ => false,
         };
         if unchanged {
