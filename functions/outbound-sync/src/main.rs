@@ -48,6 +48,7 @@ async fn start() -> Result<App, Error> {
         cosell_runtime::Runtime::start(cosell_runtime::Settings::from_lookup(env)?).await?;
     settings.crm = runtime.settings.crm.clone(); // with the cached metadata laid over
     settings.webhook_key = runtime.dataverse_webhook_key;
+    settings.outbound.alerts = runtime.alerts.names();
     if settings.webhook_key.is_none() {
         tracing::info!("no dataverse.webhook_key in the credentials: the webhook trigger is off");
     }

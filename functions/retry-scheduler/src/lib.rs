@@ -81,6 +81,15 @@ impl Settings {
     }
 }
 
+impl Settings {
+    /// Alerts on: queued by the syncs the jobs run, posted to `channels` by the retry run.
+    pub fn alerts(&mut self, channels: &cosell_sync::alerts::channel::Channels) {
+        self.inbound.alerts = channels.names();
+        self.outbound.alerts = channels.names();
+        self.retry.channels = channels.clone();
+    }
+}
+
 /// The two jobs; built once per process.
 pub struct App {
     pub retries: Arc<RetryScheduler>,
@@ -266,6 +275,8 @@ pub async fn handle_event(
                 .collect();
             sets.extend(metrics::throttled());
             metrics::emit(&sets);
+            // Referrals already waiting when respond-by shipped: their tasks, once.
+            let waiting = app.reconciler.waiting_once(now).await?;
             // Metadata is a help, never a failure of the sweep: the settings stand meanwhile.
             if let Some(schema) = &app.schema {
                 let config = app.outbound.config();
@@ -286,6 +297,7 @@ pub async fn handle_event(
                 "unchanged": report.unchanged,
                 "synced": report.synced.len(),
                 "watermark": report.watermark.map(cosell_mapping::timestamp::format),
+                "waitingTasks": waiting.map(|w| w.tasks.len()),
             }))
         }
     }

@@ -39,6 +39,7 @@ async fn start() -> Result<App, Error> {
     let runtime =
         cosell_runtime::Runtime::start(cosell_runtime::Settings::from_lookup(env)?).await?;
     settings.crm = runtime.settings.crm.clone(); // with the cached metadata laid over
+    settings.alerts(&runtime.alerts);
     let dataverse = Arc::new(runtime.dataverse);
     Ok(App::new(
         settings,

@@ -46,6 +46,7 @@ async fn start() -> Result<App, Error> {
     let runtime =
         cosell_runtime::Runtime::start(cosell_runtime::Settings::from_lookup(env)?).await?;
     settings.crm = runtime.settings.crm.clone(); // with the cached metadata laid over
+    settings.inbound.alerts = runtime.alerts.names();
     Ok(App::new(
         settings,
         runtime.store,

@@ -11,6 +11,9 @@
 //! - `--mapped` also writes what a changed mapping maps on referrals already synced: each linked
 //!   referral is synced with every mapped column the link never agreed on counted as empty, so
 //!   only records whose mapped values differ are written, at the same pace.
+//! - `--waiting` is the pass over the referrals Microsoft sent that wait for an answer: each
+//!   linked one without a task gets its task and its reminder (the reconcile job does this once
+//!   by itself after an upgrade); one not in the CRM yet is synced, its create adds the task.
 //! - Failures are parked as retry items by the use cases (and shown on the record), as in
 //!   production; the run goes on and exits 1 at the end. A store failure stops it: run it again.
 
@@ -42,6 +45,9 @@ pub struct Args {
     /// Dataverse request. Referrals only.
     #[arg(long, conflicts_with = "opportunities_only")]
     mapped: bool,
+    /// Only the referrals waiting for an answer: each gets its respond-by task and reminder.
+    #[arg(long, conflicts_with_all = ["opportunities_only", "mapped"])]
+    waiting: bool,
     /// Dataverse requests per second at most.
     #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u32).range(1..=20))]
     rate: u32,
@@ -66,9 +72,19 @@ pub struct Opportunities {
 }
 
 #[derive(Debug, Default, Serialize)]
+pub struct Waiting {
+    pub listed: usize,
+    pub tasks: usize,
+    pub synced: usize,
+    pub failed: Vec<String>,
+}
+
+#[derive(Debug, Default, Serialize)]
 pub struct Backfill {
     pub referrals: Option<Referrals>,
     pub opportunities: Option<Opportunities>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<Waiting>,
 }
 
 impl Report for Backfill {
@@ -86,6 +102,18 @@ impl Report for Backfill {
                 o.listed, o.created, o.updated, o.in_sync, o.invalid, o.parked
             );
         }
+        if let Some(w) = &self.waiting {
+            out += &format!(
+                "waiting        {} waiting for an answer: {} task(s) created, {} synced, {} failed\n",
+                w.listed,
+                w.tasks,
+                w.synced,
+                w.failed.len()
+            );
+            for failed in &w.failed {
+                out += &format!("  ✖ {failed}\n");
+            }
+        }
         if !self.ok() {
             out += "Some were not synced: `cosell status` lists them with the reason.\n";
         }
@@ -93,7 +121,8 @@ impl Report for Backfill {
     }
 
     fn ok(&self) -> bool {
-        self.referrals.as_ref().is_none_or(|r| r.parked == 0)
+        self.waiting.as_ref().is_none_or(|w| w.failed.is_empty())
+            && self.referrals.as_ref().is_none_or(|r| r.parked == 0)
             && self
                 .opportunities
                 .as_ref()
@@ -209,6 +238,20 @@ pub fn main(ctx: &Context, args: Args) -> ExitCode {
         };
         let wired = wiring::wire(&config, Some(rate)).await?;
         let mut report = Backfill::default();
+        if args.waiting {
+            let done = wired
+                .jobs
+                .reconciler
+                .waiting(OffsetDateTime::now_utc())
+                .await?;
+            report.waiting = Some(Waiting {
+                listed: done.listed,
+                tasks: done.tasks.len(),
+                synced: done.synced.len(),
+                failed: done.failed,
+            });
+            return anyhow::Ok(report);
+        }
         if !args.opportunities_only {
             report.referrals = Some(referrals(&wired, ctx.format, args.mapped).await?);
         }

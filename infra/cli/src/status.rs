@@ -1,13 +1,14 @@
 //! `cosell status`: what the sync state says — cursors and watermarks with their age, the retry
-//! queue by state, the dead items (with the command that replays each), and when each direction
-//! last wrote something. Reads the store only: no credentials, no request to either service.
+//! queue by state, the dead items (with the command that replays each), the referrals waiting for
+//! an answer with the days they have left, and when each direction last wrote something. Reads the store only: no credentials, no request to either service.
 
 use std::process::ExitCode;
 
 use cosell_mapping::timestamp;
 use cosell_store::{RetryItem, SyncStore};
 use cosell_sync::activity::{self, SyncDirection};
-use cosell_sync::{outbound, reconcile};
+use cosell_sync::respond::Waiting;
+use cosell_sync::{WorkKey, outbound, reconcile};
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -27,6 +28,21 @@ pub struct Status {
     /// Each pending item, with when it is due and its last error.
     pub pending: Vec<PendingItem>,
     pub dead: Vec<DeadItem>,
+    /// Referrals Microsoft sent that nobody has answered yet, soonest expiry first.
+    pub waiting: Vec<WaitingReferral>,
+}
+
+/// A referral waiting for an answer (its `respond:` item).
+#[derive(Debug, Serialize)]
+pub struct WaitingReferral {
+    pub referral_id: String,
+    pub deal: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires: OffsetDateTime,
+    /// Whole days left (0 on the last day, negative once past).
+    pub days_left: i64,
+    /// The "expiring" reminder went out.
+    pub reminded: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -113,6 +129,27 @@ pub async fn read(store: &dyn SyncStore, now: OffsetDateTime) -> anyhow::Result<
         // Every pending item: due now or at any time later.
         .due_retries(now + time::Duration::days(3650), LIMIT)
         .await?;
+    // The waiting referrals' items are reminders, not retries: listed apart.
+    let (respond, pending): (Vec<RetryItem>, Vec<RetryItem>) = pending
+        .into_iter()
+        .partition(|i| matches!(WorkKey::parse(&i.id), Some(WorkKey::Respond(_))));
+    let mut waiting: Vec<WaitingReferral> = respond
+        .iter()
+        .filter_map(|item| {
+            let Some(WorkKey::Respond(referral_id)) = WorkKey::parse(&item.id) else {
+                return None;
+            };
+            let w: Waiting = serde_json::from_value(item.payload.clone()).ok()?;
+            Some(WaitingReferral {
+                days_left: w.days_left(now),
+                referral_id,
+                deal: w.deal,
+                expires: w.expires,
+                reminded: w.reminded,
+            })
+        })
+        .collect();
+    waiting.sort_by_key(|w| w.expires);
     let due_now = pending.iter().filter(|i| i.due_at <= now).count();
     let dead = store.dead_retries(LIMIT).await?;
     Ok(Status {
@@ -136,14 +173,19 @@ pub async fn read(store: &dyn SyncStore, now: OffsetDateTime) -> anyhow::Result<
             })
             .collect(),
         dead: dead.into_iter().map(dead_item).collect(),
+        waiting,
     })
 }
 
 fn dead_item(item: RetryItem) -> DeadItem {
-    let target = item
-        .id
-        .split_once(':')
-        .map_or(item.id.as_str(), |(_, id)| id);
+    // A referral or opportunity id is enough for a sync; other work is named whole.
+    let target = match WorkKey::parse(&item.id) {
+        Some(WorkKey::Inbound(_) | WorkKey::Outbound(_)) => item
+            .id
+            .split_once(':')
+            .map_or(item.id.as_str(), |(_, id)| id),
+        _ => item.id.as_str(),
+    };
     DeadItem {
         replay: format!("cosell replay {target}"),
         id: item.id,
@@ -222,6 +264,24 @@ impl Report for Status {
                 );
             }
         }
+        if !self.waiting.is_empty() {
+            out += "Waiting for an answer (Microsoft closes them as Expired)\n";
+            for w in &self.waiting {
+                let left = match w.days_left {
+                    d if d < 0 => "past its expiry".to_owned(),
+                    0 => "expires today".to_owned(),
+                    1 => "1 day left".to_owned(),
+                    d => format!("{d} days left"),
+                };
+                let reminded = if w.reminded { ", reminded" } else { "" };
+                out += &format!(
+                    "  ⏳ {}  {left} (expires {}){reminded}: {}\n",
+                    w.referral_id,
+                    timestamp::format(w.expires),
+                    w.deal
+                );
+            }
+        }
         if !self.dead.is_empty() {
             out += "Dead (fix the cause, then replay)\n";
             for d in &self.dead {
@@ -272,6 +332,11 @@ mod tests {
             last_error: Some("boom".into()),
             state: cosell_store::RetryState::Dead,
         };
-        assert_eq!(dead_item(item).replay, "cosell replay r-1");
+        assert_eq!(dead_item(item.clone()).replay, "cosell replay r-1");
+        let alert = RetryItem {
+            id: "alert:teams:new:r-1".into(),
+            ..item
+        };
+        assert_eq!(dead_item(alert).replay, "cosell replay alert:teams:new:r-1");
     }
 }

@@ -26,6 +26,7 @@ pub async fn wire(config: &Config, dataverse_rate: Option<RateLimit>) -> anyhow:
     runtime_settings.dataverse_rate_limit = dataverse_rate;
     let runtime = Runtime::start(runtime_settings).await?;
     settings.crm = runtime.settings.crm.clone();
+    settings.alerts(&runtime.alerts);
     let partner_center = runtime.partner_center.clone();
     let dataverse = runtime.dataverse.clone();
     let jobs = retry_scheduler::App::new(

@@ -70,6 +70,9 @@ impl Apps {
         inbound.crm = runtime.settings.crm.clone();
         outbound.crm = runtime.settings.crm.clone();
         outbound.webhook_key = runtime.dataverse_webhook_key.clone();
+        inbound.inbound.alerts = runtime.alerts.names();
+        outbound.outbound.alerts = runtime.alerts.names();
+        jobs.alerts(&runtime.alerts);
         let partner_center = runtime.partner_center.clone();
         let referrals = Arc::new(runtime.partner_center);
         let crm = Arc::new(runtime.dataverse);

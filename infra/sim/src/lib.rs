@@ -1,6 +1,6 @@
 //! Local stand-ins for the three services cosell talks to: Partner Center (referrals, webhook
 //! registration, signed webhook delivery), Dataverse (the OData subset in `contracts/dataverse.md`)
-//! and the Entra ID token endpoint. All are served on one loopback port with the real paths, so a
+//! the Entra ID token endpoint, and a webhook sink standing in for Teams and Slack (alerts). All are served on one loopback port with the real paths, so a
 //! client only swaps its base URLs. Knobs for latency, injected faults and request counters live
 //! under `/_admin`, so tests, benchmarks and the sandbox can drive both sides like a person would.
 //!
@@ -16,6 +16,7 @@ pub mod dataverse;
 pub mod faults;
 pub mod partner_center;
 mod server;
+pub mod sink;
 pub mod token;
 
 use std::net::SocketAddr;
@@ -63,6 +64,8 @@ pub struct SimState {
     pub tokens: TokenAuthority,
     pub pc: partner_center::PcState,
     pub dv: dataverse::DvState,
+    /// What the local webhook sink received (alerts).
+    pub sink: sink::Sink,
 }
 
 /// A running simulator; stops when dropped.
@@ -86,6 +89,7 @@ impl Sim {
             pc: partner_center::PcState::new(config.partner_center.clone(), &base_url),
             dv: dataverse::DvState::new(config.dataverse.clone(), &base_url),
             base_url: base_url.clone(),
+            sink: sink::Sink::default(),
         });
         partner_center::start_background(&state);
         let app = router(state.clone());
@@ -115,5 +119,9 @@ pub fn router(state: Arc<SimState>) -> Router {
             state.clone(),
             faults::inject,
         ));
-    services.merge(admin::router()).with_state(state)
+    services
+        .merge(sink::router())
+        .merge(sink::admin_router())
+        .merge(admin::router())
+        .with_state(state)
 }

@@ -39,6 +39,7 @@ use crate::custom::country::TextColumn;
 use crate::custom::{Country, Mapping};
 use crate::enums::AssistanceRequestCode;
 use crate::error::ConfigError;
+use crate::respond::RespondConfig;
 
 /// The `COSELL_*` keys read by [`CrmConfig::from_lookup`].
 pub mod keys {
@@ -64,6 +65,9 @@ pub mod keys {
     pub const SOLUTION_PLAY_COLUMN: &str = "COSELL_SOLUTION_PLAY_COLUMN";
     pub const MARKETPLACE_INTENT_COLUMN: &str = "COSELL_MARKETPLACE_INTENT_COLUMN";
     pub const MAPPING: &str = "COSELL_MAPPING";
+    pub const RESPOND_TASKS: &str = "COSELL_RESPOND_TASKS";
+    pub const RESPOND_DAYS_BEFORE: &str = "COSELL_RESPOND_DAYS_BEFORE";
+    pub const COLUMN_EXPIRES: &str = "COSELL_COLUMN_EXPIRES";
 }
 
 /// How the partner's Dataverse is laid out. `Default` is the Microsoft solution's layout.
@@ -91,6 +95,8 @@ pub struct CrmConfig {
     pub marketplace_intent_column: Option<String>,
     /// The partner's mapping document: defaults, mapped fields, account rules, leads.
     pub mapping: Mapping,
+    /// A waiting referral's task and expiry ([`crate::respond`]).
+    pub respond: RespondConfig,
 }
 
 /// The opportunity's text columns holding the fields Partner Center requires for Services
@@ -189,6 +195,7 @@ impl Default for CrmConfig {
             services: ServicesColumns::default(),
             marketplace_intent_column: None,
             mapping: Mapping::default(),
+            respond: RespondConfig::default(),
         }
     }
 }
@@ -275,6 +282,25 @@ impl CrmConfig {
         if let Some(value) = get(keys::HELP_OPTIONS) {
             config.help_options = HelpOptions::parse(&value)?;
         }
+        if let Some(value) = get(keys::RESPOND_TASKS) {
+            config.respond.tasks = parse_bool(keys::RESPOND_TASKS, &value)?;
+        }
+        if let Some(value) = get(keys::RESPOND_DAYS_BEFORE) {
+            config.respond.days_before = value
+                .trim()
+                .parse()
+                .ok()
+                .filter(|days| *days <= 13)
+                .ok_or_else(|| ConfigError::Mapping {
+                    key: keys::RESPOND_DAYS_BEFORE.to_owned(),
+                    problem: format!(
+                        "must be a whole number of days from 0 to 13 (a referral expires after 14), got '{value}'"
+                    ),
+                })?;
+        }
+        if let Some(value) = get(keys::COLUMN_EXPIRES) {
+            config.respond.expiry_column = Some(parse_logical_name(keys::COLUMN_EXPIRES, &value)?);
+        }
         if let Some(value) = get(keys::MAPPING) {
             config = config.with_mapping(Mapping::parse(&value)?)?;
         }
@@ -307,7 +333,7 @@ impl CrmConfig {
             "contact" => Contact::columns(&plain),
             _ => Vec::new(),
         };
-        columns
+        let mut written: BTreeSet<String> = columns
             .into_iter()
             .map(
                 |c| match c.strip_prefix('_').and_then(|c| c.strip_suffix("_value")) {
@@ -315,7 +341,15 @@ impl CrmConfig {
                     None => c,
                 },
             )
-            .collect()
+            .collect();
+        // The owner a create picks (crate::respond), and the expiry column.
+        if matches!(table, "opportunity" | "lead") {
+            written.insert("ownerid".into());
+        }
+        if table == "opportunity" {
+            written.extend(self.respond.expiry_column.clone());
+        }
+        written
     }
 
     fn refuse_built_in_targets(&self) -> Result<(), ConfigError> {

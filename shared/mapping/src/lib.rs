@@ -17,6 +17,7 @@
 //! | [`outbound`] | the outbound plans: what an opportunity becomes in Partner Center (pure) |
 //! | [`custom`] | [`custom::Mapping`]: the partner's mapping document (defaults, fields, account rules) |
 //! | [`config`] | [`CrmConfig`]: the settings a partner customises, and their `COSELL_*` keys |
+//! | [`respond`] | respond-by: which referral waits for an answer, its task row, how an answer closes it |
 //! | [`timestamp`] | the RFC 3339 reading and writing used for every referral date |
 //! | [`error`] | [`MappingError`] and [`ConfigError`] |
 
@@ -35,6 +36,7 @@ pub mod metadata;
 pub mod outbound;
 pub mod patch;
 pub mod referral;
+pub mod respond;
 pub mod status;
 pub mod timestamp;
 

@@ -216,6 +216,16 @@ impl PartnerCenter {
         Ok(open)
     }
 
+    /// The referrals sent to us and not yet answered: status New and direction Incoming, both
+    /// documented `eq` filters, in one listing.
+    pub async fn waiting_referrals(&self) -> Result<Vec<Referral>, Error> {
+        let filter = Filter::new()
+            .eq(Field::Status, cosell_mapping::Status::New)
+            .eq(Field::Direction, cosell_mapping::Direction::Incoming);
+        self.list_all_referrals(ListQuery::new().filter(filter))
+            .await
+    }
+
     pub async fn get_referral(&self, id: &str) -> Result<Versioned<Referral>, Error> {
         let call = call("get referral", true);
         let url = self.referral_url(id);

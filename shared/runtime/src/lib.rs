@@ -11,6 +11,8 @@ use cosell_dataverse::{DataverseClient, DataverseConfig};
 use cosell_partner_center::PartnerCenter;
 use cosell_secrets::CredentialStore;
 use cosell_store::{DynamoStore, SqliteStore, SyncStore};
+use cosell_sync::alerts::channel::{Channel, Channels, Kind, Webhook};
+use cosell_sync::alerts::message::Links;
 use cosell_transport::Secret;
 
 pub use settings::{CredentialSource, Settings, SettingsError, StoreSource};
@@ -41,6 +43,8 @@ pub struct Runtime {
     pub store: Arc<dyn SyncStore>,
     /// The key Dataverse's webhook must present (credentials `dataverse.webhook_key`), if set.
     pub dataverse_webhook_key: Option<Secret>,
+    /// Where alerts are posted (credentials `alerts`); empty: alerts are off.
+    pub alerts: Channels,
 }
 
 impl Runtime {
@@ -109,14 +113,36 @@ impl Runtime {
         }
         let dataverse = DataverseClient::new(dv_config)?;
 
+        let alerts = alert_channels(&credentials.alerts, &settings.alert_links);
         Ok(Runtime {
             settings,
             partner_center,
             dataverse,
             store,
             dataverse_webhook_key: credentials.dataverse.webhook_key,
+            alerts,
         })
     }
+}
+
+/// The alert channels the credentials name.
+fn alert_channels(urls: &cosell_secrets::AlertUrls, links: &Links) -> Channels {
+    let mut channels: Vec<Arc<dyn Channel>> = Vec::new();
+    if let Some(url) = &urls.teams_workflow_url {
+        channels.push(Arc::new(Webhook::new(
+            Kind::Teams,
+            url.clone(),
+            links.clone(),
+        )));
+    }
+    if let Some(url) = &urls.slack_webhook_url {
+        channels.push(Arc::new(Webhook::new(
+            Kind::Slack,
+            url.clone(),
+            links.clone(),
+        )));
+    }
+    Channels(channels)
 }
 
 /// Where the credentials live, as a store that reads and writes them. `aws` is the loaded AWS

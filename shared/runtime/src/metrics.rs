@@ -14,6 +14,8 @@
 
 use std::time::Duration;
 
+use cosell_sync::alerts::deliver::Delivered;
+use cosell_sync::respond::Reminded;
 use cosell_sync::retry::Redone;
 use cosell_sync::{Handled, Synced};
 use serde_json::{Map, Value, json};
@@ -183,7 +185,35 @@ pub fn redone(redone: &Redone, latency: Option<Duration>) -> Vec<MetricSet> {
     match redone {
         Redone::Inbound(handled) => inbound(handled, latency),
         Redone::Outbound(synced) => outbound(synced, latency),
-        Redone::Unknown => sync("unknown", "dead", latency),
+        Redone::Respond(reminded) => {
+            let outcome = match reminded {
+                Reminded::Waiting { reminded: true } => "reminded",
+                Reminded::Waiting { reminded: false } => "waiting",
+                Reminded::Closed { .. } => "closed",
+                Reminded::Gone => "gone",
+                Reminded::Parked {
+                    permanent: false, ..
+                } => "parked",
+                Reminded::Parked {
+                    permanent: true, ..
+                } => "dead",
+            };
+            sync("respond", outcome, None)
+        }
+        Redone::Alert(delivered) => {
+            let outcome = match delivered {
+                Delivered::Sent => "sent",
+                Delivered::Later => "later",
+                Delivered::Parked {
+                    permanent: false, ..
+                } => "parked",
+                Delivered::Parked {
+                    permanent: true, ..
+                } => "dead",
+            };
+            sync("alert", outcome, None)
+        }
+        Redone::Unknown => sync("unknown", "left", latency),
     }
 }
 

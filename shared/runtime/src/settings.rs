@@ -12,6 +12,8 @@
 //! | `COSELL_LOGIN_URL` | the Entra ID host | `https://login.microsoftonline.com` |
 //! | `COSELL_PARTNER_CENTER_URL` | the referrals host | `https://api.partner.microsoft.com` |
 //! | `COSELL_PARTNER_CENTER_WEBHOOKS_URL` | the webhook registration host | `https://api.partnercenter.microsoft.com` |
+//! | `COSELL_DYNAMICS_APP_URL` | where alerts link a Dynamics 365 record | the Web API host without `.api` |
+//! | `COSELL_PARTNER_CENTER_REFERRAL_URL` | where alerts link a referral in Partner Center (`{id}` replaced; Microsoft documents no address) | `https://partner.microsoft.com/dashboard/referrals/v2/leads/{id}/details` |
 //! | `COSELL_MAPPING_VERSION` | the mapping document version this deploy runs: the start fails while neither `COSELL_MAPPING` nor the store (`cosell mapping push`) holds it | unset: any |
 
 use std::path::PathBuf;
@@ -64,6 +66,8 @@ pub struct Settings {
     /// One request's limit, connect to last byte, for both services (default 30 s). `serve` sets
     /// it from `COSELL_HTTP_TIMEOUT`; the functions keep the default, well inside their timeouts.
     pub http_timeout: Option<std::time::Duration>,
+    /// Where alerts link (`COSELL_DYNAMICS_APP_URL`, `COSELL_PARTNER_CENTER_REFERRAL_URL`).
+    pub alert_links: cosell_sync::alerts::message::Links,
 }
 
 impl Settings {
@@ -136,6 +140,7 @@ impl Settings {
             "COSELL_PARTNER_CENTER_WEBHOOKS_URL",
             "https://api.partnercenter.microsoft.com",
         )?;
+        let app = app_url(&dataverse_url);
         Ok(Settings {
             dataverse_url,
             partner_center_tenant,
@@ -157,6 +162,12 @@ impl Settings {
             },
             dataverse_rate_limit: None,
             http_timeout: None,
+            alert_links: cosell_sync::alerts::message::Links {
+                dynamics: url("COSELL_DYNAMICS_APP_URL", &app)?,
+                partner_center: get("COSELL_PARTNER_CENTER_REFERRAL_URL").unwrap_or_else(|| {
+                    cosell_sync::alerts::message::PARTNER_CENTER_REFERRAL_URL.to_owned()
+                }),
+            },
         })
     }
 
@@ -190,4 +201,14 @@ impl Settings {
         }
         config
     }
+}
+
+/// The Dynamics 365 app of a Web API base: `https://contoso.api.crm.dynamics.com/api/data/v9.2/`
+/// → `https://contoso.crm.dynamics.com`.
+fn app_url(web_api: &str) -> String {
+    let origin = match web_api.find("/api/") {
+        Some(at) => &web_api[..at],
+        None => web_api.trim_end_matches('/'),
+    };
+    origin.replacen(".api.", ".", 1)
 }

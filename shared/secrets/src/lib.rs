@@ -5,9 +5,14 @@
 //! {
 //!   "partner_center": { "client_id": "…", "client_secret": "…", "refresh_token": "…" },
 //!   "dataverse":      { "tenant_id": "…", "client_id": "…", "client_secret": "…",
-//!                       "webhook_key": "…" }
+//!                       "webhook_key": "…" },
+//!   "alerts":         { "teams_workflow_url": "…", "slack_webhook_url": "…" }
 //! }
 //! ```
+//!
+//! `alerts` is optional, and so is each URL in it: a Teams Workflows webhook and a Slack incoming
+//! webhook to post alerts to. The URLs carry their own credential, so they live here, never in
+//! a setting or a log.
 //!
 //! `public_client` (optional, `false` when absent) says the refresh token came from a device-code
 //! sign-in, a public client flow: it is then redeemed without the secret, as Entra ID requires.
@@ -32,6 +37,17 @@ use serde_json::Value;
 pub struct Credentials {
     pub partner_center: PartnerCenterCredentials,
     pub dataverse: DataverseCredentials,
+    #[serde(default)]
+    pub alerts: AlertUrls,
+}
+
+/// Where alerts are posted; both optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct AlertUrls {
+    #[serde(default)]
+    pub teams_workflow_url: Option<Secret>,
+    #[serde(default)]
+    pub slack_webhook_url: Option<Secret>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

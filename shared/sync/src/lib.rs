@@ -10,6 +10,8 @@
 //! | [`inbound`] | [`InboundSync`]: a verified webhook event → the referral's account, contact and opportunity (or lead) in Dataverse |
 //! | [`outbound`] | [`OutboundSync`]: a seller's opportunity → a Partner Center referral, kept in sync (change feed or one row) |
 //! | [`retry`] | [`RetryScheduler`]: parked work redone when due through the same use cases; `replay` |
+//! | [`respond`] | respond-by: a waiting referral's owner, task and `respond:` due item, closed when it is answered |
+//! | [`alerts`] | alerts to Teams Workflows / Slack webhooks, queued as `alert:` items and posted in batches by the scheduler |
 //! | [`reconcile`] | [`Reconciler`]: the sweep over referrals changed since a watermark, for webhooks Partner Center gave up on |
 //! | [`backoff`] | when parked work is due again (exponential, full jitter) and when it is given up |
 //! | [`activity`] | when each direction last wrote something (for `cosell status`) |
@@ -20,6 +22,7 @@
 //! other.
 
 pub mod activity;
+pub mod alerts;
 pub mod backoff;
 pub mod inbound;
 pub mod intent;
@@ -30,6 +33,7 @@ pub mod outbound;
 pub mod ports;
 pub mod reconcile;
 pub mod record;
+pub mod respond;
 pub mod retry;
 
 use cosell_store::StoreError;

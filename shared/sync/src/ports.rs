@@ -42,6 +42,9 @@ pub trait ReferralFeed: Send + Sync {
         &self,
         after: OffsetDateTime,
     ) -> Result<Vec<Referral>, cosell_partner_center::Error>;
+
+    /// Every referral sent to us and not yet answered (status New, direction Incoming).
+    async fn waiting(&self) -> Result<Vec<Referral>, cosell_partner_center::Error>;
 }
 
 #[async_trait]
@@ -51,6 +54,10 @@ impl ReferralFeed for PartnerCenter {
         after: OffsetDateTime,
     ) -> Result<Vec<Referral>, cosell_partner_center::Error> {
         self.referrals_updated_after(after).await
+    }
+
+    async fn waiting(&self) -> Result<Vec<Referral>, cosell_partner_center::Error> {
+        self.waiting_referrals().await
     }
 }
 

@@ -243,6 +243,87 @@ impl Reconciler {
     }
 }
 
+/// What a pass over the waiting referrals did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct WaitingReport {
+    /// Referrals sent to us and not yet answered, as Partner Center listed them.
+    pub listed: usize,
+    /// Linked ones that got their task and `respond:` item now.
+    pub tasks: Vec<String>,
+    /// Ones not in the CRM yet, synced (their create adds the task).
+    pub synced: Vec<(String, Handled)>,
+    /// Ones whose task could not be made; each message names the referral.
+    pub failed: Vec<String>,
+}
+
+/// The store cursor that says the waiting referrals were looked over once
+/// ([`Reconciler::waiting_once`]).
+pub const WAITING_DONE: &str = "respond:backfilled";
+
+impl Reconciler {
+    /// Every referral waiting for an answer gets its task and due item: a linked one through
+    /// [`crate::respond::RespondBy::ensure`], one not in the CRM by syncing it. A second pass
+    /// finds their items and does nothing. (`cosell backfill --waiting`.)
+    pub async fn waiting(&self, now: OffsetDateTime) -> Result<WaitingReport, SweepError> {
+        let referrals = self.feed.waiting().await.map_err(SweepError::List)?;
+        let mut report = WaitingReport {
+            listed: referrals.len(),
+            ..WaitingReport::default()
+        };
+        for referral in &referrals {
+            let Some(id) = referral.id.as_deref() else {
+                continue;
+            };
+            match self.store.link_by_referral(id).await? {
+                Some(link) => match self.inbound.respond().ensure(referral, &link, now).await {
+                    Ok(true) => report.tasks.push(id.to_owned()),
+                    Ok(false) => {}
+                    Err(error) => report.failed.push(format!("{id}: {error}")),
+                },
+                None => {
+                    if let Some(handled) = self.bring_up_to_date(referral, now).await? {
+                        report.synced.push((id.to_owned(), handled));
+                    }
+                }
+            }
+        }
+        tracing::info!(
+            listed = report.listed,
+            tasks = report.tasks.len(),
+            synced = report.synced.len(),
+            failed = report.failed.len(),
+            "waiting referrals looked over"
+        );
+        Ok(report)
+    }
+
+    /// [`Self::waiting`] the first time this store sees it, so referrals already waiting when
+    /// respond-by shipped get their tasks on the first reconcile run; `None` afterwards.
+    pub async fn waiting_once(
+        &self,
+        now: OffsetDateTime,
+    ) -> Result<Option<WaitingReport>, SweepError> {
+        if !self.inbound.config().respond.tasks || self.store.cursor(WAITING_DONE).await?.is_some()
+        {
+            return Ok(None);
+        }
+        let report = self.waiting(now).await?;
+        if report.failed.is_empty() {
+            let done = Cursor {
+                name: WAITING_DONE.to_owned(),
+                value: timestamp::format(now),
+                updated_at: now,
+                version: 0,
+            };
+            match self.store.put_cursor(&done).await {
+                Ok(_) | Err(StoreError::Conflict { .. }) => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Ok(Some(report))
+    }
+}
+
 enum Seen {
     Unchanged,
     Parked,

@@ -1,7 +1,10 @@
 //! The per-record protocol both directions follow, in one place:
 //!
 //! - [`WorkKey`] names a piece of work on one record: its retry item, its lease, and what
-//!   `cosell replay ID` accepts, as `inbound:<referral id>` or `outbound:<opportunity id>`;
+//!   `cosell replay ID` accepts, as `inbound:<referral id>` or `outbound:<opportunity id>` — and
+//!   the two kinds of work that are items without a lease: `respond:<referral id>` (a waiting
+//!   referral's reminder and expiry, see [`crate::respond`]) and `alert:<channel>:<event>:<subject>`
+//!   (an alert to post, see [`crate::alerts`]);
 //! - [`lock::DealLock`] holds a deal's two record leases, always taken in one order;
 //! - [`lock::with_lease`] runs a scheduled job (the change feed, the retry run, the sweep) under
 //!   its own lease, one run at a time;
@@ -23,16 +26,42 @@ pub enum WorkKey {
     Inbound(String),
     /// An opportunity's outbound sync (Dataverse → Partner Center): `outbound:<opportunity id>`.
     Outbound(Uuid),
+    /// A referral waiting for an answer: its reminder, then its expiry (`respond:<referral id>`).
+    Respond(String),
+    /// An alert to post to one channel: `alert:<channel>:<event>:<subject>`, one per channel,
+    /// event and subject (a referral id, or for a dead sync the dead item's id).
+    Alert {
+        channel: String,
+        event: String,
+        subject: String,
+    },
 }
 
 const INBOUND: &str = "inbound:";
 const OUTBOUND: &str = "outbound:";
+const RESPOND: &str = "respond:";
+const ALERT: &str = "alert:";
 
 impl WorkKey {
     /// The work a stored id names; `None` for an id this version does not know.
     pub fn parse(text: &str) -> Option<Self> {
         if let Some(referral_id) = text.strip_prefix(INBOUND) {
             return (!referral_id.is_empty()).then(|| Self::Inbound(referral_id.to_owned()));
+        }
+        if let Some(referral_id) = text.strip_prefix(RESPOND) {
+            return (!referral_id.is_empty()).then(|| Self::Respond(referral_id.to_owned()));
+        }
+        if let Some(rest) = text.strip_prefix(ALERT) {
+            let mut parts = rest.splitn(3, ':');
+            let (channel, event, subject) = (parts.next()?, parts.next()?, parts.next()?);
+            if [channel, event, subject].iter().any(|p| p.is_empty()) {
+                return None;
+            }
+            return Some(Self::Alert {
+                channel: channel.to_owned(),
+                event: event.to_owned(),
+                subject: subject.to_owned(),
+            });
         }
         let id = Uuid::try_parse(text.strip_prefix(OUTBOUND)?).ok()?;
         Some(Self::Outbound(id))
@@ -49,6 +78,7 @@ impl WorkKey {
         match self {
             Self::Outbound(_) => 0,
             Self::Inbound(_) => 1,
+            Self::Respond(_) | Self::Alert { .. } => 2,
         }
     }
 }
@@ -58,6 +88,12 @@ impl fmt::Display for WorkKey {
         match self {
             Self::Inbound(referral_id) => write!(f, "{INBOUND}{referral_id}"),
             Self::Outbound(opportunity_id) => write!(f, "{OUTBOUND}{opportunity_id}"),
+            Self::Respond(referral_id) => write!(f, "{RESPOND}{referral_id}"),
+            Self::Alert {
+                channel,
+                event,
+                subject,
+            } => write!(f, "{ALERT}{channel}:{event}:{subject}"),
         }
     }
 }
@@ -71,9 +107,23 @@ mod tests {
         let id = Uuid::new_v4();
         assert_eq!(WorkKey::inbound("r-1").to_string(), "inbound:r-1");
         assert_eq!(WorkKey::Outbound(id).to_string(), format!("outbound:{id}"));
-        for key in [WorkKey::inbound("r-1"), WorkKey::Outbound(id)] {
+        let alert = WorkKey::Alert {
+            channel: "teams".into(),
+            event: "dead".into(),
+            subject: format!("outbound:{id}"),
+        };
+        assert_eq!(alert.to_string(), format!("alert:teams:dead:outbound:{id}"));
+        assert_eq!(WorkKey::Respond("r-1".into()).to_string(), "respond:r-1");
+        for key in [
+            WorkKey::inbound("r-1"),
+            WorkKey::Outbound(id),
+            WorkKey::Respond("r-1".into()),
+            alert,
+        ] {
             assert_eq!(WorkKey::parse(&key.to_string()), Some(key));
         }
+        assert_eq!(WorkKey::parse("alert:teams:new"), None);
+        assert_eq!(WorkKey::parse("respond:"), None);
         assert_eq!(WorkKey::parse("outbound:not-a-guid"), None);
         assert_eq!(WorkKey::parse("inbound:"), None);
         assert_eq!(WorkKey::parse("export:x"), None);

@@ -7,8 +7,12 @@
 //!   [`OutboundSync::sync_opportunity`]. Success removes the item; failure parks it again with
 //!   one more attempt and the next backoff ([`crate::backoff`]), dead once the attempts are used
 //!   up or the error can never succeed.
-//! - An item whose id this version does not know goes dead at once with that reason, instead of
-//!   coming due forever.
+//! - `respond:<referral id>` → [`RespondBy::redo`] (a waiting referral's reminder and expiry);
+//!   the due `alert:` items are posted together at the end of the run ([`alerts::deliver`]).
+//! - An item whose id this version does not know is left pending, due again a day later, for a
+//!   version that knows it (a rollback must not kill a newer version's work). Versions before
+//!   respond-by parked such an item dead; each run revives the dead items they killed that
+//!   this version knows ([`UNKNOWN`] in their error).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,10 +23,19 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::NotStored;
+use crate::alerts::{self, channel::Channels, deliver::Delivered};
 use crate::inbound::{Handled, InboundSync};
 use crate::outbound::{OutboundSync, Synced};
 use crate::record::WorkKey;
 use crate::record::lock::with_lease;
+use crate::respond::Reminded;
+
+/// The words an unknown item's error holds, in this version and the ones before it: how a run
+/// finds the items an older version parked dead for not knowing them.
+pub const UNKNOWN: &str = "is not work this version knows";
+
+/// How long an item of unknown work waits before it is looked at again.
+const UNKNOWN_AGAIN: time::Duration = time::Duration::days(1);
 
 /// The lease that keeps two scheduled runs from taking the same due items.
 pub const LEASE: &str = "retry-scheduler";
@@ -40,6 +53,8 @@ pub struct RetrySettings {
     /// most likely still down, and the rest wait for the next run instead of each spending the
     /// client's retries on it.
     pub stop_after_failures: usize,
+    /// Where due alerts are posted ([`crate::alerts`]).
+    pub channels: Channels,
 }
 
 impl Default for RetrySettings {
@@ -49,6 +64,7 @@ impl Default for RetrySettings {
             lease_ttl: Duration::from_secs(300),
             budget: Duration::from_secs(180),
             stop_after_failures: 5,
+            channels: Channels::default(),
         }
     }
 }
@@ -58,7 +74,11 @@ impl Default for RetrySettings {
 pub enum Redone {
     Inbound(Handled),
     Outbound(Synced),
-    /// Not work this version knows; the item is dead with that reason.
+    /// A waiting referral's reminder or expiry.
+    Respond(Reminded),
+    /// An alert posted (or not).
+    Alert(Delivered),
+    /// Not work this version knows; the item is left pending for a version that does.
     Unknown,
 }
 
@@ -74,6 +94,9 @@ impl Redone {
             }) | Redone::Outbound(Synced::Parked {
                 permanent: false,
                 ..
+            }) | Redone::Respond(Reminded::Parked {
+                permanent: false,
+                ..
             })
         )
     }
@@ -86,6 +109,8 @@ impl Redone {
                 synced,
                 Synced::Parked { .. } | Synced::Invalid { .. } | Synced::Waiting { .. }
             ),
+            Redone::Respond(reminded) => !matches!(reminded, Reminded::Parked { .. }),
+            Redone::Alert(delivered) => *delivered == Delivered::Sent,
             Redone::Unknown => false,
         }
     }
@@ -162,8 +187,14 @@ impl RetryScheduler {
         let mut report = RetryReport::default();
         let started = Instant::now();
         let mut failures_in_a_row = 0;
+        self.revive(now).await?;
+        let mut alerts = Vec::new();
         for item in self.store.due_retries(now, self.settings.batch).await? {
             if item.state != RetryState::Pending {
+                continue;
+            }
+            if alerts::deliver::is_alert(&item) {
+                alerts.push(item);
                 continue;
             }
             if started.elapsed() >= self.settings.budget
@@ -187,7 +218,46 @@ impl RetryScheduler {
             };
             report.redone.push((item.id, redone));
         }
+        if !alerts.is_empty() {
+            let backoff = self.inbound.settings().backoff;
+            let delivered = alerts::deliver::deliver(
+                &*self.store,
+                &self.settings.channels.0,
+                alerts,
+                &backoff,
+                now,
+            )
+            .await?;
+            report.redone.extend(
+                delivered
+                    .into_iter()
+                    .map(|(id, delivered)| (id, Redone::Alert(delivered))),
+            );
+        }
         Ok(report)
+    }
+
+    /// Items an older version parked dead for not knowing their kind, made pending again when
+    /// this version knows it.
+    async fn revive(&self, now: OffsetDateTime) -> Result<(), StoreError> {
+        for item in self.store.dead_retries(1000).await? {
+            let unknown = item
+                .last_error
+                .as_deref()
+                .is_some_and(|e| e.contains(UNKNOWN));
+            if unknown && WorkKey::parse(&item.id).is_some() {
+                tracing::info!(item = %item.id, "item an older version did not know revived");
+                let revived = RetryItem {
+                    state: RetryState::Pending,
+                    attempts: 0,
+                    due_at: now,
+                    last_error: None,
+                    ..item
+                };
+                self.store.put_retry(&revived).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Redoes the work parked under `id` now, whatever its state or due time, with its attempts
@@ -269,14 +339,34 @@ impl RetryScheduler {
                 let synced = self.outbound.redo_opportunity(opportunity_id, now).await?;
                 Ok(Redone::Outbound(synced))
             }
+            Some(WorkKey::Respond(referral_id)) => {
+                let reminded = self.inbound.respond().redo(&referral_id, item, now).await?;
+                Ok(Redone::Respond(reminded))
+            }
+            Some(WorkKey::Alert { .. }) => {
+                let backoff = self.inbound.settings().backoff;
+                let delivered = alerts::deliver::deliver(
+                    &*self.store,
+                    &self.settings.channels.0,
+                    vec![item],
+                    &backoff,
+                    now,
+                )
+                .await?;
+                let delivered = delivered.into_iter().next().map(|(_, d)| d);
+                Ok(Redone::Alert(delivered.unwrap_or(Delivered::Later)))
+            }
             None => {
-                tracing::error!(item = %item.id, "retry item of unknown work; parked dead");
-                let dead = RetryItem {
-                    state: RetryState::Dead,
-                    last_error: Some(format!("'{}' is not work this version knows", item.id)),
+                tracing::warn!(item = %item.id, "retry item of unknown work; left for a version that knows it");
+                let later = RetryItem {
+                    due_at: now + UNKNOWN_AGAIN,
+                    last_error: Some(format!(
+                        "'{}' {UNKNOWN}; left pending for one that does",
+                        item.id
+                    )),
                     ..item
                 };
-                self.store.put_retry(&dead).await?;
+                self.store.put_retry(&later).await?;
                 Ok(Redone::Unknown)
             }
         }

@@ -211,6 +211,52 @@ impl Default for DvConfig {
                 ..TableConfig::derived("opportunitycloses")
             },
         );
+        // Task: an activity, keyed `activityid` (Microsoft's Task table reference); its
+        // regarding lookup is bound per target: `regardingobjectid_opportunity_task`,
+        // `regardingobjectid_lead_task` (relationships Opportunity_Tasks, Lead_Tasks).
+        // StatusCode options: Not Started 2 (Open 0), Completed 5 (1), Canceled 6 (2).
+        add(
+            "tasks",
+            TableConfig {
+                primary_key: "activityid".into(),
+                required: vec!["subject".into()],
+                defaults: json_map(serde_json::json!({"statecode": 0, "statuscode": 2})),
+                attributes: strings(&[
+                    "activityid",
+                    "subject",
+                    "description",
+                    "scheduledend",
+                    "statecode",
+                    "statuscode",
+                ]),
+                types: types(&[
+                    ("activityid", "Uniqueidentifier"),
+                    ("description", "Memo"),
+                    ("scheduledend", "DateTime"),
+                    ("statecode", "State"),
+                    ("statuscode", "Status"),
+                ]),
+                ..TableConfig::derived("tasks")
+            },
+        );
+        // Users: `internalemailaddress` (Primary Email) and `isdisabled`, read to pick owners.
+        add(
+            "systemusers",
+            TableConfig {
+                change_tracking: false,
+                attributes: strings(&[
+                    "systemuserid",
+                    "fullname",
+                    "internalemailaddress",
+                    "isdisabled",
+                ]),
+                types: types(&[
+                    ("systemuserid", "Uniqueidentifier"),
+                    ("isdisabled", "Boolean"),
+                ]),
+                ..TableConfig::derived("systemusers")
+            },
+        );
         Self {
             tables,
             relationships: vec![
@@ -462,7 +508,8 @@ mod tests {
                 .primary_key("msft_microsoftpartnercentersolutions"),
             "msft_microsoftpartnercentersolutionid"
         );
-        assert_eq!(config.table("tasks").primary_key("tasks"), "taskid");
+        assert_eq!(config.table("tasks").primary_key("tasks"), "activityid");
+        assert_eq!(config.table("notes").primary_key("notes"), "noteid");
         assert_eq!(
             config.table("opportunitycloses").primary_key("x"),
             "opportunitycloseid"

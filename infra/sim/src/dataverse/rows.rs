@@ -386,6 +386,16 @@ pub fn write_columns(
                 Value::String(reference) => {
                     let (target_set, target) = resolve_reference(ctx, store, reference)?;
                     let logical = ctx.config.table(&target_set).logical_name(&target_set);
+                    // An activity's regarding lookup has one navigation property per target
+                    // (`regardingobjectid_opportunity_task`); any other name is undeclared.
+                    if let Some(rest) = navigation.strip_prefix("regardingobjectid_") {
+                        let own = ctx.config.table(set).logical_name(set);
+                        if rest != format!("{logical}_{own}") {
+                            return Err(DvError::bad_request(format!(
+                                "An undeclared property '{navigation}' which only has property annotations in the payload but no property value was found in the payload."
+                            )));
+                        }
+                    }
                     columns.insert(column.clone(), Value::String(target.to_string()));
                     columns.insert(format!("{column}@{LOOKUP_LOGICAL_NAME}"), logical.into());
                     columns.insert(

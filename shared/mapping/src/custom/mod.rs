@@ -12,6 +12,7 @@
 //! version = 2                  # raise it with every change: a process never syncs a record
 //!                              # a newer version last wrote (no ping-pong between versions)
 //! leads = true                 # false: marketplace and qualified leads are left out
+//! owner = "<systemuserid>"     # owns new records when no seller the referral names is a user
 //! deal_value = "estimatedvalue"          # = COSELL_DEAL_VALUE_COLUMN
 //! services = { partner_role = "new_partnerrole", solution_area = "new_solutionarea", solution_play = "new_solutionplay" }
 //! help = { "100000000" = "WorkloadSpecificValueProposition", "100000005" = "GeneralOrOther" }  # = COSELL_HELP_OPTIONS
@@ -81,6 +82,10 @@ pub struct Mapping {
     pub fields: Vec<FieldMapping>,
     /// How a customer's account is searched for, in order.
     pub accounts: Vec<AccountRule>,
+    /// Who owns a new opportunity or lead when no seller the referral names is an enabled
+    /// Dynamics 365 user: a `systemuserid`. Without it, the application user.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<uuid::Uuid>,
 }
 
 impl Default for Mapping {
@@ -95,6 +100,7 @@ impl Default for Mapping {
             defaults: Defaults::default(),
             fields: Vec::new(),
             accounts: vec![AccountRule::NamePostalCode],
+            owner: None,
         }
     }
 }

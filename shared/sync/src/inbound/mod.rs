@@ -49,9 +49,12 @@ pub use failure::{Failure, InboundError, RecordRef};
 
 use crate::NotStored;
 use crate::activity::{self, SyncDirection};
+use crate::alerts::Alerts;
 use crate::backoff::Backoff;
 use crate::ports::{Crm, ReferralSource};
 use crate::record::WorkKey;
+use crate::respond::RespondBy;
+use crate::respond::owner::Owners;
 use currency::CurrencyCache;
 
 /// Timings of the inbound sync.
@@ -65,6 +68,8 @@ pub struct InboundSettings {
     pub lease_wait: Duration,
     /// When parked work is due again, and when it is given up.
     pub backoff: Backoff,
+    /// The alert channels configured (`teams`, `slack`); none: no alerts ([`crate::alerts`]).
+    pub alerts: Vec<String>,
 }
 
 impl Default for InboundSettings {
@@ -74,6 +79,7 @@ impl Default for InboundSettings {
             lease_ttl: Duration::from_secs(60),
             lease_wait: Duration::from_secs(5),
             backoff: Backoff::default(),
+            alerts: Vec::new(),
         }
     }
 }
@@ -115,6 +121,10 @@ pub struct InboundSync {
     config: CrmConfig,
     settings: InboundSettings,
     currencies: CurrencyCache,
+    /// Users by email, for a new record's owner.
+    owners: Owners,
+    respond: RespondBy,
+    alerts: Alerts,
     /// When this process last noted a webhook's arrival: the `WebhookAge` gauge needs minutes,
     /// not two store writes per delivery.
     webhook_noted: std::sync::Mutex<Option<OffsetDateTime>>,
@@ -131,6 +141,15 @@ impl InboundSync {
         config: CrmConfig,
         settings: InboundSettings,
     ) -> Self {
+        let alerts = Alerts::new(store.clone(), settings.alerts.clone());
+        let respond = RespondBy::new(
+            store.clone(),
+            crm.clone(),
+            referrals.clone(),
+            config.respond.clone(),
+            settings.backoff,
+        )
+        .with_alerts(alerts.clone());
         Self {
             store,
             referrals,
@@ -138,12 +157,24 @@ impl InboundSync {
             config,
             settings,
             currencies: CurrencyCache::default(),
+            owners: Owners::default(),
+            respond,
+            alerts,
             webhook_noted: std::sync::Mutex::new(None),
         }
     }
 
     pub fn config(&self) -> &CrmConfig {
         &self.config
+    }
+
+    pub fn settings(&self) -> &InboundSettings {
+        &self.settings
+    }
+
+    /// The respond-by use case this sync keeps waiting referrals' tasks with.
+    pub fn respond(&self) -> &RespondBy {
+        &self.respond
     }
 
     /// Handles one verified webhook event (see the [module docs](self)).

@@ -9,6 +9,7 @@ use cosell_store::{CrmKind, StoreError};
 use time::OffsetDateTime;
 
 use super::{Failure, Handled, InboundSync, RecordRef};
+use crate::alerts::{Alert, Event};
 use crate::link::DealLink;
 use crate::record::WorkKey;
 use crate::record::park::park;
@@ -39,6 +40,17 @@ impl InboundSync {
             tracing::error!(%error, referral = referral_id, "retry item not stored");
         })?;
         tracing::warn!(referral = referral_id, permanent = verdict.permanent, problem = %verdict.message, "inbound sync parked");
+        if verdict.permanent {
+            let alert = Alert {
+                referral_id: Some(referral_id.to_owned()),
+                record: failure.record.as_ref().map(|r| (r.kind, r.id)),
+                deal: failure.record.as_ref().and_then(|r| r.name.clone()),
+                detail: Some(verdict.message.clone()),
+                occurrence: Some(item.due_at.unix_timestamp().to_string()),
+                ..Alert::new(Event::Dead, item.id.clone())
+            };
+            self.alerts.raise(alert, now).await;
+        }
         if let Some(record) = &failure.record {
             self.mark_failed(
                 referral_id,

@@ -1,9 +1,9 @@
 //! One referral's sync under its leases, top to bottom: load (link, referral, plan) → skip when
 //! nothing changed → write the record → record the link.
 
-use cosell_mapping::Referral;
-use cosell_mapping::deal::DealState;
+use cosell_mapping::deal::{DealState, DealStatus};
 use cosell_mapping::inbound::{self, InboundPlan, RecordPlan};
+use cosell_mapping::{Direction, Referral, Status, Substatus};
 use cosell_store::{CrmKind, Link};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::locks::Named;
 use super::write::Written;
 use super::{Failure, Handled, InboundError, InboundSync, RecordRef};
+use crate::alerts::{Alert, Event};
 use crate::link::{DealLink, put_link};
 use crate::record::WorkKey;
 use crate::record::lock::DealLock;
@@ -108,7 +109,57 @@ impl InboundSync {
             return Ok(handled);
         }
         let written = self.write(&loaded, now).await?;
-        self.record_link(loaded, written, now).await
+        let referral = loaded.referral.clone();
+        let before = loaded.agreed().and_then(|deal| deal.status);
+        let handled = self.record_link(loaded, written, now).await?;
+        self.after_write(&handled, &referral, before, now).await;
+        Ok(handled)
+    }
+
+    /// What follows a write, best effort: a waiting referral's task closed once it is
+    /// answered, and the alerts of a new referral from Microsoft or its answer to ours.
+    async fn after_write(
+        &self,
+        handled: &Handled,
+        referral: &Referral,
+        before: Option<DealStatus>,
+        now: OffsetDateTime,
+    ) {
+        let Handled::Synced {
+            referral_id,
+            kind,
+            crm_id,
+            created,
+            ..
+        } = handled
+        else {
+            return;
+        };
+        if !created {
+            self.respond.settle(referral_id, referral, now).await;
+        }
+        let incoming = referral.direction.as_ref() == Some(&Direction::Incoming);
+        let (status, substatus) = referral.state();
+        let event = match (incoming, *created, before, status, substatus) {
+            (true, true, _, _, _) => Event::New,
+            (false, false, Some(DealStatus::OnHold), Status::Active, _) => Event::Accepted,
+            (
+                false,
+                false,
+                Some(DealStatus::OnHold | DealStatus::InProgress),
+                Status::Closed,
+                Substatus::Declined,
+            ) => Event::Declined,
+            _ => return,
+        };
+        let alert = Alert {
+            deal: referral.name.clone(),
+            referral_id: Some(referral_id.clone()),
+            record: Some((*kind, *crm_id)),
+            days_left: cosell_mapping::respond::waiting(referral).map(|at| (at - now).whole_days()),
+            ..Alert::new(event, referral_id.clone())
+        };
+        self.alerts.raise(alert, now).await;
     }
 
     /// The referral and its plan; a referral naming one of our opportunities with no link is

@@ -7,6 +7,7 @@ use cosell_dataverse::{
 use cosell_mapping::custom::NewRow;
 use cosell_mapping::deal::DealState;
 use cosell_mapping::inbound::{InboundPlan, RecordPlan, StatusAction, audit_line};
+use cosell_mapping::respond::{self, Regarding, TASKS, owner_bind, task_id, task_row};
 use cosell_mapping::{CrmRow, Opportunity, audit};
 use cosell_store::CrmKind;
 use time::OffsetDateTime;
@@ -15,6 +16,7 @@ use uuid::Uuid;
 use super::matching::{self, AccountMatch};
 use super::sync::Loaded;
 use super::{Failure, InboundError, InboundSync};
+use crate::respond::Waiting;
 
 /// What a change set wrote.
 pub(super) struct Written {
@@ -71,25 +73,43 @@ impl InboundSync {
         now: OffsetDateTime,
     ) -> Result<Written, InboundError> {
         let plan = &loaded.plan;
-        let (status, substatus) = loaded.referral.state();
+        let referral = &loaded.referral;
+        let (status, substatus) = referral.state();
         let id = &plan.referral_id;
         let mut changes = ChangeSet::new();
         let record_id = plan.record.new_id();
-        let (message, reference) = match &plan.record {
+        let owner = self
+            .owners
+            .choose(self.crm.as_ref(), referral, self.config.mapping.owner)
+            .await?;
+        let expires = respond::waiting(referral);
+        let mut notes = vec![owner.why.clone()];
+        if let Some(expires) = expires {
+            notes.push(respond::answer_by(expires, &self.config.respond));
+        }
+        let notes = notes.join("; ");
+        let with_owner = |row: &mut cosell_dataverse::Row| {
+            if let Some(user) = owner.user {
+                row.insert("ownerid@odata.bind".into(), owner_bind(user).into());
+            }
+        };
+        let (message, reference, regarding) = match &plan.record {
             RecordPlan::Lead { row } => {
                 let message = format!(
-                    "✔ Created lead from Partner Center referral {id} ({status}/{substatus})"
+                    "✔ Created lead from Partner Center referral {id} ({status}/{substatus}); {notes}"
                 );
                 let set = plan.record.entity_set();
                 let mut row = row.to_row(&self.config)?;
                 self.config.mapping.defaults.apply(NewRow::Lead, &mut row);
+                with_owner(&mut row);
                 let key = Key::from(record_id);
-                (message, changes.update(set, key, row, Precondition::None))
+                let reference = changes.update(set, key, row, Precondition::None);
+                (message, reference, Regarding::Lead(record_id))
             }
             RecordPlan::Opportunity { .. } => {
                 let (account, contact, found) = self.customer(plan, &mut changes).await?;
                 let message = format!(
-                    "✔ Created opportunity from Partner Center referral {id} ({status}/{substatus}): {found}"
+                    "✔ Created opportunity from Partner Center referral {id} ({status}/{substatus}): {found}; {notes}"
                 );
                 let audit = audit::render(&audit::prepend(audit_line(now, &message), &[]));
                 let mut row = plan
@@ -98,13 +118,39 @@ impl InboundSync {
                     .to_row(&self.config)?;
                 let defaults = &self.config.mapping.defaults;
                 defaults.apply(NewRow::Opportunity, &mut row);
+                with_owner(&mut row);
+                if let (Some(column), Some(expires)) = (&self.config.respond.expiry_column, expires)
+                {
+                    let at = cosell_mapping::timestamp::format(expires);
+                    row.insert(column.clone(), at.into());
+                }
                 let key = Key::from(record_id);
                 let set = Opportunity::ENTITY_SET;
                 let reference = changes.update(set, key, row, Precondition::None);
                 close(&mut changes, plan, record_id);
-                (message, reference)
+                (message, reference, Regarding::Opportunity(record_id))
             }
         };
+        if let Some(expires) = expires.filter(|_| self.config.respond.tasks) {
+            // The item first: a change set that fails leaves an item whose task does not
+            // exist (closing it finds nothing), never a task nothing will close.
+            let waiting = Waiting {
+                expires,
+                deal: plan.name.clone(),
+                kind: loaded.kind(),
+                record: record_id,
+                reminded: false,
+            };
+            self.respond
+                .begin(id, &waiting, now)
+                .await
+                .map_err(InboundError::Store)?;
+            let respond = &self.config.respond;
+            let mut task = task_row(id, &plan.name, expires, regarding, owner.user, respond);
+            // The record by its Content-ID: it is written earlier in this change set.
+            task.insert(regarding.bind().0.into(), reference.bind());
+            changes.update(TASKS, Key::from(task_id(id)), task, Precondition::None);
+        }
         let outcomes = self.crm.execute(&changes).await?;
         let audit = match plan.record {
             RecordPlan::Opportunity { .. } => audit::prepend(audit_line(now, &message), &[]),

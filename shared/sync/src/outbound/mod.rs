@@ -65,11 +65,13 @@ pub use payload::OutboundWork;
 
 use crate::NotStored;
 use crate::activity::{self, SyncDirection};
+use crate::alerts::Alerts;
 use crate::backoff::Backoff;
 use crate::link::DealLink;
-use crate::ports::{Crm, Referrals};
+use crate::ports::{Crm, ReferralSource, Referrals};
 use crate::record::WorkKey;
 use crate::record::lock::{DealLock, LockError};
+use crate::respond::RespondBy;
 
 /// Timings of the outbound sync.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +84,8 @@ pub struct OutboundSettings {
     pub lease_wait: Duration,
     /// When parked work is due again, and when it is given up.
     pub backoff: Backoff,
+    /// The alert channels configured; none: no alerts ([`crate::alerts`]).
+    pub alerts: Vec<String>,
 }
 
 impl Default for OutboundSettings {
@@ -91,6 +95,7 @@ impl Default for OutboundSettings {
             lease_ttl: Duration::from_secs(60),
             lease_wait: Duration::from_secs(5),
             backoff: Backoff::default(),
+            alerts: Vec::new(),
         }
     }
 }
@@ -153,6 +158,9 @@ pub struct OutboundSync {
     select: Vec<String>,
     expand: Expansions,
     countries: country::CountryCodes,
+    /// Closes a waiting referral's task once the seller's answer is sent.
+    respond: RespondBy,
+    alerts: Alerts,
 }
 
 /// A failed sync: the problem, and what is known to write ✖ on the row.
@@ -245,10 +253,22 @@ impl OutboundSync {
         config: CrmConfig,
         settings: OutboundSettings,
     ) -> Self {
+        let source: Arc<dyn ReferralSource> = referrals.clone();
+        let respond = RespondBy::new(
+            store.clone(),
+            crm.clone(),
+            source,
+            config.respond.clone(),
+            settings.backoff,
+        );
+        let alerts = Alerts::new(store.clone(), settings.alerts.clone());
+        let respond = respond.with_alerts(alerts.clone());
         Self {
             select: OutboundInput::select(&config),
             expand: OutboundInput::expand(&config),
             countries: country::CountryCodes::default(),
+            respond,
+            alerts,
             store,
             referrals,
             crm,

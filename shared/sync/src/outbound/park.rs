@@ -3,12 +3,13 @@
 
 use cosell_mapping::outbound::InvalidOpportunity;
 use cosell_mapping::{Opportunity, audit};
-use cosell_store::{Link, RetryItem, RetryState};
+use cosell_store::{CrmKind, Link, RetryItem, RetryState};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{Failure, OutboundError, OutboundSync, OutboundWork, Read, Synced};
 use crate::NotStored;
+use crate::alerts::{Alert, Event};
 use crate::link::{DealLink, put_link};
 use crate::record::WorkKey;
 use crate::record::park::{park, put_keeping_intent};
@@ -54,6 +55,17 @@ impl OutboundSync {
         .await
         .map_err(NotStored)?;
         tracing::warn!(opportunity = %id, permanent = verdict.permanent, problem = %verdict.message, "outbound sync parked");
+        if verdict.permanent {
+            let alert = Alert {
+                referral_id: link.as_ref().map(|l| l.referral_id.clone()),
+                record: Some((CrmKind::Opportunity, id)),
+                deal: failure.name.clone(),
+                detail: Some(verdict.message.clone()),
+                occurrence: Some(item.due_at.unix_timestamp().to_string()),
+                ..Alert::new(Event::Dead, item.id.clone())
+            };
+            self.alerts.raise(alert, now).await;
+        }
         if !matches!(problem, OutboundError::Busy | OutboundError::Read(_)) {
             let row = Opportunity {
                 name: self.marked(failure.name.as_deref(), false),

@@ -254,6 +254,11 @@ impl OutboundSync {
         put_link(&*self.store, next)
             .await
             .map_err(|e| read.fail(e))?;
+        // The seller's accept or decline went out: the echo webhook writes nothing, so the
+        // waiting referral's task is closed here.
+        if let Some(answered) = &sent.answered {
+            self.respond.settle(&referral_id, answered, now).await;
+        }
         let refused = plan.refusals.len() + dropped.len();
         let (changes, conflicts) = (plan.changes.len(), sent.attempt.conflicts);
         tracing::info!(opportunity = %read.id, referral = %referral_id, changes, refused, conflicts, "referral updated");

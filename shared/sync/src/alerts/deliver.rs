@@ -1,0 +1,128 @@
+//! The retry scheduler's side of alerts: the due `alert:` items posted, per channel one message
+//! a run with at most [`PER_POST`] alerts; the rest wait for the next run (a minute later), so a
+//! burst of referrals makes a few messages, never a storm.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use cosell_store::{RetryItem, RetryState, StoreError, SyncStore};
+use time::OffsetDateTime;
+
+use super::Alert;
+use super::channel::{Channel, PostError};
+use crate::backoff::Backoff;
+use crate::record::WorkKey;
+use crate::record::park::{Cause, park};
+
+/// Alerts in one post at most.
+pub const PER_POST: usize = 20;
+
+/// What became of one alert item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivered {
+    /// Posted; the item is gone.
+    Sent,
+    /// Left for the next run: this run's post for its channel was full.
+    Later,
+    /// Not posted; the item waits for another attempt, or is dead (`permanent`) with the answer.
+    Parked { message: String, permanent: bool },
+}
+
+impl Cause for PostError {
+    fn is_permanent(&self) -> bool {
+        PostError::is_permanent(self)
+    }
+}
+
+/// A channel alerts are queued for but that is not configured (any more).
+#[derive(Debug)]
+struct Unconfigured(String);
+
+impl std::fmt::Display for Unconfigured {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "no '{}' alert channel is configured", self.0)
+    }
+}
+
+impl Cause for Unconfigured {
+    fn is_permanent(&self) -> bool {
+        true
+    }
+}
+
+/// Posts the due alert `items`, grouped by channel.
+pub async fn deliver(
+    store: &dyn SyncStore,
+    channels: &[Arc<dyn Channel>],
+    items: Vec<RetryItem>,
+    backoff: &Backoff,
+    now: OffsetDateTime,
+) -> Result<Vec<(String, Delivered)>, StoreError> {
+    let mut by_channel: BTreeMap<String, Vec<(WorkKey, RetryItem, Alert)>> = BTreeMap::new();
+    let mut done = Vec::new();
+    for item in items {
+        let Some(key @ WorkKey::Alert { .. }) = WorkKey::parse(&item.id) else {
+            continue;
+        };
+        let WorkKey::Alert { channel, .. } = &key else {
+            continue;
+        };
+        let channel = channel.clone();
+        match serde_json::from_value::<Alert>(item.payload.clone()) {
+            Ok(alert) => by_channel
+                .entry(channel)
+                .or_default()
+                .push((key, item, alert)),
+            Err(error) => {
+                tracing::error!(item = %item.id, %error, "alert item unreadable; dropped");
+                store.delete_retry(&item.id).await?;
+            }
+        }
+    }
+    for (name, mut queued) in by_channel {
+        let later = queued.split_off(queued.len().min(PER_POST));
+        done.extend(later.into_iter().map(|(_, i, _)| (i.id, Delivered::Later)));
+        let Some(channel) = channels.iter().find(|c| c.name() == name) else {
+            let cause = Unconfigured(name.clone());
+            for (key, _, _) in queued {
+                let (item, verdict) = park(store, &key, backoff, &cause, now, |p, _| {
+                    p.map(|p| p.payload.clone()).unwrap_or_default()
+                })
+                .await?;
+                done.push((item.id, parked(verdict.message, verdict.permanent)));
+            }
+            continue;
+        };
+        let alerts: Vec<Alert> = queued.iter().map(|(_, _, a)| a.clone()).collect();
+        match channel.post(&alerts).await {
+            Ok(()) => {
+                tracing::info!(channel = %name, alerts = alerts.len(), "alerts posted");
+                for (_, item, _) in queued {
+                    store.delete_retry(&item.id).await?;
+                    done.push((item.id, Delivered::Sent));
+                }
+            }
+            Err(error) => {
+                tracing::warn!(channel = %name, %error, "alerts not posted");
+                for (key, _, _) in queued {
+                    let (item, verdict) = park(store, &key, backoff, &error, now, |p, _| {
+                        p.map(|p| p.payload.clone()).unwrap_or_default()
+                    })
+                    .await?;
+                    done.push((item.id, parked(verdict.message, verdict.permanent)));
+                }
+            }
+        }
+    }
+    Ok(done)
+}
+
+fn parked(message: String, permanent: bool) -> Delivered {
+    Delivered::Parked { message, permanent }
+}
+
+/// The alert items among `items` (the rest are other work).
+pub fn is_alert(item: &RetryItem) -> bool {
+    item.state == RetryState::Pending
+        && matches!(WorkKey::parse(&item.id), Some(WorkKey::Alert { .. }))
+}

@@ -1,0 +1,408 @@
+//! Respond-by: a referral Microsoft sent that nobody answers closes as Expired, so while it waits
+//! its owner has a Dataverse task due some days before (the rules: [`cosell_mapping::respond`]),
+//! and the store has a due item, `respond:<referral id>`, because an unanswered referral is never
+//! updated and so never listed by the sweep.
+//!
+//! - **create**: the inbound create stores the item ([`RespondBy::begin`]) *before* its change
+//!   set, which creates the task with the record (no request more); a failed change set leaves
+//!   an item whose task does not exist, which closing treats as deleted.
+//! - **answer**: whichever path sees the referral answered — the inbound sync, the outbound sync
+//!   that sent the seller's accept (its echo webhook writes nothing), the item coming due —
+//!   closes the task with a must-exist write and removes the item ([`RespondBy::settle`]). A task
+//!   the seller deleted is not recreated: the write answers 404 and the item goes.
+//! - **due**: the item comes due `days_before` the expiry ([`RespondBy::redo`]): the referral is
+//!   read; still waiting, the "expiring" alert is raised once and the item waits for the expiry;
+//!   answered, the task is closed; past its expiry and still New three days on, the task is
+//!   cancelled as expired.
+//! - **upgrade**: referrals already waiting when this shipped have no item;
+//!   [`RespondBy::ensure`] gives a linked one its task and item (the reconcile job runs it once
+//!   over Partner Center's waiting referrals, and `cosell backfill --waiting` on demand).
+//!
+//! A retry-scheduler older than this parks a `respond:` (or `alert:`) item dead as unknown work
+//! when it comes due; this version leaves an unknown kind pending and revives what an older one
+//! killed ([`crate::retry`]), so deploying, rolling back and deploying again loses no reminder.
+
+pub mod owner;
+
+use std::sync::Arc;
+
+use cosell_dataverse::{DataverseError, Precondition};
+use cosell_mapping::Referral;
+use cosell_mapping::respond::{
+    Answer, Regarding, RespondConfig, TASKS, closing_row, task_id, task_row, waiting as expiry_of,
+};
+use cosell_store::{CrmKind, Link, RetryItem, RetryState, StoreError, SyncStore};
+use serde::{Deserialize, Serialize};
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use crate::alerts::{Alert, Alerts, Event};
+use crate::backoff::Backoff;
+use crate::ports::{Crm, ReferralSource};
+use crate::record::WorkKey;
+use crate::record::park::{Cause, park};
+
+/// How long after its expiry a referral still New is waited on before its task is cancelled
+/// as expired (Microsoft closes it; the webhook of that usually comes first).
+const AFTER_EXPIRY: Duration = Duration::days(3);
+/// How often a referral past its expiry is read again meanwhile.
+const RECHECK: Duration = Duration::hours(6);
+
+/// What a `respond:` item holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Waiting {
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires: OffsetDateTime,
+    /// The deal's name, for the alert.
+    pub deal: String,
+    pub kind: CrmKind,
+    pub record: Uuid,
+    /// The "expiring" reminder went out.
+    #[serde(default)]
+    pub reminded: bool,
+}
+
+impl Waiting {
+    pub fn regarding(&self) -> Regarding {
+        match self.kind {
+            CrmKind::Opportunity => Regarding::Opportunity(self.record),
+            CrmKind::Lead => Regarding::Lead(self.record),
+        }
+    }
+
+    /// Whole days from `now` to the expiry (0 on its last day).
+    pub fn days_left(&self, now: OffsetDateTime) -> i64 {
+        (self.expires - now).whole_days()
+    }
+
+    fn of(item: &RetryItem) -> Option<Self> {
+        serde_json::from_value(item.payload.clone()).ok()
+    }
+}
+
+/// What handling a `respond:` item did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reminded {
+    /// Still waiting; due again at the expiry (`reminded`: the reminder went out now).
+    Waiting { reminded: bool },
+    /// Answered (or expired): the task is closed (or was deleted) and the item gone.
+    Closed { answer: Answer },
+    /// Nothing to remind of (no longer a referral sent to us, an unreadable item): item gone.
+    Gone,
+    /// Failed; the item waits for another attempt, or is dead (`permanent`).
+    Parked { message: String, permanent: bool },
+}
+
+/// Why respond-by work failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RespondError {
+    #[error("reading the referral from Partner Center failed: {0}")]
+    Referral(#[source] cosell_partner_center::Error),
+    #[error("writing the referral's task to Dataverse failed: {0}")]
+    Crm(#[source] DataverseError),
+    #[error("the sync state store failed: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl Cause for RespondError {
+    fn is_permanent(&self) -> bool {
+        let refused = |status: Option<u16>| matches!(status, Some(400 | 403));
+        match self {
+            Self::Referral(error) => error.is_mfa_required() || refused(error.status()),
+            Self::Crm(error) => refused(error.status()),
+            Self::Store(_) => false,
+        }
+    }
+}
+
+/// The respond-by use case, shared by both directions and the scheduler.
+pub struct RespondBy {
+    store: Arc<dyn SyncStore>,
+    crm: Arc<dyn Crm>,
+    referrals: Arc<dyn ReferralSource>,
+    config: RespondConfig,
+    alerts: Alerts,
+    backoff: Backoff,
+}
+
+impl RespondBy {
+    pub fn new(
+        store: Arc<dyn SyncStore>,
+        crm: Arc<dyn Crm>,
+        referrals: Arc<dyn ReferralSource>,
+        config: RespondConfig,
+        backoff: Backoff,
+    ) -> Self {
+        Self {
+            store,
+            crm,
+            referrals,
+            config,
+            alerts: Alerts::default(),
+            backoff,
+        }
+    }
+
+    /// The same, raising the "expiring" alert through `alerts`.
+    pub fn with_alerts(mut self, alerts: Alerts) -> Self {
+        self.alerts = alerts;
+        self
+    }
+
+    pub fn config(&self) -> &RespondConfig {
+        &self.config
+    }
+
+    /// Before the change set that creates the record and its task: the item, due when the
+    /// reminder is (now, when that is past).
+    pub async fn begin(
+        &self,
+        referral_id: &str,
+        waiting: &Waiting,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let item = RetryItem {
+            id: WorkKey::Respond(referral_id.to_owned()).to_string(),
+            payload: serde_json::to_value(waiting).unwrap_or_default(),
+            due_at: self.config.due(waiting.expires).max(now),
+            attempts: 0,
+            last_error: None,
+            state: RetryState::Pending,
+        };
+        self.store.put_retry(&item).await
+    }
+
+    /// The referral as a sync just saw it: when it is answered and its task still open, the
+    /// task is closed and the item removed. Best effort — a failure leaves the item, which
+    /// closes the task when it comes due. Returns the Audit words for what was done.
+    pub async fn settle(
+        &self,
+        referral_id: &str,
+        referral: &Referral,
+        now: OffsetDateTime,
+    ) -> Option<String> {
+        let answer = Answer::of(referral)?;
+        let id = WorkKey::Respond(referral_id.to_owned()).to_string();
+        let item = match self.store.retry(&id).await {
+            Ok(item) => item?,
+            Err(error) => {
+                tracing::warn!(%error, referral = referral_id, "respond item not read");
+                return None;
+            }
+        };
+        match self.close(referral_id, answer, &item, now).await {
+            Ok(Reminded::Closed { .. }) => Some(format!("task {}", closed_words(answer))),
+            Ok(_) => None,
+            Err(error) => {
+                tracing::warn!(%error, referral = referral_id, "task not closed");
+                None
+            }
+        }
+    }
+
+    /// Closes the task for `answer` (must exist: a deleted task stays deleted) and removes the
+    /// item; a failure parks the item.
+    async fn close(
+        &self,
+        referral_id: &str,
+        answer: Answer,
+        item: &RetryItem,
+        now: OffsetDateTime,
+    ) -> Result<Reminded, StoreError> {
+        let row = closing_row(answer);
+        let task = task_id(referral_id);
+        match self
+            .crm
+            .update_row(TASKS, task, &row, Precondition::MustExist)
+            .await
+        {
+            Ok(()) => {
+                tracing::info!(referral = referral_id, %task, answer = answer.describe(), "task closed")
+            }
+            Err(error) if error.is_not_found() => {
+                tracing::info!(referral = referral_id, %task, "task deleted in the CRM; not recreated");
+            }
+            Err(error) => {
+                return self
+                    .park(referral_id, item, RespondError::Crm(error), now)
+                    .await;
+            }
+        }
+        self.store.delete_retry(&item.id).await?;
+        Ok(Reminded::Closed { answer })
+    }
+
+    /// A due `respond:` item (see the module docs).
+    pub async fn redo(
+        &self,
+        referral_id: &str,
+        item: RetryItem,
+        now: OffsetDateTime,
+    ) -> Result<Reminded, StoreError> {
+        let Some(mut waiting) = Waiting::of(&item) else {
+            tracing::error!(item = %item.id, "respond item unreadable; dropped");
+            self.store.delete_retry(&item.id).await?;
+            return Ok(Reminded::Gone);
+        };
+        let referral = match self.referrals.referral(referral_id).await {
+            Ok(referral) => referral,
+            Err(error) => {
+                return self
+                    .park(referral_id, &item, RespondError::Referral(error), now)
+                    .await;
+            }
+        };
+        if let Some(answer) = Answer::of(&referral) {
+            return self.close(referral_id, answer, &item, now).await;
+        }
+        let Some(expires) = expiry_of(&referral) else {
+            self.store.delete_retry(&item.id).await?;
+            return Ok(Reminded::Gone);
+        };
+        waiting.expires = expires;
+        if now >= expires + AFTER_EXPIRY {
+            return self.close(referral_id, Answer::Expired, &item, now).await;
+        }
+        let reminded = !waiting.reminded && now >= self.config.due(expires);
+        if reminded {
+            let alert = Alert {
+                deal: Some(waiting.deal.clone()),
+                referral_id: Some(referral_id.to_owned()),
+                record: Some((waiting.kind, waiting.record)),
+                days_left: Some(waiting.days_left(now)),
+                ..Alert::new(Event::Expiring, referral_id)
+            };
+            self.alerts.raise(alert, now).await;
+            waiting.reminded = true;
+            tracing::info!(
+                referral = referral_id,
+                days_left = waiting.days_left(now),
+                "referral expiring unanswered; reminded"
+            );
+        }
+        let due_at = match now < expires {
+            true if waiting.reminded => expires,
+            true => self.config.due(expires),
+            false => now + RECHECK,
+        };
+        let next = RetryItem {
+            payload: serde_json::to_value(&waiting).unwrap_or_default(),
+            due_at,
+            attempts: 0,
+            last_error: None,
+            state: RetryState::Pending,
+            ..item
+        };
+        self.store.put_retry(&next).await?;
+        Ok(Reminded::Waiting { reminded })
+    }
+
+    /// A waiting referral linked to a record but without an item (it was waiting before this
+    /// version): its task — owned by the record's owner — and its item. `Ok(false)` when it
+    /// needs none (not waiting, tasks off, an item exists).
+    pub async fn ensure(
+        &self,
+        referral: &Referral,
+        link: &Link,
+        now: OffsetDateTime,
+    ) -> Result<bool, RespondError> {
+        let Some(expires) = expiry_of(referral).filter(|_| self.config.tasks) else {
+            return Ok(false);
+        };
+        let id = WorkKey::Respond(link.referral_id.clone()).to_string();
+        if self.store.retry(&id).await?.is_some() {
+            return Ok(false);
+        }
+        let Ok(record) = Uuid::try_parse(&link.crm_id) else {
+            return Ok(false);
+        };
+        let set = match link.crm_kind {
+            CrmKind::Opportunity => "opportunities",
+            CrmKind::Lead => "leads",
+        };
+        let owner = self
+            .crm
+            .read_row(set, record, &["_ownerid_value"])
+            .await
+            .map_err(RespondError::Crm)?
+            .and_then(|r| {
+                r.get_str("_ownerid_value")
+                    .and_then(|v| Uuid::try_parse(v).ok())
+            });
+        let deal = referral.name.clone().unwrap_or_default();
+        let waiting = Waiting {
+            expires,
+            deal: deal.clone(),
+            kind: link.crm_kind,
+            record,
+            reminded: false,
+        };
+        self.begin(&link.referral_id, &waiting, now).await?;
+        let row = task_row(
+            &link.referral_id,
+            &deal,
+            expires,
+            waiting.regarding(),
+            owner,
+            &self.config,
+        );
+        let task = task_id(&link.referral_id);
+        match self
+            .crm
+            .update_row(TASKS, task, &row, Precondition::MustNotExist)
+            .await
+        {
+            // 412: the task exists already (an earlier run got this far).
+            Err(error) if error.status() != Some(412) => {
+                let _ = self.store.delete_retry(&id).await;
+                return Err(RespondError::Crm(error));
+            }
+            _ => {}
+        }
+        if let (Some(column), CrmKind::Opportunity) = (&self.config.expiry_column, link.crm_kind) {
+            let mut row = serde_json::Map::new();
+            row.insert(
+                column.clone(),
+                cosell_mapping::timestamp::format(expires).into(),
+            );
+            if let Err(error) = self
+                .crm
+                .update_row(set, record, &row, Precondition::MustExist)
+                .await
+            {
+                tracing::warn!(%error, referral = %link.referral_id, "expiry column not written");
+            }
+        }
+        tracing::info!(referral = %link.referral_id, %task, "task created for a referral already waiting");
+        Ok(true)
+    }
+
+    async fn park(
+        &self,
+        referral_id: &str,
+        item: &RetryItem,
+        problem: RespondError,
+        now: OffsetDateTime,
+    ) -> Result<Reminded, StoreError> {
+        let key = WorkKey::Respond(referral_id.to_owned());
+        let payload = item.payload.clone();
+        let (_, verdict) = park(&*self.store, &key, &self.backoff, &problem, now, |_, _| {
+            payload
+        })
+        .await?;
+        tracing::warn!(referral = referral_id, problem = %verdict.message, "respond-by work parked");
+        Ok(Reminded::Parked {
+            message: verdict.message,
+            permanent: verdict.permanent,
+        })
+    }
+}
+
+fn closed_words(answer: Answer) -> &'static str {
+    match answer {
+        Answer::Accepted => "completed (referral accepted)",
+        Answer::Declined => "cancelled (referral declined)",
+        Answer::Expired => "cancelled (referral expired)",
+    }
+}
