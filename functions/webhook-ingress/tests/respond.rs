@@ -10,7 +10,7 @@ use std::sync::Arc;
 use cosell_mapping::CrmConfig;
 use cosell_mapping::inbound::record_id;
 use cosell_mapping::respond::task_id;
-use cosell_store::{SqliteStore, SyncStore};
+use cosell_store::SqliteStore;
 use cosell_sync::{Handled, WorkKey};
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
@@ -21,7 +21,10 @@ use common::{Stack, cosell_referral, id_of, marketplace_lead, object, port, star
 /// An incoming co-sell referral still waiting for an answer, naming `seller` as the partner's
 /// seller (`team`).
 fn waiting_referral(customer: &str, seller: Option<&str>) -> Value {
-    let email = format!("dana@{}.example", customer.split([' ', ',']).next().unwrap());
+    let email = format!(
+        "dana@{}.example",
+        customer.split([' ', ',']).next().unwrap()
+    );
     let mut referral = cosell_referral(customer, "98052", &email);
     referral["direction"] = json!("Incoming");
     referral["status"] = json!("New");
@@ -50,8 +53,18 @@ async fn synced(stack: &Stack, referral: Value) -> (String, Map<String, Value>) 
 }
 
 async fn expiry(stack: &Stack, id: &str) -> OffsetDateTime {
-    let url = format!("{}/_admin/partner-center/referrals/{id}", stack.sim.base_url);
-    let referral: Value = common::http().get(url).send().await.unwrap().json().await.unwrap();
+    let url = format!(
+        "{}/_admin/partner-center/referrals/{id}",
+        stack.sim.base_url
+    );
+    let referral: Value = common::http()
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     cosell_mapping::timestamp::parse(referral["expirationDateTime"].as_str().unwrap()).unwrap()
 }
 
@@ -208,7 +221,10 @@ async fn an_accept_in_partner_center_completes_the_task_and_a_decline_cancels_it
         .await;
     stack.wait_delivered(2).await;
     let task = stack.row("tasks", task_id(&accepted));
-    assert_eq!((&task["statecode"], &task["statuscode"]), (&json!(1), &json!(5)));
+    assert_eq!(
+        (&task["statecode"], &task["statuscode"]),
+        (&json!(1), &json!(5))
+    );
     let item = WorkKey::Respond(accepted.clone()).to_string();
     assert_eq!(port(&stack).retry(&item).await.unwrap(), None);
 
@@ -222,7 +238,10 @@ async fn an_accept_in_partner_center_completes_the_task_and_a_decline_cancels_it
         .await;
     stack.wait_delivered(4).await;
     let task = stack.row("tasks", task_id(&declined));
-    assert_eq!((&task["statecode"], &task["statuscode"]), (&json!(2), &json!(6)));
+    assert_eq!(
+        (&task["statecode"], &task["statuscode"]),
+        (&json!(2), &json!(6))
+    );
 }
 
 #[tokio::test]

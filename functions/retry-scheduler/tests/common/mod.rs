@@ -51,6 +51,7 @@ pub fn scheduler_with(
         InboundSettings {
             backoff,
             lease_wait: Duration::from_secs(3),
+            alerts: retry.channels.names(),
             ..InboundSettings::default()
         },
     ));
@@ -61,6 +62,7 @@ pub fn scheduler_with(
         crm,
         OutboundSettings {
             backoff,
+            alerts: retry.channels.names(),
             ..OutboundSettings::default()
         },
     ));
