@@ -284,9 +284,12 @@ async fn status_move(opportunity: Value, status: &str, substatus: &str) {
     );
     assert_eq!(
         stack.writes("dataverse"),
-        1,
-        "only our ✔ + Audit: the webhook of our own patch writes nothing"
+        2,
+        "our ✔ + Audit and the answered referral's task closed: the webhook of our own patch writes nothing"
     );
+    let task = cosell_mapping::respond::task_id(&referral_id);
+    let task = stack.sim.state.dv.row("tasks", task).expect("its task");
+    assert_ne!(task["statecode"], 0, "closed");
 }
 
 #[tokio::test]

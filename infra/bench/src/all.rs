@@ -355,7 +355,10 @@ async fn requests_section(count: usize) -> anyhow::Result<Section> {
                 per(outcome.inbound_new.per_operation.token)
             ),
             format!(
-                "Not counted in the rows: the process's first referral, {} Dataverse (the currency lookup once per currency) · {} Partner Center · {} token",
+                "Every referral is one Microsoft sent, waiting for an answer and naming the partner's seller (a Dynamics 365 user): its create writes the seller's task in the same change set; its accept closes the task"
+            ),
+            format!(
+                "Not counted in the rows: the process's first referral, {} Dataverse (the currency lookup once per currency, the user lookup once per seller) · {} Partner Center · {} token",
                 per(first.dataverse),
                 per(first.partner_center),
                 per(first.token)
@@ -366,6 +369,7 @@ async fn requests_section(count: usize) -> anyhow::Result<Section> {
             inbound(&outcome.inbound_update, 1.0),
             inbound(&outcome.inbound_duplicate, 0.0),
             inbound(&outcome.inbound_unchanged, 0.0),
+            inbound(&outcome.inbound_accept, 2.0),
             outbound(&outcome.outbound_create),
             outbound(&outcome.outbound_update),
             outbound(&outcome.outbound_unchanged),

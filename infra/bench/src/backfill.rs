@@ -82,6 +82,7 @@ pub async fn run(config: Config) -> anyhow::Result<Outcome> {
     })
     .await?;
     seed::currency(&stack)?;
+    seed::seller(&stack)?;
     let ids = seed::referrals(&stack, 0, config.referrals)?;
     let _ = cosell_transport::throttled::take();
 

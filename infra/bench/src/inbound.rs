@@ -52,6 +52,7 @@ pub async fn run(config: Config) -> anyhow::Result<Outcome> {
     })
     .await?;
     seed::currency(&stack)?;
+    seed::seller(&stack)?;
     let ids = seed::referrals(&stack, 0, config.referrals + 1)?;
     stack.set_latency(config.latency_ms);
 

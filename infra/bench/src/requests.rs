@@ -1,7 +1,9 @@
 //! Requests per operation, from the simulators' counters: each operation done `count` times,
 //! one at a time, through the webhook handlers, and the counters' difference divided by
-//! `count`. The first referral is done apart first: it also looks up the currency's id and
-//! signs both clients in, which later syncs reuse.
+//! `count`. The first referral is done apart first: it also looks up the currency's id and the
+//! seller's user and signs both clients in, which later syncs reuse. Every referral is one
+//! Microsoft sent, waiting for an answer and naming the partner's seller: its create also
+//! creates the seller's task, and its accept closes it.
 
 use anyhow::Context as _;
 use serde::Serialize;
@@ -30,6 +32,9 @@ pub struct Outcome {
     pub inbound_update: Operation,
     pub inbound_duplicate: Operation,
     pub inbound_unchanged: Operation,
+    /// Microsoft's seller accepts it in Partner Center: the record goes In Progress and the
+    /// task is completed.
+    pub inbound_accept: Operation,
     pub outbound_create: Operation,
     pub outbound_update: Operation,
     pub outbound_unchanged: Operation,
@@ -38,6 +43,7 @@ pub struct Outcome {
 pub async fn run(count: usize) -> anyhow::Result<Outcome> {
     let stack = Stack::start(Options::default()).await?;
     let currency = seed::currency(&stack)?;
+    seed::seller(&stack)?;
     let ids = seed::referrals(&stack, 0, count + 1)?;
     let (first, ids) = ids.split_first().context("at least one referral")?;
 
@@ -88,6 +94,27 @@ pub async fn run(count: usize) -> anyhow::Result<Outcome> {
         .collect();
     let inbound_unchanged =
         measure(&stack, "no-op: referral unchanged", "unchanged", &unchanged).await?;
+    for id in ids {
+        let response = stack
+            .client
+            .patch(format!(
+                "{}/_admin/partner-center/referrals/{id}",
+                stack.sim.base_url
+            ))
+            .json(&json!({"status": "Active", "substatus": "Accepted"}))
+            .send()
+            .await?;
+        anyhow::ensure!(
+            response.status().is_success(),
+            "accepting referral {id}: {}",
+            response.status()
+        );
+    }
+    let accepted: Vec<Delivery> = ids
+        .iter()
+        .map(|id| Delivery::new("referral-updated", id))
+        .collect();
+    let inbound_accept = measure(&stack, "referral accepted", "synced", &accepted).await?;
 
     let deals = (0..count)
         .map(|n| seed::deal(&stack, currency, n))
@@ -110,6 +137,7 @@ pub async fn run(count: usize) -> anyhow::Result<Outcome> {
         inbound_update,
         inbound_duplicate,
         inbound_unchanged,
+        inbound_accept,
         outbound_create,
         outbound_update,
         outbound_unchanged,

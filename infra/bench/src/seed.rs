@@ -46,11 +46,33 @@ pub fn referrals(stack: &Stack, first: usize, count: usize) -> anyhow::Result<Ve
         .collect()
 }
 
+/// The partner's seller every seeded referral names: one Dynamics 365 user, looked up once per
+/// process as a currency is.
+pub const SELLER: &str = "sam.seller@partner.example";
+
+/// [`SELLER`] as an enabled Dynamics 365 user.
+pub fn seller(stack: &Stack) -> anyhow::Result<Uuid> {
+    let user =
+        json!({"fullname": "Sam Seller", "internalemailaddress": SELLER, "isdisabled": false});
+    stack
+        .sim
+        .state
+        .dv
+        .seed("systemusers", object(user))
+        .map_err(seeding)
+}
+
+/// A co-sell referral Microsoft sent, waiting for an answer (so it gets a task), naming
+/// [`SELLER`] as the partner's seller.
 fn referral(n: usize) -> Value {
     json!({
         "name": format!("Customer {n} - Azure migration"),
         "type": "Shared",
         "qualification": "SalesQualified",
+        "direction": "Incoming",
+        "status": "New",
+        "substatus": "Pending",
+        "team": [{"firstName": "Sam", "lastName": "Seller", "email": SELLER}],
         "customerProfile": {
             "name": format!("Customer {n} Ltd"),
             "address": {"addressLine1": format!("{n} Main Street"), "city": "Redmond", "state": "WA",

@@ -322,6 +322,41 @@ mod tests {
         assert_eq!(age(3 * 86400), "3 d");
     }
 
+    #[tokio::test]
+    async fn waiting_referrals_are_listed_apart_with_their_days_left() {
+        use cosell_store::{CrmKind, RetryState, SqliteStore};
+        let store = SqliteStore::in_memory().unwrap();
+        let now = time::macros::datetime!(2026-12-03 12:00 UTC);
+        for (id, days) in [("r-late", 9), ("r-soon", 2)] {
+            let waiting = Waiting {
+                expires: now + time::Duration::days(days) + time::Duration::hours(1),
+                deal: format!("Deal {id}"),
+                kind: CrmKind::Opportunity,
+                record: uuid::Uuid::nil(),
+                reminded: days < 3,
+            };
+            let item = RetryItem {
+                id: format!("respond:{id}"),
+                payload: serde_json::to_value(&waiting).unwrap(),
+                due_at: now + time::Duration::days(days - 3),
+                attempts: 0,
+                last_error: None,
+                state: RetryState::Pending,
+            };
+            store.put_retry(&item).await.unwrap();
+        }
+        let status = read(&store, now).await.unwrap();
+        assert_eq!(status.retries.pending, 0, "reminders are not retries");
+        let listed: Vec<(&str, i64, bool)> = status
+            .waiting
+            .iter()
+            .map(|w| (w.referral_id.as_str(), w.days_left, w.reminded))
+            .collect();
+        assert_eq!(listed, [("r-soon", 2, true), ("r-late", 9, false)]);
+        let text = status.human();
+        assert!(text.contains("⏳ r-soon  2 days left"), "{text}");
+    }
+
     #[test]
     fn a_dead_item_says_how_to_replay_it() {
         let item = RetryItem {

@@ -40,6 +40,8 @@ async fn everything_in_place_prints_only_check_marks() {
         "mapping fields",
         "required columns",
         "account rules",
+        "users",
+        "tasks",
         "change tracking",
         "currency",
         "webhook registration",
@@ -60,7 +62,7 @@ async fn everything_in_place_prints_only_check_marks() {
     assert_eq!(code, 0);
     let report: Value = serde_json::from_str(&stdout).expect("one JSON document");
     assert_eq!(report["ok"], true);
-    assert_eq!(report["checks"].as_array().unwrap().len(), 16);
+    assert_eq!(report["checks"].as_array().unwrap().len(), 18);
     let mfa = report["checks"]
         .as_array()
         .unwrap()

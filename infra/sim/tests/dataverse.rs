@@ -592,3 +592,81 @@ async fn admin_routes_seed_edit_and_inspect_like_a_seller() {
         .unwrap();
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
 }
+
+/// Microsoft's Task reference: a task's regarding lookup is bound per target through
+/// `regardingobjectid_<target>_task` (relationships Opportunity_Tasks, Lead_Tasks); the
+/// activity-pointer name `regardingobjectid_opportunity` is not a navigation property of task.
+#[tokio::test]
+async fn a_task_is_bound_to_its_record_only_through_the_documented_navigation_property() {
+    let dv = Dv::start().await;
+    let opportunity = uuid::Uuid::new_v4();
+    let created = dv
+        .json(
+            Method::PATCH,
+            &format!("opportunities({opportunity})"),
+            json!({"name": "Contoso"}),
+        )
+        .await;
+    assert_eq!(created.status(), StatusCode::NO_CONTENT);
+    let wrong = dv
+        .json(
+            Method::POST,
+            "tasks",
+            json!({"subject": "Answer", "regardingobjectid_opportunity@odata.bind": format!("/opportunities({opportunity})")}),
+        )
+        .await;
+    assert_eq!(wrong.status(), StatusCode::BAD_REQUEST);
+    let right = dv
+        .json(
+            Method::POST,
+            "tasks",
+            json!({"subject": "Answer", "regardingobjectid_opportunity_task@odata.bind": format!("/opportunities({opportunity})")}),
+        )
+        .await;
+    assert_eq!(right.status(), StatusCode::NO_CONTENT);
+    let tasks = dv.sim.state.dv.rows("tasks");
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(
+        tasks[0]["_regardingobjectid_value"],
+        opportunity.to_string()
+    );
+    assert_eq!(
+        (&tasks[0]["statecode"], &tasks[0]["statuscode"]),
+        (&json!(0), &json!(2))
+    );
+    assert!(tasks[0]["activityid"].is_string(), "keyed activityid");
+}
+
+#[tokio::test]
+async fn the_webhook_sink_records_posts_and_answers_as_told() {
+    let dv = Dv::start().await;
+    let base = &dv.sim.base_url;
+    let post = |body: Value| {
+        dv.http
+            .post(format!("{base}/hooks/teams"))
+            .json(&body)
+            .send()
+    };
+    assert_eq!(post(json!({"text": "one"})).await.unwrap().status(), 202);
+    let refused = dv
+        .http
+        .put(format!("{base}/_admin/hooks/teams/answer"))
+        .json(&json!({"status": 410, "body": "gone"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 204);
+    let answer = post(json!({"text": "two"})).await.unwrap();
+    assert_eq!(answer.status(), 410);
+    assert_eq!(answer.text().await.unwrap(), "gone");
+    let listed: Value = dv
+        .http
+        .get(format!("{base}/_admin/hooks/teams"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["posted"], json!([{"text": "one"}]));
+}

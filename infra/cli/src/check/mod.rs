@@ -13,12 +13,14 @@
 //! | help options | the help column's options from metadata (by value: labels are localised), each with its code, ✖ for one the settings do not map |
 //! | solutions relationship | the navigation properties from opportunity to the solutions table, from metadata |
 //! | mapping defaults, mapping fields, required columns, account rules | the mapping document against each table's `Attributes` (see [`mapping`]) |
+//! | users, tasks, default owner, expiry column | what respond-by reads and writes (see [`respond`]) |
 //! | change tracking | `EntityDefinitions?$filter=ChangeTrackingEnabled eq true` lists opportunity |
 //! | currency | at least one `transactioncurrencies` row |
 //! | webhook registration | points at `COSELL_WEBHOOK_URL`, for the four referral events |
 //! | store | one read |
 
 mod mapping;
+mod respond;
 pub mod token_age;
 
 use std::process::ExitCode;
@@ -142,6 +144,7 @@ pub async fn preflight(config: &Config) -> anyhow::Result<Preflight> {
     checks.extend(columns(&runtime.dataverse, &runtime.settings.crm).await);
     checks.extend(discovered(&runtime.dataverse, &runtime.settings.crm).await);
     checks.extend(mapping::checks(&runtime.dataverse, &runtime.settings.crm).await);
+    checks.extend(respond::checks(&runtime.dataverse, &runtime.settings.crm).await);
     checks.push(change_tracking(&runtime.dataverse).await);
     checks.push(currency(&currencies));
     checks.push(webhook(&runtime.partner_center, our_url.as_deref()).await);

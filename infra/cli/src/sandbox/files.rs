@@ -84,6 +84,10 @@ pub fn write(
             "client_id": "sim-client",
             "client_secret": "sim-secret",
             "webhook_key": DATAVERSE_WEBHOOK_KEY
+        },
+        // The simulator's webhook sink stands in for a Teams Workflows webhook.
+        "alerts": {
+            "teams_workflow_url": format!("{}/hooks/teams", sim.base_url)
         }
     });
     std::fs::write(

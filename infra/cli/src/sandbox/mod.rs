@@ -2,7 +2,9 @@
 //! simulators (Partner Center, Dataverse, sign-in) on a fixed port, seeds them ([`seed`]),
 //! writes credentials and settings into a state directory ([`files`]), starts `serve` against
 //! them, registers serve's URL as the Partner Center webhook (with the real client's register
-//! call), and narrates every sync as one line with its latency. Then it stays up and prints the
+//! call), and narrates every sync as one line with its latency — and, beside them, each task
+//! respond-by creates or closes and each alert posted to the simulated Teams webhook
+//! ([`watch`]). Then it stays up and prints the
 //! `curl` commands that change data in the simulators, so a person can watch the syncs follow.
 //!
 //! The sandbox reads no `COSELL_*` variable from the environment: nothing left in a shell can
@@ -10,6 +12,7 @@
 
 pub mod files;
 pub mod seed;
+mod watch;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -119,8 +122,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let mut guided = false;
     let stop = serve::signal();
     tokio::pin!(stop);
+    let mut watch = watch::Watch::default();
+    let mut look = tokio::time::interval(Duration::from_millis(250));
     loop {
         tokio::select! {
+            _ = look.tick() => {
+                for line in watch.lines(&sim.state) {
+                    println!("{line}");
+                }
+            }
             received = narration.recv() => match received {
                 Ok(event) => {
                     println!("{}", event.line());

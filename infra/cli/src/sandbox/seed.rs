@@ -31,8 +31,16 @@ fn row(state: &SimState, set: &str, columns: Value) -> anyhow::Result<Uuid> {
         .map_err(|e| anyhow::anyhow!("seeding {set}: {e:?}"))
 }
 
-/// Currencies, accounts, contacts, opportunities and their solutions.
+/// The partner's seller the new co-sell invitation names: a Dynamics 365 user, so they own it.
+pub const SELLER: &str = "sam.seller@partner.example";
+
+/// Users, currencies, accounts, contacts, opportunities and their solutions.
 pub fn dataverse(state: &SimState) -> anyhow::Result<Deals> {
+    row(
+        state,
+        "systemusers",
+        json!({"fullname": "Sam Seller", "internalemailaddress": SELLER, "isdisabled": false}),
+    )?;
     let mut usd = None;
     for (code, name) in [
         ("USD", "US Dollar"),
@@ -162,12 +170,17 @@ pub fn referrals(state: &SimState) -> anyhow::Result<Vec<String>> {
     Ok(ids)
 }
 
-/// An invitation from another partner to co-sell, not answered yet (New/Pending).
+/// An invitation from another partner to co-sell, not answered yet (New/Pending), naming the
+/// partner's seller who should answer it.
 fn new_cosell() -> Value {
     json!({
         "name": "Fabrikam - Azure migration",
         "type": "Shared",
         "qualification": "SalesQualified",
+        "direction": "Incoming",
+        "status": "New",
+        "substatus": "Pending",
+        "team": [{"firstName": "Sam", "lastName": "Seller", "email": SELLER}],
         "target": [{"type": "SolutionProfile", "id": "SOL-2F5A1C7E"}],
         "customerProfile": {
             "name": "Fabrikam, Inc.",
@@ -198,6 +211,7 @@ fn accepted_cosell() -> Value {
         "name": "Contoso Pharmaceuticals - Analytics",
         "type": "Shared",
         "qualification": "SalesQualified",
+        "direction": "Incoming",
         "status": "Active",
         "substatus": "Accepted",
         "target": [{"type": "SolutionProfile", "id": "SOL-2F5A1C7E"}],
@@ -242,6 +256,9 @@ pub fn example_referral() -> Value {
         "name": "Tailspin Toys - AI assistant pilot",
         "type": "Shared",
         "qualification": "SalesQualified",
+        "direction": "Incoming",
+        "status": "New",
+        "substatus": "Pending",
         "customerProfile": {
             "name": "Tailspin Toys",
             "address": {"addressLine1": "5 Harbor Way", "city": "Portland", "state": "OR", "postalCode": "97201", "country": "US"},
