@@ -112,6 +112,8 @@ pub fn write(
         ("COSELL_WEBHOOK_TRUST_ROOTS", path(ca)),
         ("COSELL_WEBHOOK_URL", webhook_url.to_owned()),
         ("COSELL_POLL_INTERVAL", poll_interval.to_owned()),
+        // Due alerts are posted by the retry run: every two seconds here, not every minute.
+        ("COSELL_RETRY_INTERVAL", "2s".to_owned()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))

@@ -148,6 +148,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
             () = &mut stop => break,
         }
         if !guided && narrated >= SEEDED_SYNCS {
+            // The tasks the seeded referrals made, before the guide.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            for line in watch.lines(&sim.state) {
+                println!("{line}");
+            }
             print!(
                 "{}",
                 guide(&sim.base_url, &serve_url, &dir, &referrals, &deals)
@@ -183,7 +188,7 @@ fn guide(
     format!(
         "
 Try it — each command changes the simulated services; watch the line it causes:
-  # Microsoft's seller: accept the co-sell invitation (the opportunity goes In Progress)
+  # Microsoft's seller: accept the co-sell invitation (the opportunity goes In Progress, Sam's task is completed)
   curl -fsS -o /dev/null -X PATCH {sim}/_admin/partner-center/referrals/{invitation} {json} -d '{{\"status\":\"Active\",\"substatus\":\"Accepted\"}}'
   # Microsoft: send a new referral
   curl -fsS -o /dev/null -X POST {sim}/_admin/partner-center/referrals {json} -d '{new_referral}'
@@ -196,6 +201,8 @@ Try it — each command changes the simulated services; watch the line it causes
 Look:
   curl -fsS {sim}/_admin/dataverse/rows/opportunities
   curl -fsS {sim}/_admin/partner-center/referrals
+  curl -fsS {sim}/_admin/hooks/teams        # the alerts cosell posted to the Teams webhook
+  cosell status --config {config}           # the referrals waiting for an answer, with days left
   cosell check --config {config}
 Sign in to Partner Center again (open the URL it prints: the simulated Entra ID signs --user in at once):
   cosell login --config {config} --user {no_mfa}
@@ -247,7 +254,7 @@ mod tests {
             .lines()
             .filter(|l| l.trim_start().starts_with("curl "))
             .collect();
-        assert_eq!(commands.len(), 8, "{text}");
+        assert_eq!(commands.len(), 9, "{text}");
         assert!(
             text.contains("/_admin/partner-center/referrals/r1"),
             "{text}"
