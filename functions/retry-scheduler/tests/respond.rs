@@ -22,7 +22,7 @@ use cosell_transport::Secret;
 use serde_json::{Value, json};
 use time::{Duration, OffsetDateTime};
 
-use common::ingress::{Stack, cosell_referral, id_of, start_with};
+use common::ingress::{Stack, id_of, start_with, waiting_referral};
 use common::start;
 use common::{backoff, scheduler_with};
 
@@ -43,18 +43,6 @@ fn with_teams(stack: &Stack, crm: CrmConfig) -> retry_scheduler::App {
 
 fn posted(stack: &Stack) -> Vec<Value> {
     stack.sim.state.sink.posted("teams")
-}
-
-fn waiting_referral(customer: &str) -> Value {
-    let email = format!(
-        "dana@{}.example",
-        customer.split([' ', ',']).next().unwrap()
-    );
-    let mut referral = cosell_referral(customer, "98052", &email);
-    referral["direction"] = json!("Incoming");
-    referral["status"] = json!("New");
-    referral["substatus"] = json!("Pending");
-    referral
 }
 
 fn item(id: &str, payload: Value, due_at: OffsetDateTime, state: RetryState) -> RetryItem {

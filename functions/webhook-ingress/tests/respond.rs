@@ -16,19 +16,12 @@ use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use common::{Stack, cosell_referral, id_of, marketplace_lead, object, port, start, start_with};
+use common::{Stack, id_of, marketplace_lead, object, port, start, start_with};
 
 /// An incoming co-sell referral still waiting for an answer, naming `seller` as the partner's
 /// seller (`team`).
 fn waiting_referral(customer: &str, seller: Option<&str>) -> Value {
-    let email = format!(
-        "dana@{}.example",
-        customer.split([' ', ',']).next().unwrap()
-    );
-    let mut referral = cosell_referral(customer, "98052", &email);
-    referral["direction"] = json!("Incoming");
-    referral["status"] = json!("New");
-    referral["substatus"] = json!("Pending");
+    let mut referral = common::waiting_referral(customer);
     if let Some(seller) = seller {
         referral["team"] = json!([{"firstName": "Sam", "lastName": "Seller", "email": seller}]);
     }

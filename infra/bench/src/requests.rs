@@ -64,20 +64,7 @@ pub async fn run(count: usize) -> anyhow::Result<Outcome> {
 
     // Microsoft's seller changes each deal value in Partner Center (an admin edit: not counted).
     for (n, id) in ids.iter().enumerate() {
-        let response = stack
-            .client
-            .patch(format!(
-                "{}/_admin/partner-center/referrals/{id}",
-                stack.sim.base_url
-            ))
-            .json(&json!({"details": {"dealValue": 500_000 + n}}))
-            .send()
-            .await?;
-        anyhow::ensure!(
-            response.status().is_success(),
-            "editing referral {id}: {}",
-            response.status()
-        );
+        microsoft_edits(&stack, id, json!({"details": {"dealValue": 500_000 + n}})).await?;
     }
     let updates: Vec<Delivery> = ids
         .iter()
@@ -94,21 +81,14 @@ pub async fn run(count: usize) -> anyhow::Result<Outcome> {
         .collect();
     let inbound_unchanged =
         measure(&stack, "no-op: referral unchanged", "unchanged", &unchanged).await?;
+    // Microsoft's seller accepts each (an admin edit: not counted).
     for id in ids {
-        let response = stack
-            .client
-            .patch(format!(
-                "{}/_admin/partner-center/referrals/{id}",
-                stack.sim.base_url
-            ))
-            .json(&json!({"status": "Active", "substatus": "Accepted"}))
-            .send()
-            .await?;
-        anyhow::ensure!(
-            response.status().is_success(),
-            "accepting referral {id}: {}",
-            response.status()
-        );
+        microsoft_edits(
+            &stack,
+            id,
+            json!({"status": "Active", "substatus": "Accepted"}),
+        )
+        .await?;
     }
     let accepted: Vec<Delivery> = ids
         .iter()
@@ -142,6 +122,21 @@ pub async fn run(count: usize) -> anyhow::Result<Outcome> {
         outbound_update,
         outbound_unchanged,
     })
+}
+
+/// An edit in Partner Center as Microsoft's seller makes it (the admin route: not counted).
+async fn microsoft_edits(stack: &Stack, id: &str, patch: serde_json::Value) -> anyhow::Result<()> {
+    let url = format!(
+        "{}/_admin/partner-center/referrals/{id}",
+        stack.sim.base_url
+    );
+    let response = stack.client.patch(url).json(&patch).send().await?;
+    anyhow::ensure!(
+        response.status().is_success(),
+        "editing referral {id}: {}",
+        response.status()
+    );
+    Ok(())
 }
 
 fn expect(answer: Answer, word: &str) -> anyhow::Result<()> {

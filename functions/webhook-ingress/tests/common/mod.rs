@@ -193,6 +193,20 @@ pub fn cosell_referral(customer: &str, postal: &str, email: &str) -> Value {
     })
 }
 
+/// [`cosell_referral`] as Microsoft sends it and still waiting for an answer (Incoming, New), with
+/// a contact email of its own per customer.
+pub fn waiting_referral(customer: &str) -> Value {
+    let email = format!(
+        "dana@{}.example",
+        customer.split([' ', ',']).next().unwrap()
+    );
+    let mut referral = cosell_referral(customer, "98052", &email);
+    referral["direction"] = json!("Incoming");
+    referral["status"] = json!("New");
+    referral["substatus"] = json!("Pending");
+    referral
+}
+
 /// A marketplace lead: Independent, Direct, from Microsoft.
 pub fn marketplace_lead() -> Value {
     json!({

@@ -141,15 +141,14 @@ impl InboundSync {
         config: CrmConfig,
         settings: InboundSettings,
     ) -> Self {
-        let alerts = Alerts::new(store.clone(), settings.alerts.clone());
-        let respond = RespondBy::new(
-            store.clone(),
-            crm.clone(),
+        let (respond, alerts) = RespondBy::for_sync(
+            &store,
+            &crm,
             referrals.clone(),
-            config.respond.clone(),
+            &config.respond,
             settings.backoff,
-        )
-        .with_alerts(alerts.clone());
+            &settings.alerts,
+        );
         Self {
             store,
             referrals,

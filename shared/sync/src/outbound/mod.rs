@@ -68,7 +68,7 @@ use crate::activity::{self, SyncDirection};
 use crate::alerts::Alerts;
 use crate::backoff::Backoff;
 use crate::link::DealLink;
-use crate::ports::{Crm, ReferralSource, Referrals};
+use crate::ports::{Crm, Referrals};
 use crate::record::WorkKey;
 use crate::record::lock::{DealLock, LockError};
 use crate::respond::RespondBy;
@@ -253,16 +253,14 @@ impl OutboundSync {
         config: CrmConfig,
         settings: OutboundSettings,
     ) -> Self {
-        let source: Arc<dyn ReferralSource> = referrals.clone();
-        let respond = RespondBy::new(
-            store.clone(),
-            crm.clone(),
-            source,
-            config.respond.clone(),
+        let (respond, alerts) = RespondBy::for_sync(
+            &store,
+            &crm,
+            referrals.clone(),
+            &config.respond,
             settings.backoff,
+            &settings.alerts,
         );
-        let alerts = Alerts::new(store.clone(), settings.alerts.clone());
-        let respond = respond.with_alerts(alerts.clone());
         Self {
             select: OutboundInput::select(&config),
             expand: OutboundInput::expand(&config),

@@ -144,6 +144,28 @@ impl RespondBy {
         }
     }
 
+    /// What a sync holds: its alerts (queued for `channels`) and a respond-by raising through
+    /// them.
+    pub(crate) fn for_sync(
+        store: &Arc<dyn SyncStore>,
+        crm: &Arc<dyn Crm>,
+        referrals: Arc<dyn ReferralSource>,
+        config: &RespondConfig,
+        backoff: Backoff,
+        channels: &[String],
+    ) -> (Self, Alerts) {
+        let alerts = Alerts::new(store.clone(), channels.to_vec());
+        let respond = Self::new(
+            store.clone(),
+            crm.clone(),
+            referrals,
+            config.clone(),
+            backoff,
+        )
+        .with_alerts(alerts.clone());
+        (respond, alerts)
+    }
+
     /// The same, raising the "expiring" alert through `alerts`.
     pub fn with_alerts(mut self, alerts: Alerts) -> Self {
         self.alerts = alerts;
