@@ -275,8 +275,15 @@ pub async fn handle_event(
                 .collect();
             sets.extend(metrics::throttled());
             metrics::emit(&sets);
-            // Referrals already waiting when respond-by shipped: their tasks, once.
-            let waiting = app.reconciler.waiting_once(now).await?;
+            // Referrals already waiting when respond-by shipped: their tasks, once. A help, never
+            // a failure of the sweep: the next run tries again.
+            let waiting = match app.reconciler.waiting_once(now).await {
+                Ok(waiting) => waiting,
+                Err(error) => {
+                    tracing::warn!(%error, "waiting referrals not looked over; the next run tries");
+                    None
+                }
+            };
             // Metadata is a help, never a failure of the sweep: the settings stand meanwhile.
             if let Some(schema) = &app.schema {
                 let config = app.outbound.config();

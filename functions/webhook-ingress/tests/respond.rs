@@ -281,3 +281,36 @@ async fn a_referral_we_sent_or_tasks_switched_off_get_no_task() {
     synced(&stack, ours).await;
     assert!(stack.rows("tasks").is_empty());
 }
+
+#[tokio::test]
+async fn dataverse_refusing_the_task_or_owner_never_costs_the_referral() {
+    // A task table that refuses our task (a column it requires that cosell does not write),
+    // as an application user without the task privileges would be refused.
+    let mut dataverse = cosell_sim::dataverse::DvConfig::default();
+    dataverse
+        .tables
+        .get_mut("tasks")
+        .unwrap()
+        .required
+        .push("new_required".into());
+    let stack = common::start_on(
+        common::sim::start_with_dataverse(dataverse).await,
+        CrmConfig::default(),
+    )
+    .await;
+    seed_user(&stack, "sam@partner.example", false);
+    let (id, opportunity) = synced(
+        &stack,
+        waiting_referral("Fabrikam, Inc.", Some("sam@partner.example")),
+    )
+    .await;
+    assert!(stack.rows("tasks").is_empty());
+    assert_eq!(owner(&opportunity), None);
+    assert!(
+        audit(&opportunity).contains("owner and task not set: Dataverse refused them (HTTP 400"),
+        "{}",
+        audit(&opportunity)
+    );
+    let link = port(&stack).link_by_referral(&id).await.unwrap();
+    assert!(link.is_some(), "synced");
+}

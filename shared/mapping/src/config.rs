@@ -36,7 +36,7 @@
 use std::collections::BTreeSet;
 
 use crate::custom::country::TextColumn;
-use crate::custom::{Country, Mapping};
+use crate::custom::{Country, Mapping, Table};
 use crate::enums::AssistanceRequestCode;
 use crate::error::ConfigError;
 use crate::respond::RespondConfig;
@@ -394,7 +394,7 @@ impl CrmConfig {
         if let Ok(Some(help)) = mapping.help_options() {
             self.help_options = help;
         }
-        self.mapping = mapping;
+        self.mapping = owner_from_defaults(mapping);
         self
     }
 
@@ -406,6 +406,35 @@ impl CrmConfig {
             })
         })
     }
+}
+
+/// A document written before `owner` existed set the owner of new rows as a default,
+/// `ownerid = { bind = "systemusers(<guid>)" }`: that user is the default owner now, so the
+/// seller the referral names can take precedence and Audit can say who owns the record.
+fn owner_from_defaults(mut mapping: Mapping) -> Mapping {
+    use crate::custom::Constant;
+    let user =
+        |defaults: &std::collections::BTreeMap<String, Constant>| match defaults.get("ownerid") {
+            Some(Constant::Bind(bind)) => {
+                let id = bind
+                    .bind
+                    .trim_start_matches('/')
+                    .strip_prefix("systemusers(")?;
+                uuid::Uuid::try_parse(id.strip_suffix(')')?).ok()
+            }
+            _ => None,
+        };
+    for table in [Table::Opportunity, Table::Lead] {
+        let defaults = match table {
+            Table::Opportunity => &mut mapping.defaults.opportunity,
+            Table::Lead => &mut mapping.defaults.lead,
+        };
+        if let Some(id) = user(defaults) {
+            defaults.remove("ownerid");
+            mapping.owner.get_or_insert(id);
+        }
+    }
+    mapping
 }
 
 fn parse_bool(key: &'static str, value: &str) -> Result<bool, ConfigError> {

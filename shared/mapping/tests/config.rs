@@ -311,3 +311,48 @@ fn a_mapping_onto_a_column_cosell_writes_or_mapped_twice_is_refused() {
     )])
     .unwrap();
 }
+
+#[test]
+fn respond_by_settings_read_and_refuse_what_cannot_work() {
+    let config = from(&[
+        (keys::RESPOND_TASKS, "false"),
+        (keys::RESPOND_DAYS_BEFORE, "5"),
+        (keys::COLUMN_EXPIRES, "new_ReferralExpires"),
+    ])
+    .unwrap();
+    assert!(!config.respond.tasks);
+    assert_eq!(config.respond.days_before, 5);
+    assert_eq!(
+        config.respond.expiry_column.as_deref(),
+        Some("new_referralexpires")
+    );
+    // A referral expires 14 days after it arrives: a task due 14 or more days before is never.
+    let error = from(&[(keys::RESPOND_DAYS_BEFORE, "14")]).unwrap_err();
+    assert!(
+        error.to_string().contains("COSELL_RESPOND_DAYS_BEFORE"),
+        "{error}"
+    );
+    // cosell writes the expiry column itself: a mapped field onto it is refused.
+    let mapping = r#"{"fields": [{"referral": "/salesStage", "column": "new_referralexpires"}]}"#;
+    let error = from(&[
+        (keys::COLUMN_EXPIRES, "new_referralexpires"),
+        (keys::MAPPING, mapping),
+    ])
+    .unwrap_err();
+    assert!(error.to_string().contains("new_referralexpires"), "{error}");
+}
+
+#[test]
+fn a_default_owner_written_as_an_ownerid_default_is_the_mappings_owner() {
+    let user = "5f0c7a1e-2b3d-4c5e-8f90-1a2b3c4d5e6f";
+    let mapping = format!(
+        r#"{{"defaults": {{"opportunity": {{"ownerid": {{"bind": "systemusers({user})"}}}}}}}}"#
+    );
+    let config = from(&[(keys::MAPPING, &mapping)]).unwrap();
+    assert_eq!(config.mapping.owner.unwrap().to_string(), user);
+    assert!(config.mapping.defaults.opportunity.is_empty());
+    // Any other owner default is one cosell would overwrite: refused, naming the column.
+    let team = r#"{"defaults": {"opportunity": {"ownerid": {"bind": "teams(name='Sales')"}}}}"#;
+    let error = from(&[(keys::MAPPING, team)]).unwrap_err();
+    assert!(error.to_string().contains("ownerid"), "{error}");
+}

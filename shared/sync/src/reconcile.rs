@@ -307,18 +307,22 @@ impl Reconciler {
         {
             return Ok(None);
         }
-        let report = self.waiting(now).await?;
-        if report.failed.is_empty() {
-            let done = Cursor {
-                name: WAITING_DONE.to_owned(),
-                value: timestamp::format(now),
-                updated_at: now,
-                version: 0,
-            };
-            match self.store.put_cursor(&done).await {
-                Ok(_) | Err(StoreError::Conflict { .. }) => {}
-                Err(error) => return Err(error.into()),
-            }
+        let ttl = self.settings.lease_ttl;
+        let Some(report) = with_lease(&*self.store, LEASE, now, ttl, self.waiting(now)).await?
+        else {
+            return Ok(None); // a sweep holds the lease: the next run does it
+        };
+        // Done even when some failed: those are in the report and the log, each referral's
+        // own sync retries it, and a pass that repeats every run would list everything again.
+        let done = Cursor {
+            name: WAITING_DONE.to_owned(),
+            value: timestamp::format(now),
+            updated_at: now,
+            version: 0,
+        };
+        match self.store.put_cursor(&done).await {
+            Ok(_) | Err(StoreError::Conflict { .. }) => {}
+            Err(error) => return Err(error.into()),
         }
         Ok(Some(report))
     }

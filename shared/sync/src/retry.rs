@@ -187,7 +187,9 @@ impl RetryScheduler {
         let mut report = RetryReport::default();
         let started = Instant::now();
         let mut failures_in_a_row = 0;
-        self.revive(now).await?;
+        if let Err(error) = self.revive(now).await {
+            tracing::warn!(%error, "items older versions parked dead not revived this run");
+        }
         let mut alerts = Vec::new();
         for item in self.store.due_retries(now, self.settings.batch).await? {
             if item.state != RetryState::Pending {

@@ -397,11 +397,22 @@ pub fn write_columns(
                         }
                     }
                     columns.insert(column.clone(), Value::String(target.to_string()));
-                    columns.insert(format!("{column}@{LOOKUP_LOGICAL_NAME}"), logical.into());
+                    columns.insert(
+                        format!("{column}@{LOOKUP_LOGICAL_NAME}"),
+                        logical.clone().into(),
+                    );
                     columns.insert(
                         format!("{column}@{ASSOCIATED_NAVIGATION}"),
                         navigation.into(),
                     );
+                    // As the platform does: the owner is also the owning user or team.
+                    if navigation == "ownerid" {
+                        let owning = match logical.as_str() {
+                            "team" => "_owningteam_value",
+                            _ => "_owninguser_value",
+                        };
+                        columns.insert(owning.into(), Value::String(target.to_string()));
+                    }
                 }
                 _ => {
                     return Err(DvError::bad_request(format!(

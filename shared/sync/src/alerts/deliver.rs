@@ -80,8 +80,15 @@ pub async fn deliver(
         }
     }
     for (name, mut queued) in by_channel {
-        let later = queued.split_off(queued.len().min(PER_POST));
-        done.extend(later.into_iter().map(|(_, i, _)| (i.id, Delivered::Later)));
+        // Past this run's post: due again a minute on, so work due before then comes first.
+        for (_, item, _) in queued.split_off(queued.len().min(PER_POST)) {
+            let later = RetryItem {
+                due_at: now + LATER,
+                ..item
+            };
+            store.put_retry(&later).await?;
+            done.push((later.id, Delivered::Later));
+        }
         let Some(channel) = channels.iter().find(|c| c.name() == name) else {
             let cause = Unconfigured(name.clone());
             for (key, _, _) in queued {
@@ -94,17 +101,26 @@ pub async fn deliver(
             continue;
         };
         let alerts: Vec<Alert> = queued.iter().map(|(_, _, a)| a.clone()).collect();
-        match channel.post(&alerts).await {
-            Ok(()) => {
-                tracing::info!(channel = %name, alerts = alerts.len(), "alerts posted");
-                for (_, item, _) in queued {
+        let answers = match channel.post(&alerts).await {
+            // A refused batch may hold one alert the webhook cannot take: each alone, so the
+            // others still go out.
+            Err(error) if error.is_permanent() && alerts.len() > 1 => {
+                let mut answers = Vec::new();
+                for alert in &alerts {
+                    answers.push(channel.post(std::slice::from_ref(alert)).await);
+                }
+                answers
+            }
+            answer => vec![answer; alerts.len()],
+        };
+        for ((key, item, _), answer) in queued.into_iter().zip(answers) {
+            match answer {
+                Ok(()) => {
                     store.delete_retry(&item.id).await?;
                     done.push((item.id, Delivered::Sent));
                 }
-            }
-            Err(error) => {
-                tracing::warn!(channel = %name, %error, "alerts not posted");
-                for (key, _, _) in queued {
+                Err(error) => {
+                    tracing::warn!(channel = %name, %error, "alert not posted");
                     let (item, verdict) = park(store, &key, backoff, &error, now, |p, _| {
                         p.map(|p| p.payload.clone()).unwrap_or_default()
                     })
@@ -113,9 +129,13 @@ pub async fn deliver(
                 }
             }
         }
+        tracing::info!(channel = %name, alerts = alerts.len(), "alerts delivered");
     }
     Ok(done)
 }
+
+/// How long an alert left out of a full post waits.
+const LATER: time::Duration = time::Duration::minutes(1);
 
 fn parked(message: String, permanent: bool) -> Delivered {
     Delivered::Parked { message, permanent }

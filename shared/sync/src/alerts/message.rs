@@ -74,11 +74,25 @@ pub fn render(alert: &Alert, links: &Links) -> Rendered {
         rendered_links.push(("Partner Center", links.referral(referral)));
     }
     Rendered {
-        headline,
-        detail: alert.detail.clone(),
+        headline: cut(headline),
+        detail: alert.detail.clone().map(cut),
         links: rendered_links,
     }
 }
+
+/// At most [`MAX_TEXT`] characters: a long error must not make a post too large to take
+/// (Slack's section text holds 3,000).
+fn cut(text: String) -> String {
+    if text.chars().count() <= MAX_TEXT {
+        return text;
+    }
+    let mut cut: String = text.chars().take(MAX_TEXT - 1).collect();
+    cut.push('…');
+    cut
+}
+
+/// The longest headline or detail an alert carries.
+const MAX_TEXT: usize = 500;
 
 /// One Teams message for `alerts` (an Adaptive Card, one container per alert), with `more`
 /// alerts left for the next post named in a last line.
@@ -192,6 +206,11 @@ mod tests {
         );
         let dead = render(&Alert::new(Event::Dead, "outbound:x"), &links());
         assert!(dead.headline.contains("cosell replay outbound:x"));
+        let long = Alert {
+            detail: Some("x".repeat(5000)),
+            ..Alert::new(Event::Dead, "outbound:x")
+        };
+        assert_eq!(render(&long, &links()).detail.unwrap().chars().count(), 500);
     }
 
     #[test]

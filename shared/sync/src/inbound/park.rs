@@ -40,7 +40,7 @@ impl InboundSync {
             tracing::error!(%error, referral = referral_id, "retry item not stored");
         })?;
         tracing::warn!(referral = referral_id, permanent = verdict.permanent, problem = %verdict.message, "inbound sync parked");
-        if verdict.permanent {
+        if verdict.newly_dead {
             let alert = Alert {
                 referral_id: Some(referral_id.to_owned()),
                 record: failure.record.as_ref().map(|r| (r.kind, r.id)),

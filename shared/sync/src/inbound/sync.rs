@@ -141,7 +141,8 @@ impl InboundSync {
         let incoming = referral.direction.as_ref() == Some(&Direction::Incoming);
         let (status, substatus) = referral.state();
         let event = match (incoming, *created, before, status, substatus) {
-            (true, true, _, _, _) => Event::New,
+            // A referral waiting for an answer, not one a backfill brings in already worked.
+            (true, true, _, Status::New, _) => Event::New,
             (false, false, Some(DealStatus::OnHold), Status::Active, _) => Event::Accepted,
             (
                 false,

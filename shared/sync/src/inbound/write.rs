@@ -65,7 +65,11 @@ impl InboundSync {
         .map_err(|e| loaded.fail(e))
     }
 
-    /// A referral with no record yet: the match query, then one change set.
+    /// A referral with no record yet: the match query, then one change set — creating the
+    /// record owned by its seller and, for a referral waiting for an answer, the seller's task.
+    /// Dataverse refusing the owner or the task (`400`/`403`: the application user may not
+    /// assign, or create tasks) never costs the referral: the change set is sent once more
+    /// without them, and Audit says so.
     async fn create(
         &self,
         loaded: &Loaded,
@@ -76,62 +80,80 @@ impl InboundSync {
         let referral = &loaded.referral;
         let (status, substatus) = referral.state();
         let id = &plan.referral_id;
-        let mut changes = ChangeSet::new();
         let record_id = plan.record.new_id();
         let owner = self
             .owners
             .choose(self.crm.as_ref(), referral, self.config.mapping.owner)
-            .await?;
+            .await;
         let expires = respond::waiting(referral);
+        let tasks = expires.filter(|_| self.config.respond.tasks);
+        // The customer's rows (an opportunity's account and contact), matched or to create.
+        let mut customer = ChangeSet::new();
+        let (kind, found) = match &plan.record {
+            RecordPlan::Lead { .. } => ("lead", None),
+            RecordPlan::Opportunity { .. } => {
+                let (account, contact, found) = self.customer(plan, &mut customer).await?;
+                ("opportunity", Some((account, contact, found)))
+            }
+        };
+        let message = |notes: &str| match &found {
+            Some((_, _, found)) => format!(
+                "✔ Created {kind} from Partner Center referral {id} ({status}/{substatus}): {found}; {notes}"
+            ),
+            None => format!(
+                "✔ Created {kind} from Partner Center referral {id} ({status}/{substatus}); {notes}"
+            ),
+        };
         let mut notes = vec![owner.why.clone()];
-        if let Some(expires) = expires {
-            notes.push(respond::answer_by(expires, &self.config.respond));
-        }
-        let notes = notes.join("; ");
-        let with_owner = |row: &mut cosell_dataverse::Row| {
-            if let Some(user) = owner.user {
+        notes.extend(expires.map(|at| respond::answer_by(at, &self.config.respond)));
+        let full = message(&notes.join("; "));
+        // The record (with Win or Lose) after the customer's rows, the task last.
+        let changes = |message: &str, owner: Option<Uuid>, task: bool| {
+            let mut changes = customer.clone();
+            let mut row = match &plan.record {
+                RecordPlan::Lead { row } => {
+                    let mut row = row.to_row(&self.config)?;
+                    self.config.mapping.defaults.apply(NewRow::Lead, &mut row);
+                    row
+                }
+                RecordPlan::Opportunity { .. } => {
+                    let (account, contact, _) = found.as_ref().expect("an opportunity's customer");
+                    let audit = audit::render(&audit::prepend(audit_line(now, message), &[]));
+                    let mut row = plan
+                        .opportunity_to_create(*account, *contact, currency, &audit)
+                        .expect("an opportunity plan")
+                        .to_row(&self.config)?;
+                    let defaults = &self.config.mapping.defaults;
+                    defaults.apply(NewRow::Opportunity, &mut row);
+                    if let (Some(column), Some(at)) = (&self.config.respond.expiry_column, expires)
+                    {
+                        row.insert(column.clone(), cosell_mapping::timestamp::format(at).into());
+                    }
+                    row
+                }
+            };
+            if let Some(user) = owner {
                 row.insert("ownerid@odata.bind".into(), owner_bind(user).into());
             }
-        };
-        let (message, reference, regarding) = match &plan.record {
-            RecordPlan::Lead { row } => {
-                let message = format!(
-                    "✔ Created lead from Partner Center referral {id} ({status}/{substatus}); {notes}"
-                );
-                let set = plan.record.entity_set();
-                let mut row = row.to_row(&self.config)?;
-                self.config.mapping.defaults.apply(NewRow::Lead, &mut row);
-                with_owner(&mut row);
-                let key = Key::from(record_id);
-                let reference = changes.update(set, key, row, Precondition::None);
-                (message, reference, Regarding::Lead(record_id))
-            }
-            RecordPlan::Opportunity { .. } => {
-                let (account, contact, found) = self.customer(plan, &mut changes).await?;
-                let message = format!(
-                    "✔ Created opportunity from Partner Center referral {id} ({status}/{substatus}): {found}; {notes}"
-                );
-                let audit = audit::render(&audit::prepend(audit_line(now, &message), &[]));
-                let mut row = plan
-                    .opportunity_to_create(account, contact, currency, &audit)
-                    .expect("an opportunity plan")
-                    .to_row(&self.config)?;
-                let defaults = &self.config.mapping.defaults;
-                defaults.apply(NewRow::Opportunity, &mut row);
-                with_owner(&mut row);
-                if let (Some(column), Some(expires)) = (&self.config.respond.expiry_column, expires)
-                {
-                    let at = cosell_mapping::timestamp::format(expires);
-                    row.insert(column.clone(), at.into());
-                }
-                let key = Key::from(record_id);
-                let set = Opportunity::ENTITY_SET;
-                let reference = changes.update(set, key, row, Precondition::None);
+            let set = plan.record.entity_set();
+            let reference = changes.update(set, Key::from(record_id), row, Precondition::None);
+            if matches!(plan.record, RecordPlan::Opportunity { .. }) {
                 close(&mut changes, plan, record_id);
-                (message, reference, Regarding::Opportunity(record_id))
             }
+            if let Some(at) = tasks.filter(|_| task) {
+                let regarding = match plan.record {
+                    RecordPlan::Lead { .. } => Regarding::Lead(record_id),
+                    RecordPlan::Opportunity { .. } => Regarding::Opportunity(record_id),
+                };
+                let respond = &self.config.respond;
+                let mut row = task_row(id, &plan.name, at, regarding, owner, respond);
+                // The record by its Content-ID: it is written earlier in this change set.
+                row.insert(regarding.bind().0.into(), reference.bind());
+                changes.update(TASKS, Key::from(task_id(id)), row, Precondition::None);
+            }
+            Ok::<_, InboundError>((changes, reference))
         };
-        if let Some(expires) = expires.filter(|_| self.config.respond.tasks) {
+        if let Some(expires) = tasks {
             // The item first: a change set that fails leaves an item whose task does not
             // exist (closing it finds nothing), never a task nothing will close.
             let waiting = Waiting {
@@ -145,13 +167,23 @@ impl InboundSync {
                 .begin(id, &waiting, now)
                 .await
                 .map_err(InboundError::Store)?;
-            let respond = &self.config.respond;
-            let mut task = task_row(id, &plan.name, expires, regarding, owner.user, respond);
-            // The record by its Content-ID: it is written earlier in this change set.
-            task.insert(regarding.bind().0.into(), reference.bind());
-            changes.update(TASKS, Key::from(task_id(id)), task, Precondition::None);
         }
-        let outcomes = self.crm.execute(&changes).await?;
+        let (first, reference) = changes(&full, owner.user, true)?;
+        let extras = owner.user.is_some() || tasks.is_some();
+        let (message, outcomes) = match self.crm.execute(&first).await {
+            Ok(outcomes) => (full, outcomes),
+            Err(error) if extras && matches!(error.status(), Some(400 | 403)) => {
+                tracing::warn!(%error, referral = %id, "owner or task refused; created without them");
+                let status = error.status().unwrap_or_default();
+                let refused = format!(
+                    "owner and task not set: Dataverse refused them (HTTP {status}; the application user needs Assign on {kind} and Create and Assign on Task)"
+                );
+                let message = message(&refused);
+                let (second, _) = changes(&message, None, false)?;
+                (message, self.crm.execute(&second).await?)
+            }
+            Err(error) => return Err(error.into()),
+        };
         let audit = match plan.record {
             RecordPlan::Opportunity { .. } => audit::prepend(audit_line(now, &message), &[]),
             RecordPlan::Lead { .. } => Vec::new(), // a lead has no Audit column

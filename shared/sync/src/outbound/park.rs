@@ -55,7 +55,7 @@ impl OutboundSync {
         .await
         .map_err(NotStored)?;
         tracing::warn!(opportunity = %id, permanent = verdict.permanent, problem = %verdict.message, "outbound sync parked");
-        if verdict.permanent {
+        if verdict.newly_dead {
             let alert = Alert {
                 referral_id: link.as_ref().map(|l| l.referral_id.clone()),
                 record: Some((CrmKind::Opportunity, id)),

@@ -17,6 +17,9 @@ pub(crate) struct Verdict {
     pub permanent: bool,
     /// The problem as a sentence, with "(gave up after N attempts)" when the attempts ran out.
     pub message: String,
+    /// Dead now, and not dead before (a first death, or one after a replay): what an alert
+    /// is raised for, once.
+    pub newly_dead: bool,
 }
 
 /// Why work failed, as parking needs it: a sentence for the item and the record, and whether
@@ -49,10 +52,14 @@ pub(crate) async fn park(
     if dead && !permanent {
         message = format!("{message} (gave up after {attempts} attempts)");
     }
+    let was_dead = previous
+        .as_ref()
+        .is_some_and(|item| item.state == RetryState::Dead);
     let verdict = Verdict {
         attempts,
         permanent: dead,
         message,
+        newly_dead: dead && !was_dead,
     };
     let item = RetryItem {
         id,

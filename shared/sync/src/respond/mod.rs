@@ -245,6 +245,10 @@ impl RespondBy {
             Err(error) if error.is_not_found() => {
                 tracing::info!(referral = referral_id, %task, "task deleted in the CRM; not recreated");
             }
+            // Dataverse may refuse to move a task the seller closed already: theirs stands.
+            Err(error) if error.status() == Some(400) && self.closed_already(task).await => {
+                tracing::info!(referral = referral_id, %task, "task closed in the CRM already");
+            }
             Err(error) => {
                 return self
                     .park(referral_id, item, RespondError::Crm(error), now)
@@ -253,6 +257,14 @@ impl RespondBy {
         }
         self.store.delete_retry(&item.id).await?;
         Ok(Reminded::Closed { answer })
+    }
+
+    /// Whether the task is no longer open (the seller completed or cancelled it).
+    async fn closed_already(&self, task: Uuid) -> bool {
+        match self.crm.read_row(TASKS, task, &["statecode"]).await {
+            Ok(Some(row)) => row.get("statecode").and_then(|v| v.as_i64()) != Some(0),
+            _ => false,
+        }
     }
 
     /// A due `respond:` item (see the module docs).
@@ -316,6 +328,12 @@ impl RespondBy {
             state: RetryState::Pending,
             ..item
         };
+        // A sync that saw the answer meanwhile removed the item and closed the task: not
+        // written back. (The narrow window left between this read and the write costs at most
+        // one reminder too many; the next due run reads the referral answered and closes.)
+        if self.store.retry(&next.id).await?.is_none() {
+            return Ok(Reminded::Gone);
+        }
         self.store.put_retry(&next).await?;
         Ok(Reminded::Waiting { reminded })
     }
@@ -343,14 +361,16 @@ impl RespondBy {
             CrmKind::Opportunity => "opportunities",
             CrmKind::Lead => "leads",
         };
+        // `owninguser`, not `ownerid`: a record a team owns has no owning user, and its task is
+        // then the application user's.
         let owner = self
             .crm
-            .read_row(set, record, &["_ownerid_value"])
+            .read_row(set, record, &["_owninguser_value"])
             .await
             .map_err(RespondError::Crm)?
             .and_then(|r| {
-                r.get_str("_ownerid_value")
-                    .and_then(|v| Uuid::try_parse(v).ok())
+                let user = r.get_str("_owninguser_value")?;
+                Uuid::try_parse(user).ok()
             });
         let deal = referral.name.clone().unwrap_or_default();
         let waiting = Waiting {
