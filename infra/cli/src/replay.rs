@@ -5,6 +5,8 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
+use cosell_sync::alerts::deliver::Delivered;
+use cosell_sync::respond::Reminded;
 use cosell_sync::retry::Redone;
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -53,7 +55,21 @@ fn item(id: String, redone: &Redone) -> Item {
             Some(detail) => format!("{}: {detail}", event.outcome),
             None => event.outcome,
         },
-        (None, Redone::Unknown) => "not work this version knows; left dead".into(),
+        (None, Redone::Unknown) => {
+            "not work this version knows; left pending for one that does".into()
+        }
+        (None, Redone::Respond(reminded)) => match reminded {
+            Reminded::Waiting { reminded: true } => "still unanswered: reminder sent".into(),
+            Reminded::Waiting { reminded: false } => "still unanswered: reminder pending".into(),
+            Reminded::Closed { answer } => format!("referral {}: task closed", answer.describe()),
+            Reminded::Gone => "nothing to remind of".into(),
+            Reminded::Parked { message, .. } => format!("parked: {message}"),
+        },
+        (None, Redone::Alert(delivered)) => match delivered {
+            Delivered::Sent => "alert posted".into(),
+            Delivered::Later => "alert waits for the next post".into(),
+            Delivered::Parked { message, .. } => format!("parked: {message}"),
+        },
         (None, _) => "in sync; nothing to do".into(),
     };
     Item {
