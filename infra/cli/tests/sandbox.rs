@@ -65,7 +65,21 @@ async fn the_sandbox_narrates_syncs_and_its_guide_works() {
         .map(|l| l.trim_start().to_owned())
         .filter(|l| l.starts_with("curl "))
         .collect();
-    assert_eq!(commands.len(), 8, "{:#?}", sandbox.seen);
+    assert_eq!(commands.len(), 9, "{:#?}", sandbox.seen);
+    // The invitation waits for an answer: its seller's task, and the alert posted to the
+    // simulated Teams webhook.
+    assert!(
+        sandbox
+            .seen
+            .iter()
+            .any(|l| l.contains("☐ task created for sam.seller@partner.example")),
+        "{:#?}",
+        sandbox.seen
+    );
+    let alerted = |l: &str| l.contains("⚑ alert → Teams: New referral from Microsoft: Fabrikam");
+    if !sandbox.seen.iter().any(|l| alerted(l)) {
+        sandbox.line(Duration::from_secs(20), alerted).await;
+    }
     let run = |line: &str| {
         let output = std::process::Command::new("sh")
             .args(["-c", line])
@@ -83,6 +97,11 @@ async fn the_sandbox_narrates_syncs_and_its_guide_works() {
     sandbox
         .line(Duration::from_secs(20), |l| {
             l.starts_with("✔ inbound") && l.contains("updated")
+        })
+        .await;
+    sandbox
+        .line(Duration::from_secs(20), |l| {
+            l.contains("☑ task completed") && l.contains("Fabrikam")
         })
         .await;
     // Share the second opportunity: the next poll creates its referral.
