@@ -8,7 +8,7 @@ use cosell_sync::Synced;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use common::{Deal, Stack, start};
+use common::{Deal, Stack, incoming, start};
 
 const PC_PATCH: &str = "partner-center PATCH /v1.0/engagements/referrals/{id}";
 const PC_GET: &str = "partner-center GET /v1.0/engagements/referrals/{id}";
@@ -204,57 +204,6 @@ async fn un_sharing_is_refused_with_an_audit_line_and_nothing_is_sent() {
         stack.writes("dataverse") + stack.requests("partner-center"),
         0
     );
-}
-
-/// An incoming referral from Microsoft, synced inbound, then answered by the seller in the CRM.
-async fn incoming(stack: &Stack) -> (Uuid, String) {
-    let referral = common::http()
-        .post(format!(
-            "{}/_admin/partner-center/referrals",
-            stack.sim.base_url
-        ))
-        .json(&json!({
-            "name": "Fabrikam - Azure migration",
-            "type": "Shared",
-            "qualification": "SalesQualified",
-            "target": [{"type": "SolutionProfile", "id": "SOL-2F5A1C7E"}],
-            "customerProfile": {
-                "name": "Fabrikam, Inc.",
-                "address": {"addressLine1": "1 Microsoft Way", "city": "Redmond", "state": "WA", "postalCode": "98052", "country": "US"},
-                "team": [{"firstName": "Dana", "lastName": "Whitfield", "email": format!("dana.{}@fabrikam.example", Uuid::new_v4())}]
-            },
-            "consent": {"consentToShareReferralWithMicrosoftSellers": true},
-            "details": {"notes": "Retire the warehouse.", "dealValue": 250000, "currency": "USD", "closingDateTime": "2026-06-30T00:00:00Z"},
-            "inviteContext": {"invitedBy": {"organizationId": "5d6e7f80-91a2-4b3c-8d4e-5f60718293a4", "organizationName": "Northwind Traders"}, "assistanceRequestCode": "CustomerTechnicalArchitecture"}
-        }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response_status(&referral), 201);
-    let referral: Value = referral.json().await.unwrap();
-    let referral_id = referral["id"].as_str().unwrap().to_owned();
-    stack.drain_deliveries().await;
-    let link = stack
-        .port()
-        .link_by_referral(&referral_id)
-        .await
-        .unwrap()
-        .expect("synced inbound");
-    let id: Uuid = link.crm_id.parse().unwrap();
-    assert_eq!(stack.opportunity(id)["statuscode"], 2, "On Hold");
-    // The inbound write is already agreed: the change feed sends nothing for it.
-    stack.reset_counters();
-    let report = stack.poll().await;
-    assert!(
-        report.synced.iter().all(|(_, s)| *s == Synced::Unchanged),
-        "{report:?}"
-    );
-    assert_eq!(stack.requests("partner-center"), 0);
-    (id, referral_id)
-}
-
-fn response_status(response: &reqwest::Response) -> u16 {
-    response.status().as_u16()
 }
 
 /// The seller moves the status; the referral follows with one request, and the webhook our patch

@@ -16,8 +16,8 @@ use cosell_sim::Sim;
 use cosell_sim::partner_center::PcConfig;
 use cosell_sim::partner_center::webhooks::DeliveryState;
 use cosell_store::{RetryItem, SqliteStore, SyncStore};
-use cosell_sync::OutboundSettings;
 use cosell_sync::outbound::feed::PollReport;
+use cosell_sync::{OutboundSettings, Synced};
 use cosell_transport::Secret;
 use http::header::HeaderName;
 use http::{HeaderMap, Method};
@@ -453,4 +453,55 @@ pub fn remote_execution_context(id: Uuid) -> Value {
         "Stage": 40,
         "UserId": "7d3c1a9e-1b2c-4d5e-8f90-a1b2c3d4e5f6"
     })
+}
+
+/// An incoming referral from Microsoft, still waiting for an answer (so it has its task), synced
+/// inbound; the opportunity and the referral id.
+pub async fn incoming(stack: &Stack) -> (Uuid, String) {
+    let referral = http()
+        .post(format!(
+            "{}/_admin/partner-center/referrals",
+            stack.sim.base_url
+        ))
+        .json(&json!({
+            "name": "Fabrikam - Azure migration",
+            "type": "Shared",
+            "qualification": "SalesQualified",
+            "direction": "Incoming",
+            "status": "New",
+            "substatus": "Pending",
+            "target": [{"type": "SolutionProfile", "id": "SOL-2F5A1C7E"}],
+            "customerProfile": {
+                "name": "Fabrikam, Inc.",
+                "address": {"addressLine1": "1 Microsoft Way", "city": "Redmond", "state": "WA", "postalCode": "98052", "country": "US"},
+                "team": [{"firstName": "Dana", "lastName": "Whitfield", "email": format!("dana.{}@fabrikam.example", Uuid::new_v4())}]
+            },
+            "consent": {"consentToShareReferralWithMicrosoftSellers": true},
+            "details": {"notes": "Retire the warehouse.", "dealValue": 250000, "currency": "USD", "closingDateTime": "2026-06-30T00:00:00Z"},
+            "inviteContext": {"invitedBy": {"organizationId": "5d6e7f80-91a2-4b3c-8d4e-5f60718293a4", "organizationName": "Northwind Traders"}, "assistanceRequestCode": "CustomerTechnicalArchitecture"}
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(referral.status(), 201);
+    let referral: Value = referral.json().await.unwrap();
+    let referral_id = referral["id"].as_str().unwrap().to_owned();
+    stack.drain_deliveries().await;
+    let link = stack
+        .port()
+        .link_by_referral(&referral_id)
+        .await
+        .unwrap()
+        .expect("synced inbound");
+    let id: Uuid = link.crm_id.parse().unwrap();
+    assert_eq!(stack.opportunity(id)["statuscode"], 2, "On Hold");
+    // The inbound write is already agreed: the change feed sends nothing for it.
+    stack.reset_counters();
+    let report = stack.poll().await;
+    assert!(
+        report.synced.iter().all(|(_, s)| *s == Synced::Unchanged),
+        "{report:?}"
+    );
+    assert_eq!(stack.requests("partner-center"), 0);
+    (id, referral_id)
 }

@@ -99,9 +99,9 @@ impl Alert {
 const REMEMBER: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// The queue side of alerts, held by every sync. Cheap to clone.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Alerts {
-    store: Option<Arc<dyn SyncStore>>,
+    store: Arc<dyn SyncStore>,
     /// The configured channels' names (`teams`, `slack`); none: alerts are off.
     channels: Vec<String>,
 }
@@ -109,22 +109,16 @@ pub struct Alerts {
 impl Alerts {
     /// Alerts queued in `store` for `channels`; with no channel, [`Self::raise`] does nothing.
     pub fn new(store: Arc<dyn SyncStore>, channels: Vec<String>) -> Self {
-        Self {
-            store: Some(store),
-            channels,
-        }
-    }
-
-    pub fn enabled(&self) -> bool {
-        self.store.is_some() && !self.channels.is_empty()
+        Self { store, channels }
     }
 
     /// Queues `alert` once per channel, the first time its event and subject are seen. Best
     /// effort: an alert never fails the sync that raised it.
     pub async fn raise(&self, alert: Alert, now: OffsetDateTime) {
-        let Some(store) = self.store.as_ref().filter(|_| !self.channels.is_empty()) else {
+        if self.channels.is_empty() {
             return;
-        };
+        }
+        let store = &self.store;
         let mut key = format!("alert:{}:{}", alert.event.as_str(), alert.subject);
         if let Some(occurrence) = &alert.occurrence {
             key = format!("{key}#{occurrence}");

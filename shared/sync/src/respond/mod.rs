@@ -127,25 +127,8 @@ pub struct RespondBy {
 }
 
 impl RespondBy {
-    pub fn new(
-        store: Arc<dyn SyncStore>,
-        crm: Arc<dyn Crm>,
-        referrals: Arc<dyn ReferralSource>,
-        config: RespondConfig,
-        backoff: Backoff,
-    ) -> Self {
-        Self {
-            store,
-            crm,
-            referrals,
-            config,
-            alerts: Alerts::default(),
-            backoff,
-        }
-    }
-
-    /// What a sync holds: its alerts (queued for `channels`) and a respond-by raising through
-    /// them.
+    /// What a sync holds: its alerts (queued for `channels`) and a respond-by raising the
+    /// "expiring" alert through them.
     pub(crate) fn for_sync(
         store: &Arc<dyn SyncStore>,
         crm: &Arc<dyn Crm>,
@@ -155,25 +138,15 @@ impl RespondBy {
         channels: &[String],
     ) -> (Self, Alerts) {
         let alerts = Alerts::new(store.clone(), channels.to_vec());
-        let respond = Self::new(
-            store.clone(),
-            crm.clone(),
+        let respond = Self {
+            store: store.clone(),
+            crm: crm.clone(),
             referrals,
-            config.clone(),
+            config: config.clone(),
+            alerts: alerts.clone(),
             backoff,
-        )
-        .with_alerts(alerts.clone());
+        };
         (respond, alerts)
-    }
-
-    /// The same, raising the "expiring" alert through `alerts`.
-    pub fn with_alerts(mut self, alerts: Alerts) -> Self {
-        self.alerts = alerts;
-        self
-    }
-
-    pub fn config(&self) -> &RespondConfig {
-        &self.config
     }
 
     /// Before the change set that creates the record and its task: the item, due when the
