@@ -21,10 +21,13 @@ async fn an_event_the_store_cannot_keep_gets_503_and_its_redelivery_is_synced() 
     // Deliveries go nowhere: this test hands the event to the handler itself.
     stack
         .partner_center
-        .register_webhook(&WebhookRegistration::new(
-            "http://127.0.0.1:9/nowhere",
-            WebhookEvent::REFERRALS.to_vec(),
-        ))
+        .register_webhook(
+            &WebhookRegistration::new(
+                "http://127.0.0.1:9/nowhere",
+                WebhookEvent::REFERRALS.to_vec(),
+            ),
+            false,
+        )
         .await
         .unwrap();
     let referral = stack

@@ -63,11 +63,16 @@ enum Command {
     /// Preflight against the configured services: one line per check, ✔ or ✖ with the fix.
     Check,
     /// First setup after a deploy: registers COSELL_WEBHOOK_URL for the referral events (the
-    /// replaced URL printed and saved for rollback), then runs every check.
+    /// replaced URL printed and saved for rollback), proves it with a test event cosell must
+    /// receive and verify, then runs every check.
     Setup {
         /// Where the replaced registration is saved.
         #[arg(long, default_value = webhooks::DEFAULT_SAVE_FILE)]
         save: PathBuf,
+        /// Seconds to wait for the test event's delivery status (Partner Center allows two
+        /// test events a minute).
+        #[arg(long, default_value_t = 60)]
+        test_timeout: u64,
     },
     /// Cursors and watermarks with their age, the retry queue by state, dead items, and the
     /// last sync per direction.
@@ -171,7 +176,9 @@ fn main() -> ExitCode {
         Command::Sandbox(args) => sandbox::main(&ctx, args),
         Command::Login(args) => login::main(&ctx, args),
         Command::Check => check::main(&ctx),
-        Command::Setup { save } => setup::main(&ctx, &save),
+        Command::Setup { save, test_timeout } => {
+            setup::main(&ctx, &save, std::time::Duration::from_secs(test_timeout))
+        }
         Command::Status => status::main(&ctx),
         Command::Replay { id, dead } => replay::main(&ctx, id.as_deref(), dead),
         Command::Backfill(args) => backfill::main(&ctx, args),

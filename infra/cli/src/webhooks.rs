@@ -2,21 +2,24 @@
 //! client's registration calls.
 //!
 //! - `register [URL]` subscribes URL (default `COSELL_WEBHOOK_URL`) to the four referral events,
-//!   plus `test-created` so `test` can be used (the ingress ignores it). Registering overwrites:
-//!   Partner Center keeps one URL per partner. The URL it replaces — typically Microsoft's Power
-//!   Automate flow — is printed and saved first (`--save`, default
-//!   `cosell-webhook-previous.json`), so a migration can be rolled back with `register` and that
-//!   URL. Registering the URL that is already there leaves the saved file alone, so a second run
-//!   never overwrites the rollback with our own URL.
+//!   plus `test-created` so `test` can be used (the ingress ignores it). Partner Center keeps one
+//!   URL per partner and refuses a `POST` over an existing registration, so an existing one —
+//!   typically Microsoft's Power Automate flow — is replaced by `PUT`
+//!   ([`PartnerCenter::register_webhook`]). What it replaces is printed and saved first
+//!   (`--save`, default `cosell-webhook-previous.json`), so a migration can be rolled back with
+//!   `register` and that URL. Registering the URL that is already there leaves the saved file
+//!   alone, so a second run never overwrites the rollback with our own URL.
 //! - `show` prints the registration.
-//! - `test` asks Partner Center to send a `test-created` event (2 per minute) and polls its
-//!   delivery status until it is delivered, fails, or `--timeout` passes.
+//! - `test` asks Partner Center to send a `test-created` event (2 per minute; a 429 is waited out
+//!   by the client) and polls its delivery status until it is delivered, fails, or `--timeout`
+//!   passes ([`prove`], which `setup` runs too).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use cosell_partner_center::webhook::config::{ENV_CERT_HOSTS, ENV_TRUST_ROOTS};
 use cosell_partner_center::{
     PartnerCenter, ValidationResult, ValidationStatus, WebhookEvent, WebhookRegistration,
 };
@@ -137,7 +140,7 @@ pub fn register(ctx: &Context, url: Option<String>, save: &Path) -> ExitCode {
         let mut events = WebhookEvent::REFERRALS.to_vec();
         events.push(WebhookEvent::TestCreated);
         let registered = pc
-            .register_webhook(&WebhookRegistration::new(url, events))
+            .register_webhook(&WebhookRegistration::new(url, events), previous.is_some())
             .await?;
         anyhow::Ok(Registered {
             registered: Registration::from(&registered),
@@ -225,10 +228,10 @@ pub struct Tested {
     pub attempts: Vec<Attempt>,
 }
 
-impl Report for Tested {
-    fn human(&self) -> String {
-        let last = self
-            .attempts
+impl Tested {
+    /// The receiver's last answer, `HTTP 401 …`, or `no attempt yet`.
+    fn last(&self) -> String {
+        self.attempts
             .last()
             .map(|a| {
                 let code = a.response_code.as_deref().unwrap_or("no answer");
@@ -240,14 +243,36 @@ impl Report for Tested {
                     .trim();
                 format!("HTTP {code} {text}").trim().to_owned()
             })
-            .unwrap_or_else(|| "no attempt yet".into());
+            .unwrap_or_else(|| "no attempt yet".into())
+    }
+
+    /// The receiver refused the signature: cosell's ingress answers 401 to a callback it cannot
+    /// verify, before reading its body.
+    fn signature_refused(&self) -> bool {
+        self.attempts
+            .last()
+            .and_then(|a| a.response_code.as_deref())
+            == Some("401")
+    }
+}
+
+impl Report for Tested {
+    fn human(&self) -> String {
+        let last = self.last();
         let url = self.callback_url.as_deref().unwrap_or("the registered URL");
         let attempts = self.attempts.len();
         if self.delivered {
             format!(
-                "{OK} test event {} delivered to {url} ({last}; {attempts} attempt{})\n",
+                "{OK} test event {} delivered to {url} and verified by cosell ({last}; {attempts} attempt{})\n",
                 self.correlation_id,
                 if attempts == 1 { "" } else { "s" }
+            )
+        } else if self.signature_refused() {
+            format!(
+                "{FAILED} test event {} reached {url}, which refused its signature ({last}) — \
+                 Partner Center's signing certificate must chain to the trust roots \
+                 ({ENV_TRUST_ROOTS}) and come from an allowed host ({ENV_CERT_HOSTS})\n",
+                self.correlation_id
             )
         } else if self.timed_out {
             format!(
@@ -281,36 +306,48 @@ fn delivered(status: &ValidationStatus) -> bool {
     })
 }
 
-/// Still going: no status yet, or one that says so.
+/// Still going: no status yet, or one that says so — unless the receiver refused the signature,
+/// which Partner Center's retries cannot change.
 fn pending(status: &ValidationStatus) -> bool {
     let word = status.status.as_deref().unwrap_or("").to_ascii_lowercase();
-    matches!(
-        word.as_str(),
-        "" | "pending" | "inprogress" | "in progress" | "queued" | "retrying"
-    )
+    let refused = status
+        .results
+        .last()
+        .is_some_and(|r| r.response_code.as_deref() == Some("401"));
+    !refused
+        && matches!(
+            word.as_str(),
+            "" | "pending" | "inprogress" | "in progress" | "queued" | "retrying"
+        )
+}
+
+/// Asks Partner Center for a `test-created` event and polls its delivery status until it is
+/// delivered, refused or failed, or `timeout` passes.
+pub async fn prove(pc: &PartnerCenter, timeout: Duration) -> anyhow::Result<Tested> {
+    let deadline = Instant::now() + timeout;
+    let event = pc.send_test_event().await?;
+    loop {
+        let status = pc.test_event_status(&event.correlation_id).await?;
+        let done = delivered(&status) || !pending(&status);
+        let timed_out = !done && Instant::now() >= deadline;
+        if done || timed_out {
+            return Ok(Tested {
+                correlation_id: status.correlation_id.clone(),
+                delivered: delivered(&status),
+                status: status.status.clone(),
+                callback_url: status.callback_url.clone(),
+                timed_out,
+                attempts: status.results.iter().map(Attempt::from).collect(),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 pub fn test(ctx: &Context, timeout: Duration) -> ExitCode {
     let result = ctx.block_on(async {
         let (pc, _) = partner_center(ctx).await?;
-        let event = pc.send_test_event().await?;
-        let deadline = Instant::now() + timeout;
-        loop {
-            let status = pc.test_event_status(&event.correlation_id).await?;
-            let done = delivered(&status) || !pending(&status);
-            let timed_out = !done && Instant::now() >= deadline;
-            if done || timed_out {
-                break anyhow::Ok(Tested {
-                    correlation_id: status.correlation_id.clone(),
-                    delivered: delivered(&status),
-                    status: status.status.clone(),
-                    callback_url: status.callback_url.clone(),
-                    timed_out,
-                    attempts: status.results.iter().map(Attempt::from).collect(),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
+        prove(&pc, timeout).await
     });
     match result {
         Ok(report) => output::print(ctx.format, &report),
@@ -344,8 +381,13 @@ mod tests {
         assert!(delivered(&status(Some("completed"), &[])));
         assert!(delivered(&status(Some("pending"), &["500", "200"])));
         assert!(!delivered(&status(Some("pending"), &["401"])));
-        assert!(pending(&status(Some("Pending"), &["401"])));
+        assert!(pending(&status(Some("Pending"), &["503"])));
         assert!(pending(&status(None, &[])));
         assert!(!pending(&status(Some("failed"), &["401"])));
+        assert!(
+            !pending(&status(Some("pending"), &["500", "401"])),
+            "refused"
+        );
+        assert!(pending(&status(Some("pending"), &["401", "503"])));
     }
 }

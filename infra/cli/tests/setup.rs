@@ -1,27 +1,225 @@
-//! `cosell setup` after a deploy: the webhook moves to our URL and every check passes.
+//! `cosell setup` after a deploy, against the simulators over real sockets: the webhook is taken
+//! over from Power Automate the way Microsoft accepts (PUT over an existing registration; the
+//! simulator refuses a POST there, as the REST reference says), the path is proved with a test
+//! event that `serve` receives and verifies, and every check passes. A second run changes
+//! nothing; a receiver that refuses the signature is named as such.
 
 mod common;
 
-use common::{Deployment, seed_currency, sim};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use common::{Deployment, Running, seed_currency, sim};
+
+/// What a partner moving off Microsoft's solution has registered today.
+const POWER_AUTOMATE: &str =
+    "https://prod-27.westus.logic.azure.com/workflows/0f1e2d3c/triggers/manual/paths/invoke";
+
+/// `cosell serve` on a loopback port with `deployment`'s settings; its Partner Center webhook URL.
+async fn serve(deployment: &Deployment) -> (Running, String) {
+    let mut serve = Running::spawn(deployment.command(&["serve", "--listen", "127.0.0.1:0"]));
+    let listening = serve
+        .line(Duration::from_secs(30), |l| {
+            l.contains("cosell serve listening")
+        })
+        .await;
+    let log: Value = serde_json::from_str(&listening).expect("serve logs JSON");
+    let url = log["fields"]["url"].as_str().expect("the URL is logged");
+    (serve, format!("{url}/webhooks/partner-center"))
+}
+
+/// `serve` (with its own refresh token) and the operator's settings pointed at it.
+async fn deployment(sim: &cosell_sim::Sim) -> (Running, Deployment) {
+    let serve_env = Deployment::new(sim, &sim.state.tokens.mint_refresh_token());
+    let (serve, ours) = serve(&serve_env).await;
+    let mut deployment = Deployment::new(sim, "sim-refresh-token");
+    deployment.set("COSELL_WEBHOOK_URL", &ours);
+    (serve, deployment)
+}
+
+/// The line of `stdout` that starts with `mark name —`.
+fn line<'a>(stdout: &'a str, mark: &str, name: &str) -> &'a str {
+    let start = format!("{mark} {name} —");
+    stdout
+        .lines()
+        .find(|l| l.starts_with(&start))
+        .unwrap_or_else(|| panic!("no line '{start}': {stdout}"))
+}
+
+/// The simulator's tables with change tracking off on opportunity, as in a new environment.
+fn untracked() -> cosell_sim::dataverse::DvConfig {
+    let mut config = cosell_sim::dataverse::DvConfig::default();
+    config
+        .tables
+        .get_mut("opportunities")
+        .expect("opportunities")
+        .change_tracking = false;
+    config
+}
+
+/// The registration requests the simulator saw, `METHOD` words, oldest first.
+fn registration_writes(sim: &cosell_sim::Sim) -> Vec<String> {
+    sim.state
+        .pc
+        .requests
+        .all()
+        .into_iter()
+        .filter(|r| r.uri == "/webhooks/v1/registration" && r.method != "GET")
+        .map(|r| r.method)
+        .collect()
+}
 
 #[tokio::test]
-async fn setup_registers_our_url_then_checks_everything() {
+async fn setup_takes_over_from_power_automate_and_proves_the_path() {
     let sim = sim::start().await;
     seed_currency(&sim);
-    let mut deployment = Deployment::new(&sim, "sim-refresh-token");
-    let ours = "https://abc.lambda-url.eu-west-1.on.aws/";
-    deployment.set("COSELL_WEBHOOK_URL", ours);
+    // serve and the operator's commands each redeem their own refresh token.
+    let (_serve, deployment) = deployment(&sim).await;
+    let ours = deployment.get("COSELL_WEBHOOK_URL");
 
+    let (code, stdout, stderr) = deployment
+        .run(&["webhooks", "register", POWER_AUTOMATE])
+        .await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
     let (code, stdout, stderr) = deployment.run(&["check"]).await;
-    assert_eq!(code, 1, "not registered yet: {stdout}{stderr}");
+    assert_eq!(code, 1, "still Power Automate's: {stdout}{stderr}");
     assert!(stdout.contains("✖ webhook registration"), "{stdout}");
 
     let (code, stdout, stderr) = deployment.run(&["setup"]).await;
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stdout.contains(&format!("registered {ours}")), "{stdout}");
     assert!(
+        stdout.contains(&format!("replaced {POWER_AUTOMATE}")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("delivered to {ours} and verified by cosell")),
+        "{stdout}"
+    );
+    assert!(
         stdout.contains(&format!("✔ webhook registration — {ours}")),
         "{stdout}"
     );
     assert!(!stdout.contains('✖'), "{stdout}");
+    assert_eq!(
+        registration_writes(&sim),
+        ["POST", "PUT"],
+        "Power Automate's POST, then cosell's takeover by PUT"
+    );
+    let saved: Value = serde_json::from_slice(
+        &std::fs::read(deployment.path("cosell-webhook-previous.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(saved["previous"]["webhook_url"], POWER_AUTOMATE);
+
+    // Again: the same registration is put in place (by PUT: one exists), the rollback file keeps
+    // Power Automate's URL, and the path is proved again.
+    let (code, stdout, stderr) = deployment.run(&["setup"]).await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("already registered; nothing saved"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("verified by cosell"), "{stdout}");
+    assert_eq!(registration_writes(&sim), ["POST", "PUT", "PUT"]);
+    let kept: Value = serde_json::from_slice(
+        &std::fs::read(deployment.path("cosell-webhook-previous.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(kept["previous"]["webhook_url"], POWER_AUTOMATE);
+}
+
+#[tokio::test]
+async fn setup_names_the_trust_roots_when_cosell_refuses_the_signature() {
+    let sim = sim::start().await;
+    seed_currency(&sim);
+    // serve trusts only the public web roots: the simulator's test CA signs the event.
+    let mut serve_env = Deployment::new(&sim, &sim.state.tokens.mint_refresh_token());
+    serve_env.unset("COSELL_WEBHOOK_TRUST_ROOTS");
+    let (_serve, ours) = serve(&serve_env).await;
+    let mut deployment = Deployment::new(&sim, "sim-refresh-token");
+    deployment.set("COSELL_WEBHOOK_URL", &ours);
+
+    let (code, stdout, stderr) = deployment.run(&["setup", "--test-timeout", "20"]).await;
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stdout.contains(&format!("registered {ours}")), "{stdout}");
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("test event"))
+        .unwrap_or_else(|| panic!("a test event line: {stdout}"));
+    assert!(line.starts_with('✖'), "{line}");
+    assert!(line.contains("refused its signature (HTTP 401"), "{line}");
+    assert!(line.contains("COSELL_WEBHOOK_TRUST_ROOTS"), "{line}");
+}
+
+#[tokio::test]
+async fn setup_switches_change_tracking_on_once() {
+    let sim = sim::start_with_dataverse(untracked()).await;
+    seed_currency(&sim);
+    let (_serve, deployment) = deployment(&sim).await;
+    let (code, stdout, _) = deployment.run(&["check"]).await;
+    assert_eq!(code, 1);
+    assert!(
+        line(&stdout, "✖", "change tracking").contains("not enabled on opportunity"),
+        "{stdout}"
+    );
+
+    let (code, stdout, stderr) = deployment.run(&["setup"]).await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        line(&stdout, "✔", "change tracking")
+            .contains("switched on for opportunity; enabled on opportunity; a delta read works"),
+        "{stdout}"
+    );
+    assert_eq!(sim_event(&sim, "dataverse PUT EntityDefinitions"), 1);
+
+    let (code, stdout, stderr) = deployment.run(&["setup"]).await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        line(&stdout, "✔", "change tracking").contains("unchanged"),
+        "{stdout}"
+    );
+    assert_eq!(
+        sim_event(&sim, "dataverse PUT EntityDefinitions"),
+        1,
+        "written once"
+    );
+}
+
+#[tokio::test]
+async fn setup_names_organization_read_when_the_delta_read_is_refused() {
+    let sim = sim::start_with_dataverse(cosell_sim::dataverse::DvConfig {
+        business_unit_read: vec!["opportunity".into()],
+        ..cosell_sim::dataverse::DvConfig::default()
+    })
+    .await;
+    seed_currency(&sim);
+    let (_serve, deployment) = deployment(&sim).await;
+    let (code, stdout, stderr) = deployment.run(&["setup"]).await;
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    let refused = line(&stdout, "✖", "change tracking");
+    assert!(
+        refused.contains("the application user needs Organization-level Read on Opportunity"),
+        "{refused}"
+    );
+    // The check that follows says the same: it no longer passes such a user.
+    assert_eq!(
+        stdout
+            .lines()
+            .filter(|l| l.contains("needs Organization-level Read"))
+            .count(),
+        2,
+        "{stdout}"
+    );
+}
+
+fn sim_event(sim: &cosell_sim::Sim, name: &str) -> u64 {
+    sim.state
+        .counters
+        .snapshot()
+        .events
+        .get(name)
+        .copied()
+        .unwrap_or(0)
 }

@@ -332,6 +332,33 @@ async fn registration_round_trip_and_validation_events() {
 
     let mut hook = receiver(0).await;
     let first = register(&sim, &hook.url, &["referral-created"]).await;
+    // Microsoft's REST reference: POST over an existing registration is refused ("registration
+    // already exists, please use PUT"), and the registration is left as it was.
+    let again = client
+        .post(&url)
+        .bearer_auth(&token)
+        .json(&json!({"WebhookUrl": "https://elsewhere.example/hook", "WebhookEvents": ["referral-updated"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 409);
+    let refusal: Value = again.json().await.unwrap();
+    assert!(
+        refusal["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("already exists, please use PUT")),
+        "{refusal}"
+    );
+    let kept: Value = client
+        .get(&url)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(kept["WebhookUrl"], hook.url.as_str());
     let test = client
         .post(format!("{url}/validationEvents"))
         .bearer_auth(&token)

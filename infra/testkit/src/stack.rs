@@ -89,10 +89,10 @@ pub async fn ingress(
         axum::serve(listener, router).await.unwrap();
     });
     partner_center
-        .register_webhook(&WebhookRegistration::new(
-            url.clone(),
-            WebhookEvent::REFERRALS.to_vec(),
-        ))
+        .register_webhook(
+            &WebhookRegistration::new(url.clone(), WebhookEvent::REFERRALS.to_vec()),
+            false,
+        )
         .await
         .expect("webhook registered");
     Ingress {

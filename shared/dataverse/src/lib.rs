@@ -1,8 +1,8 @@
 //! Client for the Dataverse Web API (`contracts/dataverse.md`): create, read, query with paging,
 //! PATCH with preconditions (upsert, `If-Match`, `If-Match: *`, `If-None-Match: *`), delete,
 //! alternate keys, one atomic `$batch` change set with `Content-ID` references, the
-//! `WinOpportunity` / `LoseOpportunity` actions, change tracking (delta links), and the table
-//! metadata a preflight needs.
+//! `WinOpportunity` / `LoseOpportunity` actions, change tracking (delta links), the table
+//! metadata a preflight needs, and the schema writes `cosell setup` makes ([`customize`]).
 //!
 //! Rows are JSON objects ([`Row`]); typed ids and ETags travel beside them. Every HTTP call goes
 //! through `cosell-transport` (retries, `Retry-After`, a client-side token bucket) with a cached
@@ -22,6 +22,7 @@ mod batch;
 mod changes;
 mod client;
 mod config;
+pub mod customize;
 mod error;
 pub mod filter;
 mod metadata;
@@ -34,6 +35,7 @@ pub use batch::{ChangeSet, PartOutcome, Reference};
 pub use changes::{Baseline, Changes, ChangesPage, DeltaLink};
 pub use client::DataverseClient;
 pub use config::{DEFAULT_RATE_LIMIT, DataverseConfig};
+pub use customize::PRIVILEGE_DENIED;
 pub use error::DataverseError;
 pub use filter::{Filter, Literal};
 pub use metadata::{Attribute, ChoiceOption};

@@ -1,5 +1,8 @@
 //! Webhook registration (contract §7), with a token for `api.partnercenter.microsoft.com`.
-//! One URL per partner for the events it lists; registering again overwrites.
+//! One URL per partner for the events it lists. Registering never overwrites: Microsoft's REST
+//! reference ("Webhook - Create Registration Partner") refuses a `POST` when a registration
+//! exists ("registration already exists, please use PUT"); [`PartnerCenter::register_webhook`]
+//! takes whichever of `PUT` and `POST` the service accepts.
 
 use std::fmt;
 
@@ -144,6 +147,15 @@ pub struct ValidationResult {
     pub date_time_utc: Option<String>,
 }
 
+/// Whether a refused `POST` may be Partner Center's "registration already exists, please use
+/// PUT", whose status Microsoft does not publish: any 4xx but the sign-in's (401, 403) and
+/// throttling's (429).
+fn may_mean_exists(error: &Error) -> bool {
+    error
+        .status()
+        .is_some_and(|s| (400..500).contains(&s) && !matches!(s, 401 | 403 | 429))
+}
+
 fn text_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     Ok(match Option::<serde_json::Value>::deserialize(d)? {
         Some(serde_json::Value::String(s)) => Some(s),
@@ -161,12 +173,46 @@ impl PartnerCenter {
         Ok(read_json(call, response).await?)
     }
 
-    /// Registers `registration`, replacing any earlier one; the answer carries the `SubscriberId`.
+    /// Puts `registration` in place, whatever is there now: `PUT` over an existing registration,
+    /// `POST` when there is none. `exists` is the caller's last [`view_webhook`](Self::view_webhook)
+    /// and picks the first request; each falls back to the other, so a registration made or
+    /// removed in between, or a view that was wrong, still ends registered:
+    /// - a `POST` refused with any 4xx but 401, 403 and 429 is sent again as `PUT` — Microsoft
+    ///   names no status for "registration already exists, please use PUT" ("other status
+    ///   codes"); if that `PUT` finds no registration (404), the `POST`'s refusal is the answer;
+    /// - a `PUT` that finds no registration (404) is sent again as `POST`.
+    ///
+    /// The answer carries the `SubscriberId`.
     pub async fn register_webhook(
         &self,
         registration: &WebhookRegistration,
+        exists: bool,
     ) -> Result<WebhookRegistration, Error> {
-        let call = call("register webhook", true); // overwriting with the same body is harmless
+        if exists {
+            return match self.update_webhook(registration).await {
+                Err(none) if none.is_not_found() => self.create_webhook(registration).await,
+                answer => answer,
+            };
+        }
+        match self.create_webhook(registration).await {
+            Err(refused) if may_mean_exists(&refused) => {
+                match self.update_webhook(registration).await {
+                    Err(none) if none.is_not_found() => Err(refused),
+                    answer => answer,
+                }
+            }
+            answer => answer,
+        }
+    }
+
+    /// `POST`: creates the registration; refused when one exists.
+    async fn create_webhook(
+        &self,
+        registration: &WebhookRegistration,
+    ) -> Result<WebhookRegistration, Error> {
+        // Safe to repeat: a retry after a lost answer is refused as existing, and
+        // register_webhook's PUT fallback then puts the same body in place.
+        let call = call("register webhook", true);
         let url = self.registration_url("");
         let response = self
             .send(Audience::Webhooks, call, |c| {
@@ -187,7 +233,7 @@ impl PartnerCenter {
         }
     }
 
-    /// Changes the existing registration.
+    /// `PUT`: replaces the existing registration (404 when there is none).
     pub async fn update_webhook(
         &self,
         registration: &WebhookRegistration,

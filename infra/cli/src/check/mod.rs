@@ -53,7 +53,7 @@ pub struct Check {
 }
 
 impl Check {
-    fn pass(name: &'static str, detail: impl Into<String>) -> Self {
+    pub(crate) fn pass(name: &'static str, detail: impl Into<String>) -> Self {
         Self {
             name,
             ok: true,
@@ -62,7 +62,11 @@ impl Check {
         }
     }
 
-    fn fail(name: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Self {
+    pub(crate) fn fail(
+        name: &'static str,
+        detail: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Self {
         Self {
             name,
             ok: false,
@@ -459,24 +463,51 @@ async fn table_columns(
     )
 }
 
-async fn change_tracking(dataverse: &DataverseClient) -> Check {
+/// Change tracking is on for opportunity, and the application user may read its changes: a
+/// one-row baseline is asked for, since a role reading opportunities at business-unit level
+/// passes every other read and fails only this one.
+pub(crate) async fn change_tracking(dataverse: &DataverseClient) -> Check {
     const NAME: &str = "change tracking";
     match dataverse.change_tracked_tables().await {
-        Ok(tables) if tables.iter().any(|t| t == "opportunity") => {
-            Check::pass(NAME, "enabled on opportunity")
+        Ok(tables) if tables.iter().any(|t| t == "opportunity") => {}
+        Ok(_) => {
+            return Check::fail(
+                NAME,
+                "not enabled on opportunity: the outbound poll cannot see changes",
+                "run cosell setup, or Power Apps → Tables → Opportunity → Properties → \
+                 Advanced options → Track changes",
+            );
         }
-        Ok(_) => Check::fail(
+        Err(error) => {
+            return Check::fail(
+                NAME,
+                format!("the table metadata could not be read: {error}"),
+                "the application user needs read access to table metadata",
+            );
+        }
+    }
+    match dataverse
+        .try_change_read("opportunities", "opportunityid")
+        .await
+    {
+        Ok(()) => Check::pass(NAME, "enabled on opportunity; a delta read works"),
+        Err(error) if error.is_privilege_denied() => Check::fail(
             NAME,
-            "not enabled on opportunity: the outbound poll cannot see changes",
-            "Power Apps → Tables → Opportunity → Properties → Advanced options → Track changes",
+            format!("enabled on opportunity, but a delta read is refused: {error}"),
+            ORG_READ_FIX,
         ),
         Err(error) => Check::fail(
             NAME,
-            format!("the table metadata could not be read: {error}"),
-            "the application user needs read access to table metadata",
+            format!("enabled on opportunity, but a delta read failed: {error}"),
+            "see the Dataverse token line",
         ),
     }
 }
+
+/// What a privilege refusal of a delta read needs (Dataverse's change-tracking page: "the calling
+/// user must have organization level read access to the table").
+pub(crate) const ORG_READ_FIX: &str = "the application user needs Organization-level Read on \
+     Opportunity: in its security role, set Opportunity's Read to Organization";
 
 fn currency(currencies: &Result<cosell_dataverse::Page, DataverseError>) -> Check {
     const NAME: &str = "currency";

@@ -100,7 +100,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     subscribed.push(WebhookEvent::TestCreated);
     server
         .partner_center
-        .register_webhook(&WebhookRegistration::new(webhook_url.clone(), subscribed))
+        .register_webhook(
+            &WebhookRegistration::new(webhook_url.clone(), subscribed),
+            false,
+        )
         .await
         .context("registering serve's webhook with the Partner Center simulator")?;
 

@@ -66,6 +66,15 @@ impl Deployment {
         self.vars.push((name.to_owned(), value.into()));
     }
 
+    /// A setting's value (panics when it is not set: a test's own mistake).
+    pub fn get(&self, name: &str) -> String {
+        self.vars
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("{name} is not set"))
+    }
+
     pub fn unset(&mut self, name: &str) {
         self.vars.retain(|(k, _)| k != name);
     }

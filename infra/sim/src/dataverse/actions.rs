@@ -2,7 +2,8 @@
 //! `{"Status": n, "OpportunityClose": {"subject": …, "opportunityid@odata.bind": "/opportunities(<id>)"}}`,
 //! close the opportunity (statecode 1 Won / statuscode 3; statecode 2 Lost / statuscode 4
 //! Canceled or 5 Out-Sold), record an `opportunityclose` row, and answer 204. A closed
-//! opportunity answers 400.
+//! opportunity answers 400. `PublishXml` (`{"ParameterXml": "<importexportxml>…"}`) publishes
+//! customisations: the simulator applies them at once, so it only checks the parameter.
 
 use axum::http::StatusCode;
 use serde_json::{Map, Value};
@@ -13,7 +14,7 @@ use super::request::{Ctx, DvRequest, DvResponse};
 use super::rows;
 use super::store::Store;
 
-pub const ACTIONS: [&str; 2] = ["WinOpportunity", "LoseOpportunity"];
+pub const ACTIONS: [&str; 3] = ["WinOpportunity", "LoseOpportunity", "PublishXml"];
 
 pub fn run(
     ctx: &Ctx,
@@ -22,6 +23,9 @@ pub fn run(
     request: &DvRequest,
 ) -> Result<DvResponse, DvError> {
     let body = request.json_object()?;
+    if name == "PublishXml" {
+        return publish(&body);
+    }
     let (state, allowed): (i64, &[i64]) = match name {
         "WinOpportunity" => (1, &[3]),
         _ => (2, &[4, 5]),
@@ -91,4 +95,16 @@ pub fn run(
         headers: Vec::new(),
         body: super::request::Body::Empty,
     })
+}
+
+/// `PublishXml`: 204 for an `<importexportxml>` parameter, 400 otherwise.
+fn publish(body: &Map<String, Value>) -> Result<DvResponse, DvError> {
+    match body.get("ParameterXml").and_then(Value::as_str) {
+        Some(xml) if xml.trim_start().starts_with("<importexportxml>") => {
+            Ok(DvResponse::no_content())
+        }
+        _ => Err(DvError::bad_request(
+            "PublishXml needs a 'ParameterXml' parameter: <importexportxml>…</importexportxml>.",
+        )),
+    }
 }

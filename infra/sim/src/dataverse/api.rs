@@ -17,7 +17,7 @@ use axum::routing::any;
 use uuid::Uuid;
 
 use super::error::{DvError, code};
-use super::odata::{Prefer, QueryOptions, Resource};
+use super::odata::{MetadataPart, Prefer, QueryOptions, Resource};
 use super::request::{Body, Ctx, DvRequest, DvResponse};
 use super::store::Store;
 use super::{DvState, actions, batch, changes, metadata, query, rows};
@@ -187,9 +187,19 @@ pub fn execute_one(
         (&Method::GET, Resource::EntityDefinitions { logical_name, part }) => {
             ctx.event("GET EntityDefinitions");
             Ok((
-                metadata::get(&ctx, logical_name.as_deref(), &part, &options)?,
+                metadata::get(&ctx, store, logical_name.as_deref(), &part, &options)?,
                 None,
             ))
+        }
+        (
+            &Method::PUT,
+            Resource::EntityDefinitions {
+                logical_name: Some(logical_name),
+                part: MetadataPart::Table,
+            },
+        ) => {
+            ctx.event("PUT EntityDefinitions");
+            Ok((metadata::put(&ctx, store, &logical_name, request)?, None))
         }
         (&Method::POST, Resource::Batch) => Err(DvError::bad_request(
             "A $batch request cannot contain another $batch request.",

@@ -27,6 +27,12 @@ use super::rows;
 use super::store::Store;
 
 /// Whether a GET on a collection is a change-tracking request.
+/// Whether `set` has change tracking on: as configured, or switched on by a metadata update.
+pub fn tracks_changes(ctx: &Ctx, store: &Store, set: &str) -> bool {
+    let table = ctx.config.table(set);
+    table.change_tracking || store.change_tracking_on.contains(&table.logical_name(set))
+}
+
 pub fn is_tracking(ctx: &Ctx, options: &QueryOptions) -> bool {
     ctx.prefer.track_changes
         || options.deltatoken.is_some()
@@ -46,13 +52,21 @@ pub fn list(
     options: &QueryOptions,
 ) -> Result<DvResponse, DvError> {
     let table = ctx.config.table(set);
-    if !table.change_tracking {
+    let logical = table.logical_name(set);
+    if !tracks_changes(ctx, store, set) {
         return Err(DvError::new(
             StatusCode::BAD_REQUEST,
             code::CHANGE_TRACKING_DISABLED,
+            format!("Change tracking is not enabled for the entity '{logical}'."),
+        ));
+    }
+    if ctx.config.business_unit_read.contains(&logical) {
+        return Err(DvError::new(
+            StatusCode::FORBIDDEN,
+            code::PRIVILEGE_DENIED,
             format!(
-                "Change tracking is not enabled for the entity '{}'.",
-                table.logical_name(set)
+                "Principal user is missing prvRead{logical} privilege at Organization level: \
+                 change tracking needs organization level read access to the table '{logical}'."
             ),
         ));
     }

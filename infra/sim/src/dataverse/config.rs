@@ -29,6 +29,11 @@ pub struct DvConfig {
     /// column (Dataverse itself only reports them: the forms enforce them, the Web API does
     /// not). Off by default.
     pub plugin_requires_business_required: bool,
+    /// Tables (logical names) the application user's role reads at business-unit level only.
+    /// Change tracking needs organization-level Read ("the calling user must have organization
+    /// level read access to the table", use-change-tracking-synchronize-data-external-systems):
+    /// every change-tracking read of these is refused (403, missing privilege). Empty by default.
+    pub business_unit_read: Vec<String>,
 }
 
 /// Readings of the Web API kinder than the published docs (contract `dataverse.md` §7). Off by
@@ -291,6 +296,7 @@ impl Default for DvConfig {
             first_version: 1_000_000,
             lenient: DvLenient::default(),
             plugin_requires_business_required: false,
+            business_unit_read: Vec::new(),
         }
     }
 }

@@ -25,6 +25,8 @@ pub mod code {
     /// A plug-in refused the operation (`ISVAborted`, what `InvalidPluginExecutionException`
     /// answers with).
     pub const PLUGIN_ABORTED: &str = "0x80040265";
+    /// The caller lacks a privilege (403): `PrivilegeDenied` in Dataverse's error codes.
+    pub const PRIVILEGE_DENIED: &str = "0x80040220";
     /// Change tracking not enabled on the table (400).
     pub const CHANGE_TRACKING_DISABLED: &str = "0x80044353";
     /// Delta token too old or invalidated (400) — `ExpiredVersionStamp`.

@@ -3,7 +3,11 @@
 //! columns a table has (`EntityDefinitions(LogicalName='opportunity')/Attributes`), a choice
 //! column's options (`…/Attributes(LogicalName='c')/Microsoft.Dynamics.CRM.
 //! PicklistAttributeMetadata?$expand=OptionSet`) and a table's relationships
-//! (`…/OneToManyRelationships`, `…/ManyToManyRelationships`), from the configured tables.
+//! (`…/OneToManyRelationships`, `…/ManyToManyRelationships`), from the configured tables — and
+//! the one table update cosell makes, switching change tracking on: `PUT` of the whole
+//! definition, as "Create and update table definitions using the Web API" documents (a
+//! definition is only ever replaced whole; a `PUT` leaving out a property is refused here rather
+//! than resetting it).
 
 use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
@@ -11,13 +15,15 @@ use sha2::Digest;
 
 use super::error::{DvError, code};
 use super::odata::{MetadataPart, QueryOptions};
-use super::request::{Ctx, DvResponse};
+use super::request::{Ctx, DvRequest, DvResponse};
+use super::store::Store;
 
 /// A column's logical name, `AttributeType` and `RequiredLevel`.
 type Attribute = (String, Value, Value);
 
 pub fn get(
     ctx: &Ctx,
+    store: &Store,
     logical_name: Option<&str>,
     part: &MetadataPart,
     options: &QueryOptions,
@@ -34,7 +40,8 @@ pub fn get(
                 "SchemaName": logical,
                 "EntitySetName": set,
                 "PrimaryIdAttribute": table.primary_key(set),
-                "ChangeTrackingEnabled": table.change_tracking,
+                "ChangeTrackingEnabled": table.change_tracking
+                    || store.change_tracking_on.contains(&logical),
                 "IsCustomEntity": logical.starts_with("msft_"),
             });
             let mut names = table.attributes.clone();
@@ -122,6 +129,62 @@ pub fn get(
     );
     row.extend(body);
     Ok(DvResponse::json(StatusCode::OK, Value::Object(row)))
+}
+
+/// `PUT EntityDefinitions(LogicalName='…')`: replaces the table's definition. Only
+/// `ChangeTrackingEnabled` is kept by the simulator; every property the definition has must be in
+/// the body (a missing one would be reset to its default on the real service), `LogicalName`
+/// must match, and change tracking once on stays on. Answers 204.
+pub fn put(
+    ctx: &Ctx,
+    store: &mut Store,
+    logical_name: &str,
+    request: &DvRequest,
+) -> Result<DvResponse, DvError> {
+    let current = get(
+        ctx,
+        store,
+        Some(logical_name),
+        &MetadataPart::Table,
+        &QueryOptions::default(),
+    )?;
+    let current = match current.body {
+        super::request::Body::Json(Value::Object(map)) => map,
+        _ => Map::new(),
+    };
+    let body = request.json_object()?;
+    if let Some(missing) = current
+        .keys()
+        .find(|k| !k.starts_with('@') && !body.contains_key(*k))
+    {
+        return Err(DvError::bad_request(format!(
+            "The definition of {logical_name} is replaced whole by PUT: '{missing}' is missing \
+             and would be reset. Read the definition, change it, and send it back whole."
+        )));
+    }
+    if body.get("LogicalName").and_then(Value::as_str) != Some(logical_name) {
+        return Err(DvError::bad_request(format!(
+            "LogicalName in the body does not match {logical_name}."
+        )));
+    }
+    let on = match body.get("ChangeTrackingEnabled") {
+        Some(Value::Bool(on)) => *on,
+        _ => {
+            return Err(DvError::bad_request(
+                "ChangeTrackingEnabled must be true or false.",
+            ));
+        }
+    };
+    let was_on = current.get("ChangeTrackingEnabled") == Some(&Value::Bool(true));
+    if was_on && !on {
+        return Err(DvError::bad_request(format!(
+            "Change tracking cannot be disabled on {logical_name} once it is enabled."
+        )));
+    }
+    if on {
+        store.change_tracking_on.insert(logical_name.to_owned());
+    }
+    Ok(DvResponse::no_content())
 }
 
 /// `PicklistAttributeMetadata` of one column: its `OptionSet` when `$expand`ed (a local choice;

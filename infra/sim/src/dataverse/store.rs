@@ -2,7 +2,7 @@
 //! `@odata.etag` and change tracking), the log of deletions change tracking reports, and an undo
 //! journal so a `$batch` change set can be rolled back.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -54,6 +54,8 @@ pub struct Store {
     journal: Option<Vec<Undo>>,
     /// Delta tokens at or below this version are expired (admin "expire all tokens now").
     pub tokens_expired_through: u64,
+    /// Tables (logical names) whose change tracking a metadata update switched on.
+    pub change_tracking_on: BTreeSet<String>,
 }
 
 impl Store {
@@ -63,6 +65,7 @@ impl Store {
             version: first_version,
             journal: None,
             tokens_expired_through: 0,
+            change_tracking_on: BTreeSet::new(),
         }
     }
 

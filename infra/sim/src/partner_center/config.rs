@@ -32,6 +32,10 @@ pub struct PcConfig {
     pub signature_in_ms_signature_header: bool,
     /// `POST …/validationEvents` allowed per minute (the real service: 2); more get 429.
     pub validation_events_per_minute: u32,
+    /// The status of "registration already exists, please use PUT" when a `POST` meets an
+    /// existing registration. Microsoft names no status ("other status codes"); the default is
+    /// `published.toml`'s, and tests try others (400) to show a client does not depend on one.
+    pub registration_exists_status: u16,
     pub delivery: DeliveryConfig,
     pub webhooks: WebhookKnobs,
 }
@@ -49,6 +53,9 @@ impl Default for PcConfig {
             lenient: Lenient::default(),
             signature_in_ms_signature_header: false,
             validation_events_per_minute: 2,
+            registration_exists_status: super::published::Published::get()
+                .registration
+                .exists_status,
             delivery: DeliveryConfig::default(),
             webhooks: WebhookKnobs::default(),
         }

@@ -19,6 +19,17 @@ pub struct Published {
     pub responses: BTreeMap<String, Vec<u16>>,
     /// Field → its values.
     pub enums: BTreeMap<String, Vec<String>>,
+    pub registration: Registration,
+}
+
+/// Webhook registration: what `POST` answers when a registration exists.
+#[derive(Debug, Deserialize)]
+pub struct Registration {
+    /// The status codes Create Registration declares.
+    pub create: Vec<u16>,
+    /// The simulator's status for "registration already exists" (Microsoft gives none).
+    pub exists_status: u16,
+    pub exists_message: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -87,6 +98,16 @@ mod tests {
             assert!(!facts.patchable("replace", path), "{path}");
         }
         assert!(!facts.patchable("remove", "/details/notes"));
+    }
+
+    #[test]
+    fn registering_over_an_existing_registration_is_refused_with_an_undeclared_status() {
+        let facts = &Published::get().registration;
+        assert!(
+            !facts.create.contains(&facts.exists_status),
+            "an 'other' status"
+        );
+        assert!(facts.exists_message.contains("use PUT"));
     }
 
     #[test]

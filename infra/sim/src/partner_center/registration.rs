@@ -1,5 +1,7 @@
-//! `/webhooks/v1/registration` (contract §7): the event list, register (overwrites), view,
-//! update, and the `test-created` validation event with its delivery status.
+//! `/webhooks/v1/registration` (contract §7): the event list, register (refused when a
+//! registration exists, as Microsoft's REST reference says: "registration already exists, please
+//! use PUT"), view, update (404 without one), and the `test-created` validation event with its
+//! delivery status.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -15,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::http::{PcError, WebhooksAuth};
+use super::published::Published;
 use super::webhooks;
 use crate::SimState;
 
@@ -115,7 +118,7 @@ async fn register(
     State(state): State<Arc<SimState>>,
     body: Bytes,
 ) -> Result<Json<Registration>, PcError> {
-    save(&state, &body, false)
+    save(&state, &body, Exists::Refuse)
 }
 
 async fn update(
@@ -123,11 +126,20 @@ async fn update(
     State(state): State<Arc<SimState>>,
     body: Bytes,
 ) -> Result<Json<Registration>, PcError> {
-    save(&state, &body, true)
+    save(&state, &body, Exists::Required)
 }
 
-/// Register overwrites whatever was there; update needs an existing registration.
-fn save(state: &SimState, body: &[u8], must_exist: bool) -> Result<Json<Registration>, PcError> {
+/// What a write needs of the current registration.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Exists {
+    /// `POST`: none may exist.
+    Refuse,
+    /// `PUT`: one must exist.
+    Required,
+}
+
+/// Register creates the registration, update replaces it; each refuses the other's case.
+fn save(state: &SimState, body: &[u8], exists: Exists) -> Result<Json<Registration>, PcError> {
     let body: RegistrationBody = serde_json::from_slice(body).map_err(|e| {
         error(
             StatusCode::BAD_REQUEST,
@@ -168,12 +180,21 @@ fn save(state: &SimState, body: &[u8], must_exist: bool) -> Result<Json<Registra
         ));
     }
     let mut registrations = state.pc.registration.lock().expect("registration lock");
-    if must_exist && registrations.current.is_none() {
-        return Err(error(
-            StatusCode::NOT_FOUND,
-            "itemNotFound",
-            "no webhook registration to update",
-        ));
+    match (exists, registrations.current.is_some()) {
+        (Exists::Required, false) => {
+            return Err(error(
+                StatusCode::NOT_FOUND,
+                "itemNotFound",
+                "no webhook registration to update",
+            ));
+        }
+        (Exists::Refuse, true) => {
+            let status = StatusCode::from_u16(state.pc.config.registration_exists_status)
+                .unwrap_or(StatusCode::CONFLICT);
+            let message = &Published::get().registration.exists_message;
+            return Err(error(status, "invalidRequest", message.as_str()));
+        }
+        _ => {}
     }
     let subscriber_id = registrations.current.as_ref().map_or_else(
         || uuid::Uuid::new_v4().to_string(),

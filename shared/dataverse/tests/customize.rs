@@ -1,0 +1,104 @@
+//! The schema writes `cosell setup` makes, against the simulator over real sockets: change
+//! tracking switched on by a whole-definition `PUT` and published, and a delta read refused for
+//! a role that reads opportunities at business-unit level only.
+
+mod common;
+
+use cosell_dataverse::DataverseClient;
+use cosell_sim::dataverse::DvConfig;
+use cosell_sim::{Sim, SimConfig};
+
+use common::{config, event};
+
+async fn start(dataverse: DvConfig) -> (Sim, DataverseClient) {
+    let sim = Sim::start(SimConfig {
+        dataverse,
+        ..SimConfig::default()
+    })
+    .await
+    .expect("sim starts");
+    let client = DataverseClient::new(config(&sim)).expect("client");
+    (sim, client)
+}
+
+/// The simulator's tables with change tracking off on opportunity, as in a new environment.
+fn untracked() -> DvConfig {
+    let mut config = DvConfig::default();
+    config
+        .tables
+        .get_mut("opportunities")
+        .expect("opportunities")
+        .change_tracking = false;
+    config
+}
+
+#[tokio::test]
+async fn change_tracking_is_switched_on_by_a_whole_definition_put_and_published() {
+    let (sim, client) = start(untracked()).await;
+    assert!(!client.change_tracking_enabled("opportunity").await.unwrap());
+    let refused = client
+        .try_change_read("opportunities", "opportunityid")
+        .await
+        .unwrap_err();
+    assert_eq!(refused.status(), Some(400), "{refused}");
+
+    client.enable_change_tracking("opportunity").await.unwrap();
+    assert!(client.change_tracking_enabled("opportunity").await.unwrap());
+    assert!(
+        client
+            .change_tracked_tables()
+            .await
+            .unwrap()
+            .contains(&"opportunity".to_owned())
+    );
+    client
+        .try_change_read("opportunities", "opportunityid")
+        .await
+        .unwrap();
+    assert_eq!(event(&sim, "dataverse PUT EntityDefinitions"), 1);
+    assert_eq!(event(&sim, "dataverse POST PublishXml"), 1);
+}
+
+#[tokio::test]
+async fn a_definition_put_missing_a_property_is_refused() {
+    // "Create and update table definitions using the Web API": a definition is replaced whole;
+    // a body with only the property to change would reset the others. The simulator refuses it.
+    let (sim, client) = start(untracked()).await;
+    let response = reqwest::Client::new()
+        .put(format!(
+            "{}EntityDefinitions(LogicalName='opportunity')",
+            client.api_base_url()
+        ))
+        .bearer_auth(sim.state.tokens.issue(cosell_sim::Audience::Dataverse).0)
+        .json(&serde_json::json!({"LogicalName": "opportunity", "ChangeTrackingEnabled": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let text = response.text().await.unwrap();
+    assert!(text.contains("replaced whole"), "{text}");
+    assert!(!client.change_tracking_enabled("opportunity").await.unwrap());
+}
+
+#[tokio::test]
+async fn a_business_unit_reader_is_refused_the_delta_read_as_a_privilege() {
+    let (_sim, client) = start(DvConfig {
+        business_unit_read: vec!["opportunity".into()],
+        ..DvConfig::default()
+    })
+    .await;
+    // Every other read works…
+    client
+        .query(
+            "opportunities",
+            &cosell_dataverse::Query::new().select(["name"]).top(1),
+        )
+        .await
+        .unwrap();
+    // …but not the one change tracking makes.
+    let refused = client
+        .try_change_read("opportunities", "opportunityid")
+        .await
+        .unwrap_err();
+    assert!(refused.is_privilege_denied(), "{refused}");
+}
