@@ -10,7 +10,7 @@
 //! | answer | when |
 //! |---|---|
 //! | 200 | the row was synced, unchanged, skipped, or parked for retry |
-//! | 401 | the shared key header is missing or wrong (checked first, in constant time; nothing parsed, no request made) |
+//! | 401 | the shared key is missing or wrong — in the key header (the service endpoint's HttpHeader authentication) or the `code` query parameter (its WebhookKey authentication) — checked first, in constant time; nothing parsed, no request made |
 //! | 404 | no key is configured: the webhook trigger is off |
 //! | 400 / 413 | not a `RemoteExecutionContext` naming an opportunity id / a body over 1 MiB |
 //! | 405 | not a POST |
@@ -176,7 +176,8 @@ pub async fn handle_event(
     };
     let method = request.request_context.http.method.clone();
     let started = std::time::Instant::now();
-    let answer = webhook_answer(app, &method, &request.headers, body).await;
+    let query = request.raw_query_string.as_deref();
+    let answer = webhook_answer(app, &method, &request.headers, query, body).await;
     let mut sets: Vec<MetricSet> = answer
         .synced
         .iter()
@@ -225,11 +226,12 @@ pub struct WebhookAnswer {
 }
 
 /// Answers one Dataverse webhook call: the key first (a refusal reads nothing and makes no
-/// request), then the one row it names.
+/// request), then the one row it names. `query` is the request's query string, without `?`.
 pub async fn webhook_answer(
     app: &App,
     method: &Method,
     headers: &HeaderMap,
+    query: Option<&str>,
     body: Bytes,
 ) -> WebhookAnswer {
     let refused = |status: StatusCode, text: String| WebhookAnswer {
@@ -246,7 +248,7 @@ pub async fn webhook_answer(
             "the Dataverse webhook trigger is not enabled\n".into(),
         );
     };
-    if !key_matches(key, headers.get(&app.webhook_header)) {
+    if !key_presented(key, headers.get(&app.webhook_header), query) {
         tracing::warn!(header = %app.webhook_header, "Dataverse webhook refused: missing or wrong key");
         return refused(StatusCode::UNAUTHORIZED, "missing or wrong key\n".into());
     }
@@ -288,13 +290,20 @@ pub async fn webhook_answer(
     }
 }
 
-/// The header equals the key, compared in constant time (a length difference is not hidden;
-/// the key's length is not secret enough to matter).
-fn key_matches(key: &Secret, given: Option<&http::HeaderValue>) -> bool {
-    let Some(given) = given else {
-        return false;
-    };
-    bool::from(given.as_bytes().ct_eq(key.expose().as_bytes()))
+/// Whether the caller presents the key in either form a Dataverse service endpoint sends it:
+/// the key header (authentication type HttpHeader) or `?code=<key>` (WebhookKey, which Dataverse
+/// appends to the URL). Both are compared, in constant time, whichever is present (a length
+/// difference is not hidden; the key's length is not secret enough to matter).
+fn key_presented(key: &Secret, header: Option<&http::HeaderValue>, query: Option<&str>) -> bool {
+    let code = query.and_then(|query| {
+        url::form_urlencoded::parse(query.as_bytes())
+            .find(|(name, _)| name == "code")
+            .map(|(_, value)| value.into_owned())
+    });
+    let matches = |given: &[u8]| bool::from(given.ct_eq(key.expose().as_bytes()));
+    let by_header = header.is_some_and(|h| matches(h.as_bytes()));
+    let by_code = code.is_some_and(|c| matches(c.as_bytes()));
+    by_header | by_code
 }
 
 /// One line for the caller; ids only.
@@ -351,9 +360,23 @@ mod tests {
     fn keys_compare_exactly() {
         let key = Secret::new("s3cret");
         let value = |v: &str| http::HeaderValue::from_str(v).unwrap();
-        assert!(key_matches(&key, Some(&value("s3cret"))));
-        assert!(!key_matches(&key, Some(&value("s3cre"))));
-        assert!(!key_matches(&key, Some(&value("s3cret!"))));
-        assert!(!key_matches(&key, None));
+        assert!(key_presented(&key, Some(&value("s3cret")), None));
+        assert!(!key_presented(&key, Some(&value("s3cre")), None));
+        assert!(!key_presented(&key, Some(&value("s3cret!")), None));
+        assert!(!key_presented(&key, None, None));
+    }
+
+    #[test]
+    fn the_code_query_parameter_is_the_key_too() {
+        let key = Secret::new("s3cret/+=");
+        // Dataverse's WebhookKey form, percent-encoded as a URL carries it.
+        assert!(key_presented(&key, None, Some("code=s3cret%2F%2B%3D")));
+        assert!(key_presented(&key, None, Some("a=1&code=s3cret%2F%2B%3D")));
+        assert!(!key_presented(&key, None, Some("code=s3cret")));
+        assert!(!key_presented(&key, None, Some("key=s3cret%2F%2B%3D")));
+        assert!(!key_presented(&key, None, Some("")));
+        // A wrong header does not hide a right code, nor the other way round.
+        let wrong = http::HeaderValue::from_static("nope");
+        assert!(key_presented(&key, Some(&wrong), Some("code=s3cret%2F%2B%3D")));
     }
 }

@@ -89,3 +89,35 @@ async fn a_scheduler_event_polls_and_a_function_url_event_is_the_webhook() {
         0
     );
 }
+
+#[tokio::test]
+async fn a_function_url_event_may_carry_the_key_as_the_code_query_parameter() {
+    // A service endpoint with WebhookKey authentication: Dataverse adds `?code=<key>` to the URL,
+    // and the Function URL event carries it in rawQueryString, with no key header.
+    let stack = start().await;
+    let id = stack.seed_deal(&Deal::default());
+    let now = OffsetDateTime::now_utc();
+    let by_code = |code: &str| {
+        let mut event = function_url_event(&remote_execution_context(id), "");
+        let headers = event["headers"].as_object_mut().unwrap();
+        headers.remove(HEADER);
+        event["rawQueryString"] = json!(format!("code={code}"));
+        event
+    };
+
+    stack.reset_counters();
+    let answer = outbound_sync::handle_event(&stack.app, by_code("forged"), now)
+        .await
+        .unwrap();
+    assert_eq!(answer["statusCode"], 401, "{answer}");
+    assert_eq!(stack.requests("dataverse"), 0);
+
+    let answer = outbound_sync::handle_event(&stack.app, by_code(KEY), now)
+        .await
+        .unwrap();
+    assert_eq!(answer["statusCode"], 200, "{answer}");
+    assert!(
+        answer["body"].as_str().unwrap().starts_with("created: "),
+        "{answer}"
+    );
+}

@@ -190,6 +190,9 @@ async fn the_dataverse_webhook_syncs_the_row_it_names_at_once() {
     let (status, body) = stack.dataverse_webhook(id, Some(KEY)).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body.trim(), format!("updated: {referral_id}"));
+    // The WebhookKey form of the same call (`?code=<key>`) is accepted too.
+    let (status, body) = stack.dataverse_webhook_by_code(id, KEY).await;
+    assert_eq!(status, 200, "{body}");
     wait_for("the referral update", || {
         stack.referral(&referral_id)["details"]["dealValue"] == json!(180000)
     })
@@ -216,6 +219,19 @@ async fn a_forged_or_missing_webhook_key_is_refused_before_anything_is_read() {
         let (status, _) = stack.dataverse_webhook(id, key).await;
         assert_eq!(status, 401, "{key:?}");
     }
+    // The same in the WebhookKey form, `?code=`: a wrong or empty code, or the key under another
+    // parameter name.
+    for code in ["not-the-key", &KEY[..KEY.len() - 1], ""] {
+        let (status, _) = stack.dataverse_webhook_by_code(id, code).await;
+        assert_eq!(status, 401, "{code:?}");
+    }
+    let response = common::http()
+        .post(format!("{}?key={KEY}", stack.url))
+        .json(&common::remote_execution_context(id))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
     assert_eq!(stack.requests("dataverse"), 0);
     assert_eq!(stack.requests("partner-center"), 0);
     assert!(stack.referrals().is_empty());
@@ -253,7 +269,7 @@ async fn a_forged_or_missing_webhook_key_is_refused_before_anything_is_read() {
     headers.insert(common::HEADER, KEY.parse().unwrap());
     let body = common::remote_execution_context(id).to_string();
     let answer =
-        outbound_sync::webhook_answer(&off, &http::Method::POST, &headers, body.into()).await;
+        outbound_sync::webhook_answer(&off, &http::Method::POST, &headers, None, body.into()).await;
     assert_eq!(answer.status, 404);
     assert_eq!(stack.requests("dataverse"), 0);
 }

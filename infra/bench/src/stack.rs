@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::{RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -237,11 +237,18 @@ async fn dataverse(
     State(services): State<Arc<Services>>,
     method: Method,
     headers: HeaderMap,
+    RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
     to_completion(async move {
-        let answer =
-            outbound_sync::webhook_answer(&services.outbound, &method, &headers, body).await;
+        let answer = outbound_sync::webhook_answer(
+            &services.outbound,
+            &method,
+            &headers,
+            query.as_deref(),
+            body,
+        )
+        .await;
         (answer.status, answer.text).into_response()
     })
     .await

@@ -192,9 +192,10 @@ async fn serve(
     axum::extract::State(app): axum::extract::State<Arc<App>>,
     method: Method,
     headers: HeaderMap,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
     body: Bytes,
 ) -> (http::StatusCode, String) {
-    let answer = webhook_answer(&app, &method, &headers, body).await;
+    let answer = webhook_answer(&app, &method, &headers, query.as_deref(), body).await;
     (answer.status, answer.text)
 }
 
@@ -377,6 +378,19 @@ impl Stack {
     /// Requests on one `"<service> <METHOD> <route>"` counter (0 when absent).
     pub fn route(&self, key: &str) -> u64 {
         self.counters().routes.get(key).copied().unwrap_or(0)
+    }
+
+    /// The Dataverse webhook call a service endpoint with WebhookKey authentication makes for
+    /// an update of `id`: the key as `?code=` on the URL (percent-encoded).
+    pub async fn dataverse_webhook_by_code(&self, id: Uuid, code: &str) -> (u16, String) {
+        let response = http()
+            .post(&self.url)
+            .query(&[("code", code)])
+            .json(&remote_execution_context(id))
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
     }
 
     /// The Dataverse webhook call Dataverse's service endpoint makes for an update of `id`.

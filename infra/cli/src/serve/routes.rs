@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -55,12 +55,19 @@ async fn dataverse(
     State(services): State<Arc<Services>>,
     method: Method,
     headers: HeaderMap,
+    RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
     to_completion(async move {
         let started = Instant::now();
-        let answer =
-            outbound_sync::webhook_answer(&services.outbound, &method, &headers, body).await;
+        let answer = outbound_sync::webhook_answer(
+            &services.outbound,
+            &method,
+            &headers,
+            query.as_deref(),
+            body,
+        )
+        .await;
         if let Some(event) = answer
             .synced
             .as_ref()
