@@ -8,8 +8,9 @@
 //!    delegates each method to a module function, whose SDK calls (`get_item()`, `query()`,
 //!    `Put::builder()` inside a transaction…) name the IAM actions;
 //! 3. Secrets Manager: every function loads the credentials (`GetSecretValue`) and, holding a
-//!    Partner Center client, writes a rotated refresh token back (`PutSecretValue`) — both read
-//!    off `shared/secrets`.
+//!    Partner Center client, writes a rotated refresh token back (`PutSecretValue`, then
+//!    `UpdateSecretVersionStage` to make it current only if no one wrote meanwhile) — all read off
+//!    `shared/secrets`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -80,6 +81,10 @@ const SDK_ACTIONS: &[(&str, &str)] = &[
     ("ConditionCheck::builder()", "dynamodb:ConditionCheckItem"),
     (".get_secret_value()", "secretsmanager:GetSecretValue"),
     (".put_secret_value()", "secretsmanager:PutSecretValue"),
+    (
+        ".update_secret_version_stage()",
+        "secretsmanager:UpdateSecretVersionStage",
+    ),
 ];
 
 fn root() -> PathBuf {
@@ -241,7 +246,8 @@ fn each_function_is_granted_exactly_what_its_code_calls() {
         secrets,
         BTreeSet::from([
             "secretsmanager:GetSecretValue",
-            "secretsmanager:PutSecretValue"
+            "secretsmanager:PutSecretValue",
+            "secretsmanager:UpdateSecretVersionStage",
         ])
     );
     let granted = granted();

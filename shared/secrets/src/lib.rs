@@ -23,9 +23,12 @@
 //!
 //! Partner Center may rotate the refresh token on every redemption, so the store is also the
 //! client's [`RefreshTokenSink`]: a new token is written back (read, replace that one field, write
-//! a new version), keeping any other keys the operator added.
+//! a new version), keeping any other keys the operator added. `cosell setup` is a second writer
+//! (it generates `webhook_key` when absent), so every write is a compare-and-swap
+//! ([`CredentialStore::update`]): neither writer can put back a document the other replaced
+//! meanwhile — a lost rotation would leave a revoked refresh token as the only one stored.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use cosell_partner_center::{BoxError, RefreshTokenSink};
@@ -160,26 +163,177 @@ impl CredentialStore {
         Ok(())
     }
 
-    /// Read, replace the fields in `partner_center`, write a new version: keys the operator
-    /// added stay.
+    /// The Dataverse webhook's key: the stored one, or `generate()`'s, stored now. `true` when
+    /// it was made here. Never logged.
+    pub async fn ensure_webhook_key(
+        &self,
+        generate: impl Fn() -> Secret,
+    ) -> Result<(Secret, bool), SecretsError> {
+        let made = std::sync::Mutex::new(None);
+        let found = std::sync::Mutex::new(None);
+        self.update(|document| {
+            let dataverse = section(document, "dataverse", &self.name())?;
+            match dataverse.get("webhook_key").and_then(Value::as_str) {
+                Some(key) if !key.is_empty() => {
+                    *found.lock().expect("lock") = Some(Secret::new(key));
+                    Ok(false)
+                }
+                _ => {
+                    let key = generate();
+                    dataverse.insert("webhook_key".into(), key.expose().into());
+                    *made.lock().expect("lock") = Some(key);
+                    Ok(true)
+                }
+            }
+        })
+        .await?;
+        if let Some(key) = found.into_inner().expect("lock") {
+            return Ok((key, false));
+        }
+        let key = made.into_inner().expect("lock").expect("made when not found");
+        tracing::info!(store = %self.name(), "stored a new Dataverse webhook key");
+        Ok((key, true))
+    }
+
+    /// Replaces the fields in `partner_center`: keys the operator added stay.
     async fn update_partner_center(
         &self,
         token: &Secret,
         public_client: Option<bool>,
     ) -> Result<(), SecretsError> {
-        let mut document = self.read().await?;
-        let slot = document
-            .get_mut("partner_center")
-            .and_then(Value::as_object_mut)
-            .ok_or_else(|| SecretsError::Invalid {
-                source_name: self.name(),
-                message: "missing object `partner_center`".into(),
-            })?;
-        slot.insert("refresh_token".into(), token.expose().into());
-        if let Some(public_client) = public_client {
-            slot.insert("public_client".into(), public_client.into());
+        self.update(|document| {
+            let slot = section(document, "partner_center", &self.name())?;
+            slot.insert("refresh_token".into(), token.expose().into());
+            if let Some(public_client) = public_client {
+                slot.insert("public_client".into(), public_client.into());
+            }
+            Ok(true)
+        })
+        .await
+    }
+
+    /// Reads the document, lets `change` edit it (`false`: nothing to write) and writes it back
+    /// only if no one wrote in between; otherwise reads again and repeats, a few times.
+    /// - Secrets Manager: the new version is put under a staging label of cosell's own, then
+    ///   `AWSCURRENT` is moved to it *from the version read* (`UpdateSecretVersionStage` with
+    ///   `RemoveFromVersionId`), which Secrets Manager refuses once `AWSCURRENT` has moved on.
+    /// - A file: under an exclusive lock on `<file>.lock`, held from the read to the rename.
+    pub async fn update(
+        &self,
+        change: impl Fn(&mut Value) -> Result<bool, SecretsError>,
+    ) -> Result<(), SecretsError> {
+        match self {
+            CredentialStore::SecretsManager { client, secret_id } => {
+                for _ in 0..UPDATE_ATTEMPTS {
+                    let (mut document, read_version) = self.read_version().await?;
+                    if !change(&mut document)? {
+                        return Ok(());
+                    }
+                    if self
+                        .swap(client, secret_id, &document, &read_version)
+                        .await?
+                    {
+                        return Ok(());
+                    }
+                    tracing::info!(store = %self.name(), "credentials changed while writing; reading again");
+                }
+                Err(SecretsError::Write {
+                    source_name: self.name(),
+                    message: format!(
+                        "another writer changed the secret {UPDATE_ATTEMPTS} times in a row"
+                    ),
+                })
+            }
+            CredentialStore::File(path) => {
+                let _lock = FileLock::take(path).await.map_err(|e| SecretsError::Write {
+                    source_name: self.name(),
+                    message: format!("locking: {e}"),
+                })?;
+                let mut document = self.read().await?;
+                if change(&mut document)? {
+                    self.write_file(path, &document).await?;
+                }
+                Ok(())
+            }
         }
-        self.write(&document).await
+    }
+
+    /// Puts `document` as a new version and makes it current if `read_version` still is:
+    /// `false` when another writer got there first.
+    async fn swap(
+        &self,
+        client: &aws_sdk_secretsmanager::Client,
+        secret_id: &str,
+        document: &Value,
+        read_version: &str,
+    ) -> Result<bool, SecretsError> {
+        let write_error = |message: String| SecretsError::Write {
+            source_name: self.name(),
+            message,
+        };
+        let text = serde_json::to_string_pretty(document).expect("a JSON value serialises");
+        let put = client
+            .put_secret_value()
+            .secret_id(secret_id)
+            .secret_string(text)
+            .version_stages(STAGED)
+            .send()
+            .await
+            .map_err(|e| write_error(aws_error(&e)))?;
+        let written = put
+            .version_id
+            .ok_or_else(|| write_error("PutSecretValue answered no VersionId".into()))?;
+        match client
+            .update_secret_version_stage()
+            .secret_id(secret_id)
+            .version_stage("AWSCURRENT")
+            .move_to_version_id(written)
+            .remove_from_version_id(read_version)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            // AWSCURRENT is no longer on the version read: someone wrote meanwhile.
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_invalid_parameter_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(error) => Err(write_error(aws_error(&error))),
+        }
+    }
+
+    /// The document and the version it was read from (Secrets Manager only).
+    async fn read_version(&self) -> Result<(Value, String), SecretsError> {
+        let read_error = |message: String| SecretsError::Read {
+            source_name: self.name(),
+            message,
+        };
+        let CredentialStore::SecretsManager { client, secret_id } = self else {
+            unreachable!("read_version is for Secrets Manager");
+        };
+        let answer = client
+            .get_secret_value()
+            .secret_id(secret_id)
+            // Explicit, though it is the default: moto's server, which the tests run against,
+            // keeps answering the first version without it once AWSCURRENT has moved.
+            .version_stage("AWSCURRENT")
+            .send()
+            .await
+            .map_err(|e| read_error(aws_error(&e)))?;
+        let version = answer
+            .version_id
+            .ok_or_else(|| read_error("the secret has no VersionId".into()))?;
+        let text = answer
+            .secret_string
+            .ok_or_else(|| read_error("the secret has no string value".into()))?;
+        let document = serde_json::from_str(&text).map_err(|e| SecretsError::Invalid {
+            source_name: self.name(),
+            message: without_values(&e),
+        })?;
+        Ok((document, version))
     }
 
     async fn read(&self) -> Result<Value, SecretsError> {
@@ -191,6 +345,7 @@ impl CredentialStore {
             CredentialStore::SecretsManager { client, secret_id } => client
                 .get_secret_value()
                 .secret_id(secret_id)
+                .version_stage("AWSCURRENT")
                 .send()
                 .await
                 .map_err(|e| read_error(aws_error(&e)))?
@@ -206,36 +361,70 @@ impl CredentialStore {
         })
     }
 
-    async fn write(&self, document: &Value) -> Result<(), SecretsError> {
+    /// Writes the file whole: a temporary file, owner-only, renamed over it.
+    async fn write_file(&self, path: &Path, document: &Value) -> Result<(), SecretsError> {
         let write_error = |message: String| SecretsError::Write {
             source_name: self.name(),
             message,
         };
         let text = serde_json::to_string_pretty(document).expect("a JSON value serialises");
-        match self {
-            CredentialStore::SecretsManager { client, secret_id } => {
-                client
-                    .put_secret_value()
-                    .secret_id(secret_id)
-                    .secret_string(text)
-                    .send()
-                    .await
-                    .map_err(|e| write_error(aws_error(&e)))?;
-            }
-            CredentialStore::File(path) => {
-                let temporary = path.with_extension("tmp");
-                tokio::fs::write(&temporary, text)
-                    .await
-                    .map_err(|e| write_error(e.to_string()))?;
-                restrict_to_owner(&temporary)
-                    .await
-                    .map_err(|e| write_error(e.to_string()))?;
-                tokio::fs::rename(&temporary, path)
-                    .await
-                    .map_err(|e| write_error(e.to_string()))?;
-            }
-        }
-        Ok(())
+        let temporary = path.with_extension("tmp");
+        tokio::fs::write(&temporary, text)
+            .await
+            .map_err(|e| write_error(e.to_string()))?;
+        restrict_to_owner(&temporary)
+            .await
+            .map_err(|e| write_error(e.to_string()))?;
+        tokio::fs::rename(&temporary, path)
+            .await
+            .map_err(|e| write_error(e.to_string()))
+    }
+}
+
+/// How often a write is tried while other writers keep getting there first.
+const UPDATE_ATTEMPTS: u32 = 5;
+/// The staging label a version carries between being put and being made current.
+const STAGED: &str = "COSELLSTAGED";
+
+/// `document[name]` as an object, or the error naming it.
+fn section<'a>(
+    document: &'a mut Value,
+    name: &str,
+    source_name: &str,
+) -> Result<&'a mut serde_json::Map<String, Value>, SecretsError> {
+    document
+        .get_mut(name)
+        .and_then(Value::as_object_mut)
+        .ok_or_else(|| SecretsError::Invalid {
+            source_name: source_name.to_owned(),
+            message: format!("missing object `{name}`"),
+        })
+}
+
+/// An exclusive advisory lock on `<file>.lock`, released when dropped: the file store's writers
+/// (serve, the CLI) take turns.
+struct FileLock(std::fs::File);
+
+impl FileLock {
+    async fn take(path: &Path) -> std::io::Result<Self> {
+        let lock_path = path.with_extension("lock");
+        tokio::task::spawn_blocking(move || {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(lock_path)?;
+            file.lock()?;
+            Ok(FileLock(file))
+        })
+        .await
+        .map_err(std::io::Error::other)?
+    }
+}
+
+impl Drop for FileLock {
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
     }
 }
 

@@ -112,3 +112,110 @@ async fn an_invalid_document_names_the_field_and_never_a_value() {
     assert!(!error.to_string().contains("987654"), "{error}");
     assert!(!error.to_string().contains("s3cr3t"), "{error}");
 }
+
+/// The document without a webhook key, as before `cosell setup` makes one.
+const WITHOUT_KEY: &str = r#"{
+  "partner_center": {"client_id": "pc-app", "client_secret": "pc-secret", "refresh_token": "rt-1"},
+  "dataverse": {"tenant_id": "tenant", "client_id": "dv-app", "client_secret": "dv-secret"}
+}"#;
+
+async fn secret_without_key() -> CredentialStore {
+    let client = secrets_manager().await;
+    let name = cosell_testkit::unique_table("cosell-credentials");
+    client
+        .create_secret()
+        .name(&name)
+        .secret_string(WITHOUT_KEY)
+        .send()
+        .await
+        .unwrap();
+    CredentialStore::SecretsManager {
+        client,
+        secret_id: name,
+    }
+}
+
+#[tokio::test]
+async fn a_webhook_key_is_made_once_and_kept() {
+    let store = secret_without_key().await;
+    let (made, created) = store
+        .ensure_webhook_key(|| Secret::new("generated-key"))
+        .await
+        .unwrap();
+    assert!(created);
+    assert_eq!(made.expose(), "generated-key");
+    let (again, created) = store
+        .ensure_webhook_key(|| Secret::new("another-key"))
+        .await
+        .unwrap();
+    assert!(!created, "the stored key is kept");
+    assert_eq!(again.expose(), "generated-key");
+    let loaded = store.load().await.unwrap();
+    assert_eq!(
+        loaded.dataverse.webhook_key.as_ref().map(Secret::expose),
+        Some("generated-key")
+    );
+    assert_eq!(loaded.partner_center.refresh_token.expose(), "rt-1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotation_written_between_read_and_write_is_not_lost() {
+    // The key's writer reads the document; the token's rotation writes a new one before the
+    // key's writer puts its own: the swap is refused, the document read again, and both survive.
+    let store = secret_without_key().await;
+    let rotation = store.clone();
+    let reads = std::sync::atomic::AtomicU32::new(0);
+    store
+        .update(|document| {
+            if reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                tokio::task::block_in_place(|| {
+                    tokio::runtime::Handle::current()
+                        .block_on(rotation.store_refresh_token(&Secret::new("rt-2")))
+                })
+                .unwrap();
+            }
+            document["dataverse"]["webhook_key"] = "k".into();
+            Ok(true)
+        })
+        .await
+        .unwrap();
+    assert_eq!(reads.into_inner(), 2, "read again after the refused swap");
+    let loaded = store.load().await.unwrap();
+    assert_eq!(loaded.partner_center.refresh_token.expose(), "rt-2");
+    assert_eq!(
+        loaded.dataverse.webhook_key.as_ref().map(Secret::expose),
+        Some("k")
+    );
+}
+
+#[tokio::test]
+async fn file_writers_take_turns() {
+    let dir = std::env::temp_dir().join(cosell_testkit::unique_table("cosell-secrets"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("credentials.json");
+    std::fs::write(&path, WITHOUT_KEY).unwrap();
+    let store = CredentialStore::File(path);
+    let mut writers = tokio::task::JoinSet::new();
+    for n in 0..20 {
+        let store = store.clone();
+        writers.spawn(async move {
+            if n == 7 {
+                store
+                    .ensure_webhook_key(|| Secret::new("file-key"))
+                    .await
+                    .map(|_| ())
+            } else {
+                store.store_refresh_token(&Secret::new(format!("rt-{n}"))).await
+            }
+        });
+    }
+    while let Some(written) = writers.join_next().await {
+        written.unwrap().unwrap();
+    }
+    let loaded = store.load().await.unwrap();
+    assert_eq!(
+        loaded.dataverse.webhook_key.as_ref().map(Secret::expose),
+        Some("file-key"),
+        "no rotation wrote back a document read before the key"
+    );
+}
