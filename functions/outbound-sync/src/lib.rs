@@ -9,25 +9,33 @@
 //!
 //! | answer | when |
 //! |---|---|
-//! | 200 | the row was synced, unchanged, skipped, or parked for retry |
+//! | 200 | the opportunity (or those a solution row's change names) synced, unchanged, skipped or parked for retry; or the change was cosell's own (the context's `InitiatingUserId` is the application user: nothing read) |
 //! | 401 | the shared key is missing or wrong — in the key header (the service endpoint's HttpHeader authentication) or the `code` query parameter (its WebhookKey authentication) — checked first, in constant time; nothing parsed, no request made |
 //! | 404 | no key is configured: the webhook trigger is off |
+//!
+//! A key the function does not hold — made by `cosell setup` after this process started —
+//! makes it read the credentials again, at most once a minute, before refusing.
 //! | 400 / 413 | not a `RemoteExecutionContext` naming an opportunity id / a body over 1 MiB |
 //! | 405 | not a POST |
 //! | 503 | the outcome could not be stored: Dataverse retries on 503 |
 
-use std::sync::Arc;
+mod context;
+
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use cosell_mapping::CrmConfig;
 use cosell_runtime::metrics::MetricSet;
+use cosell_secrets::CredentialStore;
 use cosell_store::SyncStore;
 use cosell_sync::outbound::feed::{PollError, PollReport};
 use cosell_sync::{Crm, OutboundSettings, OutboundSync, Referrals, Synced};
 use cosell_transport::Secret;
 use http::header::HeaderName;
 use http::{HeaderMap, Method, StatusCode};
-use serde::Deserialize;
+
+use context::RemoteExecutionContext;
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -50,7 +58,13 @@ pub struct Settings {
     /// `None`.
     pub webhook_key: Option<Secret>,
     pub webhook_header: HeaderName,
+    /// The application user's `systemuserid` (`WhoAmI`): a webhook context it initiated is
+    /// cosell's own write and is answered without a read. `None`: every context is synced.
+    pub application_user: Option<Uuid>,
 }
+
+/// How often, at most, a key the function does not hold makes it read the credentials again.
+pub const KEY_REREAD: Duration = Duration::from_secs(60);
 
 /// A setting that cannot be used; the message names the variable.
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +94,7 @@ impl Settings {
             webhook_key: None,
             webhook_header: HeaderName::try_from(header.as_str())
                 .map_err(|_| SettingsError::Header(header))?,
+            application_user: None,
         })
     }
 }
@@ -87,14 +102,27 @@ impl Settings {
 /// What an event needs; built once per process.
 pub struct App {
     pub sync: Arc<OutboundSync>,
-    webhook_key: Option<Secret>,
+    webhook_key: RwLock<Option<Secret>>,
     webhook_header: HeaderName,
+    application_user: Option<Uuid>,
+    /// Where the key is read again from ([`App::with_key_source`]).
+    key_source: Option<CredentialStore>,
+    /// When the credentials were last read again for a key.
+    key_read: tokio::sync::Mutex<Option<Instant>>,
+}
+
+/// Whether a webhook call presents the key.
+enum KeyCheck {
+    Accepted,
+    Refused,
+    /// No key anywhere: the trigger is off.
+    Off,
 }
 
 impl App {
     /// Whether the Dataverse webhook trigger is on (a key is configured).
     pub fn webhook_enabled(&self) -> bool {
-        self.webhook_key.is_some()
+        self.key().is_some()
     }
 
     /// Wires the outbound use case over the given ports.
@@ -112,8 +140,74 @@ impl App {
                 settings.crm,
                 settings.outbound,
             )),
-            webhook_key: settings.webhook_key,
+            webhook_key: RwLock::new(settings.webhook_key),
             webhook_header: settings.webhook_header,
+            application_user: settings.application_user,
+            key_source: None,
+            key_read: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// Reads the credentials again from `store` when a call presents a key this process does
+    /// not hold (at most every [`KEY_REREAD`]), so a key `cosell setup` made after the start
+    /// works without a redeploy.
+    pub fn with_key_source(mut self, store: CredentialStore) -> Self {
+        self.key_source = Some(store);
+        self
+    }
+
+    fn key(&self) -> Option<Secret> {
+        self.webhook_key.read().expect("key lock").clone()
+    }
+
+    async fn check_key(&self, header: Option<&http::HeaderValue>, query: Option<&str>) -> KeyCheck {
+        let presented = |key: Option<Secret>| key.is_some_and(|k| key_presented(&k, header, query));
+        if presented(self.key()) || (self.read_key_again().await && presented(self.key())) {
+            return KeyCheck::Accepted;
+        }
+        match self.key() {
+            Some(_) => KeyCheck::Refused,
+            None => KeyCheck::Off,
+        }
+    }
+
+    /// Reads the key from the credentials, unless that was done less than [`KEY_REREAD`] ago;
+    /// whether it was read.
+    async fn read_key_again(&self) -> bool {
+        let Some(source) = &self.key_source else {
+            return false;
+        };
+        let mut last = self.key_read.lock().await;
+        if last.is_some_and(|at| at.elapsed() < KEY_REREAD) {
+            return false;
+        }
+        *last = Some(Instant::now());
+        match source.load().await {
+            Ok(credentials) => {
+                *self.webhook_key.write().expect("key lock") = credentials.dataverse.webhook_key;
+                tracing::info!("Dataverse webhook key read again from the credentials");
+                true
+            }
+            Err(error) => {
+                tracing::warn!(%error, "credentials not read again for the webhook key");
+                false
+            }
+        }
+    }
+}
+
+/// The application user's id, for [`Settings::application_user`]: one `WhoAmI` request, given
+/// up on (every context then synced) rather than holding a start up for more than a second.
+pub async fn application_user(dataverse: &cosell_dataverse::DataverseClient) -> Option<Uuid> {
+    match tokio::time::timeout(Duration::from_secs(1), dataverse.who_am_i()).await {
+        Ok(Ok(id)) => Some(id),
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "WhoAmI failed: cosell's own writes will be read like any other");
+            None
+        }
+        Err(_) => {
+            tracing::warn!("WhoAmI too slow: cosell's own writes will be read like any other");
+            None
         }
     }
 }
@@ -205,16 +299,6 @@ pub fn poll_metrics(report: &PollReport) -> Vec<MetricSet> {
         .collect()
 }
 
-/// The part of Dataverse's `RemoteExecutionContext` used: which row changed. The payload is a
-/// trigger only; the row is read again.
-#[derive(Debug, Deserialize)]
-struct RemoteExecutionContext {
-    #[serde(rename = "PrimaryEntityName")]
-    entity: String,
-    #[serde(rename = "PrimaryEntityId")]
-    id: Uuid,
-}
-
 /// The answer to one Dataverse webhook call, with the use case's outcome for a host that
 /// reports what was synced (`cosell serve` narrates it).
 #[derive(Debug)]
@@ -242,15 +326,18 @@ pub async fn webhook_answer(
     if method != Method::POST {
         return refused(StatusCode::METHOD_NOT_ALLOWED, "POST only\n".into());
     }
-    let Some(key) = &app.webhook_key else {
-        return refused(
-            StatusCode::NOT_FOUND,
-            "the Dataverse webhook trigger is not enabled\n".into(),
-        );
-    };
-    if !key_presented(key, headers.get(&app.webhook_header), query) {
-        tracing::warn!(header = %app.webhook_header, "Dataverse webhook refused: missing or wrong key");
-        return refused(StatusCode::UNAUTHORIZED, "missing or wrong key\n".into());
+    match app.check_key(headers.get(&app.webhook_header), query).await {
+        KeyCheck::Accepted => {}
+        KeyCheck::Off => {
+            return refused(
+                StatusCode::NOT_FOUND,
+                "the Dataverse webhook trigger is not enabled\n".into(),
+            );
+        }
+        KeyCheck::Refused => {
+            tracing::warn!(header = %app.webhook_header, "Dataverse webhook refused: missing or wrong key");
+            return refused(StatusCode::UNAUTHORIZED, "missing or wrong key\n".into());
+        }
     }
     if body.len() > MAX_BODY {
         return refused(StatusCode::PAYLOAD_TOO_LARGE, "body too large\n".into());
@@ -264,30 +351,48 @@ pub async fn webhook_answer(
             );
         }
     };
-    if !context.entity.eq_ignore_ascii_case("opportunity") {
+    if context.initiating_user.is_some() && context.initiating_user == app.application_user {
         return refused(
             StatusCode::OK,
-            format!("ignored: {} is not an opportunity\n", context.entity),
+            format!(
+                "ours: {} of {} by the application user\n",
+                context.message.as_deref().unwrap_or("a change"),
+                context.entity
+            ),
         );
     }
-    match app
-        .sync
-        .sync_opportunity(context.id, OffsetDateTime::now_utc())
-        .await
-    {
-        Ok(synced) => WebhookAnswer {
-            status: StatusCode::OK,
-            text: format!("{}\n", summary(&synced)),
-            synced: Some((context.id, synced)),
-        },
-        Err(error) => {
-            tracing::error!(%error, "outbound sync outcome not stored");
-            refused(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "not stored; call again\n".into(),
-            )
+    let opportunities = context.opportunities();
+    if opportunities.is_empty() {
+        return refused(
+            StatusCode::OK,
+            format!("ignored: {} names no opportunity\n", context.entity),
+        );
+    }
+    let mut answer = WebhookAnswer {
+        status: StatusCode::OK,
+        text: String::new(),
+        synced: None,
+    };
+    for id in opportunities {
+        match app
+            .sync
+            .sync_opportunity(id, OffsetDateTime::now_utc())
+            .await
+        {
+            Ok(synced) => {
+                answer.text.push_str(&format!("{}\n", summary(&synced)));
+                answer.synced.get_or_insert((id, synced));
+            }
+            Err(error) => {
+                tracing::error!(%error, "outbound sync outcome not stored");
+                return refused(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "not stored; call again\n".into(),
+                );
+            }
         }
     }
+    answer
 }
 
 /// Whether the caller presents the key in either form a Dataverse service endpoint sends it:
@@ -377,6 +482,10 @@ mod tests {
         assert!(!key_presented(&key, None, Some("")));
         // A wrong header does not hide a right code, nor the other way round.
         let wrong = http::HeaderValue::from_static("nope");
-        assert!(key_presented(&key, Some(&wrong), Some("code=s3cret%2F%2B%3D")));
+        assert!(key_presented(
+            &key,
+            Some(&wrong),
+            Some("code=s3cret%2F%2B%3D")
+        ));
     }
 }

@@ -49,13 +49,15 @@ async fn start() -> Result<App, Error> {
     settings.crm = runtime.settings.crm.clone(); // with the cached metadata laid over
     settings.webhook_key = runtime.dataverse_webhook_key;
     settings.outbound.alerts = runtime.alerts.names();
+    settings.application_user = outbound_sync::application_user(&runtime.dataverse).await;
     if settings.webhook_key.is_none() {
-        tracing::info!("no dataverse.webhook_key in the credentials: the webhook trigger is off");
+        tracing::info!("no dataverse.webhook_key in the credentials yet: read again on a call");
     }
     Ok(App::new(
         settings,
         runtime.store,
         Arc::new(runtime.partner_center),
         Arc::new(runtime.dataverse),
-    ))
+    )
+    .with_key_source(runtime.credentials))
 }

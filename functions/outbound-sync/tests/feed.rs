@@ -288,3 +288,164 @@ async fn a_deleted_opportunity_is_noted_and_its_referral_left_alone() {
     assert_eq!(stack.requests("partner-center"), 0);
     assert_eq!(stack.referral(&referral_id)["status"], "New");
 }
+
+#[tokio::test]
+async fn a_change_cosell_made_itself_is_answered_without_a_read() {
+    let stack = start().await;
+    let id = stack.seed_deal(&Deal::default());
+    stack.reset_counters();
+    let mut context = common::remote_execution_context(id);
+    context["InitiatingUserId"] = json!(stack.sim.state.dv.config.application_user_id);
+    let (status, body) = stack.deliver(&context).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        "ours: Update of opportunity by the application user\n"
+    );
+    assert_eq!(
+        stack.requests("dataverse") + stack.requests("partner-center"),
+        0
+    );
+    assert!(stack.referrals().is_empty());
+}
+
+/// The context of a change to a solution row: its opportunity referenced by the lookup in the
+/// target (create, update) or in the pre-image `before` (update, delete).
+fn solution_context(
+    message: &str,
+    solution: uuid::Uuid,
+    target: Option<uuid::Uuid>,
+    before: Option<uuid::Uuid>,
+) -> serde_json::Value {
+    let reference = |id: uuid::Uuid| {
+        json!({"__type": "EntityReference:http://schemas.microsoft.com/xrm/2011/Contracts",
+               "Id": id, "LogicalName": "opportunity", "Name": null})
+    };
+    let attributes = |opportunity: Option<uuid::Uuid>| {
+        opportunity
+            .map(|id| vec![json!({"key": "msft_opportunityid", "value": reference(id)})])
+            .unwrap_or_default()
+    };
+    json!({
+        "MessageName": message,
+        "PrimaryEntityName": "msft_microsoftpartnercentersolutions",
+        "PrimaryEntityId": solution,
+        "InitiatingUserId": "7d3c1a9e-1b2c-4d5e-8f90-a1b2c3d4e5f6",
+        "InputParameters": [{"key": "Target", "value": {
+            "Attributes": attributes(target), "Id": solution,
+            "LogicalName": "msft_microsoftpartnercentersolutions"}}],
+        "PreEntityImages": before.map(|_| vec![json!({"key": "before", "value": {
+            "Attributes": attributes(before), "Id": solution,
+            "LogicalName": "msft_microsoftpartnercentersolutions"}})]).unwrap_or_default(),
+    })
+}
+
+#[tokio::test]
+async fn a_solution_added_or_removed_syncs_its_opportunity() {
+    // Shared without a solution: refused ("Solution ID is required"), said in Audit.
+    let stack = start().await;
+    let id = stack.seed_deal(&Deal {
+        solutions: vec![],
+        ..Deal::default()
+    });
+    let report = stack.poll().await;
+    assert!(
+        matches!(report.synced[..], [(_, Synced::Invalid { .. })]),
+        "{report:?}"
+    );
+
+    // The seller adds one: the solutions table's Create step names the opportunity in its
+    // target, and the referral is created from that call, not the next poll.
+    let added = stack
+        .sim
+        .state
+        .dv
+        .seed(
+            "msft_microsoftpartnercentersolutions",
+            common::object(json!({
+                "msft_solutionid": "SOL-7B3D9E21",
+                "msft_name": "Solution SOL-7B3D9E21",
+                "msft_opportunityid@odata.bind": format!("/opportunities({id})"),
+            })),
+        )
+        .unwrap();
+    let (status, body) = stack
+        .deliver(&solution_context("Create", added, Some(id), None))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.starts_with("created: "), "{body} {}", stack.audit(id));
+    let referral_id = stack.referral_id_of(id);
+    assert_eq!(body.trim(), format!("created: {referral_id}"));
+    assert_eq!(
+        stack.referral(&referral_id)["details"]["requirements"]["solutions"][0]["id"],
+        "SOL-7B3D9E21"
+    );
+
+    // And removes it: the Delete step's context names the opportunity only in its pre-image,
+    // and that opportunity is synced (solutions go to Partner Center on create only, so it is
+    // unchanged there).
+    assert!(
+        stack
+            .sim
+            .state
+            .dv
+            .delete("msft_microsoftpartnercentersolutions", added)
+    );
+    stack.reset_counters();
+    let (status, body) = stack
+        .deliver(&solution_context("Delete", added, None, Some(id)))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body.trim(), "unchanged");
+    assert!(stack.requests("dataverse") > 0, "the opportunity was read");
+}
+
+#[tokio::test]
+async fn a_key_made_after_the_start_is_read_from_the_credentials() {
+    // A function started before `cosell setup` made the key: the first call with it makes the
+    // function read the credentials again, and it is accepted.
+    let stack = start().await;
+    let id = stack.seed_deal(&Deal::default());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("credentials.json");
+    std::fs::write(
+        &path,
+        json!({
+            "partner_center": {"client_id": "a", "client_secret": "b", "refresh_token": "c"},
+            "dataverse": {"tenant_id": "t", "client_id": "d", "client_secret": "e"}
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let credentials = cosell_secrets::CredentialStore::File(path);
+    let started = outbound_sync::App::new(
+        outbound_sync::Settings {
+            webhook_key: None,
+            ..outbound_sync::Settings::from_lookup(|_| None).unwrap()
+        },
+        stack.store.clone(),
+        std::sync::Arc::new(stack.partner_center.clone()),
+        std::sync::Arc::new(stack.dataverse.clone()),
+    )
+    .with_key_source(credentials.clone());
+    let (key, made) = credentials
+        .ensure_webhook_key(|| cosell_transport::Secret::new("made-by-setup"))
+        .await
+        .unwrap();
+    assert!(made);
+    let call = |key: &str| {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(common::HEADER, key.parse().unwrap());
+        let body = common::remote_execution_context(id).to_string();
+        let started = &started;
+        async move {
+            outbound_sync::webhook_answer(started, &http::Method::POST, &headers, None, body.into())
+                .await
+                .status
+        }
+    };
+    assert_eq!(call(key.expose()).await, 200);
+    assert!(started.webhook_enabled());
+    // A wrong key now is refused at once: the credentials were read less than a minute ago.
+    assert_eq!(call("forged").await, 401);
+}

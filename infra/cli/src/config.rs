@@ -37,6 +37,9 @@ pub mod keys {
     /// The URL Partner Center should call: `check` compares the registration with it, and
     /// `webhooks register` uses it when no URL is given.
     pub const WEBHOOK_URL: &str = "COSELL_WEBHOOK_URL";
+    /// The URL Dataverse's webhook should call (the template's `DataverseWebhookUrl` output):
+    /// `setup` registers the service endpoint there.
+    pub const DATAVERSE_WEBHOOK_URL: &str = "COSELL_DATAVERSE_WEBHOOK_URL";
     pub const TABLE: &str = "COSELL_TABLE";
     pub const SQLITE_PATH: &str = "COSELL_SQLITE_PATH";
 }

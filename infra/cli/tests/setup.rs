@@ -29,13 +29,32 @@ async fn serve(deployment: &Deployment) -> (Running, String) {
     (serve, format!("{url}/webhooks/partner-center"))
 }
 
-/// `serve` (with its own refresh token) and the operator's settings pointed at it.
+/// `serve` and the operator's settings pointed at it, sharing one credentials file as the
+/// functions and the CLI share one secret.
 async fn deployment(sim: &cosell_sim::Sim) -> (Running, Deployment) {
-    let serve_env = Deployment::new(sim, &sim.state.tokens.mint_refresh_token());
-    let (serve, ours) = serve(&serve_env).await;
     let mut deployment = Deployment::new(sim, "sim-refresh-token");
+    let mut serve_env = Deployment::new(sim, "unused");
+    serve_env.set(
+        "COSELL_CREDENTIALS_FILE",
+        deployment.get("COSELL_CREDENTIALS_FILE"),
+    );
+    let (serve, ours) = serve(&serve_env).await;
     deployment.set("COSELL_WEBHOOK_URL", &ours);
+    deployment.set(
+        "COSELL_DATAVERSE_WEBHOOK_URL",
+        ours.replace("/webhooks/partner-center", "/webhooks/dataverse"),
+    );
     (serve, deployment)
+}
+
+/// The Dataverse webhook key `setup` stored in the credentials.
+fn stored_key(deployment: &Deployment) -> String {
+    let path = deployment.get("COSELL_CREDENTIALS_FILE");
+    let document: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    document["dataverse"]["webhook_key"]
+        .as_str()
+        .expect("a webhook key stored")
+        .to_owned()
 }
 
 /// The line of `stdout` that starts with `mark name —`.
@@ -113,6 +132,39 @@ async fn setup_takes_over_from_power_automate_and_proves_the_path() {
     .unwrap();
     assert_eq!(saved["previous"]["webhook_url"], POWER_AUTOMATE);
 
+    // The Dataverse webhook: endpoint, steps and the pre-images of the solutions table's.
+    let registered = line(&stdout, "✔", "dataverse webhook");
+    assert!(
+        registered.contains("endpoint 'cosell outbound sync' created at")
+            && registered.contains("steps: 5 created, 0 updated, 0 unchanged"),
+        "{registered}"
+    );
+    let writes = |sim: &cosell_sim::Sim| {
+        [
+            "POST serviceendpoints",
+            "PATCH serviceendpoints(key)",
+            "POST sdkmessageprocessingsteps",
+            "PATCH sdkmessageprocessingsteps(key)",
+            "POST sdkmessageprocessingstepimages",
+        ]
+        .map(|e| sim_event(sim, &format!("dataverse {e}")))
+    };
+    assert_eq!(writes(&sim), [1, 0, 5, 0, 2]);
+    // serve started before the key existed: it reads the credentials again and takes the call
+    // Dataverse makes with it.
+    let key = stored_key(&deployment);
+    let dataverse_hook = deployment.get("COSELL_DATAVERSE_WEBHOOK_URL");
+    let response = reqwest::Client::new()
+        .post(format!("{dataverse_hook}?code={key}"))
+        .json(&serde_json::json!({
+            "MessageName": "Update", "PrimaryEntityName": "opportunity",
+            "PrimaryEntityId": "3f2504e0-4f89-41d3-9a0c-0305e82c3301",
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{:?}", response.text().await);
+
     // Again: the same registration is put in place (by PUT: one exists), the rollback file keeps
     // Power Automate's URL, and the path is proved again.
     let (code, stdout, stderr) = deployment.run(&["setup"]).await;
@@ -123,6 +175,13 @@ async fn setup_takes_over_from_power_automate_and_proves_the_path() {
     );
     assert!(stdout.contains("verified by cosell"), "{stdout}");
     assert_eq!(registration_writes(&sim), ["POST", "PUT", "PUT"]);
+    assert!(
+        line(&stdout, "✔", "dataverse webhook")
+            .contains("endpoint 'cosell outbound sync' unchanged; 5 steps unchanged"),
+        "{stdout}"
+    );
+    assert_eq!(writes(&sim), [1, 0, 5, 0, 2], "nothing written again");
+    assert_eq!(stored_key(&deployment), key, "the key is kept");
     let kept: Value = serde_json::from_slice(
         &std::fs::read(deployment.path("cosell-webhook-previous.json")).unwrap(),
     )

@@ -70,6 +70,8 @@ impl Apps {
         inbound.crm = runtime.settings.crm.clone();
         outbound.crm = runtime.settings.crm.clone();
         outbound.webhook_key = runtime.dataverse_webhook_key.clone();
+        outbound.application_user = outbound_sync::application_user(&runtime.dataverse).await;
+        let credentials = runtime.credentials.clone();
         inbound.inbound.alerts = runtime.alerts.names();
         outbound.outbound.alerts = runtime.alerts.names();
         jobs.alerts(&runtime.alerts);
@@ -80,7 +82,8 @@ impl Apps {
         let inbound =
             webhook_ingress::App::new(inbound, store.clone(), referrals.clone(), crm.clone())?;
         let outbound =
-            outbound_sync::App::new(outbound, store.clone(), referrals.clone(), crm.clone());
+            outbound_sync::App::new(outbound, store.clone(), referrals.clone(), crm.clone())
+                .with_key_source(credentials);
         let jobs = retry_scheduler::App::from_parts(
             store.clone(),
             inbound.sync.clone(),

@@ -93,6 +93,19 @@ impl DataverseClient {
         Ok(())
     }
 
+    /// The calling user's `systemuserid` (the `WhoAmI` function): for the application user,
+    /// the `InitiatingUserId` of the webhook contexts its own writes raise.
+    pub async fn who_am_i(&self) -> Result<uuid::Uuid, DataverseError> {
+        let url = format!("{}WhoAmI", self.base);
+        let call = call("who am i", true);
+        let response = self.send(call, |c| c.get(&url)).await?;
+        let body: Value = read_json(call, response).await?;
+        body.get("UserId")
+            .and_then(Value::as_str)
+            .and_then(|id| id.parse().ok())
+            .ok_or_else(|| DataverseError::protocol("who am i", "no UserId in the answer"))
+    }
+
     fn definition_url(&self, table: &str) -> Result<String, DataverseError> {
         check_column(table)?;
         Ok(format!(

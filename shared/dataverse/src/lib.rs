@@ -27,6 +27,7 @@ mod error;
 pub mod filter;
 mod metadata;
 mod multipart;
+pub mod pipeline;
 mod query;
 mod types;
 
@@ -38,7 +39,7 @@ pub use config::{DEFAULT_RATE_LIMIT, DataverseConfig};
 pub use customize::PRIVILEGE_DENIED;
 pub use error::DataverseError;
 pub use filter::{Filter, Literal};
-pub use metadata::{Attribute, ChoiceOption};
+pub use metadata::{Attribute, ChoiceOption, Relationship};
 pub use query::{Expand, NextLink, OrderBy, Page, Query};
 pub use types::{ETag, Id, Key, Precondition, Record, Row, bind, bind_key};
 

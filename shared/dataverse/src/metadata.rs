@@ -151,6 +151,70 @@ impl DataverseClient {
         Ok(found)
     }
 
+    /// How `table`'s collection-valued navigation property `navigation` relates it to another
+    /// table, from `…/OneToManyRelationships` and `…/ManyToManyRelationships` (two requests);
+    /// `None` when `table` has no such property.
+    pub async fn relationship(
+        &self,
+        table: &str,
+        navigation: &str,
+    ) -> Result<Option<Relationship>, DataverseError> {
+        check_column(table)?;
+        let list = |kind: &str, select: &str| {
+            format!(
+                "{}EntityDefinitions(LogicalName='{table}')/{kind}?{}",
+                self.base,
+                encode_params(&[("$select", select.into())])
+            )
+        };
+        let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_owned);
+        let one_to_many = list(
+            "OneToManyRelationships",
+            "ReferencingEntity,ReferencingAttribute,ReferencedEntityNavigationPropertyName",
+        );
+        for row in values(&self.metadata(&one_to_many).await?) {
+            if text(row, "ReferencedEntityNavigationPropertyName").as_deref() == Some(navigation)
+                && let (Some(other), Some(lookup)) = (
+                    text(row, "ReferencingEntity"),
+                    text(row, "ReferencingAttribute"),
+                )
+            {
+                return Ok(Some(Relationship::OneToMany {
+                    table: other,
+                    lookup,
+                }));
+            }
+        }
+        let many_to_many = list(
+            "ManyToManyRelationships",
+            "Entity1LogicalName,Entity2LogicalName,Entity1NavigationPropertyName,\
+             Entity2NavigationPropertyName",
+        );
+        for row in values(&self.metadata(&many_to_many).await?) {
+            let sides = [
+                (
+                    "Entity1LogicalName",
+                    "Entity1NavigationPropertyName",
+                    "Entity2LogicalName",
+                ),
+                (
+                    "Entity2LogicalName",
+                    "Entity2NavigationPropertyName",
+                    "Entity1LogicalName",
+                ),
+            ];
+            for (own, property, other) in sides {
+                if text(row, own).as_deref() == Some(table)
+                    && text(row, property).as_deref() == Some(navigation)
+                    && let Some(other) = text(row, other)
+                {
+                    return Ok(Some(Relationship::ManyToMany { table: other }));
+                }
+            }
+        }
+        Ok(None)
+    }
+
     async fn metadata(&self, url: &str) -> Result<Value, DataverseError> {
         let call = call("metadata", true);
         let response = self.send(call, |c| c.get(url)).await?;
@@ -165,6 +229,15 @@ impl DataverseClient {
             .filter_map(|v| v.get("LogicalName")?.as_str().map(str::to_owned))
             .collect())
     }
+}
+
+/// How a table relates to another through one of its navigation properties.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Relationship {
+    /// The other table's rows point at this one through their lookup column `lookup`.
+    OneToMany { table: String, lookup: String },
+    /// An intersect table links rows of the two (the Associate and Disassociate messages).
+    ManyToMany { table: String },
 }
 
 /// One column as metadata describes it.

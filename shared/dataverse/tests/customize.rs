@@ -102,3 +102,114 @@ async fn a_business_unit_reader_is_refused_the_delta_read_as_a_privilege() {
         .unwrap_err();
     assert!(refused.is_privilege_denied(), "{refused}");
 }
+
+#[tokio::test]
+async fn the_webhook_endpoint_and_its_steps_are_made_once_and_corrected_in_place() {
+    use cosell_dataverse::pipeline::{StepSpec, Written};
+    use cosell_transport::Secret;
+
+    let (sim, client) = start(DvConfig::default()).await;
+    let key = Secret::new("the-key");
+    let url = "https://abc.lambda-url.eu-west-1.on.aws/";
+    let (endpoint, written) = client
+        .ensure_webhook_endpoint("cosell", url, &key, true)
+        .await
+        .unwrap();
+    assert_eq!(written, Written::Created);
+    let update = StepSpec {
+        name: "cosell: Update of opportunity".into(),
+        message: "Update".into(),
+        table: "opportunity".into(),
+        filtering_attributes: Some("name,estimatedvalue".into()),
+        pre_image: None,
+    };
+    assert_eq!(
+        client.ensure_step(&update, endpoint).await.unwrap(),
+        Written::Created
+    );
+
+    // As stored: the key never read back, the step bound to the endpoint and the filter.
+    let stored = sim.state.dv.row("serviceendpoints", endpoint.0).unwrap();
+    assert_eq!(stored["contract"], 8);
+    assert_eq!(stored["authtype"], 4, "WebhookKey");
+    assert_eq!(stored["authvalue"], "the-key");
+    let answered = client
+        .read(
+            "serviceendpoints",
+            &cosell_dataverse::Key::from(endpoint),
+            &[],
+        )
+        .await
+        .unwrap()
+        .expect("the endpoint");
+    assert!(
+        answered.row.get("authvalue").is_none(),
+        "{:?}",
+        answered.row
+    );
+    let steps = client
+        .query_all(
+            "sdkmessageprocessingsteps",
+            &cosell_dataverse::Query::new().filter(cosell_dataverse::Filter::eq(
+                "_eventhandler_value",
+                endpoint.0,
+            )),
+        )
+        .await
+        .unwrap();
+    assert_eq!(steps.len(), 1);
+    assert_eq!(steps[0].row["mode"], 1, "asynchronous");
+    assert_eq!(steps[0].row["stage"], 40, "post-operation");
+    assert_eq!(steps[0].row["filteringattributes"], "name,estimatedvalue");
+
+    // A rerun writes nothing.
+    let before = event(&sim, "dataverse PATCH serviceendpoints(key)")
+        + event(&sim, "dataverse POST serviceendpoints")
+        + event(&sim, "dataverse POST sdkmessageprocessingsteps")
+        + event(&sim, "dataverse PATCH sdkmessageprocessingsteps(key)");
+    assert_eq!(
+        client
+            .ensure_webhook_endpoint("cosell", url, &key, false)
+            .await
+            .unwrap(),
+        (endpoint, Written::Unchanged)
+    );
+    assert_eq!(
+        client.ensure_step(&update, endpoint).await.unwrap(),
+        Written::Unchanged
+    );
+    let after = event(&sim, "dataverse PATCH serviceendpoints(key)")
+        + event(&sim, "dataverse POST serviceendpoints")
+        + event(&sim, "dataverse POST sdkmessageprocessingsteps")
+        + event(&sim, "dataverse PATCH sdkmessageprocessingsteps(key)");
+    assert_eq!(after, before);
+
+    // Another URL, another filter: corrected in place, and said.
+    let moved = "https://def.lambda-url.eu-west-1.on.aws/";
+    assert_eq!(
+        client
+            .ensure_webhook_endpoint("cosell", moved, &key, false)
+            .await
+            .unwrap(),
+        (endpoint, Written::Updated { was: url.into() })
+    );
+    let narrower = StepSpec {
+        filtering_attributes: Some("name".into()),
+        ..update.clone()
+    };
+    assert_eq!(
+        client.ensure_step(&narrower, endpoint).await.unwrap(),
+        Written::Updated {
+            was: "name,estimatedvalue".into()
+        }
+    );
+    assert_eq!(
+        sim.state.dv.row("serviceendpoints", endpoint.0).unwrap()["url"],
+        moved
+    );
+
+    // Removed: the step, then the endpoint.
+    assert_eq!(client.remove_webhook_endpoint("cosell").await.unwrap(), 2);
+    assert!(sim.state.dv.row("serviceendpoints", endpoint.0).is_none());
+    assert_eq!(client.remove_webhook_endpoint("cosell").await.unwrap(), 0);
+}

@@ -43,6 +43,9 @@ pub struct Runtime {
     pub store: Arc<dyn SyncStore>,
     /// The key Dataverse's webhook must present (credentials `dataverse.webhook_key`), if set.
     pub dataverse_webhook_key: Option<Secret>,
+    /// Where the credentials live: read again for a webhook key made after this start, written
+    /// by `cosell setup`.
+    pub credentials: CredentialStore,
     /// Where alerts are posted (credentials `alerts`); empty: alerts are off.
     pub alerts: Channels,
 }
@@ -96,7 +99,7 @@ impl Runtime {
         let partner_center = PartnerCenter::new(
             pc_config,
             pc.refresh_token.clone(),
-            Arc::new(credential_store),
+            Arc::new(credential_store.clone()),
         )?;
 
         let dv = &credentials.dataverse;
@@ -120,6 +123,7 @@ impl Runtime {
             dataverse,
             store,
             dataverse_webhook_key: credentials.dataverse.webhook_key,
+            credentials: credential_store,
             alerts,
         })
     }

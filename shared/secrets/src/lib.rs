@@ -190,7 +190,10 @@ impl CredentialStore {
         if let Some(key) = found.into_inner().expect("lock") {
             return Ok((key, false));
         }
-        let key = made.into_inner().expect("lock").expect("made when not found");
+        let key = made
+            .into_inner()
+            .expect("lock")
+            .expect("made when not found");
         tracing::info!(store = %self.name(), "stored a new Dataverse webhook key");
         Ok((key, true))
     }
@@ -245,10 +248,12 @@ impl CredentialStore {
                 })
             }
             CredentialStore::File(path) => {
-                let _lock = FileLock::take(path).await.map_err(|e| SecretsError::Write {
-                    source_name: self.name(),
-                    message: format!("locking: {e}"),
-                })?;
+                let _lock = FileLock::take(path)
+                    .await
+                    .map_err(|e| SecretsError::Write {
+                        source_name: self.name(),
+                        message: format!("locking: {e}"),
+                    })?;
                 let mut document = self.read().await?;
                 if change(&mut document)? {
                     self.write_file(path, &document).await?;

@@ -205,7 +205,9 @@ async fn file_writers_take_turns() {
                     .await
                     .map(|_| ())
             } else {
-                store.store_refresh_token(&Secret::new(format!("rt-{n}"))).await
+                store
+                    .store_refresh_token(&Secret::new(format!("rt-{n}")))
+                    .await
             }
         });
     }

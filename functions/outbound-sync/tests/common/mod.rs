@@ -106,6 +106,7 @@ impl Stack {
             outbound: outbound_settings(),
             webhook_key: Some(Secret::new(KEY)),
             webhook_header: HeaderName::from_static(HEADER),
+            application_user: Some(sim.state.dv.config.application_user_id),
         };
         let app = Arc::new(App::new(
             settings,
@@ -387,6 +388,18 @@ impl Stack {
             .post(&self.url)
             .query(&[("code", code)])
             .json(&remote_execution_context(id))
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    }
+
+    /// A Dataverse webhook call with this context and the key.
+    pub async fn deliver(&self, context: &Value) -> (u16, String) {
+        let response = http()
+            .post(&self.url)
+            .header(HEADER, KEY)
+            .json(context)
             .send()
             .await
             .unwrap();

@@ -151,6 +151,21 @@ pub fn execute_one(
         event_prefix,
     };
     match (&request.method, resource) {
+        (&Method::GET, Resource::Collection(name)) if name == "WhoAmI" => {
+            ctx.event("GET WhoAmI");
+            Ok((
+                DvResponse::json(
+                    StatusCode::OK,
+                    serde_json::json!({
+                        "@odata.context": format!("{}/$metadata#Microsoft.Dynamics.CRM.WhoAmIResponse", ctx.api),
+                        "BusinessUnitId": super::plugins::stable_id("businessunit:root"),
+                        "UserId": ctx.config.application_user_id,
+                        "OrganizationId": super::plugins::stable_id("organization"),
+                    }),
+                ),
+                None,
+            ))
+        }
         (&Method::GET, Resource::Collection(set)) => {
             if changes::is_tracking(&ctx, &options) {
                 ctx.event(&format!("GET {set} (changes)"));

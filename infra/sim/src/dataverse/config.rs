@@ -34,6 +34,9 @@ pub struct DvConfig {
     /// level read access to the table", use-change-tracking-synchronize-data-external-systems):
     /// every change-tracking read of these is refused (403, missing privilege). Empty by default.
     pub business_unit_read: Vec<String>,
+    /// The `systemuserid` of the application user every Web API call acts as: `WhoAmI`'s
+    /// `UserId`, and the `InitiatingUserId` of the webhook contexts its writes raise.
+    pub application_user_id: uuid::Uuid,
 }
 
 /// Readings of the Web API kinder than the published docs (contract `dataverse.md` §7). Off by
@@ -290,6 +293,8 @@ impl Default for DvConfig {
                 "customerid".into(),
                 "parentcustomerid".into(),
                 "regardingobjectid".into(),
+                // A step's event handler: `eventhandler_serviceendpoint@odata.bind`.
+                "eventhandler".into(),
             ],
             limits: LimitConfig::default(),
             delta_token_max_age_secs: 7 * 24 * 3600,
@@ -297,6 +302,7 @@ impl Default for DvConfig {
             lenient: DvLenient::default(),
             plugin_requires_business_required: false,
             business_unit_read: Vec::new(),
+            application_user_id: super::plugins::stable_id("systemuser:application user"),
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod filter;
 pub mod limits;
 mod metadata;
 pub mod odata;
+pub mod plugins;
 mod query;
 mod request;
 mod rows;
@@ -50,7 +51,11 @@ impl DvState {
     pub fn new(config: DvConfig, base_url: &str) -> Self {
         Self {
             api: format!("{}{API_PATH}", base_url.trim_end_matches('/')),
-            store: Mutex::new(Store::new(config.first_version)),
+            store: Mutex::new({
+                let mut store = Store::new(config.first_version);
+                plugins::seed(&config, &mut store);
+                store
+            }),
             limits: Limits::new(config.limits.clone()),
             delta_token_max_age_secs: AtomicU64::new(config.delta_token_max_age_secs),
             config,

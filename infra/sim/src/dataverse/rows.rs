@@ -533,6 +533,9 @@ pub fn project(
     out.insert("@odata.etag".into(), Value::String(row.etag()));
     let wanted = |column: &str| select.is_none_or(|s| s.iter().any(|c| c == column));
     for (name, value) in &row.data {
+        if super::plugins::write_only(set, name) {
+            continue;
+        }
         match name.split_once('@') {
             Some((column, annotation)) => {
                 if wanted(column) && ctx.prefer.shows_annotation(annotation) {

@@ -440,6 +440,16 @@ impl OutboundSync {
             let values = create_only.map(|v| v.as_deref().unwrap_or_default());
             format!("{hash}|{}", values.join("|"))
         };
+        // Solutions go to Partner Center on create only, so they are not in the deal state;
+        // relating one (after "Solution ID is required") is the edit a parked row waits for.
+        if !input.solutions.is_empty() {
+            let ids: Vec<&str> = input
+                .solutions
+                .iter()
+                .map(|s| s.solution_id.as_deref().unwrap_or_default())
+                .collect();
+            seen = format!("{seen}|solutions:{}", ids.join(","));
+        }
         // A parked row waits for the seller's next edit: an edit of a mapped column is one.
         if !deal.mapped.is_empty() {
             let mapped = serde_json::to_string(&deal.mapped).unwrap_or_default();

@@ -1,0 +1,145 @@
+//! Setup's Dataverse webhook step: what the Plug-in Registration Tool would otherwise be needed
+//! for. A service endpoint (contract Webhook, WebhookKey authentication) at
+//! `COSELL_DATAVERSE_WEBHOOK_URL`, carrying the key from the credentials (made and stored there
+//! when absent, never printed), and asynchronous post-operation steps on it:
+//!
+//! | table | message | fires on | pre-image |
+//! |---|---|---|---|
+//! | opportunity | Create | every create | |
+//! | opportunity | Update | the columns the outbound sync reads | |
+//! | the solutions table (one-to-many) | Create | every create | |
+//! | the solutions table | Update | its lookup to opportunity | that lookup |
+//! | the solutions table | Delete | every delete | that lookup |
+//!
+//! so adding, moving or removing a solution triggers its opportunity's sync. The handler finds
+//! the opportunity in the context (the row, or an opportunity reference in the target or the
+//! pre-image) without a read.
+
+use cosell_dataverse::pipeline::{StepSpec, Written};
+use cosell_dataverse::{DataverseError, Relationship};
+use cosell_mapping::outbound::OutboundInput;
+use cosell_runtime::Runtime;
+use cosell_transport::Secret;
+
+use crate::check::Check;
+
+const NAME: &str = "dataverse webhook";
+/// The service endpoint's name: how a rerun finds it.
+pub const ENDPOINT: &str = "cosell outbound sync";
+
+/// Fix for a refused registration.
+const CUSTOMIZER_FIX: &str = "registering a webhook needs Create and Write on Service Endpoint and \
+     Sdk Message Processing Step (System Customizer or System Administrator): run cosell setup \
+     as a user who holds them";
+
+/// The steps cosell wants for `solutions` (the relationship from opportunity to the solutions
+/// table, as metadata gives it).
+pub fn steps(runtime: &Runtime, solutions: Option<&Relationship>) -> Vec<StepSpec> {
+    let step =
+        |message: &str, table: &str, filtering: Option<String>, pre: Option<String>| StepSpec {
+            name: format!("cosell: {message} of {table}"),
+            message: message.into(),
+            table: table.into(),
+            filtering_attributes: filtering,
+            pre_image: pre,
+        };
+    let read = OutboundInput::select(&runtime.settings.crm).join(",");
+    let mut steps = vec![
+        step("Create", "opportunity", None, None),
+        step("Update", "opportunity", Some(read), None),
+    ];
+    if let Some(Relationship::OneToMany { table, lookup }) = solutions {
+        steps.push(step("Create", table, None, None));
+        steps.push(step(
+            "Update",
+            table,
+            Some(lookup.clone()),
+            Some(lookup.clone()),
+        ));
+        steps.push(step("Delete", table, None, Some(lookup.clone())));
+    }
+    steps
+}
+
+/// Registers (or corrects) the endpoint and its steps.
+pub async fn step(runtime: &Runtime, url: Option<&str>) -> Check {
+    let Some(url) = url else {
+        return Check::fail(
+            NAME,
+            "COSELL_DATAVERSE_WEBHOOK_URL is not set: a seller's edit waits for the minute poll",
+            "set it to the template's DataverseWebhookUrl output (serve: <its URL>/webhooks/dataverse)",
+        );
+    };
+    match register(runtime, url).await {
+        Ok(detail) => Check::pass(NAME, detail),
+        Err(error) if error.is_privilege_denied() => {
+            Check::fail(NAME, format!("not registered: {error}"), CUSTOMIZER_FIX)
+        }
+        Err(error) => Check::fail(
+            NAME,
+            format!("not registered: {error}"),
+            "run cosell setup again; it continues where it stopped",
+        ),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum RegisterError {
+    #[error(transparent)]
+    Dataverse(#[from] DataverseError),
+    #[error("the webhook key could not be stored: {0}")]
+    Key(#[from] cosell_secrets::SecretsError),
+}
+
+impl RegisterError {
+    fn is_privilege_denied(&self) -> bool {
+        matches!(self, RegisterError::Dataverse(e) if e.is_privilege_denied())
+    }
+}
+
+async fn register(runtime: &Runtime, url: &str) -> Result<String, RegisterError> {
+    let (key, key_is_new) = runtime.credentials.ensure_webhook_key(new_key).await?;
+    let dataverse = &runtime.dataverse;
+    let (endpoint, written) = dataverse
+        .ensure_webhook_endpoint(ENDPOINT, url, &key, key_is_new)
+        .await?;
+    let mut said = vec![match written {
+        Written::Created => format!("endpoint '{ENDPOINT}' created at {url}"),
+        Written::Updated { was } if was != url => {
+            format!("endpoint '{ENDPOINT}' moved from {was} to {url}")
+        }
+        Written::Updated { .. } => format!("endpoint '{ENDPOINT}' given the new key"),
+        Written::Unchanged => format!("endpoint '{ENDPOINT}' unchanged"),
+    }];
+    let relationship = dataverse
+        .relationship("opportunity", &runtime.settings.crm.solutions.relationship)
+        .await?;
+    let wanted = steps(runtime, relationship.as_ref());
+    let (mut created, mut updated, mut unchanged) = (0, 0, 0);
+    for spec in &wanted {
+        match dataverse.ensure_step(spec, endpoint).await? {
+            Written::Created => created += 1,
+            Written::Updated { .. } => updated += 1,
+            Written::Unchanged => unchanged += 1,
+        }
+    }
+    said.push(if created + updated == 0 {
+        format!("{unchanged} steps unchanged")
+    } else {
+        format!("steps: {created} created, {updated} updated, {unchanged} unchanged")
+    });
+    if let Some(Relationship::ManyToMany { table }) = &relationship {
+        said.push(format!(
+            "solutions ({table}) relate many-to-many: their changes reach cosell with the \
+             opportunity's next change or poll"
+        ));
+    }
+    Ok(said.join("; "))
+}
+
+/// Two version-4 UUIDs' random bits (244) from the operating system's generator, as 64 hex
+/// digits.
+fn new_key() -> Secret {
+    let (a, b) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    Secret::new(format!("{}{}", a.simple(), b.simple()))
+}
