@@ -139,6 +139,32 @@ mod tests {
     }
 
     #[test]
+    fn linking_a_solution_names_the_opportunity_on_either_side() {
+        // AssociateRequest's parameters (org-service "Associate and disassociate"): `Target`,
+        // `Relationship`, `RelatedEntities`; the opportunity may be the target or related.
+        let solution = json!({"Id": SOLUTION, "LogicalName": "new_solution"});
+        for (target, related) in [
+            (reference(OPPORTUNITY), solution.clone()),
+            (solution.clone(), reference(OPPORTUNITY)),
+        ] {
+            let context: RemoteExecutionContext = serde_json::from_value(json!({
+                "MessageName": "Associate", "PrimaryEntityName": target["LogicalName"],
+                "PrimaryEntityId": target["Id"],
+                "InputParameters": [
+                    {"key": "Target", "value": target},
+                    {"key": "Relationship", "value": {"SchemaName": "new_opportunity_solution"}},
+                    {"key": "RelatedEntities", "value": [related]},
+                ],
+            }))
+            .unwrap();
+            assert_eq!(
+                context.opportunities(),
+                [OPPORTUNITY.parse::<Uuid>().unwrap()]
+            );
+        }
+    }
+
+    #[test]
     fn an_account_change_names_no_opportunity() {
         let context: RemoteExecutionContext = serde_json::from_value(json!({
             "PrimaryEntityName": "account", "PrimaryEntityId": SOLUTION,

@@ -282,3 +282,43 @@ fn sim_event(sim: &cosell_sim::Sim, name: &str) -> u64 {
         .copied()
         .unwrap_or(0)
 }
+
+#[tokio::test]
+async fn setup_registers_associate_steps_for_a_many_to_many_solutions_relationship() {
+    let mut config = cosell_sim::dataverse::DvConfig::default();
+    config
+        .many_to_many
+        .push(cosell_sim::dataverse::ManyToManyConfig {
+            name: "new_opportunity_solution".into(),
+            entity1_set: "opportunities".into(),
+            entity1_navigation: "new_opportunity_solution".into(),
+            entity2_set: "msft_microsoftpartnercentersolutions".into(),
+            entity2_navigation: "new_opportunity_solution".into(),
+        });
+    let sim = sim::start_with_dataverse(config).await;
+    seed_currency(&sim);
+    let (_serve, mut deployment) = deployment(&sim).await;
+    deployment.set("COSELL_SOLUTIONS_RELATIONSHIP", "new_opportunity_solution");
+    let (_, stdout, _) = deployment.run(&["setup"]).await;
+    let registered = line(&stdout, "✔", "dataverse webhook");
+    assert!(registered.contains("steps: 4 created"), "{registered}");
+    let steps: Vec<_> = ["Associate", "Disassociate"]
+        .iter()
+        .map(|message| {
+            sim.state
+                .dv
+                .rows("sdkmessageprocessingsteps")
+                .into_iter()
+                .find(|row| row["name"] == format!("cosell: {message} of any table"))
+                .unwrap_or_else(|| panic!("a {message} step: {stdout}"))
+        })
+        .collect();
+    for step in steps {
+        assert!(
+            step.get("_sdkmessagefilterid_value")
+                .is_none_or(serde_json::Value::is_null),
+            "{step:?}"
+        );
+        assert_eq!(step["mode"], 1);
+    }
+}

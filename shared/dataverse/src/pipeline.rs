@@ -53,10 +53,11 @@ pub enum Written {
 pub struct StepSpec {
     /// Unique among steps: how a rerun finds it.
     pub name: String,
-    /// `Create`, `Update`, `Delete`.
+    /// `Create`, `Update`, `Delete`, `Associate`, `Disassociate`.
     pub message: String,
-    /// The table's logical name.
-    pub table: String,
+    /// The table's logical name; `None`: no filter, every table (`Associate` and
+    /// `Disassociate` are not registered per table: `sdkmessagefilterid` is optional).
+    pub table: Option<String>,
     /// Comma-separated columns whose change fires an `Update` step; `None`: every change.
     pub filtering_attributes: Option<String>,
     /// Comma-separated columns of the row as it was before the operation, sent with the
@@ -130,7 +131,10 @@ impl DataverseClient {
         endpoint: Id,
     ) -> Result<Written, DataverseError> {
         let message = self.message_id(&spec.message).await?;
-        let filter = self.filter_id(message, &spec.message, &spec.table).await?;
+        let filter = match &spec.table {
+            Some(table) => Some(self.filter_id(message, &spec.message, table).await?),
+            None => None,
+        };
         let mut row = Row::new();
         row.insert("mode".into(), MODE_ASYNC.into());
         row.insert("stage".into(), STAGE_POST_OPERATION.into());
@@ -144,7 +148,7 @@ impl DataverseClient {
         );
         row.insert(
             "sdkmessagefilterid@odata.bind".into(),
-            bind("sdkmessagefilters", filter),
+            filter.map_or(Value::Null, |filter| bind("sdkmessagefilters", filter)),
         );
         let found = self
             .query(
@@ -181,13 +185,17 @@ impl DataverseClient {
         let id = id_of(&found.row, "sdkmessageprocessingstepid")?;
         let is =
             |column: &str, value: &Value| found.row.get(column).unwrap_or(&Value::Null) == value;
-        let same_id =
-            |column: &str, id: Id| text(&found.row, column).eq_ignore_ascii_case(&id.to_string());
+        let same_id = |column: &str, id: Option<Id>| {
+            let held = text(&found.row, column);
+            id.map_or(held.is_empty(), |id| {
+                held.eq_ignore_ascii_case(&id.to_string())
+            })
+        };
         let was = text(&found.row, "filteringattributes");
         let same = is("mode", &json!(MODE_ASYNC))
             && is("stage", &json!(STAGE_POST_OPERATION))
             && was == spec.filtering_attributes.clone().unwrap_or_default()
-            && same_id("_eventhandler_value", endpoint)
+            && same_id("_eventhandler_value", Some(endpoint))
             && same_id("_sdkmessagefilterid_value", filter);
         let image = self.ensure_pre_image(id, spec).await?;
         if same {

@@ -119,7 +119,7 @@ async fn the_webhook_endpoint_and_its_steps_are_made_once_and_corrected_in_place
     let update = StepSpec {
         name: "cosell: Update of opportunity".into(),
         message: "Update".into(),
-        table: "opportunity".into(),
+        table: Some("opportunity".into()),
         filtering_attributes: Some("name,estimatedvalue".into()),
         pre_image: None,
     };

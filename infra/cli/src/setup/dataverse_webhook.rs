@@ -10,6 +10,7 @@
 //! | the solutions table (one-to-many) | Create | every create | |
 //! | the solutions table | Update | its lookup to opportunity | that lookup |
 //! | the solutions table | Delete | every delete | that lookup |
+//! | (a many-to-many solutions relationship instead) | Associate, Disassociate | every link | |
 //!
 //! so adding, moving or removing a solution triggers its opportunity's sync. The handler finds
 //! the opportunity in the context (the row, or an opportunity reference in the target or the
@@ -36,27 +37,34 @@ const CUSTOMIZER_FIX: &str = "registering a webhook needs Create and Write on Se
 /// table, as metadata gives it).
 pub fn steps(runtime: &Runtime, solutions: Option<&Relationship>) -> Vec<StepSpec> {
     let step =
-        |message: &str, table: &str, filtering: Option<String>, pre: Option<String>| StepSpec {
-            name: format!("cosell: {message} of {table}"),
-            message: message.into(),
-            table: table.into(),
-            filtering_attributes: filtering,
-            pre_image: pre,
+        |message: &str, table: Option<&str>, filtering: Option<String>, pre: Option<String>| {
+            StepSpec {
+                name: format!("cosell: {message} of {}", table.unwrap_or("any table")),
+                message: message.into(),
+                table: table.map(str::to_owned),
+                filtering_attributes: filtering,
+                pre_image: pre,
+            }
         };
     let read = OutboundInput::select(&runtime.settings.crm).join(",");
     let mut steps = vec![
-        step("Create", "opportunity", None, None),
-        step("Update", "opportunity", Some(read), None),
+        step("Create", Some("opportunity"), None, None),
+        step("Update", Some("opportunity"), Some(read), None),
     ];
-    if let Some(Relationship::OneToMany { table, lookup }) = solutions {
-        steps.push(step("Create", table, None, None));
-        steps.push(step(
-            "Update",
-            table,
-            Some(lookup.clone()),
-            Some(lookup.clone()),
-        ));
-        steps.push(step("Delete", table, None, Some(lookup.clone())));
+    match solutions {
+        Some(Relationship::OneToMany { table, lookup }) => {
+            let lookup = Some(lookup.clone());
+            steps.push(step("Create", Some(table), None, None));
+            steps.push(step("Update", Some(table), lookup.clone(), lookup.clone()));
+            steps.push(step("Delete", Some(table), None, lookup));
+        }
+        // Linking rows of a many-to-many relationship is its own message, registered for every
+        // table (there are no per-table filters for it); the handler keeps the opportunities.
+        Some(Relationship::ManyToMany { .. }) => {
+            steps.push(step("Associate", None, None, None));
+            steps.push(step("Disassociate", None, None, None));
+        }
+        None => {}
     }
     steps
 }
@@ -128,10 +136,11 @@ async fn register(runtime: &Runtime, url: &str) -> Result<String, RegisterError>
     } else {
         format!("steps: {created} created, {updated} updated, {unchanged} unchanged")
     });
-    if let Some(Relationship::ManyToMany { table }) = &relationship {
+    if relationship.is_none() {
         said.push(format!(
-            "solutions ({table}) relate many-to-many: their changes reach cosell with the \
-             opportunity's next change or poll"
+            "opportunity has no relationship '{}' (COSELL_SOLUTIONS_RELATIONSHIP): a solution's \
+             change reaches cosell with the opportunity's next change or poll",
+            runtime.settings.crm.solutions.relationship
         ));
     }
     Ok(said.join("; "))

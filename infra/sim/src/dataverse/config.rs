@@ -16,6 +16,9 @@ pub struct DvConfig {
     pub tables: BTreeMap<String, TableConfig>,
     /// One-to-many relationships usable in `$expand` on the parent set.
     pub relationships: Vec<RelationshipConfig>,
+    /// Many-to-many relationships, served by `…/ManyToManyRelationships` (metadata only: no
+    /// `$expand` or associate through them). Empty by default.
+    pub many_to_many: Vec<ManyToManyConfig>,
     /// Polymorphic lookups: `customerid_account@odata.bind` is stored as `_customerid_value`.
     pub polymorphic_lookups: Vec<String>,
     pub limits: LimitConfig,
@@ -289,6 +292,7 @@ impl Default for DvConfig {
                     child_lookup: "msft_opportunityid".into(),
                 },
             ],
+            many_to_many: Vec::new(),
             polymorphic_lookups: vec![
                 "customerid".into(),
                 "parentcustomerid".into(),
@@ -434,6 +438,17 @@ pub struct RelationshipConfig {
     pub child_set: String,
     /// The lookup column on the child (without `_…_value`).
     pub child_lookup: String,
+}
+
+/// A many-to-many relationship between two tables (entity set names), each side with its
+/// collection-valued navigation property.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManyToManyConfig {
+    pub name: String,
+    pub entity1_set: String,
+    pub entity1_navigation: String,
+    pub entity2_set: String,
+    pub entity2_navigation: String,
 }
 
 /// Service-protection limits per application user (the simulator has one user: every caller).

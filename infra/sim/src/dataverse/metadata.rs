@@ -99,10 +99,10 @@ pub fn get(
             let context = format!("EntityDefinitions('{logical}')/OneToManyRelationships");
             return Ok(collection(ctx, &context, options, value));
         }
-        // The simulator's tables relate through lookups only.
         MetadataPart::ManyToMany => {
+            let value = filter_select(many_to_many(ctx, &logical), options);
             let context = format!("EntityDefinitions('{logical}')/ManyToManyRelationships");
-            return Ok(collection(ctx, &context, options, Vec::new()));
+            return Ok(collection(ctx, &context, options, value));
         }
     }
     if *part == MetadataPart::Attributes {
@@ -268,6 +268,30 @@ fn one_to_many(ctx: &Ctx, logical: &str) -> impl Iterator<Item = Map<String, Val
                 "ReferencingAttribute": r.child_lookup,
                 "ReferencedEntityNavigationPropertyName": r.name,
                 "ReferencingEntityNavigationPropertyName": r.child_lookup,
+            })
+            .as_object()
+            .cloned()
+            .unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+}
+
+/// The many-to-many relationships `logical` takes part in.
+fn many_to_many(ctx: &Ctx, logical: &str) -> impl Iterator<Item = Map<String, Value>> {
+    let logical_of = |set: &str| ctx.config.table(set).logical_name(set);
+    ctx.config
+        .many_to_many
+        .iter()
+        .filter(|r| logical_of(&r.entity1_set) == logical || logical_of(&r.entity2_set) == logical)
+        .map(|r| {
+            json!({
+                "MetadataId": metadata_id(&r.name),
+                "SchemaName": r.name,
+                "Entity1LogicalName": logical_of(&r.entity1_set),
+                "Entity2LogicalName": logical_of(&r.entity2_set),
+                "Entity1NavigationPropertyName": r.entity1_navigation,
+                "Entity2NavigationPropertyName": r.entity2_navigation,
             })
             .as_object()
             .cloned()

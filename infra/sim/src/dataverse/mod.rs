@@ -29,7 +29,10 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 pub use api::API_PATH;
-pub use config::{ChoiceConfig, DvConfig, DvLenient, LimitConfig, RelationshipConfig, TableConfig};
+pub use config::{
+    ChoiceConfig, DvConfig, DvLenient, LimitConfig, ManyToManyConfig, RelationshipConfig,
+    TableConfig,
+};
 pub use error::DvError;
 pub use limits::Limits;
 
