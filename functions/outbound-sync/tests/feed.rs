@@ -295,7 +295,7 @@ async fn a_change_cosell_made_itself_is_answered_without_a_read() {
     let id = stack.seed_deal(&Deal::default());
     stack.reset_counters();
     let mut context = common::remote_execution_context(id);
-    context["InitiatingUserId"] = json!(stack.sim.state.dv.config.application_user_id);
+    context["InitiatingUserId"] = json!(stack.sim.state.dv.config().application_user_id);
     let (status, body) = stack.deliver(&context).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(

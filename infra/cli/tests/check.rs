@@ -32,6 +32,7 @@ async fn everything_in_place_prints_only_check_marks() {
         "MFA",
         "refresh token age",
         "Dataverse token",
+        "co-sell schema",
         "co-sell columns",
         "country column",
         "help options",
@@ -62,7 +63,7 @@ async fn everything_in_place_prints_only_check_marks() {
     assert_eq!(code, 0);
     let report: Value = serde_json::from_str(&stdout).expect("one JSON document");
     assert_eq!(report["ok"], true);
-    assert_eq!(report["checks"].as_array().unwrap().len(), 18);
+    assert_eq!(report["checks"].as_array().unwrap().len(), 19);
     let mfa = report["checks"]
         .as_array()
         .unwrap()

@@ -29,15 +29,17 @@ async fn serve(deployment: &Deployment) -> (Running, String) {
     (serve, format!("{url}/webhooks/partner-center"))
 }
 
-/// `serve` and the operator's settings pointed at it, sharing one credentials file as the
-/// functions and the CLI share one secret.
+/// `serve` and the operator's settings pointed at it, sharing one credentials file and one
+/// store as the functions and the CLI share one secret and one table.
 async fn deployment(sim: &cosell_sim::Sim) -> (Running, Deployment) {
+    // Two processes redeem the one stored refresh token: the one each read must stay valid
+    // (Entra ID does not always revoke on rotation; this simulator does unless told).
+    sim.state.tokens.set_rotation_revokes_old(false);
     let mut deployment = Deployment::new(sim, "sim-refresh-token");
     let mut serve_env = Deployment::new(sim, "unused");
-    serve_env.set(
-        "COSELL_CREDENTIALS_FILE",
-        deployment.get("COSELL_CREDENTIALS_FILE"),
-    );
+    for shared in ["COSELL_CREDENTIALS_FILE", "COSELL_SQLITE_PATH"] {
+        serve_env.set(shared, deployment.get(shared));
+    }
     let (serve, ours) = serve(&serve_env).await;
     deployment.set("COSELL_WEBHOOK_URL", &ours);
     deployment.set(
@@ -257,6 +259,7 @@ async fn setup_names_organization_read_when_the_delta_read_is_refused() {
     let (_serve, deployment) = deployment(&sim).await;
     let (code, stdout, stderr) = deployment.run(&["setup"]).await;
     assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stdout.contains("change tracking"), "{stdout}{stderr}");
     let refused = line(&stdout, "✖", "change tracking");
     assert!(
         refused.contains("the application user needs Organization-level Read on Opportunity"),
@@ -321,4 +324,121 @@ async fn setup_registers_associate_steps_for_a_many_to_many_solutions_relationsh
         );
         assert_eq!(step["mode"], 1);
     }
+}
+
+#[tokio::test]
+async fn setup_creates_cosells_own_schema_on_a_bare_environment_once() {
+    let sim = sim::start_with_dataverse(cosell_sim::dataverse::DvConfig::bare()).await;
+    seed_currency(&sim);
+    let (_serve, deployment) = deployment(&sim).await;
+    let (code, stdout, _) = deployment.run(&["check"]).await;
+    assert_eq!(code, 1);
+    assert!(
+        line(&stdout, "✖", "co-sell columns").contains("msft_"),
+        "{stdout}"
+    );
+
+    let (code, stdout, stderr) = deployment.run(&["setup"]).await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let made = line(&stdout, "✔", "co-sell schema");
+    assert!(
+        made.contains(
+            "cosell's own: created the publisher cosell, the solution cosell, 8 opportunity \
+             columns, the solutions table, the solution id column, its relationship to \
+             opportunity, 3 views; published"
+        ),
+        "{made}"
+    );
+    // The check that follows runs on the recorded schema: cosell's columns, all there.
+    assert!(
+        line(&stdout, "✔", "co-sell columns").contains("cosell_referralid"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("✔ co-sell schema — cosell's own columns (cosell_…), made by cosell setup"),
+        "the check names the schema in use: {stdout}"
+    );
+    let mut views: Vec<String> = sim
+        .state
+        .dv
+        .rows("savedqueries")
+        .iter()
+        .filter_map(|v| v["name"].as_str().map(str::to_owned))
+        .collect();
+    views.sort();
+    assert_eq!(
+        views,
+        [
+            "Co-sell: not synced",
+            "Co-sell: shared with Microsoft",
+            "Co-sell: waiting for an answer",
+        ]
+    );
+
+    // Again: nothing created, nothing published.
+    let created = |sim: &cosell_sim::Sim| {
+        sim_event(sim, "dataverse POST EntityDefinitions Attributes")
+            + sim_event(sim, "dataverse POST EntityDefinitions")
+            + sim_event(sim, "dataverse POST RelationshipDefinitions")
+            + sim_event(sim, "dataverse POST savedqueries")
+            + sim_event(sim, "dataverse POST PublishXml")
+    };
+    let before = created(&sim);
+    let (code, stdout, stderr) = deployment.run(&["setup"]).await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        line(&stdout, "✔", "co-sell schema")
+            .contains("cosell's own columns on opportunity (unchanged)"),
+        "{stdout}"
+    );
+    assert_eq!(created(&sim), before);
+
+    // A process started now writes cosell's columns: the backfill brings an open referral in.
+    let referral = common::seed_cosell_referral(&sim);
+    let (code, stdout, stderr) = deployment.run(&["backfill", "--referrals-only"]).await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let opportunity =
+        cosell_mapping::inbound::record_id("opportunities", referral["id"].as_str().unwrap());
+    let row = sim
+        .state
+        .dv
+        .row("opportunities", opportunity)
+        .expect("the opportunity");
+    assert_eq!(row["cosell_referralid"], referral["id"]);
+    assert!(
+        row.get("msft_microsoftpartnercenterreferralidentifier")
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn setup_refuses_a_half_installed_microsoft_solution_and_creates_nothing() {
+    let mut config = cosell_sim::dataverse::DvConfig::default();
+    config
+        .tables
+        .get_mut("opportunities")
+        .unwrap()
+        .attributes
+        .retain(|a| {
+            a != "msft_microsoftpartnercenterreferralsyncaudit"
+                && a != "msft_microsoftcrmidentifier"
+        });
+    let sim = sim::start_with_dataverse(config).await;
+    seed_currency(&sim);
+    let (_serve, deployment) = deployment(&sim).await;
+    let (code, stdout, _) = deployment.run(&["setup"]).await;
+    assert_eq!(code, 1);
+    let refused = line(&stdout, "✖", "co-sell schema");
+    assert!(
+        refused.contains("half-installed")
+            && refused
+                .contains("msft_microsoftpartnercenterreferralsyncaudit (COSELL_COLUMN_AUDIT)")
+            && refused.contains("msft_microsoftcrmidentifier (COSELL_COLUMN_MSX_ID)"),
+        "{refused}"
+    );
+    assert_eq!(
+        sim_event(&sim, "dataverse POST EntityDefinitions Attributes"),
+        0
+    );
+    assert!(line(&stdout, "✖", "dataverse webhook").contains("depends on the schema"));
 }

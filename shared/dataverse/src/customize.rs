@@ -114,3 +114,192 @@ impl DataverseClient {
         ))
     }
 }
+
+/// Definitions of what `cosell setup` creates, in the Web API's metadata shapes ("Create and
+/// update table definitions using the Web API"): labels in English (1033), nothing required.
+pub mod definitions {
+    use serde_json::{Value, json};
+
+    fn label(text: &str) -> Value {
+        json!({
+            "@odata.type": "Microsoft.Dynamics.CRM.Label",
+            "LocalizedLabels": [{
+                "@odata.type": "Microsoft.Dynamics.CRM.LocalizedLabel",
+                "Label": text,
+                "LanguageCode": 1033,
+            }],
+        })
+    }
+
+    fn column(odata_type: &str, schema: &str, display: &str) -> Value {
+        json!({
+            "@odata.type": format!("Microsoft.Dynamics.CRM.{odata_type}"),
+            "SchemaName": schema,
+            "DisplayName": label(display),
+            "RequiredLevel": {"Value": "None", "CanBeChanged": true},
+        })
+    }
+
+    fn with(mut value: Value, extra: Value) -> Value {
+        if let (Some(object), Value::Object(extra)) = (value.as_object_mut(), extra) {
+            object.extend(extra);
+        }
+        value
+    }
+
+    /// A yes/no column (default no).
+    pub fn yes_no(schema: &str, display: &str) -> Value {
+        with(
+            column("BooleanAttributeMetadata", schema, display),
+            json!({
+                "DefaultValue": false,
+                "OptionSet": {
+                    "@odata.type": "Microsoft.Dynamics.CRM.BooleanOptionSetMetadata",
+                    "OptionSetType": "Boolean",
+                    "TrueOption": {"Value": 1, "Label": label("Yes")},
+                    "FalseOption": {"Value": 0, "Label": label("No")},
+                },
+            }),
+        )
+    }
+
+    /// A single line of text; `format` is `Text` or `Url`.
+    pub fn text(schema: &str, display: &str, max_length: u32, format: &str) -> Value {
+        with(
+            column("StringAttributeMetadata", schema, display),
+            json!({"MaxLength": max_length, "FormatName": {"Value": format}}),
+        )
+    }
+
+    /// Multiple lines of text.
+    pub fn memo(schema: &str, display: &str, max_length: u32) -> Value {
+        with(
+            column("MemoAttributeMetadata", schema, display),
+            json!({"MaxLength": max_length, "Format": "TextArea"}),
+        )
+    }
+
+    /// A date and time, in the user's time zone.
+    pub fn date_time(schema: &str, display: &str) -> Value {
+        with(
+            column("DateTimeAttributeMetadata", schema, display),
+            json!({"Format": "DateAndTime", "DateTimeBehavior": {"Value": "UserLocal"}}),
+        )
+    }
+
+    /// A local choice with these options (value, label).
+    pub fn choice(schema: &str, display: &str, options: &[(i64, &str)]) -> Value {
+        let options: Vec<Value> = options
+            .iter()
+            .map(|(value, text)| json!({"Value": value, "Label": label(text)}))
+            .collect();
+        with(
+            column("PicklistAttributeMetadata", schema, display),
+            json!({"OptionSet": {
+                "@odata.type": "Microsoft.Dynamics.CRM.OptionSetMetadata",
+                "IsGlobal": false,
+                "OptionSetType": "Picklist",
+                "Options": options,
+            }}),
+        )
+    }
+
+    /// A user-owned table with its primary name column.
+    pub fn table(schema: &str, display: &str, plural: &str, primary: Value) -> Value {
+        let mut primary = primary;
+        if let Some(object) = primary.as_object_mut() {
+            object.insert("IsPrimaryName".into(), true.into());
+        }
+        json!({
+            "@odata.type": "Microsoft.Dynamics.CRM.EntityMetadata",
+            "SchemaName": schema,
+            "DisplayName": label(display),
+            "DisplayCollectionName": label(plural),
+            "OwnershipType": "UserOwned",
+            "HasActivities": false,
+            "HasNotes": false,
+            "IsActivity": false,
+            "Attributes": [primary],
+        })
+    }
+
+    /// A one-to-many relationship: `child`'s lookup `lookup` to `parent`, whose rows' children
+    /// are deleted with them.
+    pub fn one_to_many(
+        schema: &str,
+        parent: &str,
+        child: &str,
+        lookup: &str,
+        display: &str,
+    ) -> Value {
+        json!({
+            "@odata.type": "Microsoft.Dynamics.CRM.OneToManyRelationshipMetadata",
+            "SchemaName": schema,
+            "ReferencedEntity": parent,
+            "ReferencedAttribute": format!("{parent}id"),
+            "ReferencingEntity": child,
+            "CascadeConfiguration": {
+                "Assign": "NoCascade", "Delete": "Cascade", "Merge": "NoCascade",
+                "Reparent": "NoCascade", "Share": "NoCascade", "Unshare": "NoCascade",
+            },
+            "Lookup": {
+                "@odata.type": "Microsoft.Dynamics.CRM.LookupAttributeMetadata",
+                "AttributeType": "Lookup",
+                "SchemaName": lookup,
+                "DisplayName": label(display),
+                "RequiredLevel": {"Value": "None", "CanBeChanged": true},
+            },
+        })
+    }
+}
+
+impl DataverseClient {
+    /// Creates a column on `table`, in the unmanaged solution `solution`.
+    pub async fn create_column(
+        &self,
+        table: &str,
+        definition: &Value,
+        solution: &str,
+    ) -> Result<(), DataverseError> {
+        let url = format!("{}/Attributes", self.definition_url(table)?);
+        self.create_definition(&url, definition, solution).await
+    }
+
+    /// Creates a table, in the unmanaged solution `solution`.
+    pub async fn create_table(
+        &self,
+        definition: &Value,
+        solution: &str,
+    ) -> Result<(), DataverseError> {
+        let url = format!("{}EntityDefinitions", self.base);
+        self.create_definition(&url, definition, solution).await
+    }
+
+    /// Creates a relationship, in the unmanaged solution `solution`.
+    pub async fn create_relationship(
+        &self,
+        definition: &Value,
+        solution: &str,
+    ) -> Result<(), DataverseError> {
+        let url = format!("{}RelationshipDefinitions", self.base);
+        self.create_definition(&url, definition, solution).await
+    }
+
+    async fn create_definition(
+        &self,
+        url: &str,
+        definition: &Value,
+        solution: &str,
+    ) -> Result<(), DataverseError> {
+        // Not repeated blindly: a lost answer may hide a created definition, which a rerun of
+        // setup then finds.
+        let call = call("create definition", false);
+        self.send(call, |c| {
+            c.post(url)
+                .header("MSCRM.SolutionUniqueName", solution)
+                .json(definition)
+        })
+        .await?;
+        Ok(())
+    }
+}

@@ -37,6 +37,7 @@ pub mod outbound;
 pub mod patch;
 pub mod referral;
 pub mod respond;
+pub mod schema;
 pub mod status;
 pub mod timestamp;
 

@@ -33,6 +33,8 @@ pub enum StartError {
     Mapping(#[from] cosell_sync::mapping::MappingStoreError),
     #[error("the stored mapping document: {0}")]
     MappingEntry(#[from] cosell_mapping::ConfigError),
+    #[error(transparent)]
+    Schema(#[from] cosell_sync::schema::SchemaStoreError),
 }
 
 /// The ports, built once per process.
@@ -66,7 +68,8 @@ impl Runtime {
         let store = open_store(&settings.store, aws.as_ref())?;
         // The mapping document is read beside them too, and is not optional: a process never
         // syncs with a mapping other than the one its deploy names.
-        let (credentials, crm, mapping) = tokio::join!(
+        // So is the co-sell schema `cosell setup` recorded: never guessed.
+        let (credentials, crm, mapping, schema) = tokio::join!(
             credential_store.load(),
             tokio::time::timeout(
                 METADATA_WAIT,
@@ -77,13 +80,16 @@ impl Runtime {
                 &settings.crm.mapping,
                 settings.mapping_version
             ),
+            cosell_sync::schema::in_use(store.as_ref()),
         );
         let credentials = credentials?;
+        let schema = schema?;
         let mut settings = settings;
         match crm {
             Ok(crm) => settings.crm = crm,
             Err(_) => tracing::warn!("metadata cache too slow; using the settings"),
         }
+        settings.crm = settings.crm.with_schema(schema);
         if let Some(mapping) = mapping? {
             tracing::info!(
                 version = mapping.version,

@@ -35,6 +35,7 @@ pub mod reconcile;
 pub mod record;
 pub mod respond;
 pub mod retry;
+pub mod schema;
 
 use cosell_store::StoreError;
 

@@ -106,7 +106,7 @@ impl Stack {
             outbound: outbound_settings(),
             webhook_key: Some(Secret::new(KEY)),
             webhook_header: HeaderName::from_static(HEADER),
-            application_user: Some(sim.state.dv.config.application_user_id),
+            application_user: Some(sim.state.dv.config().application_user_id),
         };
         let app = Arc::new(App::new(
             settings,

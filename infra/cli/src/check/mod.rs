@@ -4,6 +4,7 @@
 //! | check | how |
 //! |---|---|
 //! | clients | the credentials load and the clients and store build ([`Runtime::start`]) |
+//! | co-sell schema | which one `cosell setup` recorded: Microsoft's solution's columns or cosell's own |
 //! | Partner Center token | a one-referral list (the referrals audience) |
 //! | MFA | the referrals access token's `amr` claim lists `mfa` (read, not verified: a diagnostic) |
 //! | refresh token age | see [`token_age`] (read before any redemption) |
@@ -145,6 +146,7 @@ pub async fn preflight(config: &Config) -> anyhow::Result<Preflight> {
         )
         .await;
     checks.push(dataverse_token(&currencies));
+    checks.push(schema(&runtime).await);
     checks.extend(columns(&runtime.dataverse, &runtime.settings.crm).await);
     checks.extend(discovered(&runtime.dataverse, &runtime.settings.crm).await);
     checks.extend(mapping::checks(&runtime.dataverse, &runtime.settings.crm).await);
@@ -296,17 +298,9 @@ fn dataverse_token(currencies: &Result<cosell_dataverse::Page, DataverseError>) 
 
 /// The opportunity columns the sync reads and writes, with the setting naming each.
 fn opportunity_columns(config: &CrmConfig) -> Vec<(&str, &'static str)> {
-    let c = &config.columns;
-    vec![
-        (config.deal_value_column.as_str(), crm::DEAL_VALUE_COLUMN),
-        (c.sync.as_str(), crm::COLUMN_SYNC),
-        (c.referral_id.as_str(), crm::COLUMN_REFERRAL_ID),
-        (c.referral_link.as_str(), crm::COLUMN_REFERRAL_LINK),
-        (c.help.as_str(), crm::COLUMN_HELP),
-        (c.visibility.as_str(), crm::COLUMN_VISIBILITY),
-        (c.msx_id.as_str(), crm::COLUMN_MSX_ID),
-        (c.audit.as_str(), crm::COLUMN_AUDIT),
-    ]
+    let mut columns = vec![(config.deal_value_column.as_str(), crm::DEAL_VALUE_COLUMN)];
+    columns.extend(config.cosell_columns());
+    columns
 }
 
 async fn columns(dataverse: &DataverseClient, config: &CrmConfig) -> Vec<Check> {
@@ -508,6 +502,22 @@ pub(crate) async fn change_tracking(dataverse: &DataverseClient) -> Check {
 /// user must have organization level read access to the table").
 pub(crate) const ORG_READ_FIX: &str = "the application user needs Organization-level Read on \
      Opportunity: in its security role, set Opportunity's Read to Organization";
+
+/// Which co-sell schema the processes run with, as `cosell setup` recorded it (the start read
+/// it already: a record that does not read stopped it).
+async fn schema(runtime: &Runtime) -> Check {
+    const NAME: &str = "co-sell schema";
+    match cosell_sync::schema::in_use(runtime.store.as_ref()).await {
+        Ok(cosell_mapping::schema::Schema::Microsoft) => {
+            Check::pass(NAME, "Microsoft's co-sell solution's columns")
+        }
+        Ok(cosell_mapping::schema::Schema::Cosell) => Check::pass(
+            NAME,
+            "cosell's own columns (cosell_…), made by cosell setup",
+        ),
+        Err(error) => Check::fail(NAME, error.to_string(), "run cosell setup"),
+    }
+}
 
 fn currency(currencies: &Result<cosell_dataverse::Page, DataverseError>) -> Check {
     const NAME: &str = "currency";

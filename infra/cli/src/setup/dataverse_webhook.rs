@@ -18,6 +18,7 @@
 
 use cosell_dataverse::pipeline::{StepSpec, Written};
 use cosell_dataverse::{DataverseError, Relationship};
+use cosell_mapping::CrmConfig;
 use cosell_mapping::outbound::OutboundInput;
 use cosell_runtime::Runtime;
 use cosell_transport::Secret;
@@ -35,7 +36,7 @@ const CUSTOMIZER_FIX: &str = "registering a webhook needs Create and Write on Se
 
 /// The steps cosell wants for `solutions` (the relationship from opportunity to the solutions
 /// table, as metadata gives it).
-pub fn steps(runtime: &Runtime, solutions: Option<&Relationship>) -> Vec<StepSpec> {
+pub fn steps(crm: &CrmConfig, solutions: Option<&Relationship>) -> Vec<StepSpec> {
     let step =
         |message: &str, table: Option<&str>, filtering: Option<String>, pre: Option<String>| {
             StepSpec {
@@ -46,7 +47,7 @@ pub fn steps(runtime: &Runtime, solutions: Option<&Relationship>) -> Vec<StepSpe
                 pre_image: pre,
             }
         };
-    let read = OutboundInput::select(&runtime.settings.crm).join(",");
+    let read = OutboundInput::select(crm).join(",");
     let mut steps = vec![
         step("Create", Some("opportunity"), None, None),
         step("Update", Some("opportunity"), Some(read), None),
@@ -69,8 +70,17 @@ pub fn steps(runtime: &Runtime, solutions: Option<&Relationship>) -> Vec<StepSpe
     steps
 }
 
-/// Registers (or corrects) the endpoint and its steps.
-pub async fn step(runtime: &Runtime, url: Option<&str>) -> Check {
+/// The line when the schema step could not tell which columns the steps watch.
+pub fn undecided() -> Check {
+    Check::fail(
+        NAME,
+        "not registered: which co-sell columns to watch depends on the schema line above",
+        "fix the co-sell schema, then run cosell setup again",
+    )
+}
+
+/// Registers (or corrects) the endpoint and its steps, watching `crm`'s columns.
+pub async fn step(runtime: &Runtime, crm: &CrmConfig, url: Option<&str>) -> Check {
     let Some(url) = url else {
         return Check::fail(
             NAME,
@@ -78,7 +88,7 @@ pub async fn step(runtime: &Runtime, url: Option<&str>) -> Check {
             "set it to the template's DataverseWebhookUrl output (serve: <its URL>/webhooks/dataverse)",
         );
     };
-    match register(runtime, url).await {
+    match register(runtime, crm, url).await {
         Ok(detail) => Check::pass(NAME, detail),
         Err(error) if error.is_privilege_denied() => {
             Check::fail(NAME, format!("not registered: {error}"), CUSTOMIZER_FIX)
@@ -105,7 +115,7 @@ impl RegisterError {
     }
 }
 
-async fn register(runtime: &Runtime, url: &str) -> Result<String, RegisterError> {
+async fn register(runtime: &Runtime, crm: &CrmConfig, url: &str) -> Result<String, RegisterError> {
     let (key, key_is_new) = runtime.credentials.ensure_webhook_key(new_key).await?;
     let dataverse = &runtime.dataverse;
     let (endpoint, written) = dataverse
@@ -120,9 +130,9 @@ async fn register(runtime: &Runtime, url: &str) -> Result<String, RegisterError>
         Written::Unchanged => format!("endpoint '{ENDPOINT}' unchanged"),
     }];
     let relationship = dataverse
-        .relationship("opportunity", &runtime.settings.crm.solutions.relationship)
+        .relationship("opportunity", &crm.solutions.relationship)
         .await?;
-    let wanted = steps(runtime, relationship.as_ref());
+    let wanted = steps(crm, relationship.as_ref());
     let (mut created, mut updated, mut unchanged) = (0, 0, 0);
     for spec in &wanted {
         match dataverse.ensure_step(spec, endpoint).await? {
@@ -140,7 +150,7 @@ async fn register(runtime: &Runtime, url: &str) -> Result<String, RegisterError>
         said.push(format!(
             "opportunity has no relationship '{}' (COSELL_SOLUTIONS_RELATIONSHIP): a solution's \
              change reaches cosell with the opportunity's next change or poll",
-            runtime.settings.crm.solutions.relationship
+            crm.solutions.relationship
         ));
     }
     Ok(said.join("; "))

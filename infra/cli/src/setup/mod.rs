@@ -4,8 +4,9 @@
 //!    an existing one, as Microsoft requires; what it replaces printed and saved, so a move off
 //!    Power Automate can be rolled back).
 //! 2. **Proof**: a `test-created` event that cosell must receive and verify.
-//! 3. **Dataverse**: change tracking on opportunity ([`change_tracking`]); the Dataverse webhook
-//!    — service endpoint and steps — at `COSELL_DATAVERSE_WEBHOOK_URL` ([`dataverse_webhook`]).
+//! 3. **Dataverse**: the co-sell schema — Microsoft's, or cosell's own created ([`schema`]);
+//!    change tracking on opportunity ([`change_tracking`]); the Dataverse webhook — service
+//!    endpoint and steps — at `COSELL_DATAVERSE_WEBHOOK_URL` ([`dataverse_webhook`]).
 //! 4. **Check**: every preflight line.
 //!
 //! Each step after the takeover runs even when one before it failed (each says what it needs);
@@ -13,6 +14,7 @@
 
 mod change_tracking;
 mod dataverse_webhook;
+mod schema;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -51,12 +53,23 @@ pub fn main(ctx: &Context, save: &Path, test_timeout: Duration) -> ExitCode {
 fn dataverse(ctx: &Context) -> ExitCode {
     let result = ctx.block_on(async {
         let config = ctx.config()?.with_default_store();
-        let runtime = Runtime::start(config.runtime()?).await?;
+        let settings = config.runtime()?;
+        // The names the settings give, before the runtime lays the recorded schema over them.
+        let configured = settings.crm.clone();
+        let runtime = Runtime::start(settings).await?;
         let url = config.get(keys::DATAVERSE_WEBHOOK_URL);
-        let steps = vec![
+        let (schema_check, schema) = schema::step(&runtime, &configured).await;
+        let mut steps = vec![
+            schema_check,
             change_tracking::step(&runtime.dataverse).await,
-            dataverse_webhook::step(&runtime, url.as_deref()).await,
         ];
+        steps.push(match schema {
+            Some(schema) => {
+                let crm = runtime.settings.crm.clone().with_schema(schema);
+                dataverse_webhook::step(&runtime, &crm, url.as_deref()).await
+            }
+            None => dataverse_webhook::undecided(),
+        });
         anyhow::Ok(Preflight {
             ok: steps.iter().all(|s| s.ok),
             checks: steps,

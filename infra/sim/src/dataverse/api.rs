@@ -20,7 +20,7 @@ use super::error::{DvError, code};
 use super::odata::{MetadataPart, Prefer, QueryOptions, Resource};
 use super::request::{Body, Ctx, DvRequest, DvResponse};
 use super::store::Store;
-use super::{DvState, actions, batch, changes, metadata, query, rows};
+use super::{DvState, actions, batch, changes, customize, metadata, query, rows};
 use crate::{Audience, Service, SimState};
 
 /// The service root every URL is under.
@@ -141,8 +141,9 @@ pub fn execute_one(
     let dv: &DvState = &state.dv;
     let resource = super::odata::parse_path(&request.path)?;
     let options = QueryOptions::parse(request.query.clone())?;
+    let config = dv.config();
     let ctx = Ctx {
-        config: &dv.config,
+        config: &config,
         api: &dv.api,
         prefer: Prefer::from_headers(&request.headers),
         refs,
@@ -165,6 +166,10 @@ pub fn execute_one(
                 ),
                 None,
             ))
+        }
+        (&Method::POST, Resource::Collection(name)) if name == "RelationshipDefinitions" => {
+            ctx.event("POST RelationshipDefinitions");
+            Ok((customize::create_relationship(state, request)?, None))
         }
         (&Method::GET, Resource::Collection(set)) => {
             if changes::is_tracking(&ctx, &options) {
@@ -205,6 +210,26 @@ pub fn execute_one(
                 metadata::get(&ctx, store, logical_name.as_deref(), &part, &options)?,
                 None,
             ))
+        }
+        (
+            &Method::POST,
+            Resource::EntityDefinitions {
+                logical_name: None,
+                part: MetadataPart::Table,
+            },
+        ) => {
+            ctx.event("POST EntityDefinitions");
+            Ok((customize::create_table(state, store, request)?, None))
+        }
+        (
+            &Method::POST,
+            Resource::EntityDefinitions {
+                logical_name: Some(table),
+                part: MetadataPart::Attributes,
+            },
+        ) => {
+            ctx.event("POST EntityDefinitions Attributes");
+            Ok((customize::create_attribute(state, &table, request)?, None))
         }
         (
             &Method::PUT,

@@ -364,6 +364,29 @@ pub struct ChoiceConfig {
     pub label: String,
 }
 
+impl DvConfig {
+    /// A new environment: Microsoft's standard tables only — no co-sell columns, no solutions
+    /// table — and change tracking off everywhere; no service endpoints or steps (those are
+    /// rows, and a new store has none).
+    pub fn bare() -> DvConfig {
+        let mut config = DvConfig::default();
+        let microsoft = |name: &str| name.starts_with("msft_");
+        config.tables.retain(|set, _| !microsoft(set));
+        for table in config.tables.values_mut() {
+            table.change_tracking = false;
+            table.attributes.retain(|a| !microsoft(a));
+            table.alternate_keys.retain(|a| !microsoft(a));
+            table.choices.retain(|c, _| !microsoft(c));
+            table.types.retain(|c, _| !microsoft(c));
+            table.business_required.retain(|c| !microsoft(c));
+        }
+        config
+            .relationships
+            .retain(|r| !microsoft(&r.child_set) && !microsoft(&r.parent_set));
+        config
+    }
+}
+
 impl Default for TableConfig {
     fn default() -> Self {
         Self {

@@ -10,6 +10,7 @@ mod api;
 mod batch;
 mod changes;
 mod config;
+mod customize;
 pub mod error;
 pub mod filter;
 pub mod limits;
@@ -42,7 +43,9 @@ use request::Ctx;
 use store::Store;
 
 pub struct DvState {
-    pub config: DvConfig,
+    /// The tables and settings; replaced whole by a metadata write (a new column, table or
+    /// relationship), so a request in flight keeps the one it started with.
+    config: Mutex<Arc<DvConfig>>,
     /// `<base>/api/data/v9.2`.
     api: String,
     store: Mutex<Store>,
@@ -61,8 +64,21 @@ impl DvState {
             }),
             limits: Limits::new(config.limits.clone()),
             delta_token_max_age_secs: AtomicU64::new(config.delta_token_max_age_secs),
-            config,
+            config: Mutex::new(Arc::new(config)),
         }
+    }
+
+    /// The configuration now (with every metadata write so far).
+    pub fn config(&self) -> Arc<DvConfig> {
+        self.config.lock().expect("dataverse config").clone()
+    }
+
+    /// Changes the configuration, as a metadata write does.
+    pub fn update_config(&self, change: impl FnOnce(&mut DvConfig)) {
+        let mut config = self.config.lock().expect("dataverse config");
+        let mut next = DvConfig::clone(&config);
+        change(&mut next);
+        *config = Arc::new(next);
     }
 
     /// `<base>/api/data/v9.2/`, what a client is configured with.
@@ -100,9 +116,10 @@ impl DvState {
     ) -> Result<Uuid, DvError> {
         let counters = Counters::default();
         let refs = Default::default();
-        let ctx = self.ctx(&counters, &refs);
+        let config = self.config();
+        let ctx = self.ctx(&config, &counters, &refs);
         let mut store = self.store.lock().expect("dataverse store");
-        let table = self.config.table(set);
+        let table = config.table(set);
         let key = table.primary_key(set);
         let mut columns = rows::write_columns(&ctx, &store, set, &columns, true)?;
         let id = match (id, columns.get(&key).and_then(Value::as_str)) {
@@ -175,11 +192,12 @@ impl DvState {
 
     fn ctx<'a>(
         &'a self,
+        config: &'a DvConfig,
         counters: &'a Counters,
         refs: &'a std::collections::HashMap<String, (String, Uuid)>,
     ) -> Ctx<'a> {
         Ctx {
-            config: &self.config,
+            config,
             api: &self.api,
             prefer: Prefer::default(),
             refs,

@@ -53,22 +53,26 @@ pub fn seed(config: &DvConfig, store: &mut Store) {
         );
     }
     for (set, table) in &config.tables {
-        let logical = table.logical_name(set);
-        for message in ROW_MESSAGES {
-            let id = filter_id(message, &logical);
-            store.put(
-                "sdkmessagefilters",
-                id,
-                object(json!({
-                    "sdkmessagefilterid": id.to_string(),
-                    "name": format!("{message} of {logical}"),
-                    "primaryobjecttypecode": logical,
-                    "_sdkmessageid_value": message_id(message).to_string(),
-                    "_sdkmessageid_value@Microsoft.Dynamics.CRM.lookuplogicalname": "sdkmessage",
-                    "iscustomprocessingstepallowed": true,
-                })),
-            );
-        }
+        seed_filters(store, &table.logical_name(set));
+    }
+}
+
+/// The row messages' filters for a table (Dataverse makes them with the table).
+pub fn seed_filters(store: &mut Store, logical: &str) {
+    for message in ROW_MESSAGES {
+        let id = filter_id(message, logical);
+        store.put(
+            "sdkmessagefilters",
+            id,
+            object(json!({
+                "sdkmessagefilterid": id.to_string(),
+                "name": format!("{message} of {logical}"),
+                "primaryobjecttypecode": logical,
+                "_sdkmessageid_value": message_id(message).to_string(),
+                "_sdkmessageid_value@Microsoft.Dynamics.CRM.lookuplogicalname": "sdkmessage",
+                "iscustomprocessingstepallowed": true,
+            })),
+        );
     }
 }
 

@@ -274,6 +274,12 @@ impl TokenAuthority {
         self.config().expires_in_secs = secs;
     }
 
+    /// See [`TokenConfig::rotation_revokes_old`]: off, processes sharing one stored token (the
+    /// functions and the CLI sharing one secret) may each redeem the one they read.
+    pub fn set_rotation_revokes_old(&self, on: bool) {
+        self.config().rotation_revokes_old = on;
+    }
+
     pub fn set_require_mfa(&self, on: bool) {
         self.config().require_mfa = on;
     }
