@@ -73,6 +73,10 @@ enum Command {
         /// test events a minute).
         #[arg(long, default_value_t = 60)]
         test_timeout: u64,
+        /// Also add a "Microsoft Partner Center" section with the solutions sub-grid to the main
+        /// opportunity form (a form already showing them is left alone).
+        #[arg(long)]
+        form: bool,
     },
     /// Cursors and watermarks with their age, the retry queue by state, dead items, and the
     /// last sync per direction.
@@ -176,9 +180,18 @@ fn main() -> ExitCode {
         Command::Sandbox(args) => sandbox::main(&ctx, args),
         Command::Login(args) => login::main(&ctx, args),
         Command::Check => check::main(&ctx),
-        Command::Setup { save, test_timeout } => {
-            setup::main(&ctx, &save, std::time::Duration::from_secs(test_timeout))
-        }
+        Command::Setup {
+            save,
+            test_timeout,
+            form,
+        } => setup::main(
+            &ctx,
+            &setup::Options {
+                save: &save,
+                test_timeout: std::time::Duration::from_secs(test_timeout),
+                form,
+            },
+        ),
         Command::Status => status::main(&ctx),
         Command::Replay { id, dead } => replay::main(&ctx, id.as_deref(), dead),
         Command::Backfill(args) => backfill::main(&ctx, args),

@@ -328,7 +328,18 @@ async fn setup_registers_associate_steps_for_a_many_to_many_solutions_relationsh
 
 #[tokio::test]
 async fn setup_creates_cosells_own_schema_on_a_bare_environment_once() {
-    let sim = sim::start_with_dataverse(cosell_sim::dataverse::DvConfig::bare()).await;
+    // Four setups in a row: more test events than Partner Center's two a minute.
+    let sim = cosell_sim::Sim::start(cosell_sim::SimConfig {
+        partner_center: cosell_sim::partner_center::PcConfig {
+            delivery: cosell_sim::partner_center::DeliveryConfig::fast(),
+            validation_events_per_minute: 10,
+            ..Default::default()
+        },
+        dataverse: cosell_sim::dataverse::DvConfig::bare(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     seed_currency(&sim);
     let (_serve, deployment) = deployment(&sim).await;
     let (code, stdout, _) = deployment.run(&["check"]).await;
@@ -392,6 +403,35 @@ async fn setup_creates_cosells_own_schema_on_a_bare_environment_once() {
         "{stdout}"
     );
     assert_eq!(created(&sim), before);
+
+    // With --form, the main opportunity form gets the solutions section, once.
+    let (code, stdout, stderr) = deployment.run(&["setup", "--form"]).await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        line(&stdout, "✔", "opportunity form").contains("added to 1 main form(s); published"),
+        "{stdout}"
+    );
+    let form = &sim.state.dv.rows("systemforms")[0];
+    let xml = form["formxml"].as_str().unwrap();
+    assert!(
+        xml.contains("Microsoft Partner Center")
+            && xml.contains(
+                "<RelationshipName>cosell_opportunity_cosell_solution</RelationshipName>"
+            ),
+        "{xml}"
+    );
+    let (_, stdout, _) = deployment.run(&["setup", "--form"]).await;
+    assert!(
+        line(&stdout, "✔", "opportunity form").contains("(unchanged)"),
+        "{stdout}"
+    );
+    assert_eq!(
+        sim.state.dv.rows("systemforms")[0]["formxml"]
+            .as_str()
+            .unwrap(),
+        xml,
+        "left alone"
+    );
 
     // A process started now writes cosell's columns: the backfill brings an open referral in.
     let referral = common::seed_cosell_referral(&sim);

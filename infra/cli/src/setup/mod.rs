@@ -6,7 +6,8 @@
 //! 2. **Proof**: a `test-created` event that cosell must receive and verify.
 //! 3. **Dataverse**: the co-sell schema — Microsoft's, or cosell's own created ([`schema`]);
 //!    change tracking on opportunity ([`change_tracking`]); the Dataverse webhook — service
-//!    endpoint and steps — at `COSELL_DATAVERSE_WEBHOOK_URL` ([`dataverse_webhook`]).
+//!    endpoint and steps — at `COSELL_DATAVERSE_WEBHOOK_URL` ([`dataverse_webhook`]); with
+//!    `--form`, the solutions sub-grid on the main opportunity form ([`form`]).
 //! 4. **Check**: every preflight line.
 //!
 //! Each step after the takeover runs even when one before it failed (each says what it needs);
@@ -14,6 +15,7 @@
 
 mod change_tracking;
 mod dataverse_webhook;
+mod form;
 mod schema;
 
 use std::path::Path;
@@ -28,19 +30,27 @@ use crate::context::Context;
 use crate::output::{self, Format};
 use crate::webhooks;
 
-pub fn main(ctx: &Context, save: &Path, test_timeout: Duration) -> ExitCode {
+/// What `cosell setup` was asked to do beyond its defaults.
+pub struct Options<'a> {
+    pub save: &'a Path,
+    pub test_timeout: Duration,
+    /// Add the "Microsoft Partner Center" section to the main opportunity form.
+    pub form: bool,
+}
+
+pub fn main(ctx: &Context, options: &Options) -> ExitCode {
     if ctx.format == Format::Json {
         eprintln!("cosell setup: not a read command; run `webhooks register` and `check --json`");
         return ExitCode::FAILURE;
     }
-    let registered = webhooks::register(ctx, None, save);
+    let registered = webhooks::register(ctx, None, options.save);
     if registered != ExitCode::SUCCESS {
         return registered;
     }
     println!();
-    let proved = webhooks::test(ctx, test_timeout);
+    let proved = webhooks::test(ctx, options.test_timeout);
     println!();
-    let dataverse = dataverse(ctx);
+    let dataverse = dataverse(ctx, options.form);
     println!();
     let checked = check::main(ctx);
     [proved, dataverse, checked]
@@ -50,7 +60,7 @@ pub fn main(ctx: &Context, save: &Path, test_timeout: Duration) -> ExitCode {
 }
 
 /// The Dataverse steps, one line each.
-fn dataverse(ctx: &Context) -> ExitCode {
+fn dataverse(ctx: &Context, form: bool) -> ExitCode {
     let result = ctx.block_on(async {
         let config = ctx.config()?.with_default_store();
         let settings = config.runtime()?;
@@ -63,13 +73,16 @@ fn dataverse(ctx: &Context) -> ExitCode {
             schema_check,
             change_tracking::step(&runtime.dataverse).await,
         ];
-        steps.push(match schema {
+        match schema {
             Some(schema) => {
                 let crm = runtime.settings.crm.clone().with_schema(schema);
-                dataverse_webhook::step(&runtime, &crm, url.as_deref()).await
+                steps.push(dataverse_webhook::step(&runtime, &crm, url.as_deref()).await);
+                if form {
+                    steps.push(form::step(&runtime.dataverse, &crm).await);
+                }
             }
-            None => dataverse_webhook::undecided(),
-        });
+            None => steps.push(dataverse_webhook::undecided()),
+        }
         anyhow::Ok(Preflight {
             ok: steps.iter().all(|s| s.ok),
             checks: steps,

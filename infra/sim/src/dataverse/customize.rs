@@ -234,3 +234,22 @@ fn created(state: &SimState, path: &str) -> DvResponse {
     let url = format!("{}{path}", state.dv.api_base_url());
     DvResponse::no_content().with_header("OData-EntityId", url)
 }
+
+/// The main opportunity form of a new environment (`systemforms`, `type` 2 Main), as the form
+/// editor saves it: tabs, columns, sections, rows of cells holding controls.
+pub const OPPORTUNITY_FORM_XML: &str = r#"<form><tabs><tab name="Summary" id="{2e8f3a71-0c55-4d2b-9d8e-5a4b1c7d9e01}" expanded="true" showlabel="true"><labels><label description="Summary" languagecode="1033" /></labels><columns><column width="100%"><sections><section name="opportunity_information" id="{7c1d2e3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f}" showlabel="true" columns="1"><labels><label description="Opportunity Information" languagecode="1033" /></labels><rows><row><cell id="{0b9a8c7d-6e5f-4a3b-9c2d-1e0f9a8b7c6d}"><labels><label description="Topic" languagecode="1033" /></labels><control id="name" classid="{4273EDBD-AC1D-40d3-9FB2-095C621B552D}" datafieldname="name" /></cell></row></rows></section></sections></column></columns></tab></tabs></form>"#;
+
+/// Seeds the main opportunity form, when the environment has opportunities.
+pub fn seed_forms(config: &DvConfig, store: &mut Store) {
+    if config.set_of_logical("opportunity").is_none() {
+        return;
+    }
+    let id = super::plugins::stable_id("systemform:opportunity:main");
+    let mut row = Map::new();
+    row.insert("formid".into(), Value::String(id.to_string()));
+    row.insert("name".into(), "Opportunity".into());
+    row.insert("objecttypecode".into(), "opportunity".into());
+    row.insert("type".into(), 2.into());
+    row.insert("formxml".into(), OPPORTUNITY_FORM_XML.into());
+    store.put("systemforms", id, row);
+}

@@ -60,6 +60,7 @@ impl DvState {
             store: Mutex::new({
                 let mut store = Store::new(config.first_version);
                 plugins::seed(&config, &mut store);
+                customize::seed_forms(&config, &mut store);
                 store
             }),
             limits: Limits::new(config.limits.clone()),
