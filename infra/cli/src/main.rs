@@ -77,6 +77,13 @@ enum Command {
         /// opportunity form (a form already showing them is left alone).
         #[arg(long)]
         form: bool,
+        /// Undo instead: delete the Dataverse webhook's steps and endpoint, and put the saved
+        /// Partner Center registration back (never columns or data).
+        #[arg(long, conflicts_with = "form")]
+        remove: bool,
+        /// Print what each step would do, and write nothing.
+        #[arg(long, conflicts_with = "remove")]
+        dry_run: bool,
     },
     /// Cursors and watermarks with their age, the retry queue by state, dead items, and the
     /// last sync per direction.
@@ -180,16 +187,20 @@ fn main() -> ExitCode {
         Command::Sandbox(args) => sandbox::main(&ctx, args),
         Command::Login(args) => login::main(&ctx, args),
         Command::Check => check::main(&ctx),
+        Command::Setup { save, remove, .. } if remove => setup::remove::main(&ctx, &save),
         Command::Setup {
             save,
             test_timeout,
             form,
+            dry_run,
+            ..
         } => setup::main(
             &ctx,
             &setup::Options {
                 save: &save,
                 test_timeout: std::time::Duration::from_secs(test_timeout),
                 form,
+                dry_run,
             },
         ),
         Command::Status => status::main(&ctx),

@@ -482,3 +482,119 @@ async fn setup_refuses_a_half_installed_microsoft_solution_and_creates_nothing()
     );
     assert!(line(&stdout, "✖", "dataverse webhook").contains("depends on the schema"));
 }
+
+/// Writes the simulated Dataverse took through its Web API (not the test's own seeding).
+fn dataverse_writes(sim: &cosell_sim::Sim) -> u64 {
+    sim.state
+        .counters
+        .snapshot()
+        .events
+        .iter()
+        .filter(|(name, _)| {
+            ["POST", "PATCH", "PUT", "DELETE"]
+                .iter()
+                .any(|verb| name.starts_with(&format!("dataverse {verb} ")))
+        })
+        .map(|(_, count)| count)
+        .sum()
+}
+
+#[tokio::test]
+async fn a_dry_run_writes_nothing_and_remove_undoes_the_registrations_only() {
+    let sim = cosell_sim::Sim::start(cosell_sim::SimConfig {
+        partner_center: cosell_sim::partner_center::PcConfig {
+            delivery: cosell_sim::partner_center::DeliveryConfig::fast(),
+            validation_events_per_minute: 10,
+            ..Default::default()
+        },
+        dataverse: cosell_sim::dataverse::DvConfig::bare(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    seed_currency(&sim);
+    let (_serve, deployment) = deployment(&sim).await;
+    let ours = deployment.get("COSELL_WEBHOOK_URL");
+    let (code, _, _) = deployment
+        .run(&["webhooks", "register", POWER_AUTOMATE])
+        .await;
+    assert_eq!(code, 0);
+
+    let (code, stdout, stderr) = deployment.run(&["setup", "--dry-run", "--form"]).await;
+    assert_eq!(
+        code, 1,
+        "the check after the plan still fails: {stdout}{stderr}"
+    );
+    assert!(
+        line(&stdout, "✔", "webhook takeover").contains(&format!(
+            "would replace {POWER_AUTOMATE} with {ours} by PUT"
+        )),
+        "{stdout}"
+    );
+    assert!(
+        line(&stdout, "✔", "co-sell schema")
+            .contains("cosell's own would be made: the publisher cosell, the solution cosell, 8 opportunity columns"),
+        "{stdout}"
+    );
+    assert!(
+        line(&stdout, "✔", "change tracking").contains("would be switched on"),
+        "{stdout}"
+    );
+    let webhook = line(&stdout, "✔", "dataverse webhook");
+    assert!(
+        webhook.contains("the key would be made in the credentials")
+            && webhook.contains("would be created"),
+        "{webhook}"
+    );
+    assert!(
+        line(&stdout, "✔", "opportunity form").contains("would be added to 1 main form(s)"),
+        "{stdout}"
+    );
+    assert_eq!(dataverse_writes(&sim), 0, "nothing written in Dataverse");
+    assert_eq!(registration_writes(&sim), ["POST"], "only Power Automate's");
+    let credentials: Value =
+        serde_json::from_slice(&std::fs::read(deployment.get("COSELL_CREDENTIALS_FILE")).unwrap())
+            .unwrap();
+    assert!(credentials["dataverse"].get("webhook_key").is_none());
+
+    // Set up for real, then removed: the registrations go, the schema and its data stay.
+    let (code, stdout, stderr) = deployment.run(&["setup"]).await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let (code, stdout, stderr) = deployment.run(&["setup", "--remove"]).await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        line(&stdout, "✔", "dataverse webhook")
+            .contains("endpoint 'cosell outbound sync' and 5 step(s) deleted"),
+        "{stdout}"
+    );
+    assert!(
+        line(&stdout, "✔", "webhook registration").contains(&format!("put back {POWER_AUTOMATE}")),
+        "{stdout}"
+    );
+    assert!(sim.state.dv.rows("serviceendpoints").is_empty());
+    assert!(sim.state.dv.rows("sdkmessageprocessingsteps").is_empty());
+    assert!(
+        sim.state
+            .dv
+            .rows("sdkmessageprocessingstepimages")
+            .is_empty()
+    );
+    assert_eq!(
+        registration_writes(&sim).last().map(String::as_str),
+        Some("PUT"),
+        "put back by PUT"
+    );
+    let (_, shown, _) = deployment.run(&["webhooks", "show"]).await;
+    assert!(shown.starts_with(POWER_AUTOMATE), "{shown}");
+    let (_, stdout, _) = deployment.run(&["check"]).await;
+    assert!(
+        line(&stdout, "✔", "co-sell columns").contains("cosell_referralid"),
+        "the columns stay: {stdout}"
+    );
+
+    // Again: nothing left to remove.
+    let (code, stdout, _) = deployment.run(&["setup", "--remove"]).await;
+    assert_eq!(code, 0);
+    assert!(line(&stdout, "✔", "dataverse webhook").contains("nothing to remove"));
+    assert!(line(&stdout, "✔", "webhook registration").contains("(unchanged)"));
+}

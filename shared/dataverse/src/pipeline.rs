@@ -37,7 +37,14 @@ pub const STAGE_POST_OPERATION: i64 = 40;
 /// `sdkmessageprocessingstep.supporteddeployment`: 0 Server Only.
 const DEPLOYMENT_SERVER: i64 = 0;
 
-/// What a found-or-made write did.
+/// Whether a found-or-made write writes, or only says what it would do (`setup --dry-run`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Apply {
+    Write,
+    Plan,
+}
+
+/// What a found-or-made write did (or, planned, would do).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Written {
     Created,
@@ -80,6 +87,7 @@ impl DataverseClient {
         url: &str,
         key: &Secret,
         key_is_new: bool,
+        apply: Apply,
     ) -> Result<(Id, Written), DataverseError> {
         let found = self
             .query(
@@ -103,6 +111,9 @@ impl DataverseClient {
             row.insert("messageformat".into(), MESSAGE_FORMAT_JSON.into());
             row.insert("userclaim".into(), USER_CLAIM_NONE.into());
             row.insert("connectionmode".into(), CONNECTION_NORMAL.into());
+            if apply == Apply::Plan {
+                return Ok((Id(uuid::Uuid::nil()), Written::Created));
+            }
             let id = self.create("serviceendpoints", &row).await?;
             return Ok((id, Written::Created));
         };
@@ -113,6 +124,9 @@ impl DataverseClient {
             && found.row.get("authtype").and_then(Value::as_i64) == Some(AUTH_WEBHOOK_KEY);
         if same && !key_is_new {
             return Ok((id, Written::Unchanged));
+        }
+        if apply == Apply::Plan {
+            return Ok((id, Written::Updated { was }));
         }
         self.update(
             "serviceendpoints",
@@ -129,6 +143,7 @@ impl DataverseClient {
         &self,
         spec: &StepSpec,
         endpoint: Id,
+        apply: Apply,
     ) -> Result<Written, DataverseError> {
         let message = self.message_id(&spec.message).await?;
         let filter = match &spec.table {
@@ -178,8 +193,10 @@ impl DataverseClient {
                 "sdkmessageid@odata.bind".into(),
                 bind("sdkmessages", message),
             );
-            let step = self.create("sdkmessageprocessingsteps", &row).await?;
-            self.ensure_pre_image(step, spec).await?;
+            if apply == Apply::Write {
+                let step = self.create("sdkmessageprocessingsteps", &row).await?;
+                self.ensure_pre_image(step, spec, apply).await?;
+            }
             return Ok(Written::Created);
         };
         let id = id_of(&found.row, "sdkmessageprocessingstepid")?;
@@ -197,9 +214,12 @@ impl DataverseClient {
             && was == spec.filtering_attributes.clone().unwrap_or_default()
             && same_id("_eventhandler_value", Some(endpoint))
             && same_id("_sdkmessagefilterid_value", filter);
-        let image = self.ensure_pre_image(id, spec).await?;
+        let image = self.ensure_pre_image(id, spec, apply).await?;
         if same {
             return Ok(image);
+        }
+        if apply == Apply::Plan {
+            return Ok(Written::Updated { was });
         }
         self.update(
             "sdkmessageprocessingsteps",
@@ -212,7 +232,12 @@ impl DataverseClient {
     }
 
     /// The step's pre-image as `spec` wants it (or none wanted: nothing done).
-    async fn ensure_pre_image(&self, step: Id, spec: &StepSpec) -> Result<Written, DataverseError> {
+    async fn ensure_pre_image(
+        &self,
+        step: Id,
+        spec: &StepSpec,
+        apply: Apply,
+    ) -> Result<Written, DataverseError> {
         let Some(attributes) = &spec.pre_image else {
             return Ok(Written::Unchanged);
         };
@@ -243,13 +268,18 @@ impl DataverseClient {
                     "sdkmessageprocessingstepid@odata.bind".into(),
                     bind("sdkmessageprocessingsteps", step),
                 );
-                self.create("sdkmessageprocessingstepimages", &row).await?;
+                if apply == Apply::Write {
+                    self.create("sdkmessageprocessingstepimages", &row).await?;
+                }
                 Ok(Written::Created)
             }
             Some(found) if text(&found.row, "attributes") == *attributes => Ok(Written::Unchanged),
             Some(found) => {
                 let id = id_of(&found.row, "sdkmessageprocessingstepimageid")?;
                 let was = text(&found.row, "attributes");
+                if apply == Apply::Plan {
+                    return Ok(Written::Updated { was });
+                }
                 self.update(
                     "sdkmessageprocessingstepimages",
                     &Key::from(id),
@@ -262,8 +292,8 @@ impl DataverseClient {
         }
     }
 
-    /// Deletes the endpoint named `name` and every step on it; the number of rows deleted
-    /// (0 when there is none).
+    /// Deletes the endpoint named `name` and every step on it (with the steps' images); the
+    /// number of endpoints and steps deleted (0 when there is none).
     pub async fn remove_webhook_endpoint(&self, name: &str) -> Result<usize, DataverseError> {
         let endpoints = self
             .query_all(
@@ -286,6 +316,24 @@ impl DataverseClient {
                 .await?;
             for step in steps {
                 let step = id_of(&step.row, "sdkmessageprocessingstepid")?;
+                // Its images first: Dataverse deletes them with the step; said here, not assumed.
+                let images = self
+                    .query_all(
+                        "sdkmessageprocessingstepimages",
+                        &Query::new()
+                            .select(["sdkmessageprocessingstepimageid"])
+                            .filter(Filter::eq("_sdkmessageprocessingstepid_value", step.0)),
+                    )
+                    .await?;
+                for image in images {
+                    let image = id_of(&image.row, "sdkmessageprocessingstepimageid")?;
+                    self.delete(
+                        "sdkmessageprocessingstepimages",
+                        &Key::from(image),
+                        Precondition::None,
+                    )
+                    .await?;
+                }
                 self.delete(
                     "sdkmessageprocessingsteps",
                     &Key::from(step),

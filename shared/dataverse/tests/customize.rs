@@ -105,14 +105,14 @@ async fn a_business_unit_reader_is_refused_the_delta_read_as_a_privilege() {
 
 #[tokio::test]
 async fn the_webhook_endpoint_and_its_steps_are_made_once_and_corrected_in_place() {
-    use cosell_dataverse::pipeline::{StepSpec, Written};
+    use cosell_dataverse::pipeline::{Apply, StepSpec, Written};
     use cosell_transport::Secret;
 
     let (sim, client) = start(DvConfig::default()).await;
     let key = Secret::new("the-key");
     let url = "https://abc.lambda-url.eu-west-1.on.aws/";
     let (endpoint, written) = client
-        .ensure_webhook_endpoint("cosell", url, &key, true)
+        .ensure_webhook_endpoint("cosell", url, &key, true, Apply::Write)
         .await
         .unwrap();
     assert_eq!(written, Written::Created);
@@ -124,7 +124,10 @@ async fn the_webhook_endpoint_and_its_steps_are_made_once_and_corrected_in_place
         pre_image: None,
     };
     assert_eq!(
-        client.ensure_step(&update, endpoint).await.unwrap(),
+        client
+            .ensure_step(&update, endpoint, Apply::Write)
+            .await
+            .unwrap(),
         Written::Created
     );
 
@@ -169,13 +172,16 @@ async fn the_webhook_endpoint_and_its_steps_are_made_once_and_corrected_in_place
         + event(&sim, "dataverse PATCH sdkmessageprocessingsteps(key)");
     assert_eq!(
         client
-            .ensure_webhook_endpoint("cosell", url, &key, false)
+            .ensure_webhook_endpoint("cosell", url, &key, false, Apply::Write)
             .await
             .unwrap(),
         (endpoint, Written::Unchanged)
     );
     assert_eq!(
-        client.ensure_step(&update, endpoint).await.unwrap(),
+        client
+            .ensure_step(&update, endpoint, Apply::Write)
+            .await
+            .unwrap(),
         Written::Unchanged
     );
     let after = event(&sim, "dataverse PATCH serviceendpoints(key)")
@@ -188,7 +194,7 @@ async fn the_webhook_endpoint_and_its_steps_are_made_once_and_corrected_in_place
     let moved = "https://def.lambda-url.eu-west-1.on.aws/";
     assert_eq!(
         client
-            .ensure_webhook_endpoint("cosell", moved, &key, false)
+            .ensure_webhook_endpoint("cosell", moved, &key, false, Apply::Write)
             .await
             .unwrap(),
         (endpoint, Written::Updated { was: url.into() })
@@ -198,7 +204,10 @@ async fn the_webhook_endpoint_and_its_steps_are_made_once_and_corrected_in_place
         ..update.clone()
     };
     assert_eq!(
-        client.ensure_step(&narrower, endpoint).await.unwrap(),
+        client
+            .ensure_step(&narrower, endpoint, Apply::Write)
+            .await
+            .unwrap(),
         Written::Updated {
             was: "name,estimatedvalue".into()
         }

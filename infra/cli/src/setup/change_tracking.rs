@@ -3,6 +3,7 @@
 //! read, whose privilege refusal names the Organization-level Read the application user needs.
 
 use cosell_dataverse::DataverseClient;
+use cosell_dataverse::pipeline::Apply;
 
 use crate::check::{self, Check};
 
@@ -14,9 +15,12 @@ const CUSTOMIZER_FIX: &str = "updating a table definition needs the System Custo
      Power Apps → Tables → Opportunity → Properties → Advanced options → Track changes";
 
 /// Switches change tracking on for opportunity when it is off, then checks it.
-pub async fn step(dataverse: &DataverseClient) -> Check {
+pub async fn step(dataverse: &DataverseClient, apply: Apply) -> Check {
     let switched = match dataverse.change_tracking_enabled("opportunity").await {
         Ok(true) => false,
+        Ok(false) if apply == Apply::Plan => {
+            return Check::pass(NAME, "off on opportunity: would be switched on");
+        }
         Ok(false) => match dataverse.enable_change_tracking("opportunity").await {
             Ok(()) => true,
             Err(error) if error.is_privilege_denied() => {

@@ -16,7 +16,7 @@
 //! the opportunity in the context (the row, or an opportunity reference in the target or the
 //! pre-image) without a read.
 
-use cosell_dataverse::pipeline::{StepSpec, Written};
+use cosell_dataverse::pipeline::{Apply, StepSpec, Written};
 use cosell_dataverse::{DataverseError, Relationship};
 use cosell_mapping::CrmConfig;
 use cosell_mapping::outbound::OutboundInput;
@@ -80,7 +80,7 @@ pub fn undecided() -> Check {
 }
 
 /// Registers (or corrects) the endpoint and its steps, watching `crm`'s columns.
-pub async fn step(runtime: &Runtime, crm: &CrmConfig, url: Option<&str>) -> Check {
+pub async fn step(runtime: &Runtime, crm: &CrmConfig, url: Option<&str>, apply: Apply) -> Check {
     let Some(url) = url else {
         return Check::fail(
             NAME,
@@ -88,7 +88,7 @@ pub async fn step(runtime: &Runtime, crm: &CrmConfig, url: Option<&str>) -> Chec
             "set it to the template's DataverseWebhookUrl output (serve: <its URL>/webhooks/dataverse)",
         );
     };
-    match register(runtime, crm, url).await {
+    match register(runtime, crm, url, apply).await {
         Ok(detail) => Check::pass(NAME, detail),
         Err(error) if error.is_privilege_denied() => {
             Check::fail(NAME, format!("not registered: {error}"), CUSTOMIZER_FIX)
@@ -115,27 +115,47 @@ impl RegisterError {
     }
 }
 
-async fn register(runtime: &Runtime, crm: &CrmConfig, url: &str) -> Result<String, RegisterError> {
-    let (key, key_is_new) = runtime.credentials.ensure_webhook_key(new_key).await?;
+async fn register(
+    runtime: &Runtime,
+    crm: &CrmConfig,
+    url: &str,
+    apply: Apply,
+) -> Result<String, RegisterError> {
+    let (key, key_is_new) = match apply {
+        Apply::Write => runtime.credentials.ensure_webhook_key(new_key).await?,
+        // A plan reads the stored key (if any); nothing is made.
+        Apply::Plan => match runtime.credentials.load().await?.dataverse.webhook_key {
+            Some(key) => (key, false),
+            None => (Secret::new(""), true),
+        },
+    };
     let dataverse = &runtime.dataverse;
     let (endpoint, written) = dataverse
-        .ensure_webhook_endpoint(ENDPOINT, url, &key, key_is_new)
+        .ensure_webhook_endpoint(ENDPOINT, url, &key, key_is_new, apply)
         .await?;
-    let mut said = vec![match written {
-        Written::Created => format!("endpoint '{ENDPOINT}' created at {url}"),
+    let (did, key_made) = match apply {
+        Apply::Write => ("", "made and stored"),
+        Apply::Plan => ("would be ", "would be made"),
+    };
+    let mut said = Vec::new();
+    if key_is_new {
+        said.push(format!("the key {key_made} in the credentials"));
+    }
+    said.push(match written {
+        Written::Created => format!("endpoint '{ENDPOINT}' {did}created at {url}"),
         Written::Updated { was } if was != url => {
-            format!("endpoint '{ENDPOINT}' moved from {was} to {url}")
+            format!("endpoint '{ENDPOINT}' {did}moved from {was} to {url}")
         }
-        Written::Updated { .. } => format!("endpoint '{ENDPOINT}' given the new key"),
+        Written::Updated { .. } => format!("endpoint '{ENDPOINT}' {did}given the new key"),
         Written::Unchanged => format!("endpoint '{ENDPOINT}' unchanged"),
-    }];
+    });
     let relationship = dataverse
         .relationship("opportunity", &crm.solutions.relationship)
         .await?;
     let wanted = steps(crm, relationship.as_ref());
     let (mut created, mut updated, mut unchanged) = (0, 0, 0);
     for spec in &wanted {
-        match dataverse.ensure_step(spec, endpoint).await? {
+        match dataverse.ensure_step(spec, endpoint, apply).await? {
             Written::Created => created += 1,
             Written::Updated { .. } => updated += 1,
             Written::Unchanged => unchanged += 1,
@@ -144,7 +164,12 @@ async fn register(runtime: &Runtime, crm: &CrmConfig, url: &str) -> Result<Strin
     said.push(if created + updated == 0 {
         format!("{unchanged} steps unchanged")
     } else {
-        format!("steps: {created} created, {updated} updated, {unchanged} unchanged")
+        let would = if apply == Apply::Plan {
+            "would be "
+        } else {
+            ""
+        };
+        format!("steps: {created} {would}created, {updated} {would}updated, {unchanged} unchanged")
     });
     if relationship.is_none() {
         said.push(format!(

@@ -3,6 +3,7 @@
 //! published. A form already showing the solutions relationship is left alone. The form XML is
 //! edited as text at one place: the section goes first in the first tab's first column.
 
+use cosell_dataverse::pipeline::Apply;
 use cosell_dataverse::{DataverseClient, DataverseError, Filter, Key, Precondition, Query, Row};
 use cosell_mapping::CrmConfig;
 use serde_json::Value;
@@ -40,11 +41,15 @@ pub fn with_section(form_xml: &str, crm: &CrmConfig) -> Option<String> {
 }
 
 /// Adds the section to every main opportunity form without it.
-pub async fn step(dataverse: &DataverseClient, crm: &CrmConfig) -> Check {
-    match ensure(dataverse, crm).await {
+pub async fn step(dataverse: &DataverseClient, crm: &CrmConfig, apply: Apply) -> Check {
+    match ensure(dataverse, crm, apply).await {
         Ok((0, kept)) => Check::pass(
             NAME,
             format!("{kept} main form(s) already show the solutions (unchanged)"),
+        ),
+        Ok((added, _)) if apply == Apply::Plan => Check::pass(
+            NAME,
+            format!("\"Microsoft Partner Center\" section would be added to {added} main form(s)"),
         ),
         Ok((added, _)) => Check::pass(
             NAME,
@@ -68,6 +73,7 @@ pub async fn step(dataverse: &DataverseClient, crm: &CrmConfig) -> Check {
 async fn ensure(
     dataverse: &DataverseClient,
     crm: &CrmConfig,
+    apply: Apply,
 ) -> Result<(usize, usize), DataverseError> {
     let forms = dataverse
         .query_all(
@@ -89,6 +95,10 @@ async fn ensure(
             kept += 1;
             continue;
         };
+        added += 1;
+        if apply == Apply::Plan {
+            continue;
+        }
         let id: cosell_dataverse::Id = text("formid")
             .parse()
             .map_err(|_| DataverseError::InvalidInput("a form without its formid".into()))?;
@@ -97,9 +107,8 @@ async fn ensure(
         dataverse
             .update("systemforms", &Key::from(id), &row, Precondition::MustExist)
             .await?;
-        added += 1;
     }
-    if added > 0 {
+    if added > 0 && apply == Apply::Write {
         dataverse.publish(&["opportunity"]).await?;
     }
     Ok((added, kept))

@@ -16,15 +16,17 @@
 mod change_tracking;
 mod dataverse_webhook;
 mod form;
+pub mod remove;
 mod schema;
 
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use cosell_dataverse::pipeline::Apply;
 use cosell_runtime::Runtime;
 
-use crate::check::{self, Preflight};
+use crate::check::{self, Check, Preflight};
 use crate::config::keys;
 use crate::context::Context;
 use crate::output::{self, Format};
@@ -36,12 +38,26 @@ pub struct Options<'a> {
     pub test_timeout: Duration,
     /// Add the "Microsoft Partner Center" section to the main opportunity form.
     pub form: bool,
+    /// Print what each step would do; write nothing (Partner Center, Dataverse, the store, the
+    /// credentials — but a rotated refresh token, stored as on any call).
+    pub dry_run: bool,
 }
 
 pub fn main(ctx: &Context, options: &Options) -> ExitCode {
     if ctx.format == Format::Json {
         eprintln!("cosell setup: not a read command; run `webhooks register` and `check --json`");
         return ExitCode::FAILURE;
+    }
+    if options.dry_run {
+        let planned = plan_takeover(ctx, options.save);
+        println!();
+        let dataverse = dataverse(ctx, options.form, Apply::Plan);
+        println!();
+        let checked = check::main(ctx);
+        return [planned, dataverse, checked]
+            .into_iter()
+            .find(|code| *code != ExitCode::SUCCESS)
+            .unwrap_or(ExitCode::SUCCESS);
     }
     let registered = webhooks::register(ctx, None, options.save);
     if registered != ExitCode::SUCCESS {
@@ -50,7 +66,7 @@ pub fn main(ctx: &Context, options: &Options) -> ExitCode {
     println!();
     let proved = webhooks::test(ctx, options.test_timeout);
     println!();
-    let dataverse = dataverse(ctx, options.form);
+    let dataverse = dataverse(ctx, options.form, Apply::Write);
     println!();
     let checked = check::main(ctx);
     [proved, dataverse, checked]
@@ -60,7 +76,7 @@ pub fn main(ctx: &Context, options: &Options) -> ExitCode {
 }
 
 /// The Dataverse steps, one line each.
-fn dataverse(ctx: &Context, form: bool) -> ExitCode {
+fn dataverse(ctx: &Context, form: bool, apply: Apply) -> ExitCode {
     let result = ctx.block_on(async {
         let config = ctx.config()?.with_default_store();
         let settings = config.runtime()?;
@@ -68,17 +84,17 @@ fn dataverse(ctx: &Context, form: bool) -> ExitCode {
         let configured = settings.crm.clone();
         let runtime = Runtime::start(settings).await?;
         let url = config.get(keys::DATAVERSE_WEBHOOK_URL);
-        let (schema_check, schema) = schema::step(&runtime, &configured).await;
+        let (schema_check, schema) = schema::step(&runtime, &configured, apply).await;
         let mut steps = vec![
             schema_check,
-            change_tracking::step(&runtime.dataverse).await,
+            change_tracking::step(&runtime.dataverse, apply).await,
         ];
         match schema {
             Some(schema) => {
                 let crm = runtime.settings.crm.clone().with_schema(schema);
-                steps.push(dataverse_webhook::step(&runtime, &crm, url.as_deref()).await);
+                steps.push(dataverse_webhook::step(&runtime, &crm, url.as_deref(), apply).await);
                 if form {
-                    steps.push(form::step(&runtime.dataverse, &crm).await);
+                    steps.push(form::step(&runtime.dataverse, &crm, apply).await);
                 }
             }
             None => steps.push(dataverse_webhook::undecided()),
@@ -91,5 +107,51 @@ fn dataverse(ctx: &Context, form: bool) -> ExitCode {
     match result {
         Ok(steps) => output::print(ctx.format, &steps),
         Err(error) => output::fail(ctx.format, "setup", &error),
+    }
+}
+
+/// The takeover and the proof as a plan: what is registered now, and what would replace it.
+fn plan_takeover(ctx: &Context, save: &Path) -> ExitCode {
+    const NAME: &str = "webhook takeover";
+    let result = ctx.block_on(async {
+        let config = ctx.config()?.with_default_store();
+        let ours = config.get(keys::WEBHOOK_URL);
+        let runtime = Runtime::start(config.runtime()?).await?;
+        let current = runtime.partner_center.view_webhook().await?;
+        let line = match (ours, current) {
+            (None, _) => Check::fail(
+                NAME,
+                "COSELL_WEBHOOK_URL is not set: nothing to register",
+                "set it to the template's WebhookUrl output",
+            ),
+            (Some(ours), Some(current))
+                if current.webhook_url.trim_end_matches('/') == ours.trim_end_matches('/') =>
+            {
+                Check::pass(
+                    NAME,
+                    format!("{ours} is registered already (unchanged); a test event would be sent to it"),
+                )
+            }
+            (Some(ours), Some(current)) => Check::pass(
+                NAME,
+                format!(
+                    "would replace {} with {ours} by PUT (the replaced one saved to {}); a test event would be sent",
+                    current.webhook_url,
+                    save.display()
+                ),
+            ),
+            (Some(ours), None) => Check::pass(
+                NAME,
+                format!("nothing is registered: would register {ours} by POST; a test event would be sent"),
+            ),
+        };
+        anyhow::Ok(Preflight {
+            ok: line.ok,
+            checks: vec![line],
+        })
+    });
+    match result {
+        Ok(report) => output::print(ctx.format, &report),
+        Err(error) => output::fail(ctx.format, "setup --dry-run", &error),
     }
 }

@@ -6,6 +6,7 @@
 //! named, and nothing is created under its prefix.
 
 use cosell_dataverse::customize::definitions as def;
+use cosell_dataverse::pipeline::Apply;
 use cosell_dataverse::{DataverseClient, DataverseError, Filter, Query, Row, bind};
 use cosell_mapping::CrmConfig;
 use cosell_mapping::schema::{PREFIX, Schema, names};
@@ -45,8 +46,12 @@ const CUSTOMIZER_FIX: &str = "creating columns, tables and views needs the Syste
      (or System Administrator) role: run cosell setup as a user who holds it";
 
 /// What the step found or made, and the schema to run with (`None`: undecided, ✖).
-pub async fn step(runtime: &Runtime, configured: &CrmConfig) -> (Check, Option<Schema>) {
-    match ensure(runtime, configured).await {
+pub async fn step(
+    runtime: &Runtime,
+    configured: &CrmConfig,
+    apply: Apply,
+) -> (Check, Option<Schema>) {
+    match ensure(runtime, configured, apply).await {
         Ok(Ensured::Microsoft) => (
             Check::pass(
                 NAME,
@@ -56,6 +61,13 @@ pub async fn step(runtime: &Runtime, configured: &CrmConfig) -> (Check, Option<S
         ),
         Ok(Ensured::Cosell(made)) if made.is_empty() => (
             Check::pass(NAME, "cosell's own columns on opportunity (unchanged)"),
+            Some(Schema::Cosell),
+        ),
+        Ok(Ensured::Cosell(made)) if apply == Apply::Plan => (
+            Check::pass(
+                NAME,
+                format!("cosell's own would be made: {}", made.join(", ")),
+            ),
             Some(Schema::Cosell),
         ),
         Ok(Ensured::Cosell(made)) => (
@@ -115,7 +127,11 @@ impl SchemaError {
     }
 }
 
-async fn ensure(runtime: &Runtime, configured: &CrmConfig) -> Result<Ensured, SchemaError> {
+async fn ensure(
+    runtime: &Runtime,
+    configured: &CrmConfig,
+    apply: Apply,
+) -> Result<Ensured, SchemaError> {
     let dataverse = &runtime.dataverse;
     let present = dataverse.attribute_names("opportunity").await?;
     let has = |column: &str| present.iter().any(|p| p.eq_ignore_ascii_case(column));
@@ -130,8 +146,11 @@ async fn ensure(runtime: &Runtime, configured: &CrmConfig) -> Result<Ensured, Sc
     } else if missing.len() < microsoft.len() {
         return Ok(Ensured::HalfInstalled(missing));
     } else {
-        Ensured::Cosell(create(dataverse, &present).await?)
+        Ensured::Cosell(create(dataverse, &present, apply).await?)
     };
+    if apply == Apply::Plan {
+        return Ok(ensured);
+    }
     let schema = match ensured {
         Ensured::Microsoft => Schema::Microsoft,
         _ => Schema::Cosell,
@@ -144,9 +163,11 @@ async fn ensure(runtime: &Runtime, configured: &CrmConfig) -> Result<Ensured, Sc
 async fn create(
     dataverse: &DataverseClient,
     present: &[String],
+    apply: Apply,
 ) -> Result<Vec<String>, DataverseError> {
+    let write = apply == Apply::Write;
     let mut made = Vec::new();
-    ensure_solution(dataverse, &mut made).await?;
+    ensure_solution(dataverse, &mut made, apply).await?;
     let help: Vec<(i64, &str)> = vec![
         (100000000, "Workload-specific value proposition"),
         (100000001, "Customer technical architecture"),
@@ -193,9 +214,11 @@ async fn create(
     let mut created_columns = 0;
     for (column, definition) in &columns {
         if !has(column) {
-            dataverse
-                .create_column("opportunity", definition, SOLUTION)
-                .await?;
+            if write {
+                dataverse
+                    .create_column("opportunity", definition, SOLUTION)
+                    .await?;
+            }
             created_columns += 1;
         }
     }
@@ -211,7 +234,9 @@ async fn create(
                 "Partner Center solutions",
                 def::text("cosell_name", "Name", 200, "Text"),
             );
-            dataverse.create_table(&table, SOLUTION).await?;
+            if write {
+                dataverse.create_table(&table, SOLUTION).await?;
+            }
             made.push("the solutions table".into());
             vec![names::SOLUTION_NAME.to_owned()]
         }
@@ -219,9 +244,11 @@ async fn create(
     };
     if !solutions.iter().any(|c| c == names::SOLUTION_ID) {
         let id = def::text("cosell_partnercenterid", "Solution ID", 100, "Text");
-        dataverse
-            .create_column(names::SOLUTIONS_TABLE, &id, SOLUTION)
-            .await?;
+        if write {
+            dataverse
+                .create_column(names::SOLUTIONS_TABLE, &id, SOLUTION)
+                .await?;
+        }
         made.push("the solution id column".into());
     }
     if dataverse
@@ -236,16 +263,18 @@ async fn create(
             names::SOLUTION_OPPORTUNITY,
             "Opportunity",
         );
-        dataverse
-            .create_relationship(&relationship, SOLUTION)
-            .await?;
+        if write {
+            dataverse
+                .create_relationship(&relationship, SOLUTION)
+                .await?;
+        }
         made.push("its relationship to opportunity".into());
     }
-    let views = ensure_views(dataverse).await?;
+    let views = ensure_views(dataverse, apply).await?;
     if views > 0 {
         made.push(format!("{views} views"));
     }
-    if !made.is_empty() {
+    if write && !made.is_empty() {
         dataverse
             .publish(&["opportunity", names::SOLUTIONS_TABLE])
             .await?;
@@ -257,10 +286,15 @@ async fn create(
 async fn ensure_solution(
     dataverse: &DataverseClient,
     made: &mut Vec<String>,
+    apply: Apply,
 ) -> Result<(), DataverseError> {
     let publisher =
         match first_id(dataverse, "publishers", "publisherid", "uniquename", PREFIX).await? {
             Some(id) => id,
+            None if apply == Apply::Plan => {
+                made.push("the publisher cosell".into());
+                uuid::Uuid::nil()
+            }
             None => {
                 let row = object(json!({
                     "uniquename": PREFIX,
@@ -285,14 +319,16 @@ async fn ensure_solution(
             "publisherid@odata.bind".into(),
             bind("publishers", publisher.into()),
         );
-        dataverse.create("solutions", &row).await?;
+        if apply == Apply::Write {
+            dataverse.create("solutions", &row).await?;
+        }
         made.push("the solution cosell".into());
     }
     Ok(())
 }
 
 /// The views on opportunity, each created when no view of its name exists; how many were.
-async fn ensure_views(dataverse: &DataverseClient) -> Result<usize, DataverseError> {
+async fn ensure_views(dataverse: &DataverseClient, apply: Apply) -> Result<usize, DataverseError> {
     let mut created = 0;
     for (name, conditions, column) in VIEWS {
         let found = dataverse
@@ -324,7 +360,9 @@ async fn ensure_views(dataverse: &DataverseClient) -> Result<usize, DataverseErr
             "layoutxml": layout,
             "isdefault": false,
         }));
-        dataverse.create("savedqueries", &row).await?;
+        if apply == Apply::Write {
+            dataverse.create("savedqueries", &row).await?;
+        }
         created += 1;
     }
     Ok(created)
