@@ -256,15 +256,7 @@ async fn a_forged_or_missing_webhook_key_is_refused_before_anything_is_read() {
     assert_eq!(stack.requests("dataverse"), 0);
 
     // Without a key in the credentials the trigger is off, whatever the caller sends.
-    let off = outbound_sync::App::new(
-        outbound_sync::Settings {
-            webhook_key: None,
-            ..outbound_sync::Settings::from_lookup(|_| None).unwrap()
-        },
-        stack.store.clone(),
-        std::sync::Arc::new(stack.partner_center.clone()),
-        std::sync::Arc::new(stack.dataverse.clone()),
-    );
+    let off = stack.app_without_key();
     let mut headers = http::HeaderMap::new();
     headers.insert(common::HEADER, KEY.parse().unwrap());
     let body = common::remote_execution_context(id).to_string();
@@ -418,16 +410,7 @@ async fn a_key_made_after_the_start_is_read_from_the_credentials() {
     )
     .unwrap();
     let credentials = cosell_secrets::CredentialStore::File(path);
-    let started = outbound_sync::App::new(
-        outbound_sync::Settings {
-            webhook_key: None,
-            ..outbound_sync::Settings::from_lookup(|_| None).unwrap()
-        },
-        stack.store.clone(),
-        std::sync::Arc::new(stack.partner_center.clone()),
-        std::sync::Arc::new(stack.dataverse.clone()),
-    )
-    .with_key_source(credentials.clone());
+    let started = stack.app_without_key().with_key_source(credentials.clone());
     let (key, made) = credentials
         .ensure_webhook_key(|| cosell_transport::Secret::new("made-by-setup"))
         .await

@@ -68,15 +68,20 @@ fn line<'a>(stdout: &'a str, mark: &str, name: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no line '{start}': {stdout}"))
 }
 
-/// The simulator's tables with change tracking off on opportunity, as in a new environment.
-fn untracked() -> cosell_sim::dataverse::DvConfig {
-    let mut config = cosell_sim::dataverse::DvConfig::default();
-    config
-        .tables
-        .get_mut("opportunities")
-        .expect("opportunities")
-        .change_tracking = false;
-    config
+/// A new environment (`DvConfig::bare`), allowing more test events than Partner Center's two a
+/// minute: these tests run setup several times in a row.
+async fn bare_sim() -> cosell_sim::Sim {
+    cosell_sim::Sim::start(cosell_sim::SimConfig {
+        partner_center: cosell_sim::partner_center::PcConfig {
+            delivery: cosell_sim::partner_center::DeliveryConfig::fast(),
+            validation_events_per_minute: 10,
+            ..Default::default()
+        },
+        dataverse: cosell_sim::dataverse::DvConfig::bare(),
+        ..Default::default()
+    })
+    .await
+    .unwrap()
 }
 
 /// The registration requests the simulator saw, `METHOD` words, oldest first.
@@ -216,7 +221,10 @@ async fn setup_names_the_trust_roots_when_cosell_refuses_the_signature() {
 
 #[tokio::test]
 async fn setup_switches_change_tracking_on_once() {
-    let sim = sim::start_with_dataverse(untracked()).await;
+    let sim = sim::start_with_dataverse(
+        cosell_sim::dataverse::DvConfig::default().with_change_tracking_off("opportunities"),
+    )
+    .await;
     seed_currency(&sim);
     let (_serve, deployment) = deployment(&sim).await;
     let (code, stdout, _) = deployment.run(&["check"]).await;
@@ -328,18 +336,7 @@ async fn setup_registers_associate_steps_for_a_many_to_many_solutions_relationsh
 
 #[tokio::test]
 async fn setup_creates_cosells_own_schema_on_a_bare_environment_once() {
-    // Four setups in a row: more test events than Partner Center's two a minute.
-    let sim = cosell_sim::Sim::start(cosell_sim::SimConfig {
-        partner_center: cosell_sim::partner_center::PcConfig {
-            delivery: cosell_sim::partner_center::DeliveryConfig::fast(),
-            validation_events_per_minute: 10,
-            ..Default::default()
-        },
-        dataverse: cosell_sim::dataverse::DvConfig::bare(),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let sim = bare_sim().await;
     seed_currency(&sim);
     let (_serve, deployment) = deployment(&sim).await;
     let (code, stdout, _) = deployment.run(&["check"]).await;
@@ -501,17 +498,7 @@ fn dataverse_writes(sim: &cosell_sim::Sim) -> u64 {
 
 #[tokio::test]
 async fn a_dry_run_writes_nothing_and_remove_undoes_the_registrations_only() {
-    let sim = cosell_sim::Sim::start(cosell_sim::SimConfig {
-        partner_center: cosell_sim::partner_center::PcConfig {
-            delivery: cosell_sim::partner_center::DeliveryConfig::fast(),
-            validation_events_per_minute: 10,
-            ..Default::default()
-        },
-        dataverse: cosell_sim::dataverse::DvConfig::bare(),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let sim = bare_sim().await;
     seed_currency(&sim);
     let (_serve, deployment) = deployment(&sim).await;
     let ours = deployment.get("COSELL_WEBHOOK_URL");

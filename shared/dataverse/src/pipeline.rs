@@ -295,58 +295,39 @@ impl DataverseClient {
     /// Deletes the endpoint named `name` and every step on it (with the steps' images); the
     /// number of endpoints and steps deleted (0 when there is none).
     pub async fn remove_webhook_endpoint(&self, name: &str) -> Result<usize, DataverseError> {
-        let endpoints = self
-            .query_all(
-                "serviceendpoints",
-                &Query::new()
-                    .select(["serviceendpointid"])
-                    .filter(Filter::eq("name", name)),
-            )
-            .await?;
         let mut deleted = 0;
-        for endpoint in endpoints {
-            let id = id_of(&endpoint.row, "serviceendpointid")?;
-            let steps = self
-                .query_all(
-                    "sdkmessageprocessingsteps",
-                    &Query::new()
-                        .select(["sdkmessageprocessingstepid"])
-                        .filter(Filter::eq("_eventhandler_value", id.0)),
-                )
-                .await?;
-            for step in steps {
-                let step = id_of(&step.row, "sdkmessageprocessingstepid")?;
-                // Its images first: Dataverse deletes them with the step; said here, not assumed.
-                let images = self
-                    .query_all(
-                        "sdkmessageprocessingstepimages",
-                        &Query::new()
-                            .select(["sdkmessageprocessingstepimageid"])
-                            .filter(Filter::eq("_sdkmessageprocessingstepid_value", step.0)),
-                    )
-                    .await?;
-                for image in images {
-                    let image = id_of(&image.row, "sdkmessageprocessingstepimageid")?;
-                    self.delete(
-                        "sdkmessageprocessingstepimages",
-                        &Key::from(image),
-                        Precondition::None,
-                    )
-                    .await?;
+        for endpoint in self
+            .ids("serviceendpoints", Filter::eq("name", name))
+            .await?
+        {
+            let on_endpoint = Filter::eq("_eventhandler_value", endpoint.0);
+            for step in self.ids("sdkmessageprocessingsteps", on_endpoint).await? {
+                // Its images first: Dataverse deletes them with the step; done here, not assumed.
+                let of_step = Filter::eq("_sdkmessageprocessingstepid_value", step.0);
+                for image in self.ids("sdkmessageprocessingstepimages", of_step).await? {
+                    self.delete_row("sdkmessageprocessingstepimages", image)
+                        .await?;
                 }
-                self.delete(
-                    "sdkmessageprocessingsteps",
-                    &Key::from(step),
-                    Precondition::None,
-                )
-                .await?;
+                self.delete_row("sdkmessageprocessingsteps", step).await?;
                 deleted += 1;
             }
-            self.delete("serviceendpoints", &Key::from(id), Precondition::None)
-                .await?;
+            self.delete_row("serviceendpoints", endpoint).await?;
             deleted += 1;
         }
         Ok(deleted)
+    }
+
+    /// The ids of `set`'s rows matching `filter` (every page; the key is `<singular>id`).
+    async fn ids(&self, set: &str, filter: Filter) -> Result<Vec<Id>, DataverseError> {
+        let key = format!("{}id", set.trim_end_matches('s'));
+        let rows = self
+            .query_all(set, &Query::new().select([key.as_str()]).filter(filter))
+            .await?;
+        rows.iter().map(|r| id_of(&r.row, &key)).collect()
+    }
+
+    async fn delete_row(&self, set: &str, id: Id) -> Result<(), DataverseError> {
+        self.delete(set, &Key::from(id), Precondition::None).await
     }
 
     async fn message_id(&self, message: &str) -> Result<Id, DataverseError> {

@@ -21,20 +21,9 @@ async fn start(dataverse: DvConfig) -> (Sim, DataverseClient) {
     (sim, client)
 }
 
-/// The simulator's tables with change tracking off on opportunity, as in a new environment.
-fn untracked() -> DvConfig {
-    let mut config = DvConfig::default();
-    config
-        .tables
-        .get_mut("opportunities")
-        .expect("opportunities")
-        .change_tracking = false;
-    config
-}
-
 #[tokio::test]
 async fn change_tracking_is_switched_on_by_a_whole_definition_put_and_published() {
-    let (sim, client) = start(untracked()).await;
+    let (sim, client) = start(DvConfig::default().with_change_tracking_off("opportunities")).await;
     assert!(!client.change_tracking_enabled("opportunity").await.unwrap());
     let refused = client
         .try_change_read("opportunities", "opportunityid")
@@ -63,7 +52,7 @@ async fn change_tracking_is_switched_on_by_a_whole_definition_put_and_published(
 async fn a_definition_put_missing_a_property_is_refused() {
     // "Create and update table definitions using the Web API": a definition is replaced whole;
     // a body with only the property to change would reset the others. The simulator refuses it.
-    let (sim, client) = start(untracked()).await;
+    let (sim, client) = start(DvConfig::default().with_change_tracking_off("opportunities")).await;
     let response = reqwest::Client::new()
         .put(format!(
             "{}EntityDefinitions(LogicalName='opportunity')",

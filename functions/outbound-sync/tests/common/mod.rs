@@ -394,6 +394,19 @@ impl Stack {
         (response.status().as_u16(), response.text().await.unwrap())
     }
 
+    /// The outbound function on this stack's store and clients, started with no webhook key.
+    pub fn app_without_key(&self) -> App {
+        App::new(
+            Settings {
+                webhook_key: None,
+                ..Settings::from_lookup(|_| None).unwrap()
+            },
+            self.store.clone(),
+            Arc::new(self.partner_center.clone()),
+            Arc::new(self.dataverse.clone()),
+        )
+    }
+
     /// A Dataverse webhook call with this context and the key.
     pub async fn deliver(&self, context: &Value) -> (u16, String) {
         let response = http()

@@ -365,6 +365,15 @@ pub struct ChoiceConfig {
 }
 
 impl DvConfig {
+    /// These tables with change tracking off on `set`, as a new environment has it.
+    pub fn with_change_tracking_off(mut self, set: &str) -> DvConfig {
+        self.tables
+            .entry(set.to_owned())
+            .or_insert_with(|| TableConfig::derived(set))
+            .change_tracking = false;
+        self
+    }
+
     /// A new environment: Microsoft's standard tables only — no co-sell columns, no solutions
     /// table — and change tracking off everywhere; no service endpoints or steps (those are
     /// rows, and a new store has none).
