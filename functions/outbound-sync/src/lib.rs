@@ -162,7 +162,13 @@ impl App {
 
     async fn check_key(&self, header: Option<&http::HeaderValue>, query: Option<&str>) -> KeyCheck {
         let presented = |key: Option<Secret>| key.is_some_and(|k| key_presented(&k, header, query));
-        if presented(self.key()) || (self.read_key_again().await && presented(self.key())) {
+        if presented(self.key()) {
+            return KeyCheck::Accepted;
+        }
+        // Whether this call read the credentials or waited for a concurrent call that did, the
+        // key held now is the one to compare.
+        self.read_key_again().await;
+        if presented(self.key()) {
             return KeyCheck::Accepted;
         }
         match self.key() {
@@ -171,26 +177,24 @@ impl App {
         }
     }
 
-    /// Reads the key from the credentials, unless that was done less than [`KEY_REREAD`] ago;
-    /// whether it was read.
-    async fn read_key_again(&self) -> bool {
+    /// Reads the key from the credentials, unless that was done less than [`KEY_REREAD`] ago
+    /// (calls arriving together wait for the one that reads).
+    async fn read_key_again(&self) {
         let Some(source) = &self.key_source else {
-            return false;
+            return;
         };
         let mut last = self.key_read.lock().await;
         if last.is_some_and(|at| at.elapsed() < KEY_REREAD) {
-            return false;
+            return;
         }
         *last = Some(Instant::now());
         match source.load().await {
             Ok(credentials) => {
                 *self.webhook_key.write().expect("key lock") = credentials.dataverse.webhook_key;
                 tracing::info!("Dataverse webhook key read again from the credentials");
-                true
             }
             Err(error) => {
                 tracing::warn!(%error, "credentials not read again for the webhook key");
-                false
             }
         }
     }

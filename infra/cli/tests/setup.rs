@@ -585,3 +585,96 @@ async fn a_dry_run_writes_nothing_and_remove_undoes_the_registrations_only() {
     assert!(line(&stdout, "✔", "dataverse webhook").contains("nothing to remove"));
     assert!(line(&stdout, "✔", "webhook registration").contains("(unchanged)"));
 }
+
+#[tokio::test]
+async fn a_sellers_edits_reach_partner_center_through_the_webhook_setup_registered() {
+    let sim = sim::start().await;
+    let currency = seed_currency(&sim);
+    let (_serve, deployment) = deployment(&sim).await;
+    let (code, stdout, stderr) = deployment.run(&["setup"]).await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+
+    // serve polls once a minute: what happens in the next seconds comes through the webhook.
+    // The seller's opportunity, then its solution (the opportunity alone is refused for want of
+    // one; the solution's Create step names it, and it is shared).
+    let opportunity = common::seed_shared_opportunity(&sim, currency);
+    let referral_of = || {
+        sim.state
+            .dv
+            .row("opportunities", opportunity)
+            .and_then(|row| {
+                row.get("msft_microsoftpartnercenterreferralidentifier")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            })
+    };
+    common::wait_for(
+        "the referral, through the webhook",
+        Duration::from_secs(10),
+        || referral_of().is_some(),
+    )
+    .await;
+    let referral = referral_of().unwrap();
+
+    // The seller edits the deal value in the app: the Update step delivers it.
+    sim.state
+        .dv
+        .edit(
+            "opportunities",
+            opportunity,
+            common::object(serde_json::json!({"estimatedvalue": 180000})),
+        )
+        .unwrap();
+    let value = || {
+        sim.state.pc.store.lock().unwrap().get(&referral).unwrap()["details"]["dealValue"].clone()
+    };
+    common::wait_for(
+        "the new deal value in Partner Center",
+        Duration::from_secs(10),
+        || value() == serde_json::json!(180000),
+    )
+    .await;
+
+    // The deliveries, as Dataverse's log would show them: the seller's edits, and cosell's own
+    // write-backs (answered without a read), all 200.
+    let log: Value = reqwest::get(format!("{}/_admin/dataverse/deliveries", sim.base_url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let deliveries = log["value"].as_array().unwrap();
+    let of = |entity: &str, message: &str| {
+        deliveries
+            .iter()
+            .filter(|d| d["entity"] == entity && d["message"] == message)
+            .count()
+    };
+    assert!(of("opportunity", "Create") >= 1, "{log}");
+    assert!(
+        of("msft_microsoftpartnercentersolutions", "Create") >= 1,
+        "{log}"
+    );
+    assert!(
+        of("opportunity", "Update") >= 2,
+        "the edit and a write-back: {log}"
+    );
+    let answered = || all_answered_200(&sim);
+    for _ in 0..250 {
+        if answered() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(answered(), "{:#?}", sim.state.dv.deliveries.log());
+}
+
+/// Whether every delivery logged so far was answered 200.
+fn all_answered_200(sim: &cosell_sim::Sim) -> bool {
+    sim.state
+        .dv
+        .deliveries
+        .log()
+        .iter()
+        .all(|d| d.status == Some(200))
+}

@@ -34,11 +34,17 @@ pub fn router() -> Router<Arc<SimState>> {
             get(get_row).patch(edit_row).delete(delete_row),
         )
         .route("/_admin/dataverse/delta-tokens/expire", post(expire_tokens))
+        .route("/_admin/dataverse/deliveries", get(list_deliveries))
         .route("/_admin/dataverse/limits", get(get_limits).put(put_limits))
         .route(
             "/_admin/dataverse/settings",
             get(get_settings).put(put_settings),
         )
+}
+
+/// The Dataverse webhook's deliveries, oldest first (url, entity, id, message, status).
+async fn list_deliveries(State(state): State<Arc<SimState>>) -> Json<Value> {
+    Json(json!({ "value": state.dv.deliveries.log() }))
 }
 
 async fn list_rows(State(state): State<Arc<SimState>>, Path(set): Path<String>) -> Json<Value> {

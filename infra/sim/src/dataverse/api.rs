@@ -94,6 +94,16 @@ async fn handle(
 fn execute(state: &SimState, request: DvRequest) -> Response {
     let dv = &state.dv;
     let mut store = dv.store.lock().expect("dataverse store");
+    let response = answer(state, &mut store, request);
+    // Every Web API call acts as the application user: its writes raise the webhook as such.
+    let changes = store.take_changes();
+    let config = dv.config();
+    dv.deliveries
+        .raise(&config, &store, changes, config.application_user_id);
+    response
+}
+
+fn answer(state: &SimState, store: &mut Store, request: DvRequest) -> Response {
     if request.path.trim_matches('/') == "$batch" {
         if request.method != Method::POST {
             return method_not_allowed(&request).into_response();
@@ -106,9 +116,9 @@ fn execute(state: &SimState, request: DvRequest) -> Response {
         };
         let prefer = Prefer::from_headers(&request.headers);
         let (status, bytes, content_type) =
-            batch::run(&mut store, &items, &prefer, &mut |store: &mut Store,
-                                                          part: &DvRequest,
-                                                          refs: &HashMap<
+            batch::run(store, &items, &prefer, &mut |store: &mut Store,
+                                                     part: &DvRequest,
+                                                     refs: &HashMap<
                 String,
                 (String, Uuid),
             >| {
@@ -124,7 +134,7 @@ fn execute(state: &SimState, request: DvRequest) -> Response {
         }
         .into_response();
     }
-    match execute_one(state, &mut store, &request, &HashMap::new(), "") {
+    match execute_one(state, store, &request, &HashMap::new(), "") {
         Ok((response, _)) => response.into_response(),
         Err(error) => error.into_response(),
     }

@@ -11,6 +11,7 @@ mod batch;
 mod changes;
 mod config;
 mod customize;
+pub mod deliveries;
 pub mod error;
 pub mod filter;
 pub mod limits;
@@ -51,6 +52,8 @@ pub struct DvState {
     store: Mutex<Store>,
     pub limits: Limits,
     delta_token_max_age_secs: AtomicU64,
+    /// The Dataverse webhook's deliveries (`GET /_admin/dataverse/deliveries`).
+    pub deliveries: Arc<deliveries::Deliveries>,
 }
 
 impl DvState {
@@ -61,11 +64,13 @@ impl DvState {
                 let mut store = Store::new(config.first_version);
                 plugins::seed(&config, &mut store);
                 customize::seed_forms(&config, &mut store);
+                store.take_changes(); // a new environment's own rows raise nothing
                 store
             }),
             limits: Limits::new(config.limits.clone()),
             delta_token_max_age_secs: AtomicU64::new(config.delta_token_max_age_secs),
             config: Mutex::new(Arc::new(config)),
+            deliveries: Arc::default(),
         }
     }
 
@@ -148,7 +153,15 @@ impl DvState {
         let mut data = data;
         data.insert("modifiedon".into(), now.into());
         store.put(set, id, data);
+        self.raise_as_seller(&config, &mut store);
         Ok(id)
+    }
+
+    /// An admin write is a seller's edit in the app: it raises the webhook as the seller.
+    fn raise_as_seller(&self, config: &DvConfig, store: &mut Store) {
+        let changes = store.take_changes();
+        self.deliveries
+            .raise(config, store, changes, deliveries::seller_id());
     }
 
     /// Seeds a new row (see [`DvState::write`]).
@@ -172,11 +185,10 @@ impl DvState {
 
     /// Deletes a row as a seller would (change tracking reports the deletion).
     pub fn delete(&self, set: &str, id: Uuid) -> bool {
-        self.store
-            .lock()
-            .expect("dataverse store")
-            .remove(set, &id)
-            .is_some()
+        let mut store = self.store.lock().expect("dataverse store");
+        let removed = store.remove(set, &id).is_some();
+        self.raise_as_seller(&self.config(), &mut store);
+        removed
     }
 
     /// A row with every column and annotation, plus `@odata.etag`.

@@ -24,6 +24,15 @@ pub fn etag(version: u64) -> String {
     format!("W/\"{version}\"")
 }
 
+/// One row written or removed, before and after: what raises the Dataverse webhook's events.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowChange {
+    pub set: String,
+    pub id: Uuid,
+    pub before: Option<Map<String, Value>>,
+    pub after: Option<Map<String, Value>>,
+}
+
 /// A deleted row, remembered for change tracking.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Deletion {
@@ -56,6 +65,10 @@ pub struct Store {
     pub tokens_expired_through: u64,
     /// Tables (logical names) whose change tracking a metadata update switched on.
     pub change_tracking_on: BTreeSet<String>,
+    /// Row changes not yet taken ([`Store::take_changes`]); a rolled-back change set's go too.
+    changes: Vec<RowChange>,
+    /// Where the open change set's changes start.
+    changes_at_begin: usize,
 }
 
 impl Store {
@@ -66,6 +79,8 @@ impl Store {
             journal: None,
             tokens_expired_through: 0,
             change_tracking_on: BTreeSet::new(),
+            changes: Vec::new(),
+            changes_at_begin: 0,
         }
     }
 
@@ -101,12 +116,19 @@ impl Store {
     pub fn put(&mut self, set: &str, id: Uuid, mut data: Map<String, Value>) -> u64 {
         let version = self.bump_version();
         data.insert("versionnumber".into(), version.into());
+        let after = Some(data.clone());
         let previous = self
             .tables
             .entry(set.to_owned())
             .or_default()
             .rows
             .insert(id, StoredRow { data, version });
+        self.changes.push(RowChange {
+            set: set.to_owned(),
+            id,
+            before: previous.as_ref().map(|p| p.data.clone()),
+            after,
+        });
         self.record(Undo::Row {
             set: set.to_owned(),
             id,
@@ -123,6 +145,12 @@ impl Store {
         let version = self.version;
         let table = self.tables.get_mut(set)?;
         table.deletions.push(Deletion { id: *id, version });
+        self.changes.push(RowChange {
+            set: set.to_owned(),
+            id: *id,
+            before: Some(previous.data.clone()),
+            after: None,
+        });
         self.record(Undo::Row {
             set: set.to_owned(),
             id: *id,
@@ -144,6 +172,12 @@ impl Store {
     /// harmless, as in the real service.
     pub fn begin(&mut self) {
         self.journal = Some(Vec::new());
+        self.changes_at_begin = self.changes.len();
+    }
+
+    /// The row changes since the last call, oldest first.
+    pub fn take_changes(&mut self) -> Vec<RowChange> {
+        std::mem::take(&mut self.changes)
     }
 
     pub fn commit(&mut self) {
@@ -154,6 +188,7 @@ impl Store {
         let Some(journal) = self.journal.take() else {
             return;
         };
+        self.changes.truncate(self.changes_at_begin);
         for undo in journal.into_iter().rev() {
             match undo {
                 Undo::Row { set, id, previous } => {
