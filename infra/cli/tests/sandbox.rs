@@ -25,9 +25,16 @@ async fn the_sandbox_narrates_syncs_and_its_guide_works() {
     ]);
     let mut sandbox = Running::spawn(command);
 
+    // setup's Dynamics 365 steps first (Microsoft's schema is there: nothing to create), then
+    // the syncs.
+    let webhook = sandbox
+        .line(Duration::from_secs(60), |l| l.contains("dataverse webhook"))
+        .await;
+    assert!(webhook.starts_with("✔ dataverse webhook — "), "{webhook}");
     let first = sandbox
         .line(Duration::from_secs(60), |l| {
-            l.starts_with('✔') || l.starts_with('✖')
+            (l.starts_with('✔') || l.starts_with('✖'))
+                && (l.contains("inbound ") || l.contains("outbound"))
         })
         .await;
     assert!(first.starts_with("✔ "), "the seeded data syncs: {first}");
@@ -178,4 +185,68 @@ async fn the_sandbox_narrates_syncs_and_its_guide_works() {
     let (code, lines) = sandbox.terminate().await;
     assert_eq!(code, 0, "{lines:#?}");
     assert!(lines.iter().any(|l| l.starts_with("stopped")), "{lines:#?}");
+}
+
+#[tokio::test]
+async fn a_bare_sandbox_is_set_up_first_and_a_sellers_edit_comes_through_the_webhook() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let state_arg = state.to_string_lossy().into_owned();
+    let mut command = cosell();
+    command.args([
+        "sandbox",
+        "--bare",
+        "--port",
+        "0",
+        "--listen",
+        "127.0.0.1:0",
+        "--dir",
+        &state_arg,
+        // A poll so rare that what syncs in the next seconds came through the webhook.
+        "--poll-interval",
+        "10m",
+    ]);
+    let mut sandbox = Running::spawn(command);
+    let schema = sandbox
+        .line(Duration::from_secs(60), |l| l.contains("co-sell schema"))
+        .await;
+    assert!(
+        schema.starts_with("✔ co-sell schema — cosell's own: created"),
+        "{schema}"
+    );
+    let webhook = sandbox
+        .line(Duration::from_secs(10), |l| l.contains("dataverse webhook"))
+        .await;
+    assert!(
+        webhook.starts_with("✔ dataverse webhook — ") && webhook.contains("steps: 5 created"),
+        "{webhook}"
+    );
+    sandbox
+        .line(Duration::from_secs(30), |l| {
+            l.starts_with("✔ outbound") && l.contains("created")
+        })
+        .await;
+    sandbox
+        .line(Duration::from_secs(30), |l| {
+            l.starts_with("Ctrl-C stops everything")
+        })
+        .await;
+    let raise = sandbox
+        .seen
+        .iter()
+        .map(|l| l.trim_start().to_owned())
+        .find(|l| l.starts_with("curl ") && l.contains("estimatedvalue"))
+        .unwrap_or_else(|| panic!("{:#?}", sandbox.seen));
+    let output = std::process::Command::new("sh")
+        .args(["-c", &raise])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    sandbox
+        .line(Duration::from_secs(20), |l| {
+            l.starts_with("✔ outbound") && l.contains("updated")
+        })
+        .await;
+    let (code, lines) = sandbox.terminate().await;
+    assert_eq!(code, 0, "{lines:#?}");
 }

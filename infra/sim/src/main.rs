@@ -18,6 +18,10 @@ struct Args {
     /// A JSON file with a full `SimConfig` (fields left out keep their defaults).
     #[arg(long)]
     config: Option<std::path::PathBuf>,
+    /// Serve a new Dynamics 365 environment: Microsoft's standard tables only, no co-sell
+    /// columns, change tracking off, no service endpoints or steps.
+    #[arg(long)]
+    bare: bool,
 }
 
 #[tokio::main]
@@ -33,6 +37,9 @@ async fn main() -> anyhow::Result<()> {
     };
     config.bind = args.bind;
     config.seed = args.seed;
+    if args.bare {
+        config.dataverse = cosell_sim::dataverse::DvConfig::bare();
+    }
     let sim = Sim::start(config).await?;
     println!("cosell-sim listening on {}", sim.base_url);
     tokio::signal::ctrl_c().await?;

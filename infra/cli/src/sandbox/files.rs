@@ -69,7 +69,7 @@ impl StateDir {
 pub fn write(
     dir: &StateDir,
     sim: &Sim,
-    webhook_url: &str,
+    serve_url: &str,
     poll_interval: &str,
 ) -> anyhow::Result<BTreeMap<String, String>> {
     let credentials = dir.file("credentials.json");
@@ -110,7 +110,14 @@ pub fn write(
         ("COSELL_PARTNER_CENTER_WEBHOOKS_URL", sim.base_url.clone()),
         ("COSELL_WEBHOOK_CERT_HOSTS", sim.addr.to_string()),
         ("COSELL_WEBHOOK_TRUST_ROOTS", path(ca)),
-        ("COSELL_WEBHOOK_URL", webhook_url.to_owned()),
+        (
+            "COSELL_WEBHOOK_URL",
+            format!("{serve_url}/webhooks/partner-center"),
+        ),
+        (
+            "COSELL_DATAVERSE_WEBHOOK_URL",
+            format!("{serve_url}/webhooks/dataverse"),
+        ),
         ("COSELL_POLL_INTERVAL", poll_interval.to_owned()),
         // Due alerts are posted by the retry run: every two seconds here, not every minute.
         ("COSELL_RETRY_INTERVAL", "2s".to_owned()),

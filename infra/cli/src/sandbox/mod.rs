@@ -1,8 +1,11 @@
 //! `cosell sandbox`: everything on one machine, no AWS, no Microsoft account. It starts the
-//! simulators (Partner Center, Dataverse, sign-in) on a fixed port, seeds them ([`seed`]),
-//! writes credentials and settings into a state directory ([`files`]), starts `serve` against
-//! them, registers serve's URL as the Partner Center webhook (with the real client's register
-//! call), and narrates every sync as one line with its latency — and, beside them, each task
+//! simulators (Partner Center, Dataverse, sign-in) on a fixed port — with `--bare`, a new
+//! Dynamics 365 environment without Microsoft's co-sell solution — writes credentials and
+//! settings into a state directory ([`files`]), runs `cosell setup`'s Dynamics 365 steps (the
+//! schema, change tracking, the Dataverse webhook at serve) and says what they did, seeds the
+//! simulators ([`seed`]), starts `serve` against them, registers serve's URL as the Partner
+//! Center webhook (with the real client's register call), and narrates every sync as one line
+//! with its latency — and, beside them, each task
 //! respond-by creates or closes and each alert posted to the simulated Teams webhook
 //! ([`watch`]). Then it stays up and prints the
 //! `curl` commands that change data in the simulators, so a person can watch the syncs follow.
@@ -20,7 +23,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use cosell_dataverse::pipeline::Apply;
 use cosell_partner_center::{WebhookEvent, WebhookRegistration};
+use cosell_sim::dataverse::DvConfig;
 use cosell_sim::token::TokenConfig;
 use cosell_sim::{Sim, SimConfig};
 use tokio::sync::broadcast;
@@ -48,6 +53,10 @@ pub struct Args {
     /// How often serve polls the Dataverse change feed.
     #[arg(long, default_value = "1s")]
     pub poll_interval: String,
+    /// A new Dynamics 365 environment: Microsoft's standard tables only, no co-sell columns,
+    /// change tracking off; `cosell setup` readies it before the first sync.
+    #[arg(long)]
+    pub bare: bool,
 }
 
 /// Syncs the seeded data makes: three referrals and one opportunity.
@@ -76,6 +85,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
             rotation_revokes_old: false,
             ..TokenConfig::default()
         },
+        dataverse: if args.bare {
+            DvConfig::bare()
+        } else {
+            DvConfig::default()
+        },
         ..SimConfig::default()
     })
     .await
@@ -85,14 +99,25 @@ async fn run(args: Args) -> anyhow::Result<()> {
             args.port
         )
     })?;
-    let deals = seed::dataverse(&sim.state)?;
-
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {} (try --listen)", args.listen))?;
     let serve_url = format!("http://{}", listener.local_addr()?);
     let webhook_url = format!("{serve_url}/webhooks/partner-center");
-    let settings = files::write(&dir, &sim, &webhook_url, &args.poll_interval)?;
+    let settings = files::write(&dir, &sim, &serve_url, &args.poll_interval)?;
+
+    // What `cosell setup` does in Dynamics 365: the schema (cosell's own in a bare environment),
+    // change tracking, and the Dataverse webhook at serve — so a seller's edit syncs through it.
+    let config = Config::only(settings.clone());
+    let (steps, schema) = crate::setup::dataverse_steps(&config, false, Apply::Write).await?;
+    println!("cosell setup readied Dynamics 365:");
+    print!("{}", output::Report::human(&steps));
+    let schema = schema.context("the co-sell schema could not be settled (see above)")?;
+    let deals = seed::dataverse(&sim.state, schema)?;
+    let sync_column = cosell_mapping::CrmConfig::default()
+        .with_schema(schema)
+        .columns
+        .sync;
 
     let (events, mut narration) = broadcast::channel(256);
     let server = Server::start(&Config::only(settings), listener, events).await?;
@@ -145,7 +170,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 Err(broadcast::error::RecvError::Closed) => break,
             },
             () = &mut settle, if !guided => {
-                print!("{}", guide(&sim.base_url, &serve_url, &dir, &referrals, &deals));
+                print!("{}", guide(&sim.base_url, &dir, &referrals, &deals, &sync_column));
                 guided = true;
             }
             () = &mut stop => break,
@@ -158,7 +183,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             }
             print!(
                 "{}",
-                guide(&sim.base_url, &serve_url, &dir, &referrals, &deals)
+                guide(&sim.base_url, &dir, &referrals, &deals, &sync_column)
             );
             guided = true;
         }
@@ -176,15 +201,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
 /// What a person can do next: each command works as printed.
 fn guide(
     sim: &str,
-    serve: &str,
     dir: &StateDir,
     referrals: &[String],
     deals: &seed::Deals,
+    sync_column: &str,
 ) -> String {
     let json = "-H 'content-type: application/json'";
     let new_referral = seed::example_referral().to_string();
     let invitation = referrals.first().map(String::as_str).unwrap_or("<id>");
-    let key = files::DATAVERSE_WEBHOOK_KEY;
     let config = dir.file("cosell.toml");
     let unshared = deals.unshared;
     let shared = deals.shared;
@@ -195,13 +219,12 @@ Try it — each command changes the simulated services; watch the line it causes
   curl -fsS -o /dev/null -X PATCH {sim}/_admin/partner-center/referrals/{invitation} {json} -d '{{\"status\":\"Active\",\"substatus\":\"Accepted\"}}'
   # Microsoft: send a new referral
   curl -fsS -o /dev/null -X POST {sim}/_admin/partner-center/referrals {json} -d '{new_referral}'
-  # Your seller: share an opportunity with Partner Center (the next poll creates its referral)
-  curl -fsS -o /dev/null -X PATCH {sim}/_admin/dataverse/rows/opportunities/{unshared} {json} -d '{{\"msft_microsoftpartnercenterreferralsync\":true}}'
-  # Your seller: raise a shared deal's value (the referral follows)
+  # Your seller: share an opportunity with Partner Center (the webhook brings it; the poll would too)
+  curl -fsS -o /dev/null -X PATCH {sim}/_admin/dataverse/rows/opportunities/{unshared} {json} -d '{{\"{sync_column}\":true}}'
+  # Your seller: raise a shared deal's value (Dataverse's webhook, registered by setup, brings it at once)
   curl -fsS -o /dev/null -X PATCH {sim}/_admin/dataverse/rows/opportunities/{shared} {json} -d '{{\"estimatedvalue\":210000}}'
-  # Dataverse's webhook: sync one opportunity now instead of at the next poll
-  curl -fsS -o /dev/null -X POST {serve}/webhooks/dataverse -H 'x-cosell-key: {key}' {json} -d '{{\"PrimaryEntityName\":\"opportunity\",\"PrimaryEntityId\":\"{shared}\"}}'
 Look:
+  curl -fsS {sim}/_admin/dataverse/deliveries   # what Dataverse's webhook delivered to serve
   curl -fsS {sim}/_admin/dataverse/rows/opportunities
   curl -fsS {sim}/_admin/partner-center/referrals
   curl -fsS {sim}/_admin/hooks/teams        # the alerts cosell posted to the Teams webhook
@@ -248,16 +271,20 @@ mod tests {
         };
         let text = guide(
             "http://127.0.0.1:7070",
-            "http://127.0.0.1:7071",
             &dir,
             &["r1".into()],
             &deals,
+            "msft_microsoftpartnercenterreferralsync",
         );
         let commands: Vec<_> = text
             .lines()
             .filter(|l| l.trim_start().starts_with("curl "))
             .collect();
         assert_eq!(commands.len(), 9, "{text}");
+        assert!(
+            !text.contains("/webhooks/dataverse"),
+            "no webhook to call by hand: {text}"
+        );
         assert!(
             text.contains("/_admin/partner-center/referrals/r1"),
             "{text}"

@@ -3,6 +3,8 @@
 //! three referrals from Microsoft — a new co-sell invitation, one already accepted, and a
 //! marketplace lead — so the first minute shows both directions and both CRM record kinds.
 
+use cosell_mapping::CrmConfig;
+use cosell_mapping::schema::{Schema, names};
 use cosell_sim::SimState;
 use cosell_sim::partner_center::referrals::{Source, create_referral};
 use serde_json::{Map, Value, json};
@@ -34,8 +36,40 @@ fn row(state: &SimState, set: &str, columns: Value) -> anyhow::Result<Uuid> {
 /// The partner's seller the new co-sell invitation names: a Dynamics 365 user, so they own it.
 pub const SELLER: &str = "sam.seller@partner.example";
 
-/// Users, currencies, accounts, contacts, opportunities and their solutions.
-pub fn dataverse(state: &SimState) -> anyhow::Result<Deals> {
+/// Where the co-sell columns and solutions are under a schema.
+struct Names {
+    sync: String,
+    visibility: String,
+    solutions_set: &'static str,
+    solution_id: String,
+    solution_name: String,
+    solution_lookup: &'static str,
+}
+
+impl Names {
+    fn of(schema: Schema) -> Names {
+        let crm = CrmConfig::default().with_schema(schema);
+        let (solutions_set, solution_lookup) = match schema {
+            Schema::Microsoft => ("msft_microsoftpartnercentersolutions", "msft_opportunityid"),
+            Schema::Cosell => (names::SOLUTIONS_SET, names::SOLUTION_OPPORTUNITY),
+        };
+        Names {
+            sync: crm.columns.sync,
+            visibility: crm.columns.visibility,
+            solutions_set,
+            solution_id: crm.solutions.id,
+            solution_name: crm.solutions.name,
+            solution_lookup,
+        }
+    }
+}
+
+/// Users, currencies, accounts, contacts, opportunities and their solutions, in `schema`'s
+/// columns. A seller shares a deal the way the app makes them: the opportunity, its solution,
+/// then "Sync with Partner Center" set — so the Dataverse webhook's first word on it is the
+/// one that shares it.
+pub fn dataverse(state: &SimState, schema: Schema) -> anyhow::Result<Deals> {
+    let names = Names::of(schema);
     row(
         state,
         "systemusers",
@@ -57,6 +91,7 @@ pub fn dataverse(state: &SimState) -> anyhow::Result<Deals> {
     let usd = usd.expect("USD is seeded first");
     let shared = deal(
         state,
+        &names,
         usd,
         &Deal {
             account: "Litware, Inc.",
@@ -73,6 +108,7 @@ pub fn dataverse(state: &SimState) -> anyhow::Result<Deals> {
     )?;
     let unshared = deal(
         state,
+        &names,
         usd,
         &Deal {
             account: "Adventure Works Cycles",
@@ -105,7 +141,7 @@ struct Deal {
 
 /// One partner-led deal (visible to Microsoft, no help asked): account, contact, opportunity,
 /// solution.
-fn deal(state: &SimState, currency: Uuid, deal: &Deal) -> anyhow::Result<Uuid> {
+fn deal(state: &SimState, names: &Names, currency: Uuid, deal: &Deal) -> anyhow::Result<Uuid> {
     let account = row(
         state,
         "accounts",
@@ -142,19 +178,28 @@ fn deal(state: &SimState, currency: Uuid, deal: &Deal) -> anyhow::Result<Uuid> {
             "customerid_account@odata.bind": format!("/accounts({account})"),
             "parentcontactid@odata.bind": format!("/contacts({contact})"),
             "transactioncurrencyid@odata.bind": format!("/transactioncurrencies({currency})"),
-            "msft_microsoftpartnercenterreferralsync": deal.sync,
-            "msft_microsoftpartnercenterreferralvisible": true,
+            (names.visibility.as_str()): true,
         }),
     )?;
     row(
         state,
-        "msft_microsoftpartnercentersolutions",
+        names.solutions_set,
         json!({
-            "msft_solutionid": deal.solution,
-            "msft_name": format!("Accelerator {}", deal.solution),
-            "msft_opportunityid@odata.bind": format!("/opportunities({opportunity})"),
+            (names.solution_id.as_str()): deal.solution,
+            (names.solution_name.as_str()): format!("Accelerator {}", deal.solution),
+            format!("{}@odata.bind", names.solution_lookup): format!("/opportunities({opportunity})"),
         }),
     )?;
+    if deal.sync {
+        state
+            .dv
+            .edit(
+                "opportunities",
+                opportunity,
+                object(json!({ (names.sync.as_str()): true })),
+            )
+            .map_err(|e| anyhow::anyhow!("sharing the opportunity: {e:?}"))?;
+    }
     Ok(opportunity)
 }
 

@@ -27,10 +27,11 @@ use cosell_dataverse::pipeline::Apply;
 use cosell_runtime::Runtime;
 
 use crate::check::{self, Check, Preflight};
-use crate::config::keys;
+use crate::config::{Config, keys};
 use crate::context::Context;
 use crate::output::{self, Format};
 use crate::webhooks;
+use cosell_mapping::schema::Schema;
 
 /// What `cosell setup` was asked to do beyond its defaults.
 pub struct Options<'a> {
@@ -79,35 +80,46 @@ pub fn main(ctx: &Context, options: &Options) -> ExitCode {
 fn dataverse(ctx: &Context, form: bool, apply: Apply) -> ExitCode {
     let result = ctx.block_on(async {
         let config = ctx.config()?.with_default_store();
-        let settings = config.runtime()?;
-        // The names the settings give, before the runtime lays the recorded schema over them.
-        let configured = settings.crm.clone();
-        let runtime = Runtime::start(settings).await?;
-        let url = config.get(keys::DATAVERSE_WEBHOOK_URL);
-        let (schema_check, schema) = schema::step(&runtime, &configured, apply).await;
-        let mut steps = vec![
-            schema_check,
-            change_tracking::step(&runtime.dataverse, apply).await,
-        ];
-        match schema {
-            Some(schema) => {
-                let crm = runtime.settings.crm.clone().with_schema(schema);
-                steps.push(dataverse_webhook::step(&runtime, &crm, url.as_deref(), apply).await);
-                if form {
-                    steps.push(form::step(&runtime.dataverse, &crm, apply).await);
-                }
-            }
-            None => steps.push(dataverse_webhook::undecided()),
-        }
-        anyhow::Ok(Preflight {
-            ok: steps.iter().all(|s| s.ok),
-            checks: steps,
-        })
+        anyhow::Ok(dataverse_steps(&config, form, apply).await?.0)
     });
     match result {
         Ok(steps) => output::print(ctx.format, &steps),
         Err(error) => output::fail(ctx.format, "setup", &error),
     }
+}
+
+/// The Dataverse steps with these settings (`cosell sandbox` runs them too): their lines, and
+/// the co-sell schema in use after them (`None`: undecided).
+pub async fn dataverse_steps(
+    config: &Config,
+    form: bool,
+    apply: Apply,
+) -> anyhow::Result<(Preflight, Option<Schema>)> {
+    let settings = config.runtime()?;
+    // The names the settings give, before the runtime lays the recorded schema over them.
+    let configured = settings.crm.clone();
+    let runtime = Runtime::start(settings).await?;
+    let url = config.get(keys::DATAVERSE_WEBHOOK_URL);
+    let (schema_check, schema) = schema::step(&runtime, &configured, apply).await;
+    let mut steps = vec![
+        schema_check,
+        change_tracking::step(&runtime.dataverse, apply).await,
+    ];
+    match schema {
+        Some(schema) => {
+            let crm = runtime.settings.crm.clone().with_schema(schema);
+            steps.push(dataverse_webhook::step(&runtime, &crm, url.as_deref(), apply).await);
+            if form {
+                steps.push(form::step(&runtime.dataverse, &crm, apply).await);
+            }
+        }
+        None => steps.push(dataverse_webhook::undecided()),
+    }
+    let preflight = Preflight {
+        ok: steps.iter().all(|s| s.ok),
+        checks: steps,
+    };
+    Ok((preflight, schema))
 }
 
 /// The takeover and the proof as a plan: what is registered now, and what would replace it.
