@@ -281,6 +281,7 @@ async fn outbound_section(
             format!("{deals} deals, each phase's edits at random moments over {span:.0} s ({edits_per_sec} per second on average): deals marked for sync, then edited (webhook), then edited again (schedule)"),
             "Dataverse webhook: the edit, then the call; timed at the server from request arrival to the answer, which comes after the referral was written in Partner Center and ✔/Audit written back".into(),
             format!("Schedule: the change-feed poll at start, then {interval_ms} ms after each run ends (`cosell serve` with COSELL_POLL_INTERVAL={interval_ms}ms; its default and Lambda's schedule are 60 s); timed from each edit until the simulator holds the new value (checked every ms), so it includes the wait for the next poll"),
+            "Registered webhook: the endpoint and opportunity Update step written as `cosell setup` writes them; each seller's edit is delivered by the simulated Dataverse (asynchronously, after the write); timed from the edit until the simulator holds the new value".into(),
         ],
         rows: vec![
             Row::info(
@@ -301,6 +302,11 @@ async fn outbound_section(
                     outcome.polls,
                     outcome.poll_runs.show()
                 )),
+            ),
+            Row::info(
+                "seller's edit → referral, webhook registered by setup",
+                outcome.delivered_update.show(),
+                Some("delivered by the simulated Dataverse; no poll runs".to_owned()),
             ),
         ],
         details: serde_json::to_value(&outcome)?,

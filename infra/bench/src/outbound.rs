@@ -8,9 +8,13 @@
 //!   `interval` after each run ends); timed from each edit to the moment the simulator holds the
 //!   new deal value, so it includes the wait for the next poll.
 //!
+//! - **the webhook `cosell setup` registers**: the service endpoint and its steps written as
+//!   setup writes them, then each edit delivered by the simulated Dataverse itself (no poll
+//!   runs); timed from each edit to the moment the simulator holds the new value.
+//!
 //! Sellers' edits arrive at random moments at `edits_per_sec` on average (an open arrival, not
 //! a closed loop of callers), for each phase: deals marked for sync, then edited with the
-//! webhook, then edited under the schedule.
+//! webhook, then edited under the schedule, then edited with the registered webhook.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -54,6 +58,9 @@ pub struct Outcome {
     pub polls: usize,
     /// How long each poll run took.
     pub poll_runs: Latencies,
+    /// Edit → new value in Partner Center, through the webhook registered as `setup` does and
+    /// delivered by the simulator.
+    pub delivered_update: Latencies,
 }
 
 pub async fn run(config: Config) -> anyhow::Result<Outcome> {
@@ -105,6 +112,12 @@ pub async fn run(config: Config) -> anyhow::Result<Outcome> {
     let poll_runs = schedule.await.context("the poll loop")??;
     let scheduled = scheduled?;
 
+    // The webhook `cosell setup` registers, delivered by the simulator: no poll runs now.
+    register_webhook(&stack).await?;
+    let edits: Vec<(Duration, usize)> = arrivals(config.deals, span).into_iter().zip(0..).collect();
+    let within = span + Duration::from_secs(60);
+    let delivered = watch_edits(&stack, &deals, &referrals, edits, |n| value(3, n), within).await?;
+
     Ok(Outcome {
         deals: config.deals,
         edits_per_sec: config.edits_per_sec,
@@ -114,7 +127,34 @@ pub async fn run(config: Config) -> anyhow::Result<Outcome> {
         schedule_update: Latencies::of(&scheduled).context("no scheduled edit timed")?,
         polls: poll_runs.len(),
         poll_runs: Latencies::of(&poll_runs).context("no poll ran")?,
+        delivered_update: Latencies::of(&delivered).context("no delivered edit timed")?,
     })
+}
+
+/// The Dataverse webhook as `cosell setup` registers it: an endpoint at the stack's route with
+/// the stack's key (WebhookKey), and the opportunity Update step watching what the outbound
+/// sync reads.
+async fn register_webhook(stack: &Stack) -> anyhow::Result<()> {
+    use cosell_dataverse::pipeline::{Apply, StepSpec};
+    let dataverse = stack.dataverse()?;
+    let url = format!("{}{}", stack.url, crate::stack::DATAVERSE_ROUTE);
+    let key = cosell_transport::Secret::new(crate::stack::DATAVERSE_WEBHOOK_KEY);
+    let (endpoint, _) = dataverse
+        .ensure_webhook_endpoint("cosell outbound sync", &url, &key, true, Apply::Write)
+        .await?;
+    let read =
+        cosell_mapping::outbound::OutboundInput::select(&cosell_mapping::CrmConfig::default());
+    let update = StepSpec {
+        name: "cosell: Update of opportunity".into(),
+        message: "Update".into(),
+        table: Some("opportunity".into()),
+        filtering_attributes: Some(read.join(",")),
+        pre_image: None,
+    };
+    dataverse
+        .ensure_step(&update, endpoint, Apply::Write)
+        .await?;
+    Ok(())
 }
 
 /// `count` moments spread at random over `span`, in order.

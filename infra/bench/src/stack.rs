@@ -184,6 +184,18 @@ impl Stack {
         })
     }
 
+    /// A Dataverse client of the simulator's default app, as an operator's `cosell setup` has.
+    pub fn dataverse(&self) -> anyhow::Result<cosell_dataverse::DataverseClient> {
+        let mut config = cosell_dataverse::DataverseConfig::new(
+            self.sim.state.dv.api_base_url(),
+            "tenant-1",
+            "sim-client",
+            cosell_transport::Secret::new("sim-secret"),
+        );
+        config.token_url = format!("{}/{{tenant}}/oauth2/v2.0/token", self.sim.base_url);
+        Ok(cosell_dataverse::DataverseClient::new(config)?)
+    }
+
     /// Adds `ms` before every request to Partner Center, Dataverse and the token endpoint.
     pub fn set_latency(&self, ms: u64) {
         for service in Service::ALL {

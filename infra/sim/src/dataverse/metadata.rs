@@ -82,6 +82,8 @@ pub fn get(
             "EntityLogicalName": logical,
             "AttributeType": kind,
             "RequiredLevel": level,
+            // A column a solution or `cosell setup` added carries its publisher's prefix.
+            "IsCustomAttribute": is_custom(column),
         })
         .as_object()
         .cloned()
@@ -332,6 +334,18 @@ fn select(row: Map<String, Value>, columns: Option<&[String]>) -> Map<String, Va
             .into_iter()
             .filter(|(k, _)| k == "MetadataId" || columns.iter().any(|c| c == k))
             .collect(),
+    }
+}
+
+/// Whether a column is custom: named with a publisher prefix (`msft_`, `cosell_`, `new_`…) —
+/// system columns have none, or one of Dynamics 365's own (`address1_`, `_…_value`).
+fn is_custom(column: &str) -> bool {
+    const SYSTEM_PREFIXES: [&str; 3] = ["address1", "address2", "msdyn"];
+    match column.split_once('_') {
+        Some((prefix, rest)) => {
+            !prefix.is_empty() && !rest.is_empty() && !SYSTEM_PREFIXES.contains(&prefix)
+        }
+        None => false,
     }
 }
 
