@@ -224,7 +224,7 @@ Try it — each command changes the simulated services; watch the line it causes
   # Your seller: raise a shared deal's value (Dataverse's webhook, registered by setup, brings it at once)
   curl -fsS -o /dev/null -X PATCH {sim}/_admin/dataverse/rows/opportunities/{shared} {json} -d '{{\"estimatedvalue\":210000}}'
 Look:
-  curl -fsS {sim}/_admin/dataverse/deliveries   # what Dataverse's webhook delivered to serve
+  curl -fsS {sim}/_admin/dataverse/deliveries   # what the Dataverse webhook delivered to serve
   curl -fsS {sim}/_admin/dataverse/rows/opportunities
   curl -fsS {sim}/_admin/partner-center/referrals
   curl -fsS {sim}/_admin/hooks/teams        # the alerts cosell posted to the Teams webhook
