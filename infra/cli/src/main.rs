@@ -84,6 +84,16 @@ enum Command {
         /// Print what each step would do, and write nothing.
         #[arg(long, conflicts_with = "remove")]
         dry_run: bool,
+        /// Sign a Dynamics 365 administrator in with a browser on this machine, terminal or not
+        /// (at a terminal this is what setup does unless told otherwise).
+        #[arg(long, conflicts_with_all = ["device", "as_application_user"])]
+        sign_in: bool,
+        /// Sign the administrator in with a code on another device.
+        #[arg(long, conflicts_with = "as_application_user")]
+        device: bool,
+        /// Make the Dynamics 365 changes as the application user, without asking.
+        #[arg(long)]
+        as_application_user: bool,
     },
     /// Cursors and watermarks with their age, the retry queue by state, dead items, and the
     /// last sync per direction.
@@ -193,16 +203,29 @@ fn main() -> ExitCode {
             test_timeout,
             form,
             dry_run,
+            sign_in,
+            device,
+            as_application_user,
             ..
-        } => setup::main(
-            &ctx,
-            &setup::Options {
-                save: &save,
-                test_timeout: std::time::Duration::from_secs(test_timeout),
-                form,
-                dry_run,
-            },
-        ),
+        } => {
+            use setup::identity::Admin;
+            let admin = match (sign_in, device, as_application_user) {
+                (true, _, _) => Admin::Browser,
+                (_, true, _) => Admin::Device,
+                (_, _, true) => Admin::ApplicationUser,
+                _ => Admin::Auto,
+            };
+            setup::main(
+                &ctx,
+                &setup::Options {
+                    save: &save,
+                    test_timeout: std::time::Duration::from_secs(test_timeout),
+                    form,
+                    dry_run,
+                    admin,
+                },
+            )
+        }
         Command::Status => status::main(&ctx),
         Command::Replay { id, dead } => replay::main(&ctx, id.as_deref(), dead),
         Command::Backfill(args) => backfill::main(&ctx, args),

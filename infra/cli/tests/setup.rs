@@ -678,3 +678,68 @@ fn all_answered_200(sim: &cosell_sim::Sim) -> bool {
         .iter()
         .all(|d| d.status == Some(200))
 }
+
+#[tokio::test]
+async fn an_administrator_signs_in_for_what_the_application_user_may_not_do() {
+    // Only Ada may customize (System Customizer); the application user may not, as it should be.
+    let mut dataverse = cosell_sim::dataverse::DvConfig::bare();
+    dataverse.customizers = vec![cosell_sim::token::users::ADMIN.to_owned()];
+    let sim = cosell_sim::Sim::start(cosell_sim::SimConfig {
+        partner_center: cosell_sim::partner_center::PcConfig {
+            delivery: cosell_sim::partner_center::DeliveryConfig::fast(),
+            validation_events_per_minute: 10,
+            ..Default::default()
+        },
+        dataverse,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    seed_currency(&sim);
+    let (_serve, deployment) = deployment(&sim).await;
+
+    // No terminal: the application user, without asking; each refused step names the role.
+    let (code, stdout, _) = deployment.run(&["setup"]).await;
+    assert_eq!(code, 1);
+    assert!(
+        line(&stdout, "✔", "dynamics 365 identity").contains("the application user"),
+        "{stdout}"
+    );
+    let refused = line(&stdout, "✖", "co-sell schema");
+    assert!(
+        refused.contains("prvCreateEntity") && refused.contains("System Customizer"),
+        "{refused}"
+    );
+    assert!(
+        line(&stdout, "✖", "change tracking").contains("System Customizer"),
+        "{stdout}"
+    );
+    assert_eq!(
+        sim_event(&sim, "dataverse POST EntityDefinitions Attributes"),
+        0
+    );
+
+    // An administrator signs in: the same run goes through, written as her.
+    let mut setup = common::Login::spawn_command(deployment.command(&["setup", "--sign-in"]));
+    let url = setup.url().await;
+    common::browse(&url, None).await;
+    let (code, stdout, stderr) = setup.finish().await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        line(&stdout, "✔", "dynamics 365 identity").contains("ada@contoso.example"),
+        "{stdout}"
+    );
+    assert!(
+        line(&stdout, "✔", "co-sell schema").contains("cosell's own: created"),
+        "{stdout}"
+    );
+    // The delta read is still tried as the application user, who will read the changes.
+    assert!(
+        line(&stdout, "✔", "change tracking").contains("a delta read works"),
+        "{stdout}"
+    );
+    assert!(
+        line(&stdout, "✔", "dataverse webhook").contains("steps: 5 created"),
+        "{stdout}"
+    );
+}

@@ -58,8 +58,28 @@ impl DataverseClient {
         &self.base
     }
 
+    /// This client acting as a signed-in person, with their access token, instead of the app.
+    pub fn acting_as(&self, access_token: Secret) -> Result<DataverseClient, DataverseError> {
+        let mut config = DataverseConfig::clone(&self.config);
+        config.user_access_token = Some(access_token);
+        DataverseClient::new(config)
+    }
+
+    /// The scope a person signs in to this environment with ([`DataverseConfig::user_scope`]).
+    pub fn user_scope(&self) -> String {
+        self.config.user_scope()
+    }
+
+    /// The tenant and app id this client signs in with.
+    pub fn app(&self) -> (&str, &str) {
+        (&self.config.tenant, &self.config.client_id)
+    }
+
     async fn token(&self) -> Result<Secret, ApiError> {
         let config = &self.config;
+        if let Some(token) = &config.user_access_token {
+            return Ok(token.clone());
+        }
         self.tokens
             .get(|| async {
                 request_token(

@@ -32,6 +32,9 @@ pub struct DataverseConfig {
     pub change_page_size: Option<u32>,
     /// A cached token is renewed this long before it expires.
     pub token_margin: Duration,
+    /// A signed-in person's access token, used instead of the app's own (client credentials):
+    /// `cosell setup` writes the schema as the administrator who signed in. Not renewed.
+    pub user_access_token: Option<Secret>,
 }
 
 impl DataverseConfig {
@@ -58,7 +61,15 @@ impl DataverseConfig {
             },
             change_page_size: None,
             token_margin: Duration::from_secs(300),
+            user_access_token: None,
         }
+    }
+
+    /// The delegated scope a person signs in to this environment with (`…/user_impersonation`),
+    /// and `offline_access`.
+    pub fn user_scope(&self) -> String {
+        let resource = self.scope.trim_end_matches("/.default");
+        format!("{resource}/user_impersonation offline_access")
     }
 
     /// The token endpoint with the tenant filled in.

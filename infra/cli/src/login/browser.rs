@@ -89,7 +89,7 @@ pub(super) async fn sign_in(
         ("code", code),
         ("redirect_uri", redirect_uri.as_str()),
         ("code_verifier", verifier.as_str()),
-        ("scope", context.scope),
+        ("scope", context.scope.as_str()),
     ];
     request_token(&context.http, &context.endpoint("token"), &form)
         .await
@@ -119,7 +119,7 @@ fn authorize_url(
         .append_pair("response_type", "code")
         .append_pair("redirect_uri", redirect_uri)
         .append_pair("response_mode", "query")
-        .append_pair("scope", context.scope)
+        .append_pair("scope", context.scope.as_str())
         .append_pair("state", state)
         .append_pair("code_challenge", &challenge)
         .append_pair("code_challenge_method", "S256")

@@ -37,7 +37,7 @@ pub(super) async fn sign_in(context: &SignInContext) -> anyhow::Result<TokenResp
     };
     let form = [
         ("client_id", context.app.client_id.as_str()),
-        ("scope", context.scope),
+        ("scope", context.scope.as_str()),
     ];
     let url = context.endpoint("devicecode");
     let response = context

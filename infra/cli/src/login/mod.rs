@@ -68,19 +68,40 @@ pub fn main(ctx: &Context, args: Args) -> ExitCode {
     }
 }
 
-/// What the sign-in needs from the settings and the credentials.
+/// What the sign-in needs from the settings and the credentials: the app the person signs in
+/// to, its tenant, and the scope asked for.
 pub(crate) struct SignInContext {
     pub http: Http,
     pub app: PartnerCenterApp,
     pub settings: Settings,
-    pub scope: &'static str,
+    pub tenant: String,
+    pub scope: String,
     pub wait: Duration,
 }
 
 impl SignInContext {
     fn endpoint(&self, name: &str) -> String {
-        self.settings
-            .login_endpoint(&self.settings.partner_center_tenant, name)
+        self.settings.login_endpoint(&self.tenant, name)
+    }
+}
+
+/// How a person signs in: a browser on this machine, or a code on another device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Flow {
+    Browser { port: u16 },
+    Device,
+}
+
+/// Signs a person in with `flow`; the token answer (access token, and a refresh token when the
+/// scope asks for `offline_access`).
+pub(crate) async fn sign_in(
+    context: &SignInContext,
+    flow: Flow,
+    user: Option<&str>,
+) -> anyhow::Result<cosell_transport::TokenResponse> {
+    match flow {
+        Flow::Browser { port } => browser::sign_in(context, port, user).await,
+        Flow::Device => device::sign_in(context).await,
     }
 }
 
@@ -135,13 +156,15 @@ async fn login(settings: &Settings, args: &Args) -> anyhow::Result<LoginReport> 
         http: Http::new(HttpConfig::default())?,
         app,
         settings: settings.clone(),
-        scope: DEFAULT_REFERRALS_SCOPE,
+        tenant: settings.partner_center_tenant.clone(),
+        scope: DEFAULT_REFERRALS_SCOPE.to_owned(),
         wait: Duration::from_secs(args.timeout),
     };
     let (flow, public_client, answer) = if args.device {
-        ("device", true, device::sign_in(&context).await?)
+        ("device", true, sign_in(&context, Flow::Device, None).await?)
     } else {
-        let answer = browser::sign_in(&context, args.port, args.user.as_deref()).await?;
+        let flow = Flow::Browser { port: args.port };
+        let answer = sign_in(&context, flow, args.user.as_deref()).await?;
         ("browser", false, answer)
     };
     let refresh_token = answer.refresh_token.clone().with_context(|| {
@@ -171,7 +194,7 @@ async fn login(settings: &Settings, args: &Args) -> anyhow::Result<LoginReport> 
     })
 }
 
-async fn credential_store(settings: &Settings) -> CredentialStore {
+pub(crate) async fn credential_store(settings: &Settings) -> CredentialStore {
     let aws = match &settings.credentials {
         CredentialSource::SecretsManager(_) => {
             Some(aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)

@@ -109,7 +109,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
     // What `cosell setup` does in Dynamics 365: the schema (cosell's own in a bare environment),
     // change tracking, and the Dataverse webhook at serve — so a seller's edit syncs through it.
     let config = Config::only(settings.clone());
-    let (steps, schema) = crate::setup::dataverse_steps(&config, false, Apply::Write).await?;
+    let (steps, schema) = crate::setup::dataverse_steps(
+        &config,
+        false,
+        Apply::Write,
+        crate::setup::identity::Admin::ApplicationUser,
+    )
+    .await?;
     println!("cosell setup readied Dynamics 365:");
     print!("{}", output::Report::human(&steps));
     let schema = schema.context("the co-sell schema could not be settled (see above)")?;

@@ -14,8 +14,13 @@ const CUSTOMIZER_FIX: &str = "updating a table definition needs the System Custo
      System Administrator) role: run cosell setup as a user who holds it, or switch on \
      Power Apps → Tables → Opportunity → Properties → Advanced options → Track changes";
 
-/// Switches change tracking on for opportunity when it is off, then checks it.
-pub async fn step(dataverse: &DataverseClient, apply: Apply) -> Check {
+/// Switches change tracking on for opportunity when it is off (as `dataverse`'s identity), then
+/// checks it as the application user, who reads the changes.
+pub async fn step(
+    dataverse: &DataverseClient,
+    application_user: &DataverseClient,
+    apply: Apply,
+) -> Check {
     let switched = match dataverse.change_tracking_enabled("opportunity").await {
         Ok(true) => false,
         Ok(false) if apply == Apply::Plan => {
@@ -46,7 +51,7 @@ pub async fn step(dataverse: &DataverseClient, apply: Apply) -> Check {
             );
         }
     };
-    let mut checked = check::change_tracking(dataverse).await;
+    let mut checked = check::change_tracking(application_user).await;
     let done = if switched {
         "switched on for opportunity"
     } else {

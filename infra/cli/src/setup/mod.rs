@@ -16,6 +16,7 @@
 mod change_tracking;
 mod dataverse_webhook;
 mod form;
+pub mod identity;
 pub mod remove;
 mod schema;
 
@@ -42,6 +43,8 @@ pub struct Options<'a> {
     /// Print what each step would do; write nothing (Partner Center, Dataverse, the store, the
     /// credentials — but a rotated refresh token, stored as on any call).
     pub dry_run: bool,
+    /// Who the Dynamics 365 changes are made as.
+    pub admin: identity::Admin,
 }
 
 pub fn main(ctx: &Context, options: &Options) -> ExitCode {
@@ -52,7 +55,7 @@ pub fn main(ctx: &Context, options: &Options) -> ExitCode {
     if options.dry_run {
         let planned = plan_takeover(ctx, options.save);
         println!();
-        let dataverse = dataverse(ctx, options.form, Apply::Plan);
+        let dataverse = dataverse(ctx, options, Apply::Plan);
         println!();
         let checked = check::main(ctx);
         return [planned, dataverse, checked]
@@ -67,7 +70,7 @@ pub fn main(ctx: &Context, options: &Options) -> ExitCode {
     println!();
     let proved = webhooks::test(ctx, options.test_timeout);
     println!();
-    let dataverse = dataverse(ctx, options.form, Apply::Write);
+    let dataverse = dataverse(ctx, options, Apply::Write);
     println!();
     let checked = check::main(ctx);
     [proved, dataverse, checked]
@@ -77,10 +80,11 @@ pub fn main(ctx: &Context, options: &Options) -> ExitCode {
 }
 
 /// The Dataverse steps, one line each.
-fn dataverse(ctx: &Context, form: bool, apply: Apply) -> ExitCode {
+fn dataverse(ctx: &Context, options: &Options, apply: Apply) -> ExitCode {
     let result = ctx.block_on(async {
         let config = ctx.config()?.with_default_store();
-        anyhow::Ok(dataverse_steps(&config, form, apply).await?.0)
+        let steps = dataverse_steps(&config, options.form, apply, options.admin).await?;
+        anyhow::Ok(steps.0)
     });
     match result {
         Ok(steps) => output::print(ctx.format, &steps),
@@ -94,16 +98,23 @@ pub async fn dataverse_steps(
     config: &Config,
     form: bool,
     apply: Apply,
+    admin: identity::Admin,
 ) -> anyhow::Result<(Preflight, Option<Schema>)> {
     let settings = config.runtime()?;
     // The names the settings give, before the runtime lays the recorded schema over them.
     let configured = settings.crm.clone();
-    let runtime = Runtime::start(settings).await?;
+    let mut runtime = Runtime::start(settings).await?;
+    // The customizations are written as whoever signed in; what the functions will do (read
+    // changes) is still tried as the application user.
+    let application_user = runtime.dataverse.clone();
+    let (writer, who) = identity::writer(&runtime, admin).await?;
+    runtime.dataverse = writer;
     let url = config.get(keys::DATAVERSE_WEBHOOK_URL);
     let (schema_check, schema) = schema::step(&runtime, &configured, apply).await;
     let mut steps = vec![
+        who,
         schema_check,
-        change_tracking::step(&runtime.dataverse, apply).await,
+        change_tracking::step(&runtime.dataverse, &application_user, apply).await,
     ];
     match schema {
         Some(schema) => {

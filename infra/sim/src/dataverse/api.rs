@@ -38,14 +38,19 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(why) = state.tokens.authorize(&headers, Audience::Dataverse) {
-        let mut response =
-            DvError::new(StatusCode::UNAUTHORIZED, code::UNAUTHORIZED, why).into_response();
-        response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        return response;
-    }
+    let access = match state.tokens.authorize(&headers, Audience::Dataverse) {
+        Ok(access) => access,
+        Err(why) => {
+            let mut response =
+                DvError::new(StatusCode::UNAUTHORIZED, code::UNAUTHORIZED, why).into_response();
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return response;
+        }
+    };
+    // A person signed in (delegated), or the application user (client credentials).
+    let caller = access.grant.user.clone();
     let dv = &state.dv;
     let admission = match dv.limits.admit() {
         Ok(admission) => admission,
@@ -85,25 +90,36 @@ async fn handle(
         headers,
         body,
     };
-    let response = execute(&state, request);
+    let response = execute(&state, request, caller.as_deref());
     drop(admission);
     response
 }
 
 /// Runs one top-level request (a `$batch` or a single operation) under the store lock.
-fn execute(state: &SimState, request: DvRequest) -> Response {
+fn execute(state: &SimState, request: DvRequest, caller: Option<&str>) -> Response {
     let dv = &state.dv;
     let mut store = dv.store.lock().expect("dataverse store");
-    let response = answer(state, &mut store, request);
-    // Every Web API call acts as the application user: its writes raise the webhook as such.
+    let response = answer(state, &mut store, request, caller);
+    // A Web API call acts as the person signed in, or the application user: its writes raise
+    // the webhook as that user.
     let changes = store.take_changes();
     let config = dv.config();
-    dv.deliveries
-        .raise(&config, &store, changes, config.application_user_id);
+    let initiator = caller.map_or(config.application_user_id, user_id);
+    dv.deliveries.raise(&config, &store, changes, initiator);
     response
 }
 
-fn answer(state: &SimState, store: &mut Store, request: DvRequest) -> Response {
+/// The `systemuserid` the simulator gives a signed-in person.
+pub fn user_id(user: &str) -> Uuid {
+    super::plugins::stable_id(&format!("systemuser:{user}"))
+}
+
+fn answer(
+    state: &SimState,
+    store: &mut Store,
+    request: DvRequest,
+    caller: Option<&str>,
+) -> Response {
     if request.path.trim_matches('/') == "$batch" {
         if request.method != Method::POST {
             return method_not_allowed(&request).into_response();
@@ -122,7 +138,7 @@ fn answer(state: &SimState, store: &mut Store, request: DvRequest) -> Response {
                 String,
                 (String, Uuid),
             >| {
-                execute_one(state, store, part, refs, "batch ")
+                execute_one(state, store, part, refs, "batch ", caller)
             });
         return DvResponse {
             status,
@@ -134,7 +150,7 @@ fn answer(state: &SimState, store: &mut Store, request: DvRequest) -> Response {
         }
         .into_response();
     }
-    match execute_one(state, store, &request, &HashMap::new(), "") {
+    match execute_one(state, store, &request, &HashMap::new(), "", caller) {
         Ok((response, _)) => response.into_response(),
         Err(error) => error.into_response(),
     }
@@ -147,11 +163,23 @@ pub fn execute_one(
     request: &DvRequest,
     refs: &HashMap<String, (String, Uuid)>,
     event_prefix: &'static str,
+    caller: Option<&str>,
 ) -> Result<(DvResponse, Option<(String, Uuid)>), DvError> {
     let dv: &DvState = &state.dv;
     let resource = super::odata::parse_path(&request.path)?;
-    let options = QueryOptions::parse(request.query.clone())?;
     let config = dv.config();
+    if customizes(&request.method, &resource) && !may_customize(&config, caller) {
+        return Err(DvError::new(
+            StatusCode::FORBIDDEN,
+            code::PRIVILEGE_DENIED,
+            format!(
+                "Principal user ({}) is missing prvCreateEntity privilege: changing tables, \
+                 columns, views, forms or plug-in steps needs the System Customizer role.",
+                caller.unwrap_or("the application user")
+            ),
+        ));
+    }
+    let options = QueryOptions::parse(request.query.clone())?;
     let ctx = Ctx {
         config: &config,
         api: &dv.api,
@@ -170,7 +198,7 @@ pub fn execute_one(
                     serde_json::json!({
                         "@odata.context": format!("{}/$metadata#Microsoft.Dynamics.CRM.WhoAmIResponse", ctx.api),
                         "BusinessUnitId": super::plugins::stable_id("businessunit:root"),
-                        "UserId": ctx.config.application_user_id,
+                        "UserId": caller.map_or(ctx.config.application_user_id, user_id),
                         "OrganizationId": super::plugins::stable_id("organization"),
                     }),
                 ),
@@ -256,6 +284,44 @@ pub fn execute_one(
         )),
         _ => Err(method_not_allowed(request)),
     }
+}
+
+/// The sets a customization writes: the schema, the views and forms, and the event pipeline.
+const CUSTOMIZATION_SETS: [&str; 9] = [
+    "RelationshipDefinitions",
+    "PublishXml",
+    "publishers",
+    "solutions",
+    "serviceendpoints",
+    "sdkmessageprocessingsteps",
+    "sdkmessageprocessingstepimages",
+    "savedqueries",
+    "systemforms",
+];
+
+/// Whether a request changes the environment's customizations.
+fn customizes(method: &Method, resource: &Resource) -> bool {
+    if method == Method::GET {
+        return false;
+    }
+    match resource {
+        Resource::EntityDefinitions { .. } => true,
+        Resource::Collection(set) | Resource::Entity(set, _) => {
+            CUSTOMIZATION_SETS.contains(&set.as_str())
+        }
+        _ => false,
+    }
+}
+
+/// Whether `caller` may customize: everyone, unless [`DvConfig::customizers`] names who may.
+fn may_customize(config: &super::DvConfig, caller: Option<&str>) -> bool {
+    config.customizers.is_empty()
+        || caller.is_some_and(|user| {
+            config
+                .customizers
+                .iter()
+                .any(|c| c.eq_ignore_ascii_case(user))
+        })
 }
 
 fn method_not_allowed(request: &DvRequest) -> DvError {

@@ -40,6 +40,12 @@ pub struct DvConfig {
     /// The `systemuserid` of the application user every Web API call acts as: `WhoAmI`'s
     /// `UserId`, and the `InitiatingUserId` of the webhook contexts its writes raise.
     pub application_user_id: uuid::Uuid,
+    /// The people (sign-in names) whose role may change customizations — tables, columns,
+    /// relationships, views, forms, service endpoints and steps; publishing. Empty (the
+    /// default): every caller, the application user included. Set, the application user (client
+    /// credentials) is refused with a privilege error, as an app user without System
+    /// Customizer is.
+    pub customizers: Vec<String>,
 }
 
 /// Readings of the Web API kinder than the published docs (contract `dataverse.md` §7). Off by
@@ -307,6 +313,7 @@ impl Default for DvConfig {
             plugin_requires_business_required: false,
             business_unit_read: Vec::new(),
             application_user_id: super::plugins::stable_id("systemuser:application user"),
+            customizers: Vec::new(),
         }
     }
 }
