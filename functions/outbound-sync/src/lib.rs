@@ -58,8 +58,9 @@ pub struct Settings {
     /// `None`.
     pub webhook_key: Option<Secret>,
     pub webhook_header: HeaderName,
-    /// The application user's `systemuserid` (`WhoAmI`): a webhook context it initiated is
-    /// cosell's own write and is answered without a read. `None`: every context is synced.
+    /// The application user's `systemuserid`: a webhook context it initiated is cosell's own
+    /// write and is answered without a read. `None`: asked of Dataverse (`WhoAmI`) at the first
+    /// webhook call when [`App::with_identity_source`] gave a client, else every context is synced.
     pub application_user: Option<Uuid>,
 }
 
@@ -104,7 +105,9 @@ pub struct App {
     pub sync: Arc<OutboundSync>,
     webhook_key: RwLock<Option<Secret>>,
     webhook_header: HeaderName,
-    application_user: Option<Uuid>,
+    application_user: tokio::sync::OnceCell<Uuid>,
+    /// Who answers `WhoAmI` for the application user ([`App::with_identity_source`]).
+    identity_source: Option<cosell_dataverse::DataverseClient>,
     /// Where the key is read again from ([`App::with_key_source`]).
     key_source: Option<CredentialStore>,
     /// When the credentials were last read again for a key.
@@ -142,7 +145,12 @@ impl App {
             )),
             webhook_key: RwLock::new(settings.webhook_key),
             webhook_header: settings.webhook_header,
-            application_user: settings.application_user,
+            application_user: settings
+                .application_user
+                .map_or_else(tokio::sync::OnceCell::new, |id| {
+                    tokio::sync::OnceCell::new_with(Some(id))
+                }),
+            identity_source: None,
             key_source: None,
             key_read: tokio::sync::Mutex::new(None),
         }
@@ -154,6 +162,26 @@ impl App {
     pub fn with_key_source(mut self, store: CredentialStore) -> Self {
         self.key_source = Some(store);
         self
+    }
+
+    /// Asks `dataverse` who the application user is (`WhoAmI`) at the first webhook call, rather
+    /// than at start: a cold start or a scheduled poll never waits for it.
+    pub fn with_identity_source(mut self, dataverse: cosell_dataverse::DataverseClient) -> Self {
+        self.identity_source = Some(dataverse);
+        self
+    }
+
+    /// The application user's id: given, or asked once (a failure is asked again next time).
+    async fn application_user(&self) -> Option<Uuid> {
+        if let Some(id) = self.application_user.get() {
+            return Some(*id);
+        }
+        let dataverse = self.identity_source.as_ref()?;
+        self.application_user
+            .get_or_try_init(|| async { application_user(dataverse).await.ok_or(()) })
+            .await
+            .ok()
+            .copied()
     }
 
     fn key(&self) -> Option<Secret> {
@@ -200,17 +228,17 @@ impl App {
     }
 }
 
-/// The application user's id, for [`Settings::application_user`]: one `WhoAmI` request, given
-/// up on (every context then synced) rather than holding a start up for more than a second.
-pub async fn application_user(dataverse: &cosell_dataverse::DataverseClient) -> Option<Uuid> {
+/// The application user's id: one `WhoAmI` request, given up on after a second (that call's
+/// context is then synced like any other).
+async fn application_user(dataverse: &cosell_dataverse::DataverseClient) -> Option<Uuid> {
     match tokio::time::timeout(Duration::from_secs(1), dataverse.who_am_i()).await {
         Ok(Ok(id)) => Some(id),
         Ok(Err(error)) => {
-            tracing::warn!(%error, "WhoAmI failed: cosell's own writes will be read like any other");
+            tracing::warn!(%error, "WhoAmI failed: this call is read like any other");
             None
         }
         Err(_) => {
-            tracing::warn!("WhoAmI too slow: cosell's own writes will be read like any other");
+            tracing::warn!("WhoAmI too slow: this call is read like any other");
             None
         }
     }
@@ -355,7 +383,8 @@ pub async fn webhook_answer(
             );
         }
     };
-    if context.initiating_user.is_some() && context.initiating_user == app.application_user {
+    if context.initiating_user.is_some() && context.initiating_user == app.application_user().await
+    {
         return refused(
             StatusCode::OK,
             format!(

@@ -49,7 +49,6 @@ async fn start() -> Result<App, Error> {
     settings.crm = runtime.settings.crm.clone(); // with the cached metadata laid over
     settings.webhook_key = runtime.dataverse_webhook_key;
     settings.outbound.alerts = runtime.alerts.names();
-    settings.application_user = outbound_sync::application_user(&runtime.dataverse).await;
     if settings.webhook_key.is_none() {
         tracing::info!("no dataverse.webhook_key in the credentials yet: read again on a call");
     }
@@ -57,7 +56,8 @@ async fn start() -> Result<App, Error> {
         settings,
         runtime.store,
         Arc::new(runtime.partner_center),
-        Arc::new(runtime.dataverse),
+        Arc::new(runtime.dataverse.clone()),
     )
-    .with_key_source(runtime.credentials))
+    .with_key_source(runtime.credentials)
+    .with_identity_source(runtime.dataverse))
 }

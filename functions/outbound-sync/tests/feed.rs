@@ -434,3 +434,39 @@ async fn a_key_made_after_the_start_is_read_from_the_credentials() {
     // A wrong key now is refused at once: the credentials were read less than a minute ago.
     assert_eq!(call("forged").await, 401);
 }
+
+#[tokio::test]
+async fn the_application_user_is_asked_once_at_the_first_call_not_at_start() {
+    let stack = start().await;
+    let id = stack.seed_deal(&Deal::default());
+    stack.reset_counters();
+    let app = outbound_sync::App::new(
+        outbound_sync::Settings {
+            webhook_key: Some(cosell_transport::Secret::new(KEY)),
+            webhook_header: http::HeaderName::from_static(common::HEADER),
+            ..outbound_sync::Settings::from_lookup(|_| None).unwrap()
+        },
+        stack.store.clone(),
+        std::sync::Arc::new(stack.partner_center.clone()),
+        std::sync::Arc::new(stack.dataverse.clone()),
+    )
+    .with_identity_source(stack.dataverse.clone());
+    assert_eq!(stack.requests("dataverse"), 0, "nothing asked at start");
+    let mut context = common::remote_execution_context(id);
+    context["InitiatingUserId"] = json!(stack.sim.state.dv.config().application_user_id);
+    let call = || {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(common::HEADER, KEY.parse().unwrap());
+        let body = context.to_string();
+        let app = &app;
+        async move {
+            outbound_sync::webhook_answer(app, &http::Method::POST, &headers, None, body.into())
+                .await
+                .text
+        }
+    };
+    assert!(call().await.starts_with("ours: "));
+    assert_eq!(stack.requests("dataverse"), 1, "WhoAmI at the first call");
+    assert!(call().await.starts_with("ours: "));
+    assert_eq!(stack.requests("dataverse"), 1, "then nothing");
+}

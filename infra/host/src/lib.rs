@@ -70,8 +70,8 @@ impl Apps {
         inbound.crm = runtime.settings.crm.clone();
         outbound.crm = runtime.settings.crm.clone();
         outbound.webhook_key = runtime.dataverse_webhook_key.clone();
-        outbound.application_user = outbound_sync::application_user(&runtime.dataverse).await;
         let credentials = runtime.credentials.clone();
+        let identity = runtime.dataverse.clone();
         inbound.inbound.alerts = runtime.alerts.names();
         outbound.outbound.alerts = runtime.alerts.names();
         jobs.alerts(&runtime.alerts);
@@ -83,7 +83,8 @@ impl Apps {
             webhook_ingress::App::new(inbound, store.clone(), referrals.clone(), crm.clone())?;
         let outbound =
             outbound_sync::App::new(outbound, store.clone(), referrals.clone(), crm.clone())
-                .with_key_source(credentials);
+                .with_key_source(credentials)
+                .with_identity_source(identity);
         let jobs = retry_scheduler::App::from_parts(
             store.clone(),
             inbound.sync.clone(),
