@@ -125,17 +125,10 @@ impl DataverseClient {
         if same && !key_is_new {
             return Ok((id, Written::Unchanged));
         }
-        if apply == Apply::Plan {
-            return Ok((id, Written::Updated { was }));
-        }
-        self.update(
-            "serviceendpoints",
-            &Key::from(id),
-            &row,
-            Precondition::MustExist,
-        )
-        .await?;
-        Ok((id, Written::Updated { was }))
+        let written = self
+            .correct("serviceendpoints", id, &row, was, apply)
+            .await?;
+        Ok((id, written))
     }
 
     /// The step `spec` on `endpoint`: asynchronous, post-operation, made or corrected.
@@ -218,16 +211,23 @@ impl DataverseClient {
         if same {
             return Ok(image);
         }
-        if apply == Apply::Plan {
-            return Ok(Written::Updated { was });
+        self.correct("sdkmessageprocessingsteps", id, &row, was, apply)
+            .await
+    }
+
+    /// Brings an existing row to `row` (unless only planning): what it held was `was`.
+    async fn correct(
+        &self,
+        set: &str,
+        id: Id,
+        row: &Row,
+        was: String,
+        apply: Apply,
+    ) -> Result<Written, DataverseError> {
+        if apply == Apply::Write {
+            self.update(set, &Key::from(id), row, Precondition::MustExist)
+                .await?;
         }
-        self.update(
-            "sdkmessageprocessingsteps",
-            &Key::from(id),
-            &row,
-            Precondition::MustExist,
-        )
-        .await?;
         Ok(Written::Updated { was })
     }
 
@@ -277,17 +277,8 @@ impl DataverseClient {
             Some(found) => {
                 let id = id_of(&found.row, "sdkmessageprocessingstepimageid")?;
                 let was = text(&found.row, "attributes");
-                if apply == Apply::Plan {
-                    return Ok(Written::Updated { was });
-                }
-                self.update(
-                    "sdkmessageprocessingstepimages",
-                    &Key::from(id),
-                    &row,
-                    Precondition::MustExist,
-                )
-                .await?;
-                Ok(Written::Updated { was })
+                self.correct("sdkmessageprocessingstepimages", id, &row, was, apply)
+                    .await
             }
         }
     }
