@@ -25,6 +25,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use cosell_dataverse::pipeline::Apply;
+use cosell_mapping::schema::Schema;
 use cosell_runtime::Runtime;
 
 use crate::check::{self, Check, Preflight};
@@ -32,7 +33,6 @@ use crate::config::{Config, keys};
 use crate::context::Context;
 use crate::output::{self, Format};
 use crate::webhooks;
-use cosell_mapping::schema::Schema;
 
 /// What `cosell setup` was asked to do beyond its defaults.
 pub struct Options<'a> {
@@ -83,7 +83,12 @@ pub fn main(ctx: &Context, options: &Options) -> ExitCode {
 fn dataverse(ctx: &Context, options: &Options, apply: Apply) -> ExitCode {
     let result = ctx.block_on(async {
         let config = ctx.config()?.with_default_store();
-        let steps = dataverse_steps(&config, options.form, apply, options.admin).await?;
+        // A plan only reads: no one needs to sign in for it.
+        let admin = match apply {
+            Apply::Plan => identity::Admin::ApplicationUser,
+            Apply::Write => options.admin,
+        };
+        let steps = dataverse_steps(&config, options.form, apply, admin).await?;
         anyhow::Ok(steps.0)
     });
     match result {
