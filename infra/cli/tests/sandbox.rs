@@ -8,22 +8,29 @@ use std::time::Duration;
 
 use common::{Running, cosell};
 
+/// `cosell sandbox` on free ports, its state kept in `state`, with `extra` arguments.
+fn sandbox(state: &std::path::Path, extra: &[&str]) -> Running {
+    let state = state.to_string_lossy().into_owned();
+    let mut command = cosell();
+    command
+        .args([
+            "sandbox",
+            "--port",
+            "0",
+            "--listen",
+            "127.0.0.1:0",
+            "--dir",
+            &state,
+        ])
+        .args(extra);
+    Running::spawn(command)
+}
+
 #[tokio::test]
 async fn the_sandbox_narrates_syncs_and_its_guide_works() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
-    let state_arg = state.to_string_lossy().into_owned();
-    let mut command = cosell();
-    command.args([
-        "sandbox",
-        "--port",
-        "0",
-        "--listen",
-        "127.0.0.1:0",
-        "--dir",
-        &state_arg,
-    ]);
-    let mut sandbox = Running::spawn(command);
+    let mut sandbox = sandbox(&state, &[]);
 
     // setup's Dynamics 365 steps first (Microsoft's schema is there: nothing to create), then
     // the syncs.
@@ -190,23 +197,11 @@ async fn the_sandbox_narrates_syncs_and_its_guide_works() {
 #[tokio::test]
 async fn a_bare_sandbox_is_set_up_first_and_a_sellers_edit_comes_through_the_webhook() {
     let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state");
-    let state_arg = state.to_string_lossy().into_owned();
-    let mut command = cosell();
-    command.args([
-        "sandbox",
-        "--bare",
-        "--port",
-        "0",
-        "--listen",
-        "127.0.0.1:0",
-        "--dir",
-        &state_arg,
-        // A poll so rare that what syncs in the next seconds came through the webhook.
-        "--poll-interval",
-        "10m",
-    ]);
-    let mut sandbox = Running::spawn(command);
+    // A poll so rare that what syncs in the next seconds came through the webhook.
+    let mut sandbox = sandbox(
+        &dir.path().join("state"),
+        &["--bare", "--poll-interval", "10m"],
+    );
     let schema = sandbox
         .line(Duration::from_secs(60), |l| l.contains("co-sell schema"))
         .await;

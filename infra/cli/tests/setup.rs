@@ -285,13 +285,7 @@ async fn setup_names_organization_read_when_the_delta_read_is_refused() {
 }
 
 fn sim_event(sim: &cosell_sim::Sim, name: &str) -> u64 {
-    sim.state
-        .counters
-        .snapshot()
-        .events
-        .get(name)
-        .copied()
-        .unwrap_or(0)
+    sim.state.counters.count(name)
 }
 
 #[tokio::test]

@@ -43,6 +43,12 @@ impl Counters {
             .or_default() += 1;
     }
 
+    /// How often the event `"<service> <name>"` was counted so far (0 when never).
+    pub fn count(&self, key: &str) -> u64 {
+        let s = self.0.lock().expect("counters lock");
+        s.events.get(key).copied().unwrap_or(0)
+    }
+
     pub fn snapshot(&self) -> Snapshot {
         self.0.lock().expect("counters lock").clone()
     }

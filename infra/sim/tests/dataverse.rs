@@ -54,14 +54,7 @@ impl Dv {
     }
 
     fn event(&self, name: &str) -> u64 {
-        self.sim
-            .state
-            .counters
-            .snapshot()
-            .events
-            .get(name)
-            .copied()
-            .unwrap_or(0)
+        self.sim.state.counters.count(name)
     }
 }
 

@@ -322,44 +322,22 @@ impl DataverseClient {
     }
 
     async fn message_id(&self, message: &str) -> Result<Id, DataverseError> {
-        let page = self
-            .query(
-                "sdkmessages",
-                &Query::new()
-                    .select(["sdkmessageid"])
-                    .filter(Filter::eq("name", message))
-                    .top(1),
-            )
-            .await?;
-        match page.records.first() {
-            Some(record) => id_of(&record.row, "sdkmessageid"),
-            None => Err(DataverseError::protocol(
-                "sdkmessages",
-                format!("no message named {message}"),
-            )),
-        }
+        let ids = self.ids("sdkmessages", Filter::eq("name", message)).await?;
+        ids.into_iter().next().ok_or_else(|| {
+            DataverseError::protocol("sdkmessages", format!("no message named {message}"))
+        })
     }
 
     async fn filter_id(&self, message: Id, name: &str, table: &str) -> Result<Id, DataverseError> {
-        let page = self
-            .query(
-                "sdkmessagefilters",
-                &Query::new()
-                    .select(["sdkmessagefilterid"])
-                    .filter(
-                        Filter::eq("primaryobjecttypecode", table)
-                            .and(Filter::eq("_sdkmessageid_value", message.0)),
-                    )
-                    .top(1),
-            )
-            .await?;
-        match page.records.first() {
-            Some(record) => id_of(&record.row, "sdkmessagefilterid"),
-            None => Err(DataverseError::protocol(
+        let filter = Filter::eq("primaryobjecttypecode", table)
+            .and(Filter::eq("_sdkmessageid_value", message.0));
+        let ids = self.ids("sdkmessagefilters", filter).await?;
+        ids.into_iter().next().ok_or_else(|| {
+            DataverseError::protocol(
                 "sdkmessagefilters",
                 format!("no {name} filter for the table {table}"),
-            )),
-        }
+            )
+        })
     }
 }
 

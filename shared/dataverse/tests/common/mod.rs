@@ -50,11 +50,5 @@ pub fn row(value: Value) -> Row {
 
 /// A counter of the simulator's own events, e.g. `event(&sim, "dataverse throttled")`.
 pub fn event(sim: &Sim, name: &str) -> u64 {
-    sim.state
-        .counters
-        .snapshot()
-        .events
-        .get(name)
-        .copied()
-        .unwrap_or(0)
+    sim.state.counters.count(name)
 }
