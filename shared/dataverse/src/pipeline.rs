@@ -288,14 +288,32 @@ impl DataverseClient {
     pub async fn remove_webhook_endpoint(&self, name: &str) -> Result<usize, DataverseError> {
         let mut deleted = 0;
         for endpoint in self
-            .ids("serviceendpoints", Filter::eq("name", name))
+            .ids(
+                "serviceendpoints",
+                "serviceendpointid",
+                Filter::eq("name", name),
+            )
             .await?
         {
             let on_endpoint = Filter::eq("_eventhandler_value", endpoint.0);
-            for step in self.ids("sdkmessageprocessingsteps", on_endpoint).await? {
+            for step in self
+                .ids(
+                    "sdkmessageprocessingsteps",
+                    "sdkmessageprocessingstepid",
+                    on_endpoint,
+                )
+                .await?
+            {
                 // Its images first: Dataverse deletes them with the step; done here, not assumed.
                 let of_step = Filter::eq("_sdkmessageprocessingstepid_value", step.0);
-                for image in self.ids("sdkmessageprocessingstepimages", of_step).await? {
+                for image in self
+                    .ids(
+                        "sdkmessageprocessingstepimages",
+                        "sdkmessageprocessingstepimageid",
+                        of_step,
+                    )
+                    .await?
+                {
                     self.delete_row("sdkmessageprocessingstepimages", image)
                         .await?;
                 }
@@ -308,13 +326,17 @@ impl DataverseClient {
         Ok(deleted)
     }
 
-    /// The ids of `set`'s rows matching `filter` (every page; the key is `<singular>id`).
-    async fn ids(&self, set: &str, filter: Filter) -> Result<Vec<Id>, DataverseError> {
-        let key = format!("{}id", set.trim_end_matches('s'));
+    /// The ids (column `key`) of `set`'s rows matching `filter`, every page read.
+    pub async fn ids(
+        &self,
+        set: &str,
+        key: &str,
+        filter: Filter,
+    ) -> Result<Vec<Id>, DataverseError> {
         let rows = self
-            .query_all(set, &Query::new().select([key.as_str()]).filter(filter))
+            .query_all(set, &Query::new().select([key]).filter(filter))
             .await?;
-        rows.iter().map(|r| id_of(&r.row, &key)).collect()
+        rows.iter().map(|r| id_of(&r.row, key)).collect()
     }
 
     async fn delete_row(&self, set: &str, id: Id) -> Result<(), DataverseError> {
@@ -322,7 +344,9 @@ impl DataverseClient {
     }
 
     async fn message_id(&self, message: &str) -> Result<Id, DataverseError> {
-        let ids = self.ids("sdkmessages", Filter::eq("name", message)).await?;
+        let ids = self
+            .ids("sdkmessages", "sdkmessageid", Filter::eq("name", message))
+            .await?;
         ids.into_iter().next().ok_or_else(|| {
             DataverseError::protocol("sdkmessages", format!("no message named {message}"))
         })
@@ -331,7 +355,9 @@ impl DataverseClient {
     async fn filter_id(&self, message: Id, name: &str, table: &str) -> Result<Id, DataverseError> {
         let filter = Filter::eq("primaryobjecttypecode", table)
             .and(Filter::eq("_sdkmessageid_value", message.0));
-        let ids = self.ids("sdkmessagefilters", filter).await?;
+        let ids = self
+            .ids("sdkmessagefilters", "sdkmessagefilterid", filter)
+            .await?;
         ids.into_iter().next().ok_or_else(|| {
             DataverseError::protocol(
                 "sdkmessagefilters",

@@ -7,7 +7,7 @@
 
 use cosell_dataverse::customize::definitions as def;
 use cosell_dataverse::pipeline::Apply;
-use cosell_dataverse::{DataverseClient, DataverseError, Filter, Query, Row, bind};
+use cosell_dataverse::{DataverseClient, DataverseError, Filter, Row, bind};
 use cosell_mapping::CrmConfig;
 use cosell_mapping::schema::{PREFIX, Schema, names};
 use cosell_runtime::Runtime;
@@ -288,27 +288,38 @@ async fn ensure_solution(
     made: &mut Vec<String>,
     apply: Apply,
 ) -> Result<(), DataverseError> {
-    let publisher =
-        match first_id(dataverse, "publishers", "publisherid", "uniquename", PREFIX).await? {
-            Some(id) => id,
-            None if apply == Apply::Plan => {
-                made.push("the publisher cosell".into());
-                uuid::Uuid::nil()
-            }
-            None => {
-                let row = object(json!({
-                    "uniquename": PREFIX,
-                    "friendlyname": "cosell",
-                    "customizationprefix": PREFIX,
-                    "customizationoptionvalueprefix": OPTION_PREFIX,
-                }));
-                made.push("the publisher cosell".into());
-                dataverse.create("publishers", &row).await?.0
-            }
-        };
-    if first_id(dataverse, "solutions", "solutionid", "uniquename", SOLUTION)
-        .await?
-        .is_none()
+    let publisher = match first_id(
+        dataverse,
+        "publishers",
+        "publisherid",
+        Filter::eq("uniquename", PREFIX),
+    )
+    .await?
+    {
+        Some(id) => id,
+        None if apply == Apply::Plan => {
+            made.push("the publisher cosell".into());
+            uuid::Uuid::nil()
+        }
+        None => {
+            let row = object(json!({
+                "uniquename": PREFIX,
+                "friendlyname": "cosell",
+                "customizationprefix": PREFIX,
+                "customizationoptionvalueprefix": OPTION_PREFIX,
+            }));
+            made.push("the publisher cosell".into());
+            dataverse.create("publishers", &row).await?.0
+        }
+    };
+    if first_id(
+        dataverse,
+        "solutions",
+        "solutionid",
+        Filter::eq("uniquename", SOLUTION),
+    )
+    .await?
+    .is_none()
     {
         let mut row = object(json!({
             "uniquename": SOLUTION,
@@ -331,18 +342,11 @@ async fn ensure_solution(
 async fn ensure_views(dataverse: &DataverseClient, apply: Apply) -> Result<usize, DataverseError> {
     let mut created = 0;
     for (name, conditions, column) in VIEWS {
-        let found = dataverse
-            .query(
-                "savedqueries",
-                &Query::new()
-                    .select(["savedqueryid"])
-                    .filter(
-                        Filter::eq("name", name).and(Filter::eq("returnedtypecode", "opportunity")),
-                    )
-                    .top(1),
-            )
-            .await?;
-        if !found.records.is_empty() {
+        let view = Filter::eq("name", name).and(Filter::eq("returnedtypecode", "opportunity"));
+        if first_id(dataverse, "savedqueries", "savedqueryid", view)
+            .await?
+            .is_some()
+        {
             continue;
         }
         let fetch = format!(
@@ -368,28 +372,15 @@ async fn ensure_views(dataverse: &DataverseClient, apply: Apply) -> Result<usize
     Ok(created)
 }
 
+/// The id of `set`'s first row matching `filter`, if any.
 async fn first_id(
     dataverse: &DataverseClient,
     set: &str,
     key: &str,
-    column: &str,
-    value: &str,
+    filter: Filter,
 ) -> Result<Option<uuid::Uuid>, DataverseError> {
-    let page = dataverse
-        .query(
-            set,
-            &Query::new()
-                .select([key])
-                .filter(Filter::eq(column, value))
-                .top(1),
-        )
-        .await?;
-    Ok(page
-        .records
-        .first()
-        .and_then(|r| r.row.get(key))
-        .and_then(Value::as_str)
-        .and_then(|id| id.parse().ok()))
+    let ids = dataverse.ids(set, key, filter).await?;
+    Ok(ids.first().map(|id| id.0))
 }
 
 fn object(value: Value) -> Row {
