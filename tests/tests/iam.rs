@@ -52,6 +52,8 @@ const FUNCTIONS: &[(&str, &[&str])] = &[
 /// The sync-state port's methods (shared/store/src/port.rs).
 const PORT_METHODS: &[&str] = &[
     "record_event",
+    "claim_event",
+    "finish_event",
     "forget_event",
     "link_by_referral",
     "link_by_crm",

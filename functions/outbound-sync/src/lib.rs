@@ -30,7 +30,7 @@ use cosell_runtime::metrics::MetricSet;
 use cosell_secrets::CredentialStore;
 use cosell_store::SyncStore;
 use cosell_sync::outbound::feed::{PollError, PollReport};
-use cosell_sync::{Crm, OutboundSettings, OutboundSync, Referrals, Synced};
+use cosell_sync::{Crm, OutboundSettings, OutboundSync, Referrals, Synced, jobs};
 use cosell_transport::Secret;
 use http::header::HeaderName;
 use http::{HeaderMap, Method, StatusCode};
@@ -79,19 +79,23 @@ pub enum SettingsError {
 }
 
 impl Settings {
-    /// Reads the `COSELL_*` CRM settings, `COSELL_RETRY_*` and the webhook header name through
-    /// `lookup`.
+    /// Reads the `COSELL_*` CRM settings, `COSELL_RETRY_*`, the webhook header name and the
+    /// poll's schedule ([`jobs::POLL_SCHEDULE`]) through `lookup`.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
         let header = lookup(WEBHOOK_HEADER)
             .map(|h| h.trim().to_owned())
             .filter(|h| !h.is_empty())
             .unwrap_or_else(|| DEFAULT_WEBHOOK_HEADER.to_owned());
+        let mut outbound = OutboundSettings {
+            backoff: cosell_sync::backoff::Backoff::from_lookup(&lookup)?,
+            ..OutboundSettings::default()
+        };
+        if let Some(interval) = jobs::interval_setting(&lookup, jobs::POLL_SCHEDULE) {
+            outbound.poll_interval = interval;
+        }
         Ok(Self {
             crm: CrmConfig::from_lookup(&lookup)?,
-            outbound: OutboundSettings {
-                backoff: cosell_sync::backoff::Backoff::from_lookup(&lookup)?,
-                ..OutboundSettings::default()
-            },
+            outbound,
             webhook_key: None,
             webhook_header: HeaderName::try_from(header.as_str())
                 .map_err(|_| SettingsError::Header(header))?,

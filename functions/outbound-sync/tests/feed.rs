@@ -76,6 +76,41 @@ async fn the_delta_link_is_the_cursor_and_an_expired_one_takes_a_fresh_baseline(
     assert_eq!(stack.writes("dataverse"), 0, "{report:?}");
 }
 
+/// The configured Dataverse URL moved to another host (`org.crm4…` → a new org's URL, say): the
+/// stored delta link can no longer be followed with our token, and the feed takes a fresh
+/// baseline instead of failing every poll.
+#[tokio::test]
+async fn a_delta_link_on_another_host_takes_a_fresh_baseline() {
+    let stack = start().await;
+    let a = stack.seed_deal(&Deal::default());
+    stack.poll().await;
+    let cursor = stack.port().cursor(CURSOR).await.unwrap().unwrap();
+    let elsewhere = cosell_store::Cursor {
+        value: "https://old-org.crm.dynamics.com/api/data/v9.2/opportunities?$deltatoken=919042%2108%2f22%2f2017"
+            .into(),
+        ..cursor.clone()
+    };
+    let elsewhere = stack.port().put_cursor(&elsewhere).await.unwrap();
+    stack.seller_edit(a, json!({"description": "Edited after the move."}));
+
+    let report = stack.poll().await;
+    assert!(report.baseline, "{report:?}");
+    assert!(
+        matches!(report.synced[0].1, Synced::Updated { changes: 1, .. }),
+        "{report:?}"
+    );
+    let healed = stack.port().cursor(CURSOR).await.unwrap().unwrap();
+    assert!(healed.version > elsewhere.version);
+    assert!(
+        healed.value.starts_with(&stack.sim.state.dv.api_base_url()),
+        "{}",
+        healed.value
+    );
+    // ...and the feed goes on from the new link.
+    let report = stack.poll().await;
+    assert!(!report.baseline);
+}
+
 #[tokio::test]
 async fn a_run_holding_the_feed_lease_keeps_another_out() {
     let stack = start().await;

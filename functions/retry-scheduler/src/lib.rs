@@ -15,7 +15,6 @@ use std::time::Duration;
 use cosell_mapping::CrmConfig;
 use cosell_runtime::metrics::{self, MetricSet};
 use cosell_store::{StoreError, SyncStore};
-use cosell_sync::activity;
 use cosell_sync::backoff::{Backoff, BackoffError};
 use cosell_sync::metadata::{self as schema_cache, Refreshed, Schema};
 use cosell_sync::reconcile::SweepError;
@@ -24,6 +23,7 @@ use cosell_sync::{
     Crm, InboundSettings, InboundSync, OutboundSettings, OutboundSync, ReconcileSettings,
     Reconciler, ReferralFeed, Referrals, RetryScheduler, RetrySettings,
 };
+use cosell_sync::{activity, jobs};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -53,8 +53,9 @@ pub enum SettingsError {
 }
 
 impl Settings {
-    /// Reads the `COSELL_*` CRM settings, `COSELL_RETRY_*` ([`Backoff::from_lookup`]) and
-    /// [`OVERLAP`] through `lookup`.
+    /// Reads the `COSELL_*` CRM settings, `COSELL_RETRY_*` ([`Backoff::from_lookup`]),
+    /// [`OVERLAP`] and the two schedules ([`jobs::RETRY_SCHEDULE`], [`jobs::RECONCILE_SCHEDULE`])
+    /// through `lookup`.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
         let backoff = Backoff::from_lookup(&lookup)?;
         let mut reconcile = ReconcileSettings::default();
@@ -64,6 +65,13 @@ impl Settings {
                 .parse()
                 .map_err(|_| SettingsError::Overlap(value.clone()))?;
             reconcile.overlap = Duration::from_secs(secs);
+        }
+        if let Some(interval) = jobs::interval_setting(&lookup, jobs::RECONCILE_SCHEDULE) {
+            reconcile.interval = interval;
+        }
+        let mut retry = RetrySettings::default();
+        if let Some(interval) = jobs::interval_setting(&lookup, jobs::RETRY_SCHEDULE) {
+            retry.interval = interval;
         }
         Ok(Self {
             crm: CrmConfig::from_lookup(&lookup)?,
@@ -75,7 +83,7 @@ impl Settings {
                 backoff,
                 ..OutboundSettings::default()
             },
-            retry: RetrySettings::default(),
+            retry,
             reconcile,
         })
     }

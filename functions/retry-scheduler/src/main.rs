@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use cosell_transport::deadline::within;
 use lambda_http::lambda_runtime::{self, Error, LambdaEvent, service_fn};
 use retry_scheduler::{App, Settings, handle_event};
 use serde_json::Value;
@@ -24,9 +25,9 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let app = app.clone();
         async move {
-            handle_event(&app, &event.payload, OffsetDateTime::now_utc())
-                .await
-                .map_err(Error::from)
+            let deadline = cosell_runtime::budget::lambda(event.context.deadline);
+            let work = handle_event(&app, &event.payload, OffsetDateTime::now_utc());
+            within(Some(deadline), work).await.map_err(Error::from)
         }
     }))
     .await

@@ -7,6 +7,7 @@
 //! | answer | when |
 //! |---|---|
 //! | 200 | the event is durably stored: synced, unchanged, a duplicate, ignored, or parked for retry |
+//! | 503 | another invocation is handling the same delivery (it may yet die): deliver it again later |
 //! | 401 / 413 / 400 | the verifier refused the callback (nothing parsed, no Dataverse request) |
 //! | 405 | not a POST |
 //! | 503 | the event could not be stored: Partner Center must deliver it again |
@@ -112,6 +113,11 @@ pub async fn answer(app: &App, method: &Method, headers: &HeaderMap, body: Bytes
         }
     };
     match app.sync.handle(&envelope, now).await {
+        Ok(handled @ Handled::InFlight { .. }) => Answer {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            text: format!("{}; deliver it again\n", summary(&handled)),
+            handled: Some(handled),
+        },
         Ok(handled) => Answer {
             status: StatusCode::OK,
             text: format!("{}\n", summary(&handled)),
@@ -145,6 +151,7 @@ pub fn metrics(answer: &Answer, latency: std::time::Duration) -> Vec<MetricSet> 
 fn summary(handled: &Handled) -> String {
     match handled {
         Handled::Duplicate => "duplicate".into(),
+        Handled::InFlight { until } => format!("being handled until {until}"),
         Handled::Ignored { reason } => format!("ignored: {reason}"),
         Handled::Unchanged { referral_id } => format!("unchanged: {referral_id}"),
         Handled::AlreadyClosed { referral_id, .. } => format!("closed: {referral_id}"),

@@ -1,10 +1,11 @@
 //! Lambda glue for webhook-ingress: build the clients, the store and the verifier once at cold
-//! start, then answer each Function URL (or HTTP API) request with [`webhook_ingress::answer`] and
-//! write its metrics ([`webhook_ingress::metrics`]) as EMF lines.
+//! start, then answer each Function URL (or HTTP API) request with [`webhook_ingress::answer`],
+//! within the invocation's deadline ([`cosell_runtime::budget`]), and write its metrics ([`webhook_ingress::metrics`]) as EMF lines.
 
 use std::sync::Arc;
 
-use lambda_http::{Body, Error, Request, Response, service_fn};
+use cosell_transport::deadline::within;
+use lambda_http::{Body, Error, Request, RequestExt, Response, service_fn};
 use webhook_ingress::{App, Settings, answer, metrics};
 
 #[tokio::main]
@@ -23,9 +24,12 @@ async fn main() -> Result<(), Error> {
         let app = app.clone();
         async move {
             let started = std::time::Instant::now();
+            let deadline = request
+                .lambda_context_ref()
+                .map(|context| cosell_runtime::budget::lambda(context.deadline));
             let (parts, body) = request.into_parts();
             let body = bytes::Bytes::copy_from_slice(body.as_ref());
-            let answer = answer(&app, &parts.method, &parts.headers, body).await;
+            let answer = within(deadline, answer(&app, &parts.method, &parts.headers, body)).await;
             let mut sets = metrics(&answer, started.elapsed());
             sets.extend(cosell_runtime::metrics::throttled());
             cosell_runtime::metrics::emit(&sets);

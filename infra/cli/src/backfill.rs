@@ -22,6 +22,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use cosell_dataverse::{Filter, Query};
 use cosell_mapping::{CrmRow, Opportunity};
+use cosell_partner_center::Listed;
 use cosell_sync::{Handled, Synced};
 use cosell_transport::RateLimit;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -59,6 +60,8 @@ pub struct Referrals {
     pub in_sync: usize,
     pub synced: usize,
     pub parked: usize,
+    /// Listed entries without a readable id: nothing could be parked for them.
+    pub unreadable: usize,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -95,6 +98,12 @@ impl Report for Backfill {
                 "referrals      {} open: {} synced, {} already in sync, {} parked\n",
                 r.listed, r.synced, r.in_sync, r.parked
             );
+            if r.unreadable > 0 {
+                out += &format!(
+                    "  ✖ {} listed without a readable id: skipped (the log has each one's problem)\n",
+                    r.unreadable
+                );
+            }
         }
         if let Some(o) = &self.opportunities {
             out += &format!(
@@ -122,7 +131,10 @@ impl Report for Backfill {
 
     fn ok(&self) -> bool {
         self.waiting.as_ref().is_none_or(|w| w.failed.is_empty())
-            && self.referrals.as_ref().is_none_or(|r| r.parked == 0)
+            && self
+                .referrals
+                .as_ref()
+                .is_none_or(|r| r.parked == 0 && r.unreadable == 0)
             && self
                 .opportunities
                 .as_ref()
@@ -156,18 +168,24 @@ async fn referrals(wired: &Wired, format: Format, mapped: bool) -> anyhow::Resul
         ..Referrals::default()
     };
     let bar = bar(format, listed.len(), "referrals");
-    for referral in &listed {
+    for entry in &listed {
         let now = OffsetDateTime::now_utc();
-        let id = referral.id.as_deref().unwrap_or("?");
+        let Some(id) = entry.id() else {
+            // Nothing can be parked under no key: counted, and said below.
+            counts.unreadable += 1;
+            bar.inc(1);
+            continue;
+        };
         let resume = || format!("referral {id} (run it again to resume)");
-        let linked = mapped && wired.jobs.store.link_by_referral(id).await?.is_some();
+        let readable = matches!(entry, Listed::Readable(_));
+        let linked = mapped && readable && wired.jobs.store.link_by_referral(id).await?.is_some();
         let handled = if linked {
             let inbound = &wired.jobs.inbound;
             let handled = inbound.resync_mapped(id, now).await.with_context(resume)?;
             (!matches!(handled, Handled::Unchanged { .. })).then_some(handled)
         } else {
             let reconciler = &wired.jobs.reconciler;
-            let handled = reconciler.bring_up_to_date(referral, now).await;
+            let handled = reconciler.bring_up_to_date(entry, now).await;
             handled.with_context(resume)?
         };
         match handled {

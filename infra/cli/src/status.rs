@@ -1,12 +1,18 @@
-//! `cosell status`: what the sync state says — cursors and watermarks with their age, the retry
-//! queue by state, the dead items (with the command that replays each), the referrals waiting for
-//! an answer with the days they have left, and when each direction last wrote something. Reads the store only: no credentials, no request to either service.
+//! `cosell status`: what the sync state says — each scheduled job's last success and last error
+//! with their age, cursors and watermarks with their age, the retry queue by state, the dead
+//! items (with the command that replays each), the referrals waiting for an answer with the days
+//! they have left, and when each direction last wrote something. Reads the store only: no
+//! credentials, no request to either service.
+//!
+//! ✔ is shown only for what is true: a job whose last run failed, a job or cursor older than
+//! twice its job's interval, and a dead item are ✖, and any ✖ makes the exit status 1.
 
 use std::process::ExitCode;
 
 use cosell_mapping::timestamp;
 use cosell_store::{RetryItem, SyncStore};
 use cosell_sync::activity::{self, SyncDirection};
+use cosell_sync::jobs::{self, JobRecord};
 use cosell_sync::respond::Waiting;
 use cosell_sync::{WorkKey, outbound, reconcile};
 use serde::Serialize;
@@ -22,6 +28,8 @@ const LIMIT: usize = 1000;
 pub struct Status {
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
+    /// Each scheduled job's last runs.
+    pub jobs: Vec<JobStatus>,
     pub cursors: Vec<CursorStatus>,
     pub last_sync: Vec<LastSync>,
     pub retries: Queue,
@@ -45,6 +53,31 @@ pub struct WaitingReferral {
     pub reminded: bool,
 }
 
+/// A scheduled job, as its last runs recorded it ([`cosell_sync::jobs`]).
+#[derive(Debug, Serialize)]
+pub struct JobStatus {
+    pub name: &'static str,
+    /// How often it is scheduled; `null` for a schedule without a fixed rate, or never run.
+    pub interval_secs: Option<u64>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_success: Option<OffsetDateTime>,
+    pub last_success_age_secs: Option<i64>,
+    /// The last run's error, when that run failed.
+    pub failing: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub failing_since: Option<OffsetDateTime>,
+    /// No success for longer than twice the interval.
+    pub overdue: bool,
+    /// What its last successful run said (listing entries it could not read).
+    pub note: Option<String>,
+}
+
+impl JobStatus {
+    fn ok(&self) -> bool {
+        self.failing.is_none() && !self.overdue && self.note.is_none()
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct CursorStatus {
     pub name: &'static str,
@@ -54,6 +87,8 @@ pub struct CursorStatus {
     #[serde(with = "time::serde::rfc3339::option")]
     pub updated_at: Option<OffsetDateTime>,
     pub age_secs: Option<i64>,
+    /// Older than twice the interval of the job that moves it.
+    pub stale: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -96,15 +131,33 @@ pub struct DeadItem {
 
 /// Reads everything `status` shows.
 pub async fn read(store: &dyn SyncStore, now: OffsetDateTime) -> anyhow::Result<Status> {
+    let mut records = Vec::new();
+    for name in jobs::ALL {
+        records.push((name, jobs::read(store, name).await?));
+    }
+    let interval = |job: &str| {
+        records
+            .iter()
+            .find(|(name, _)| *name == job)
+            .and_then(|(_, record)| record.as_ref()?.interval_secs)
+    };
     let mut cursors = Vec::new();
-    for (name, what) in [
-        (outbound::CURSOR, "Dataverse change feed (delta link)"),
+    for (name, what, job) in [
+        (
+            outbound::CURSOR,
+            "Dataverse change feed (delta link)",
+            jobs::OUTBOUND_POLL,
+        ),
         (
             reconcile::WATERMARK,
             "Partner Center reconciliation watermark",
+            jobs::RECONCILE,
         ),
     ] {
         let cursor = store.cursor(name).await?;
+        let age_secs = cursor
+            .as_ref()
+            .map(|c| (now - c.updated_at).whole_seconds());
         cursors.push(CursorStatus {
             name,
             what,
@@ -113,9 +166,14 @@ pub async fn read(store: &dyn SyncStore, now: OffsetDateTime) -> anyhow::Result<
                 .filter(|_| name == reconcile::WATERMARK)
                 .map(|c| c.value.clone()),
             updated_at: cursor.as_ref().map(|c| c.updated_at),
-            age_secs: cursor.map(|c| (now - c.updated_at).whole_seconds()),
+            age_secs,
+            stale: matches!((age_secs, interval(job)), (Some(age), Some(every)) if age > 2 * every as i64),
         });
     }
+    let jobs = records
+        .into_iter()
+        .map(|(name, record)| job_status(name, record.unwrap_or_default(), now))
+        .collect();
     let mut last_sync = Vec::new();
     for direction in SyncDirection::ALL {
         let at = activity::last(store, direction).await?;
@@ -154,6 +212,7 @@ pub async fn read(store: &dyn SyncStore, now: OffsetDateTime) -> anyhow::Result<
     let dead = store.dead_retries(LIMIT).await?;
     Ok(Status {
         at: now,
+        jobs,
         cursors,
         last_sync,
         retries: Queue {
@@ -175,6 +234,20 @@ pub async fn read(store: &dyn SyncStore, now: OffsetDateTime) -> anyhow::Result<
         dead: dead.into_iter().map(dead_item).collect(),
         waiting,
     })
+}
+
+fn job_status(name: &'static str, record: JobRecord, now: OffsetDateTime) -> JobStatus {
+    let failing = record.failing().cloned();
+    JobStatus {
+        name,
+        interval_secs: record.interval_secs,
+        last_success: record.last_success,
+        last_success_age_secs: record.last_success.map(|at| (now - at).whole_seconds()),
+        failing_since: failing.as_ref().map(|f| f.at),
+        failing: failing.map(|f| f.message),
+        overdue: record.overdue(now).is_some(),
+        note: record.note,
+    }
 }
 
 fn dead_item(item: RetryItem) -> DeadItem {
@@ -205,8 +278,49 @@ fn age(secs: i64) -> String {
 }
 
 impl Report for Status {
+    /// Anything ✖ — a failing, overdue or noting job, a stale cursor, a dead item — is not ok.
+    fn ok(&self) -> bool {
+        self.jobs.iter().all(JobStatus::ok)
+            && self.cursors.iter().all(|c| !c.stale)
+            && self.dead.is_empty()
+    }
+
     fn human(&self) -> String {
-        let mut out = String::from("Cursors\n");
+        let mut out = String::from("Scheduled jobs\n");
+        for j in &self.jobs {
+            let every = j
+                .interval_secs
+                .map(|secs| format!(" (every {})", age(secs as i64)))
+                .unwrap_or_default();
+            let last = match j.last_success_age_secs {
+                Some(secs) => format!("last success {} ago", age(secs)),
+                None => "no success recorded".to_owned(),
+            };
+            let mark = if j.ok() { OK } else { FAILED };
+            match (&j.failing, j.interval_secs, j.last_success) {
+                (None, _, None) if !j.overdue => {
+                    out += &format!("  – {:<14} not run yet{every}\n", j.name);
+                    continue;
+                }
+                (Some(error), ..) => {
+                    out += &format!(
+                        "  {mark} {:<14} last run failed: {error}; {last}{every}\n",
+                        j.name
+                    );
+                }
+                (None, ..) if j.overdue => {
+                    out += &format!(
+                        "  {mark} {:<14} {last}: more than twice its interval{every}\n",
+                        j.name
+                    );
+                }
+                (None, ..) => out += &format!("  {mark} {:<14} {last}{every}\n", j.name),
+            }
+            if let Some(note) = &j.note {
+                out += &format!("      {note}\n");
+            }
+        }
+        out += "Cursors\n";
         for c in &self.cursors {
             match (c.updated_at, c.age_secs) {
                 (Some(_), Some(secs)) => {
@@ -215,8 +329,13 @@ impl Report for Status {
                         .as_deref()
                         .map(|v| format!(" at {v}"))
                         .unwrap_or_default();
+                    let (mark, stale) = if c.stale {
+                        (FAILED, ": older than twice its job's interval")
+                    } else {
+                        (OK, "")
+                    };
                     out += &format!(
-                        "  {OK} {:<24} {}{value}, updated {} ago\n",
+                        "  {mark} {:<24} {}{value}, updated {} ago{stale}\n",
                         c.name,
                         c.what,
                         age(secs)
@@ -355,6 +474,77 @@ mod tests {
         assert_eq!(listed, [("r-soon", 2, true), ("r-late", 9, false)]);
         let text = status.human();
         assert!(text.contains("⏳ r-soon  2 days left"), "{text}");
+    }
+
+    /// What each job recorded is what `status` says: a job whose last run failed, a job with
+    /// no success for over twice its interval, and a cursor as old are ✖, and not ok.
+    #[tokio::test]
+    async fn a_failing_job_an_overdue_one_and_an_old_cursor_are_not_ok() {
+        use cosell_store::{Cursor, SqliteStore};
+        use cosell_sync::jobs::{Ran, record};
+        let store = SqliteStore::in_memory().unwrap();
+        let now = time::macros::datetime!(2026-12-03 12:00 UTC);
+        let ago = |secs: i64| now - time::Duration::seconds(secs);
+        let minute = Some(std::time::Duration::from_secs(60));
+        let quarter = Some(std::time::Duration::from_secs(900));
+        let fresh = read(&store, now).await.unwrap();
+        assert!(fresh.ok(), "nothing run yet is not a failure");
+        assert!(fresh.human().contains("– outbound-poll  not run yet"));
+
+        let done = || Ran::Done { note: None };
+        record(&store, jobs::OUTBOUND_POLL, minute, done(), ago(30)).await;
+        record(&store, jobs::RETRIES, minute, done(), ago(20)).await;
+        record(&store, jobs::RECONCILE, quarter, done(), ago(60)).await;
+        let healthy = read(&store, now).await.unwrap();
+        assert!(healthy.ok(), "{}", healthy.human());
+        assert!(
+            healthy
+                .human()
+                .contains("✔ retries        last success 20 s ago (every 60 s)")
+        );
+
+        // The feed fails: its last run is an error, after its last success.
+        let throttled = "Dataverse changes: HTTP 429".to_owned();
+        record(
+            &store,
+            jobs::OUTBOUND_POLL,
+            minute,
+            Ran::Failed(throttled),
+            ago(5),
+        )
+        .await;
+        // The retry runs stopped: no success for 10 minutes, every minute expected.
+        record(&store, jobs::RETRIES, minute, done(), ago(600)).await;
+        // The sweep's watermark has not moved for an hour (every 15 minutes expected).
+        let watermark = Cursor {
+            name: reconcile::WATERMARK.into(),
+            value: "2026-12-03T11:00:00Z".into(),
+            updated_at: ago(3600),
+            version: 0,
+        };
+        store.put_cursor(&watermark).await.unwrap();
+        let status = read(&store, now).await.unwrap();
+        assert!(!status.ok());
+        let text = status.human();
+        assert!(
+            text.contains("✖ outbound-poll  last run failed: Dataverse changes: HTTP 429"),
+            "{text}"
+        );
+        assert!(
+            text.contains("✖ retries        last success 10 min ago: more than twice its interval"),
+            "{text}"
+        );
+        assert!(
+            text.contains("✖ inbound:referrals") && text.contains("older than twice"),
+            "{text}"
+        );
+        let reconcile = &status.jobs[2];
+        assert!(reconcile.ok(), "the sweep itself is fine: {reconcile:?}");
+
+        // A later success clears the failure.
+        record(&store, jobs::OUTBOUND_POLL, minute, done(), now).await;
+        let status = read(&store, now).await.unwrap();
+        assert!(status.jobs[0].ok(), "{:?}", status.jobs[0]);
     }
 
     #[test]

@@ -606,7 +606,10 @@ async fn retry_queue(cli: &Deployment, store: &[(String, String)]) -> Option<(u6
         .env_remove("COSELL_TABLE")
         .envs(store.iter().map(|(k, v)| (k, v)));
     let (code, stdout, _) = common::run(command).await;
-    let status: Value = serde_json::from_str(&stdout).ok().filter(|_| code == 0)?;
+    // 1 is a status that shows ✖ (a job whose last run met a fault): still read.
+    let status: Value = serde_json::from_str(&stdout)
+        .ok()
+        .filter(|_| matches!(code, 0 | 1))?;
     Some((
         status["retries"]["pending"].as_u64()?,
         status["retries"]["dead"].as_u64()?,

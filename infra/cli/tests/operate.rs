@@ -67,7 +67,7 @@ async fn status_shows_a_dead_item_and_replay_brings_it_back_once_fixed() {
     assert_eq!(code, 0);
 
     let (code, stdout, stderr) = cli.run(&["status", "--json"]).await;
-    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert_eq!(code, 1, "a dead item is not ok: {stdout}{stderr}");
     let status: Value = serde_json::from_str(&stdout).expect("one JSON document");
     assert_eq!(status["retries"]["dead"], 1, "{status}");
     assert_eq!(status["retries"]["pending"], 0, "{status}");
@@ -257,4 +257,68 @@ async fn status_lists_pending_items_with_their_reason_and_when_they_are_due() {
     let (_, json, _) = cli.run(&["status", "--json"]).await;
     let status: Value = serde_json::from_str(&json).unwrap();
     assert_eq!(status["pending"][0]["id"], "inbound:r-42", "{status}");
+}
+
+/// `status` tells the truth about the schedules: with Dataverse and Partner Center refusing
+/// everything, the change feed and the sweep fail every run, and `status` says ✖ for each with
+/// its error and exits 1 — where it used to say ✔ and exit 0.
+#[tokio::test]
+async fn status_shows_a_failing_feed_and_a_failing_sweep_and_exits_1() {
+    use cosell_sim::faults::{FaultSettings, Service};
+
+    let sim = sim::start().await;
+    let cli = Deployment::new(&sim, "sim-refresh-token");
+    let mut serve_env = Deployment::new(&sim, &sim.state.tokens.mint_refresh_token());
+    serve_env.set("COSELL_SQLITE_PATH", cli.get("COSELL_SQLITE_PATH"));
+    serve_env.set("COSELL_POLL_INTERVAL", "200ms");
+    serve_env.set("COSELL_RETRY_INTERVAL", "3600");
+    serve_env.set("COSELL_RECONCILE_INTERVAL", "200ms");
+    let mut serve = Running::spawn(serve_env.command(&["serve", "--listen", "127.0.0.1:0"]));
+    serve
+        .line(Duration::from_secs(30), |l| {
+            l.contains("cosell serve listening")
+        })
+        .await;
+    let refused = FaultSettings {
+        rate_500: 1.0,
+        ..FaultSettings::default()
+    };
+    sim.state.faults.set(Service::Dataverse, refused.clone());
+    sim.state.faults.set(Service::PartnerCenter, refused);
+
+    let failing = |status: &Value, job: &str| {
+        status["jobs"]
+            .as_array()
+            .and_then(|jobs| jobs.iter().find(|j| j["name"] == job))
+            .is_some_and(|j| j["failing"].is_string())
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        let (_, stdout, _) = cli.run(&["status", "--json"]).await;
+        let status: Value = serde_json::from_str(&stdout).unwrap();
+        if failing(&status, "outbound-poll") && failing(&status, "reconcile") {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "{status:#}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let (code, _) = serve.terminate().await;
+    assert_eq!(code, 0);
+    assert!(
+        status["jobs"][0]["failing"]
+            .as_str()
+            .unwrap()
+            .contains("HTTP 500"),
+        "{status:#}"
+    );
+    let (code, human, stderr) = cli.run(&["status"]).await;
+    assert_eq!(code, 1, "{human}{stderr}");
+    assert!(
+        human.contains("✖ outbound-poll  last run failed"),
+        "{human}"
+    );
+    assert!(
+        human.contains("✖ reconcile      last run failed"),
+        "{human}"
+    );
 }

@@ -32,6 +32,22 @@ pub struct Leases {
     pub run: Duration,
 }
 
+/// How often each scheduled job runs in-process (in AWS, the template's schedules).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Intervals {
+    pub poll: Duration,
+    pub retries: Duration,
+    pub reconcile: Duration,
+}
+
+/// How one process runs the jobs where no Lambda timeout or EventBridge schedule says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Schedules {
+    pub leases: Leases,
+    /// Recorded with each run, so `cosell status` can tell a job that stopped.
+    pub intervals: Intervals,
+}
+
 /// A setting that cannot be used, or a runtime that did not start.
 #[derive(Debug, thiserror::Error)]
 pub enum HostError {
@@ -47,23 +63,27 @@ pub enum HostError {
 
 impl Apps {
     /// Reads each function's settings through `lookup`, starts one runtime with `runtime`, and
-    /// wires the three apps over it: one inbound and one outbound use case, shared by the
+    /// wires the three apps over it (with `schedules`, run as that says): one inbound and one outbound use case, shared by the
     /// webhooks and the scheduled jobs.
     pub async fn start(
         lookup: &dyn Fn(&str) -> Option<String>,
         runtime: cosell_runtime::Settings,
-        leases: Option<Leases>,
+        schedules: Option<Schedules>,
     ) -> Result<Apps, HostError> {
         let mut inbound = webhook_ingress::Settings::from_lookup(lookup)?;
         let mut outbound = outbound_sync::Settings::from_lookup(lookup)?;
         let mut jobs = retry_scheduler::Settings::from_lookup(lookup)?;
-        if let Some(Leases { record, run }) = leases {
+        if let Some(Schedules { leases, intervals }) = schedules {
+            let Leases { record, run } = leases;
             inbound.inbound.lease_ttl = record;
             outbound.outbound.lease_ttl = record;
             outbound.outbound.feed_lease_ttl = run;
             jobs.retry.lease_ttl = run;
             jobs.retry.budget = run * 3 / 5;
             jobs.reconcile.lease_ttl = run;
+            outbound.outbound.poll_interval = Some(intervals.poll);
+            jobs.retry.interval = Some(intervals.retries);
+            jobs.reconcile.interval = Some(intervals.reconcile);
         }
         let runtime = Runtime::start(runtime).await?;
         // With the cached metadata laid over.

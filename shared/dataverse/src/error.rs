@@ -10,9 +10,9 @@ pub enum DataverseError {
     /// The service said no (with its code and message), or could not be reached.
     #[error(transparent)]
     Api(#[from] ApiError),
-    /// The delta link is too old (or was invalidated): take a fresh baseline with
-    /// `track_changes` and replace the stored link.
-    #[error("dataverse delta link expired, a full sync is needed: {message}")]
+    /// The delta link cannot be used — too old, invalidated, refused, or on a host this client
+    /// does not follow: take a fresh baseline with `track_changes` and replace the stored link.
+    #[error("dataverse delta link cannot be used, a full sync is needed: {message}")]
     DeltaLinkExpired { message: String },
     /// A `$batch` change set failed and was rolled back as a whole; `part` is the `Content-ID`
     /// (1-based position) of the request that failed.

@@ -31,6 +31,9 @@ pub enum Error {
     /// is not sent there.
     #[error("refusing to follow @odata.nextLink to another host: {0}")]
     ForeignNextLink(String),
+    /// A referral that does not fit the documented shape: retrying cannot help.
+    #[error(transparent)]
+    Unreadable(#[from] crate::listing::Unreadable),
 }
 
 /// Entra ID's codes for "this sign-in needs (or must register) a second factor": AADSTS50076,
@@ -71,6 +74,11 @@ impl Error {
             Error::Api(e) | Error::MfaRequired(e) => Some(e),
             _ => None,
         }
+    }
+
+    /// A referral whose data can never be read as it is ([`Error::Unreadable`]).
+    pub fn is_unreadable(&self) -> bool {
+        matches!(self, Error::Unreadable(_))
     }
 
     /// The sign-in behind the refresh token lacks MFA: `cosell login` must sign in again.

@@ -16,6 +16,7 @@
 //! | [`auth`] | [`RefreshTokenSink`] and the per-audience token caches |
 //! | [`client`] | [`PartnerCenter`], the client |
 //! | [`referrals`] | list / get / create / replace / patch, [`ListQuery`], [`PatchOp`], [`Versioned`] |
+//! | [`listing`] | [`Listed`]: referrals read one by one, an [`Unreadable`] one set apart |
 //! | [`filter`] | [`Filter`]: `$filter` built from typed clauses, strings escaped |
 //! | [`webhooks`] | webhook registration: events, register, view, update, test, delivery status |
 //! | [`webhook`] | inbound callback verification: [`WebhookVerifier`], [`WebhookEnvelope`], [`Rejection`] |
@@ -27,6 +28,7 @@ pub mod client;
 pub mod config;
 pub mod error;
 pub mod filter;
+pub mod listing;
 pub mod referrals;
 pub mod sign_in;
 pub mod webhook;
@@ -39,6 +41,7 @@ pub use cosell_mapping::{Referral, ReferralPage};
 pub use cosell_transport::{ApiError, HttpConfig, RetryPolicy, Secret};
 pub use error::Error;
 pub use filter::{Field, Filter};
+pub use listing::{Listed, ListedPage, Unreadable};
 pub use referrals::{ListQuery, OrderBy, PATCHABLE, PatchOp, PatchOpKind, Versioned, patchable};
 pub use sign_in::SignIn;
 pub use webhook::{

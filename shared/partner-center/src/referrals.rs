@@ -1,7 +1,7 @@
 //! The referrals operations (contract §3): list (following the opaque `@odata.nextLink`), get,
 //! create, replace (PUT + `If-Match`) and JSON-Patch PATCH (`If-Match` optional).
 
-use cosell_mapping::{Referral, ReferralPage};
+use cosell_mapping::Referral;
 use cosell_transport::{Call, read_json};
 use futures::{Stream, TryStreamExt};
 use reqwest::header::{ETAG, IF_MATCH};
@@ -10,6 +10,7 @@ use crate::auth::Audience;
 use crate::client::{PartnerCenter, call};
 use crate::error::Error;
 use crate::filter::{Field, Filter};
+use crate::listing::{self, Listed, ListedPage, RawPage};
 
 /// A resource and the version (`ETag`) it was read or written at; send the etag back as
 /// `If-Match`.
@@ -118,8 +119,9 @@ pub fn patchable(path: &str) -> bool {
 pub use cosell_mapping::patch::{PatchOp, PatchOpKind};
 
 impl PartnerCenter {
-    /// The first page of `query`; continue with [`Self::next_referral_page`].
-    pub async fn list_referral_page(&self, query: &ListQuery) -> Result<ReferralPage, Error> {
+    /// The first page of `query`, each entry read on its own ([`listing`]); continue with
+    /// [`Self::next_referral_page`].
+    pub async fn list_referral_page(&self, query: &ListQuery) -> Result<ListedPage, Error> {
         let call = call("list referrals", true);
         let url = &self.inner.config.referrals_base_url;
         let params = query.params();
@@ -128,7 +130,7 @@ impl PartnerCenter {
                 json_get(c, url).query(&params)
             })
             .await?;
-        Ok(read_json(call, response).await?)
+        Ok(read_json::<RawPage>(call, response).await?.read())
     }
 
     /// The page `next_link` (a page's `@odata.nextLink`) points at. Its path and query are opaque
@@ -136,20 +138,20 @@ impl PartnerCenter {
     /// port of the configured referrals base — Microsoft's documented sample is
     /// `http://api.partner.microsoft.com/v1.0/referrals?$skiptoken=…`, plain http and another
     /// path. Relative links resolve against the referrals base URL.
-    pub async fn next_referral_page(&self, next_link: &str) -> Result<ReferralPage, Error> {
+    pub async fn next_referral_page(&self, next_link: &str) -> Result<ListedPage, Error> {
         let url = self.on_referrals_host(next_link)?;
         let call = call("list referrals (next page)", true);
         let response = self
             .send(Audience::Referrals, call, |c| json_get(c, url.clone()))
             .await?;
-        Ok(read_json(call, response).await?)
+        Ok(read_json::<RawPage>(call, response).await?.read())
     }
 
     /// Every page of `query`, lazily, following each `@odata.nextLink`.
     pub fn list_referrals(
         &self,
         query: ListQuery,
-    ) -> impl Stream<Item = Result<ReferralPage, Error>> + Send + 'static {
+    ) -> impl Stream<Item = Result<ListedPage, Error>> + Send + 'static {
         enum Next {
             First(ListQuery),
             Link(String),
@@ -170,9 +172,9 @@ impl PartnerCenter {
     }
 
     /// Every referral `query` matches, all pages read.
-    pub async fn list_all_referrals(&self, query: ListQuery) -> Result<Vec<Referral>, Error> {
-        let pages: Vec<ReferralPage> = self.list_referrals(query).try_collect().await?;
-        Ok(pages.into_iter().flat_map(|page| page.value).collect())
+    pub async fn list_all_referrals(&self, query: ListQuery) -> Result<Vec<Listed>, Error> {
+        let pages: Vec<ListedPage> = self.list_referrals(query).try_collect().await?;
+        Ok(pages.into_iter().flat_map(|page| page.entries).collect())
     }
 
     /// Every referral whose `updatedDateTime` is after `after`, oldest change first, without a
@@ -181,20 +183,21 @@ impl PartnerCenter {
     pub async fn referrals_updated_after(
         &self,
         after: time::OffsetDateTime,
-    ) -> Result<Vec<Referral>, Error> {
+    ) -> Result<Vec<Listed>, Error> {
         let pages = self.list_referrals(ListQuery::new().order_by(OrderBy::UpdatedDesc));
         futures::pin_mut!(pages);
         let mut newer = Vec::new();
         // A referral changed while the pages are read moves to the front and shifts the rest:
-        // one may be listed twice; its newest listing is kept.
+        // one may be listed twice; its newest listing is kept. An entry without a readable id
+        // or date is kept as it is (the caller says so); it cannot end the listing.
         let mut seen = std::collections::HashSet::new();
         while let Some(page) = pages.try_next().await? {
             let mut reached = false;
-            for referral in page.value {
-                match referral.updated_date_time {
-                    Some(at) if at <= after => reached = true,
-                    _ if !seen.insert(referral.id.clone()) => {}
-                    _ => newer.push(referral),
+            for entry in page.entries {
+                match (entry.updated(), entry.id()) {
+                    (Some(at), _) if at <= after => reached = true,
+                    (_, Some(id)) if !seen.insert(id.to_owned()) => {}
+                    _ => newer.push(entry),
                 }
             }
             if reached {
@@ -207,7 +210,7 @@ impl PartnerCenter {
 
     /// The referrals still open (status New or Active): one documented `status eq` listing each,
     /// since `ne` is not documented.
-    pub async fn open_referrals(&self) -> Result<Vec<Referral>, Error> {
+    pub async fn open_referrals(&self) -> Result<Vec<Listed>, Error> {
         let mut open = Vec::new();
         for status in [cosell_mapping::Status::New, cosell_mapping::Status::Active] {
             let query = ListQuery::new().filter(Filter::new().eq(Field::Status, status));
@@ -218,7 +221,7 @@ impl PartnerCenter {
 
     /// The referrals sent to us and not yet answered: status New and direction Incoming, both
     /// documented `eq` filters, in one listing.
-    pub async fn waiting_referrals(&self) -> Result<Vec<Referral>, Error> {
+    pub async fn waiting_referrals(&self) -> Result<Vec<Listed>, Error> {
         let filter = Filter::new()
             .eq(Field::Status, cosell_mapping::Status::New)
             .eq(Field::Direction, cosell_mapping::Direction::Incoming);
@@ -339,9 +342,12 @@ fn etag_header(response: &reqwest::Response) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// The referral in an answer, read as a listing entry is: one that does not fit the documented
+/// shape is [`Error::Unreadable`], naming the field and value.
 async fn versioned(call: Call, response: reqwest::Response) -> Result<Versioned<Referral>, Error> {
     let header = etag_header(&response);
-    let value: Referral = read_json(call, response).await?;
+    let raw: serde_json::Value = read_json(call, response).await?;
+    let value = listing::read(raw)?;
     let etag = header.or_else(|| value.etag.clone());
     Ok(Versioned { value, etag })
 }

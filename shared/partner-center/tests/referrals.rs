@@ -3,7 +3,7 @@
 mod support;
 
 use cosell_mapping::{Direction, Referral, Status, Substatus};
-use cosell_partner_center::{Error, Field, Filter, ListQuery, OrderBy, PatchOp};
+use cosell_partner_center::{Error, Field, Filter, ListQuery, Listed, OrderBy, PatchOp};
 use futures::TryStreamExt;
 use serde_json::{Value, json};
 use support::*;
@@ -183,10 +183,14 @@ async fn lists_three_pages_by_following_the_next_link() {
         .try_collect()
         .await
         .unwrap();
-    let sizes: Vec<usize> = pages.iter().map(|p| p.value.len()).collect();
+    let sizes: Vec<usize> = pages.iter().map(|p| p.entries.len()).collect();
     assert_eq!(sizes, [100, 100, 40]);
     assert_eq!(pages[0].count, Some(240));
-    let all: Vec<_> = pages.into_iter().flat_map(|p| p.value).collect();
+    let all: Vec<_> = pages
+        .into_iter()
+        .flat_map(|p| p.entries)
+        .filter_map(Listed::readable)
+        .collect();
     let mut ids: Vec<_> = all.iter().map(|r| r.id.clone().unwrap()).collect();
     assert!(all.iter().all(|r| {
         r.customer_profile
@@ -238,7 +242,7 @@ async fn a_quote_in_a_filter_value_is_escaped() {
     .await;
     let query =
         ListQuery::new().filter(Filter::new().eq(Field::EngagementId, "O'Bryan's engagement"));
-    let found = client.list_all_referrals(query).await.unwrap();
+    let found = readable(client.list_all_referrals(query).await.unwrap());
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].name.as_deref(), Some("match"));
 }
@@ -263,7 +267,7 @@ async fn lists_what_changed_after_a_time_without_a_range_filter() {
     };
     let before = requests();
     let since = time::macros::datetime!(2024-09-01 00:00 UTC); // day 245
-    let found = client.referrals_updated_after(since).await.unwrap();
+    let found = readable(client.referrals_updated_after(since).await.unwrap());
     let names: Vec<String> = found.iter().map(|r| r.name.clone().unwrap()).collect();
     assert_eq!(
         names,
@@ -277,7 +281,7 @@ async fn lists_what_changed_after_a_time_without_a_range_filter() {
 
     let before = requests();
     let since = time::macros::datetime!(2024-01-10 00:00 UTC); // day 10
-    let found = client.referrals_updated_after(since).await.unwrap();
+    let found = readable(client.referrals_updated_after(since).await.unwrap());
     assert_eq!(found.len(), 240);
     assert_eq!(found[0].name.as_deref(), Some("day 11"));
     assert_eq!(found[239].name.as_deref(), Some("day 250"));
@@ -322,4 +326,15 @@ async fn missing_referrals_are_not_found_and_foreign_next_links_are_refused() {
         .await
         .unwrap_err();
     assert!(matches!(foreign, Error::ForeignNextLink(_)), "{foreign:?}");
+}
+
+/// The entries of a listing, each of which must be readable here.
+fn readable(listed: Vec<Listed>) -> Vec<Referral> {
+    listed
+        .into_iter()
+        .map(|entry| match entry {
+            Listed::Readable(referral) => referral,
+            Listed::Unreadable(u) => panic!("unreadable: {u}"),
+        })
+        .collect()
 }

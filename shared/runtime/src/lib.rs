@@ -2,6 +2,7 @@
 //! read the `COSELL_*` settings — failing with a sentence that names the setting — load the
 //! credentials, and build the clients and the store. Handlers get the result and stay thin.
 
+pub mod budget;
 pub mod metrics;
 mod settings;
 

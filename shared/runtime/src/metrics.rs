@@ -146,6 +146,7 @@ pub fn throttled() -> Vec<MetricSet> {
 pub fn inbound(handled: &Handled, latency: Option<Duration>) -> Vec<MetricSet> {
     let outcome = match handled {
         Handled::Duplicate => "duplicate",
+        Handled::InFlight { .. } => "in_flight",
         Handled::Ignored { .. } => "ignored",
         Handled::Unchanged { .. } => "unchanged",
         Handled::AlreadyClosed { .. } => "closed",

@@ -129,7 +129,7 @@ async fn a_runtime_from_settings_reaches_both_simulated_services() {
         .list_referral_page(&Default::default())
         .await
         .unwrap();
-    assert!(page.value.is_empty());
+    assert!(page.entries.is_empty());
     // The refresh token was rotated by that call, and the rotated one was written back.
     let stored = std::fs::read_to_string(&credentials).unwrap();
     assert!(!stored.contains("\"sim-refresh-token\""), "{stored}");

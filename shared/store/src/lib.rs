@@ -10,5 +10,5 @@ pub mod sqlite;
 
 pub use dynamodb::DynamoStore;
 pub use model::{CrmKind, Cursor, Link, Outcome, RetryItem, RetryState};
-pub use port::{StoreError, SyncStore};
+pub use port::{EventClaim, StoreError, SyncStore};
 pub use sqlite::SqliteStore;

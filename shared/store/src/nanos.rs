@@ -33,6 +33,12 @@ pub(crate) fn ceil_seconds(nanos: i64) -> i64 {
     }
 }
 
+/// The instant `nanos` names (the epoch's own range always fits `OffsetDateTime`).
+pub(crate) fn to_time(nanos: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(nanos))
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
 fn clamp(nanos: i128) -> i64 {
     i64::try_from(nanos).unwrap_or(if nanos < 0 { i64::MIN } else { i64::MAX })
 }

@@ -21,6 +21,17 @@ pub enum StoreError {
     Corrupt { key: String, message: String },
 }
 
+/// What [`SyncStore::claim_event`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventClaim {
+    /// Never seen, expired, or claimed by a handler whose hold has passed (it died): handle it.
+    Claimed,
+    /// Handled: its outcome is durable. A redelivery is a duplicate.
+    Done,
+    /// Another handler holds it until `until`: neither done nor free. Ask for a redelivery.
+    InFlight { until: OffsetDateTime },
+}
+
 /// The sync state port. Every method is one atomic step; writes that two invocations could race
 /// on are conditional and fail with [`StoreError::Conflict`] rather than overwrite.
 #[async_trait]
@@ -34,6 +45,23 @@ pub trait SyncStore: Send + Sync {
         now: OffsetDateTime,
         ttl: Duration,
     ) -> Result<bool, StoreError>;
+
+    /// Claims a webhook delivery for handling until `hold` has passed (the invocation's end).
+    /// Unlike [`Self::record_event`] the key is not done yet: it is [`EventClaim::Done`] only once
+    /// [`Self::finish_event`] says the outcome is durable, so a handler that dies mid-sync leaves
+    /// a claim that a redelivery after `hold` takes over. A row stored by `record_event` (and
+    /// every event row written before claims existed) reads as done. The row lives `ttl`.
+    async fn claim_event(
+        &self,
+        key: &str,
+        now: OffsetDateTime,
+        hold: Duration,
+        ttl: Duration,
+    ) -> Result<EventClaim, StoreError>;
+
+    /// Marks a claimed delivery done: its outcome (synced, or a stored retry item) is durable,
+    /// and a redelivery is a duplicate. Finishing a key that is gone is not an error.
+    async fn finish_event(&self, key: &str) -> Result<(), StoreError>;
 
     /// Forgets a recorded event, so a delivery whose handling failed before anything durable was
     /// kept can be accepted again when Partner Center redelivers it.

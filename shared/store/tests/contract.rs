@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cosell_store::{
-    CrmKind, Cursor, DynamoStore, Link, Outcome, RetryItem, RetryState, SqliteStore, StoreError,
-    SyncStore,
+    CrmKind, Cursor, DynamoStore, EventClaim, Link, Outcome, RetryItem, RetryState, SqliteStore,
+    StoreError, SyncStore,
 };
 use time::OffsetDateTime;
 use time::macros::datetime;
@@ -171,6 +171,60 @@ async fn forget_event_allows_redelivery<S: SyncStore>(store: S) {
     assert!(store.record_event("e1", at(1), secs(3600)).await.unwrap());
     assert!(!store.record_event("e1", at(2), secs(3600)).await.unwrap());
     store.forget_event("never-recorded").await.unwrap();
+}
+
+async fn a_claimed_event_is_done_only_once_finished<S: SyncStore>(store: S) {
+    let claim = |t: i64| store.claim_event("e1", at(t), secs(30), secs(3600));
+    assert_eq!(claim(0).await.unwrap(), EventClaim::Claimed);
+    // Held by its handler: neither a duplicate nor free.
+    assert_eq!(
+        claim(29).await.unwrap(),
+        EventClaim::InFlight { until: at(30) }
+    );
+    // The handler died: once its hold has passed, a redelivery takes the event over.
+    assert_eq!(claim(30).await.unwrap(), EventClaim::Claimed);
+    store.finish_event("e1").await.unwrap();
+    assert_eq!(claim(61).await.unwrap(), EventClaim::Done);
+    assert_eq!(claim(3000).await.unwrap(), EventClaim::Done);
+    // Expired, it is new again; finishing a key that is gone is not an error.
+    assert_eq!(claim(3600 + 30).await.unwrap(), EventClaim::Claimed);
+    store.finish_event("never-claimed").await.unwrap();
+}
+
+async fn a_recorded_event_reads_as_done_when_claimed<S: SyncStore>(store: S) {
+    // Rows written by `record_event` (alerts, and every delivery before claims existed).
+    assert!(store.record_event("e1", T0, secs(3600)).await.unwrap());
+    assert_eq!(
+        store
+            .claim_event("e1", at(1), secs(30), secs(3600))
+            .await
+            .unwrap(),
+        EventClaim::Done
+    );
+    // ...and a claimed one is a duplicate to `record_event` (alert dedupe unchanged).
+    store
+        .claim_event("e2", T0, secs(30), secs(3600))
+        .await
+        .unwrap();
+    assert!(!store.record_event("e2", at(1), secs(3600)).await.unwrap());
+}
+
+async fn concurrent_claims_one_wins<S: SyncStore + 'static>(store: S) {
+    let store = Arc::new(store);
+    let tasks: Vec<_> = (0..RACERS)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move { store.claim_event("e1", T0, secs(30), secs(3600)).await })
+        })
+        .collect();
+    let mut claimed = 0;
+    for task in tasks {
+        match task.await.unwrap().unwrap() {
+            EventClaim::Claimed => claimed += 1,
+            other => assert_eq!(other, EventClaim::InFlight { until: at(30) }),
+        }
+    }
+    assert_eq!(claimed, 1);
 }
 
 async fn due_retries_come_earliest_first_and_only_when_due<S: SyncStore>(store: S) {
@@ -461,6 +515,9 @@ contract!(
     duplicate_events_are_seen_once,
     an_event_older_than_ttl_is_new_again,
     forget_event_allows_redelivery,
+    a_claimed_event_is_done_only_once_finished,
+    a_recorded_event_reads_as_done_when_claimed,
+    concurrent_claims_one_wins,
     due_retries_come_earliest_first_and_only_when_due,
     dead_retries_leave_the_due_list_and_are_listed,
     put_retry_replaces_by_id,

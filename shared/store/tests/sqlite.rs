@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use cosell_store::sqlite::SCHEMA_VERSION;
-use cosell_store::{CrmKind, Link, SqliteStore, StoreError, SyncStore};
+use cosell_store::{CrmKind, EventClaim, Link, SqliteStore, StoreError, SyncStore};
 
 /// A database path no other test uses; removed (with its WAL files) when dropped.
 struct TempDb(PathBuf);
@@ -70,10 +70,47 @@ async fn a_newer_schema_is_refused() {
     match SqliteStore::open(&db.0) {
         Err(StoreError::Backend { operation, message }) => {
             assert_eq!(operation, "migrate");
-            assert!(message.contains("schema version 2"), "{message}");
+            assert!(
+                message.contains(&format!("schema version {}", SCHEMA_VERSION + 1)),
+                "{message}"
+            );
         }
         other => panic!("expected a refusal, got {other:?}"),
     }
+}
+
+/// A file written by a version-1 build: events had no claim state, and every one read as done.
+#[tokio::test]
+async fn a_version_1_file_is_upgraded_and_its_events_read_as_done() {
+    let db = TempDb::new("v1");
+    {
+        let conn = rusqlite::Connection::open(&db.0).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE events (key TEXT NOT NULL PRIMARY KEY, expires_ns INTEGER NOT NULL) STRICT;
+             CREATE TABLE links (referral_id TEXT NOT NULL PRIMARY KEY, crm_id TEXT NOT NULL UNIQUE,
+                                 version INTEGER NOT NULL, body TEXT NOT NULL) STRICT;
+             INSERT INTO events VALUES ('e1', 9223372036854775807);
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&db.0).unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let hold = std::time::Duration::from_secs(30);
+    let ttl = std::time::Duration::from_secs(3600);
+    assert_eq!(
+        store.claim_event("e1", now, hold, ttl).await.unwrap(),
+        EventClaim::Done
+    );
+    assert_eq!(
+        store.claim_event("e2", now, hold, ttl).await.unwrap(),
+        EventClaim::Claimed
+    );
+    let conn = rusqlite::Connection::open(&db.0).unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
 }
 
 #[tokio::test]

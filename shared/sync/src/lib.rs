@@ -15,6 +15,7 @@
 //! | [`reconcile`] | [`Reconciler`]: the sweep over referrals changed since a watermark, for webhooks Partner Center gave up on |
 //! | [`backoff`] | when parked work is due again (exponential, full jitter) and when it is given up |
 //! | [`activity`] | when each direction last wrote something (for `cosell status`) |
+//! | [`jobs`] | what each scheduled job last did — interval, last success, last error — for `cosell status` |
 //! | [`mapping`] | the mapping document kept in the store (`cosell mapping push`), and which document a process runs |
 //! | [`metadata`] | the help column's options and the solutions relationship, discovered from Dataverse metadata and cached with an age |
 //!
@@ -26,6 +27,7 @@ pub mod alerts;
 pub mod backoff;
 pub mod inbound;
 pub mod intent;
+pub mod jobs;
 pub mod link;
 pub mod mapping;
 pub mod metadata;

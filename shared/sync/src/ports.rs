@@ -11,7 +11,7 @@ use cosell_dataverse::{
 };
 use cosell_mapping::Referral;
 use cosell_mapping::outbound::Expansions;
-use cosell_partner_center::{PartnerCenter, PatchOp};
+use cosell_partner_center::{Listed, PartnerCenter, PatchOp};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -37,14 +37,15 @@ impl ReferralSource for PartnerCenter {
 /// Referrals listed by when they last changed: the reconciliation sweep's source.
 #[async_trait]
 pub trait ReferralFeed: Send + Sync {
-    /// Every referral whose `updatedDateTime` is after `after`, oldest change first (all pages).
+    /// Every referral whose `updatedDateTime` is after `after`, oldest change first (all pages);
+    /// each entry read on its own, one that cannot be read set apart ([`Listed::Unreadable`]).
     async fn updated_after(
         &self,
         after: OffsetDateTime,
-    ) -> Result<Vec<Referral>, cosell_partner_center::Error>;
+    ) -> Result<Vec<Listed>, cosell_partner_center::Error>;
 
     /// Every referral sent to us and not yet answered (status New, direction Incoming).
-    async fn waiting(&self) -> Result<Vec<Referral>, cosell_partner_center::Error>;
+    async fn waiting(&self) -> Result<Vec<Listed>, cosell_partner_center::Error>;
 }
 
 #[async_trait]
@@ -52,11 +53,11 @@ impl ReferralFeed for PartnerCenter {
     async fn updated_after(
         &self,
         after: OffsetDateTime,
-    ) -> Result<Vec<Referral>, cosell_partner_center::Error> {
+    ) -> Result<Vec<Listed>, cosell_partner_center::Error> {
         self.referrals_updated_after(after).await
     }
 
-    async fn waiting(&self) -> Result<Vec<Referral>, cosell_partner_center::Error> {
+    async fn waiting(&self) -> Result<Vec<Listed>, cosell_partner_center::Error> {
         self.waiting_referrals().await
     }
 }

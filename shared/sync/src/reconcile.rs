@@ -18,13 +18,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use cosell_mapping::{Referral, inbound, timestamp};
+use cosell_mapping::{inbound, timestamp};
+use cosell_partner_center::{Listed, Unreadable};
 use cosell_store::{Cursor, StoreError, SyncStore};
 use futures::stream::{self, StreamExt};
 use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::inbound::{Handled, InboundSync};
+use crate::jobs::{self, Ran};
 use crate::link::DealLink;
 use crate::ports::ReferralFeed;
 use crate::record::WorkKey;
@@ -43,6 +45,8 @@ pub struct ReconcileSettings {
     /// first-time sync of everything).
     pub first_lookback: Duration,
     pub lease_ttl: Duration,
+    /// How often the sweep is scheduled, recorded for `cosell status` ([`crate::jobs`]).
+    pub interval: Option<Duration>,
 }
 
 impl Default for ReconcileSettings {
@@ -51,6 +55,7 @@ impl Default for ReconcileSettings {
             overlap: Duration::from_secs(300),
             first_lookback: Duration::from_secs(3600),
             lease_ttl: Duration::from_secs(300),
+            interval: Some(Duration::from_secs(900)),
         }
     }
 }
@@ -66,8 +71,11 @@ pub struct SweepReport {
     pub unchanged: usize,
     /// Listed again inside the overlap while already parked: left to the retry scheduler.
     pub parked: usize,
-    /// Each referral synced (or parked), in order.
+    /// Each referral synced (or parked), in order; an unreadable one parked dead is here too.
     pub synced: Vec<(String, Handled)>,
+    /// Listed entries without a readable `id`: logged and skipped, since nothing can be parked
+    /// under their key.
+    pub without_id: usize,
     /// The watermark after the sweep.
     pub watermark: Option<OffsetDateTime>,
 }
@@ -108,8 +116,24 @@ impl Reconciler {
     /// One sweep (see the [module docs](self)).
     pub async fn sweep(&self, now: OffsetDateTime) -> Result<SweepReport, SweepError> {
         let ttl = self.settings.lease_ttl;
-        let sweep = with_lease(&*self.store, LEASE, now, ttl, self.sweep_locked(now)).await?;
-        Ok(sweep.unwrap_or_else(|| SweepReport {
+        let sweep = with_lease(&*self.store, LEASE, now, ttl, self.sweep_locked(now)).await;
+        let interval = self.settings.interval;
+        let ran = match &sweep {
+            Ok(None) => None, // another sweep holds the lease, and records
+            Ok(Some(report)) => Some(Ran::Done {
+                note: (report.without_id > 0).then(|| {
+                    format!(
+                        "{} listed referral(s) without a readable id skipped (the log has each problem)",
+                        report.without_id
+                    )
+                }),
+            }),
+            Err(error) => Some(Ran::Failed(error.to_string())),
+        };
+        if let Some(ran) = ran {
+            jobs::record(&*self.store, jobs::RECONCILE, interval, ran, now).await;
+        }
+        Ok(sweep?.unwrap_or_else(|| SweepReport {
             busy: true,
             ..SweepReport::default()
         }))
@@ -138,31 +162,36 @@ impl Reconciler {
             // By index, not `stream::iter(&referrals)`: a closure over `&Referral` makes this
             // future not `Send` for a spawned task (rustc's higher-ranked lifetime limits).
             .map(|index| {
-                let referral = &referrals[index];
+                let entry = &referrals[index];
                 async move {
-                    let updated = referral.updated_date_time?;
-                    let in_overlap = updated <= watermark;
-                    Some((updated, self.reconcile(referral, in_overlap, now).await))
+                    // An unreadable entry may have no readable date: it is set apart all the same.
+                    let updated = entry.updated();
+                    if updated.is_none() && matches!(entry, Listed::Readable(_)) {
+                        return None;
+                    }
+                    let in_overlap = updated.is_some_and(|at| at <= watermark);
+                    Some((updated, self.reconcile(entry, in_overlap, now).await))
                 }
             })
             .buffered(crate::CONCURRENCY)
             .collect()
             .await;
-        for (referral, handled) in referrals.iter().zip(handled) {
+        for (entry, handled) in referrals.iter().zip(handled) {
             let Some((updated, handled)) = handled else {
-                tracing::warn!(referral = ?referral.id, "listed referral without updatedDateTime; skipped");
+                tracing::warn!(referral = ?entry.id(), "listed referral without updatedDateTime; skipped");
                 continue;
             };
             match handled {
                 Ok(Seen::Unchanged) => report.unchanged += 1,
                 Ok(Seen::Parked) => report.parked += 1,
+                Ok(Seen::WithoutId) => report.without_id += 1,
                 Ok(Seen::Synced(id, handled)) => report.synced.push((id, handled)),
                 Err(error) => {
                     outcome = Err(error);
                     break;
                 }
             }
-            high = high.max(updated);
+            high = high.max(updated.unwrap_or(high));
         }
         if outcome.is_ok() {
             // Everything listed was handled: a change stamped before `now − overlap` would have
@@ -183,6 +212,7 @@ impl Reconciler {
             listed = report.listed,
             unchanged = report.unchanged,
             synced = report.synced.len(),
+            without_id = report.without_id,
             watermark = %timestamp::format(high),
             "reconciliation sweep done"
         );
@@ -193,23 +223,32 @@ impl Reconciler {
     /// (one store read, nothing written), else what the inbound sync did (a failure is parked).
     /// `cosell backfill` uses this for every open referral, so a second run skips what the first
     /// did.
+    ///
+    /// An entry that cannot be read is parked dead under its id with the reason (`Some`), or,
+    /// without a readable id, only logged (`None`).
     pub async fn bring_up_to_date(
         &self,
-        referral: &Referral,
+        entry: &Listed,
         now: OffsetDateTime,
     ) -> Result<Option<Handled>, SweepError> {
-        match self.reconcile(referral, false, now).await? {
+        match self.reconcile(entry, false, now).await? {
             Seen::Synced(_, handled) => Ok(Some(handled)),
-            Seen::Unchanged | Seen::Parked => Ok(None),
+            Seen::Unchanged | Seen::Parked | Seen::WithoutId => Ok(None),
         }
     }
 
     async fn reconcile(
         &self,
-        referral: &Referral,
+        entry: &Listed,
         in_overlap: bool,
         now: OffsetDateTime,
     ) -> Result<Seen, SweepError> {
+        let referral = match entry {
+            Listed::Readable(referral) => referral,
+            Listed::Unreadable(unreadable) => {
+                return self.set_apart(unreadable, in_overlap, now).await;
+            }
+        };
         let Some(id) = referral.id.as_deref() else {
             return Ok(Seen::Unchanged);
         };
@@ -243,6 +282,29 @@ impl Reconciler {
     }
 }
 
+impl Reconciler {
+    /// An entry that cannot be read: parked dead under its id with the field and value in the
+    /// reason (once; listed again inside the overlap it is left as parked), so the rest of the
+    /// listing goes on and the watermark moves past it.
+    async fn set_apart(
+        &self,
+        unreadable: &Unreadable,
+        in_overlap: bool,
+        now: OffsetDateTime,
+    ) -> Result<Seen, SweepError> {
+        let Some(id) = unreadable.id.as_deref() else {
+            tracing::warn!(problem = %unreadable.problem, "listed referral without a readable id skipped");
+            return Ok(Seen::WithoutId);
+        };
+        let item = WorkKey::inbound(id).to_string();
+        if in_overlap && self.store.retry(&item).await?.is_some() {
+            return Ok(Seen::Parked);
+        }
+        let handled = self.inbound.park_unreadable(unreadable, now).await?;
+        Ok(Seen::Synced(id.to_owned(), handled))
+    }
+}
+
 /// What a pass over the waiting referrals did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct WaitingReport {
@@ -270,18 +332,21 @@ impl Reconciler {
             listed: referrals.len(),
             ..WaitingReport::default()
         };
-        for referral in &referrals {
-            let Some(id) = referral.id.as_deref() else {
+        for entry in &referrals {
+            let Some(id) = entry.id() else {
                 continue;
             };
-            match self.store.link_by_referral(id).await? {
-                Some(link) => match self.inbound.respond().ensure(referral, &link, now).await {
-                    Ok(true) => report.tasks.push(id.to_owned()),
-                    Ok(false) => {}
-                    Err(error) => report.failed.push(format!("{id}: {error}")),
-                },
-                None => {
-                    if let Some(handled) = self.bring_up_to_date(referral, now).await? {
+            let link = self.store.link_by_referral(id).await?;
+            match (entry, link) {
+                (Listed::Readable(referral), Some(link)) => {
+                    match self.inbound.respond().ensure(referral, &link, now).await {
+                        Ok(true) => report.tasks.push(id.to_owned()),
+                        Ok(false) => {}
+                        Err(error) => report.failed.push(format!("{id}: {error}")),
+                    }
+                }
+                _ => {
+                    if let Some(handled) = self.bring_up_to_date(entry, now).await? {
                         report.synced.push((id.to_owned(), handled));
                     }
                 }
@@ -331,5 +396,7 @@ impl Reconciler {
 enum Seen {
     Unchanged,
     Parked,
+    /// An unreadable entry without a readable id: logged, nothing stored.
+    WithoutId,
     Synced(String, Handled),
 }

@@ -25,6 +25,7 @@ use uuid::Uuid;
 use crate::NotStored;
 use crate::alerts::{self, channel::Channels, deliver::Delivered};
 use crate::inbound::{Handled, InboundSync};
+use crate::jobs::{self, Ran};
 use crate::outbound::{OutboundSync, Synced};
 use crate::record::WorkKey;
 use crate::record::lock::with_lease;
@@ -55,6 +56,8 @@ pub struct RetrySettings {
     pub stop_after_failures: usize,
     /// Where due alerts are posted ([`crate::alerts`]).
     pub channels: Channels,
+    /// How often the run is scheduled, recorded for `cosell status` ([`crate::jobs`]).
+    pub interval: Option<Duration>,
 }
 
 impl Default for RetrySettings {
@@ -65,6 +68,7 @@ impl Default for RetrySettings {
             budget: Duration::from_secs(180),
             stop_after_failures: 5,
             channels: Channels::default(),
+            interval: Some(Duration::from_secs(60)),
         }
     }
 }
@@ -128,6 +132,8 @@ pub struct RetryReport {
     /// The run stopped before the end of the batch (its budget, or failures in a row); the
     /// rest are still due.
     pub stopped_early: bool,
+    /// Items that failed again in a row when the run ended.
+    pub failures_in_a_row: usize,
 }
 
 impl RetryReport {
@@ -176,8 +182,41 @@ impl RetryScheduler {
     /// One scheduled run: every pending item due at `now` (up to the batch), earliest first.
     pub async fn run(&self, now: OffsetDateTime) -> Result<RetryReport, RetryError> {
         let ttl = self.settings.lease_ttl;
-        let run = with_lease(&*self.store, LEASE, now, ttl, self.run_locked(now)).await?;
-        Ok(run.unwrap_or_else(|| RetryReport {
+        let run = with_lease(&*self.store, LEASE, now, ttl, self.run_locked(now)).await;
+        let stop = self.settings.stop_after_failures;
+        let interval = self.settings.interval;
+        let store = &*self.store;
+        match &run {
+            Ok(None) => {} // another run holds the lease, and records
+            Ok(Some(report)) if report.failures_in_a_row >= stop => {
+                let why = format!(
+                    "{} items in a row failed again: the service they need is most likely down",
+                    report.failures_in_a_row
+                );
+                jobs::record(store, jobs::RETRIES, interval, Ran::Failed(why), now).await;
+            }
+            Ok(Some(_)) => {
+                jobs::record(
+                    store,
+                    jobs::RETRIES,
+                    interval,
+                    Ran::Done { note: None },
+                    now,
+                )
+                .await;
+            }
+            Err(error) => {
+                jobs::record(
+                    store,
+                    jobs::RETRIES,
+                    interval,
+                    Ran::Failed(error.to_string()),
+                    now,
+                )
+                .await
+            }
+        }
+        Ok(run?.unwrap_or_else(|| RetryReport {
             busy: true,
             ..RetryReport::default()
         }))
@@ -220,6 +259,7 @@ impl RetryScheduler {
             };
             report.redone.push((item.id, redone));
         }
+        report.failures_in_a_row = failures_in_a_row;
         if !alerts.is_empty() {
             let backoff = self.inbound.settings().backoff;
             let delivered = alerts::deliver::deliver(

@@ -34,6 +34,15 @@ pub enum ApiError {
     },
     #[error("HTTP client configuration: {0}")]
     Config(String),
+    /// Not tried (again): the next attempt or wait would pass the invocation's deadline
+    /// ([`crate::deadline`]). Nothing is wrong with the request; a later run may do it.
+    #[error("{service} {operation}: out of time: {why} would pass this run's deadline")]
+    OutOfTime {
+        service: &'static str,
+        operation: &'static str,
+        /// What would have taken the time: "waiting 60 s after HTTP 429", "another attempt".
+        why: String,
+    },
 }
 
 impl ApiError {
@@ -70,6 +79,19 @@ impl ApiError {
 
     pub fn is_unauthorized(&self) -> bool {
         self.status() == Some(401)
+    }
+
+    /// The deadline came first ([`ApiError::OutOfTime`]).
+    pub fn is_out_of_time(&self) -> bool {
+        matches!(self, ApiError::OutOfTime { .. })
+    }
+
+    pub(crate) fn out_of_time(call: Call, why: impl Into<String>) -> Self {
+        ApiError::OutOfTime {
+            service: call.service,
+            operation: call.operation,
+            why: why.into(),
+        }
     }
 
     pub(crate) fn decode(call: Call, detail: impl Into<String>) -> Self {

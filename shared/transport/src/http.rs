@@ -3,6 +3,7 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
+use crate::deadline;
 use crate::error::ApiError;
 use crate::limit::{Limiter, RateLimit};
 use crate::retry::{RetryPolicy, retry_after, retryable_status};
@@ -35,6 +36,9 @@ impl Default for HttpConfig {
     }
 }
 
+/// Less time than this left: no attempt is started (it could not get an answer back).
+const MIN_ATTEMPT: Duration = Duration::from_millis(250);
+
 /// A reqwest client with the retry policy and rate limit of one service. Clone it freely.
 #[derive(Clone)]
 pub struct Http {
@@ -43,6 +47,8 @@ pub struct Http {
 
 struct Inner {
     client: reqwest::Client,
+    /// For one attempt; cut to what is left when a deadline is near.
+    timeout: Duration,
     retry: RetryPolicy,
     limiter: Option<Limiter>,
 }
@@ -68,6 +74,7 @@ impl Http {
         Ok(Http {
             inner: Arc::new(Inner {
                 client,
+                timeout: config.timeout,
                 retry: config.retry,
                 limiter,
             }),
@@ -75,7 +82,8 @@ impl Http {
     }
 
     /// Sends the request `build` makes — once per attempt, so a retry repeats it exactly,
-    /// request id included — and returns the first 2xx answer.
+    /// request id included — and returns the first 2xx answer. Under a [`crate::deadline`] no
+    /// attempt outlasts it and no wait crosses it: [`ApiError::OutOfTime`] instead.
     pub async fn send(
         &self,
         call: Call,
@@ -89,7 +97,14 @@ impl Http {
                 limiter.acquire().await;
             }
             let last = attempt >= inner.retry.max_attempts;
-            let wait = match build(&inner.client).send().await {
+            let mut request = build(&inner.client);
+            if let Some(left) = deadline::remaining() {
+                if left < MIN_ATTEMPT {
+                    return Err(ApiError::out_of_time(call, "another attempt"));
+                }
+                request = request.timeout(left.min(inner.timeout));
+            }
+            let (wait, why) = match request.send().await {
                 Ok(response) if response.status().is_success() => return Ok(response),
                 Ok(response) => {
                     let status = response.status().as_u16();
@@ -113,7 +128,10 @@ impl Http {
                         wait_ms = wait.as_millis() as u64,
                         "retrying after error status"
                     );
-                    wait
+                    (
+                        wait,
+                        format!("waiting {} s after HTTP {status}", wait.as_secs()),
+                    )
                 }
                 Err(error) => {
                     // A connect failure never reached the service; anything later might have.
@@ -135,9 +153,12 @@ impl Http {
                         error = %error,
                         "retrying after transport error"
                     );
-                    wait
+                    (wait, format!("retrying after '{error}'"))
                 }
             };
+            if deadline::remaining().is_some_and(|left| wait + MIN_ATTEMPT > left) {
+                return Err(ApiError::out_of_time(call, why));
+            }
             tokio::time::sleep(wait).await;
         }
     }

@@ -5,6 +5,7 @@
 //! and message for everything else.
 
 pub mod correlation;
+pub mod deadline;
 mod error;
 mod http;
 mod limit;

@@ -170,7 +170,8 @@ fn from_token_endpoint(error: &ApiError) -> bool {
     match error {
         ApiError::Service { service, .. }
         | ApiError::Transport { service, .. }
-        | ApiError::Decode { service, .. } => *service == "token",
+        | ApiError::Decode { service, .. }
+        | ApiError::OutOfTime { service, .. } => *service == "token",
         ApiError::Config(_) => false,
     }
 }

@@ -87,6 +87,7 @@ impl SyncEvent {
                 latency,
             }),
             Handled::Duplicate
+            | Handled::InFlight { .. }
             | Handled::Ignored { .. }
             | Handled::Unchanged { .. }
             | Handled::AlreadyClosed { .. } => None,

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use cosell_host::{Apps, Leases};
+use cosell_host::{Apps, Leases, Schedules};
 use cosell_partner_center::PartnerCenter;
 use cosell_store::{StoreError, SyncStore};
 use cosell_sync::outbound::CURSOR;
@@ -106,7 +106,8 @@ impl Server {
             .get(keys::HTTP_TIMEOUT)
             .map(|_| config.duration(keys::HTTP_TIMEOUT, Duration::ZERO))
             .transpose()?;
-        let apps = Apps::start(&lookup, runtime_settings, Some(leases)).await?;
+        let schedules = Schedules { leases, intervals };
+        let apps = Apps::start(&lookup, runtime_settings, Some(schedules)).await?;
         if !apps.outbound.webhook_enabled() {
             tracing::info!(
                 "no dataverse.webhook_key in the credentials: POST /webhooks/dataverse answers 404; the poll alone syncs"
@@ -123,7 +124,8 @@ impl Server {
 
         let addr = listener.local_addr()?;
         let (stop, stopped) = watch::channel(false);
-        let mut tasks = schedules::spawn(schedules::jobs(&services, intervals), &stopped);
+        let mut tasks =
+            schedules::spawn(schedules::jobs(&services, intervals), &stopped, leases.run);
         let router = routes::router(services.clone());
         let mut until_stopped = stopped.clone();
         tasks.push(tokio::spawn(async move {

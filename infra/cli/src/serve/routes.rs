@@ -82,11 +82,16 @@ async fn dataverse(
 
 /// Runs a webhook's handling on its own task, so a caller that hangs up (a delivery timeout)
 /// does not cancel it halfway — as in Lambda, where an invocation runs to its end. Cancelled
-/// midway, a sync would leave its event recorded as seen but neither synced nor parked, and its
-/// lease held until it expires.
+/// midway, a sync would leave its event claimed but neither synced nor parked (a redelivery takes
+/// it over once the claim's hold passes), and its lease held until it expires.
+///
+/// The handling has serve's webhook budget ([`cosell_runtime::budget::WEBHOOK`]), as the
+/// function has its timeout: what cannot finish in it is parked, and the caller answered.
 async fn to_completion(
     work: impl std::future::Future<Output = Response> + Send + 'static,
 ) -> Response {
+    let deadline = std::time::Instant::now() + cosell_runtime::budget::WEBHOOK;
+    let work = cosell_transport::deadline::within(Some(deadline), work);
     match tokio::spawn(work).await {
         Ok(response) => response,
         Err(error) => {

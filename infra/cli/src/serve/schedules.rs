@@ -10,6 +10,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use cosell_transport::deadline::within;
 use time::OffsetDateTime;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -44,13 +45,7 @@ impl Job {
     }
 }
 
-/// How often each job runs.
-#[derive(Debug, Clone, Copy)]
-pub struct Intervals {
-    pub poll: Duration,
-    pub retries: Duration,
-    pub reconcile: Duration,
-}
+pub use cosell_host::Intervals;
 
 /// Every job `serve` runs.
 pub fn jobs(services: &Arc<Services>, intervals: Intervals) -> Vec<Job> {
@@ -103,8 +98,13 @@ pub fn jobs(services: &Arc<Services>, intervals: Intervals) -> Vec<Job> {
     ]
 }
 
-/// Starts every job; each stops after its current run once `shutdown` turns true.
-pub fn spawn(jobs: Vec<Job>, shutdown: &watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
+/// Starts every job; each stops after its current run once `shutdown` turns true. Each run may
+/// work for `budget` ([`cosell_runtime::budget::from_now`]), as a Lambda run for its timeout.
+pub fn spawn(
+    jobs: Vec<Job>,
+    shutdown: &watch::Receiver<bool>,
+    budget: Duration,
+) -> Vec<JoinHandle<()>> {
     jobs.into_iter()
         .map(|job| {
             let mut shutdown = shutdown.clone();
@@ -113,7 +113,9 @@ pub fn spawn(jobs: Vec<Job>, shutdown: &watch::Receiver<bool>) -> Vec<JoinHandle
                     if *shutdown.borrow() {
                         break;
                     }
-                    if let Err(error) = (job.run)(OffsetDateTime::now_utc()).await {
+                    let deadline = cosell_runtime::budget::from_now(budget);
+                    let run = (job.run)(OffsetDateTime::now_utc());
+                    if let Err(error) = within(Some(deadline), run).await {
                         tracing::error!(
                             job = job.name,
                             error = format!("{error:#}"),
@@ -151,7 +153,7 @@ mod tests {
             }
         });
         let (stop, shutdown) = watch::channel(false);
-        let handles = spawn(vec![job], &shutdown);
+        let handles = spawn(vec![job], &shutdown, Duration::from_secs(60));
         while runs.load(Ordering::SeqCst) < 3 {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }

@@ -173,5 +173,6 @@ fn fetch_failure(error: &ApiError) -> &'static str {
         ApiError::Transport { .. } => "no answer",
         ApiError::Decode { .. } => "unreadable answer",
         ApiError::Config(_) => "client misconfigured",
+        ApiError::OutOfTime { .. } => "out of time",
     }
 }

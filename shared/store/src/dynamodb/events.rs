@@ -1,4 +1,5 @@
-//! Webhook event dedupe: one item per key, claimable while absent or expired.
+//! Webhook event dedupe: one item per key, claimable while absent, expired, or held by a handler
+//! whose hold has passed (`held_until_ns`, removed once done; items without it read as done).
 
 use std::time::Duration;
 
@@ -9,9 +10,10 @@ use super::attrs::{PK, SK, n, s, write_token};
 use super::error::{backend, is_condition_failed};
 use super::schema::TTL_ATTRIBUTE;
 use crate::nanos;
-use crate::port::StoreError;
+use crate::port::{EventClaim, StoreError};
 
 const EVENT: &str = "event";
+const HELD: &str = "held_until_ns";
 
 fn event_pk(key: &str) -> String {
     format!("event#{key}")
@@ -47,6 +49,90 @@ pub(super) async fn record(
         Ok(_) => Ok(true),
         Err(e) if is_condition_failed(&e) => Ok(false),
         Err(e) => Err(backend(OP, &e)),
+    }
+}
+
+pub(super) async fn claim(
+    store: &DynamoStore,
+    key: &str,
+    now: OffsetDateTime,
+    hold: Duration,
+    ttl: Duration,
+) -> Result<EventClaim, StoreError> {
+    const OP: &str = "claim_event";
+    let expires = nanos::expiry(now, ttl);
+    let token = write_token();
+    let result = store
+        .client
+        .put_item()
+        .table_name(&store.table)
+        .item(PK, s(event_pk(key)))
+        .item(SK, s(EVENT))
+        .item("expires_ns", n(expires))
+        .item(HELD, n(nanos::expiry(now, hold)))
+        .item(TTL_ATTRIBUTE, n(nanos::ceil_seconds(expires)))
+        .item("write_token", s(&token))
+        .condition_expression(
+            "attribute_not_exists(#pk) OR #expires <= :now OR #held <= :now OR #token = :token",
+        )
+        .expression_attribute_names("#pk", PK)
+        .expression_attribute_names("#expires", "expires_ns")
+        .expression_attribute_names("#held", HELD)
+        .expression_attribute_names("#token", "write_token")
+        .expression_attribute_values(":now", n(nanos::of(now)))
+        .expression_attribute_values(":token", s(token))
+        .send()
+        .await;
+    match result {
+        Ok(_) => Ok(EventClaim::Claimed),
+        Err(e) if is_condition_failed(&e) => held(store, key).await,
+        Err(e) => Err(backend(OP, &e)),
+    }
+}
+
+/// What an item that refused a claim holds: done, or a live hold. One that vanished in between
+/// (expired and swept) reads as in flight for a moment: the redelivery then claims it.
+async fn held(store: &DynamoStore, key: &str) -> Result<EventClaim, StoreError> {
+    let output = store
+        .client
+        .get_item()
+        .table_name(&store.table)
+        .key(PK, s(event_pk(key)))
+        .key(SK, s(EVENT))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(|e| backend("claim_event", &e))?;
+    let Some(item) = output.item() else {
+        return Ok(EventClaim::InFlight {
+            until: OffsetDateTime::UNIX_EPOCH,
+        });
+    };
+    match item.get(HELD).and_then(|v| v.as_n().ok()) {
+        None => Ok(EventClaim::Done),
+        Some(until) => Ok(EventClaim::InFlight {
+            until: nanos::to_time(until.parse().unwrap_or_default()),
+        }),
+    }
+}
+
+pub(super) async fn finish(store: &DynamoStore, key: &str) -> Result<(), StoreError> {
+    let result = store
+        .client
+        .update_item()
+        .table_name(&store.table)
+        .key(PK, s(event_pk(key)))
+        .key(SK, s(EVENT))
+        .update_expression("REMOVE #held")
+        .condition_expression("attribute_exists(#pk)")
+        .expression_attribute_names("#pk", PK)
+        .expression_attribute_names("#held", HELD)
+        .send()
+        .await;
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if is_condition_failed(&e) => Ok(()),
+        Err(e) => Err(backend("finish_event", &e)),
     }
 }
 

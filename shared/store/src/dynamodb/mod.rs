@@ -44,7 +44,7 @@ use aws_sdk_dynamodb::Client;
 use time::OffsetDateTime;
 
 use crate::model::{Cursor, Link, RetryItem};
-use crate::port::{StoreError, SyncStore};
+use crate::port::{EventClaim, StoreError, SyncStore};
 
 pub use schema::{RETRY_DUE, RETRY_INDEX, RETRY_QUEUE, TTL_ATTRIBUTE, create_table};
 
@@ -78,6 +78,20 @@ impl SyncStore for DynamoStore {
         ttl: Duration,
     ) -> Result<bool, StoreError> {
         events::record(self, key, now, ttl).await
+    }
+
+    async fn claim_event(
+        &self,
+        key: &str,
+        now: OffsetDateTime,
+        hold: Duration,
+        ttl: Duration,
+    ) -> Result<EventClaim, StoreError> {
+        events::claim(self, key, now, hold, ttl).await
+    }
+
+    async fn finish_event(&self, key: &str) -> Result<(), StoreError> {
+        events::finish(self, key).await
     }
 
     async fn forget_event(&self, key: &str) -> Result<(), StoreError> {

@@ -8,7 +8,11 @@ use crate::port::StoreError;
 
 const SCHEMA: &str = include_str!("schema.sql");
 /// The `PRAGMA user_version` that `schema.sql` produces.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
+
+/// What brings a file of each older version one version up. Version 2: an event can be claimed
+/// and not yet done; rows from version 1 had no such state and read as done (NULL).
+const UPGRADES: &[(i64, &str)] = &[(1, "ALTER TABLE events ADD COLUMN held_until_ns INTEGER;")];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     const OP: &str = "migrate";
@@ -26,6 +30,14 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
             tracing::info!(version = SCHEMA_VERSION, "created the sync state schema");
         }
         SCHEMA_VERSION => {}
+        older if older < SCHEMA_VERSION => {
+            for (from, sql) in UPGRADES.iter().filter(|(from, _)| *from >= older) {
+                tx.execute_batch(sql).map_err(backend(OP))?;
+                tracing::info!(from, to = from + 1, "upgraded the sync state schema");
+            }
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+                .map_err(backend(OP))?;
+        }
         other => {
             return Err(StoreError::Backend {
                 operation: OP,

@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | `links` | `referral_id`; `crm_id` UNIQUE | version checked and row written in one `BEGIN IMMEDIATE` transaction |
 //! | `cursors` | `name` | as links |
-//! | `events` | `key` | one upsert that overwrites only an expired row (`expires_ns <= now`) |
+//! | `events` | `key` | one upsert that overwrites only an expired row or a passed hold (`held_until_ns`) |
 //! | `retries` | `id`; index `(state, due_ns)` | plain upsert: the id is the identity |
 //! | `leases` | `name` | one upsert that overwrites only a free, expired or own lease |
 //!
@@ -31,7 +31,7 @@ use rusqlite::Connection;
 use time::OffsetDateTime;
 
 use crate::model::{Cursor, Link, RetryItem};
-use crate::port::{StoreError, SyncStore};
+use crate::port::{EventClaim, StoreError, SyncStore};
 use error::backend;
 
 pub use migrate::SCHEMA_VERSION;
@@ -113,6 +113,26 @@ impl SyncStore for SqliteStore {
     ) -> Result<bool, StoreError> {
         let key = key.to_owned();
         self.run("record_event", move |c| events::record(c, &key, now, ttl))
+            .await
+    }
+
+    async fn claim_event(
+        &self,
+        key: &str,
+        now: OffsetDateTime,
+        hold: Duration,
+        ttl: Duration,
+    ) -> Result<EventClaim, StoreError> {
+        let key = key.to_owned();
+        self.run("claim_event", move |c| {
+            events::claim(c, &key, now, hold, ttl)
+        })
+        .await
+    }
+
+    async fn finish_event(&self, key: &str) -> Result<(), StoreError> {
+        let key = key.to_owned();
+        self.run("finish_event", move |c| events::finish(c, &key))
             .await
     }
 

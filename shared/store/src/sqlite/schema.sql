@@ -18,7 +18,9 @@ CREATE TABLE cursors (
 
 CREATE TABLE events (
     key        TEXT NOT NULL PRIMARY KEY,
-    expires_ns INTEGER NOT NULL
+    expires_ns INTEGER NOT NULL,
+    -- Claimed and not yet done until then (NULL: done).
+    held_until_ns INTEGER
 ) STRICT;
 CREATE INDEX events_by_expiry ON events (expires_ns);
 

@@ -35,6 +35,9 @@ pub enum InboundError {
     Store(#[source] StoreError),
     #[error("another sync of this referral did not finish in time")]
     Busy,
+    /// The invocation's deadline came before the sync finished; the next run does it.
+    #[error("the sync ran out of this run's time and was left for a retry")]
+    OutOfTime,
 }
 
 impl InboundError {
@@ -50,7 +53,10 @@ impl InboundError {
                 true
             }
             // A sign-in without MFA stays refused until someone runs `cosell login`.
-            Self::Referral(error) => error.is_mfa_required() || refused(error.status()),
+            // So does a referral whose data cannot be read: it is Microsoft's to change.
+            Self::Referral(error) => {
+                error.is_mfa_required() || error.is_unreadable() || refused(error.status())
+            }
             Self::Crm(error) => refused(error.status()),
             _ => false,
         }

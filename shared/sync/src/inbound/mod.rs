@@ -2,7 +2,8 @@
 //! opportunity (or lead) in Dataverse, exactly once.
 //!
 //! [`InboundSync::handle`] does, in order:
-//! 1. **dedupe** the delivery ([`SyncStore::record_event`]); a duplicate does nothing;
+//! 1. **claim** the delivery ([`SyncStore::claim_event`]); one already done does nothing, one
+//!    another invocation is handling is answered "deliver again" ([`Handled::InFlight`]);
 //! 2. **lock** the deal ([`locks`]): the referral's lease (`inbound:<referral id>`) and, for a
 //!    deal linked to an opportunity, that opportunity's (`outbound:<id>`) before it — the one
 //!    order both directions take them in ([`crate::record`]) — waiting a little for a
@@ -21,11 +22,13 @@
 //!    deal it posted is the agreed one, so a seller's edit made since survives;
 //! 7. store the link (conditional on its version).
 //!
-//! A failure after the event was recorded parks it as a retry item (`inbound:<referral id>`,
-//! payload = the envelope) and, when a record exists, puts ✖ in its name and a line in its
-//! Audit ([`park`]). The event counts as handled only once it is durably stored (the dedupe row,
-//! or the retry item); when even that fails the dedupe row is forgotten and [`NotStored`] tells
-//! the caller to answer 5xx, so Partner Center redelivers.
+//! A failure parks the referral as a retry item (`inbound:<referral id>`, payload = the
+//! envelope) and, when a record exists, puts ✖ in its name and a line in its Audit ([`park`]);
+//! so does running out of the invocation's time ([`cosell_transport::deadline`]). The event is
+//! marked done ([`SyncStore::finish_event`]) only once its outcome is durable — synced, or the
+//! retry item stored: a handler that dies before leaves a claim whose hold passes, and Partner
+//! Center's redelivery syncs it. When even the retry item cannot be stored the claim is
+//! forgotten and [`NotStored`] tells the caller to answer 5xx, so Partner Center redelivers.
 
 mod currency;
 pub mod envelope;
@@ -41,7 +44,8 @@ use std::time::Duration;
 
 use cosell_mapping::CrmConfig;
 use cosell_partner_center::webhook::WebhookEnvelope;
-use cosell_store::{CrmKind, StoreError, SyncStore};
+use cosell_store::{CrmKind, EventClaim, StoreError, SyncStore};
+use cosell_transport::deadline;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -62,6 +66,10 @@ use currency::CurrencyCache;
 pub struct InboundSettings {
     /// How long a delivery is remembered for dedupe. Partner Center's redeliveries span hours.
     pub event_ttl: Duration,
+    /// How long a delivery being handled is held from a redelivery when the invocation has no
+    /// deadline ([`deadline`]); with one, the time left. A handler that died leaves a hold that
+    /// passes, and the redelivery then syncs.
+    pub event_hold: Duration,
     /// How long one sync may hold a referral before another may take it over.
     pub lease_ttl: Duration,
     /// How long an event waits for a concurrent sync of the same referral before it is parked.
@@ -76,6 +84,7 @@ impl Default for InboundSettings {
     fn default() -> Self {
         Self {
             event_ttl: Duration::from_secs(48 * 3600),
+            event_hold: Duration::from_secs(15 * 60),
             lease_ttl: Duration::from_secs(60),
             lease_wait: Duration::from_secs(5),
             backoff: Backoff::default(),
@@ -89,6 +98,9 @@ impl Default for InboundSettings {
 pub enum Handled {
     /// A delivery seen before: nothing done.
     Duplicate,
+    /// A delivery another invocation is handling until `until`: nothing done; the caller is
+    /// asked to deliver it again (503), since that handler may yet die.
+    InFlight { until: OffsetDateTime },
     /// Not a referral event (`test-created`, no id in `ResourceUri`): nothing to sync.
     Ignored { reason: String },
     /// The referral equals what was last written: nothing written.
@@ -129,6 +141,13 @@ pub struct InboundSync {
     /// not two store writes per delivery.
     webhook_noted: std::sync::Mutex<Option<OffsetDateTime>>,
 }
+
+/// Added to the time left when holding a delivery: the reserve in which the invocation stores
+/// what it could not finish and answers.
+const HOLD_MARGIN: Duration = Duration::from_secs(5);
+
+/// How often a delivery being handled elsewhere is looked at again.
+const CLAIM_POLL: Duration = Duration::from_millis(100);
 
 /// How often one process notes that webhooks are arriving.
 const NOTE_WEBHOOKS_EVERY: time::Duration = time::Duration::seconds(60);
@@ -184,38 +203,93 @@ impl InboundSync {
     ) -> Result<Handled, NotStored> {
         self.note_webhook(now).await;
         let key = envelope.dedupe_key();
-        if !self
-            .store
-            .record_event(&key, now, self.settings.event_ttl)
-            .await
-            .map_err(NotStored)?
-        {
-            tracing::info!(event = %envelope.event_name, "duplicate webhook delivery ignored");
-            return Ok(Handled::Duplicate);
+        // Until the invocation is surely over, and its referral lease free for the redelivery.
+        let hold = deadline::remaining()
+            .map_or(self.settings.event_hold, |left| left + HOLD_MARGIN)
+            .max(self.settings.lease_ttl);
+        match self.claim(&key, now, hold).await.map_err(NotStored)? {
+            EventClaim::Claimed => {}
+            EventClaim::Done => {
+                tracing::info!(event = %envelope.event_name, "duplicate webhook delivery ignored");
+                return Ok(Handled::Duplicate);
+            }
+            EventClaim::InFlight { until } => {
+                tracing::info!(event = %envelope.event_name, %until, "delivery still being handled elsewhere");
+                return Ok(Handled::InFlight { until });
+            }
         }
         let referral_id = match envelope.referral_id() {
             Some(id) if envelope.event_name.contains("referral") => id.to_owned(),
             _ => {
                 let reason = format!("event '{}' names no referral", envelope.event_name);
                 tracing::info!(%reason, "webhook event ignored");
+                self.finish_event(&key).await;
                 return Ok(Handled::Ignored { reason });
             }
         };
         let payload = envelope::to_payload(envelope);
-        match self.sync_referral(&referral_id, now).await {
+        let handled = match self.sync_in_time(&referral_id, now).await {
             Ok(handled) => {
                 self.forget_parked(&referral_id, &handled, now).await;
-                Ok(handled)
+                handled
             }
             Err(failure) => match self.park(&referral_id, payload, failure, now).await {
-                Ok(parked) => Ok(parked),
+                Ok(parked) => parked,
                 Err(error) => {
                     if let Err(forget) = self.store.forget_event(&key).await {
-                        tracing::error!(error = %forget, "dedupe row not forgotten; redelivery will be ignored until it expires");
+                        tracing::error!(error = %forget, "dedupe row not forgotten; a redelivery is taken once its hold passes");
                     }
-                    Err(NotStored(error))
+                    return Err(NotStored(error));
                 }
             },
+        };
+        self.finish_event(&key).await;
+        Ok(handled)
+    }
+
+    /// Claims the delivery; one being handled elsewhere is waited for a little (`lease_wait`), so
+    /// that a burst of the same delivery is answered "duplicate" once the first is done.
+    async fn claim(
+        &self,
+        key: &str,
+        now: OffsetDateTime,
+        hold: Duration,
+    ) -> Result<EventClaim, StoreError> {
+        let ttl = self.settings.event_ttl;
+        let waited = std::time::Instant::now();
+        loop {
+            let claim = self.store.claim_event(key, now, hold, ttl).await?;
+            if !matches!(claim, EventClaim::InFlight { .. })
+                || waited.elapsed() >= self.settings.lease_wait
+            {
+                return Ok(claim);
+            }
+            tokio::time::sleep(CLAIM_POLL).await;
+        }
+    }
+
+    /// The sync, stopped at the invocation's deadline ([`deadline`]) so that what is left is
+    /// parked while there is time to store it, rather than killed with the invocation.
+    async fn sync_in_time(
+        &self,
+        referral_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<Handled, Failure> {
+        let sync = self.sync_referral(referral_id, now);
+        let Some(deadline) = deadline::current() else {
+            return sync.await;
+        };
+        match tokio::time::timeout_at(deadline.into(), sync).await {
+            Ok(result) => result,
+            Err(_) => Err(Failure::new(InboundError::OutOfTime, None)),
+        }
+    }
+
+    /// The outcome is durable: a redelivery is a duplicate from now on. A failure here is only
+    /// logged — the claim's hold passes and a redelivery syncs again, which writes nothing new.
+    async fn finish_event(&self, key: &str) {
+        if let Err(error) = self.store.finish_event(key).await {
+            tracing::warn!(%error, "event not marked done; a redelivery will sync again");
         }
     }
 
@@ -274,6 +348,23 @@ impl InboundSync {
             }
             Err(failure) => self.park(referral_id, payload, failure, now).await,
         }
+    }
+
+    /// Parks a listed referral that cannot be read, dead at once with the field and value in
+    /// the reason: the reconciliation sweep and backfill go on past it.
+    pub async fn park_unreadable(
+        &self,
+        unreadable: &cosell_partner_center::Unreadable,
+        now: OffsetDateTime,
+    ) -> Result<Handled, StoreError> {
+        let referral_id = unreadable.id.as_deref().unwrap_or_default();
+        let payload = serde_json::json!({
+            "source": "a referral listing",
+            "referralId": referral_id,
+        });
+        let problem = InboundError::Referral(unreadable.clone().into());
+        self.park(referral_id, payload, Failure::new(problem, None), now)
+            .await
     }
 
     /// A sync that wrote makes an older parked item of the same referral stale: remove it, so

@@ -310,6 +310,7 @@ impl OutboundSync {
         let id = read.id.to_string();
         let (microsoft, partner): (Vec<Referral>, Vec<Referral>) = listed
             .into_iter()
+            .filter_map(cosell_partner_center::Listed::readable)
             .filter(|r| r.external_reference_id.as_deref() == Some(id.as_str()))
             .partition(|r| {
                 r.target

@@ -1,8 +1,9 @@
 //! The change feed: Dataverse change tracking on opportunities, the delta link kept as the store
 //! cursor [`CURSOR`]. One run at a time holds the lease [`FEED_LEASE`].
 //!
-//! - No cursor yet, or an expired delta link: a fresh baseline (every row). Re-handling a row is
-//!   harmless — the link's hash makes an unchanged row cost no Partner Center request.
+//! - No cursor yet, or a delta link that cannot be used (expired, refused, on another host): a
+//!   fresh baseline (every row). Re-handling a row is harmless — the link's hash makes an
+//!   unchanged row cost no Partner Center request.
 //! - Every page is handled before the next is asked for, and the new delta link replaces the
 //!   cursor only after every page before it was handled (conditional on the cursor's version), so
 //!   a crash re-reads the same changes instead of losing them.
@@ -20,6 +21,7 @@ use uuid::Uuid;
 
 use super::{OutboundSync, Synced};
 use crate::NotStored;
+use crate::jobs::{self, Ran};
 use crate::record::lock::with_lease;
 
 /// The store cursor holding the opportunities' delta link.
@@ -89,8 +91,17 @@ impl OutboundSync {
         let ttl = self.settings.feed_lease_ttl;
         let mut report = PollReport::default();
         let polled = self.poll_locked(now, &mut report);
-        let polled = with_lease(&*self.store, FEED_LEASE, now, ttl, polled).await?;
-        report.busy = polled.is_none();
+        let polled = with_lease(&*self.store, FEED_LEASE, now, ttl, polled).await;
+        let ran = match &polled {
+            Ok(None) => None, // another run holds the feed, and records
+            Ok(Some(())) => Some(Ran::Done { note: None }),
+            Err(error) => Some(Ran::Failed(error.to_string())),
+        };
+        if let Some(ran) = ran {
+            let interval = self.settings.poll_interval;
+            jobs::record(&*self.store, jobs::OUTBOUND_POLL, interval, ran, now).await;
+        }
+        report.busy = polled?.is_none();
         Ok(report)
     }
 
@@ -104,7 +115,7 @@ impl OutboundSync {
         let mut page = match &cursor {
             Some(cursor) => match self.crm.changes_since(&cursor.value).await {
                 Err(DataverseError::DeltaLinkExpired { message }) => {
-                    tracing::warn!(%message, "delta link expired; taking a fresh baseline");
+                    tracing::warn!(%message, "the stored delta link cannot be used (expired, refused, or on another host); taking a fresh baseline");
                     report.baseline = true;
                     self.crm.track_changes(set, &self.select).await
                 }

@@ -86,6 +86,8 @@ pub struct OutboundSettings {
     pub backoff: Backoff,
     /// The alert channels configured; none: no alerts ([`crate::alerts`]).
     pub alerts: Vec<String>,
+    /// How often the change feed is polled, recorded for `cosell status` ([`crate::jobs`]).
+    pub poll_interval: Option<Duration>,
 }
 
 impl Default for OutboundSettings {
@@ -96,6 +98,7 @@ impl Default for OutboundSettings {
             lease_wait: Duration::from_secs(5),
             backoff: Backoff::default(),
             alerts: Vec::new(),
+            poll_interval: Some(Duration::from_secs(60)),
         }
     }
 }

@@ -1,0 +1,194 @@
+//! A handler that dies mid-sync loses nothing, and one that would outlive its invocation parks
+//! instead: over real sockets, against the simulators, with an in-memory store.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cosell_partner_center::webhook::WebhookEnvelope;
+use cosell_partner_center::{WebhookEvent, WebhookRegistration};
+use cosell_sim::{Fault, FaultSettings, Service};
+use cosell_store::{RetryState, SyncStore};
+use cosell_sync::Handled;
+use time::OffsetDateTime;
+use webhook_ingress::App;
+
+use common::{Stack, start};
+
+fn envelope(referral_id: &str) -> WebhookEnvelope {
+    WebhookEnvelope {
+        event_name: "referral-created".into(),
+        resource_uri: format!(
+            "https://api.partnercenter.microsoft.com/engagements/v1/referrals/{referral_id}"
+        ),
+        resource_name: Some("referral".into()),
+        audit_uri: None,
+        resource_change_utc_date: Some("2026-01-01T00:00:00.0000000+00:00".into()),
+    }
+}
+
+/// The stack with Partner Center's own deliveries sent nowhere (each test hands the event to
+/// the handler itself), a referral seeded, and an app that waits little for a held delivery.
+async fn stack_with_referral() -> (Stack, String, App) {
+    let stack = start().await;
+    stack
+        .partner_center
+        .register_webhook(
+            &WebhookRegistration::new(
+                "http://127.0.0.1:9/nowhere",
+                WebhookEvent::REFERRALS.to_vec(),
+            ),
+            false,
+        )
+        .await
+        .unwrap();
+    let id = stack
+        .seed_cosell("Fabrikam, Inc.", "98052", "dana@fabrikam.example")
+        .await;
+    let mut settings = stack.settings.clone();
+    settings.inbound.lease_wait = Duration::from_millis(300);
+    // Leases are stamped with the wall clock: a short one, so a dead handler's is soon free.
+    settings.inbound.lease_ttl = Duration::from_secs(1);
+    let app = App::new(
+        settings,
+        stack.store.clone(),
+        Arc::new(stack.partner_center.clone()),
+        Arc::new(stack.dataverse.clone()),
+    )
+    .unwrap();
+    (stack, id, app)
+}
+
+fn dataverse_latency(stack: &Stack, ms: u64) {
+    stack.sim.state.faults.set(
+        Service::Dataverse,
+        FaultSettings {
+            latency_ms: ms,
+            ..Default::default()
+        },
+    );
+}
+
+#[tokio::test]
+async fn a_sync_killed_mid_flight_is_synced_by_the_redelivery() {
+    let (stack, id, app) = stack_with_referral().await;
+    let app = Arc::new(app);
+    let now = OffsetDateTime::now_utc();
+    dataverse_latency(&stack, 5_000);
+    stack.reset_counters();
+    let dying = {
+        let app = app.clone();
+        let envelope = envelope(&id);
+        tokio::spawn(async move { app.sync.handle(&envelope, now).await })
+    };
+    stack
+        .wait_for("the sync to reach Dataverse", || {
+            stack.dataverse_requests() > 0
+        })
+        .await;
+    dying.abort(); // a Lambda timeout, an out-of-memory kill
+    assert!(dying.await.unwrap_err().is_cancelled());
+    dataverse_latency(&stack, 0);
+    assert!(stack.rows("opportunities").is_empty());
+
+    // Redelivered while the dead handler's hold lasts: "deliver it again", not "duplicate".
+    let early = app.sync.handle(&envelope(&id), now).await.unwrap();
+    assert!(matches!(early, Handled::InFlight { .. }), "{early:?}");
+    let answer = webhook_ingress::answer(
+        &app,
+        &http::Method::POST,
+        &signed_headers(&stack, &body(&id)),
+        body(&id),
+    )
+    .await;
+    assert_eq!(
+        answer.status,
+        http::StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        answer.text
+    );
+
+    // Once the hold has passed, the redelivery syncs the referral.
+    tokio::time::sleep(Duration::from_millis(1_100)).await; // the dead handler's lease
+    let later = now + app.sync.settings().event_hold + time::Duration::seconds(1);
+    let redelivered = app.sync.handle(&envelope(&id), later).await.unwrap();
+    assert!(
+        matches!(redelivered, Handled::Synced { created: true, .. }),
+        "{redelivered:?}"
+    );
+    assert_eq!(stack.rows("opportunities").len(), 1);
+    // ...and now it is done: the next one is a duplicate.
+    let again = app.sync.handle(&envelope(&id), later).await.unwrap();
+    assert_eq!(again, Handled::Duplicate);
+}
+
+#[tokio::test]
+async fn a_retry_after_beyond_the_deadline_parks_instead_of_overrunning() {
+    let (stack, id, app) = stack_with_referral().await;
+    let now = OffsetDateTime::now_utc();
+    stack.sim.state.faults.set(
+        Service::Dataverse,
+        FaultSettings {
+            retry_after_secs: 60,
+            ..Default::default()
+        },
+    );
+    stack
+        .sim
+        .state
+        .faults
+        .script(Service::Dataverse, [Fault::TooManyRequests]);
+    // The test clients honour a Retry-After up to 2 s: 1.5 s left cannot wait it out.
+    let deadline = Instant::now() + Duration::from_millis(1_500);
+    let handled =
+        cosell_transport::deadline::within(Some(deadline), app.sync.handle(&envelope(&id), now))
+            .await
+            .unwrap();
+    assert!(Instant::now() < deadline, "answered in time");
+    let Handled::Parked {
+        retry_id,
+        message,
+        permanent,
+        ..
+    } = handled
+    else {
+        panic!("expected parked, got {handled:?}");
+    };
+    assert!(!permanent);
+    assert!(message.contains("out of time"), "{message}");
+    assert!(message.contains("after HTTP 429"), "{message}");
+    let item = stack.store.retry(&retry_id).await.unwrap().unwrap();
+    assert_eq!(item.state, RetryState::Pending);
+    // The parked item is the delivery's durable outcome: a redelivery is a duplicate.
+    let again = app.sync.handle(&envelope(&id), now).await.unwrap();
+    assert_eq!(again, Handled::Duplicate);
+}
+
+fn body(id: &str) -> bytes::Bytes {
+    bytes::Bytes::from(
+        serde_json::to_vec(&serde_json::json!({
+            "EventName": "referral-created",
+            "ResourceUri": format!(
+                "https://api.partnercenter.microsoft.com/engagements/v1/referrals/{id}"
+            ),
+            "ResourceName": "referral",
+            "AuditUri": null,
+            "ResourceChangeUtcDate": "2026-01-01T00:00:00.0000000+00:00",
+        }))
+        .unwrap(),
+    )
+}
+
+fn signed_headers(stack: &Stack, body: &[u8]) -> http::HeaderMap {
+    let mut headers = http::HeaderMap::new();
+    let signature = cosell_sim::partner_center::signing::Signer::get().sign(body);
+    headers.insert(
+        "authorization",
+        format!("Signature {signature}").parse().unwrap(),
+    );
+    let certificate_url = &stack.sim.state.pc.certificate_url;
+    headers.insert("x-ms-certificate-url", certificate_url.parse().unwrap());
+    headers.insert("x-ms-signature-algorithm", "rsa-sha256".parse().unwrap());
+    headers
+}
