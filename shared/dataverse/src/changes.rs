@@ -86,16 +86,10 @@ impl DataverseClient {
     /// other than 401, 403 and 429 is [`DataverseError::DeltaLinkExpired`]: no error code is
     /// published for an expired Web API delta link (`0x80044352` is documented for metadata
     /// change tracking only), and a fresh baseline is the answer to any of them.
-    ///
-    /// A link this client will not follow — another host than the configured organisation's,
-    /// as after the Dataverse URL setting changed — is the same: the bearer token is not sent
-    /// there, and a fresh baseline from the configured host replaces it.
+    /// A link this client will not follow (not a URL, another host) is refused without a
+    /// request ([`DataverseError::is_refused_link`]).
     pub async fn changes_page(&self, link: &str) -> Result<ChangesPage, DataverseError> {
-        if let Err(refused) = self.check_link("changes", link) {
-            return Err(DataverseError::DeltaLinkExpired {
-                message: refused.to_string(),
-            });
-        }
+        self.check_link("changes", link)?;
         self.changes_request(link, true).await
     }
 

@@ -10,9 +10,9 @@ pub enum DataverseError {
     /// The service said no (with its code and message), or could not be reached.
     #[error(transparent)]
     Api(#[from] ApiError),
-    /// The delta link cannot be used — too old, invalidated, refused, or on a host this client
-    /// does not follow: take a fresh baseline with `track_changes` and replace the stored link.
-    #[error("dataverse delta link cannot be used, a full sync is needed: {message}")]
+    /// The delta link is too old (or was invalidated, or refused): take a fresh baseline with
+    /// `track_changes` and replace the stored link.
+    #[error("dataverse delta link expired, a full sync is needed: {message}")]
     DeltaLinkExpired { message: String },
     /// A `$batch` change set failed and was rolled back as a whole; `part` is the `Content-ID`
     /// (1-based position) of the request that failed.
@@ -52,6 +52,12 @@ impl DataverseError {
             DataverseError::DeltaLinkExpired { .. } => Some(EXPIRED_VERSION_STAMP),
             _ => None,
         }
+    }
+
+    /// A link the client would not follow — not a URL, or on another host than the configured
+    /// organisation's ([`crate::DataverseClient`]'s link check) — refused without a request.
+    pub fn is_refused_link(&self) -> bool {
+        matches!(self, DataverseError::Protocol { detail, .. } if detail.starts_with("link "))
     }
 
     pub fn is_not_found(&self) -> bool {

@@ -114,8 +114,13 @@ impl OutboundSync {
         let cursor = self.store.cursor(CURSOR).await.map_err(PollError::Store)?;
         let mut page = match &cursor {
             Some(cursor) => match self.crm.changes_since(&cursor.value).await {
-                Err(DataverseError::DeltaLinkExpired { message }) => {
-                    tracing::warn!(%message, "the stored delta link cannot be used (expired, refused, or on another host); taking a fresh baseline");
+                // Expired or refused by the service, or one the client will not follow (the
+                // Dataverse URL setting moved to another host): start again from a baseline.
+                Err(error)
+                    if matches!(error, DataverseError::DeltaLinkExpired { .. })
+                        || error.is_refused_link() =>
+                {
+                    tracing::warn!(%error, "the stored delta link cannot be used; taking a fresh baseline");
                     report.baseline = true;
                     self.crm.track_changes(set, &self.select).await
                 }
