@@ -102,6 +102,30 @@ impl DataverseClient {
         Ok(options)
     }
 
+    /// The `MaxLength` of `table`'s text and multiline text columns, by logical name: the
+    /// `Attributes` collection cast to `StringAttributeMetadata` and to
+    /// `MemoAttributeMetadata` ("Query table definitions using the Web API": to read a type's
+    /// properties, cast the collection to it). Two requests.
+    pub async fn max_lengths(&self, table: &str) -> Result<Vec<(String, usize)>, DataverseError> {
+        check_column(table)?;
+        let mut found = Vec::new();
+        for kind in ["StringAttributeMetadata", "MemoAttributeMetadata"] {
+            let url = format!(
+                "{}EntityDefinitions(LogicalName='{table}')/Attributes/Microsoft.Dynamics.CRM.{kind}?{}",
+                self.base,
+                encode_params(&[("$select", "LogicalName,MaxLength".into())])
+            );
+            for row in values(&self.metadata(&url).await?) {
+                let name = row.get("LogicalName").and_then(Value::as_str);
+                let max = row.get("MaxLength").and_then(Value::as_u64);
+                if let (Some(name), Some(max)) = (name, max) {
+                    found.push((name.to_owned(), max as usize));
+                }
+            }
+        }
+        Ok(found)
+    }
+
     /// The collection-valued navigation properties from `table` to `other`: its one-to-many
     /// relationships whose referencing table is `other`, then its many-to-many ones with
     /// `other` (`…/OneToManyRelationships`, `…/ManyToManyRelationships`). Two requests.

@@ -97,6 +97,8 @@ pub struct CrmConfig {
     pub mapping: Mapping,
     /// A waiting referral's task and expiry ([`crate::respond`]).
     pub respond: RespondConfig,
+    /// Dataverse's column lengths and money ranges: published, or read from metadata.
+    pub limits: crate::limits::Limits,
 }
 
 /// The opportunity's text columns holding the fields Partner Center requires for Services
@@ -196,6 +198,7 @@ impl Default for CrmConfig {
             marketplace_intent_column: None,
             mapping: Mapping::default(),
             respond: RespondConfig::default(),
+            limits: crate::limits::Limits::documented(),
         }
     }
 }

@@ -11,6 +11,7 @@
 //! | [`category`] | what a referral becomes in the CRM: lead or co-sell opportunity |
 //! | [`crm`] | the Dataverse rows we touch (opportunity, account, contact, lead) |
 //! | [`inbound`] | the inbound plan: what a referral becomes in Dataverse (pure) |
+//! | [`limits`] | Dataverse's column lengths, money ranges and dates, and text cut to fit |
 //! | [`marks`] | the ✔/✖ at the end of an opportunity's name, and the name without it |
 //! | [`patch`] | [`patch::PatchOp`]: the one JSON Patch operation type |
 //! | [`deal`] | [`deal::DealState`]: the canonical deal both directions compare and hash |
@@ -31,6 +32,7 @@ mod decimal;
 pub mod enums;
 pub mod error;
 pub mod inbound;
+pub mod limits;
 pub mod marks;
 pub mod metadata;
 pub mod outbound;

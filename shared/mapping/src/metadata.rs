@@ -15,6 +15,9 @@ pub struct Discovered {
     pub help_options: Vec<DiscoveredOption>,
     /// Collection-valued navigation properties from opportunity to the solutions table.
     pub solutions_relationships: Vec<String>,
+    /// `MaxLength` of the text columns of the tables the inbound sync writes, by
+    /// `table.column` ([`crate::limits`]); empty in a cache written before they were read.
+    pub lengths: std::collections::BTreeMap<String, usize>,
 }
 
 /// One option of the help column.
@@ -28,12 +31,15 @@ pub struct DiscoveredOption {
 
 impl Discovered {
     /// The settings with what metadata settles: the solutions relationship, when the configured
-    /// one does not exist and exactly one does. Anything less certain keeps the settings.
+    /// one does not exist and exactly one does (anything less certain keeps the settings), and
+    /// the column lengths read.
     pub fn apply(&self, config: &CrmConfig) -> CrmConfig {
         let mut config = config.clone();
         if let Some(found) = self.solutions_relationship(&config) {
             config.solutions.relationship = found.to_owned();
         }
+        let money = std::collections::BTreeMap::new();
+        config.limits = config.limits.with_read(&self.lengths, &money);
         config
     }
 

@@ -30,6 +30,8 @@ pub trait Schema: Send + Sync {
 
     async fn navigations_to(&self, table: &str, other: &str)
     -> Result<Vec<String>, DataverseError>;
+
+    async fn max_lengths(&self, table: &str) -> Result<Vec<(String, usize)>, DataverseError>;
 }
 
 #[async_trait]
@@ -49,7 +51,14 @@ impl Schema for DataverseClient {
     ) -> Result<Vec<String>, DataverseError> {
         DataverseClient::navigations_to(self, table, other).await
     }
+
+    async fn max_lengths(&self, table: &str) -> Result<Vec<(String, usize)>, DataverseError> {
+        DataverseClient::max_lengths(self, table).await
+    }
 }
+
+/// The tables whose column lengths the inbound sync fits its text to.
+const WRITTEN_TABLES: [&str; 4] = ["opportunity", "account", "contact", "lead"];
 
 /// Why metadata could not be discovered or kept.
 #[derive(Debug, thiserror::Error)]
@@ -60,7 +69,8 @@ pub enum MetadataError {
     Store(#[from] StoreError),
 }
 
-/// Reads the help column's options and the solutions relationship (three requests).
+/// Reads the help column's options, the solutions relationship and the written tables' column
+/// lengths (eleven requests, once a day).
 pub async fn discover(
     schema: &dyn Schema,
     config: &CrmConfig,
@@ -71,6 +81,12 @@ pub async fn discover(
     let relationships = schema
         .navigations_to("opportunity", &config.solutions_table)
         .await?;
+    let mut lengths = std::collections::BTreeMap::new();
+    for table in WRITTEN_TABLES {
+        for (column, max) in schema.max_lengths(table).await? {
+            lengths.insert(format!("{table}.{column}"), max);
+        }
+    }
     Ok(Discovered {
         help_options: options
             .into_iter()
@@ -80,6 +96,7 @@ pub async fn discover(
             })
             .collect(),
         solutions_relationships: relationships,
+        lengths,
     })
 }
 

@@ -36,6 +36,12 @@ async fn metadata_is_read_once_a_day_and_laid_over_the_settings() {
         "a relationship that does not exist is replaced by the one that does"
     );
     assert_eq!(configured.help_options, settings.help_options);
+    // Column lengths, read through the String and Memo casts: a published one, and one only
+    // metadata knows (account telephone1, not in the documented list), both laid over.
+    assert_eq!(found.lengths.get("opportunity.name"), Some(&300));
+    assert_eq!(found.lengths.get("opportunity.description"), Some(&2000));
+    assert_eq!(settings.limits.length("account", "telephone1"), None);
+    assert_eq!(configured.limits.length("account", "telephone1"), Some(100));
 
     // Within the day: no request.
     let dataverse_requests = || {

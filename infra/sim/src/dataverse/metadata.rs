@@ -96,6 +96,23 @@ pub fn get(
             let names: Vec<String> = columns.iter().map(|(name, _, _)| name.clone()).collect();
             return picklist(ctx, &logical, &names, column, options);
         }
+        MetadataPart::AttributesOfType(kind) => {
+            let typed = attribute_rows
+                .filter(|row| row["AttributeType"] == *kind)
+                .map(|mut row| {
+                    let column = row["LogicalName"].as_str().unwrap_or_default().to_owned();
+                    row.insert(
+                        "MaxLength".into(),
+                        max_length(&logical, &column, kind).into(),
+                    );
+                    row
+                });
+            let value = filter_select(typed, options);
+            let context = format!(
+                "EntityDefinitions('{logical}')/Attributes/Microsoft.Dynamics.CRM.{kind}AttributeMetadata"
+            );
+            return Ok(collection(ctx, &context, options, value));
+        }
         MetadataPart::OneToMany => {
             let value = filter_select(one_to_many(ctx, &logical), options);
             let context = format!("EntityDefinitions('{logical}')/OneToManyRelationships");
@@ -131,6 +148,16 @@ pub fn get(
     );
     row.extend(body);
     Ok(DvResponse::json(StatusCode::OK, Value::Object(row)))
+}
+
+/// A column's `MaxLength`: the published one ([`super::values::MAX_LENGTHS`]), else Dataverse's
+/// defaults for a new column (100 for text, 2,000 for multiline text).
+fn max_length(logical: &str, column: &str, kind: &str) -> usize {
+    let key = format!("{logical}.{column}");
+    super::values::MAX_LENGTHS
+        .iter()
+        .find(|(c, _)| *c == key)
+        .map_or(if kind == "Memo" { 2000 } else { 100 }, |(_, max)| *max)
 }
 
 /// `PUT EntityDefinitions(LogicalName='…')`: replaces the table's definition. Only

@@ -1,7 +1,8 @@
 //! The Dataverse Web API simulator: the OData subset of `contracts/dataverse.md` under
 //! `/api/data/v9.2/` — rows with ETags, queries with paging and `$expand`, PATCH upserts and
 //! preconditions, alternate keys, `$batch` change sets, the Win/Lose actions, change tracking
-//! with expiring delta tokens, `EntityDefinitions`, and the service-protection limits — plus
+//! with expiring delta tokens, `EntityDefinitions`, the limits on the values a write sends
+//! ([`values`]: lengths, money ranges, dates), and the service-protection limits — plus
 //! admin routes under `/_admin/dataverse/` to seed, edit and inspect rows as a seller would.
 
 mod actions;
@@ -22,6 +23,7 @@ mod query;
 mod request;
 mod rows;
 pub mod store;
+pub mod values;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

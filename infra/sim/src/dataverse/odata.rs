@@ -32,6 +32,9 @@ pub enum MetadataPart {
     Attributes,
     /// `/Attributes(LogicalName='c')/Microsoft.Dynamics.CRM.PicklistAttributeMetadata`.
     Picklist(String),
+    /// `/Attributes/Microsoft.Dynamics.CRM.StringAttributeMetadata` (or `Memo…`): the table's
+    /// columns of that `AttributeType`, with their `MaxLength`.
+    AttributesOfType(&'static str),
     /// `/OneToManyRelationships`.
     OneToMany,
     /// `/ManyToManyRelationships`.
@@ -111,6 +114,12 @@ pub fn parse_path(path: &str) -> Result<Resource, DvError> {
         let part = match tail {
             "" => MetadataPart::Table,
             "/Attributes" => MetadataPart::Attributes,
+            "/Attributes/Microsoft.Dynamics.CRM.StringAttributeMetadata" => {
+                MetadataPart::AttributesOfType("String")
+            }
+            "/Attributes/Microsoft.Dynamics.CRM.MemoAttributeMetadata" => {
+                MetadataPart::AttributesOfType("Memo")
+            }
             "/OneToManyRelationships" => MetadataPart::OneToMany,
             "/ManyToManyRelationships" => MetadataPart::ManyToMany,
             other => match other

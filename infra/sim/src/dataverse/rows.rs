@@ -9,6 +9,7 @@ use super::error::{DvError, code};
 use super::odata::{self, EntityKey, QueryOptions, Resource};
 use super::request::{Ctx, DvRequest, DvResponse};
 use super::store::{Store, StoredRow};
+use super::values;
 
 /// The annotation Dataverse puts on a lookup value to say which table it points to.
 pub const LOOKUP_LOGICAL_NAME: &str = "Microsoft.Dynamics.CRM.lookuplogicalname";
@@ -456,6 +457,9 @@ pub fn write_columns(
         return Err(DvError::invalid(
             "An opportunity is closed with the WinOpportunity or LoseOpportunity action, not by setting statecode.",
         ));
+    }
+    if !admin {
+        values::check(&ctx.config.table(set).logical_name(set), &columns)?;
     }
     Ok(columns)
 }

@@ -16,6 +16,19 @@ pub enum ReferralProblem {
     #[error("the deal value {0} is negative (details.dealValue)")]
     NegativeDealValue(String),
     #[error(
+        "the deal value {value} is outside what Dataverse's {column} holds, {min} to {max} (details.dealValue)"
+    )]
+    DealValueOutOfRange {
+        value: String,
+        column: String,
+        min: String,
+        max: String,
+    },
+    #[error(
+        "the close date {0} is outside the dates Dataverse stores, 1753-01-01 to 9999-12-31 (details.closingDateTime)"
+    )]
+    CloseDateOutOfRange(String),
+    #[error(
         "\"How can Microsoft help?\" is '{code}', which has no option value in COSELL_HELP_OPTIONS"
     )]
     UnmappedHelp { code: String },

@@ -62,8 +62,12 @@ pub struct InboundPlan {
     /// `externalReferenceId` of an outgoing referral, when it holds a GUID: the CRM record the
     /// referral was created from (outbound), which it already belongs to.
     pub external_record: Option<Uuid>,
-    /// The deal as the referral states it: what both sides agree on once this plan is written.
+    /// The deal as the referral states it: what both sides agree on once this plan is written
+    /// (with any text cut to fit, as written).
     pub deal: DealState,
+    /// What the Audit line must say besides the outcome: text cut to Dataverse's limits, an
+    /// email left out.
+    pub notes: Vec<String>,
 }
 
 /// The account side of the plan.

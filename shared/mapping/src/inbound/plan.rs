@@ -16,6 +16,7 @@ use crate::crm::{Account, Contact, CrmRow, Lead, Opportunity};
 use crate::custom::Table;
 use crate::deal::DealState;
 use crate::enums::{AssistanceRequestCode, Direction};
+use crate::limits::{Cut, EARLIEST_DATE, LATEST_DATE, Limits, cut, fit, is_email};
 use crate::marks::{MARK_OK, base_name, decorate_name};
 use crate::referral::{Address, CustomerProfile, Member, Referral};
 
@@ -34,7 +35,26 @@ struct Valid<'a> {
 
 /// Plans the inbound sync of `referral`.
 pub fn plan(referral: &Referral, config: &CrmConfig) -> Result<InboundPlan, InvalidReferral> {
-    let valid = validate(referral, config)?;
+    let mut valid = validate(referral, config)?;
+    let mut notes = Vec::new();
+    let mut cuts = Vec::new();
+    // The name is cut before its mark is added, so the marked name fits too.
+    let (table, column, mark) = if valid.category.is_lead() {
+        ("lead", "subject", 0)
+    } else {
+        let marked = decorate_name(&valid.name, MARK_OK, config).chars().count();
+        ("opportunity", "name", marked - valid.name.chars().count())
+    };
+    if let Some(max) = config.limits.length(table, column)
+        && let Some(shorter) = cut(&valid.name, max.saturating_sub(mark))
+    {
+        cuts.push(Cut {
+            column: format!("{table}.{column}"),
+            from: valid.name.chars().count(),
+            to: max,
+        });
+        valid.name = shorter;
+    }
     let incoming = referral.direction.as_ref() != Some(&Direction::Outgoing);
     let (status, substatus) = referral.state();
     let status_action = match StatusAction::of(&status, &substatus) {
@@ -43,19 +63,28 @@ pub fn plan(referral: &Referral, config: &CrmConfig) -> Result<InboundPlan, Inva
         StatusAction::OnHold if !incoming => StatusAction::Keep,
         action => action,
     };
+    let limits = &config.limits;
     let (account, contact, record) = if valid.category.is_lead() {
-        (
-            None,
-            None,
-            RecordPlan::Lead {
-                row: lead_row(&valid),
-            },
-        )
+        let mut row = lead_row(&valid, &mut notes);
+        fit_lead(&mut row, limits, &mut cuts);
+        (None, None, RecordPlan::Lead { row })
     } else {
-        let (account, contact) = customer_plan(&valid);
-        let row = opportunity_row(&valid, status_action, config);
+        let (mut account, mut contact) = customer_plan(&valid, &mut notes);
+        fit_account(&mut account.new_row, limits, &mut cuts);
+        if let Some(contact) = &mut contact {
+            fit_contact(&mut contact.new_row, limits, &mut cuts);
+        }
+        let mut row = opportunity_row(&valid, status_action, config);
+        fit(
+            &mut row.description,
+            limits,
+            "opportunity",
+            "description",
+            &mut cuts,
+        );
         (Some(account), contact, RecordPlan::Opportunity { row })
     };
+    notes.extend(cuts.iter().map(ToString::to_string));
     let mut plan = InboundPlan {
         referral_id: valid.referral_id,
         category: valid.category,
@@ -75,6 +104,7 @@ pub fn plan(referral: &Referral, config: &CrmConfig) -> Result<InboundPlan, Inva
             .as_deref()
             .filter(|_| !incoming)
             .and_then(|id| Uuid::try_parse(id.trim()).ok()),
+        notes,
         deal: DealState::from_referral(referral).with_mapped(
             referral,
             &config.mapping,
@@ -85,6 +115,15 @@ pub fn plan(referral: &Referral, config: &CrmConfig) -> Result<InboundPlan, Inva
             },
         ),
     };
+    // The agreed deal holds what was written: a cut name or description then reads as agreed
+    // on the other side too, never as a seller's edit to send back.
+    if !cuts.is_empty() {
+        plan.deal.name = Some(plan.name.clone());
+        plan.deal.notes = match &plan.record {
+            RecordPlan::Opportunity { row } => row.description.clone(),
+            RecordPlan::Lead { row } => row.description.clone(),
+        };
+    }
     // Mapped columns are written with the record: what a create writes (every value), and a
     // lead's (it is written whole); an opportunity's update picks the moved ones itself.
     let present = plan
@@ -138,6 +177,23 @@ fn validate<'a>(referral: &'a Referral, config: &CrmConfig) -> Result<Valid<'a>,
     if let Some(value) = deal_value.filter(Decimal::is_sign_negative) {
         problems.push(ReferralProblem::NegativeDealValue(value.to_string()));
     }
+    let (table, column) = if category.is_lead() {
+        ("lead", "estimatedamount")
+    } else {
+        ("opportunity", config.deal_value_column.as_str())
+    };
+    let (min, max) = config.limits.money(table, column);
+    if let Some(value) = deal_value.filter(|v| *v < min || *v > max) {
+        problems.push(ReferralProblem::DealValueOutOfRange {
+            value: value.to_string(),
+            column: format!("{table}.{column}"),
+            min: min.to_string(),
+            max: max.to_string(),
+        });
+    }
+    if let Some(date) = close_date(referral).filter(|d| *d < EARLIEST_DATE || *d > LATEST_DATE) {
+        problems.push(ReferralProblem::CloseDateOutOfRange(date.to_string()));
+    }
     let help = referral
         .invite_context
         .as_ref()
@@ -170,7 +226,7 @@ fn validate<'a>(referral: &'a Referral, config: &CrmConfig) -> Result<Valid<'a>,
 }
 
 /// A marketplace or qualified lead's row.
-fn lead_row(valid: &Valid<'_>) -> Lead {
+fn lead_row(valid: &Valid<'_>, said: &mut Vec<String>) -> Lead {
     let address = address(valid.referral);
     let person = person(valid.referral);
     Lead {
@@ -179,7 +235,7 @@ fn lead_row(valid: &Valid<'_>) -> Lead {
         first_name: person.and_then(|p| text(p.first_name.as_ref())),
         last_name: person.and_then(|p| text(p.last_name.as_ref())),
         company_name: valid.customer_name.map(str::to_owned),
-        email: email(valid.referral),
+        email: email(valid.referral, said),
         telephone: person.and_then(|p| text(p.phone_number.as_ref())),
         address_line1: text(address.and_then(|a| a.address_line1.as_ref())),
         city: text(address.and_then(|a| a.city.as_ref())),
@@ -195,7 +251,7 @@ fn lead_row(valid: &Valid<'_>) -> Lead {
 
 /// The co-sell customer: the account to match or create, and the contact (`team[0]`) when it
 /// has an email.
-fn customer_plan(valid: &Valid<'_>) -> (AccountPlan, Option<ContactPlan>) {
+fn customer_plan(valid: &Valid<'_>, said: &mut Vec<String>) -> (AccountPlan, Option<ContactPlan>) {
     let customer_name = valid.customer_name.unwrap_or_default();
     let address = address(valid.referral);
     let account = AccountPlan {
@@ -215,7 +271,7 @@ fn customer_plan(valid: &Valid<'_>) -> (AccountPlan, Option<ContactPlan>) {
         },
     };
     let person = person(valid.referral);
-    let contact = email(valid.referral).map(|email| ContactPlan {
+    let contact = email(valid.referral, said).map(|email| ContactPlan {
         new_row: contact_row(&valid.referral_id, person, &email),
         email,
     });
@@ -276,8 +332,84 @@ fn person(referral: &Referral) -> Option<&Member> {
     customer(referral).and_then(|c| c.team.first())
 }
 
-fn email(referral: &Referral) -> Option<String> {
-    person(referral).and_then(|p| text(p.email.as_ref()))
+/// The contact's email; one that is not an address is left out, with a note saying so (it
+/// could match no one, and would name no one).
+fn email(referral: &Referral, said: &mut Vec<String>) -> Option<String> {
+    let email = person(referral).and_then(|p| text(p.email.as_ref()))?;
+    if is_email(&email) && email.chars().count() <= EMAIL_MAX {
+        return Some(email);
+    }
+    said.push(format!(
+        "the contact email '{}' is not an email address (customerProfile.team[0].email): not written",
+        cut(&email, 80).unwrap_or_else(|| email.clone())
+    ));
+    None
+}
+
+/// `emailaddress1`'s published length on contact and lead: a longer address is not cut (a cut
+/// address is someone else's), it is left out.
+const EMAIL_MAX: usize = 100;
+
+fn fit_account(row: &mut Account, limits: &Limits, cuts: &mut Vec<Cut>) {
+    fit(&mut row.name, limits, "account", "name", cuts);
+    fit(
+        &mut row.address_line1,
+        limits,
+        "account",
+        "address1_line1",
+        cuts,
+    );
+    fit(&mut row.city, limits, "account", "address1_city", cuts);
+    fit(
+        &mut row.state_or_province,
+        limits,
+        "account",
+        "address1_stateorprovince",
+        cuts,
+    );
+    fit(
+        &mut row.postal_code,
+        limits,
+        "account",
+        "address1_postalcode",
+        cuts,
+    );
+}
+
+fn fit_contact(row: &mut Contact, limits: &Limits, cuts: &mut Vec<Cut>) {
+    fit(&mut row.first_name, limits, "contact", "firstname", cuts);
+    fit(&mut row.last_name, limits, "contact", "lastname", cuts);
+    fit(&mut row.telephone, limits, "contact", "telephone1", cuts);
+}
+
+fn fit_lead(row: &mut Lead, limits: &Limits, cuts: &mut Vec<Cut>) {
+    fit(&mut row.first_name, limits, "lead", "firstname", cuts);
+    fit(&mut row.last_name, limits, "lead", "lastname", cuts);
+    fit(&mut row.company_name, limits, "lead", "companyname", cuts);
+    fit(&mut row.telephone, limits, "lead", "telephone1", cuts);
+    fit(
+        &mut row.address_line1,
+        limits,
+        "lead",
+        "address1_line1",
+        cuts,
+    );
+    fit(&mut row.city, limits, "lead", "address1_city", cuts);
+    fit(
+        &mut row.state_or_province,
+        limits,
+        "lead",
+        "address1_stateorprovince",
+        cuts,
+    );
+    fit(
+        &mut row.postal_code,
+        limits,
+        "lead",
+        "address1_postalcode",
+        cuts,
+    );
+    fit(&mut row.description, limits, "lead", "description", cuts);
 }
 
 fn postal_code(referral: &Referral) -> Option<String> {

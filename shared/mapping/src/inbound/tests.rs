@@ -363,3 +363,75 @@ fn an_update_writes_only_the_deal_fields_microsoft_changed_since_the_agreed_deal
         .unwrap();
     assert!(renamed["name"].as_str().unwrap().ends_with('✔'));
 }
+
+/// Dataverse's published limits (`MaxLength` in Microsoft's table reference: opportunity name
+/// 300, description 2,000; account name 160): longer text is cut with "…" and said, and the
+/// agreed deal holds the cut value, so it never reads as a seller's edit.
+#[test]
+fn text_longer_than_its_column_is_cut_said_and_agreed_as_cut() {
+    let config = CrmConfig::default();
+    let long = edited(FULL, |r| {
+        r["name"] = json!("N".repeat(5_002));
+        r["details"]["notes"] = json!("n".repeat(10_000));
+        r["customerProfile"]["name"] = json!("C".repeat(400));
+    });
+    let plan = plan(&long, &config).unwrap();
+    let RecordPlan::Opportunity { row } = &plan.record else {
+        panic!("an opportunity");
+    };
+    let name = row.name.as_deref().unwrap();
+    assert_eq!(name.chars().count(), 300, "the marked name fits");
+    assert!(base_name(name).ends_with('…'), "{name}");
+    assert_eq!(row.description.as_deref().unwrap().chars().count(), 2000);
+    let account = plan.account.as_ref().unwrap();
+    assert_eq!(
+        account.new_row.name.as_deref().unwrap().chars().count(),
+        160
+    );
+    let said = plan.notes.join("; ");
+    for cut in [
+        "opportunity.name cut from 5002 to 300 characters",
+        "opportunity.description cut from 10000 to 2000 characters",
+        "account.name cut from 400 to 160 characters",
+    ] {
+        assert!(said.contains(cut), "{said}");
+    }
+    assert_eq!(plan.deal.name.as_deref(), Some(base_name(name)));
+    assert_eq!(plan.deal.notes, row.description);
+}
+
+/// Money and dates Dataverse cannot hold are refused before any write, each with a sentence
+/// naming the field (opportunity `estimatedvalue` holds ±1,000,000,000,000; dates start
+/// 1753-01-01). A malformed contact email is left out, and said.
+#[test]
+fn money_and_dates_out_of_range_are_refused_and_a_bad_email_left_out() {
+    let config = CrmConfig::default();
+    let too_much = edited(FULL, |r| {
+        r["details"]["dealValue"] = json!(1_000_000_000_001_i64)
+    });
+    let error = plan(&too_much, &config).unwrap_err().to_string();
+    assert!(
+        error.contains("the deal value 1000000000001 is outside what Dataverse's opportunity.estimatedvalue holds"),
+        "{error}"
+    );
+    let long_ago = edited(FULL, |r| {
+        r["details"]["closingDateTime"] = json!("1700-06-01T00:00:00Z");
+    });
+    let error = plan(&long_ago, &config).unwrap_err().to_string();
+    assert!(
+        error.contains("the close date 1700-06-01 is outside the dates Dataverse stores"),
+        "{error}"
+    );
+    let bad_email = edited(FULL, |r| {
+        r["customerProfile"]["team"][0]["email"] = json!("dana at fabrikam");
+    });
+    let plan = plan(&bad_email, &config).unwrap();
+    assert!(plan.contact.is_none());
+    assert!(
+        plan.notes
+            .join("; ")
+            .contains("the contact email 'dana at fabrikam' is not an email address"),
+        "{:?}",
+        plan.notes
+    );
+}

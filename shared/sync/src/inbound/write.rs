@@ -106,6 +106,7 @@ impl InboundSync {
         };
         let mut notes = vec![owner.why.clone()];
         notes.extend(expires.map(|at| respond::answer_by(at, &self.config.respond)));
+        notes.extend(plan.notes.iter().cloned());
         let full = message(&notes.join("; "));
         // The record (with Win or Lose) after the customer's rows, the task last.
         let changes = |message: &str, owner: Option<Uuid>, task: bool| {
@@ -178,7 +179,10 @@ impl InboundSync {
                 let refused = format!(
                     "owner and task not set: Dataverse refused them (HTTP {status}; the application user needs Assign on {kind} and Create and Assign on Task)"
                 );
-                let message = message(&refused);
+                let said: Vec<String> = std::iter::once(refused)
+                    .chain(plan.notes.iter().cloned())
+                    .collect();
+                let message = message(&said.join("; "));
                 let (second, _) = changes(&message, None, false)?;
                 (message, self.crm.execute(&second).await?)
             }
@@ -286,8 +290,11 @@ impl InboundSync {
         let plan = &loaded.plan;
         let (status, substatus) = loaded.referral.state();
         let referral_id = &loaded.referral_id;
-        let message =
+        let mut message =
             format!("✔ Updated from Partner Center referral {referral_id} ({status}/{substatus})");
+        for note in &plan.notes {
+            message += &format!("; {note}");
+        }
         let link = loaded.link.as_ref();
         let earlier = link.map_or(&[][..], |l| l.audit.as_slice());
         let log = audit::prepend(audit_line(now, &message), earlier);
