@@ -886,8 +886,112 @@ async fn a_verified_body_that_is_not_an_envelope_gets_400() {
     assert_rejected(
         verifier.verify(&unsigned, body, now()).await,
         401,
-        "signature does not verify",
+        "signature of 3 bytes is not an RSA signature",
     );
+}
+
+/// An allow-listed host that answers with a redirect is not followed: the certificate would
+/// come from a host nobody allowed. (Here the redirect points at the simulator's real
+/// certificate, which would verify the signature: followed, the forged route would pass.)
+#[tokio::test]
+async fn a_redirecting_certificate_host_is_refused() {
+    let (_sim, delivery, _id, _) = sim_setup().await;
+    let real_url = delivery.headers["x-ms-certificate-url"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let app = axum::Router::new().route(
+        "/cert",
+        get(move || {
+            let to = real_url.clone();
+            async move { (StatusCode::FOUND, [("location", to)]) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let redirecting = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let ca = sim_ca_pem(&_sim).await;
+    let verifier = verifier(&[&redirecting], &ca);
+    let mut headers = delivery.headers.clone();
+    headers.insert(
+        "x-ms-certificate-url",
+        HeaderValue::from_str(&format!("http://{redirecting}/cert")).unwrap(),
+    );
+    assert_rejected(
+        verifier.verify(&headers, &delivery.body, now()).await,
+        401,
+        "certificate fetch failed: a redirect, which is not followed",
+    );
+}
+
+/// Forged callbacks cannot make the verifier fetch at will nor push the real certificate out:
+/// a varied query names the cached certificate, a signature of the wrong size is refused
+/// before any fetch, and new paths on one host are fetched at most six times a minute.
+#[tokio::test]
+async fn forged_callbacks_fetch_little_and_never_evict_the_real_certificate() {
+    let server = CertServer::start().await;
+    let ca = Ca::root(MICROSOFT, current());
+    let url = server.put("leaf.cer", ca.leaf(MICROSOFT, current()).der().to_vec());
+    let verifier = verifier_for(&server, ca.pem().as_bytes());
+    let at = now();
+    verifier
+        .verify(&signed_headers(BODY, &url), BODY, at)
+        .await
+        .unwrap();
+    assert_eq!(server.hits(), 1);
+
+    let forged = |certificate_url: &str, signature_bytes: usize| {
+        let mut headers = signed_headers(BODY, certificate_url);
+        let signature = base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            vec![7u8; signature_bytes],
+        );
+        headers.insert(
+            "authorization",
+            HeaderValue::from_str(&format!("Signature {signature}")).unwrap(),
+        );
+        headers
+    };
+    for n in 0..20 {
+        let headers = forged(&format!("{url}?v={n}"), 256);
+        assert_rejected(
+            verifier.verify(&headers, BODY, at).await,
+            401,
+            "does not verify",
+        );
+    }
+    let headers = forged(&format!("{url}?v=short"), 64);
+    assert_rejected(
+        verifier.verify(&headers, BODY, at).await,
+        401,
+        "not an RSA signature",
+    );
+    assert_eq!(server.hits(), 1, "a varied query is the cached certificate");
+
+    // Twenty new paths in one minute: five more fetches (six with the first), then refused.
+    let mut refused = 0;
+    for n in 0..20 {
+        let headers = forged(&format!("{}/cert/other-{n}.cer", server.base_url), 256);
+        let rejection = verifier.verify(&headers, BODY, at).await.unwrap_err();
+        refused += usize::from(rejection.reason.contains("over 6 a minute"));
+    }
+    assert_eq!(server.hits(), 6);
+    assert_eq!(refused, 15);
+    // The real callbacks still verify, from the cache.
+    verifier
+        .verify(&signed_headers(BODY, &url), BODY, at)
+        .await
+        .unwrap();
+    assert_eq!(server.hits(), 6);
+    // A minute later the host may be fetched from again.
+    let later = at + time::Duration::seconds(61);
+    let headers = forged(&format!("{}/cert/other-x.cer", server.base_url), 256);
+    assert_rejected(
+        verifier.verify(&headers, BODY, later).await,
+        401,
+        "HTTP 404",
+    );
+    assert_eq!(server.hits(), 7);
 }
 
 #[test]

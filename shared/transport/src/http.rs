@@ -59,6 +59,10 @@ impl Http {
             .timeout(config.timeout)
             .connect_timeout(config.timeout.min(Duration::from_secs(10)))
             .user_agent(concat!("cosell/", env!("CARGO_PKG_VERSION")))
+            // No service we call redirects; a redirect followed could take a request (a webhook
+            // certificate fetch, a bearer token) off the host that was checked. A 3xx is an
+            // answer like any other non-2xx.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| ApiError::Config(e.to_string()))?;
         let limiter = config

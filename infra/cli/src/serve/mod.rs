@@ -5,12 +5,14 @@
 //!
 //! | module | holds |
 //! |---|---|
+//! | [`listen`] | the HTTP server under the routes: header and body timeouts, a connection limit |
 //! | [`routes`] | the axum router: the two webhooks and `/healthz` |
 //! | [`schedules`] | the in-process schedules: the change-feed poll, due retries, the reconciliation sweep |
 //! | [`events`] | [`SyncEvent`]: what was synced, logged and broadcast for the sandbox |
 
 pub mod events;
-pub mod routes;
+mod listen;
+mod routes;
 pub mod schedules;
 
 use std::net::SocketAddr;
@@ -127,18 +129,11 @@ impl Server {
         let mut tasks =
             schedules::spawn(schedules::jobs(&services, intervals), &stopped, leases.run);
         let router = routes::router(services.clone());
-        let mut until_stopped = stopped.clone();
-        tasks.push(tokio::spawn(async move {
-            let shutdown = async move {
-                let _ = until_stopped.wait_for(|stop| *stop).await;
-            };
-            if let Err(error) = axum::serve(listener, router)
-                .with_graceful_shutdown(shutdown)
-                .await
-            {
-                tracing::error!(%error, "the HTTP server stopped");
-            }
-        }));
+        tasks.push(tokio::spawn(listen::serve(
+            listener,
+            router,
+            stopped.clone(),
+        )));
         Ok(Server {
             addr,
             partner_center,

@@ -5,6 +5,11 @@
 //! holds at most [`CAPACITY`] URLs; only allow-listed URLs reach it. Concurrent callbacks for
 //! one URL share one fetch; a failed fetch leaves nothing behind, so the next callback tries
 //! again.
+//!
+//! Forged callbacks cannot make it fetch at will or push the real certificate out: a URL is
+//! cached by its origin and path (a query or fragment varied per callback names the same
+//! entry), a full cache gives up entries that hold no certificate before one that does, and a
+//! host is fetched from at most [`FETCHES_PER_MINUTE`] times a minute.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -18,6 +23,8 @@ use super::rejection::Reason;
 use super::trust::{SigningCert, TrustStore, ca_issuer_url, decode_all};
 
 pub const CAPACITY: usize = 16;
+/// Fetches from one host in any minute, certificates and issuing CAs together.
+pub const FETCHES_PER_MINUTE: usize = 6;
 pub const TTL: time::Duration = time::Duration::hours(1);
 /// Issuing CAs fetched through AIA for one certificate: its issuing CA and, rarely, that CA's
 /// own issuer.
@@ -41,6 +48,8 @@ struct Slot {
 pub(crate) struct CertCache {
     http: Http,
     slots: Mutex<HashMap<String, Slot>>,
+    /// When each host was last fetched from, within the last minute.
+    fetched: Mutex<HashMap<String, Vec<OffsetDateTime>>>,
 }
 
 impl CertCache {
@@ -48,6 +57,7 @@ impl CertCache {
         Self {
             http,
             slots: Mutex::new(HashMap::new()),
+            fetched: Mutex::new(HashMap::new()),
         }
     }
 
@@ -58,9 +68,10 @@ impl CertCache {
         trust: &TrustStore,
         now: OffsetDateTime,
     ) -> Result<Arc<SigningCert>, Reason> {
-        let cell = self.slot(url.as_str(), now);
+        let cell = self.slot(&cache_key(url), now);
         let (cert, _) = cell
             .get_or_try_init(|| async {
+                self.admit(url, now)?;
                 let bytes = self
                     .fetch(url)
                     .await
@@ -94,6 +105,7 @@ impl CertCache {
             let Some(issuer_url) = ca_issuer_url(cert.last()) else {
                 return Ok(()); // the checks report the untrusted chain
             };
+            self.admit(&issuer_url, now)?;
             let bytes = self
                 .fetch(&issuer_url)
                 .await
@@ -123,9 +135,10 @@ impl CertCache {
         slots.remove(key);
         slots.retain(|_, slot| fresh(slot));
         while slots.len() >= CAPACITY {
+            // Entries with no certificate (failed, or still fetching) go first, oldest first.
             let oldest = slots
                 .iter()
-                .min_by_key(|(_, slot)| slot.created)
+                .min_by_key(|(_, slot)| (slot.cell.get().is_some(), slot.created))
                 .map(|(k, _)| k.clone())
                 .expect("a full cache has a slot");
             slots.remove(&oldest);
@@ -139,6 +152,23 @@ impl CertCache {
             },
         );
         cell
+    }
+
+    /// Counts a fetch from `url`'s host at `now`, or refuses it when the host had
+    /// [`FETCHES_PER_MINUTE`] in the minute before.
+    fn admit(&self, url: &Url, now: OffsetDateTime) -> Result<(), Reason> {
+        let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+        let mut fetched = self.fetched.lock().expect("fetch counts lock");
+        fetched.retain(|_, times| {
+            times.retain(|at| now - *at < time::Duration::MINUTE && *at <= now);
+            !times.is_empty()
+        });
+        let times = fetched.entry(host).or_default();
+        if times.len() >= FETCHES_PER_MINUTE {
+            return Err(Reason::CertFetchRate(FETCHES_PER_MINUTE));
+        }
+        times.push(now);
+        Ok(())
     }
 
     /// The answer's bytes, or what went wrong in a few words (never the server's text).
@@ -165,9 +195,20 @@ impl CertCache {
     }
 }
 
+/// The cache entry a URL names: its origin and path, without query or fragment.
+fn cache_key(url: &Url) -> String {
+    let mut key = url.clone();
+    key.set_query(None);
+    key.set_fragment(None);
+    key.into()
+}
+
 fn fetch_failure(error: &ApiError) -> &'static str {
     match error {
         ApiError::Service { status: 404, .. } => "HTTP 404",
+        ApiError::Service { status, .. } if (300..400).contains(status) => {
+            "a redirect, which is not followed"
+        }
         ApiError::Service { status, .. } if *status >= 500 => "HTTP 5xx",
         ApiError::Service { .. } => "HTTP 4xx",
         ApiError::Transport { .. } => "no answer",

@@ -12,6 +12,10 @@ pub const MS_SIGNATURE: &str = "x-ms-signature";
 /// The only algorithm Partner Center uses, and the only one accepted.
 pub const RSA_SHA256: &str = "rsa-sha256";
 
+/// The lengths of an RSA signature by a 2048- to 4096-bit key (the modulus length in bytes).
+/// Partner Center's certificate key is RSA; a shorter key would not be trusted anyway.
+const SIGNATURE_BYTES: std::ops::RangeInclusive<usize> = 256..=512;
+
 /// What the headers say, decoded.
 pub(crate) struct SignedHeaders {
     pub(crate) signature: Vec<u8>,
@@ -32,6 +36,11 @@ impl SignedHeaders {
         let signature = base64::engine::general_purpose::STANDARD
             .decode(signature.trim())
             .map_err(|_| Reason::SignatureEncoding)?;
+        // An RSA signature is as long as the key's modulus: refused here, before any
+        // certificate is fetched for it.
+        if !SIGNATURE_BYTES.contains(&signature.len()) {
+            return Err(Reason::SignatureLength(signature.len()));
+        }
         let certificate_url =
             Url::parse(certificate_url.trim()).map_err(|_| Reason::CertUrlInvalid)?;
         Ok(SignedHeaders {

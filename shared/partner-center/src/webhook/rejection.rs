@@ -23,6 +23,10 @@ pub(crate) enum Reason {
     UnreadableHeader(&'static str),
     #[error("signature is not valid base64")]
     SignatureEncoding,
+    #[error("signature of {0} bytes is not an RSA signature of a 2048- to 4096-bit key")]
+    SignatureLength(usize),
+    #[error("certificate fetches from this host are over {0} a minute: refused until it slows")]
+    CertFetchRate(usize),
     #[error("unsupported x-ms-signature-algorithm (only rsa-sha256 is accepted)")]
     Algorithm,
     #[error("x-ms-certificate-url is not an absolute URL")]
