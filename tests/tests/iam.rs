@@ -10,7 +10,7 @@
 //! 3. Secrets Manager: every function loads the credentials (`GetSecretValue`) and, holding a
 //!    Partner Center client, writes a rotated refresh token back (`PutSecretValue`, then
 //!    `UpdateSecretVersionStage` to make it current only if no one wrote meanwhile) — all read off
-//!    `shared/secrets`.
+//!    `shared/secrets` — and writes only the refresh token's own secret.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -272,6 +272,35 @@ fn each_function_is_granted_exactly_what_its_code_calls() {
             "{resource}: granted but never called {unused:?}; called but not granted {missing:?}"
         );
     }
+}
+
+/// The functions may read both secrets but write only the refresh token's own: every statement
+/// granting a Secrets Manager write names `RefreshTokenSecret` alone.
+#[test]
+fn functions_write_only_the_refresh_token_secret() {
+    let template = read("template.yaml");
+    let lines: Vec<&str> = template.lines().collect();
+    let mut writes = 0;
+    for (i, line) in lines.iter().enumerate() {
+        let Some(actions) = line.trim().strip_prefix("Action: [") else {
+            continue;
+        };
+        if !actions.contains("secretsmanager:Put") && !actions.contains("UpdateSecretVersionStage")
+        {
+            continue;
+        }
+        writes += 1;
+        let resource = lines[i + 1].trim();
+        assert_eq!(
+            resource, "Resource: !Ref RefreshTokenSecret",
+            "a secret write on anything else: {line}"
+        );
+    }
+    assert_eq!(
+        writes,
+        FUNCTIONS.len(),
+        "each function writes the token back"
+    );
 }
 
 #[test]

@@ -63,7 +63,8 @@ impl Runtime {
             true => Some(aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await),
             false => None,
         };
-        let credential_store = credential_store(&settings.credentials, aws.as_ref());
+        let token_secret = settings.refresh_token_secret.as_deref();
+        let credential_store = credential_store(&settings.credentials, token_secret, aws.as_ref());
         // The metadata cache is read beside the credentials, and given up on rather than waited
         // for: discovery never makes a cold start slower or failing.
         let store = open_store(&settings.store, aws.as_ref())?;
@@ -156,16 +157,19 @@ fn alert_channels(urls: &cosell_secrets::AlertUrls, links: &Links) -> Channels {
     Channels(channels)
 }
 
-/// Where the credentials live, as a store that reads and writes them. `aws` is the loaded AWS
-/// configuration, required for Secrets Manager.
+/// Where the credentials live, as a store that reads and writes them; `token_secret` is the
+/// refresh token's own secret, if any. `aws` is the loaded AWS configuration, required for
+/// Secrets Manager.
 pub fn credential_store(
     source: &CredentialSource,
+    token_secret: Option<&str>,
     aws: Option<&aws_config::SdkConfig>,
 ) -> CredentialStore {
     match source {
         CredentialSource::SecretsManager(secret_id) => CredentialStore::SecretsManager {
             client: aws_sdk_secretsmanager::Client::new(aws.expect("AWS configuration loaded")),
             secret_id: secret_id.clone(),
+            token_secret_id: token_secret.map(str::to_owned),
         },
         CredentialSource::File(path) => CredentialStore::File(path.clone()),
     }

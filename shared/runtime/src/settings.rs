@@ -7,6 +7,7 @@
 //! | `COSELL_PARTNER_CENTER_TENANT` | the partner's Entra ID tenant (id or domain) | required |
 //! | `COSELL_CREDENTIALS_SECRET` | Secrets Manager secret (name or ARN) holding the credentials | one of these two |
 //! | `COSELL_CREDENTIALS_FILE` | a local JSON file with the same document (sandbox, self-hosting) | |
+//! | `COSELL_REFRESH_TOKEN_SECRET` | the Partner Center refresh token's own secret (`template.yaml` makes it), the only secret the functions write; with `COSELL_CREDENTIALS_SECRET` only | unset: the token stays in the credentials |
 //! | `COSELL_TABLE` | DynamoDB table of the sync state | one of these two |
 //! | `COSELL_SQLITE_PATH` | SQLite file of the sync state (local runs) | |
 //! | `COSELL_LOGIN_URL` | the Entra ID host | `https://login.microsoftonline.com` |
@@ -51,6 +52,8 @@ pub struct Settings {
     pub dataverse_url: String,
     pub partner_center_tenant: String,
     pub credentials: CredentialSource,
+    /// The refresh token's own secret, with Secrets Manager credentials ([`cosell_secrets`]).
+    pub refresh_token_secret: Option<String>,
     pub store: StoreSource,
     pub login_url: String,
     /// `…/v1.0/engagements/referrals`.
@@ -116,6 +119,13 @@ impl Settings {
                 ));
             }
         };
+        let refresh_token_secret = get("COSELL_REFRESH_TOKEN_SECRET");
+        if refresh_token_secret.is_some() && matches!(credentials, CredentialSource::File(_)) {
+            return Err(SettingsError::Conflicting(
+                "COSELL_REFRESH_TOKEN_SECRET",
+                "COSELL_CREDENTIALS_FILE",
+            ));
+        }
         let store = match (get("COSELL_TABLE"), get("COSELL_SQLITE_PATH")) {
             (Some(table), None) => StoreSource::DynamoDb { table },
             (None, Some(path)) => StoreSource::Sqlite { path: path.into() },
@@ -145,6 +155,7 @@ impl Settings {
             dataverse_url,
             partner_center_tenant,
             credentials,
+            refresh_token_secret,
             store,
             login_url: url("COSELL_LOGIN_URL", "https://login.microsoftonline.com")?,
             partner_center_referrals_url: format!("{partner_center}/v1.0/engagements/referrals"),

@@ -23,7 +23,16 @@
 //!
 //! Partner Center may rotate the refresh token on every redemption, so the store is also the
 //! client's [`RefreshTokenSink`]: a new token is written back (read, replace that one field, write
-//! a new version), keeping any other keys the operator added. `cosell setup` is a second writer
+//! a new version), keeping any other keys the operator added.
+//!
+//! In AWS the refresh token has a secret of its own (`token_secret_id`: the document
+//! `{"refresh_token": "…", "public_client": false}`), so the functions — two of them behind
+//! public URLs — may write only that secret, never the whole credentials document. Every token
+//! written carries `refresh_token_at`, and the newer of the two wins: while the token secret
+//! holds none (a stack deployed before it existed: `{}`) the credentials document's token is used
+//! and the first rotation moves it; a `cosell login` run without the token secret configured
+//! writes the credentials document, newer, and is used until the next rotation moves it again.
+//! The file store keeps one file. `cosell setup` is a second writer
 //! (it generates `webhook_key` when absent), so every write is a compare-and-swap
 //! ([`CredentialStore::update`]): neither writer can put back a document the other replaced
 //! meanwhile — a lost rotation would leave a revoked refresh token as the only one stored.
@@ -104,6 +113,8 @@ pub enum CredentialStore {
     SecretsManager {
         client: aws_sdk_secretsmanager::Client,
         secret_id: String,
+        /// The refresh token's own secret, when there is one (see the [crate docs](crate)).
+        token_secret_id: Option<String>,
     },
     /// A local file, for the sandbox and self-hosting; rewritten atomically.
     File(PathBuf),
@@ -113,13 +124,28 @@ impl CredentialStore {
     /// `secret ARN` or `file PATH`, for sentences.
     pub fn name(&self) -> String {
         match self {
+            CredentialStore::SecretsManager {
+                secret_id,
+                token_secret_id: Some(token),
+                ..
+            } => format!("secret {secret_id} (refresh token in {token})"),
             CredentialStore::SecretsManager { secret_id, .. } => format!("secret {secret_id}"),
             CredentialStore::File(path) => format!("file {}", path.display()),
         }
     }
 
     pub async fn load(&self) -> Result<Credentials, SecretsError> {
-        let document = self.read().await?;
+        let mut document = self.read().await?;
+        if let Some(token) = self.token_document().await? {
+            let slot = section(&mut document, "partner_center", &self.name())?;
+            if written_at(&token) >= written_at(&Value::Object(slot.clone())) {
+                for field in ["refresh_token", "public_client"] {
+                    if let Some(value) = token.get(field) {
+                        slot.insert(field.into(), value.clone());
+                    }
+                }
+            }
+        }
         serde_path_to_error::deserialize(document).map_err(|e| SecretsError::Invalid {
             source_name: self.name(),
             message: format!("{}: {}", e.path(), without_values(e.inner())),
@@ -198,21 +224,70 @@ impl CredentialStore {
         Ok((key, true))
     }
 
-    /// Replaces the fields in `partner_center`: keys the operator added stay.
+    /// Replaces the fields in `partner_center` (keys the operator added stay), or, with a token
+    /// secret, that secret's document — carrying `public_client` over from the credentials
+    /// document the first time, so a device-code sign-in stays redeemed as one.
     async fn update_partner_center(
         &self,
         token: &Secret,
         public_client: Option<bool>,
     ) -> Result<(), SecretsError> {
+        if let CredentialStore::SecretsManager {
+            client,
+            token_secret_id: Some(token_secret),
+            ..
+        } = self
+        {
+            let carried = match public_client {
+                Some(public_client) => public_client,
+                None => self.read().await?["partner_center"]["public_client"]
+                    .as_bool()
+                    .unwrap_or(false),
+            };
+            return self
+                .update_secret(client, token_secret, |document| {
+                    if !document.is_object() {
+                        *document = Value::Object(serde_json::Map::new());
+                    }
+                    let slot = document.as_object_mut().expect("an object");
+                    slot.insert("refresh_token".into(), token.expose().into());
+                    slot.insert(WRITTEN_AT.into(), now().into());
+                    let kept = slot.get("public_client").and_then(Value::as_bool);
+                    let public_client = public_client.or(kept).unwrap_or(carried);
+                    slot.insert("public_client".into(), public_client.into());
+                    Ok(true)
+                })
+                .await;
+        }
         self.update(|document| {
             let slot = section(document, "partner_center", &self.name())?;
             slot.insert("refresh_token".into(), token.expose().into());
+            slot.insert(WRITTEN_AT.into(), now().into());
             if let Some(public_client) = public_client {
                 slot.insert("public_client".into(), public_client.into());
             }
             Ok(true)
         })
         .await
+    }
+
+    /// The token secret's document when it holds a refresh token; `None` without a token
+    /// secret or while it holds none.
+    async fn token_document(&self) -> Result<Option<Value>, SecretsError> {
+        let CredentialStore::SecretsManager {
+            client,
+            token_secret_id: Some(token_secret),
+            ..
+        } = self
+        else {
+            return Ok(None);
+        };
+        let (document, _) = self.read_secret(client, token_secret).await?;
+        let has_token = document
+            .get("refresh_token")
+            .and_then(Value::as_str)
+            .is_some_and(|t| !t.is_empty());
+        Ok(has_token.then_some(document))
     }
 
     /// Reads the document, lets `change` edit it (`false`: nothing to write) and writes it back
@@ -226,27 +301,9 @@ impl CredentialStore {
         change: impl Fn(&mut Value) -> Result<bool, SecretsError>,
     ) -> Result<(), SecretsError> {
         match self {
-            CredentialStore::SecretsManager { client, secret_id } => {
-                for _ in 0..UPDATE_ATTEMPTS {
-                    let (mut document, read_version) = self.read_version().await?;
-                    if !change(&mut document)? {
-                        return Ok(());
-                    }
-                    if self
-                        .swap(client, secret_id, &document, &read_version)
-                        .await?
-                    {
-                        return Ok(());
-                    }
-                    tracing::info!(store = %self.name(), "credentials changed while writing; reading again");
-                }
-                Err(SecretsError::Write {
-                    source_name: self.name(),
-                    message: format!(
-                        "another writer changed the secret {UPDATE_ATTEMPTS} times in a row"
-                    ),
-                })
-            }
+            CredentialStore::SecretsManager {
+                client, secret_id, ..
+            } => self.update_secret(client, secret_id, change).await,
             CredentialStore::File(path) => {
                 let _lock = FileLock::take(path)
                     .await
@@ -261,6 +318,32 @@ impl CredentialStore {
                 Ok(())
             }
         }
+    }
+
+    /// [`Self::update`] of one Secrets Manager secret.
+    async fn update_secret(
+        &self,
+        client: &aws_sdk_secretsmanager::Client,
+        secret_id: &str,
+        change: impl Fn(&mut Value) -> Result<bool, SecretsError>,
+    ) -> Result<(), SecretsError> {
+        for _ in 0..UPDATE_ATTEMPTS {
+            let (mut document, read_version) = self.read_secret(client, secret_id).await?;
+            if !change(&mut document)? {
+                return Ok(());
+            }
+            if self
+                .swap(client, secret_id, &document, &read_version)
+                .await?
+            {
+                return Ok(());
+            }
+            tracing::info!(store = %self.name(), "credentials changed while writing; reading again");
+        }
+        Err(SecretsError::Write {
+            source_name: self.name(),
+            message: format!("another writer changed the secret {UPDATE_ATTEMPTS} times in a row"),
+        })
     }
 
     /// Puts `document` as a new version and makes it current if `read_version` still is:
@@ -310,14 +393,15 @@ impl CredentialStore {
         }
     }
 
-    /// The document and the version it was read from (Secrets Manager only).
-    async fn read_version(&self) -> Result<(Value, String), SecretsError> {
+    /// A secret's document and the version it was read from.
+    async fn read_secret(
+        &self,
+        client: &aws_sdk_secretsmanager::Client,
+        secret_id: &str,
+    ) -> Result<(Value, String), SecretsError> {
         let read_error = |message: String| SecretsError::Read {
             source_name: self.name(),
             message,
-        };
-        let CredentialStore::SecretsManager { client, secret_id } = self else {
-            unreachable!("read_version is for Secrets Manager");
         };
         let answer = client
             .get_secret_value()
@@ -347,15 +431,9 @@ impl CredentialStore {
             message,
         };
         let text = match self {
-            CredentialStore::SecretsManager { client, secret_id } => client
-                .get_secret_value()
-                .secret_id(secret_id)
-                .version_stage("AWSCURRENT")
-                .send()
-                .await
-                .map_err(|e| read_error(aws_error(&e)))?
-                .secret_string
-                .ok_or_else(|| read_error("the secret has no string value".into()))?,
+            CredentialStore::SecretsManager {
+                client, secret_id, ..
+            } => return Ok(self.read_secret(client, secret_id).await?.0),
             CredentialStore::File(path) => tokio::fs::read_to_string(path)
                 .await
                 .map_err(|e| read_error(e.to_string()))?,
@@ -384,6 +462,25 @@ impl CredentialStore {
             .await
             .map_err(|e| write_error(e.to_string()))
     }
+}
+
+/// When a refresh token was written, beside it (RFC 3339): which of two stored tokens is newer.
+const WRITTEN_AT: &str = "refresh_token_at";
+
+fn now() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// When the token in `slot` was written; the earliest time for one written before this was kept.
+fn written_at(slot: &Value) -> time::OffsetDateTime {
+    slot.get(WRITTEN_AT)
+        .and_then(Value::as_str)
+        .and_then(|at| {
+            time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339).ok()
+        })
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
 }
 
 /// How often a write is tried while other writers keep getting there first.

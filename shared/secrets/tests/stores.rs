@@ -50,6 +50,7 @@ async fn secrets_manager_loads_and_takes_a_rotated_refresh_token() {
     let store = CredentialStore::SecretsManager {
         client: client.clone(),
         secret_id: name.clone(),
+        token_secret_id: None,
     };
     check_round_trip(&store).await;
     let raw = client
@@ -132,6 +133,7 @@ async fn secret_without_key() -> CredentialStore {
     CredentialStore::SecretsManager {
         client,
         secret_id: name,
+        token_secret_id: None,
     }
 }
 
@@ -219,5 +221,115 @@ async fn file_writers_take_turns() {
         loaded.dataverse.webhook_key.as_ref().map(Secret::expose),
         Some("file-key"),
         "no rotation wrote back a document read before the key"
+    );
+}
+
+/// The refresh token in its own secret, as `template.yaml` deploys it: read from there when it
+/// holds one, from the credentials document until then (a stack deployed before it existed),
+/// and every rotation written there alone — the credentials document is never rewritten.
+#[tokio::test]
+async fn a_token_secret_takes_the_rotations_and_the_credentials_stay_untouched() {
+    let client = secrets_manager().await;
+    let name = cosell_testkit::unique_table("cosell-credentials");
+    let device_code = DOCUMENT.replace(
+        r#""refresh_token": "rt-1""#,
+        r#""refresh_token": "rt-1", "public_client": true"#,
+    );
+    client
+        .create_secret()
+        .name(&name)
+        .secret_string(&device_code)
+        .send()
+        .await
+        .unwrap();
+    let token_name = cosell_testkit::unique_table("cosell-refresh-token");
+    client
+        .create_secret()
+        .name(&token_name)
+        .secret_string("{}")
+        .send()
+        .await
+        .unwrap();
+    let store = CredentialStore::SecretsManager {
+        client: client.clone(),
+        secret_id: name.clone(),
+        token_secret_id: Some(token_name.clone()),
+    };
+    let versions = |secret: &str| {
+        let client = client.clone();
+        let secret = secret.to_owned();
+        async move {
+            let listed = client
+                .list_secret_version_ids()
+                .secret_id(secret)
+                .send()
+                .await
+                .unwrap();
+            listed.versions().len()
+        }
+    };
+    let before = versions(&name).await;
+
+    // Nothing moved yet: the credentials document's token.
+    let loaded = store.load().await.unwrap();
+    assert_eq!(loaded.partner_center.refresh_token.expose(), "rt-1");
+    assert!(loaded.partner_center.public_client);
+
+    // A rotation lands in the token secret, with how the token is redeemed carried along.
+    store.store(&Secret::new("rt-2")).await.unwrap();
+    let token: serde_json::Value = serde_json::from_str(
+        client
+            .get_secret_value()
+            .secret_id(&token_name)
+            // moto answers the first version unless the stage is named (see the store's read).
+            .version_stage("AWSCURRENT")
+            .send()
+            .await
+            .unwrap()
+            .secret_string()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(token["refresh_token"], "rt-2");
+    assert_eq!(token["public_client"], true);
+    let loaded = store.load().await.unwrap();
+    assert_eq!(loaded.partner_center.refresh_token.expose(), "rt-2");
+    assert!(loaded.partner_center.public_client);
+    assert_eq!(loaded.partner_center.client_secret.expose(), "pc-secret");
+
+    // `cosell login` writes there too; the credentials document was never written.
+    store
+        .store_sign_in(&Secret::new("rt-3"), false)
+        .await
+        .unwrap();
+    let loaded = store.load().await.unwrap();
+    assert_eq!(loaded.partner_center.refresh_token.expose(), "rt-3");
+    assert!(!loaded.partner_center.public_client);
+    assert_eq!(versions(&name).await, before);
+
+    // A `cosell login` run without the token secret configured writes the credentials
+    // document: newer, it is the one used, until the next rotation moves it again.
+    let without = CredentialStore::SecretsManager {
+        client: client.clone(),
+        secret_id: name.clone(),
+        token_secret_id: None,
+    };
+    without
+        .store_sign_in(&Secret::new("rt-4"), true)
+        .await
+        .unwrap();
+    let loaded = store.load().await.unwrap();
+    assert_eq!(loaded.partner_center.refresh_token.expose(), "rt-4");
+    assert!(loaded.partner_center.public_client);
+    store.store(&Secret::new("rt-5")).await.unwrap();
+    assert_eq!(
+        store
+            .load()
+            .await
+            .unwrap()
+            .partner_center
+            .refresh_token
+            .expose(),
+        "rt-5"
     );
 }

@@ -120,7 +120,8 @@ pub fn main(ctx: &Context) -> ExitCode {
 pub async fn preflight(config: &Config) -> anyhow::Result<Preflight> {
     let settings = config.runtime()?;
     let our_url = config.get(keys::WEBHOOK_URL);
-    let age = token_age::measure(&settings.credentials).await;
+    let token_secret = settings.refresh_token_secret.as_deref();
+    let age = token_age::measure(&settings.credentials, token_secret).await;
     let mut checks = Vec::new();
     let runtime = match Runtime::start(settings).await {
         Ok(runtime) => runtime,

@@ -28,8 +28,12 @@ pub enum Age {
     Unknown(String),
 }
 
-/// Reads the age from where the credentials live.
-pub async fn measure(source: &CredentialSource) -> Age {
+/// Reads the age from where the refresh token lives: its own secret when there is one (every
+/// rotation writes it), else the credentials.
+pub async fn measure(source: &CredentialSource, token_secret: Option<&str>) -> Age {
+    if let Some(token_secret) = token_secret {
+        return secret_changed(token_secret).await;
+    }
     match source {
         CredentialSource::File(path) => match std::fs::metadata(path).and_then(|m| m.modified()) {
             Ok(modified) => Age::Known {
@@ -82,7 +86,7 @@ mod tests {
     async fn a_file_age_is_its_modification_time() {
         let file = tempfile::NamedTempFile::new().unwrap();
         let source = CredentialSource::File(file.path().to_owned());
-        match measure(&source).await {
+        match measure(&source, None).await {
             Age::Known { age, source } => {
                 assert!(age < Duration::from_secs(60), "{age:?}");
                 assert!(source.ends_with("last written"), "{source}");
@@ -90,7 +94,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let missing = CredentialSource::File("/nonexistent/cosell-credentials.json".into());
-        assert!(matches!(measure(&missing).await, Age::Unknown(_)));
+        assert!(matches!(measure(&missing, None).await, Age::Unknown(_)));
         assert_eq!(days(Duration::from_secs(3 * 24 * 3600 + 5)), 3);
     }
 }

@@ -201,7 +201,8 @@ pub(crate) async fn credential_store(settings: &Settings) -> CredentialStore {
         }
         CredentialSource::File(_) => None,
     };
-    cosell_runtime::credential_store(&settings.credentials, aws.as_ref())
+    let token_secret = settings.refresh_token_secret.as_deref();
+    cosell_runtime::credential_store(&settings.credentials, token_secret, aws.as_ref())
 }
 
 /// Redeems the new refresh token and reads one referral with it, as the functions will; returns
