@@ -7,49 +7,21 @@
 mod common;
 
 use cosell_dataverse::{Key, Precondition, Row};
-use serde_json::{Value, json};
-use uuid::Uuid;
+use serde_json::json;
 
-use common::{Stack, http};
+use common::Stack;
 
 #[tokio::test]
 async fn a_long_referral_is_cut_to_fit_and_the_cut_is_never_sent_back() {
     let stack = Stack::with_inbound().await;
     let long_name = format!("Fabrikam - {}", "Azure migration ".repeat(320));
     let long_notes = "Retire the warehouse. ".repeat(460);
-    let referral = http()
-        .post(format!("{}/_admin/partner-center/referrals", stack.sim.base_url))
-        .json(&json!({
-            "name": long_name,
-            "type": "Shared",
-            "qualification": "SalesQualified",
-            "direction": "Incoming",
-            "status": "Active",
-            "substatus": "Accepted",
-            "target": [{"type": "SolutionProfile", "id": "SOL-2F5A1C7E"}],
-            "customerProfile": {
-                "name": "Fabrikam, Inc.",
-                "address": {"addressLine1": "1 Microsoft Way", "city": "Redmond", "state": "WA", "postalCode": "98052", "country": "US"},
-                "team": [{"firstName": "Dana", "lastName": "Whitfield", "email": "dana@fabrikam.example"}]
-            },
-            "consent": {"consentToShareReferralWithMicrosoftSellers": true},
-            "details": {"notes": long_notes, "dealValue": 250000, "currency": "USD", "closingDateTime": "2026-06-30T00:00:00Z"},
-            "inviteContext": {"invitedBy": {"organizationId": "5d6e7f80-91a2-4b3c-8d4e-5f60718293a4", "organizationName": "Northwind Traders"}, "assistanceRequestCode": "CustomerTechnicalArchitecture"}
-        }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(referral.status(), 201);
-    let referral: Value = referral.json().await.unwrap();
-    let referral_id = referral["id"].as_str().unwrap().to_owned();
-    stack.drain_deliveries().await;
-    let link = stack
-        .port()
-        .link_by_referral(&referral_id)
-        .await
-        .unwrap()
-        .expect("synced inbound, cut rather than refused");
-    let id: Uuid = link.crm_id.parse().unwrap();
+    let mut referral = common::incoming_referral();
+    referral["name"] = json!(long_name);
+    referral["details"]["notes"] = json!(long_notes);
+    (referral["status"], referral["substatus"]) = (json!("Active"), json!("Accepted"));
+    // Synced inbound: cut rather than refused.
+    let (id, referral_id) = common::seed_incoming(&stack, &referral).await;
     let row = stack.opportunity(id);
     assert_eq!(row["name"].as_str().unwrap().chars().count(), 300);
     assert_eq!(row["description"].as_str().unwrap().chars().count(), 2000);

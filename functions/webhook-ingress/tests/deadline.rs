@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cosell_partner_center::webhook::WebhookEnvelope;
-use cosell_partner_center::{WebhookEvent, WebhookRegistration};
 use cosell_sim::{Fault, FaultSettings, Service};
 use cosell_store::{RetryState, SyncStore};
 use cosell_sync::Handled;
@@ -32,17 +31,7 @@ fn envelope(referral_id: &str) -> WebhookEnvelope {
 /// the handler itself), a referral seeded, and an app that waits little for a held delivery.
 async fn stack_with_referral() -> (Stack, String, App) {
     let stack = start().await;
-    stack
-        .partner_center
-        .register_webhook(
-            &WebhookRegistration::new(
-                "http://127.0.0.1:9/nowhere",
-                WebhookEvent::REFERRALS.to_vec(),
-            ),
-            false,
-        )
-        .await
-        .unwrap();
+    stack.deliver_nowhere().await;
     let id = stack
         .seed_cosell("Fabrikam, Inc.", "98052", "dana@fabrikam.example")
         .await;

@@ -7,7 +7,6 @@ mod common;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use cosell_partner_center::{WebhookEvent, WebhookRegistration};
 use cosell_sim::partner_center::signing::Signer;
 use cosell_store::DynamoStore;
 use http::{HeaderMap, Method, StatusCode};
@@ -18,18 +17,7 @@ use common::{cosell_referral, id_of, start};
 #[tokio::test]
 async fn an_event_the_store_cannot_keep_gets_503_and_its_redelivery_is_synced() {
     let stack = start().await;
-    // Deliveries go nowhere: this test hands the event to the handler itself.
-    stack
-        .partner_center
-        .register_webhook(
-            &WebhookRegistration::new(
-                "http://127.0.0.1:9/nowhere",
-                WebhookEvent::REFERRALS.to_vec(),
-            ),
-            false,
-        )
-        .await
-        .unwrap();
+    stack.deliver_nowhere().await;
     let referral = stack
         .seed_referral(cosell_referral(
             "Fabrikam, Inc.",

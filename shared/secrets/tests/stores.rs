@@ -14,6 +14,19 @@ async fn secrets_manager() -> aws_sdk_secretsmanager::Client {
     aws_sdk_secretsmanager::Client::new(&cosell_testkit::aws_config().await)
 }
 
+/// A new secret holding `value`; its name.
+async fn new_secret(client: &aws_sdk_secretsmanager::Client, prefix: &str, value: &str) -> String {
+    let name = cosell_testkit::unique_table(prefix);
+    client
+        .create_secret()
+        .name(&name)
+        .secret_string(value)
+        .send()
+        .await
+        .unwrap();
+    name
+}
+
 async fn check_round_trip(store: &CredentialStore) {
     let credentials = store.load().await.unwrap();
     assert_eq!(credentials.partner_center.client_id, "pc-app");
@@ -39,14 +52,7 @@ async fn check_round_trip(store: &CredentialStore) {
 #[tokio::test]
 async fn secrets_manager_loads_and_takes_a_rotated_refresh_token() {
     let client = secrets_manager().await;
-    let name = cosell_testkit::unique_table("cosell-credentials");
-    client
-        .create_secret()
-        .name(&name)
-        .secret_string(DOCUMENT)
-        .send()
-        .await
-        .unwrap();
+    let name = new_secret(&client, "cosell-credentials", DOCUMENT).await;
     let store = CredentialStore::SecretsManager {
         client: client.clone(),
         secret_id: name.clone(),
@@ -122,14 +128,7 @@ const WITHOUT_KEY: &str = r#"{
 
 async fn secret_without_key() -> CredentialStore {
     let client = secrets_manager().await;
-    let name = cosell_testkit::unique_table("cosell-credentials");
-    client
-        .create_secret()
-        .name(&name)
-        .secret_string(WITHOUT_KEY)
-        .send()
-        .await
-        .unwrap();
+    let name = new_secret(&client, "cosell-credentials", WITHOUT_KEY).await;
     CredentialStore::SecretsManager {
         client,
         secret_id: name,
@@ -230,26 +229,12 @@ async fn file_writers_take_turns() {
 #[tokio::test]
 async fn a_token_secret_takes_the_rotations_and_the_credentials_stay_untouched() {
     let client = secrets_manager().await;
-    let name = cosell_testkit::unique_table("cosell-credentials");
     let device_code = DOCUMENT.replace(
         r#""refresh_token": "rt-1""#,
         r#""refresh_token": "rt-1", "public_client": true"#,
     );
-    client
-        .create_secret()
-        .name(&name)
-        .secret_string(&device_code)
-        .send()
-        .await
-        .unwrap();
-    let token_name = cosell_testkit::unique_table("cosell-refresh-token");
-    client
-        .create_secret()
-        .name(&token_name)
-        .secret_string("{}")
-        .send()
-        .await
-        .unwrap();
+    let name = new_secret(&client, "cosell-credentials", &device_code).await;
+    let token_name = new_secret(&client, "cosell-refresh-token", "{}").await;
     let store = CredentialStore::SecretsManager {
         client: client.clone(),
         secret_id: name.clone(),

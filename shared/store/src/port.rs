@@ -36,9 +36,10 @@ pub enum EventClaim {
 /// on are conditional and fail with [`StoreError::Conflict`] rather than overwrite.
 #[async_trait]
 pub trait SyncStore: Send + Sync {
-    /// Records a webhook delivery; `true` the first time a key is seen, `false` for a duplicate.
-    /// A key recorded `ttl` or longer before `now` counts as unseen again (the row may still
-    /// exist: DynamoDB's TTL deletes lazily). A duplicate does not extend the first record.
+    /// Records a webhook delivery as done at once; `true` the first time a key is seen, `false`
+    /// for a duplicate. A key recorded `ttl` or longer before `now` counts as unseen again (the
+    /// row may still exist: DynamoDB's TTL deletes lazily), and so does one claimed whose hold
+    /// has passed ([`Self::claim_event`]). A duplicate does not extend the first record.
     async fn record_event(
         &self,
         key: &str,

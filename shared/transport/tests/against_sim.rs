@@ -144,61 +144,55 @@ async fn gives_up_after_the_attempt_budget_with_the_last_error() {
     assert_eq!(token_requests(&sim), 3);
 }
 
+/// A token request with the client's default settings, under `deadline`, answered with `fault`
+/// (its knobs set by `settings`); the error and how many requests reached the simulator.
+async fn under_deadline(
+    deadline: Instant,
+    fault: Fault,
+    settings: cosell_sim::FaultSettings,
+) -> (ApiError, u64) {
+    let sim = Sim::start(SimConfig::default()).await.unwrap();
+    sim.state.faults.set(Service::Token, settings);
+    sim.state.faults.script(Service::Token, [fault]);
+    let http = Http::new(HttpConfig::default()).unwrap();
+    let token_url = url(&sim);
+    let request = request_token(&http, &token_url, CLIENT_CREDENTIALS);
+    let error = cosell_transport::deadline::within(Some(deadline), request)
+        .await
+        .unwrap_err();
+    (error, token_requests(&sim))
+}
+
 /// A `Retry-After` longer than the time left is not waited out: the call ends at once, saying
 /// why, so the caller can park the work while it still has time to store it.
 #[tokio::test]
 async fn a_retry_after_beyond_the_deadline_ends_the_call_at_once() {
-    let sim = Sim::start(SimConfig::default()).await.unwrap();
-    sim.state.faults.set(
-        Service::Token,
-        cosell_sim::FaultSettings {
-            retry_after_secs: 60,
-            ..Default::default()
-        },
-    );
-    sim.state
-        .faults
-        .script(Service::Token, [Fault::TooManyRequests]);
-    let http = Http::new(HttpConfig::default()).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
-    let started = Instant::now();
-    let error = cosell_transport::deadline::within(
-        Some(deadline),
-        request_token(&http, &url(&sim), CLIENT_CREDENTIALS),
-    )
-    .await
-    .unwrap_err();
+    let settings = cosell_sim::FaultSettings {
+        retry_after_secs: 60,
+        ..Default::default()
+    };
+    let (error, requests) = under_deadline(deadline, Fault::TooManyRequests, settings).await;
     assert!(error.is_out_of_time(), "{error:?}");
     assert!(
         error.to_string().contains("waiting 60 s after HTTP 429"),
         "{error}"
     );
-    assert!(Instant::now() < deadline, "{:?}", started.elapsed());
-    assert_eq!(token_requests(&sim), 1);
+    assert!(Instant::now() < deadline);
+    assert_eq!(requests, 1);
 }
 
 /// An attempt that hangs is cut at the deadline, not at the client's 30 s timeout.
 #[tokio::test]
 async fn a_hanging_attempt_is_cut_at_the_deadline() {
-    let sim = Sim::start(SimConfig::default()).await.unwrap();
-    sim.state.faults.set(
-        Service::Token,
-        cosell_sim::FaultSettings {
-            hang_ms: 60_000,
-            ..Default::default()
-        },
-    );
-    sim.state.faults.script(Service::Token, [Fault::Timeout]);
-    let http = Http::new(HttpConfig::default()).unwrap();
     let deadline = Instant::now() + Duration::from_secs(2);
-    let error = cosell_transport::deadline::within(
-        Some(deadline),
-        request_token(&http, &url(&sim), CLIENT_CREDENTIALS),
-    )
-    .await
-    .unwrap_err();
+    let settings = cosell_sim::FaultSettings {
+        hang_ms: 60_000,
+        ..Default::default()
+    };
+    let (error, requests) = under_deadline(deadline, Fault::Timeout, settings).await;
     assert!(error.is_out_of_time(), "{error:?}");
     let late = Instant::now().saturating_duration_since(deadline);
     assert!(late < Duration::from_secs(1), "{late:?} past the deadline");
-    assert_eq!(token_requests(&sim), 1);
+    assert_eq!(requests, 1);
 }

@@ -495,31 +495,36 @@ pub fn remote_execution_context(id: Uuid) -> Value {
     })
 }
 
-/// An incoming referral from Microsoft, still waiting for an answer (so it has its task), synced
-/// inbound; the opportunity and the referral id.
-pub async fn incoming(stack: &Stack) -> (Uuid, String) {
+/// A referral as Microsoft sends one: incoming, New, naming a partner seller's customer.
+pub fn incoming_referral() -> Value {
+    json!({
+        "name": "Fabrikam - Azure migration",
+        "type": "Shared",
+        "qualification": "SalesQualified",
+        "direction": "Incoming",
+        "status": "New",
+        "substatus": "Pending",
+        "target": [{"type": "SolutionProfile", "id": "SOL-2F5A1C7E"}],
+        "customerProfile": {
+            "name": "Fabrikam, Inc.",
+            "address": {"addressLine1": "1 Microsoft Way", "city": "Redmond", "state": "WA", "postalCode": "98052", "country": "US"},
+            "team": [{"firstName": "Dana", "lastName": "Whitfield", "email": format!("dana.{}@fabrikam.example", Uuid::new_v4())}]
+        },
+        "consent": {"consentToShareReferralWithMicrosoftSellers": true},
+        "details": {"notes": "Retire the warehouse.", "dealValue": 250000, "currency": "USD", "closingDateTime": "2026-06-30T00:00:00Z"},
+        "inviteContext": {"invitedBy": {"organizationId": "5d6e7f80-91a2-4b3c-8d4e-5f60718293a4", "organizationName": "Northwind Traders"}, "assistanceRequestCode": "CustomerTechnicalArchitecture"}
+    })
+}
+
+/// Seeds `referral` in Partner Center and syncs it inbound (every delivery handed over); the
+/// opportunity and the referral id.
+pub async fn seed_incoming(stack: &Stack, referral: &Value) -> (Uuid, String) {
     let referral = http()
         .post(format!(
             "{}/_admin/partner-center/referrals",
             stack.sim.base_url
         ))
-        .json(&json!({
-            "name": "Fabrikam - Azure migration",
-            "type": "Shared",
-            "qualification": "SalesQualified",
-            "direction": "Incoming",
-            "status": "New",
-            "substatus": "Pending",
-            "target": [{"type": "SolutionProfile", "id": "SOL-2F5A1C7E"}],
-            "customerProfile": {
-                "name": "Fabrikam, Inc.",
-                "address": {"addressLine1": "1 Microsoft Way", "city": "Redmond", "state": "WA", "postalCode": "98052", "country": "US"},
-                "team": [{"firstName": "Dana", "lastName": "Whitfield", "email": format!("dana.{}@fabrikam.example", Uuid::new_v4())}]
-            },
-            "consent": {"consentToShareReferralWithMicrosoftSellers": true},
-            "details": {"notes": "Retire the warehouse.", "dealValue": 250000, "currency": "USD", "closingDateTime": "2026-06-30T00:00:00Z"},
-            "inviteContext": {"invitedBy": {"organizationId": "5d6e7f80-91a2-4b3c-8d4e-5f60718293a4", "organizationName": "Northwind Traders"}, "assistanceRequestCode": "CustomerTechnicalArchitecture"}
-        }))
+        .json(referral)
         .send()
         .await
         .unwrap();
@@ -533,7 +538,13 @@ pub async fn incoming(stack: &Stack) -> (Uuid, String) {
         .await
         .unwrap()
         .expect("synced inbound");
-    let id: Uuid = link.crm_id.parse().unwrap();
+    (link.crm_id.parse().unwrap(), referral_id)
+}
+
+/// An incoming referral from Microsoft, still waiting for an answer (so it has its task), synced
+/// inbound; the opportunity and the referral id.
+pub async fn incoming(stack: &Stack) -> (Uuid, String) {
+    let (id, referral_id) = seed_incoming(stack, &incoming_referral()).await;
     assert_eq!(stack.opportunity(id)["statuscode"], 2, "On Hold");
     // The inbound write is already agreed: the change feed sends nothing for it.
     stack.reset_counters();

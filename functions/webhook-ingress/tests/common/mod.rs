@@ -79,6 +79,19 @@ impl Stack {
         .expect("app")
     }
 
+    /// Points Partner Center's webhook at nowhere: a test then hands events to the handler
+    /// itself, and no delivery of the simulator's races it.
+    pub async fn deliver_nowhere(&self) {
+        let nowhere = cosell_partner_center::WebhookRegistration::new(
+            "http://127.0.0.1:9/nowhere",
+            cosell_partner_center::WebhookEvent::REFERRALS.to_vec(),
+        );
+        self.partner_center
+            .register_webhook(&nowhere, false)
+            .await
+            .expect("registered");
+    }
+
     /// Seeds a referral as Microsoft would create it (fires `referral-created`).
     pub async fn seed_referral(&self, referral: Value) -> Value {
         stack::seed_referral(&self.sim, referral).await

@@ -6,7 +6,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use super::DynamoStore;
-use super::attrs::{PK, SK, n, s, write_token};
+use super::attrs::{Item, PK, SK, n, s, write_token};
 use super::error::{backend, is_condition_failed};
 use super::schema::TTL_ATTRIBUTE;
 use crate::nanos;
@@ -25,31 +25,7 @@ pub(super) async fn record(
     now: OffsetDateTime,
     ttl: Duration,
 ) -> Result<bool, StoreError> {
-    const OP: &str = "record_event";
-    let expires = nanos::expiry(now, ttl);
-    let token = write_token();
-    let result = store
-        .client
-        .put_item()
-        .table_name(&store.table)
-        .item(PK, s(event_pk(key)))
-        .item(SK, s(EVENT))
-        .item("expires_ns", n(expires))
-        .item(TTL_ATTRIBUTE, n(nanos::ceil_seconds(expires)))
-        .item("write_token", s(&token))
-        .condition_expression("attribute_not_exists(#pk) OR #expires <= :now OR #token = :token")
-        .expression_attribute_names("#pk", PK)
-        .expression_attribute_names("#expires", "expires_ns")
-        .expression_attribute_names("#token", "write_token")
-        .expression_attribute_values(":now", n(nanos::of(now)))
-        .expression_attribute_values(":token", s(token))
-        .send()
-        .await;
-    match result {
-        Ok(_) => Ok(true),
-        Err(e) if is_condition_failed(&e) => Ok(false),
-        Err(e) => Err(backend(OP, &e)),
-    }
+    put(store, key, now, ttl, None, "record_event").await
 }
 
 pub(super) async fn claim(
@@ -59,19 +35,40 @@ pub(super) async fn claim(
     hold: Duration,
     ttl: Duration,
 ) -> Result<EventClaim, StoreError> {
-    const OP: &str = "claim_event";
+    if put(store, key, now, ttl, Some(hold), "claim_event").await? {
+        Ok(EventClaim::Claimed)
+    } else {
+        held(store, key).await
+    }
+}
+
+/// Writes the event's item — done, or held for `hold` — if the key is free: absent, expired,
+/// or held by a handler whose hold has passed. `false` when it is not.
+async fn put(
+    store: &DynamoStore,
+    key: &str,
+    now: OffsetDateTime,
+    ttl: Duration,
+    hold: Option<Duration>,
+    op: &'static str,
+) -> Result<bool, StoreError> {
     let expires = nanos::expiry(now, ttl);
     let token = write_token();
+    let mut item = Item::from([
+        (PK.to_owned(), s(event_pk(key))),
+        (SK.to_owned(), s(EVENT)),
+        ("expires_ns".to_owned(), n(expires)),
+        (TTL_ATTRIBUTE.to_owned(), n(nanos::ceil_seconds(expires))),
+        ("write_token".to_owned(), s(&token)),
+    ]);
+    if let Some(hold) = hold {
+        item.insert(HELD.to_owned(), n(nanos::expiry(now, hold)));
+    }
     let result = store
         .client
         .put_item()
         .table_name(&store.table)
-        .item(PK, s(event_pk(key)))
-        .item(SK, s(EVENT))
-        .item("expires_ns", n(expires))
-        .item(HELD, n(nanos::expiry(now, hold)))
-        .item(TTL_ATTRIBUTE, n(nanos::ceil_seconds(expires)))
-        .item("write_token", s(&token))
+        .set_item(Some(item))
         .condition_expression(
             "attribute_not_exists(#pk) OR #expires <= :now OR #held <= :now OR #token = :token",
         )
@@ -84,9 +81,9 @@ pub(super) async fn claim(
         .send()
         .await;
     match result {
-        Ok(_) => Ok(EventClaim::Claimed),
-        Err(e) if is_condition_failed(&e) => held(store, key).await,
-        Err(e) => Err(backend(OP, &e)),
+        Ok(_) => Ok(true),
+        Err(e) if is_condition_failed(&e) => Ok(false),
+        Err(e) => Err(backend(op, &e)),
     }
 }
 

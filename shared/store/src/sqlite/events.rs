@@ -22,21 +22,13 @@ pub(super) fn record(
     ttl: Duration,
 ) -> Result<bool, StoreError> {
     const OP: &str = "record_event";
-    let now_ns = nanos::of(now);
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(backend(OP))?;
-    let claimed = tx
-        .prepare_cached(
-            "INSERT INTO events (key, expires_ns) VALUES (?1, ?2)
-             ON CONFLICT (key) DO UPDATE SET expires_ns = excluded.expires_ns
-             WHERE events.expires_ns <= ?3",
-        )
-        .and_then(|mut statement| statement.execute(params![key, nanos::expiry(now, ttl), now_ns]))
-        .map_err(backend(OP))?;
-    sweep(&tx, now_ns, OP)?;
+    let recorded = put(&tx, key, now, ttl, None, OP)?;
+    sweep(&tx, nanos::of(now), OP)?;
     tx.commit().map_err(backend(OP))?;
-    Ok(claimed == 1)
+    Ok(recorded)
 }
 
 pub(super) fn claim(
@@ -47,27 +39,10 @@ pub(super) fn claim(
     ttl: Duration,
 ) -> Result<EventClaim, StoreError> {
     const OP: &str = "claim_event";
-    let now_ns = nanos::of(now);
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(backend(OP))?;
-    let claimed = tx
-        .prepare_cached(
-            "INSERT INTO events (key, expires_ns, held_until_ns) VALUES (?1, ?2, ?3)
-             ON CONFLICT (key) DO UPDATE
-               SET expires_ns = excluded.expires_ns, held_until_ns = excluded.held_until_ns
-             WHERE events.expires_ns <= ?4 OR events.held_until_ns <= ?4",
-        )
-        .and_then(|mut statement| {
-            statement.execute(params![
-                key,
-                nanos::expiry(now, ttl),
-                nanos::expiry(now, hold),
-                now_ns
-            ])
-        })
-        .map_err(backend(OP))?;
-    let found = if claimed == 1 {
+    let found = if put(&tx, key, now, ttl, Some(hold), OP)? {
         EventClaim::Claimed
     } else {
         let held: Option<i64> = tx
@@ -84,9 +59,34 @@ pub(super) fn claim(
             },
         }
     };
-    sweep(&tx, now_ns, OP)?;
+    sweep(&tx, nanos::of(now), OP)?;
     tx.commit().map_err(backend(OP))?;
     Ok(found)
+}
+
+/// Writes the event's row — done (`hold` `None`), or held until `hold` has passed — if the key
+/// is free: absent, expired, or held by a handler whose hold has passed. `false` when it is not.
+fn put(
+    tx: &rusqlite::Transaction,
+    key: &str,
+    now: OffsetDateTime,
+    ttl: Duration,
+    hold: Option<Duration>,
+    op: &'static str,
+) -> Result<bool, StoreError> {
+    let held = hold.map(|hold| nanos::expiry(now, hold));
+    let written = tx
+        .prepare_cached(
+            "INSERT INTO events (key, expires_ns, held_until_ns) VALUES (?1, ?2, ?3)
+             ON CONFLICT (key) DO UPDATE
+               SET expires_ns = excluded.expires_ns, held_until_ns = excluded.held_until_ns
+             WHERE events.expires_ns <= ?4 OR events.held_until_ns <= ?4",
+        )
+        .and_then(|mut statement| {
+            statement.execute(params![key, nanos::expiry(now, ttl), held, nanos::of(now)])
+        })
+        .map_err(backend(op))?;
+    Ok(written == 1)
 }
 
 pub(super) fn finish(conn: &Connection, key: &str) -> Result<(), StoreError> {
