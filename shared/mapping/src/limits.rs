@@ -183,13 +183,8 @@ pub fn is_email(email: &str) -> bool {
     !local.is_empty()
         && !domain.contains('@')
         && !email.chars().any(char::is_whitespace)
-        && domain
-            .split('.')
-            .collect::<Vec<_>>()
-            .as_slice()
-            .iter()
-            .all(|part| !part.is_empty())
         && domain.contains('.')
+        && domain.split('.').all(|part| !part.is_empty())
 }
 
 #[cfg(test)]
