@@ -13,7 +13,7 @@ use cosell_sync::Handled;
 use time::OffsetDateTime;
 use webhook_ingress::App;
 
-use common::{Stack, start};
+use common::{Stack, event_body, start};
 
 fn envelope(referral_id: &str) -> WebhookEnvelope {
     WebhookEnvelope {
@@ -87,8 +87,8 @@ async fn a_sync_killed_mid_flight_is_synced_by_the_redelivery() {
     let answer = webhook_ingress::answer(
         &app,
         &http::Method::POST,
-        &signed_headers(&stack, &body(&id)),
-        body(&id),
+        &stack.signed_headers(&event_body(&id)),
+        event_body(&id),
     )
     .await;
     assert_eq!(
@@ -152,32 +152,4 @@ async fn a_retry_after_beyond_the_deadline_parks_instead_of_overrunning() {
     // The parked item is the delivery's durable outcome: a redelivery is a duplicate.
     let again = app.sync.handle(&envelope(&id), now).await.unwrap();
     assert_eq!(again, Handled::Duplicate);
-}
-
-fn body(id: &str) -> bytes::Bytes {
-    bytes::Bytes::from(
-        serde_json::to_vec(&serde_json::json!({
-            "EventName": "referral-created",
-            "ResourceUri": format!(
-                "https://api.partnercenter.microsoft.com/engagements/v1/referrals/{id}"
-            ),
-            "ResourceName": "referral",
-            "AuditUri": null,
-            "ResourceChangeUtcDate": "2026-01-01T00:00:00.0000000+00:00",
-        }))
-        .unwrap(),
-    )
-}
-
-fn signed_headers(stack: &Stack, body: &[u8]) -> http::HeaderMap {
-    let mut headers = http::HeaderMap::new();
-    let signature = cosell_sim::partner_center::signing::Signer::get().sign(body);
-    headers.insert(
-        "authorization",
-        format!("Signature {signature}").parse().unwrap(),
-    );
-    let certificate_url = &stack.sim.state.pc.certificate_url;
-    headers.insert("x-ms-certificate-url", certificate_url.parse().unwrap());
-    headers.insert("x-ms-signature-algorithm", "rsa-sha256".parse().unwrap());
-    headers
 }

@@ -6,13 +6,10 @@ mod common;
 
 use std::sync::Arc;
 
-use bytes::Bytes;
-use cosell_sim::partner_center::signing::Signer;
 use cosell_store::DynamoStore;
-use http::{HeaderMap, Method, StatusCode};
-use serde_json::json;
+use http::{Method, StatusCode};
 
-use common::{cosell_referral, id_of, start};
+use common::{cosell_referral, event_body, id_of, start};
 
 #[tokio::test]
 async fn an_event_the_store_cannot_keep_gets_503_and_its_redelivery_is_synced() {
@@ -25,25 +22,8 @@ async fn an_event_the_store_cannot_keep_gets_503_and_its_redelivery_is_synced() 
             "dana@fabrikam.example",
         ))
         .await;
-    let body = Bytes::from(
-        serde_json::to_vec(&json!({
-            "EventName": "referral-created",
-            "ResourceUri": format!(
-                "https://api.partnercenter.microsoft.com/engagements/v1/referrals/{}",
-                id_of(&referral)
-            ),
-            "ResourceName": "referral",
-            "AuditUri": null,
-            "ResourceChangeUtcDate": "2026-01-01T00:00:00.0000000+00:00",
-        }))
-        .unwrap(),
-    );
-    let mut headers = HeaderMap::new();
-    let signature = format!("Signature {}", Signer::get().sign(&body));
-    headers.insert("authorization", signature.parse().unwrap());
-    let certificate_url = &stack.sim.state.pc.certificate_url;
-    headers.insert("x-ms-certificate-url", certificate_url.parse().unwrap());
-    headers.insert("x-ms-signature-algorithm", "rsa-sha256".parse().unwrap());
+    let body = event_body(&id_of(&referral));
+    let headers = stack.signed_headers(&body);
 
     let dynamodb = cosell_testkit::dynamodb().await;
     let table = cosell_testkit::unique_table("not-yet");

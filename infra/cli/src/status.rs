@@ -296,26 +296,17 @@ impl Report for Status {
                 Some(secs) => format!("last success {} ago", age(secs)),
                 None => "no success recorded".to_owned(),
             };
-            let mark = if j.ok() { OK } else { FAILED };
-            match (&j.failing, j.interval_secs, j.last_success) {
-                (None, _, None) if !j.overdue => {
+            let said = match &j.failing {
+                Some(error) => format!("last run failed: {error}; {last}"),
+                None if j.overdue => format!("{last}: more than twice its interval"),
+                None if j.last_success.is_none() => {
                     out += &format!("  – {:<14} not run yet{every}\n", j.name);
                     continue;
                 }
-                (Some(error), ..) => {
-                    out += &format!(
-                        "  {mark} {:<14} last run failed: {error}; {last}{every}\n",
-                        j.name
-                    );
-                }
-                (None, ..) if j.overdue => {
-                    out += &format!(
-                        "  {mark} {:<14} {last}: more than twice its interval{every}\n",
-                        j.name
-                    );
-                }
-                (None, ..) => out += &format!("  {mark} {:<14} {last}{every}\n", j.name),
-            }
+                None => last,
+            };
+            let mark = if j.ok() { OK } else { FAILED };
+            out += &format!("  {mark} {:<14} {said}{every}\n", j.name);
             if let Some(note) = &j.note {
                 out += &format!("      {note}\n");
             }

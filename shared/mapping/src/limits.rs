@@ -93,16 +93,10 @@ impl Limits {
         }
     }
 
-    /// These limits with what metadata read (`table.column` → length / range) laid over.
-    pub fn with_read(
-        mut self,
-        lengths: &BTreeMap<String, usize>,
-        money: &BTreeMap<String, (Decimal, Decimal)>,
-    ) -> Self {
+    /// These limits with the lengths metadata read (`table.column` → `MaxLength`) laid over.
+    pub fn with_lengths(mut self, lengths: &BTreeMap<String, usize>) -> Self {
         self.lengths
             .extend(lengths.iter().map(|(c, n)| (c.clone(), *n)));
-        self.money
-            .extend(money.iter().map(|(c, r)| (c.clone(), *r)));
         self
     }
 
@@ -159,10 +153,25 @@ pub fn fit(
     column: &str,
     cuts: &mut Vec<Cut>,
 ) {
-    let (Some(text), Some(max)) = (value.as_mut(), limits.length(table, column)) else {
+    if let Some(text) = value {
+        fit_leaving(text, 0, limits, table, column, cuts);
+    }
+}
+
+/// Fits `text` to `table.column` less `reserve` characters, kept for what is added after it
+/// (the name's ✔), noting a cut in `cuts`.
+pub fn fit_leaving(
+    text: &mut String,
+    reserve: usize,
+    limits: &Limits,
+    table: &str,
+    column: &str,
+    cuts: &mut Vec<Cut>,
+) {
+    let Some(max) = limits.length(table, column) else {
         return;
     };
-    if let Some(shorter) = cut(text, max) {
+    if let Some(shorter) = cut(text, max.saturating_sub(reserve)) {
         cuts.push(Cut {
             column: format!("{table}.{column}"),
             from: text.chars().count(),
@@ -222,7 +231,7 @@ mod tests {
     #[test]
     fn metadata_overrides_the_documented_limits() {
         let read = BTreeMap::from([("opportunity.name".to_owned(), 120)]);
-        let limits = Limits::documented().with_read(&read, &BTreeMap::new());
+        let limits = Limits::documented().with_lengths(&read);
         assert_eq!(limits.length("opportunity", "name"), Some(120));
         assert_eq!(limits.length("account", "name"), Some(160));
         assert_eq!(

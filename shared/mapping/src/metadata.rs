@@ -38,8 +38,7 @@ impl Discovered {
         if let Some(found) = self.solutions_relationship(&config) {
             config.solutions.relationship = found.to_owned();
         }
-        let money = std::collections::BTreeMap::new();
-        config.limits = config.limits.with_read(&self.lengths, &money);
+        config.limits = config.limits.with_lengths(&self.lengths);
         config
     }
 

@@ -127,13 +127,11 @@ fn pointer(path: &serde_path_to_error::Path) -> String {
         .fold(String::new(), |pointer, part| format!("{pointer}/{part}"))
 }
 
-/// A value as JSON, cut at 80 characters: a reason names it, it does not carry a 10 KB note.
+/// A value as JSON, its first 80 characters and "…" when longer: a reason names it, it does not
+/// carry a 10 KB note.
 fn shortened(value: &Value) -> String {
     let text = value.to_string();
-    match text.char_indices().nth(80) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text,
-    }
+    cosell_mapping::limits::cut(&text, 81).unwrap_or(text)
 }
 
 #[cfg(test)]

@@ -91,6 +91,25 @@ pub fn cursor(job: &str) -> String {
     format!("job:{job}")
 }
 
+/// Records how a lease-guarded run of `job` ended (`run`, as `with_lease` answers): nothing
+/// when another run held the lease (that one records), its error when it failed, else what
+/// `judge` makes of its report.
+pub async fn record_run<T, E: std::fmt::Display>(
+    store: &dyn SyncStore,
+    job: &str,
+    interval: Option<Duration>,
+    run: &Result<Option<T>, E>,
+    judge: impl FnOnce(&T) -> Ran,
+    now: OffsetDateTime,
+) {
+    let ran = match run {
+        Ok(None) => return,
+        Ok(Some(report)) => judge(report),
+        Err(error) => Ran::Failed(error.to_string()),
+    };
+    record(store, job, interval, ran, now).await;
+}
+
 /// Records how a run of `job` ended. Best effort: retried once on a concurrent write, logged
 /// if it still fails.
 pub async fn record(

@@ -118,21 +118,17 @@ impl Reconciler {
         let ttl = self.settings.lease_ttl;
         let sweep = with_lease(&*self.store, LEASE, now, ttl, self.sweep_locked(now)).await;
         let interval = self.settings.interval;
-        let ran = match &sweep {
-            Ok(None) => None, // another sweep holds the lease, and records
-            Ok(Some(report)) => Some(Ran::Done {
-                note: (report.without_id > 0).then(|| {
-                    format!(
-                        "{} listed referral(s) without a readable id skipped (the log has each problem)",
-                        report.without_id
-                    )
-                }),
+        let done = |report: &SweepReport| {
+            Ran::Done {
+            note: (report.without_id > 0).then(|| {
+                format!(
+                    "{} listed referral(s) without a readable id skipped (the log has each problem)",
+                    report.without_id
+                )
             }),
-            Err(error) => Some(Ran::Failed(error.to_string())),
-        };
-        if let Some(ran) = ran {
-            jobs::record(&*self.store, jobs::RECONCILE, interval, ran, now).await;
         }
+        };
+        jobs::record_run(&*self.store, jobs::RECONCILE, interval, &sweep, done, now).await;
         Ok(sweep?.unwrap_or_else(|| SweepReport {
             busy: true,
             ..SweepReport::default()

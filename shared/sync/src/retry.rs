@@ -184,38 +184,14 @@ impl RetryScheduler {
         let ttl = self.settings.lease_ttl;
         let run = with_lease(&*self.store, LEASE, now, ttl, self.run_locked(now)).await;
         let stop = self.settings.stop_after_failures;
+        let judge = |report: &RetryReport| match report.failures_in_a_row {
+            failures if failures >= stop => Ran::Failed(format!(
+                "{failures} items in a row failed again: the service they need is most likely down"
+            )),
+            _ => Ran::Done { note: None },
+        };
         let interval = self.settings.interval;
-        let store = &*self.store;
-        match &run {
-            Ok(None) => {} // another run holds the lease, and records
-            Ok(Some(report)) if report.failures_in_a_row >= stop => {
-                let why = format!(
-                    "{} items in a row failed again: the service they need is most likely down",
-                    report.failures_in_a_row
-                );
-                jobs::record(store, jobs::RETRIES, interval, Ran::Failed(why), now).await;
-            }
-            Ok(Some(_)) => {
-                jobs::record(
-                    store,
-                    jobs::RETRIES,
-                    interval,
-                    Ran::Done { note: None },
-                    now,
-                )
-                .await;
-            }
-            Err(error) => {
-                jobs::record(
-                    store,
-                    jobs::RETRIES,
-                    interval,
-                    Ran::Failed(error.to_string()),
-                    now,
-                )
-                .await
-            }
-        }
+        jobs::record_run(&*self.store, jobs::RETRIES, interval, &run, judge, now).await;
         Ok(run?.unwrap_or_else(|| RetryReport {
             busy: true,
             ..RetryReport::default()

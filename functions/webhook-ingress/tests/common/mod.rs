@@ -92,6 +92,20 @@ impl Stack {
             .expect("registered");
     }
 
+    /// The headers Partner Center signs `body` with, naming the simulator's certificate.
+    pub fn signed_headers(&self, body: &[u8]) -> http::HeaderMap {
+        let mut headers = http::HeaderMap::new();
+        let signature = cosell_sim::partner_center::signing::Signer::get().sign(body);
+        headers.insert(
+            "authorization",
+            format!("Signature {signature}").parse().unwrap(),
+        );
+        let certificate_url = &self.sim.state.pc.certificate_url;
+        headers.insert("x-ms-certificate-url", certificate_url.parse().unwrap());
+        headers.insert("x-ms-signature-algorithm", "rsa-sha256".parse().unwrap());
+        headers
+    }
+
     /// Seeds a referral as Microsoft would create it (fires `referral-created`).
     pub async fn seed_referral(&self, referral: Value) -> Value {
         stack::seed_referral(&self.sim, referral).await
@@ -244,4 +258,20 @@ pub fn id_of(referral: &Value) -> String {
 /// The store, as the port.
 pub fn port(stack: &Stack) -> &dyn SyncStore {
     stack.store.as_ref()
+}
+
+/// A `referral-created` event body for `referral_id`, as Partner Center posts it.
+pub fn event_body(referral_id: &str) -> bytes::Bytes {
+    bytes::Bytes::from(
+        serde_json::to_vec(&json!({
+            "EventName": "referral-created",
+            "ResourceUri": format!(
+                "https://api.partnercenter.microsoft.com/engagements/v1/referrals/{referral_id}"
+            ),
+            "ResourceName": "referral",
+            "AuditUri": null,
+            "ResourceChangeUtcDate": "2026-01-01T00:00:00.0000000+00:00",
+        }))
+        .unwrap(),
+    )
 }

@@ -150,14 +150,10 @@ pub fn get(
     Ok(DvResponse::json(StatusCode::OK, Value::Object(row)))
 }
 
-/// A column's `MaxLength`: the published one ([`super::values::MAX_LENGTHS`]), else Dataverse's
+/// A column's `MaxLength`: the published one ([`super::values::max_length`]), else Dataverse's
 /// defaults for a new column (100 for text, 2,000 for multiline text).
 fn max_length(logical: &str, column: &str, kind: &str) -> usize {
-    let key = format!("{logical}.{column}");
-    super::values::MAX_LENGTHS
-        .iter()
-        .find(|(c, _)| *c == key)
-        .map_or(if kind == "Memo" { 2000 } else { 100 }, |(_, max)| *max)
+    super::values::max_length(logical, column).unwrap_or(if kind == "Memo" { 2000 } else { 100 })
 }
 
 /// `PUT EntityDefinitions(LogicalName='…')`: replaces the table's definition. Only

@@ -62,13 +62,21 @@ pub const STRING_TOO_LONG: &str = "0x80044331";
 pub const MONEY_SIZE_EXCEEDED: &str = "0x80040317";
 pub const INVALID_DATE_TIME: &str = "0x80040239";
 
+/// The published `MaxLength` of `logical`'s `column`, when [`MAX_LENGTHS`] has it.
+pub fn max_length(logical: &str, column: &str) -> Option<usize> {
+    let key = format!("{logical}.{column}");
+    MAX_LENGTHS
+        .iter()
+        .find(|(c, _)| *c == key)
+        .map(|(_, max)| *max)
+}
+
 /// Refuses the first value in `changes` that `logical`'s columns cannot hold.
 pub fn check(logical: &str, changes: &Map<String, Value>) -> Result<(), DvError> {
     for (column, value) in changes {
         let key = format!("{logical}.{column}");
-        if let (Some(text), Some((_, max))) =
-            (value.as_str(), MAX_LENGTHS.iter().find(|(c, _)| *c == key))
-            && text.chars().count() > *max
+        if let (Some(text), Some(max)) = (value.as_str(), max_length(logical, column))
+            && text.chars().count() > max
         {
             return Err(DvError::new(
                 StatusCode::BAD_REQUEST,

@@ -16,7 +16,7 @@ use crate::crm::{Account, Contact, CrmRow, Lead, Opportunity};
 use crate::custom::Table;
 use crate::deal::DealState;
 use crate::enums::{AssistanceRequestCode, Direction};
-use crate::limits::{Cut, EARLIEST_DATE, LATEST_DATE, Limits, cut, fit, is_email};
+use crate::limits::{Cut, EARLIEST_DATE, LATEST_DATE, Limits, cut, fit, fit_leaving, is_email};
 use crate::marks::{MARK_OK, base_name, decorate_name};
 use crate::referral::{Address, CustomerProfile, Member, Referral};
 
@@ -45,16 +45,8 @@ pub fn plan(referral: &Referral, config: &CrmConfig) -> Result<InboundPlan, Inva
         let marked = decorate_name(&valid.name, MARK_OK, config).chars().count();
         ("opportunity", "name", marked - valid.name.chars().count())
     };
-    if let Some(max) = config.limits.length(table, column)
-        && let Some(shorter) = cut(&valid.name, max.saturating_sub(mark))
-    {
-        cuts.push(Cut {
-            column: format!("{table}.{column}"),
-            from: valid.name.chars().count(),
-            to: max,
-        });
-        valid.name = shorter;
-    }
+    let limits = &config.limits;
+    fit_leaving(&mut valid.name, mark, limits, table, column, &mut cuts);
     let incoming = referral.direction.as_ref() != Some(&Direction::Outgoing);
     let (status, substatus) = referral.state();
     let status_action = match StatusAction::of(&status, &substatus) {
@@ -63,7 +55,6 @@ pub fn plan(referral: &Referral, config: &CrmConfig) -> Result<InboundPlan, Inva
         StatusAction::OnHold if !incoming => StatusAction::Keep,
         action => action,
     };
-    let limits = &config.limits;
     let (account, contact, record) = if valid.category.is_lead() {
         let mut row = lead_row(&valid, &mut notes);
         fit_lead(&mut row, limits, &mut cuts);

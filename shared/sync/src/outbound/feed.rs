@@ -92,15 +92,17 @@ impl OutboundSync {
         let mut report = PollReport::default();
         let polled = self.poll_locked(now, &mut report);
         let polled = with_lease(&*self.store, FEED_LEASE, now, ttl, polled).await;
-        let ran = match &polled {
-            Ok(None) => None, // another run holds the feed, and records
-            Ok(Some(())) => Some(Ran::Done { note: None }),
-            Err(error) => Some(Ran::Failed(error.to_string())),
-        };
-        if let Some(ran) = ran {
-            let interval = self.settings.poll_interval;
-            jobs::record(&*self.store, jobs::OUTBOUND_POLL, interval, ran, now).await;
-        }
+        let interval = self.settings.poll_interval;
+        let done = |_: &()| Ran::Done { note: None };
+        jobs::record_run(
+            &*self.store,
+            jobs::OUTBOUND_POLL,
+            interval,
+            &polled,
+            done,
+            now,
+        )
+        .await;
         report.busy = polled?.is_none();
         Ok(report)
     }
