@@ -138,7 +138,7 @@ impl CredentialStore {
         let mut document = self.read().await?;
         if let Some(token) = self.token_document().await? {
             let slot = section(&mut document, "partner_center", &self.name())?;
-            if written_at(&token) >= written_at(&Value::Object(slot.clone())) {
+            if newer(&token, slot) {
                 for field in ["refresh_token", "public_client"] {
                     if let Some(value) = token.get(field) {
                         slot.insert(field.into(), value.clone());
@@ -238,11 +238,11 @@ impl CredentialStore {
             ..
         } = self
         {
-            let carried = match public_client {
+            // A rotation keeps how the token it replaces is redeemed: that of the newer of the
+            // two stored tokens, the one the client signed in with.
+            let public_client = match public_client {
                 Some(public_client) => public_client,
-                None => self.read().await?["partner_center"]["public_client"]
-                    .as_bool()
-                    .unwrap_or(false),
+                None => self.load().await?.partner_center.public_client,
             };
             return self
                 .update_secret(client, token_secret, |document| {
@@ -252,8 +252,6 @@ impl CredentialStore {
                     let slot = document.as_object_mut().expect("an object");
                     slot.insert("refresh_token".into(), token.expose().into());
                     slot.insert(WRITTEN_AT.into(), now().into());
-                    let kept = slot.get("public_client").and_then(Value::as_bool);
-                    let public_client = public_client.or(kept).unwrap_or(carried);
                     slot.insert("public_client".into(), public_client.into());
                     Ok(true)
                 })
@@ -473,10 +471,16 @@ fn now() -> String {
         .unwrap_or_default()
 }
 
-/// When the token in `slot` was written; the earliest time for one written before this was kept.
-fn written_at(slot: &Value) -> time::OffsetDateTime {
-    slot.get(WRITTEN_AT)
-        .and_then(Value::as_str)
+/// Whether the token secret's document holds a token written no earlier than the credentials
+/// document's `partner_center` one.
+fn newer(token: &Value, partner_center: &serde_json::Map<String, Value>) -> bool {
+    written_at(token.get(WRITTEN_AT)) >= written_at(partner_center.get(WRITTEN_AT))
+}
+
+/// When a token was written, from its `refresh_token_at`; the earliest time for one written
+/// before that was kept.
+fn written_at(at: Option<&Value>) -> time::OffsetDateTime {
+    at.and_then(Value::as_str)
         .and_then(|at| {
             time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339).ok()
         })
