@@ -70,6 +70,8 @@ pub struct JobStatus {
     pub overdue: bool,
     /// What its last successful run said (listing entries it could not read).
     pub note: Option<String>,
+    /// How it ran, when worth saying (how the sweep lists): not a problem.
+    pub detail: Option<String>,
 }
 
 impl JobStatus {
@@ -247,6 +249,7 @@ fn job_status(name: &'static str, record: JobRecord, now: OffsetDateTime) -> Job
         failing: failing.map(|f| f.message),
         overdue: record.overdue(now).is_some(),
         note: record.note,
+        detail: record.detail,
     }
 }
 
@@ -307,6 +310,9 @@ impl Report for Status {
             };
             let mark = if j.ok() { OK } else { FAILED };
             out += &format!("  {mark} {:<14} {said}{every}\n", j.name);
+            if let Some(detail) = &j.detail {
+                out += &format!("      {detail}\n");
+            }
             if let Some(note) = &j.note {
                 out += &format!("      {note}\n");
             }
@@ -482,12 +488,32 @@ mod tests {
         assert!(fresh.ok(), "nothing run yet is not a failure");
         assert!(fresh.human().contains("– outbound-poll  not run yet"));
 
-        let done = || Ran::Done { note: None };
+        let done = || Ran::Done {
+            note: None,
+            detail: None,
+        };
         record(&store, jobs::OUTBOUND_POLL, minute, done(), ago(30)).await;
         record(&store, jobs::RETRIES, minute, done(), ago(20)).await;
-        record(&store, jobs::RECONCILE, quarter, done(), ago(60)).await;
+        let listing =
+            "lists every referral (no range filter or order honoured); 200 page(s) this run";
+        let swept = Ran::Done {
+            note: None,
+            detail: Some(listing.into()),
+        };
+        record(&store, jobs::RECONCILE, quarter, swept, ago(60)).await;
         let healthy = read(&store, now).await.unwrap();
-        assert!(healthy.ok(), "{}", healthy.human());
+        assert!(
+            healthy.ok(),
+            "how the sweep lists is no problem: {}",
+            healthy.human()
+        );
+        assert!(
+            healthy.human().contains(&format!(
+                "✔ reconcile      last success 60 s ago (every 15 min)\n      {listing}"
+            )),
+            "{}",
+            healthy.human()
+        );
         assert!(
             healthy
                 .human()

@@ -6,6 +6,7 @@ use cosell_transport::{ApiError, Call, Http, Secret};
 use reqwest::header::{ACCEPT, HeaderValue};
 
 use crate::auth::{Audience, Auth, RefreshTokenSink};
+use crate::changes::Readings;
 use crate::config::PartnerCenterConfig;
 use crate::error::Error;
 use crate::sign_in::SignIn;
@@ -22,6 +23,8 @@ pub(crate) struct Inner {
     pub(crate) config: PartnerCenterConfig,
     http: Http,
     auth: Auth,
+    /// What each kind of "changed after" listing uses in this process.
+    pub(crate) readings: Readings,
 }
 
 impl PartnerCenter {
@@ -41,7 +44,12 @@ impl PartnerCenter {
         let http = Http::new(config.http.clone())?;
         let auth = Auth::new(&config, http.clone(), refresh_token, sink);
         Ok(Self {
-            inner: Arc::new(Inner { config, http, auth }),
+            inner: Arc::new(Inner {
+                config,
+                http,
+                auth,
+                readings: Readings::default(),
+            }),
         })
     }
 

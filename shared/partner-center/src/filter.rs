@@ -3,9 +3,11 @@
 
 use std::fmt;
 
-/// The fields Microsoft documents as filterable (partner-rest's get-a-list-of-referrals): only
-/// `eq` on these, joined by `and`. `updatedDateTime` ranges and `ne` are not documented, so this
-/// builder cannot write them.
+/// The fields Microsoft documents as filterable (partner-rest's get-a-list-of-referrals and the
+/// contract): `eq` on these, joined by `and`; `ne` is not documented, so this builder cannot write
+/// it. partner-rest lists `updatedDateTime` among the filter parameters without an operator:
+/// [`Filter::after`] writes the range a sweep tries first and gives up when it is refused
+/// ([`crate::changes`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Field {
     EngagementId,
@@ -16,6 +18,7 @@ pub enum Field {
     Direction,
     /// `customerProfile/address/country` (ISO 3166 alpha-2).
     CustomerCountry,
+    UpdatedDateTime,
 }
 
 impl Field {
@@ -28,6 +31,7 @@ impl Field {
             Field::Type => "type",
             Field::Direction => "direction",
             Field::CustomerCountry => "customerProfile/address/country",
+            Field::UpdatedDateTime => "updatedDateTime",
         }
     }
 }
@@ -49,6 +53,16 @@ impl Filter {
         let literal = quote(&value.to_string());
         self.clauses
             .push(format!("{} eq {literal}", field.as_str()));
+        self
+    }
+
+    /// `field gt <at>`: an OData date literal, unquoted.
+    pub fn after(mut self, field: Field, at: time::OffsetDateTime) -> Self {
+        self.clauses.push(format!(
+            "{} gt {}",
+            field.as_str(),
+            cosell_mapping::timestamp::format(at)
+        ));
         self
     }
 

@@ -16,6 +16,7 @@
 //! | [`auth`] | [`RefreshTokenSink`] and the per-audience token caches |
 //! | [`client`] | [`PartnerCenter`], the client |
 //! | [`referrals`] | list / get / create / replace / patch, [`ListQuery`], [`PatchOp`], [`Versioned`] |
+//! | [`changes`] | [`Changes`]: what changed after a time, under whichever [`Reading`] the service honours |
 //! | [`listing`] | [`Listed`]: referrals read one by one, an [`Unreadable`] one set apart |
 //! | [`filter`] | [`Filter`]: `$filter` built from typed clauses, strings escaped |
 //! | [`webhooks`] | webhook registration: events, register, view, update, test, delivery status |
@@ -24,6 +25,7 @@
 //! | [`error`] | [`Error`], with MFA refusals told apart |
 
 pub mod auth;
+pub mod changes;
 pub mod client;
 pub mod config;
 pub mod error;
@@ -35,6 +37,7 @@ pub mod webhook;
 pub mod webhooks;
 
 pub use auth::{BoxError, RefreshTokenSink};
+pub use changes::{Changes, Reading, Resume, Stamp};
 pub use client::PartnerCenter;
 pub use config::PartnerCenterConfig;
 pub use cosell_mapping::{Referral, ReferralPage};

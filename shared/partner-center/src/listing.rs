@@ -17,6 +17,8 @@ pub struct Unreadable {
     pub id: Option<String>,
     /// Its `updatedDateTime`, when readable: the sweep's watermark moves past it.
     pub updated: Option<OffsetDateTime>,
+    /// Its `createdDateTime`, when readable: a create's recovery pages by it.
+    pub created: Option<OffsetDateTime>,
     /// The field, the value it had, and why it does not fit: `details.dealValue = "1,000": …`.
     pub problem: String,
 }
@@ -44,6 +46,13 @@ impl Listed {
         match self {
             Listed::Readable(referral) => referral.updated_date_time,
             Listed::Unreadable(entry) => entry.updated,
+        }
+    }
+
+    pub fn created(&self) -> Option<OffsetDateTime> {
+        match self {
+            Listed::Readable(referral) => referral.created_date_time,
+            Listed::Unreadable(entry) => entry.created,
         }
     }
 
@@ -96,7 +105,8 @@ impl RawPage {
 pub fn read(raw: Value) -> Result<Referral, Unreadable> {
     let text = |field: &str| raw.get(field).and_then(Value::as_str);
     let id = text("id").map(str::to_owned);
-    let updated = text("updatedDateTime").and_then(|at| timestamp::parse(at).ok());
+    let date = |field: &str| text(field).and_then(|at| timestamp::parse(at).ok());
+    let (updated, created) = (date("updatedDateTime"), date("createdDateTime"));
     serde_path_to_error::deserialize(&raw).map_err(|error| {
         let path = error.path().to_string();
         let pointer = pointer(error.path());
@@ -109,6 +119,7 @@ pub fn read(raw: Value) -> Result<Referral, Unreadable> {
         Unreadable {
             id,
             updated,
+            created,
             problem,
         }
     })

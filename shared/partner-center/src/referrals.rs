@@ -177,37 +177,6 @@ impl PartnerCenter {
         Ok(pages.into_iter().flat_map(|page| page.entries).collect())
     }
 
-    /// Every referral whose `updatedDateTime` is after `after`, oldest change first, without a
-    /// range filter (Microsoft documents none): pages of `$orderby=updatedDateTime desc`, read
-    /// until one reaches back to `after`.
-    pub async fn referrals_updated_after(
-        &self,
-        after: time::OffsetDateTime,
-    ) -> Result<Vec<Listed>, Error> {
-        let pages = self.list_referrals(ListQuery::new().order_by(OrderBy::UpdatedDesc));
-        futures::pin_mut!(pages);
-        let mut newer = Vec::new();
-        // A referral changed while the pages are read moves to the front and shifts the rest:
-        // one may be listed twice; its newest listing is kept. An entry without a readable id
-        // or date is kept as it is (the caller says so); it cannot end the listing.
-        let mut seen = std::collections::HashSet::new();
-        while let Some(page) = pages.try_next().await? {
-            let mut reached = false;
-            for entry in page.entries {
-                match (entry.updated(), entry.id()) {
-                    (Some(at), _) if at <= after => reached = true,
-                    (_, Some(id)) if !seen.insert(id.to_owned()) => {}
-                    _ => newer.push(entry),
-                }
-            }
-            if reached {
-                break;
-            }
-        }
-        newer.reverse();
-        Ok(newer)
-    }
-
     /// The referrals still open (status New or Active): one documented `status eq` listing each,
     /// since `ne` is not documented.
     pub async fn open_referrals(&self) -> Result<Vec<Listed>, Error> {

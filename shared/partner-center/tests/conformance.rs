@@ -29,8 +29,9 @@ fn the_client_patches_exactly_the_connectors_allow_list() {
 }
 
 #[test]
-fn every_filter_and_order_the_client_can_build_is_documented() {
+fn every_filter_and_order_the_client_can_build_is_documented_or_a_verified_reading() {
     let facts = Published::get();
+    let tried = |form: &str| facts.list.tried_filters.iter().any(|t| t == form);
     // Exhaustive: a new field fails to compile here until it is checked.
     let fields = [
         Field::EngagementId,
@@ -40,6 +41,7 @@ fn every_filter_and_order_the_client_can_build_is_documented() {
         Field::Type,
         Field::Direction,
         Field::CustomerCountry,
+        Field::UpdatedDateTime,
     ];
     for field in fields {
         match field {
@@ -49,13 +51,21 @@ fn every_filter_and_order_the_client_can_build_is_documented() {
             | Field::Qualification
             | Field::Type
             | Field::Direction
-            | Field::CustomerCountry => {}
+            | Field::CustomerCountry
+            | Field::UpdatedDateTime => {}
         }
         let text = Filter::new().eq(field, "x").to_string();
         let (name, rest) = text.split_once(' ').unwrap();
         let op = rest.split(' ').next().unwrap();
         assert!(facts.filterable(name, op), "{text}");
     }
+    // The range is only ever the first reading of a sweep, which falls back when it is refused.
+    let range = Filter::new()
+        .after(Field::UpdatedDateTime, time::OffsetDateTime::UNIX_EPOCH)
+        .to_string();
+    let form: Vec<&str> = range.split(' ').take(2).collect();
+    assert!(!facts.filterable(form[0], form[1]), "{range}");
+    assert!(tried(&form.join(" ")), "{range}");
     for order in [
         OrderBy::CreatedAsc,
         OrderBy::CreatedDesc,
@@ -63,8 +73,15 @@ fn every_filter_and_order_the_client_can_build_is_documented() {
         OrderBy::UpdatedDesc,
     ] {
         let key = order.as_str().split(' ').next().unwrap();
-        assert!(facts.list.orderby.iter().any(|k| k == key), "{order:?}");
+        let documented = facts.list.orderby.iter().any(|k| k == key);
+        let verified = facts.list.tried_orderby.iter().any(|k| k == key);
+        assert!(
+            documented != verified,
+            "{order:?}: documented or tried, not both"
+        );
     }
+    // partner-rest documents the creation order only (see published.toml).
+    assert_eq!(facts.list.orderby, ["createdDateTime"]);
 }
 
 /// The seller's edits the outbound mapping turns into referral changes, each on its own: the

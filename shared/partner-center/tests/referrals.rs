@@ -247,47 +247,6 @@ async fn a_quote_in_a_filter_value_is_escaped() {
     assert_eq!(found[0].name.as_deref(), Some("match"));
 }
 
-/// The sweep's listing without a range filter (Microsoft documents none): newest first, read
-/// until a page reaches the watermark, answered oldest first.
-#[tokio::test]
-async fn lists_what_changed_after_a_time_without_a_range_filter() {
-    let Setup { sim, client, .. } = setup().await;
-    let mut seeded = Vec::new();
-    for day in 1..=250 {
-        let date = time::Date::from_ordinal_date(2024, day).unwrap();
-        seeded.push(json!({
-            "name": format!("day {day}"),
-            "updatedDateTime": format!("{date}T00:00:00.0000000Z"),
-        }));
-    }
-    seed(&sim, Value::Array(seeded)).await;
-    let requests = || {
-        let counted = sim.state.counters.snapshot();
-        counted.services.get("partner-center").copied().unwrap_or(0)
-    };
-    let before = requests();
-    let since = time::macros::datetime!(2024-09-01 00:00 UTC); // day 245
-    let found = readable(client.referrals_updated_after(since).await.unwrap());
-    let names: Vec<String> = found.iter().map(|r| r.name.clone().unwrap()).collect();
-    assert_eq!(
-        names,
-        ["day 246", "day 247", "day 248", "day 249", "day 250"]
-    );
-    assert_eq!(
-        requests() - before,
-        1,
-        "the first page reached back to the watermark"
-    );
-
-    let before = requests();
-    let since = time::macros::datetime!(2024-01-10 00:00 UTC); // day 10
-    let found = readable(client.referrals_updated_after(since).await.unwrap());
-    assert_eq!(found.len(), 240);
-    assert_eq!(found[0].name.as_deref(), Some("day 11"));
-    assert_eq!(found[239].name.as_deref(), Some("day 250"));
-    assert_eq!(requests() - before, 3, "two documented next links followed");
-}
-
 #[tokio::test]
 async fn a_connected_referral_shares_the_engagement() {
     let Setup {

@@ -52,6 +52,10 @@ pub struct JobRecord {
     /// What the last successful run wants said (listing entries it could not read).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// How the last successful run went, when worth showing and not a problem (how the sweep
+    /// lists).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,8 +84,12 @@ impl JobRecord {
 
 /// What one run came to, for [`record`].
 pub enum Ran {
-    /// It did its work; `note` is kept for `status` (or cleared when `None`).
-    Done { note: Option<String> },
+    /// It did its work; `note` (a problem) and `detail` are kept for `status` (or cleared when
+    /// `None`).
+    Done {
+        note: Option<String>,
+        detail: Option<String>,
+    },
     /// It failed: why.
     Failed(String),
 }
@@ -146,9 +154,10 @@ async fn write(
         .unwrap_or_default();
     job.interval_secs = interval.map(|i| i.as_secs());
     match ran {
-        Ran::Done { note } => {
+        Ran::Done { note, detail } => {
             job.last_success = Some(now);
             job.note = note.clone();
+            job.detail = detail.clone();
         }
         Ran::Failed(error) => {
             job.last_error = Some(JobError {

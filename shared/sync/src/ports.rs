@@ -11,7 +11,7 @@ use cosell_dataverse::{
 };
 use cosell_mapping::Referral;
 use cosell_mapping::outbound::Expansions;
-use cosell_partner_center::{Listed, PartnerCenter, PatchOp};
+use cosell_partner_center::{Changes, Listed, PartnerCenter, PatchOp, Resume, Stamp};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -34,15 +34,14 @@ impl ReferralSource for PartnerCenter {
     }
 }
 
-/// Referrals listed by when they last changed: the reconciliation sweep's source.
+/// Referrals listed by when they changed: the reconciliation sweep's source. Still Partner
+/// Center's own [`Changes`] pager (acceptable while it is the only source).
 #[async_trait]
 pub trait ReferralFeed: Send + Sync {
-    /// Every referral whose `updatedDateTime` is after `after`, oldest change first (all pages);
-    /// each entry read on its own, one that cannot be read set apart ([`Listed::Unreadable`]).
-    async fn updated_after(
-        &self,
-        after: OffsetDateTime,
-    ) -> Result<Vec<Listed>, cosell_partner_center::Error>;
+    /// The referrals whose `stamp` is after `after`, page by page under whichever reading the
+    /// service honours, or going on from `resume`; each entry read on its own, one that cannot
+    /// be read set apart ([`Listed::Unreadable`]).
+    fn changes(&self, stamp: Stamp, after: OffsetDateTime, resume: Option<Resume>) -> Changes;
 
     /// Every referral sent to us and not yet answered (status New, direction Incoming).
     async fn waiting(&self) -> Result<Vec<Listed>, cosell_partner_center::Error>;
@@ -50,11 +49,8 @@ pub trait ReferralFeed: Send + Sync {
 
 #[async_trait]
 impl ReferralFeed for PartnerCenter {
-    async fn updated_after(
-        &self,
-        after: OffsetDateTime,
-    ) -> Result<Vec<Listed>, cosell_partner_center::Error> {
-        self.referrals_updated_after(after).await
+    fn changes(&self, stamp: Stamp, after: OffsetDateTime, resume: Option<Resume>) -> Changes {
+        PartnerCenter::changes(self, stamp, after, resume)
     }
 
     async fn waiting(&self) -> Result<Vec<Listed>, cosell_partner_center::Error> {

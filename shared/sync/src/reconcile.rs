@@ -2,26 +2,30 @@
 //! lists the referrals changed since the stored watermark and syncs every one whose state differs
 //! from what its link last synced. Webhooks make it fast; this makes it complete.
 //!
-//! - The watermark is the store cursor [`WATERMARK`] (an `updatedDateTime`). A sweep lists
-//!   `updatedDateTime gt watermark − overlap`, oldest first: the overlap catches a change Partner
-//!   Center stamped a little before it became visible.
+//! - The watermark is the store cursor [`WATERMARK`] (an `updatedDateTime`). A sweep lists what
+//!   changed after `watermark − overlap` — under whichever reading Partner Center honours (a
+//!   range filter, newest first, or every referral: [`cosell_partner_center::changes`]) — and
+//!   handles it page by page. The overlap catches a change Partner Center stamped a little
+//!   before it became visible.
 //! - A referral whose inbound plan hash equals the link's `inbound_hash` costs nothing more (one
 //!   store read); one that differs is synced by [`InboundSync::redo`], so a failure is parked as
 //!   a retry item like any other.
 //! - A referral seen again only because of the overlap, and already parked, is left to the retry
 //!   scheduler: the sweep does not stack attempts on it.
-//! - The watermark advances only past referrals handled (synced, unchanged or parked) — to
-//!   `now − overlap` when all were — and is stored once per sweep; a sweep that stops early
-//!   leaves the rest for the next one.
+//! - The watermark advances only when a pass has handled every page — to `start − overlap` —
+//!   and is stored once per pass. A pass that runs short of time (a full listing of 20,000
+//!   referrals is 200 pages) or fails stops between pages and keeps where it was in [`PASS`];
+//!   the next sweep goes on from there.
 //! - One sweep at a time holds the lease [`LEASE`].
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use cosell_mapping::{inbound, timestamp};
-use cosell_partner_center::{Listed, Unreadable};
+use cosell_partner_center::{Listed, Reading, Resume, Stamp, Unreadable};
 use cosell_store::{Cursor, StoreError, SyncStore};
 use futures::stream::{self, StreamExt};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use time::OffsetDateTime;
 
@@ -36,6 +40,20 @@ use crate::record::lock::with_lease;
 pub const WATERMARK: &str = "inbound:referrals";
 /// The lease that keeps two sweeps apart.
 pub const LEASE: &str = "reconcile";
+/// The store cursor holding an unfinished pass ([`Pass`] as JSON; empty when none).
+pub const PASS: &str = "inbound:referrals:pass";
+
+/// A pass stopped between pages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Pass {
+    /// What it lists after (the watermark less the overlap when it began).
+    #[serde(with = "time::serde::rfc3339")]
+    after: OffsetDateTime,
+    /// When it began: the watermark moves to this less the overlap once it is done.
+    #[serde(with = "time::serde::rfc3339")]
+    started: OffsetDateTime,
+    resume: Resume,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReconcileSettings {
@@ -45,6 +63,9 @@ pub struct ReconcileSettings {
     /// first-time sync of everything).
     pub first_lookback: Duration,
     pub lease_ttl: Duration,
+    /// With less than this left before the run's deadline, no further page is read: the pass
+    /// goes on next run. Enough for one page's syncs.
+    pub page_reserve: Duration,
     /// How often the sweep is scheduled, recorded for `cosell status` ([`crate::jobs`]).
     pub interval: Option<Duration>,
 }
@@ -55,6 +76,7 @@ impl Default for ReconcileSettings {
             overlap: Duration::from_secs(300),
             first_lookback: Duration::from_secs(3600),
             lease_ttl: Duration::from_secs(300),
+            page_reserve: Duration::from_secs(30),
             interval: Some(Duration::from_secs(900)),
         }
     }
@@ -65,8 +87,15 @@ impl Default for ReconcileSettings {
 pub struct SweepReport {
     /// Another sweep holds the lease: this one did nothing.
     pub busy: bool,
-    /// Referrals Partner Center listed.
+    /// Referrals Partner Center listed as changed (this run's pages).
     pub listed: usize,
+    /// Pages read this run.
+    pub pages: usize,
+    /// How the listing found what changed.
+    pub reading: Option<Reading>,
+    /// The pass stopped between pages (out of time, or a failure): where it is kept in [`PASS`]
+    /// and the next sweep goes on. Pages read in the pass so far.
+    pub unfinished: Option<usize>,
     /// Listed, and equal to what was last synced.
     pub unchanged: usize,
     /// Listed again inside the overlap while already parked: left to the retry scheduler.
@@ -78,6 +107,21 @@ pub struct SweepReport {
     pub without_id: usize,
     /// The watermark after the sweep.
     pub watermark: Option<OffsetDateTime>,
+}
+
+impl SweepReport {
+    /// How the sweep lists, for `status`.
+    fn detail(&self) -> Option<String> {
+        let reading = self.reading?;
+        let unfinished = self
+            .unfinished
+            .map(|pages| format!("; the pass goes on next run ({pages} pages read so far)"))
+            .unwrap_or_default();
+        Some(format!(
+            "lists {reading}; {} page(s) this run{unfinished}",
+            self.pages
+        ))
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -116,7 +160,9 @@ impl Reconciler {
     /// One sweep (see the [module docs](self)).
     pub async fn sweep(&self, now: OffsetDateTime) -> Result<SweepReport, SweepError> {
         let ttl = self.settings.lease_ttl;
-        let sweep = with_lease(&*self.store, LEASE, now, ttl, self.sweep_locked(now)).await;
+        // Boxed: the pass's future is deep enough to pass rustc's layout depth in a Lambda main.
+        let pass = Box::pin(self.sweep_locked(now));
+        let sweep = with_lease(&*self.store, LEASE, now, ttl, pass).await;
         let interval = self.settings.interval;
         let done = |report: &SweepReport| {
             Ran::Done {
@@ -126,6 +172,7 @@ impl Reconciler {
                     report.without_id
                 )
             }),
+            detail: report.detail(),
         }
         };
         jobs::record_run(&*self.store, jobs::RECONCILE, interval, &sweep, done, now).await;
@@ -136,6 +183,7 @@ impl Reconciler {
     }
 
     async fn sweep_locked(&self, now: OffsetDateTime) -> Result<SweepReport, SweepError> {
+        let overlap = self.settings.overlap;
         let mut report = SweepReport::default();
         let cursor = self.store.cursor(WATERMARK).await?;
         let watermark = match &cursor {
@@ -143,22 +191,131 @@ impl Reconciler {
                 .map_err(|_| SweepError::Watermark(cursor.value.clone()))?,
             None => now - self.settings.first_lookback,
         };
-        let referrals = self
+        let kept = self.store.cursor(PASS).await?;
+        let mut pass = match kept
+            .as_ref()
+            .map(|c| serde_json::from_str::<Pass>(&c.value))
+        {
+            Some(Ok(pass)) => Some(pass),
+            Some(Err(_)) | None => None,
+        };
+        let (mut after, mut started) = pass
+            .as_ref()
+            .map_or((watermark - overlap, now), |p| (p.after, p.started));
+        let mut changes = self
             .feed
-            .updated_after(watermark - self.settings.overlap)
-            .await
-            .map_err(SweepError::List)?;
-        report.listed = referrals.len();
+            .changes(Stamp::Updated, after, pass.take().map(|p| p.resume));
+        let mut resumed = changes.resume().is_some();
         let mut high = watermark;
         let mut outcome = Ok(());
-        // A few at a time (each under its record's lease), every one to its end: a sync cut off
-        // midway would leave its record half done. The watermark then moves only past the
-        // unbroken run of handled referrals, in listed order.
-        let handled: Vec<_> = stream::iter(0..referrals.len())
-            // By index, not `stream::iter(&referrals)`: a closure over `&Referral` makes this
-            // future not `Send` for a spawned task (rustc's higher-ranked lifetime limits).
+        // Where the next sweep goes on, when this one stops between pages.
+        let mut stopped = None;
+        loop {
+            let before = changes.resume();
+            // Every run reads at least one page, so a pass always gets further.
+            if report.pages > 0 && before.is_some() && self.short_of_time() {
+                stopped = before;
+                break;
+            }
+            let page = match changes.next_page().await {
+                Ok(Some(page)) => page,
+                Ok(None) => break,
+                Err(error) if resumed && error.is_refused() => {
+                    // The kept link is not taken any more (an expired `$skiptoken`): a new pass.
+                    tracing::warn!(%error, "the unfinished pass's next page was refused; starting a new pass");
+                    (after, started, resumed) = (watermark - overlap, now, false);
+                    changes = self.feed.changes(Stamp::Updated, after, None);
+                    continue;
+                }
+                Err(error) => {
+                    outcome = Err(SweepError::List(error));
+                    stopped = before;
+                    break;
+                }
+            };
+            resumed = false;
+            report.pages += 1;
+            report.listed += page.len();
+            match self.handle_page(&page, watermark, now, &mut report).await {
+                Ok(newest) => high = high.max(newest.unwrap_or(high)),
+                Err(error) => {
+                    outcome = Err(error);
+                    stopped = before;
+                    break;
+                }
+            }
+        }
+        report.reading = Some(changes.reading());
+        let done = outcome.is_ok() && stopped.is_none();
+        if done {
+            // Every page handled: a change stamped before the pass began (less the overlap)
+            // was listed, so the next pass need not look further back than that.
+            high = high.max(started - overlap);
+            if cursor.is_none() || high > watermark {
+                let next = Cursor {
+                    name: WATERMARK.to_owned(),
+                    value: timestamp::format(high),
+                    updated_at: now,
+                    version: cursor.as_ref().map_or(0, |c| c.version),
+                };
+                self.store.put_cursor(&next).await?;
+            }
+        } else {
+            high = watermark;
+        }
+        let keep = stopped.map(|resume| Pass {
+            after,
+            started,
+            resume,
+        });
+        report.unfinished = keep.as_ref().map(|p| p.resume.pages);
+        if keep.is_some() || kept.as_ref().is_some_and(|c| !c.value.is_empty()) {
+            let next = Cursor {
+                name: PASS.to_owned(),
+                value: keep
+                    .as_ref()
+                    .map(|p| serde_json::to_string(p).expect("a pass serializes"))
+                    .unwrap_or_default(),
+                updated_at: now,
+                version: kept.as_ref().map_or(0, |c| c.version),
+            };
+            self.store.put_cursor(&next).await?;
+        }
+        report.watermark = Some(high);
+        tracing::info!(
+            listed = report.listed,
+            pages = report.pages,
+            reading = ?report.reading,
+            unfinished = ?report.unfinished,
+            unchanged = report.unchanged,
+            synced = report.synced.len(),
+            without_id = report.without_id,
+            watermark = %timestamp::format(high),
+            "reconciliation sweep done"
+        );
+        outcome.map(|()| report)
+    }
+
+    /// Whether the run's deadline is too near for another page.
+    fn short_of_time(&self) -> bool {
+        cosell_transport::deadline::remaining()
+            .is_some_and(|left| left < self.settings.page_reserve)
+    }
+
+    /// One page's entries, a few at a time (each under its record's lease), every one to its
+    /// end: a sync cut off midway would leave its record half done. The newest date handled.
+    async fn handle_page(
+        &self,
+        entries: &[Listed],
+        watermark: OffsetDateTime,
+        now: OffsetDateTime,
+        report: &mut SweepReport,
+    ) -> Result<Option<OffsetDateTime>, SweepError> {
+        let handled: Vec<_> = stream::iter(0..entries.len())
+            // By index, not `stream::iter(entries)`: a closure over `&Listed` makes this future
+            // not `Send` for a spawned task (rustc's higher-ranked lifetime limits).
             .map(|index| {
-                let entry = &referrals[index];
+                let entry = &entries[index];
                 async move {
                     // An unreadable entry may have no readable date: it is set apart all the same.
                     let updated = entry.updated();
@@ -172,47 +329,21 @@ impl Reconciler {
             .buffered(crate::CONCURRENCY)
             .collect()
             .await;
-        for (entry, handled) in referrals.iter().zip(handled) {
+        let mut newest = None;
+        for (entry, handled) in entries.iter().zip(handled) {
             let Some((updated, handled)) = handled else {
                 tracing::warn!(referral = ?entry.id(), "listed referral without updatedDateTime; skipped");
                 continue;
             };
-            match handled {
-                Ok(Seen::Unchanged) => report.unchanged += 1,
-                Ok(Seen::Parked) => report.parked += 1,
-                Ok(Seen::WithoutId) => report.without_id += 1,
-                Ok(Seen::Synced(id, handled)) => report.synced.push((id, handled)),
-                Err(error) => {
-                    outcome = Err(error);
-                    break;
-                }
+            match handled? {
+                Seen::Unchanged => report.unchanged += 1,
+                Seen::Parked => report.parked += 1,
+                Seen::WithoutId => report.without_id += 1,
+                Seen::Synced(id, handled) => report.synced.push((id, handled)),
             }
-            high = high.max(updated.unwrap_or(high));
+            newest = newest.max(updated);
         }
-        if outcome.is_ok() {
-            // Everything listed was handled: a change stamped before `now − overlap` would have
-            // been listed, so the next sweep need not look further back than that.
-            high = high.max(now - self.settings.overlap);
-        }
-        if cursor.is_none() || high > watermark {
-            let next = Cursor {
-                name: WATERMARK.to_owned(),
-                value: timestamp::format(high),
-                updated_at: now,
-                version: cursor.as_ref().map_or(0, |c| c.version),
-            };
-            self.store.put_cursor(&next).await?;
-        }
-        report.watermark = Some(high);
-        tracing::info!(
-            listed = report.listed,
-            unchanged = report.unchanged,
-            synced = report.synced.len(),
-            without_id = report.without_id,
-            watermark = %timestamp::format(high),
-            "reconciliation sweep done"
-        );
-        outcome.map(|()| report)
+        Ok(newest)
     }
 
     /// Brings one listed referral up to date: `None` when it equals what its link last synced

@@ -188,7 +188,10 @@ impl RetryScheduler {
             failures if failures >= stop => Ran::Failed(format!(
                 "{failures} items in a row failed again: the service they need is most likely down"
             )),
-            _ => Ran::Done { note: None },
+            _ => Ran::Done {
+                note: None,
+                detail: None,
+            },
         };
         let interval = self.settings.interval;
         jobs::record_run(&*self.store, jobs::RETRIES, interval, &run, judge, now).await;

@@ -1,6 +1,6 @@
 //! The inbound stack of webhook-ingress's tests (simulator, ingress handler on a real socket,
 //! SQLite store), plus the retry-scheduler's jobs over the same store and clients.
-#![allow(dead_code)] // each test file uses a different part
+#![allow(dead_code, unused_imports)] // each test file uses a different part
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,6 +40,17 @@ pub fn scheduler_with(
     backoff: Backoff,
     retry: RetrySettings,
 ) -> App {
+    scheduler_sweeping(stack, crm, backoff, retry, ReconcileSettings::default())
+}
+
+/// [`scheduler_with`] and its own sweep settings.
+pub fn scheduler_sweeping(
+    stack: &Stack,
+    crm: CrmConfig,
+    backoff: Backoff,
+    retry: RetrySettings,
+    reconcile: ReconcileSettings,
+) -> App {
     let store: Arc<dyn SyncStore> = stack.store.clone();
     let partner_center = Arc::new(stack.partner_center.clone());
     let dataverse = Arc::new(stack.dataverse.clone());
@@ -66,14 +77,7 @@ pub fn scheduler_with(
             ..OutboundSettings::default()
         },
     ));
-    App::from_parts(
-        store,
-        inbound,
-        outbound,
-        partner_center,
-        retry,
-        ReconcileSettings::default(),
-    )
+    App::from_parts(store, inbound, outbound, partner_center, retry, reconcile)
 }
 
 /// Seeds the Fabrikam co-sell referral (fires `referral-created`); its id.

@@ -25,6 +25,12 @@ pub struct PcConfig {
     /// create-a-referral requires them "for Services co-sell referrals only", and which co-sell
     /// referrals are Services ones is not published, so tests turn this on.
     pub require_services_fields: bool,
+    /// How `$orderby=updatedDateTime …` is taken: the connector's Swagger takes any `$orderby`,
+    /// partner-rest documents only `createdDateTime`. Honoured by default; tests make it
+    /// ignored or refused to show the sweep does not depend on it.
+    pub updated_order: Honour,
+    /// How `$orderby=createdDateTime …` (the documented one) is taken.
+    pub created_order: Honour,
     /// Readings more lenient than Microsoft's published definitions; all off by default.
     pub lenient: Lenient,
     /// Put the webhook signature in `x-ms-signature` instead of `Authorization: Signature …`
@@ -50,6 +56,8 @@ impl Default for PcConfig {
             ignore_if_match_on_patch: false,
             put_keeps: Vec::new(),
             require_services_fields: false,
+            updated_order: Honour::Honoured,
+            created_order: Honour::Honoured,
             lenient: Lenient::default(),
             signature_in_ms_signature_header: false,
             validation_events_per_minute: 2,
@@ -60,6 +68,18 @@ impl Default for PcConfig {
             webhooks: WebhookKnobs::default(),
         }
     }
+}
+
+/// What the service does with a request part Microsoft does not pin down.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Honour {
+    #[default]
+    Honoured,
+    /// Taken and not acted on: the listing keeps its own order.
+    Ignored,
+    /// `400`.
+    Refused,
 }
 
 /// Readings of the referrals API kinder than what Microsoft publishes (`published.toml`). Off by

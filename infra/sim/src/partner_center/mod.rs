@@ -39,7 +39,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::Router;
 
-pub use config::{DeliveryConfig, Lenient, PcConfig, WebhookKnobs};
+pub use config::{DeliveryConfig, Honour, Lenient, PcConfig, WebhookKnobs};
 
 use crate::SimState;
 

@@ -44,7 +44,12 @@ pub struct List {
     pub parameters: Vec<String>,
     pub filter_operators: Vec<String>,
     pub filter_fields: Vec<String>,
+    /// The `$orderby` keys partner-rest documents.
     pub orderby: Vec<String>,
+    /// `<field> <op>` forms sent only as a verified reading with a fallback.
+    pub tried_filters: Vec<String>,
+    /// `$orderby` keys sent only as a verified reading with a fallback.
+    pub tried_orderby: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]

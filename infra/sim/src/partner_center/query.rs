@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
 
+use super::config::Honour;
 use super::http::PcError;
 use super::timestamp;
 
@@ -119,7 +120,19 @@ pub struct Page {
     pub next_skip: Option<usize>,
 }
 
-pub fn run(referrals: &[Value], query: &ListQuery, page_size: usize) -> Result<Page, PcError> {
+/// How each sortable date's `$orderby` is taken ([`Honour`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Orders {
+    pub updated: Honour,
+    pub created: Honour,
+}
+
+pub fn run(
+    referrals: &[Value],
+    query: &ListQuery,
+    page_size: usize,
+    orders: Orders,
+) -> Result<Page, PcError> {
     let filter = match &query.filter {
         Some(text) => parse_filter(text)?,
         None => Vec::new(),
@@ -130,10 +143,22 @@ pub fn run(referrals: &[Value], query: &ListQuery, page_size: usize) -> Result<P
         .collect();
     if let Some(orderby) = &query.orderby {
         let (field, descending) = parse_orderby(orderby)?;
-        matches.sort_by(|a, b| {
-            let order = compare_dates(&a[field], &b[field]);
-            if descending { order.reverse() } else { order }
-        });
+        let honour = match field {
+            "updatedDateTime" => orders.updated,
+            _ => orders.created,
+        };
+        match honour {
+            Honour::Honoured => matches.sort_by(|a, b| {
+                let order = compare_dates(&a[field], &b[field]);
+                if descending { order.reverse() } else { order }
+            }),
+            Honour::Ignored => {}
+            Honour::Refused => {
+                return Err(PcError::invalid(format!(
+                    "$orderby '{orderby}' is not supported"
+                )));
+            }
+        }
     }
     let count = query
         .top
@@ -406,7 +431,7 @@ mod tests {
             filter: Some(filter.into()),
             ..Default::default()
         };
-        run(&referrals(), &query, 100)
+        run(&referrals(), &query, 100, Orders::default())
             .unwrap()
             .items
             .iter()
@@ -447,7 +472,10 @@ mod tests {
                 filter: Some(bad.into()),
                 ..Default::default()
             };
-            assert!(run(&referrals(), &query, 100).is_err(), "{bad}");
+            assert!(
+                run(&referrals(), &query, 100, Orders::default()).is_err(),
+                "{bad}"
+            );
         }
     }
 
@@ -458,14 +486,50 @@ mod tests {
             top: Some(2),
             ..Default::default()
         };
-        let page = run(&referrals(), &query, 1).unwrap();
+        let page = run(&referrals(), &query, 1, Orders::default()).unwrap();
         assert_eq!(page.items[0]["id"], "1");
         assert_eq!((page.count, page.next_skip), (2, Some(1)));
         let token = query.token_for(1);
         let params = [("$skiptoken".to_owned(), token)];
         let next = ListQuery::from_params(&params).unwrap();
-        let page = run(&referrals(), &next, 1).unwrap();
+        let page = run(&referrals(), &next, 1, Orders::default()).unwrap();
         assert_eq!(page.items[0]["id"], "2");
         assert_eq!(page.next_skip, None);
+    }
+
+    #[test]
+    fn an_order_can_be_ignored_or_refused() {
+        let query = ListQuery {
+            orderby: Some("updatedDateTime desc".into()),
+            ..Default::default()
+        };
+        let ignored = Orders {
+            updated: Honour::Ignored,
+            ..Orders::default()
+        };
+        let page = run(&referrals(), &query, 100, ignored).unwrap();
+        // Kept in stored order, though "2" was updated first.
+        assert_eq!(page.items[0]["id"], "1");
+        let reversed = ListQuery {
+            orderby: Some("updatedDateTime asc".into()),
+            ..query.clone()
+        };
+        assert_eq!(
+            run(&referrals(), &reversed, 100, ignored).unwrap().items[0]["id"],
+            "1"
+        );
+        let refused = Orders {
+            updated: Honour::Refused,
+            ..Orders::default()
+        };
+        assert!(run(&referrals(), &query, 100, refused).is_err());
+        let created = ListQuery {
+            orderby: Some("createdDateTime desc".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            run(&referrals(), &created, 100, refused).unwrap().items[0]["id"],
+            "2"
+        );
     }
 }

@@ -51,7 +51,11 @@ async fn list(
     }
     let page = {
         let store = state.pc.store.lock().expect("store lock");
-        query::run(store.all(), &query, state.pc.config.page_size)?
+        let orders = query::Orders {
+            updated: state.pc.config.updated_order,
+            created: state.pc.config.created_order,
+        };
+        query::run(store.all(), &query, state.pc.config.page_size, orders)?
     };
     let mut body = json!({
         "@odata.context": format!("{}/v1.0/$metadata#referrals", state.base_url),

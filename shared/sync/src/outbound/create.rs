@@ -16,6 +16,7 @@ use cosell_mapping::inbound;
 use cosell_mapping::outbound::{
     CreatePlan, DealKind, microsoft_referral, missing_services, plan_create,
 };
+use cosell_partner_center::Stamp;
 use cosell_store::{CrmKind, Link, RetryItem, RetryState};
 use time::OffsetDateTime;
 
@@ -296,15 +297,18 @@ impl OutboundSync {
 
     /// The referrals an earlier create attempt begun at `since` made for this opportunity, if
     /// any reached Partner Center: (the partner's, co-sell's connected one for Microsoft). One
-    /// listing of what changed since then, a few minutes earlier for clock skew.
+    /// listing of what was created since then, a few minutes earlier for clock skew: newest
+    /// first, the order partner-rest documents, while the service verifiably keeps it.
     async fn created_since(
         &self,
         read: &Read,
         since: OffsetDateTime,
     ) -> Result<(Option<Referral>, Option<Referral>), Failure> {
-        let listed = self
+        let listing = self
             .referrals
-            .updated_after(since - CLOCK_SKEW)
+            .changes(Stamp::Created, since - CLOCK_SKEW, None);
+        // Boxed: deep enough inside a create to pass rustc's layout depth in a Lambda main.
+        let listed = Box::pin(listing.all())
             .await
             .map_err(|e| read.fail(OutboundError::Referral(e)))?;
         let id = read.id.to_string();

@@ -93,7 +93,10 @@ impl OutboundSync {
         let polled = self.poll_locked(now, &mut report);
         let polled = with_lease(&*self.store, FEED_LEASE, now, ttl, polled).await;
         let interval = self.settings.poll_interval;
-        let done = |_: &()| Ran::Done { note: None };
+        let done = |_: &()| Ran::Done {
+            note: None,
+            detail: None,
+        };
         jobs::record_run(
             &*self.store,
             jobs::OUTBOUND_POLL,
