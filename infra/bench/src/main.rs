@@ -9,6 +9,7 @@
 //! | [`outbound`] | seller's edit → referral written, via the Dataverse webhook and the schedule |
 //! | [`requests`] | requests per operation, from the simulators' counters |
 //! | [`backfill`] | the backfill's pace against Dataverse's limit, in scaled time |
+//! | [`sweep`] | the reconciliation sweep's pages and time under each reading of the list API |
 //! | [`cold_start`] | the `lambda` measurement as rows of the report |
 //! | [`lambda`] | `cosell-bench lambda`: bootstrap size, cold start to ready, memory at ready |
 //! | [`stack`] | one in-process deployment: simulators, SQLite store, the functions' handlers on a local server |
@@ -27,6 +28,7 @@ mod requests;
 mod seed;
 mod stack;
 mod stats;
+mod sweep;
 
 use std::process::ExitCode;
 

@@ -21,6 +21,7 @@ use bytes::Bytes;
 use cosell_host::Apps;
 use cosell_partner_center::PartnerCenter;
 use cosell_sim::dataverse::LimitConfig;
+use cosell_sim::partner_center::PcConfig;
 use cosell_sim::partner_center::signing::Signer;
 use cosell_sim::{FaultSettings, Service, Sim, SimConfig};
 use cosell_transport::RateLimit;
@@ -73,6 +74,8 @@ pub struct Options {
     pub pace: Pace,
     /// The Dataverse simulator's service-protection limits (default: 6,000 requests / 300 s).
     pub dataverse_limits: Option<LimitConfig>,
+    /// How the Partner Center simulator reads requests (default: as Microsoft publishes).
+    pub partner_center: Option<PcConfig>,
 }
 
 /// What the routes share: the three functions' apps over one store and one pair of clients.
@@ -104,9 +107,12 @@ impl Drop for Stack {
 
 impl Stack {
     pub async fn start(options: Options) -> anyhow::Result<Stack> {
-        let sim = Sim::start(SimConfig::default())
-            .await
-            .context("starting the simulators")?;
+        let sim = Sim::start(SimConfig {
+            partner_center: options.partner_center.clone().unwrap_or_default(),
+            ..SimConfig::default()
+        })
+        .await
+        .context("starting the simulators")?;
         if let Some(limits) = options.dataverse_limits {
             sim.state.dv.set_limits(limits);
         }
