@@ -505,7 +505,7 @@ async fn sweep_section(referrals: usize, changed: usize) -> anyhow::Result<Secti
     Ok(Section {
         title: "Reconciliation sweep under each reading of the list API".into(),
         how: vec![format!(
-            "{referrals} referrals Microsoft last changed two days ago, a second apart, stored oldest first; a first sweep sets the watermark; then Microsoft edits {changed}, spread over the listing, and one sweep (retry-scheduler's Reconciler::sweep, no deadline) is measured: its pages, the Partner Center requests the simulator counted (pages plus one read per referral synced), and its wall time. Partner Center simulator with 100 a page and no added latency: a real page takes longer, which is why a pass stops 30 s before its run's deadline and goes on next run."
+            "{referrals} referrals Microsoft last changed two days ago, a second apart, stored oldest first; a first sweep sets the watermark; then Microsoft edits {changed}, spread over the listing, and one sweep (retry-scheduler's Reconciler::sweep, no deadline) is measured: its pages, the Partner Center requests the simulator counted (pages plus one read per referral synced), and its wall time. Partner Center simulator with 100 a page and no added latency: a real page takes longer, which is why a pass stops before its run's deadline (twice its slowest page, at most 30 s) and goes on next run."
         )],
         rows,
         details: serde_json::to_value(&runs)?,

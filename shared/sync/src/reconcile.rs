@@ -64,7 +64,9 @@ pub struct ReconcileSettings {
     pub first_lookback: Duration,
     pub lease_ttl: Duration,
     /// With less than this left before the run's deadline, no further page is read: the pass
-    /// goes on next run. Enough for one page's syncs.
+    /// goes on next run. At most this; twice the slowest page of the run so far (listing and
+    /// syncs) when that is less, at least 1 s — a run with a short budget and fast pages still
+    /// reads them all.
     pub page_reserve: Duration,
     /// How often the sweep is scheduled, recorded for `cosell status` ([`crate::jobs`]).
     pub interval: Option<Duration>,
@@ -210,13 +212,15 @@ impl Reconciler {
         let mut outcome = Ok(());
         // Where the next sweep goes on, when this one stops between pages.
         let mut stopped = None;
+        let mut slowest = Duration::ZERO;
         loop {
             let before = changes.resume();
             // Every run reads at least one page, so a pass always gets further.
-            if report.pages > 0 && before.is_some() && self.short_of_time() {
+            if report.pages > 0 && before.is_some() && self.short_of_time(slowest) {
                 stopped = before;
                 break;
             }
+            let page_started = std::time::Instant::now();
             let page = match changes.next_page().await {
                 Ok(Some(page)) => page,
                 Ok(None) => break,
@@ -236,7 +240,9 @@ impl Reconciler {
             resumed = false;
             report.pages += 1;
             report.listed += page.len();
-            match self.handle_page(&page, watermark, now, &mut report).await {
+            let handled = self.handle_page(&page, watermark, now, &mut report).await;
+            slowest = slowest.max(page_started.elapsed());
+            match handled {
                 Ok(newest) => high = high.max(newest.unwrap_or(high)),
                 Err(error) => {
                     outcome = Err(error);
@@ -296,10 +302,13 @@ impl Reconciler {
         outcome.map(|()| report)
     }
 
-    /// Whether the run's deadline is too near for another page.
-    fn short_of_time(&self) -> bool {
-        cosell_transport::deadline::remaining()
-            .is_some_and(|left| left < self.settings.page_reserve)
+    /// Whether the run's deadline is too near for another page, the slowest so far having taken
+    /// `slowest` ([`ReconcileSettings::page_reserve`]).
+    fn short_of_time(&self, slowest: Duration) -> bool {
+        let reserve = (slowest * 2)
+            .max(Duration::from_secs(1))
+            .min(self.settings.page_reserve);
+        cosell_transport::deadline::remaining().is_some_and(|left| left < reserve)
     }
 
     /// One page's entries, a few at a time (each under its record's lease), every one to its
