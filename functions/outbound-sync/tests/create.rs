@@ -196,6 +196,23 @@ async fn a_deal_asking_for_help_is_co_sell_two_referrals_sharing_an_engagement()
         microsoft["target"],
         json!([{"type": "BusinessProfileLocation", "id": "msft"}])
     );
+    // As Microsoft's create sample: the partner's team (the opportunity's owner in Dynamics
+    // 365), the consent flags (README's defaults), and no read-only member — the simulator
+    // refuses a create carrying one, so both POSTs got through without.
+    for referral in [&partner, &microsoft] {
+        assert_eq!(
+            referral["team"],
+            json!([{
+                "firstName": "Sam",
+                "lastName": "Seller",
+                "phoneNumber": "+1 425 555 0199",
+                "email": "sam.seller@partner.example"
+            }])
+        );
+        assert_eq!(referral["consent"]["consentToContact"], true);
+        assert_eq!(referral["consent"]["consentToToShareInfoWithOthers"], false);
+        assert_eq!(referral["direction"], "Outgoing", "set by the service");
+    }
     assert_eq!(stack.referral_id_of(id), *referral_id);
     assert!(stack.audit(id).contains(&format!(
         "✔ Created co-sell referral {referral_id} in Partner Center, with the connected referral {connected} for Microsoft"

@@ -4,6 +4,7 @@
 mod partner_center_support;
 
 use cosell_sim::Audience;
+use cosell_sim::partner_center::published::Published;
 use cosell_sim::partner_center::{Lenient, PcConfig};
 use partner_center_support::*;
 use serde_json::{Value, json};
@@ -98,7 +99,7 @@ async fn create_fills_server_fields_and_unknown_keys_survive_a_put() {
     let fetched = http().get(&url).bearer_auth(&auth).send().await.unwrap();
     assert_eq!(fetched.headers()["etag"], etag);
 
-    let mut body = created.clone();
+    let mut body = writable(&created);
     body["externalReferenceId"] = "crm-1".into();
     body["createdDateTime"] = "2000-01-01T00:00:00Z".into();
     let replaced: Value = http()
@@ -121,6 +122,64 @@ async fn create_fills_server_fields_and_unknown_keys_survive_a_put() {
     assert_ne!(replaced["eTag"], created["eTag"]);
 }
 
+/// A referral as read, without what the connector's Swagger marks read-only.
+fn writable(referral: &Value) -> Value {
+    let mut body = referral.clone();
+    let members = body.as_object_mut().unwrap();
+    for key in &Published::get().referral.read_only {
+        members.remove(key);
+    }
+    body
+}
+
+/// The strictest reading of the Swagger's `readOnly`: a create or `PUT` that carries such a
+/// member is refused, naming it; a `PUT` without them keeps the service's values.
+#[tokio::test]
+async fn creates_and_puts_carrying_read_only_members_are_refused() {
+    let sim = start().await;
+    let auth = token(&sim, Audience::PartnerCenter);
+    let refused = http()
+        .post(referrals_url(&sim))
+        .bearer_auth(&auth)
+        .json(&json!({"name": "Directed", "direction": "Outgoing"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    let error: Value = refused.json().await.unwrap();
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("'direction' is read-only"),
+        "{error}"
+    );
+
+    let created = create(&sim, json!({"name": "Kept"})).await;
+    assert_eq!(created["direction"], "Outgoing", "the service sets it");
+    let url = format!(
+        "{}/{}",
+        referrals_url(&sim),
+        created["id"].as_str().unwrap()
+    );
+    let etag = created["eTag"].as_str().unwrap();
+    let put = |body: Value| {
+        http()
+            .put(&url)
+            .bearer_auth(&auth)
+            .header("If-Match", etag)
+            .json(&body)
+            .send()
+    };
+    for key in &Published::get().referral.read_only {
+        let mut body = writable(&created);
+        body[key.as_str()] = Value::Null;
+        assert_eq!(put(body).await.unwrap().status(), 400, "{key}, even null");
+    }
+    let replaced: Value = put(writable(&created)).await.unwrap().json().await.unwrap();
+    assert_eq!(replaced["direction"], "Outgoing");
+}
+
 #[tokio::test]
 async fn put_needs_a_current_if_match() {
     let sim = start().await;
@@ -132,7 +191,10 @@ async fn put_needs_a_current_if_match() {
     );
     let auth = token(&sim, Audience::PartnerCenter);
     let put = |if_match: Option<&str>| {
-        let mut request = http().put(&url).bearer_auth(&auth).json(&created);
+        let mut request = http()
+            .put(&url)
+            .bearer_auth(&auth)
+            .json(&writable(&created));
         if let Some(tag) = if_match {
             request = request.header("If-Match", tag);
         }

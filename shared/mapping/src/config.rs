@@ -27,6 +27,9 @@
 //! | `COSELL_SOLUTION_AREA_COLUMN` | unset | opportunity text column holding `solutionArea` (Services co-sell) |
 //! | `COSELL_SOLUTION_PLAY_COLUMN` | unset | opportunity text column holding `solutionPlay` (Services co-sell) |
 //! | `COSELL_MARKETPLACE_INTENT_COLUMN` | unset | opportunity text column holding the customer's marketplace purchase intent (e.g. `HaveNotDecided`) |
+//! | `COSELL_CUSTOMER_SIZE_COLUMN` | unset | account column holding the customer's number of employees (bucketed) or a published size such as `10to50employees`, sent as `customerProfile.size` |
+//! | `COSELL_CONSENT_TO_CONTACT` | `true` | `consent.consentToContact` on every referral cosell creates: the customer contact it carries is there to be contacted |
+//! | `COSELL_CONSENT_TO_SHARE_INFO` | `false` | `consent.consentToToShareInfoWithOthers`: sharing the customer's personal data beyond the engagement is the partner's explicit choice |
 //! | `COSELL_MAPPING` | none | the mapping document as JSON ([`crate::custom`]); its `deal_value`, `country`, `services` and `help` entries win over the keys they name, which stay for partners who set only them |
 //! | `COSELL_HELP_OPTIONS` | see [`HelpOptions::default`] | option value → `assistanceRequestCode`, as `100000000=WorkloadSpecificValueProposition,100000001=…`; replaces the whole table |
 //!
@@ -64,6 +67,9 @@ pub mod keys {
     pub const SOLUTION_AREA_COLUMN: &str = "COSELL_SOLUTION_AREA_COLUMN";
     pub const SOLUTION_PLAY_COLUMN: &str = "COSELL_SOLUTION_PLAY_COLUMN";
     pub const MARKETPLACE_INTENT_COLUMN: &str = "COSELL_MARKETPLACE_INTENT_COLUMN";
+    pub const CUSTOMER_SIZE_COLUMN: &str = "COSELL_CUSTOMER_SIZE_COLUMN";
+    pub const CONSENT_TO_CONTACT: &str = "COSELL_CONSENT_TO_CONTACT";
+    pub const CONSENT_TO_SHARE_INFO: &str = "COSELL_CONSENT_TO_SHARE_INFO";
     pub const MAPPING: &str = "COSELL_MAPPING";
     pub const RESPOND_TASKS: &str = "COSELL_RESPOND_TASKS";
     pub const RESPOND_DAYS_BEFORE: &str = "COSELL_RESPOND_DAYS_BEFORE";
@@ -93,12 +99,37 @@ pub struct CrmConfig {
     /// Opportunity column holding the customer's marketplace purchase intent, sent on create as
     /// `details.requirements.additionalRequirements.attributes[{type: CustomerMarketplaceIntent}]`.
     pub marketplace_intent_column: Option<String>,
+    /// Account column holding the customer's size (`customerProfile.size`,
+    /// [`crate::customer_size`]).
+    pub customer_size_column: Option<String>,
+    /// The customer's consent sent on every referral cosell creates.
+    pub consent: CustomerConsent,
     /// The partner's mapping document: defaults, mapped fields, account rules, leads.
     pub mapping: Mapping,
     /// A waiting referral's task and expiry ([`crate::respond`]).
     pub respond: RespondConfig,
     /// Dataverse's column lengths and money ranges: published, or read from metadata.
     pub limits: crate::limits::Limits,
+}
+
+/// The consent flags of a created referral beside `consentToShareReferralWithMicrosoftSellers`
+/// (which follows the deal kind). Microsoft publishes no default; these are cosell's, stated in
+/// the README.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerConsent {
+    /// `consentToContact`.
+    pub to_contact: bool,
+    /// `consentToToShareInfoWithOthers`.
+    pub share_info_with_others: bool,
+}
+
+impl Default for CustomerConsent {
+    fn default() -> Self {
+        Self {
+            to_contact: true,
+            share_info_with_others: false,
+        }
+    }
 }
 
 /// The opportunity's text columns holding the fields Partner Center requires for Services
@@ -196,6 +227,8 @@ impl Default for CrmConfig {
             help_options: HelpOptions::default(),
             services: ServicesColumns::default(),
             marketplace_intent_column: None,
+            customer_size_column: None,
+            consent: CustomerConsent::default(),
             mapping: Mapping::default(),
             respond: RespondConfig::default(),
             limits: crate::limits::Limits::documented(),
@@ -276,6 +309,7 @@ impl CrmConfig {
                 keys::MARKETPLACE_INTENT_COLUMN,
                 &mut config.marketplace_intent_column,
             ),
+            (keys::CUSTOMER_SIZE_COLUMN, &mut config.customer_size_column),
         ];
         for (key, slot) in optional {
             if let Some(value) = get(key) {
@@ -284,6 +318,13 @@ impl CrmConfig {
         }
         if let Some(value) = get(keys::HELP_OPTIONS) {
             config.help_options = HelpOptions::parse(&value)?;
+        }
+        if let Some(value) = get(keys::CONSENT_TO_CONTACT) {
+            config.consent.to_contact = parse_bool(keys::CONSENT_TO_CONTACT, &value)?;
+        }
+        if let Some(value) = get(keys::CONSENT_TO_SHARE_INFO) {
+            config.consent.share_info_with_others =
+                parse_bool(keys::CONSENT_TO_SHARE_INFO, &value)?;
         }
         if let Some(value) = get(keys::RESPOND_TASKS) {
             config.respond.tasks = parse_bool(keys::RESPOND_TASKS, &value)?;

@@ -27,6 +27,7 @@ pub mod category;
 pub mod config;
 pub mod crm;
 pub mod custom;
+pub mod customer_size;
 pub mod deal;
 mod decimal;
 pub mod enums;

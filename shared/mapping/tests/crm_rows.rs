@@ -346,6 +346,7 @@ fn account_uses_the_configured_country_code_column() {
             country_row: None,
             telephone: Some("+1 425 555 0100".into()),
             email: Some("info@fabrikam.example".into()),
+            size: None,
         }
     );
     assert_eq!(

@@ -134,6 +134,7 @@ fn select_and_expand_use_the_configured_names() {
         "parentaccountid($select=accountid,name,address1_line1,address1_city,address1_stateorprovince,\
          address1_postalcode,new_iso2,telephone1,emailaddress1),\
          parentcontactid($select=contactid,firstname,lastname,emailaddress1,telephone1),\
+         owninguser($select=firstname,lastname,internalemailaddress,address1_telephone1),\
          transactioncurrencyid($select=isocurrencycode),\
          new_opportunity_solutions($select=new_pcsolutionid,new_title)"
     );
@@ -199,13 +200,13 @@ fn a_co_sell_opportunity_becomes_a_shared_referral_targeting_its_solutions() {
     let referral = &plan.referral;
     assert_eq!(referral.kind, Some(ReferralType::Shared));
     assert_eq!(referral.qualification, Some(Qualification::SalesQualified));
-    assert_eq!(referral.direction, Some(Direction::Outgoing));
+    // `direction` is read-only (the connector's Swagger): the service sets it, and inbound
+    // reads our referral back as an opportunity.
+    assert_eq!(referral.direction, None);
+    let mut as_read = referral.clone();
+    as_read.direction = Some(Direction::Outgoing);
+    assert_eq!(Category::of(&as_read), Category::CoSellOpportunity);
     assert_eq!(referral.state(), (Status::New, Substatus::Pending));
-    assert_eq!(
-        Category::of(referral),
-        Category::CoSellOpportunity,
-        "inbound reads our referral back as an opportunity"
-    );
 
     let body = serde_json::to_value(referral).unwrap();
     assert_eq!(
@@ -217,7 +218,6 @@ fn a_co_sell_opportunity_becomes_a_shared_referral_targeting_its_solutions() {
             "substatus": "Pending",
             "type": "Shared",
             "qualification": "SalesQualified",
-            "direction": "Outgoing",
             "target": [
                 {"type": "SolutionProfile", "id": "SOL-2F5A1C7E"},
                 {"type": "SolutionProfile", "id": "SOL-9C4D2B1A"}
@@ -238,7 +238,20 @@ fn a_co_sell_opportunity_becomes_a_shared_referral_targeting_its_solutions() {
                     "email": "dana.whitfield@fabrikam.example"
                 }]
             },
-            "consent": {"consentToShareReferralWithMicrosoftSellers": true},
+            // The documented defaults (README): contact yes, share with others no.
+            "consent": {
+                "consentToShareReferralWithMicrosoftSellers": true,
+                "consentToContact": true,
+                "consentToToShareInfoWithOthers": false
+            },
+            // The partner's team: the opportunity's owner, as Microsoft's create sample sends
+            // its own seller.
+            "team": [{
+                "firstName": "Sam",
+                "lastName": "Seller",
+                "phoneNumber": "+1 425 555 0199",
+                "email": "sam.seller@contoso-partner.example"
+            }],
             "details": {
                 "notes": "Customer wants to retire its on-premises warehouse before Q3.",
                 "dealValue": 250000,
@@ -255,9 +268,10 @@ fn a_co_sell_opportunity_becomes_a_shared_referral_targeting_its_solutions() {
         })
     );
 
-    // The agreed state is the CRM's deal, and the referral we send says the same.
+    // The agreed state is the CRM's deal, and the referral we send says the same once the
+    // service has stamped it.
     assert_eq!(plan.deal, DealState::from_opportunity(&input));
-    assert_eq!(plan.deal.hash(), DealState::from_referral(referral).hash());
+    assert_eq!(plan.deal.hash(), DealState::from_referral(&as_read).hash());
     assert_eq!(plan.deal.status, Some(DealStatus::InProgress));
 }
 
@@ -657,5 +671,70 @@ fn the_services_fields_publisher_and_marketplace_intent_come_from_the_configured
     assert!(
         body["details"]["requirements"]["additionalRequirements"].is_object(),
         "{body}"
+    );
+}
+
+#[test]
+fn consent_and_customer_size_come_from_the_settings_and_the_account() {
+    let config = CrmConfig::from_lookup(|key| {
+        HashMap::from([
+            (keys::CONSENT_TO_CONTACT, "false"),
+            (keys::CONSENT_TO_SHARE_INFO, "true"),
+            (keys::CUSTOMER_SIZE_COLUMN, "numberofemployees"),
+        ])
+        .get(key)
+        .map(|v| v.to_string())
+    })
+    .unwrap();
+    assert!(
+        OutboundInput::expand(&config)
+            .to_string()
+            .contains(",emailaddress1,numberofemployees),"),
+        "{}",
+        OutboundInput::expand(&config)
+    );
+    let body = |employees: Value| {
+        let mut row = row(COSELL);
+        row["parentaccountid"]["numberofemployees"] = employees;
+        let input = OutboundInput::from_expanded_row(&row, &config).unwrap();
+        serde_json::to_value(plan_create(&input, &config).unwrap().referral).unwrap()
+    };
+    let sent = body(json!(120));
+    assert_eq!(sent["customerProfile"]["size"], "51to250employees");
+    assert_eq!(
+        sent["consent"],
+        json!({
+            "consentToShareReferralWithMicrosoftSellers": true,
+            "consentToContact": false,
+            "consentToToShareInfoWithOthers": true
+        })
+    );
+    // A published value is sent as it is; anything else is left out.
+    assert_eq!(
+        body(json!("morethan20000employees"))["customerProfile"]["size"],
+        "Morethan20000employees"
+    );
+    assert!(
+        body(json!("big"))
+            .pointer("/customerProfile/size")
+            .is_none()
+    );
+    assert!(body(Value::Null).pointer("/customerProfile/size").is_none());
+
+    // An opportunity a team owns (no owning user) has no partner team.
+    let mut row = row(COSELL);
+    row.insert("owninguser".into(), Value::Null);
+    let input = OutboundInput::from_expanded_row(&row, &config).unwrap();
+    assert!(
+        plan_create(&input, &config)
+            .unwrap()
+            .referral
+            .team
+            .is_empty()
+    );
+
+    assert!(
+        CrmConfig::from_lookup(|key| (key == keys::CONSENT_TO_CONTACT).then(|| "maybe".to_owned()))
+            .is_err()
     );
 }

@@ -45,7 +45,9 @@ pub use cosell_transport::{ApiError, HttpConfig, RetryPolicy, Secret};
 pub use error::Error;
 pub use filter::{Field, Filter};
 pub use listing::{Listed, ListedPage, Unreadable};
-pub use referrals::{ListQuery, OrderBy, PATCHABLE, PatchOp, PatchOpKind, Versioned, patchable};
+pub use referrals::{
+    ListQuery, OrderBy, PATCHABLE, PatchOp, PatchOpKind, READ_ONLY, Versioned, patchable, writable,
+};
 pub use sign_in::SignIn;
 pub use webhook::{
     ConfigError as WebhookConfigError, Rejection, TrustRoots, VerifierConfig, WebhookEnvelope,

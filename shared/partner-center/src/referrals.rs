@@ -110,6 +110,29 @@ pub const PATCHABLE: &[&str] = &[
     "/team/-",
 ];
 
+/// The members the connector's Swagger marks `readOnly` (its Referral definition, the body of
+/// both `POST` and `PUT`): the service sets them, so a create or replace never sends them —
+/// whatever a read referral carried.
+pub const READ_ONLY: &[&str] = &[
+    "acceptedDateTime",
+    "closedDateTime",
+    "direction",
+    "isSpam",
+    "quality",
+    "registrationStatus",
+    "registrations",
+    "tags",
+];
+
+/// `referral` as a create or replace body: without [`READ_ONLY`] members.
+pub fn writable(referral: &Referral) -> serde_json::Value {
+    let mut body = serde_json::to_value(referral).expect("a referral serializes");
+    if let Some(members) = body.as_object_mut() {
+        members.retain(|key, _| !READ_ONLY.contains(&key.as_str()));
+    }
+    body
+}
+
 /// Whether a PATCH may name `path` ([`PATCHABLE`]).
 pub fn patchable(path: &str) -> bool {
     PATCHABLE.contains(&path)
@@ -207,19 +230,22 @@ impl PartnerCenter {
         versioned(call, response).await
     }
 
-    /// Creates a referral; the answer has the server's `id`, `engagementId`, dates and eTag.
+    /// Creates a referral ([`READ_ONLY`] members left out); the answer has the server's `id`,
+    /// `engagementId`, dates and eTag.
     /// Give `engagement_id` to connect it to an existing engagement (a co-sell deal's second POST).
     /// Not retried once it may have reached the service (a POST is not idempotent).
     pub async fn create_referral(&self, referral: &Referral) -> Result<Versioned<Referral>, Error> {
         let call = call("create referral", false);
         let url = &self.inner.config.referrals_base_url;
+        let body = writable(referral);
         let response = self
-            .send(Audience::Referrals, call, |c| c.post(url).json(referral))
+            .send(Audience::Referrals, call, |c| c.post(url).json(&body))
             .await?;
         versioned(call, response).await
     }
 
-    /// Replaces a referral if it is still at `etag`; a stale one fails with 412
+    /// Replaces a referral ([`READ_ONLY`] members left out) if it is still at `etag`; a stale
+    /// one fails with 412
     /// ([`Error::is_precondition_failed`]): re-read, merge, try again.
     pub async fn replace_referral(
         &self,
@@ -229,9 +255,10 @@ impl PartnerCenter {
     ) -> Result<Versioned<Referral>, Error> {
         let call = call("replace referral", true);
         let url = self.referral_url(id);
+        let body = writable(referral);
         let response = self
             .send(Audience::Referrals, call, |c| {
-                c.put(&url).header(IF_MATCH, etag).json(referral)
+                c.put(&url).header(IF_MATCH, etag).json(&body)
             })
             .await?;
         versioned(call, response).await

@@ -9,7 +9,9 @@ use std::collections::BTreeSet;
 
 use cosell_mapping::outbound::{OutboundInput, plan_update};
 use cosell_mapping::{CrmConfig, Referral};
-use cosell_partner_center::{Field, Filter, ListQuery, OrderBy, PATCHABLE, PatchOp, patchable};
+use cosell_partner_center::{
+    Field, Filter, ListQuery, OrderBy, PATCHABLE, PatchOp, READ_ONLY, patchable, writable,
+};
 use cosell_sim::partner_center::published::Published;
 use serde_json::{Map, Value, json};
 
@@ -26,6 +28,33 @@ fn the_client_patches_exactly_the_connectors_allow_list() {
         .map(String::as_str)
         .collect();
     assert_eq!(ours, published);
+}
+
+#[test]
+fn the_client_leaves_out_exactly_the_swaggers_read_only_members() {
+    let ours: BTreeSet<&str> = READ_ONLY.iter().copied().collect();
+    let published: BTreeSet<&str> = Published::get()
+        .referral
+        .read_only
+        .iter()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(ours, published);
+    // A referral as read (every member set), written back: none of them goes out.
+    let mut read: Value = serde_json::from_str(REFERRAL).unwrap();
+    for key in READ_ONLY {
+        read[*key] = match *key {
+            "acceptedDateTime" | "closedDateTime" => json!("2026-11-01T10:00:00Z"),
+            "direction" => json!("Incoming"),
+            _ => json!("set by the service"),
+        };
+    }
+    let referral: Referral = serde_json::from_value(read).unwrap();
+    let body = writable(&referral);
+    for key in READ_ONLY {
+        assert!(body.get(*key).is_none(), "{key} sent");
+    }
+    assert_eq!(body["name"], json!(referral.name), "the rest is kept");
 }
 
 #[test]

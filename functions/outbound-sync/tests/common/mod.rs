@@ -279,6 +279,21 @@ impl Stack {
         if let Some(help) = deal.help {
             row["msft_microsoftpartnercenterhelp"] = help.into();
         }
+        // The seller who owns it in Dynamics 365: the referral's partner team.
+        let owner = dv
+            .seed(
+                "systemusers",
+                object(json!({
+                    "firstname": "Sam",
+                    "lastname": "Seller",
+                    "fullname": "Sam Seller",
+                    "internalemailaddress": "sam.seller@partner.example",
+                    "address1_telephone1": "+1 425 555 0199",
+                    "isdisabled": false,
+                })),
+            )
+            .unwrap();
+        row["ownerid@odata.bind"] = format!("/systemusers({owner})").into();
         let id = dv.seed(OPPORTUNITIES, object(row)).unwrap();
         for solution in &deal.solutions {
             dv.seed(

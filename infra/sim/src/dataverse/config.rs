@@ -84,6 +84,8 @@ impl Default for DvConfig {
                     "parentaccountid",
                     "parentcontactid",
                     "transactioncurrencyid",
+                    // The owning user, set with `ownerid` (expanded for the partner's team).
+                    "owninguser",
                     "statecode",
                     "statuscode",
                     "actualclosedate",
@@ -264,7 +266,10 @@ impl Default for DvConfig {
                 attributes: strings(&[
                     "systemuserid",
                     "fullname",
+                    "firstname",
+                    "lastname",
                     "internalemailaddress",
+                    "address1_telephone1",
                     "isdisabled",
                 ]),
                 types: types(&[

@@ -413,6 +413,10 @@ pub fn write_columns(
                             _ => "_owninguser_value",
                         };
                         columns.insert(owning.into(), Value::String(target.to_string()));
+                        columns.insert(
+                            format!("{owning}@{LOOKUP_LOGICAL_NAME}"),
+                            logical.clone().into(),
+                        );
                     }
                 }
                 _ => {

@@ -14,6 +14,7 @@ pub struct Published {
     pub path: String,
     pub next_link: NextLink,
     pub list: List,
+    pub referral: ReferralFacts,
     pub patch: Patch,
     /// Operation (`list`, `get`, `create`, `replace`, `patch`) → the status codes it declares.
     pub responses: BTreeMap<String, Vec<u16>>,
@@ -50,6 +51,13 @@ pub struct List {
     pub tried_filters: Vec<String>,
     /// `$orderby` keys sent only as a verified reading with a fallback.
     pub tried_orderby: Vec<String>,
+}
+
+/// The referral resource.
+#[derive(Debug, Deserialize)]
+pub struct ReferralFacts {
+    /// Members the service sets itself: a create or `PUT` carrying one is refused.
+    pub read_only: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -134,6 +134,9 @@ pub fn create_referral(state: &SimState, body: Value, source: Source) -> Result<
     if source == Source::Api && !named {
         return Err(PcError::invalid("name is required"));
     }
+    if source == Source::Api {
+        refuse_read_only(&body)?;
+    }
     let defaults: &[(&str, &str)] = match source {
         Source::Api => &[
             ("status", "New"),
@@ -222,8 +225,16 @@ async fn replace(
     if next.get("id").is_some_and(|given| given != id.as_str()) {
         return Err(PcError::invalid("the body's id does not match the URL"));
     }
+    refuse_read_only(&next)?;
     let keeps = &state.pc.config.put_keeps;
     let referral = update(&state, &id, if_match.as_deref(), |current| {
+        // What the service sets itself stays as it was.
+        let mut next = next.clone();
+        for key in &Published::get().referral.read_only {
+            if let Some(value) = current.get(key) {
+                next.insert(key.clone(), value.clone());
+            }
+        }
         let after = Value::Object(next.clone());
         match keeps
             .iter()
@@ -299,6 +310,22 @@ fn check_patchable(ops: &Value) -> Result<(), PcError> {
 
 /// Checks `If-Match`, builds the next version with `change`, checks the status machine, stores
 /// it and fires `referral-updated`.
+/// A create or `PUT` naming a member the connector's Swagger marks read-only: `400`, the
+/// strictest reading of `readOnly` (a service may also ignore it).
+fn refuse_read_only(body: &Map<String, Value>) -> Result<(), PcError> {
+    match Published::get()
+        .referral
+        .read_only
+        .iter()
+        .find(|key| body.contains_key(key.as_str()))
+    {
+        Some(key) => Err(PcError::invalid(format!(
+            "'{key}' is read-only: the service sets it"
+        ))),
+        None => Ok(()),
+    }
+}
+
 fn update(
     state: &SimState,
     id: &str,

@@ -37,6 +37,9 @@ pub struct Account {
     pub telephone: Option<String>,
     /// `emailaddress1`.
     pub email: Option<String>,
+    /// The configured size column's value as a published `customerProfile.size`
+    /// ([`crate::customer_size`]); read only.
+    pub size: Option<&'static str>,
 }
 
 impl CrmRow for Account {
@@ -58,6 +61,9 @@ impl CrmRow for Account {
             "telephone1".to_owned(),
             "emailaddress1".to_owned(),
         ]
+        .into_iter()
+        .chain(config.customer_size_column.clone())
+        .collect()
     }
 
     fn from_row(row: &Row, config: &CrmConfig) -> Result<Self, MappingError> {
@@ -80,6 +86,11 @@ impl CrmRow for Account {
             },
             telephone: read.text("telephone1")?,
             email: read.text("emailaddress1")?,
+            size: config
+                .customer_size_column
+                .as_ref()
+                .and_then(|column| row.get(column))
+                .and_then(crate::customer_size::read),
         })
     }
 

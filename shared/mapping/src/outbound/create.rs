@@ -10,7 +10,7 @@ use crate::config::CrmConfig;
 use crate::custom::Country;
 use crate::deal::{DealState, DealStatus};
 use crate::enums::{
-    AssistanceRequestCode, Direction, Qualification, ReferralType, Status, Substatus, TargetType,
+    AssistanceRequestCode, Qualification, ReferralType, Status, Substatus, TargetType,
 };
 use crate::referral::{
     AdditionalRequirements, Address, Attribute, Consent, CustomerProfile, Details, InviteContext,
@@ -122,11 +122,11 @@ pub fn plan_create(
         substatus: Some(Substatus::Pending),
         kind: Some(kind.referral_type()),
         qualification: Some(Qualification::SalesQualified),
-        direction: Some(Direction::Outgoing),
         target,
         customer_profile: Some(CustomerProfile {
             name: customer_name,
             address,
+            size: account.and_then(|a| a.size).map(str::to_owned),
             team: contact.map(member).into_iter().collect(),
             ..CustomerProfile::default()
         }),
@@ -134,8 +134,12 @@ pub fn plan_create(
             consent_to_share_referral_with_microsoft_sellers: Some(
                 kind.shared_with_microsoft_sellers(),
             ),
+            consent_to_contact: Some(cfg.consent.to_contact),
+            consent_to_share_info_with_others: Some(cfg.consent.share_info_with_others),
             ..Consent::default()
         }),
+        // The partner's own team: the opportunity's owner, who a Microsoft seller talks to.
+        team: input.owner.as_ref().and_then(seller).into_iter().collect(),
         details: Some(Details {
             notes: crm.notes.clone(),
             deal_value: crm.deal_value,
@@ -318,6 +322,18 @@ fn member(contact: &crate::crm::Contact) -> Member {
         email: text(contact.email.as_deref()),
         ..Member::default()
     }
+}
+
+/// The owner as a team member; none when nothing names them.
+fn seller(owner: &super::Seller) -> Option<Member> {
+    let named = [&owner.first_name, &owner.last_name, &owner.email];
+    named.iter().any(|v| v.is_some()).then(|| Member {
+        first_name: owner.first_name.clone(),
+        last_name: owner.last_name.clone(),
+        phone_number: owner.phone.clone(),
+        email: owner.email.clone(),
+        ..Member::default()
+    })
 }
 
 fn text(value: Option<&str>) -> Option<String> {

@@ -1,5 +1,5 @@
-//! The opportunity as outbound reads it: one `GET` with its account, contact, currency and
-//! solutions expanded, so a create or update costs one Dataverse request.
+//! The opportunity as outbound reads it: one `GET` with its account, contact, owner, currency
+//! and solutions expanded, so a create or update costs one Dataverse request.
 
 use serde_json::{Map, Value};
 
@@ -17,6 +17,27 @@ const CONTACT_COLUMNS: &[&str] = &[
     "emailaddress1",
     "telephone1",
 ];
+
+/// The owning user's columns the referral needs (its partner `team`): Dynamics 365's user name,
+/// primary email and main phone.
+const OWNER_COLUMNS: &[&str] = &[
+    "firstname",
+    "lastname",
+    "internalemailaddress",
+    "address1_telephone1",
+];
+
+/// The Dynamics 365 user who owns the opportunity (`owninguser`): the partner's seller, who a
+/// Microsoft seller talks to. An opportunity a team owns has none.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Seller {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    /// `internalemailaddress`: the user's primary email.
+    pub email: Option<String>,
+    /// `address1_telephone1`: the user's main phone.
+    pub phone: Option<String>,
+}
 
 /// One "Microsoft Partner Center Solutions" row related to the opportunity.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -40,6 +61,8 @@ pub struct OutboundInput {
     pub account: Option<Account>,
     /// The expanded `parentcontactid`.
     pub contact: Option<Contact>,
+    /// The expanded `owninguser`.
+    pub owner: Option<Seller>,
     /// The expanded `transactioncurrencyid`'s `isocurrencycode`, as stored.
     pub currency_code: Option<String>,
     /// The expanded solutions relationship, in the order returned.
@@ -59,6 +82,16 @@ impl OutboundInput {
             .transpose()?;
         let contact = expanded(row, "parentcontactid")?
             .map(|r| Contact::from_row(r, cfg))
+            .transpose()?;
+        let owner = expanded(row, "owninguser")?
+            .map(|user| -> Result<Seller, MappingError> {
+                Ok(Seller {
+                    first_name: text(user, "firstname")?,
+                    last_name: text(user, "lastname")?,
+                    email: text(user, "internalemailaddress")?,
+                    phone: text(user, "address1_telephone1")?,
+                })
+            })
             .transpose()?;
         let currency = expanded(row, "transactioncurrencyid")?;
         let currency_code = match currency {
@@ -99,6 +132,7 @@ impl OutboundInput {
             opportunity,
             account,
             contact,
+            owner,
             currency_code,
             solutions,
         })
@@ -109,7 +143,7 @@ impl OutboundInput {
         Opportunity::columns(cfg)
     }
 
-    /// The related rows read with the opportunity: account, contact, currency and solutions,
+    /// The related rows read with the opportunity: account, contact, owner, currency and solutions,
     /// each with its columns (a `$expand`, handed to the CRM port as data).
     pub fn expand(cfg: &CrmConfig) -> Expansions {
         let solutions = &cfg.solutions;
@@ -130,6 +164,7 @@ impl OutboundInput {
         Expansions(vec![
             related("parentaccountid", Account::columns(cfg)),
             related("parentcontactid", strings(CONTACT_COLUMNS)),
+            related("owninguser", strings(OWNER_COLUMNS)),
             related("transactioncurrencyid", strings(&[ISO_CURRENCY_CODE])),
             related(&solutions.relationship, solution_columns),
         ])

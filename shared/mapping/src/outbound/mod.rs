@@ -72,7 +72,7 @@ use crate::referral::Referral;
 use crate::status::IllegalMove;
 
 pub use create::{MARKETPLACE_INTENT, microsoft_referral, missing_services, plan_create};
-pub use input::{Expansions, OutboundInput, Related, SolutionRow};
+pub use input::{Expansions, OutboundInput, Related, Seller, SolutionRow};
 pub use invalid::{InvalidOpportunity, OpportunityProblem};
 pub use update::plan_update;
 
