@@ -928,6 +928,91 @@ async fn a_co_sell_refused_for_an_empty_services_field_names_the_column_then_goe
     assert_eq!(referral["solutionPlay"], "Innovate with Azure AI apps");
 }
 
+/// Services fields kept in a choice column, as a CRM admin would make them: the row holds the
+/// option's value; the referral gets its label as metadata gives it — the English one, though
+/// the reading user's labels are German. An option the metadata read does not name is parked
+/// to retry (a later process reads the cache again), not dead.
+#[tokio::test]
+async fn a_services_choice_column_sends_its_english_label() {
+    use cosell_mapping::config::keys;
+    use cosell_sim::dataverse::{ChoiceConfig, DvConfig};
+    let mut dv = DvConfig::default();
+    let opportunities = dv.tables.get_mut("opportunities").unwrap();
+    for column in ["new_partnerrole", "new_solutionarea", "new_solutionplay"] {
+        opportunities.attributes.push(column.into());
+    }
+    opportunities.choices.insert(
+        "new_solutionarea".into(),
+        vec![
+            ChoiceConfig {
+                value: 100_000_000,
+                label: "AI Business Solutions".into(),
+                user_label: Some("KI-Geschäftslösungen".into()),
+            },
+            ChoiceConfig {
+                value: 100_000_001,
+                label: "Cloud and AI Platforms".into(),
+                user_label: Some("Cloud- und KI-Plattformen".into()),
+            },
+        ],
+    );
+    let crm = cosell_mapping::CrmConfig::from_lookup(|key| {
+        [
+            (keys::PARTNER_ROLE_COLUMN, "new_partnerrole"),
+            (keys::SOLUTION_AREA_COLUMN, "new_solutionarea"),
+            (keys::SOLUTION_PLAY_COLUMN, "new_solutionplay"),
+        ]
+        .into_iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| v.to_owned())
+    })
+    .unwrap();
+    let sim = cosell_testkit::sim::start_with_dataverse(dv).await;
+    let (dataverse, _) = cosell_testkit::sim::clients(&sim, cosell_testkit::sim::http(3));
+    let found = cosell_sync::metadata::discover(&dataverse, &crm)
+        .await
+        .unwrap();
+    assert_eq!(
+        found.services_choices.keys().collect::<Vec<_>>(),
+        ["new_solutionarea"],
+        "the text columns have no options"
+    );
+    let stack = common::Stack::start_on(sim, found.apply(&crm), false).await;
+
+    let id = stack.seed_deal(&Deal {
+        help: Some(HELP_ARCHITECTURE),
+        visible: true,
+        ..Deal::default()
+    });
+    stack.seller_edit(
+        id,
+        json!({"new_partnerrole": "Services", "new_solutionarea": 100_000_002,
+               "new_solutionplay": "Innovate with Azure AI apps"}),
+    );
+    let report = stack.poll().await;
+    assert!(
+        matches!(&report.synced[0].1, Synced::Parked { .. }),
+        "{report:?}"
+    );
+    let item = stack.parked(id).await.expect("parked");
+    assert_eq!(item.state, RetryState::Pending, "a later cache may name it");
+    let why = item.last_error.unwrap_or_default();
+    assert!(
+        why.contains("new_solutionarea") && why.contains("100000002"),
+        "{why}"
+    );
+    assert!(stack.referrals().is_empty());
+
+    stack.seller_edit(id, json!({"new_solutionarea": 100_000_000}));
+    let report = stack.poll().await;
+    let Synced::Created { referral_id, .. } = &report.synced[0].1 else {
+        panic!("{report:?}");
+    };
+    let referral = stack.referral(referral_id);
+    assert_eq!(referral["solutionArea"], "AI Business Solutions");
+    assert_eq!(referral["partnerRole"], "Services");
+}
+
 /// The stored sign-in lacks MFA and Partner Center refuses it (401, 900421): the opportunity
 /// says so with the fix in Audit, the item is dead at once (a retry loop cannot sign in again),
 /// and Partner Center saw one request, not a second with a fresh token of the same sign-in.

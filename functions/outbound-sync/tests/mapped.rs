@@ -30,6 +30,7 @@ fn environment() -> DvConfig {
         .map(|(label, value)| ChoiceConfig {
             value: *value,
             label: (*label).into(),
+            ..Default::default()
         })
         .collect();
     opportunities

@@ -30,6 +30,7 @@ fn environment() -> DvConfig {
             .map(|(value, label)| ChoiceConfig {
                 value: *value,
                 label: (*label).to_owned(),
+                ..Default::default()
             })
             .collect()
     };

@@ -10,6 +10,8 @@ use serde::Serialize;
 pub const OK: &str = "✔";
 /// Marks a line that needs the operator.
 pub const FAILED: &str = "✖";
+/// Marks a line worth a look that stops nothing.
+pub const WARNING: &str = "⚠";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {

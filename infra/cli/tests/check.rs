@@ -37,6 +37,7 @@ async fn everything_in_place_prints_only_check_marks() {
         "country column",
         "help options",
         "solutions relationship",
+        "services values",
         "mapping defaults",
         "mapping fields",
         "required columns",
@@ -63,7 +64,7 @@ async fn everything_in_place_prints_only_check_marks() {
     assert_eq!(code, 0);
     let report: Value = serde_json::from_str(&stdout).expect("one JSON document");
     assert_eq!(report["ok"], true);
-    assert_eq!(report["checks"].as_array().unwrap().len(), 19);
+    assert_eq!(report["checks"].as_array().unwrap().len(), 20);
     let mfa = report["checks"]
         .as_array()
         .unwrap()
@@ -188,6 +189,76 @@ async fn an_unmapped_help_option_is_named_and_a_wrong_relationship_is_found() {
     );
 }
 
+/// Services values kept in a choice column: `check` lists its options as they would be sent and
+/// warns (⚠, exit 0) about one outside the fiscal year's values the partner listed.
+#[tokio::test]
+async fn services_choice_options_outside_the_fiscal_years_values_are_warned_about() {
+    let mut dataverse = cosell_sim::dataverse::DvConfig::default();
+    let opportunities = dataverse.tables.get_mut("opportunities").unwrap();
+    opportunities.attributes.push("new_solutionarea".into());
+    let areas = [
+        (100_000_000, "AI Business Solutions"),
+        (100_000_001, "Modern Work"),
+    ]
+    .map(|(value, label)| cosell_sim::dataverse::ChoiceConfig {
+        value,
+        label: label.into(),
+        ..Default::default()
+    })
+    .to_vec();
+    opportunities
+        .choices
+        .insert("new_solutionarea".into(), areas);
+    let sim = sim::start_with_dataverse(dataverse).await;
+    seed_currency(&sim);
+    let mut deployment = Deployment::new(&sim, "sim-refresh-token");
+    deployment.set("COSELL_WEBHOOK_URL", WEBHOOK_URL);
+    deployment.run(&["webhooks", "register"]).await;
+    deployment.set("COSELL_SOLUTION_AREA_COLUMN", "new_solutionarea");
+    deployment.set("COSELL_PARTNER_ROLE_COLUMN", "new_partnerrole");
+
+    let (_, stdout, _) = deployment.run(&["check"]).await;
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("✔ services values — "))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        line.contains("new_partnerrole (partnerRole): text"),
+        "{line}"
+    );
+    assert!(
+        line.contains(r#"new_solutionarea (solutionArea): 100000000 "AI Business Solutions", 100000001 "Modern Work""#),
+        "{line}"
+    );
+    assert!(line.contains("set COSELL_SERVICES_TAXONOMY"), "{line}");
+
+    let year = {
+        let today = time::OffsetDateTime::now_utc().date();
+        today.year() + i32::from(u8::from(today.month()) >= 7)
+    };
+    let taxonomy = format!(
+        r#"{{"fiscalYear": "FY{:02}", "solutionArea": ["AI Business Solutions", "Cloud and AI Platforms", "Security"]}}"#,
+        year % 100
+    );
+    deployment.set("COSELL_SERVICES_TAXONOMY", &taxonomy);
+    let (code, stdout, stderr) = deployment.run(&["check"]).await;
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("⚠ services values — "))
+        .unwrap_or_else(|| panic!("{stdout}{stderr}"));
+    assert!(
+        line.contains(r#"solutionArea 100000001 "Modern Work""#),
+        "{line}"
+    );
+    assert!(!line.contains(r#"solutionArea 100000000"#), "{line}");
+    assert!(
+        !stdout.lines().any(|l| l.starts_with("✖ services values")),
+        "{stdout}"
+    );
+    // A warning stops nothing: whatever else fails, it is not this line.
+    let _ = code;
+}
+
 /// A partner's environment where opportunity has a business-required choice column: `check`
 /// names it until a default fills it, and names a default or a mapped field that cannot work.
 #[tokio::test]
@@ -200,6 +271,7 @@ async fn required_columns_and_the_mapping_are_checked_against_metadata() {
         .map(|(value, label)| cosell_sim::dataverse::ChoiceConfig {
             value,
             label: label.into(),
+            ..Default::default()
         })
         .to_vec();
     opportunities

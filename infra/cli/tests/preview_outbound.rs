@@ -31,7 +31,14 @@ fn a_co_sell_opportunity_previews_both_referrals() {
     assert_eq!(out["kind"], "co-sell");
     let partner = &out["partner"];
     assert_eq!(partner["type"], "Shared");
-    assert_eq!(partner["direction"], "Outgoing");
+    assert!(
+        partner.get("direction").is_none(),
+        "read-only: the service sets it"
+    );
+    assert_eq!(
+        partner["team"][0]["email"],
+        "sam.seller@contoso-partner.example"
+    );
     assert_eq!(partner["status"], "New");
     assert_eq!(partner["substatus"], "Pending");
     assert_eq!(

@@ -90,16 +90,41 @@ impl DataverseClient {
             .filter_map(|set| body.get(*set)?.get("Options")?.as_array())
             .flatten()
             .filter_map(|option| {
+                let labels = option
+                    .pointer("/Label/LocalizedLabels")
+                    .and_then(Value::as_array);
+                let english = labels
+                    .into_iter()
+                    .flatten()
+                    .find(|l| l.get("LanguageCode").and_then(Value::as_i64) == Some(ENGLISH))
+                    .and_then(|l| l.get("Label")?.as_str())
+                    .map(str::to_owned);
                 Some(ChoiceOption {
                     value: option.get("Value")?.as_i64()?,
                     label: option
                         .pointer("/Label/UserLocalizedLabel/Label")
                         .and_then(Value::as_str)
                         .map(str::to_owned),
+                    english,
                 })
             })
             .collect();
         Ok(options)
+    }
+
+    /// The logical names of `table`'s choice columns: the `Attributes` collection cast to
+    /// `PicklistAttributeMetadata`. One request.
+    pub async fn choice_columns(&self, table: &str) -> Result<Vec<String>, DataverseError> {
+        check_column(table)?;
+        let url = format!(
+            "{}EntityDefinitions(LogicalName='{table}')/Attributes/\
+             Microsoft.Dynamics.CRM.PicklistAttributeMetadata?{}",
+            self.base,
+            encode_params(&[("$select", "LogicalName".into())])
+        );
+        Ok(values(&self.metadata(&url).await?)
+            .filter_map(|row| row.get("LogicalName")?.as_str().map(str::to_owned))
+            .collect())
     }
 
     /// The `MaxLength` of `table`'s text and multiline text columns, by logical name: the
@@ -281,4 +306,9 @@ pub struct ChoiceOption {
     pub value: i64,
     /// In the calling user's language; for people, never for matching.
     pub label: Option<String>,
+    /// The English (1033) label, when the option has one: Microsoft's taxonomies are English.
+    pub english: Option<String>,
 }
+
+/// Dataverse's language code for English (United States).
+const ENGLISH: i64 = 1033;

@@ -23,9 +23,10 @@
 //! | `COSELL_SOLUTION_NAME_COLUMN` | `msft_name` | solution column holding its name |
 //! | `COSELL_SOLUTION_PUBLISHER_COLUMN` | unset | solution column holding its publisher (`publisherName`) |
 //! | `COSELL_SOLUTION_TYPE_COLUMN` | unset | solution column holding its `solutionType` (e.g. `3P`) |
-//! | `COSELL_PARTNER_ROLE_COLUMN` | unset | opportunity text column holding `partnerRole` (Services co-sell) |
-//! | `COSELL_SOLUTION_AREA_COLUMN` | unset | opportunity text column holding `solutionArea` (Services co-sell) |
-//! | `COSELL_SOLUTION_PLAY_COLUMN` | unset | opportunity text column holding `solutionPlay` (Services co-sell) |
+//! | `COSELL_PARTNER_ROLE_COLUMN` | unset | opportunity text or choice column holding `partnerRole` (Services co-sell; a choice sends its label) |
+//! | `COSELL_SOLUTION_AREA_COLUMN` | unset | opportunity text or choice column holding `solutionArea` (Services co-sell) |
+//! | `COSELL_SOLUTION_PLAY_COLUMN` | unset | opportunity text or choice column holding `solutionPlay` (Services co-sell) |
+//! | `COSELL_SERVICES_TAXONOMY` | unset | the current fiscal year's Services values as JSON ([`ServicesTaxonomy`]): `cosell check` warns about a choice option outside them |
 //! | `COSELL_MARKETPLACE_INTENT_COLUMN` | unset | opportunity text column holding the customer's marketplace purchase intent (e.g. `HaveNotDecided`) |
 //! | `COSELL_CUSTOMER_SIZE_COLUMN` | unset | account column holding the customer's number of employees (bucketed) or a published size such as `10to50employees`, sent as `customerProfile.size` |
 //! | `COSELL_CONSENT_TO_CONTACT` | `true` | `consent.consentToContact` on every referral cosell creates: the customer contact it carries is there to be contacted |
@@ -70,6 +71,7 @@ pub mod keys {
     pub const CUSTOMER_SIZE_COLUMN: &str = "COSELL_CUSTOMER_SIZE_COLUMN";
     pub const CONSENT_TO_CONTACT: &str = "COSELL_CONSENT_TO_CONTACT";
     pub const CONSENT_TO_SHARE_INFO: &str = "COSELL_CONSENT_TO_SHARE_INFO";
+    pub const SERVICES_TAXONOMY: &str = "COSELL_SERVICES_TAXONOMY";
     pub const MAPPING: &str = "COSELL_MAPPING";
     pub const RESPOND_TASKS: &str = "COSELL_RESPOND_TASKS";
     pub const RESPOND_DAYS_BEFORE: &str = "COSELL_RESPOND_DAYS_BEFORE";
@@ -96,6 +98,13 @@ pub struct CrmConfig {
     pub help_options: HelpOptions,
     /// Where the Services co-sell fields are, if the partner keeps them.
     pub services: ServicesColumns,
+    /// The labels of the Services columns that are choices, by column and option value, from
+    /// Dataverse metadata (the cache laid over the settings): a choice sends its label.
+    pub services_choices:
+        std::collections::BTreeMap<String, std::collections::BTreeMap<i64, String>>,
+    /// The current fiscal year's Services values, when the partner lists them: `cosell check`
+    /// warns about a choice option outside them.
+    pub services_taxonomy: Option<ServicesTaxonomy>,
     /// Opportunity column holding the customer's marketplace purchase intent, sent on create as
     /// `details.requirements.additionalRequirements.attributes[{type: CustomerMarketplaceIntent}]`.
     pub marketplace_intent_column: Option<String>,
@@ -132,8 +141,35 @@ impl Default for CustomerConsent {
     }
 }
 
-/// The opportunity's text columns holding the fields Partner Center requires for Services
-/// co-sell referrals only (create-a-referral). Their values are Microsoft's Solution Areas and
+/// Microsoft's Services co-sell values for one fiscal year (`COSELL_SERVICES_TAXONOMY`, JSON:
+/// `{"fiscalYear": "FY27", "partnerRole": […], "solutionArea": […], "solutionPlay": […]}`).
+/// The taxonomy changes yearly and is not published as data, so the partner keeps it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ServicesTaxonomy {
+    pub fiscal_year: String,
+    #[serde(default)]
+    pub partner_role: Vec<String>,
+    #[serde(default)]
+    pub solution_area: Vec<String>,
+    #[serde(default)]
+    pub solution_play: Vec<String>,
+}
+
+impl ServicesTaxonomy {
+    /// The values listed for `field` (`partnerRole`, `solutionArea`, `solutionPlay`).
+    pub fn values(&self, field: &str) -> &[String] {
+        match field {
+            "partnerRole" => &self.partner_role,
+            "solutionArea" => &self.solution_area,
+            "solutionPlay" => &self.solution_play,
+            _ => &[],
+        }
+    }
+}
+
+/// The opportunity's text or choice columns holding the fields Partner Center requires for
+/// Services co-sell referrals only (create-a-referral); a choice sends its label. Their values are Microsoft's Solution Areas and
 /// Plays taxonomy, which changes yearly: the CRM holds them, code never does.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ServicesColumns {
@@ -226,6 +262,8 @@ impl Default for CrmConfig {
             solutions: SolutionColumns::default(),
             help_options: HelpOptions::default(),
             services: ServicesColumns::default(),
+            services_choices: Default::default(),
+            services_taxonomy: None,
             marketplace_intent_column: None,
             customer_size_column: None,
             consent: CustomerConsent::default(),
@@ -318,6 +356,15 @@ impl CrmConfig {
         }
         if let Some(value) = get(keys::HELP_OPTIONS) {
             config.help_options = HelpOptions::parse(&value)?;
+        }
+        if let Some(value) = get(keys::SERVICES_TAXONOMY) {
+            let taxonomy = serde_json::from_str(&value).map_err(|error| ConfigError::Mapping {
+                key: keys::SERVICES_TAXONOMY.to_owned(),
+                problem: format!(
+                    "must be JSON {{\"fiscalYear\": \"FY27\", \"partnerRole\": […], \"solutionArea\": […], \"solutionPlay\": […]}}: {error}"
+                ),
+            })?;
+            config.services_taxonomy = Some(taxonomy);
         }
         if let Some(value) = get(keys::CONSENT_TO_CONTACT) {
             config.consent.to_contact = parse_bool(keys::CONSENT_TO_CONTACT, &value)?;

@@ -35,6 +35,14 @@ pub enum MappingError {
         code: AssistanceRequestCode,
     },
 
+    /// A Services choice column holds an option this process has no label for: the metadata
+    /// cache (read once a day) does not name it yet. Not final: a later process reads the cache
+    /// again.
+    #[error(
+        "column '{column}' holds choice value {value}, whose label cosell has not read from Dataverse metadata yet (the reconcile job reads it once a day; `cosell check` lists the options)"
+    )]
+    UnknownChoice { column: String, value: i64 },
+
     /// A change that cannot be applied to the referral as read (for a `PUT` of the whole one).
     #[error("the referral cannot take '{path}': {problem}")]
     Unappliable { path: String, problem: String },

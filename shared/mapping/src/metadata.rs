@@ -18,9 +18,12 @@ pub struct Discovered {
     /// `MaxLength` of the text columns of the tables the inbound sync writes, by
     /// `table.column` ([`crate::limits`]); empty in a cache written before they were read.
     pub lengths: std::collections::BTreeMap<String, usize>,
+    /// The options of each Services co-sell column that is a choice, by column; the label is
+    /// the English one when the option has it ([`crate::config::ServicesColumns`]).
+    pub services_choices: std::collections::BTreeMap<String, Vec<DiscoveredOption>>,
 }
 
-/// One option of the help column.
+/// One option of a choice column (the help column, a Services column).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DiscoveredOption {
     pub value: i64,
@@ -39,6 +42,17 @@ impl Discovered {
             config.solutions.relationship = found.to_owned();
         }
         config.limits = config.limits.with_lengths(&self.lengths);
+        config.services_choices = self
+            .services_choices
+            .iter()
+            .map(|(column, options)| {
+                let labels = options
+                    .iter()
+                    .filter_map(|o| Some((o.value, o.label.clone()?)))
+                    .collect();
+                (column.clone(), labels)
+            })
+            .collect();
         config
     }
 

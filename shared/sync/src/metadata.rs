@@ -32,6 +32,8 @@ pub trait Schema: Send + Sync {
     -> Result<Vec<String>, DataverseError>;
 
     async fn max_lengths(&self, table: &str) -> Result<Vec<(String, usize)>, DataverseError>;
+
+    async fn choice_columns(&self, table: &str) -> Result<Vec<String>, DataverseError>;
 }
 
 #[async_trait]
@@ -55,6 +57,10 @@ impl Schema for DataverseClient {
     async fn max_lengths(&self, table: &str) -> Result<Vec<(String, usize)>, DataverseError> {
         DataverseClient::max_lengths(self, table).await
     }
+
+    async fn choice_columns(&self, table: &str) -> Result<Vec<String>, DataverseError> {
+        DataverseClient::choice_columns(self, table).await
+    }
 }
 
 /// The tables whose column lengths the inbound sync fits its text to.
@@ -69,8 +75,9 @@ pub enum MetadataError {
     Store(#[from] StoreError),
 }
 
-/// Reads the help column's options, the solutions relationship and the written tables' column
-/// lengths (eleven requests, once a day).
+/// Reads the help column's options, the solutions relationship, the written tables' column
+/// lengths and the options of the Services columns that are choices (twelve requests and one
+/// per such column, once a day).
 pub async fn discover(
     schema: &dyn Schema,
     config: &CrmConfig,
@@ -87,6 +94,23 @@ pub async fn discover(
             lengths.insert(format!("{table}.{column}"), max);
         }
     }
+    let choices = schema.choice_columns("opportunity").await?;
+    let mut services_choices = std::collections::BTreeMap::new();
+    for (_, _, column) in config.services.fields() {
+        let Some(column) = column.filter(|c| choices.iter().any(|choice| choice == c)) else {
+            continue;
+        };
+        let options = schema.option_values("opportunity", column).await?;
+        // The English label: Partner Center's taxonomy is English, a user's labels may not be.
+        let options = options
+            .into_iter()
+            .map(|o| DiscoveredOption {
+                value: o.value,
+                label: o.english.or(o.label),
+            })
+            .collect();
+        services_choices.insert(column.to_owned(), options);
+    }
     Ok(Discovered {
         help_options: options
             .into_iter()
@@ -97,6 +121,7 @@ pub async fn discover(
             .collect(),
         solutions_relationships: relationships,
         lengths,
+        services_choices,
     })
 }
 

@@ -1,5 +1,6 @@
 //! `cosell check`: a preflight against the configured services, one line per check —
-//! `✔ name — detail`, or `✖ name — what is wrong — the fix` — and a non-zero exit if any ✖.
+//! `✔ name — detail`, `⚠ name — detail — what to look at` (it stops nothing), or
+//! `✖ name — what is wrong — the fix` — and a non-zero exit if any ✖.
 //!
 //! | check | how |
 //! |---|---|
@@ -13,6 +14,7 @@
 //! | country column | the same on account |
 //! | help options | the help column's options from metadata (by value: labels are localised), each with its code, ✖ for one the settings do not map |
 //! | solutions relationship | the navigation properties from opportunity to the solutions table, from metadata |
+//! | services values | each Services co-sell column: a choice's options from metadata (the label sent, English when it has one), ⚠ for one outside `COSELL_SERVICES_TAXONOMY`'s values or a taxonomy not for the current fiscal year; a text column's values cannot be listed |
 //! | mapping defaults, mapping fields, required columns, account rules | the mapping document against each table's `Attributes` (see [`mapping`]) |
 //! | users, tasks, default owner, expiry column | what respond-by reads and writes (see [`respond`]) |
 //! | change tracking | `EntityDefinitions?$filter=ChangeTrackingEnabled eq true` lists opportunity |
@@ -38,7 +40,7 @@ use serde::Serialize;
 
 use crate::config::{Config, keys};
 use crate::context::Context;
-use crate::output::{self, FAILED, OK, Report};
+use crate::output::{self, FAILED, OK, Report, WARNING};
 use token_age::Age;
 
 /// One line of the preflight.
@@ -60,6 +62,20 @@ impl Check {
             ok: true,
             detail: detail.into(),
             fix: None,
+        }
+    }
+
+    /// Worth a look, but nothing fails for it.
+    pub(crate) fn warn(
+        name: &'static str,
+        detail: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Self {
+        Self {
+            name,
+            ok: true,
+            detail: detail.into(),
+            fix: Some(fix.into()),
         }
     }
 
@@ -90,6 +106,9 @@ impl Report for Preflight {
             .iter()
             .map(|check| match &check.fix {
                 None if check.ok => format!("{OK} {} — {}\n", check.name, check.detail),
+                Some(look) if check.ok => {
+                    format!("{WARNING} {} — {} — {look}\n", check.name, check.detail)
+                }
                 fix => format!(
                     "{FAILED} {} — {} — {}\n",
                     check.name,
@@ -334,7 +353,114 @@ async fn discovered(dataverse: &DataverseClient, config: &CrmConfig) -> Vec<Chec
             ];
         }
     };
-    vec![help_options(&found, config), solutions(&found, config)]
+    let today = time::OffsetDateTime::now_utc().date();
+    vec![
+        help_options(&found, config),
+        solutions(&found, config),
+        services(&found, config, today),
+    ]
+}
+
+/// Microsoft's fiscal year of `day` (FY27 runs from July 2026 to June 2027).
+fn fiscal_year(day: time::Date) -> String {
+    let year = day.year() + i32::from(u8::from(day.month()) >= 7);
+    format!("FY{:02}", year % 100)
+}
+
+/// The Services co-sell columns: a choice's options as sent (the English label when there is
+/// one), ⚠ for any outside the configured taxonomy; a text column's values cannot be listed.
+fn services(found: &Discovered, config: &CrmConfig, today: time::Date) -> Check {
+    const NAME: &str = "services values";
+    let mut held = Vec::new();
+    let mut outside = Vec::new();
+    let taxonomy = config.services_taxonomy.as_ref();
+    for (field, _, column) in config.services.fields() {
+        let Some(column) = column else {
+            continue;
+        };
+        let Some(options) = found.services_choices.get(column) else {
+            held.push(format!(
+                "{column} ({field}): text, its values cannot be listed"
+            ));
+            continue;
+        };
+        let labels: Vec<String> = options
+            .iter()
+            .map(|o| {
+                format!(
+                    "{} \"{}\"",
+                    o.value,
+                    o.label.as_deref().unwrap_or("no label")
+                )
+            })
+            .collect();
+        held.push(format!("{column} ({field}): {}", labels.join(", ")));
+        let listed = |label: &str| {
+            taxonomy.is_none_or(|t| {
+                t.values(field)
+                    .iter()
+                    .any(|v| v.trim().eq_ignore_ascii_case(label.trim()))
+            })
+        };
+        outside.extend(
+            options
+                .iter()
+                .filter(|o| !listed(o.label.as_deref().unwrap_or_default()))
+                .map(|o| {
+                    format!(
+                        "{field} {} \"{}\"",
+                        o.value,
+                        o.label.as_deref().unwrap_or("no label")
+                    )
+                }),
+        );
+    }
+    if held.is_empty() {
+        return Check::pass(
+            NAME,
+            format!(
+                "no Services column set ({}, {}, {})",
+                crm::PARTNER_ROLE_COLUMN,
+                crm::SOLUTION_AREA_COLUMN,
+                crm::SOLUTION_PLAY_COLUMN
+            ),
+        );
+    }
+    let detail = held.join("; ");
+    let current = fiscal_year(today);
+    let Some(taxonomy) = taxonomy else {
+        return Check::pass(
+            NAME,
+            format!(
+                "{detail} (set {} to check them against {current}'s values)",
+                crm::SERVICES_TAXONOMY
+            ),
+        );
+    };
+    let mut look = Vec::new();
+    if !taxonomy.fiscal_year.trim().eq_ignore_ascii_case(&current) {
+        look.push(format!(
+            "{} lists {}'s values and it is {current} now: Microsoft changes them each July",
+            crm::SERVICES_TAXONOMY,
+            taxonomy.fiscal_year
+        ));
+    }
+    if !outside.is_empty() {
+        look.push(format!(
+            "not among {}'s values in {}: {} — Partner Center may refuse a referral carrying one",
+            taxonomy.fiscal_year,
+            crm::SERVICES_TAXONOMY,
+            outside.join(", ")
+        ));
+    }
+    if look.is_empty() {
+        Check::pass(
+            NAME,
+            format!("{detail}; all {}'s values", taxonomy.fiscal_year),
+        )
+    } else {
+        Check::warn(NAME, detail, look.join("; "))
+    }
 }
 
 fn help_options(found: &Discovered, config: &CrmConfig) -> Check {
@@ -660,5 +786,69 @@ mod tests {
         assert!(!check.ok);
         assert!(check.detail.contains("90 days ago"), "{}", check.detail);
         assert!(refresh_token_age(Age::Unknown("why".into()), false).ok);
+    }
+
+    #[test]
+    fn microsoft_s_fiscal_year_begins_in_july() {
+        use time::macros::date;
+        assert_eq!(fiscal_year(date!(2026 - 06 - 30)), "FY26");
+        assert_eq!(fiscal_year(date!(2026 - 07 - 01)), "FY27");
+        assert_eq!(fiscal_year(date!(2026 - 12 - 06)), "FY27");
+    }
+
+    #[test]
+    fn services_options_outside_the_taxonomy_or_an_old_taxonomy_are_warned_about() {
+        use cosell_mapping::config::ServicesTaxonomy;
+        use cosell_mapping::metadata::DiscoveredOption;
+        use time::macros::date;
+        let mut config = CrmConfig::default();
+        config.services.solution_play = Some("new_play".into());
+        let mut found = Discovered::default();
+        let option = |value, label: &str| DiscoveredOption {
+            value,
+            label: Some(label.into()),
+        };
+        found.services_choices.insert(
+            "new_play".into(),
+            vec![
+                option(1, "Copilot and agents at work"),
+                option(2, "Data estate"),
+            ],
+        );
+        let today = date!(2026 - 12 - 06);
+        assert!(
+            services(&found, &config, today).fix.is_none(),
+            "no taxonomy: nothing to warn"
+        );
+        config.services_taxonomy = Some(ServicesTaxonomy {
+            fiscal_year: "FY27".into(),
+            solution_play: vec![
+                "Copilot and agents at work".into(),
+                "Migrate and modernize".into(),
+            ],
+            ..ServicesTaxonomy::default()
+        });
+        let check = services(&found, &config, today);
+        assert!(check.ok, "a warning stops nothing");
+        let look = check.fix.unwrap();
+        assert!(look.contains(r#"solutionPlay 2 "Data estate""#), "{look}");
+        assert!(!look.contains("Copilot"), "{look}");
+        assert!(!look.contains("it is FY27 now"), "{look}");
+
+        found.services_choices.insert(
+            "new_play".into(),
+            vec![option(1, "copilot and agents at work ")],
+        );
+        assert!(
+            services(&found, &config, today).fix.is_none(),
+            "matched regardless of case and spaces"
+        );
+        let next_year = services(&found, &config, date!(2027 - 07 - 01));
+        assert!(
+            next_year
+                .fix
+                .unwrap()
+                .contains("lists FY27's values and it is FY28 now")
+        );
     }
 }

@@ -60,6 +60,10 @@ pub struct DvLenient {
     /// A delta request that finds nothing answers `value: []` and a new delta link. By default
     /// it answers `{}`: the change-tracking page says an empty JSON answer may come back.
     pub delta_always_has_value: bool,
+    /// A failed change set's error carries the failing request's `Content-ID`. Nothing
+    /// published says it does, so by default the change set is answered by one error without
+    /// one: a client must not name a part it was not told of.
+    pub failed_change_set_names_part: bool,
 }
 
 impl Default for DvConfig {
@@ -132,6 +136,7 @@ impl Default for DvConfig {
                     .map(|(label, value)| ChoiceConfig {
                         value,
                         label: (*label).to_owned(),
+                        ..Default::default()
                     })
                     .collect(),
                 )]),
@@ -369,11 +374,15 @@ pub struct TableConfig {
     pub choices: BTreeMap<String, Vec<ChoiceConfig>>,
 }
 
-/// One option of a choice column: the value rows hold, and its label in the user's language.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One option of a choice column: the value rows hold, and its English (1033) label.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChoiceConfig {
     pub value: i64,
     pub label: String,
+    /// The label in the reading user's language when it is not English (German, 1031, here):
+    /// metadata then gives both, and `UserLocalizedLabel` is this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_label: Option<String>,
 }
 
 impl DvConfig {

@@ -123,6 +123,7 @@ fn options(definition: &Map<String, Value>) -> Vec<ChoiceConfig> {
                             .and_then(Value::as_str)
                             .unwrap_or_default()
                             .to_owned(),
+                        ..Default::default()
                     })
                 })
                 .collect()

@@ -101,10 +101,12 @@ pub fn get(
                 .filter(|row| row["AttributeType"] == *kind)
                 .map(|mut row| {
                     let column = row["LogicalName"].as_str().unwrap_or_default().to_owned();
-                    row.insert(
-                        "MaxLength".into(),
-                        max_length(&logical, &column, kind).into(),
-                    );
+                    if *kind != "Picklist" {
+                        row.insert(
+                            "MaxLength".into(),
+                            max_length(&logical, &column, kind).into(),
+                        );
+                    }
                     row
                 });
             let value = filter_select(typed, options);
@@ -237,16 +239,20 @@ fn picklist(
             "The attribute {column} is not a PicklistAttributeMetadata."
         )));
     };
-    let label = |text: &str| json!({"Label": text, "LanguageCode": 1033});
+    let label = |text: &str, language: u32| json!({"Label": text, "LanguageCode": language});
     let option_set = json!({
         "MetadataId": metadata_id(&format!("{logical}.{column}.options")),
-        "Options": choices.iter().map(|choice| json!({
-            "Value": choice.value,
-            "Label": {
-                "LocalizedLabels": [label(&choice.label)],
-                "UserLocalizedLabel": label(&choice.label),
-            },
-        })).collect::<Vec<_>>(),
+        "Options": choices.iter().map(|choice| {
+            let english = label(&choice.label, 1033);
+            let (localized, user) = match &choice.user_label {
+                Some(german) => (vec![english, label(german, 1031)], label(german, 1031)),
+                None => (vec![english.clone()], english),
+            };
+            json!({
+                "Value": choice.value,
+                "Label": {"LocalizedLabels": localized, "UserLocalizedLabel": user},
+            })
+        }).collect::<Vec<_>>(),
     });
     let mut body = Map::new();
     body.insert(

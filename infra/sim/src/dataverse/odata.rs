@@ -120,6 +120,9 @@ pub fn parse_path(path: &str) -> Result<Resource, DvError> {
             "/Attributes/Microsoft.Dynamics.CRM.MemoAttributeMetadata" => {
                 MetadataPart::AttributesOfType("Memo")
             }
+            "/Attributes/Microsoft.Dynamics.CRM.PicklistAttributeMetadata" => {
+                MetadataPart::AttributesOfType("Picklist")
+            }
             "/OneToManyRelationships" => MetadataPart::OneToMany,
             "/ManyToManyRelationships" => MetadataPart::ManyToMany,
             other => match other

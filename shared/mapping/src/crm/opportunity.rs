@@ -234,10 +234,15 @@ impl CrmRow for Opportunity {
             visible: read.flag(&cosell.visibility)?,
             microsoft_crm_id: read.text(&cosell.msx_id)?,
             audit: read.text(&cosell.audit)?,
-            services: Services {
-                partner_role: read.optional_text(config.services.partner_role.as_deref())?,
-                solution_area: read.optional_text(config.services.solution_area.as_deref())?,
-                solution_play: read.optional_text(config.services.solution_play.as_deref())?,
+            services: {
+                let (services, choices) = (&config.services, &config.services_choices);
+                Services {
+                    partner_role: read.text_or_choice(services.partner_role.as_deref(), choices)?,
+                    solution_area: read
+                        .text_or_choice(services.solution_area.as_deref(), choices)?,
+                    solution_play: read
+                        .text_or_choice(services.solution_play.as_deref(), choices)?,
+                }
             },
             marketplace_intent: read.optional_text(config.marketplace_intent_column.as_deref())?,
             mapped: config

@@ -62,6 +62,29 @@ impl<'a> Reader<'a> {
             .filter(|v| !v.is_empty()))
     }
 
+    /// A Services co-sell column the settings may leave unnamed: text as it is (trimmed), or a
+    /// choice's label by its value — labels come from metadata (`choices`), never from the row,
+    /// whose formatted value is in the reader's language.
+    pub(crate) fn text_or_choice(
+        &self,
+        column: Option<&str>,
+        choices: &std::collections::BTreeMap<String, std::collections::BTreeMap<i64, String>>,
+    ) -> Result<Option<String>, MappingError> {
+        let Some(column) = column else {
+            return Ok(None);
+        };
+        match self.get(column).map(|v| (v, v.as_i64())) {
+            Some((_, Some(value))) => match choices.get(column).and_then(|o| o.get(&value)) {
+                Some(label) => Ok(Some(label.trim().to_owned()).filter(|l| !l.is_empty())),
+                None => Err(MappingError::UnknownChoice {
+                    column: column.to_owned(),
+                    value,
+                }),
+            },
+            _ => self.optional_text(Some(column)),
+        }
+    }
+
     pub(crate) fn flag(&self, column: &str) -> Result<Option<bool>, MappingError> {
         self.read(column, "true or false", Value::as_bool)
     }

@@ -52,6 +52,8 @@ impl OutboundError {
     /// Dataverse's 400 (a column that does not exist) and 403 are as final.
     pub fn is_permanent(&self) -> bool {
         match self {
+            // A choice label not read yet comes with a later process's metadata cache.
+            Self::Mapping(cosell_mapping::MappingError::UnknownChoice { .. }) => false,
             Self::Mapping(_) | Self::Connected { .. } | Self::ServicesMissing { .. } => true,
             Self::Referral(error) => error
                 .status()
