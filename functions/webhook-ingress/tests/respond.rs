@@ -306,11 +306,15 @@ async fn dataverse_refusing_the_task_or_owner_never_costs_the_referral() {
     .await;
     assert!(stack.rows("tasks").is_empty());
     assert_eq!(owner(&opportunity), None);
+    // Audit names the cause with Dataverse's own message: the column it required.
+    let said = audit(&opportunity);
     assert!(
-        audit(&opportunity).contains("owner and task not set: Dataverse refused them (HTTP 400"),
-        "{}",
-        audit(&opportunity)
+        said.contains(
+            "owner and task not set: Dataverse refused the change set with them (HTTP 400: "
+        ),
+        "{said}"
     );
+    assert!(said.contains("new_required"), "{said}");
     let link = port(&stack).link_by_referral(&id).await.unwrap();
     assert!(link.is_some(), "synced");
 }

@@ -236,8 +236,8 @@ impl DataverseClient {
         let answers = read_answers(&content_type, &text)?;
         let mut outcomes = Vec::with_capacity(answers.len());
         for (index, (content_id, answer)) in answers.into_iter().enumerate() {
-            let content_id = content_id.unwrap_or(u32::try_from(index + 1).unwrap_or(u32::MAX));
             if answer.status >= 400 {
+                // Without a Content-ID the answer is the change set's: no part is to blame.
                 let (code, message) = error_fields(&answer.body);
                 return Err(DataverseError::BatchFailed {
                     part: content_id,
@@ -246,6 +246,7 @@ impl DataverseClient {
                     message,
                 });
             }
+            let content_id = content_id.unwrap_or(u32::try_from(index + 1).unwrap_or(u32::MAX));
             let body = (!answer.body.is_empty())
                 .then(|| serde_json::from_str::<Value>(&answer.body).ok())
                 .flatten();

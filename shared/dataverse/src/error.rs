@@ -5,6 +5,11 @@ use cosell_transport::ApiError;
 /// The code Dataverse answers an expired delta token with (`ExpiredVersionStamp`).
 pub const EXPIRED_VERSION_STAMP: &str = "0x80044352";
 
+/// " at part n" for a failure the answer pins to one request; nothing for a whole change set.
+fn at_part(part: Option<u32>) -> String {
+    part.map(|n| format!(" at part {n}")).unwrap_or_default()
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DataverseError {
     /// The service said no (with its code and message), or could not be reached.
@@ -14,11 +19,12 @@ pub enum DataverseError {
     /// `track_changes` and replace the stored link.
     #[error("dataverse delta link expired, a full sync is needed: {message}")]
     DeltaLinkExpired { message: String },
-    /// A `$batch` change set failed and was rolled back as a whole; `part` is the `Content-ID`
-    /// (1-based position) of the request that failed.
-    #[error("dataverse $batch change set failed at part {part}: HTTP {status} {code}: {message}")]
+    /// A `$batch` change set failed and was rolled back as a whole. `part` is the `Content-ID`
+    /// of the request that failed when the answer names one; a change set answered by one
+    /// error without a `Content-ID` failed as a whole, and Dataverse's message says why.
+    #[error("dataverse $batch change set failed{}: HTTP {status} {code}: {message}", at_part(*part))]
     BatchFailed {
-        part: u32,
+        part: Option<u32>,
         status: u16,
         code: String,
         message: String,
@@ -50,6 +56,15 @@ impl DataverseError {
             DataverseError::Api(e) => e.code(),
             DataverseError::BatchFailed { code, .. } => Some(code),
             DataverseError::DeltaLinkExpired { .. } => Some(EXPIRED_VERSION_STAMP),
+            _ => None,
+        }
+    }
+
+    /// The service's own words on why it refused, e.g. a failed change set's message.
+    pub fn message(&self) -> Option<&str> {
+        match self {
+            DataverseError::Api(e) => e.message(),
+            DataverseError::BatchFailed { message, .. } => Some(message),
             _ => None,
         }
     }

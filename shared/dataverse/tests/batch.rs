@@ -7,11 +7,11 @@ use cosell_dataverse::{
 };
 use serde_json::json;
 
-use common::{row, start};
+use common::{row, start, start_naming_failed_parts};
 
 #[tokio::test]
 async fn a_failing_second_part_rolls_back_the_first() {
-    let (sim, client) = start().await;
+    let (sim, client) = start_naming_failed_parts().await;
     let mut changes = ChangeSet::new();
     changes.create("accounts", row(json!({"name": "Rolled back"})));
     // No `name`: the service refuses the opportunity.
@@ -24,7 +24,10 @@ async fn a_failing_second_part_rolls_back_the_first() {
             code,
             message,
         } => {
-            assert_eq!((*part, *status, code.as_str()), (2, 400, "0x80044331"));
+            assert_eq!(
+                (*part, *status, code.as_str()),
+                (Some(2), 400, "0x80044331")
+            );
             assert!(message.contains("'name'"), "{message}");
         }
         other => panic!("expected BatchFailed, got {other}"),
@@ -78,7 +81,7 @@ async fn content_id_references_bind_rows_created_earlier_in_the_change_set() {
 
 #[tokio::test]
 async fn change_sets_carry_preconditions_and_deletes() {
-    let (sim, client) = start().await;
+    let (sim, client) = start_naming_failed_parts().await;
     let kept = Id(sim
         .state
         .dv
@@ -102,7 +105,7 @@ async fn change_sets_carry_preconditions_and_deletes() {
         matches!(
             error,
             DataverseError::BatchFailed {
-                part: 2,
+                part: Some(2),
                 status: 404,
                 ..
             }
@@ -229,4 +232,70 @@ async fn an_action_can_run_inside_a_change_set() {
     assert_eq!(stored["statecode"], 1);
     assert_eq!(stored["description"], "closing");
     let _ = bind("opportunities", deal);
+}
+
+/// As published, a failed change set is answered by one error that names no part: the error
+/// says the change set failed, with Dataverse's message, and blames no request.
+#[tokio::test]
+async fn a_change_set_answered_by_one_error_is_reported_whole_with_dataverse_s_message() {
+    let (sim, client) = start().await;
+    let mut changes = ChangeSet::new();
+    changes.create("accounts", row(json!({"name": "Rolled back"})));
+    changes.create("opportunities", row(json!({"description": "nameless"})));
+    let error = client.execute(&changes).await.unwrap_err();
+    let DataverseError::BatchFailed { part, status, .. } = &error else {
+        panic!("expected BatchFailed, got {error}");
+    };
+    assert_eq!((*part, *status), (None, 400));
+    let said = error.to_string();
+    assert!(
+        said.starts_with("dataverse $batch change set failed: HTTP 400 0x80044331"),
+        "{said}"
+    );
+    assert!(said.contains("'name'"), "Dataverse's own message: {said}");
+    assert!(!said.contains("part"), "{said}");
+    assert!(sim.state.dv.rows("accounts").is_empty(), "rolled back");
+}
+
+/// Microsoft documents `$n` for a row *created* earlier in the change set: one naming an
+/// upsert (`PATCH`) is refused, so a client must bind such a row by its id.
+#[tokio::test]
+async fn a_reference_to_a_part_that_created_nothing_is_refused() {
+    let (sim, client) = start().await;
+    let account = Id::new_random();
+    let mut changes = ChangeSet::new();
+    let upsert = changes.update(
+        "accounts",
+        Key::Id(account),
+        row(json!({"name": "Upserted"})),
+        Precondition::None,
+    );
+    changes.create(
+        "opportunities",
+        row(json!({"name": "Deal", "customerid_account@odata.bind": upsert.bind()})),
+    );
+    let error = client.execute(&changes).await.unwrap_err();
+    assert_eq!(error.status(), Some(400), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("does not exist in the batch context"),
+        "{error}"
+    );
+    assert!(sim.state.dv.rows("accounts").is_empty(), "rolled back");
+
+    // Bound by its id instead, the same change set goes through.
+    let mut changes = ChangeSet::new();
+    changes.update(
+        "accounts",
+        Key::Id(account),
+        row(json!({"name": "Upserted"})),
+        Precondition::None,
+    );
+    changes.create(
+        "opportunities",
+        row(json!({"name": "Deal", "customerid_account@odata.bind": format!("/accounts({})", account.0)})),
+    );
+    client.execute(&changes).await.unwrap();
+    assert_eq!(sim.state.dv.rows("opportunities").len(), 1);
 }

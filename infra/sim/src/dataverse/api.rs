@@ -131,15 +131,16 @@ fn answer(
             Err(error) => return error.into_response(),
         };
         let prefer = Prefer::from_headers(&request.headers);
-        let (status, bytes, content_type) =
-            batch::run(store, &items, &prefer, &mut |store: &mut Store,
-                                                     part: &DvRequest,
-                                                     refs: &HashMap<
-                String,
-                (String, Uuid),
-            >| {
+        let names_part = state.dv.config().lenient.failed_change_set_names_part;
+        let (status, bytes, content_type) = batch::run(
+            store,
+            &items,
+            &prefer,
+            names_part,
+            &mut |store: &mut Store, part: &DvRequest, refs: &HashMap<String, (String, Uuid)>| {
                 execute_one(state, store, part, refs, "batch ", caller)
-            });
+            },
+        );
         return DvResponse {
             status,
             headers: Vec::new(),

@@ -5,8 +5,13 @@
 //!
 //! On a failure without `Prefer: odata.continue-on-error` processing stops: the batch answers
 //! with the failing request's status, and its body holds the answers so far and then the failing
-//! part's error. A failed change set is rolled back and answered by its failing part alone (with
-//! that part's `Content-ID`). With `odata.continue-on-error` the batch answers 200 and goes on.
+//! part's error. A failed change set is rolled back and answered by one error without a
+//! `Content-ID` (the lenient `failed_change_set_names_part` adds the failing part's). With
+//! `odata.continue-on-error` the batch answers 200 and goes on.
+//!
+//! `$n` names a row *created* earlier in the change set (Microsoft: "a variable that contains
+//! the Uri for any entity created in that operation"): a `$n` naming another kind of part is
+//! refused as one that does not exist.
 
 use std::collections::HashMap;
 
@@ -246,6 +251,7 @@ pub fn run(
     store: &mut Store,
     items: &[Item],
     prefer: &Prefer,
+    names_failed_part: bool,
     run_part: &mut RunPart,
 ) -> (StatusCode, Vec<u8>, String) {
     let batch_boundary = format!("batchresponse_{}", Uuid::new_v4());
@@ -282,7 +288,9 @@ pub fn run(
                         .and_then(|request| run_part(store, &request, &refs));
                     match answer {
                         Ok((response, written)) => {
-                            if let (Some(id), Some(written)) = (&part.content_id, written) {
+                            if let (Some(id), Some(written)) = (&part.content_id, written)
+                                && part.method == Method::POST
+                            {
                                 refs.insert(format!("${id}"), written);
                             }
                             answers.push((part.content_id.clone(), response));
@@ -308,7 +316,8 @@ pub fn run(
                     Some((content_id, error)) => {
                         store.rollback();
                         let failed = error.status;
-                        write_part(&mut out, &batch_boundary, content_id.as_deref(), Err(error));
+                        let named = content_id.as_deref().filter(|_| names_failed_part);
+                        write_part(&mut out, &batch_boundary, named, Err(error));
                         if !prefer.continue_on_error {
                             status = failed;
                             break;

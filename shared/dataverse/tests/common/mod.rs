@@ -35,6 +35,21 @@ pub async fn start() -> (Sim, DataverseClient) {
     (sim, client)
 }
 
+/// A simulator whose failed change set names its failing part (a kinder reading than the
+/// default, which names none).
+pub async fn start_naming_failed_parts() -> (Sim, DataverseClient) {
+    let mut dataverse = cosell_sim::dataverse::DvConfig::default();
+    dataverse.lenient.failed_change_set_names_part = true;
+    let sim = Sim::start(SimConfig {
+        dataverse,
+        ..SimConfig::default()
+    })
+    .await
+    .expect("sim starts");
+    let client = DataverseClient::new(config(&sim)).expect("client");
+    (sim, client)
+}
+
 pub fn client_with_rate_limit(sim: &Sim, limit: RateLimit) -> DataverseClient {
     let mut config = config(sim);
     config.http.rate_limit = Some(limit);

@@ -147,9 +147,10 @@ impl InboundSync {
                     RecordPlan::Opportunity { .. } => Regarding::Opportunity(record_id),
                 };
                 let respond = &self.config.respond;
-                let mut row = task_row(id, &plan.name, at, regarding, owner, respond);
-                // The record by its Content-ID: it is written earlier in this change set.
-                row.insert(regarding.bind().0.into(), reference.bind());
+                // Regarding the record by its id (known before the change set): Microsoft
+                // documents `$n` only for a row *created* earlier in the change set, and the
+                // record here is an upsert.
+                let row = task_row(id, &plan.name, at, regarding, owner, respond);
                 changes.update(TASKS, Key::from(task_id(id)), row, Precondition::None);
             }
             Ok::<_, InboundError>((changes, reference))
@@ -176,8 +177,17 @@ impl InboundSync {
             Err(error) if extras && matches!(error.status(), Some(400 | 403)) => {
                 tracing::warn!(%error, referral = %id, "owner or task refused; created without them");
                 let status = error.status().unwrap_or_default();
+                let why = error
+                    .message()
+                    .map(|m| {
+                        format!(
+                            ": {}",
+                            cosell_mapping::limits::cut(m, 300).unwrap_or_else(|| m.to_owned())
+                        )
+                    })
+                    .unwrap_or_default();
                 let refused = format!(
-                    "owner and task not set: Dataverse refused them (HTTP {status}; the application user needs Assign on {kind} and Create and Assign on Task)"
+                    "owner and task not set: Dataverse refused the change set with them (HTTP {status}{why}; the application user may need Assign on {kind} and Create and Assign on Task)"
                 );
                 let said: Vec<String> = std::iter::once(refused)
                     .chain(plan.notes.iter().cloned())
