@@ -26,8 +26,10 @@ pub struct VerifierConfig {
 /// What the signing certificate must chain to.
 #[derive(Debug, Clone)]
 pub enum TrustRoots {
-    /// The Mozilla root programme's roots (the `webpki-roots` crate).
-    PublicWeb,
+    /// Microsoft's published roots, compiled in ([`super::trust::MICROSOFT_ROOTS`]: Microsoft
+    /// RSA and ECC Root Certificate Authority 2017), beside the Mozilla root programme's (the
+    /// `webpki-roots` crate) — whichever a signing certificate chains to.
+    Default,
     /// A PEM bundle: its self-signed certificates are the roots, the others serve as
     /// intermediates (e.g. Microsoft's issuing CA, which the signing certificate URL does not
     /// serve alongside the leaf).
@@ -58,7 +60,7 @@ impl Default for VerifierConfig {
     fn default() -> Self {
         Self {
             cert_hosts: vec![DEFAULT_CERT_HOST.to_owned()],
-            trust_roots: TrustRoots::PublicWeb,
+            trust_roots: TrustRoots::Default,
             max_body: DEFAULT_MAX_BODY,
         }
     }
@@ -242,7 +244,7 @@ mod tests {
     fn env_lookup_reads_hosts_and_roots_file() {
         let default = VerifierConfig::from_env_lookup(|_| None).unwrap();
         assert_eq!(default.cert_hosts, [DEFAULT_CERT_HOST]);
-        assert!(matches!(default.trust_roots, TrustRoots::PublicWeb));
+        assert!(matches!(default.trust_roots, TrustRoots::Default));
         assert_eq!(default.max_body, DEFAULT_MAX_BODY);
 
         let dir = std::env::temp_dir().join(format!("cosell-roots-{}", std::process::id()));

@@ -25,6 +25,11 @@ use super::rejection::Reason;
 /// published, so it is not required (requiring it could refuse every genuine callback).
 pub const MICROSOFT: &str = "Microsoft Corporation";
 
+/// Microsoft's published root certificates, PEM: Microsoft RSA Root Certificate Authority 2017
+/// and Microsoft ECC Root Certificate Authority 2017 ("Azure Certificate Authority details").
+/// Compiled in so the default anchors do not depend on a web root programme listing them.
+pub const MICROSOFT_ROOTS: &str = include_str!("microsoft_roots.pem");
+
 /// The certificate a callback points at, decoded once and cached.
 #[derive(Debug)]
 pub(crate) struct SigningCert {
@@ -117,11 +122,14 @@ pub(crate) struct TrustStore {
 impl TrustStore {
     pub(crate) fn new(roots: &TrustRoots) -> Result<Self, ConfigError> {
         match roots {
-            TrustRoots::PublicWeb => Ok(TrustStore {
-                anchors: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-                validity: vec![None; webpki_roots::TLS_SERVER_ROOTS.len()],
-                intermediates: Vec::new(),
-            }),
+            TrustRoots::Default => {
+                let mut store = Self::from_pem(MICROSOFT_ROOTS.as_bytes())?;
+                store
+                    .anchors
+                    .extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+                store.validity.resize(store.anchors.len(), None);
+                Ok(store)
+            }
             TrustRoots::Pem(pem) => Self::from_pem(pem),
         }
     }
@@ -239,5 +247,73 @@ impl ExtendedKeyUsageValidator for AnyPurpose {
             purpose?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sha2::{Digest, Sha256};
+
+    use super::*;
+
+    /// The roots' SHA-256 fingerprints as Microsoft publishes them (learn.microsoft.com,
+    /// "Azure Certificate Authority details", Root Certificate Authorities).
+    const PUBLISHED: [(&str, &str); 2] = [
+        (
+            "Microsoft RSA Root Certificate Authority 2017",
+            "C741F70F4B2A8D88BF2E71C14122EF53EF10EBA0CFA5E64CFA20F418853073E0",
+        ),
+        (
+            "Microsoft ECC Root Certificate Authority 2017",
+            "358DF39D764AF9E1B766E9C972DF352EE15CFAC227AF6AD1D70E8E4A6EDCBA02",
+        ),
+    ];
+
+    fn compiled_in() -> Vec<CertificateDer<'static>> {
+        CertificateDer::pem_slice_iter(MICROSOFT_ROOTS.as_bytes())
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn the_compiled_in_roots_are_microsoft_s_published_ones() {
+        let certs = compiled_in();
+        assert_eq!(certs.len(), PUBLISHED.len());
+        for (der, (name, fingerprint)) in certs.iter().zip(PUBLISHED) {
+            let digest: String = Sha256::digest(der)
+                .iter()
+                .map(|b| format!("{b:02X}"))
+                .collect();
+            assert_eq!(digest, fingerprint, "{name}");
+            let cert = Certificate::from_der(der).unwrap();
+            let subject = cert.tbs_certificate().subject().to_string();
+            assert!(subject.contains(name), "{subject}");
+            assert_eq!(organisations(cert.tbs_certificate().subject()), [MICROSOFT]);
+        }
+    }
+
+    #[test]
+    fn the_default_anchors_hold_them_beside_the_public_web_roots() {
+        let store = TrustStore::new(&TrustRoots::Default).unwrap();
+        let web = webpki_roots::TLS_SERVER_ROOTS.len();
+        assert_eq!(store.anchors.len(), web + PUBLISHED.len());
+        assert_eq!(store.validity.len(), store.anchors.len());
+        for der in compiled_in() {
+            let anchor = webpki::anchor_from_trusted_cert(&der).unwrap();
+            assert!(
+                store
+                    .anchors
+                    .iter()
+                    .any(|a| a.subject_public_key_info == anchor.subject_public_key_info),
+                "{:?}",
+                anchor.subject
+            );
+        }
+        assert!(
+            store.validity[..PUBLISHED.len()]
+                .iter()
+                .all(Option::is_some),
+            "the compiled-in roots' dates are checked"
+        );
     }
 }
