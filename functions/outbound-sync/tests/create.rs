@@ -859,13 +859,11 @@ async fn a_row_naming_a_referral_without_a_link_is_adopted_without_sending() {
     );
 }
 
-/// Issue 14: a Services co-sell deal. Partner Center refuses the create while a Services field
-/// is empty (this host requires them, as create-a-referral says for Services co-sell); the
-/// Audit names the column to fill, and once the seller fills it the create carries all three.
-#[tokio::test]
-async fn a_co_sell_refused_for_an_empty_services_field_names_the_column_then_goes() {
+/// Settings naming the three Services co-sell columns (`new_partnerrole`, `new_solutionarea`,
+/// `new_solutionplay`).
+fn services_settings() -> cosell_mapping::CrmConfig {
     use cosell_mapping::config::keys;
-    let crm = cosell_mapping::CrmConfig::from_lookup(|key| {
+    cosell_mapping::CrmConfig::from_lookup(|key| {
         [
             (keys::PARTNER_ROLE_COLUMN, "new_partnerrole"),
             (keys::SOLUTION_AREA_COLUMN, "new_solutionarea"),
@@ -875,7 +873,15 @@ async fn a_co_sell_refused_for_an_empty_services_field_names_the_column_then_goe
         .find(|(k, _)| *k == key)
         .map(|(_, v)| v.to_owned())
     })
-    .unwrap();
+    .unwrap()
+}
+
+/// Issue 14: a Services co-sell deal. Partner Center refuses the create while a Services field
+/// is empty (this host requires them, as create-a-referral says for Services co-sell); the
+/// Audit names the column to fill, and once the seller fills it the create carries all three.
+#[tokio::test]
+async fn a_co_sell_refused_for_an_empty_services_field_names_the_column_then_goes() {
+    let crm = services_settings();
     let pc = cosell_sim::partner_center::PcConfig {
         require_services_fields: true,
         ..Default::default()
@@ -934,7 +940,6 @@ async fn a_co_sell_refused_for_an_empty_services_field_names_the_column_then_goe
 /// to retry (a later process reads the cache again), not dead.
 #[tokio::test]
 async fn a_services_choice_column_sends_its_english_label() {
-    use cosell_mapping::config::keys;
     use cosell_sim::dataverse::{ChoiceConfig, DvConfig};
     let mut dv = DvConfig::default();
     let opportunities = dv.tables.get_mut("opportunities").unwrap();
@@ -956,17 +961,7 @@ async fn a_services_choice_column_sends_its_english_label() {
             },
         ],
     );
-    let crm = cosell_mapping::CrmConfig::from_lookup(|key| {
-        [
-            (keys::PARTNER_ROLE_COLUMN, "new_partnerrole"),
-            (keys::SOLUTION_AREA_COLUMN, "new_solutionarea"),
-            (keys::SOLUTION_PLAY_COLUMN, "new_solutionplay"),
-        ]
-        .into_iter()
-        .find(|(k, _)| *k == key)
-        .map(|(_, v)| v.to_owned())
-    })
-    .unwrap();
+    let crm = services_settings();
     let sim = cosell_testkit::sim::start_with_dataverse(dv).await;
     let (dataverse, _) = cosell_testkit::sim::clients(&sim, cosell_testkit::sim::http(3));
     let found = cosell_sync::metadata::discover(&dataverse, &crm)

@@ -65,7 +65,10 @@ fn sweeper(stack: &Stack, page_reserve: Duration) -> retry_scheduler::App {
     scheduler_sweeping(stack, CrmConfig::default(), backoff(8), retry, reconcile)
 }
 
-async fn late_page_edit_is_swept(order: Honour) {
+/// A Microsoft seller's edit of the 26th referral — on the third page of a listing in stored
+/// order — reaches Dynamics 365 with one sweep, read as `reading` in `pages` pages; `status`
+/// says how (`said`).
+async fn late_page_edit_is_swept(order: Honour, reading: Reading, pages: usize, said: &str) {
     let (stack, ids) = thirty_old_referrals(order).await;
     let app = sweeper(&stack, ReconcileSettings::default().page_reserve);
     // A first sweep sets the watermark: nothing changed in the last hour.
@@ -76,7 +79,6 @@ async fn late_page_edit_is_swept(order: Honour) {
         .unwrap();
     assert_eq!(report.synced.len(), 0, "{report:?}");
 
-    // A Microsoft seller edits the 26th: on the third page of a listing in stored order.
     let late = &ids[25];
     stack
         .edit_referral(late, json!({"details": {"dealValue": 420000}}))
@@ -88,51 +90,33 @@ async fn late_page_edit_is_swept(order: Honour) {
         .unwrap();
     let synced: Vec<&str> = report.synced.iter().map(|(id, _)| id.as_str()).collect();
     assert_eq!(synced, [late.as_str()], "{report:?}");
-    assert_eq!((report.reading, report.pages), (Some(Reading::Full), 3));
+    assert_eq!((report.reading, report.pages), (Some(reading), pages));
     let row = stack.row("opportunities", record_id("opportunities", late));
     assert_eq!(row["estimatedvalue"], 420000);
 
-    // `status` says how the sweep lists.
     let job = jobs::read(&*stack.store, jobs::RECONCILE)
         .await
         .unwrap()
         .unwrap();
     let detail = job.detail.unwrap();
-    assert!(detail.contains("every referral"), "{detail}");
+    assert!(detail.contains(said), "{detail}");
     assert!(job.note.is_none());
 }
 
 #[tokio::test]
 async fn a_late_page_edit_is_swept_when_the_order_is_ignored() {
-    late_page_edit_is_swept(Honour::Ignored).await;
+    late_page_edit_is_swept(Honour::Ignored, Reading::Full, 3, "every referral").await;
 }
 
 #[tokio::test]
 async fn a_late_page_edit_is_swept_when_the_order_is_refused() {
-    late_page_edit_is_swept(Honour::Refused).await;
+    late_page_edit_is_swept(Honour::Refused, Reading::Full, 3, "every referral").await;
 }
 
+/// Newest first, the edit leads the first page, which reaches back past the watermark.
 #[tokio::test]
 async fn a_late_page_edit_is_swept_reading_newest_first_when_the_order_is_honoured() {
-    let (stack, ids) = thirty_old_referrals(Honour::Honoured).await;
-    let app = sweeper(&stack, ReconcileSettings::default().page_reserve);
-    app.reconciler
-        .sweep(OffsetDateTime::now_utc())
-        .await
-        .unwrap();
-    let late = &ids[25];
-    stack
-        .edit_referral(late, json!({"details": {"dealValue": 420000}}))
-        .await;
-    let report = app
-        .reconciler
-        .sweep(OffsetDateTime::now_utc())
-        .await
-        .unwrap();
-    let synced: Vec<&str> = report.synced.iter().map(|(id, _)| id.as_str()).collect();
-    assert_eq!(synced, [late.as_str()]);
-    // Newest first, the edit leads the first page, which reaches back past the watermark.
-    assert_eq!((report.reading, report.pages), (Some(Reading::Ordered), 1));
+    late_page_edit_is_swept(Honour::Honoured, Reading::Ordered, 1, "newest first").await;
 }
 
 /// Each run is left time for one page only: the pass is kept between runs, the watermark stays

@@ -194,19 +194,16 @@ impl Reconciler {
             None => now - self.settings.first_lookback,
         };
         let kept = self.store.cursor(PASS).await?;
-        let mut pass = match kept
+        // An empty or unreadable one is no pass: a new one starts.
+        let pass: Option<Pass> = kept
             .as_ref()
-            .map(|c| serde_json::from_str::<Pass>(&c.value))
-        {
-            Some(Ok(pass)) => Some(pass),
-            Some(Err(_)) | None => None,
-        };
+            .and_then(|c| serde_json::from_str(&c.value).ok());
         let (mut after, mut started) = pass
             .as_ref()
             .map_or((watermark - overlap, now), |p| (p.after, p.started));
         let mut changes = self
             .feed
-            .changes(Stamp::Updated, after, pass.take().map(|p| p.resume));
+            .changes(Stamp::Updated, after, pass.map(|p| p.resume));
         let mut resumed = changes.resume().is_some();
         let mut high = watermark;
         let mut outcome = Ok(());
