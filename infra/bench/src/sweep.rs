@@ -2,13 +2,13 @@
 //! Microsoft last changed two days ago (a second apart, stored oldest first), a first sweep that
 //! sets the watermark, then c of them edited by Microsoft — spread over the whole listing — and
 //! the measured sweep that finds them. The simulator plays each reading: the range filter taken
-//! (a lenient knob), the published one (range refused, `$orderby=updatedDateTime` honoured),
+//! (the `updated_range` knob), the published one (range refused, `$orderby=updatedDateTime` honoured),
 //! and the order ignored or refused (`updated_order`). No webhook is registered, so the sweep
 //! is the only way the edits arrive.
 
 use anyhow::Context as _;
 use cosell_partner_center::Reading;
-use cosell_sim::partner_center::{Honour, Lenient, PcConfig};
+use cosell_sim::partner_center::{Honour, PcConfig};
 use cosell_sync::Handled;
 use serde::Serialize;
 use serde_json::json;
@@ -55,10 +55,7 @@ impl Service {
         };
         match self {
             Service::RangeTaken => PcConfig {
-                lenient: Lenient {
-                    any_filter: true,
-                    ..Lenient::default()
-                },
+                updated_range: Honour::Honoured,
                 ..PcConfig::default()
             },
             Service::Published => order(Honour::Honoured),

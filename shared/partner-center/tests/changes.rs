@@ -8,7 +8,7 @@ mod support;
 use std::collections::BTreeSet;
 
 use cosell_partner_center::{Changes, Listed, PartnerCenter, Reading, Stamp};
-use cosell_sim::partner_center::{Honour, Lenient, PcConfig};
+use cosell_sim::partner_center::{Honour, PcConfig};
 use cosell_sim::{Sim, SimConfig};
 use serde_json::{Value, json};
 use support::*;
@@ -125,10 +125,7 @@ async fn a_refused_order_falls_back_to_every_page() {
 #[tokio::test]
 async fn a_range_filter_taken_reads_only_what_changed() {
     let pc = PcConfig {
-        lenient: Lenient {
-            any_filter: true,
-            ..Lenient::default()
-        },
+        updated_range: Honour::Honoured,
         updated_order: Honour::Refused,
         ..PcConfig::default()
     };
@@ -136,6 +133,26 @@ async fn a_range_filter_taken_reads_only_what_changed() {
     let (found, cost, reading) = pass(&sim, &client, SINCE).await;
     assert_eq!(found, days(246..=250));
     assert_eq!((reading, cost), (Reading::Range, 1));
+}
+
+#[tokio::test]
+async fn an_ignored_range_is_caught_and_the_next_pass_reads_newest_first() {
+    let pc = PcConfig {
+        updated_range: Honour::Ignored,
+        ..PcConfig::default()
+    };
+    let (sim, client) = seeded(pc).await;
+    // The range is taken and dropped: the first page lists day 1, older than the time, so the
+    // pass reads every page (its next links), and the process moves on to the order.
+    let (found, cost, reading) = pass(&sim, &client, SINCE).await;
+    assert_eq!(found, days(246..=250));
+    assert_eq!((reading, cost), (Reading::Full, 3));
+    assert_eq!(client.reading(Stamp::Updated), Reading::Ordered);
+    let (found, cost, reading) = pass(&sim, &client, SINCE).await;
+    assert_eq!(
+        (found, cost, reading),
+        (days(246..=250), 1, Reading::Ordered)
+    );
 }
 
 #[tokio::test]

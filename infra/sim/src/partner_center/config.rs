@@ -31,6 +31,11 @@ pub struct PcConfig {
     pub updated_order: Honour,
     /// How `$orderby=createdDateTime …` (the documented one) is taken.
     pub created_order: Honour,
+    /// How a clause on `updatedDateTime` (`$filter=updatedDateTime gt …`, which partner-rest
+    /// lists as a filter parameter without an operator) is taken: refused as undocumented (the
+    /// default), ignored (listed as if it were not there, as a service that drops a clause it
+    /// does not know would), or honoured.
+    pub updated_range: Honour,
     /// Readings more lenient than Microsoft's published definitions; all off by default.
     pub lenient: Lenient,
     /// Put the webhook signature in `x-ms-signature` instead of `Authorization: Signature …`
@@ -58,6 +63,7 @@ impl Default for PcConfig {
             require_services_fields: false,
             updated_order: Honour::Honoured,
             created_order: Honour::Honoured,
+            updated_range: Honour::Refused,
             lenient: Lenient::default(),
             signature_in_ms_signature_header: false,
             validation_events_per_minute: 2,

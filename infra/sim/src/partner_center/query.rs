@@ -112,6 +112,16 @@ pub fn check_documented(query: &ListQuery) -> Result<(), PcError> {
     Ok(())
 }
 
+/// `filter` without its clauses on `field` (clauses joined by `and`, as the client writes them);
+/// `None` when nothing is left.
+pub fn without_field(filter: &str, field: &str) -> Option<String> {
+    let kept: Vec<&str> = filter
+        .split(" and ")
+        .filter(|clause| clause.split_whitespace().next() != Some(field))
+        .collect();
+    (!kept.is_empty()).then(|| kept.join(" and "))
+}
+
 /// One page of matches (clones), the total count and whether more follow.
 pub struct Page {
     pub items: Vec<Value>,

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Map, Value, json};
 
+use super::config::Honour;
 use super::http::{PcError, ReferralsAuth, with_etag};
 use super::published::Published;
 use super::store::{self, Origin, str_field};
@@ -44,10 +45,26 @@ async fn list(
         url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
             .into_owned()
             .collect();
-    let query = query::ListQuery::from_params(&params)?;
+    let mut query = query::ListQuery::from_params(&params)?;
     let lenient = &state.pc.config.lenient;
+    // A range on updatedDateTime: refused as undocumented, dropped, or taken (`updated_range`).
+    let without_range = query::ListQuery {
+        filter: query
+            .filter
+            .as_deref()
+            .and_then(|f| query::without_field(f, "updatedDateTime")),
+        ..query.clone()
+    };
+    let documented = match state.pc.config.updated_range {
+        Honour::Refused => query.clone(),
+        Honour::Ignored => {
+            query = without_range;
+            query.clone()
+        }
+        Honour::Honoured => without_range,
+    };
     if !lenient.any_filter {
-        query::check_documented(&query)?;
+        query::check_documented(&documented)?;
     }
     let page = {
         let store = state.pc.store.lock().expect("store lock");
