@@ -73,15 +73,15 @@ impl<'a> Reader<'a> {
         let Some(column) = column else {
             return Ok(None);
         };
-        match self.get(column).map(|v| (v, v.as_i64())) {
-            Some((_, Some(value))) => match choices.get(column).and_then(|o| o.get(&value)) {
-                Some(label) => Ok(Some(label.trim().to_owned()).filter(|l| !l.is_empty())),
-                None => Err(MappingError::UnknownChoice {
-                    column: column.to_owned(),
-                    value,
-                }),
-            },
-            _ => self.optional_text(Some(column)),
+        let Some(value) = self.get(column).and_then(Value::as_i64) else {
+            return self.optional_text(Some(column));
+        };
+        match choices.get(column).and_then(|options| options.get(&value)) {
+            Some(label) => Ok(Some(label.trim().to_owned()).filter(|l| !l.is_empty())),
+            None => Err(MappingError::UnknownChoice {
+                column: column.to_owned(),
+                value,
+            }),
         }
     }
 
