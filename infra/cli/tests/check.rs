@@ -189,6 +189,18 @@ async fn an_unmapped_help_option_is_named_and_a_wrong_relationship_is_found() {
     );
 }
 
+/// A choice column's options, each value with its (English) label.
+fn choices(options: &[(i64, &str)]) -> Vec<cosell_sim::dataverse::ChoiceConfig> {
+    options
+        .iter()
+        .map(|(value, label)| cosell_sim::dataverse::ChoiceConfig {
+            value: *value,
+            label: (*label).into(),
+            ..Default::default()
+        })
+        .collect()
+}
+
 /// Services values kept in a choice column: `check` lists its options as they would be sent and
 /// warns (⚠, exit 0) about one outside the fiscal year's values the partner listed.
 #[tokio::test]
@@ -196,16 +208,10 @@ async fn services_choice_options_outside_the_fiscal_years_values_are_warned_abou
     let mut dataverse = cosell_sim::dataverse::DvConfig::default();
     let opportunities = dataverse.tables.get_mut("opportunities").unwrap();
     opportunities.attributes.push("new_solutionarea".into());
-    let areas = [
+    let areas = choices(&[
         (100_000_000, "AI Business Solutions"),
         (100_000_001, "Modern Work"),
-    ]
-    .map(|(value, label)| cosell_sim::dataverse::ChoiceConfig {
-        value,
-        label: label.into(),
-        ..Default::default()
-    })
-    .to_vec();
+    ]);
     opportunities
         .choices
         .insert("new_solutionarea".into(), areas);
@@ -267,13 +273,7 @@ async fn required_columns_and_the_mapping_are_checked_against_metadata() {
     let opportunities = dataverse.tables.get_mut("opportunities").unwrap();
     opportunities.attributes.push("new_region".into());
     opportunities.business_required.push("new_region".into());
-    let region = [(100_000_000, "EMEA"), (100_000_001, "Americas")]
-        .map(|(value, label)| cosell_sim::dataverse::ChoiceConfig {
-            value,
-            label: label.into(),
-            ..Default::default()
-        })
-        .to_vec();
+    let region = choices(&[(100_000_000, "EMEA"), (100_000_001, "Americas")]);
     opportunities
         .choices
         .insert("new_region".into(), region.clone());

@@ -4,22 +4,9 @@
 
 mod common;
 
-use cosell_dataverse::DataverseClient;
 use cosell_sim::dataverse::DvConfig;
-use cosell_sim::{Sim, SimConfig};
 
-use common::{config, event};
-
-async fn start(dataverse: DvConfig) -> (Sim, DataverseClient) {
-    let sim = Sim::start(SimConfig {
-        dataverse,
-        ..SimConfig::default()
-    })
-    .await
-    .expect("sim starts");
-    let client = DataverseClient::new(config(&sim)).expect("client");
-    (sim, client)
-}
+use common::{event, start_with as start};
 
 #[tokio::test]
 async fn change_tracking_is_switched_on_by_a_whole_definition_put_and_published() {

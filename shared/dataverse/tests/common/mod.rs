@@ -30,7 +30,17 @@ pub fn config(sim: &Sim) -> DataverseConfig {
 }
 
 pub async fn start() -> (Sim, DataverseClient) {
-    let sim = Sim::start(SimConfig::default()).await.expect("sim starts");
+    start_with(cosell_sim::dataverse::DvConfig::default()).await
+}
+
+/// A simulator whose Dataverse is `dataverse`, and a client of it.
+pub async fn start_with(dataverse: cosell_sim::dataverse::DvConfig) -> (Sim, DataverseClient) {
+    let sim = Sim::start(SimConfig {
+        dataverse,
+        ..SimConfig::default()
+    })
+    .await
+    .expect("sim starts");
     let client = DataverseClient::new(config(&sim)).expect("client");
     (sim, client)
 }
@@ -40,14 +50,7 @@ pub async fn start() -> (Sim, DataverseClient) {
 pub async fn start_naming_failed_parts() -> (Sim, DataverseClient) {
     let mut dataverse = cosell_sim::dataverse::DvConfig::default();
     dataverse.lenient.failed_change_set_names_part = true;
-    let sim = Sim::start(SimConfig {
-        dataverse,
-        ..SimConfig::default()
-    })
-    .await
-    .expect("sim starts");
-    let client = DataverseClient::new(config(&sim)).expect("client");
-    (sim, client)
+    start_with(dataverse).await
 }
 
 pub fn client_with_rate_limit(sim: &Sim, limit: RateLimit) -> DataverseClient {
