@@ -2,8 +2,9 @@
 //! webhook ([`webhook_answer`]), both handing work to [`cosell_sync::OutboundSync`]. No business
 //! rule lives here.
 //!
-//! `src/main.rs` (the Lambda glue) builds the clients and the store once, at cold start, makes an
-//! [`App`], and hands every event to [`handle_event`], which tells the two kinds apart.
+//! `src/main.rs` (the Lambda glue) starts the runtime once, at cold start, makes an [`App`] over
+//! it, and hands every event to [`handle_event`], which tells the two kinds apart; `cosell serve`
+//! and the bench mount the same [`router`].
 //!
 //! Dataverse webhook answers:
 //!
@@ -12,97 +13,44 @@
 //! | 200 | the opportunity (or those a solution row's change names) synced, unchanged, skipped or parked for retry; or the change was cosell's own (the context's `InitiatingUserId` is the application user: nothing read) |
 //! | 401 | the shared key is missing or wrong — in the key header (the service endpoint's HttpHeader authentication) or the `code` query parameter (its WebhookKey authentication) — checked first, in constant time; nothing parsed, no request made |
 //! | 404 | no key is configured: the webhook trigger is off |
-//!
-//! A key the function does not hold — made by `cosell setup` after this process started —
-//! makes it read the credentials again, at most once a minute, before refusing.
 //! | 400 / 413 | not a `RemoteExecutionContext` naming an opportunity id / a body over 1 MiB |
 //! | 405 | not a POST |
 //! | 503 | the outcome could not be stored: Dataverse retries on 503 |
+//!
+//! A key the function does not hold — made by `cosell setup` after this process started —
+//! makes it read the credentials again, at most once a minute, before refusing.
 
 mod context;
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use cosell_mapping::CrmConfig;
-use cosell_runtime::metrics::MetricSet;
+use cosell_runtime::Runtime;
+use cosell_runtime::metrics::{MetricSet, Metrics};
+use cosell_runtime::webhook::{TEXT, deadline, to_completion};
 use cosell_secrets::CredentialStore;
-use cosell_store::SyncStore;
 use cosell_sync::outbound::feed::{PollError, PollReport};
-use cosell_sync::{Crm, OutboundSettings, OutboundSync, Referrals, Synced, jobs};
+use cosell_sync::{OutboundSync, Synced};
 use cosell_transport::Secret;
 use http::header::HeaderName;
 use http::{HeaderMap, Method, StatusCode};
+use lambda_http::lambda_runtime::LambdaEvent;
+use lambda_http::{RequestExt, tower::ServiceExt};
 
 use context::RemoteExecutionContext;
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-/// The header carrying the shared key Dataverse's service endpoint sends (default
-/// [`DEFAULT_WEBHOOK_HEADER`]). The key itself is a credential (`dataverse.webhook_key` in the
-/// credentials document), not a setting.
-pub const WEBHOOK_HEADER: &str = "COSELL_DATAVERSE_WEBHOOK_HEADER";
-pub const DEFAULT_WEBHOOK_HEADER: &str = "x-cosell-key";
 /// A `RemoteExecutionContext` carries the row's images; a larger body is refused unread.
 pub const MAX_BODY: usize = 1024 * 1024;
 
-/// Everything the function reads from its environment, checked at start.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub crm: CrmConfig,
-    pub outbound: OutboundSettings,
-    /// `None`: the webhook trigger is off (only the schedule runs). From the credentials
-    /// (`cosell_runtime::Runtime::dataverse_webhook_key`); [`Settings::from_lookup`] leaves it
-    /// `None`.
-    pub webhook_key: Option<Secret>,
-    pub webhook_header: HeaderName,
-    /// The application user's `systemuserid`: a webhook context it initiated is cosell's own
-    /// write and is answered without a read. `None`: asked of Dataverse (`WhoAmI`) at the first
-    /// webhook call when [`App::with_identity_source`] gave a client, else every context is synced.
-    pub application_user: Option<Uuid>,
-}
-
 /// How often, at most, a key the function does not hold makes it read the credentials again.
 pub const KEY_REREAD: Duration = Duration::from_secs(60);
-
-/// A setting that cannot be used; the message names the variable.
-#[derive(Debug, thiserror::Error)]
-pub enum SettingsError {
-    #[error("Dataverse settings: {0}")]
-    Crm(#[from] cosell_mapping::ConfigError),
-    #[error("{WEBHOOK_HEADER} '{0}' is not a valid HTTP header name")]
-    Header(String),
-    #[error("retry settings: {0}")]
-    Backoff(#[from] cosell_sync::backoff::BackoffError),
-}
-
-impl Settings {
-    /// Reads the `COSELL_*` CRM settings, `COSELL_RETRY_*`, the webhook header name and the
-    /// poll's schedule ([`jobs::POLL_SCHEDULE`]) through `lookup`.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
-        let header = lookup(WEBHOOK_HEADER)
-            .map(|h| h.trim().to_owned())
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| DEFAULT_WEBHOOK_HEADER.to_owned());
-        let mut outbound = OutboundSettings {
-            backoff: cosell_sync::backoff::Backoff::from_lookup(&lookup)?,
-            ..OutboundSettings::default()
-        };
-        if let Some(interval) = jobs::interval_setting(&lookup, jobs::POLL_SCHEDULE) {
-            outbound.poll_interval = interval;
-        }
-        Ok(Self {
-            crm: CrmConfig::from_lookup(&lookup)?,
-            outbound,
-            webhook_key: None,
-            webhook_header: HeaderName::try_from(header.as_str())
-                .map_err(|_| SettingsError::Header(header))?,
-            application_user: None,
-        })
-    }
-}
 
 /// What an event needs; built once per process.
 pub struct App {
@@ -116,6 +64,8 @@ pub struct App {
     key_source: Option<CredentialStore>,
     /// When the credentials were last read again for a key.
     key_read: tokio::sync::Mutex<Option<Instant>>,
+    /// Where each event's metrics go.
+    metrics: Metrics,
 }
 
 /// Whether a webhook call presents the key.
@@ -132,31 +82,44 @@ impl App {
         self.key().is_some()
     }
 
-    /// Wires the outbound use case over the given ports.
-    pub fn new(
-        settings: Settings,
-        store: Arc<dyn SyncStore>,
-        referrals: Arc<dyn Referrals>,
-        crm: Arc<dyn Crm>,
-    ) -> Self {
+    /// The Dataverse webhook over the runtime's outbound use case: the key from the credentials
+    /// (read again when a call presents one this process does not hold), the application user
+    /// asked of Dataverse at the first call.
+    pub fn new(runtime: &Runtime) -> Self {
+        if runtime.dataverse_webhook_key.is_none() {
+            tracing::info!("no dataverse.webhook_key in the credentials yet: read again on a call");
+        }
+        let mut app = Self::over(
+            runtime.outbound_sync(),
+            runtime.dataverse_webhook_key.clone(),
+            runtime.settings.webhook_header.clone(),
+        )
+        .with_key_source(runtime.credentials.clone())
+        .with_identity_source(runtime.dataverse.clone());
+        app.metrics = runtime.settings.metrics;
+        app
+    }
+
+    /// The webhook over a use case the caller built: `key` is the one a call must present (none:
+    /// the trigger is off) in `header` or `?code=`. Metrics are off.
+    pub fn over(sync: Arc<OutboundSync>, key: Option<Secret>, header: HeaderName) -> Self {
         Self {
-            sync: Arc::new(OutboundSync::new(
-                store,
-                referrals,
-                crm,
-                settings.crm,
-                settings.outbound,
-            )),
-            webhook_key: RwLock::new(settings.webhook_key),
-            webhook_header: settings.webhook_header,
-            application_user: settings
-                .application_user
-                .map_or_else(tokio::sync::OnceCell::new, |id| {
-                    tokio::sync::OnceCell::new_with(Some(id))
-                }),
+            sync,
+            webhook_key: RwLock::new(key),
+            webhook_header: header,
+            application_user: tokio::sync::OnceCell::new(),
             identity_source: None,
             key_source: None,
             key_read: tokio::sync::Mutex::new(None),
+            metrics: Metrics::Off,
+        }
+    }
+
+    /// A context this user initiated is cosell's own write, answered without a read.
+    pub fn with_application_user(self, id: Uuid) -> Self {
+        Self {
+            application_user: tokio::sync::OnceCell::new_with(Some(id)),
+            ..self
         }
     }
 
@@ -268,27 +231,36 @@ pub enum EventError {
     Poll(#[from] PollError),
     #[error("not a Function URL request: {0}")]
     Request(#[from] serde_json::Error),
-    #[error("the request body is not base64: {0}")]
-    Body(#[from] base64::DecodeError),
+    #[error("the answer's body could not be read: {0}")]
+    Answer(#[from] axum::Error),
 }
 
-/// One Lambda event of either kind. A Function URL (or HTTP API) request has
-/// `requestContext.http` (payload format 2.0): the Dataverse webhook, answered with the Function
-/// URL response shape. Anything else — the EventBridge Scheduler's event, which has no
-/// `requestContext` — is the schedule: [`poll`].
-pub async fn handle_event(
-    app: &App,
-    event: serde_json::Value,
-    now: OffsetDateTime,
-) -> Result<serde_json::Value, EventError> {
-    use base64::Engine;
-    use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+/// How the Lambda runtime reports a failed event.
+impl From<EventError> for lambda_http::lambda_runtime::Diagnostic {
+    fn from(error: EventError) -> Self {
+        Self {
+            error_type: "outbound_sync::EventError".into(),
+            error_message: error.to_string(),
+        }
+    }
+}
 
-    if event.pointer("/requestContext/http").is_none() {
-        let report = poll(app, now).await?;
-        let mut sets = poll_metrics(&report);
-        sets.extend(cosell_runtime::metrics::throttled());
-        cosell_runtime::metrics::emit(&sets);
+/// One Lambda event of either kind — why this function keeps a dispatcher where
+/// webhook-ingress hands its router to `lambda_http::run`: one function, one Dataverse
+/// credential and one change-feed lease for both triggers. A Function URL (or HTTP API) request
+/// has `requestContext.http` (payload format 2.0): the Dataverse webhook, answered by [`router`]
+/// in the Function URL response shape. Anything else — the EventBridge Scheduler's event, which
+/// has no `requestContext` — is the schedule: [`poll`], within the invocation's deadline.
+pub async fn handle_event(
+    app: &Arc<App>,
+    event: LambdaEvent<serde_json::Value>,
+) -> Result<serde_json::Value, EventError> {
+    let LambdaEvent { payload, context } = event;
+    if payload.pointer("/requestContext/http").is_none() {
+        let deadline = cosell_runtime::budget::lambda(context.deadline);
+        let now = OffsetDateTime::now_utc();
+        let report = cosell_transport::deadline::within(Some(deadline), poll(app, now)).await?;
+        app.metrics.emit(poll_metrics(&report));
         return Ok(serde_json::json!({
             "busy": report.busy,
             "baseline": report.baseline,
@@ -296,30 +268,56 @@ pub async fn handle_event(
             "worked": report.worked(),
         }));
     }
-    let request: ApiGatewayV2httpRequest = serde_json::from_value(event)?;
-    let body = match (request.body, request.is_base64_encoded) {
-        (None, _) => Bytes::new(),
-        (Some(body), false) => Bytes::from(body),
-        (Some(body), true) => base64::engine::general_purpose::STANDARD
-            .decode(body)?
-            .into(),
-    };
-    let method = request.request_context.http.method.clone();
-    let started = std::time::Instant::now();
-    let query = request.raw_query_string.as_deref();
-    let answer = webhook_answer(app, &method, &request.headers, query, body).await;
-    let mut sets: Vec<MetricSet> = answer
-        .synced
-        .iter()
-        .flat_map(|(_, synced)| cosell_runtime::metrics::outbound(synced, Some(started.elapsed())))
-        .collect();
-    sets.extend(cosell_runtime::metrics::throttled());
-    cosell_runtime::metrics::emit(&sets);
+    let request =
+        lambda_http::request::from_str(&payload.to_string())?.with_lambda_context(context);
+    let Ok(response) = router(app.clone()).oneshot(request).await;
+    let (parts, body) = response.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX).await?;
     Ok(serde_json::json!({
-        "statusCode": answer.status.as_u16(),
-        "headers": {"content-type": "text/plain; charset=utf-8"},
-        "body": answer.text,
+        "statusCode": parts.status.as_u16(),
+        "headers": {"content-type": TEXT[0].1},
+        "body": String::from_utf8_lossy(&body),
     }))
+}
+
+/// What one webhook call synced, carried on its response for a host that reports it (`cosell
+/// serve` narrates it): the first opportunity the context named, and its outcome.
+#[derive(Debug, Clone)]
+pub struct Outcome(pub Uuid, pub Synced);
+
+/// The Dataverse webhook's HTTP face: every path and method answered by [`webhook_answer`] (a
+/// Function URL has one path; a host nests the router where it likes), the response carrying
+/// the [`Outcome`] as an extension.
+pub fn router(app: Arc<App>) -> Router {
+    Router::new().fallback(handle).with_state(app)
+}
+
+async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
+    let started = Instant::now();
+    let (parts, body) = request.into_parts();
+    let deadline = deadline(&parts.extensions);
+    let body = match cosell_runtime::webhook::body(body).await {
+        Ok(body) => body,
+        Err(refused) => return refused,
+    };
+    to_completion(deadline, async move {
+        let query = parts.uri.query();
+        let answer = webhook_answer(&app, &parts.method, &parts.headers, query, body).await;
+        let sets: Vec<MetricSet> = answer
+            .synced
+            .iter()
+            .flat_map(|(_, synced)| {
+                cosell_runtime::metrics::outbound(synced, Some(started.elapsed()))
+            })
+            .collect();
+        app.metrics.emit(sets);
+        let mut response = (answer.status, TEXT, answer.text).into_response();
+        if let Some((id, synced)) = answer.synced {
+            response.extensions_mut().insert(Outcome(id, synced));
+        }
+        response
+    })
+    .await
 }
 
 /// What a poll did, as metrics: one sync outcome per opportunity seen (rows not shared and
@@ -465,38 +463,6 @@ pub fn summary(synced: &Synced) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn settings(pairs: &[(&str, &str)]) -> Result<Settings, SettingsError> {
-        Settings::from_lookup(|key| {
-            pairs
-                .iter()
-                .find(|(k, _)| *k == key)
-                .map(|(_, v)| (*v).to_owned())
-        })
-    }
-
-    #[test]
-    fn defaults_leave_the_webhook_off_and_use_the_default_header() {
-        let settings = settings(&[]).unwrap();
-        assert!(settings.webhook_key.is_none());
-        assert_eq!(settings.webhook_header, DEFAULT_WEBHOOK_HEADER);
-        assert_eq!(settings.crm, CrmConfig::default());
-    }
-
-    #[test]
-    fn the_header_is_read_and_a_bad_header_is_named() {
-        let settings = settings(&[(WEBHOOK_HEADER, "X-Dv-Key")]).unwrap();
-        assert!(
-            settings.webhook_key.is_none(),
-            "a credential, not a setting"
-        );
-        assert_eq!(settings.webhook_header, "x-dv-key");
-        let error = super::Settings::from_lookup(|k| {
-            (k == WEBHOOK_HEADER).then(|| "bad header".to_owned())
-        })
-        .unwrap_err();
-        assert!(error.to_string().contains(WEBHOOK_HEADER), "{error}");
-    }
 
     #[test]
     fn keys_compare_exactly() {

@@ -4,6 +4,7 @@
 mod common;
 
 use base64::Engine;
+use lambda_http::lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
@@ -40,11 +41,18 @@ fn function_url_event(body: &Value, key: &str) -> Value {
     })
 }
 
+/// The event as the Lambda runtime hands it over, with a minute left.
+fn invocation(payload: Value) -> LambdaEvent<Value> {
+    let mut context = Context::default();
+    let now_ms = (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as u64;
+    context.deadline = now_ms + 60_000;
+    LambdaEvent::new(payload, context)
+}
+
 #[tokio::test]
 async fn a_scheduler_event_polls_and_a_function_url_event_is_the_webhook() {
     let stack = start().await;
     let id = stack.seed_deal(&Deal::default());
-    let now = OffsetDateTime::now_utc();
 
     // EventBridge Scheduler's event: no requestContext.
     let scheduled = json!({
@@ -58,7 +66,7 @@ async fn a_scheduler_event_polls_and_a_function_url_event_is_the_webhook() {
         "resources": ["arn:aws:scheduler:eu-west-1:123456789012:schedule/default/cosell-outbound"],
         "detail": "{}"
     });
-    let answer = outbound_sync::handle_event(&stack.app, scheduled, now)
+    let answer = outbound_sync::handle_event(&stack.app, invocation(scheduled))
         .await
         .unwrap();
     assert_eq!(answer["worked"], 1, "{answer}");
@@ -67,7 +75,7 @@ async fn a_scheduler_event_polls_and_a_function_url_event_is_the_webhook() {
     // A Function URL request carrying the RemoteExecutionContext, base64-encoded.
     stack.seller_edit(id, json!({"description": "Via the webhook."}));
     let event = function_url_event(&remote_execution_context(id), KEY);
-    let answer = outbound_sync::handle_event(&stack.app, event, now)
+    let answer = outbound_sync::handle_event(&stack.app, invocation(event))
         .await
         .unwrap();
     assert_eq!(answer["statusCode"], 200, "{answer}");
@@ -80,7 +88,7 @@ async fn a_scheduler_event_polls_and_a_function_url_event_is_the_webhook() {
     // The same shape with a forged key: 401, nothing read.
     stack.reset_counters();
     let event = function_url_event(&remote_execution_context(id), "forged");
-    let answer = outbound_sync::handle_event(&stack.app, event, now)
+    let answer = outbound_sync::handle_event(&stack.app, invocation(event))
         .await
         .unwrap();
     assert_eq!(answer["statusCode"], 401);
@@ -96,7 +104,6 @@ async fn a_function_url_event_may_carry_the_key_as_the_code_query_parameter() {
     // and the Function URL event carries it in rawQueryString, with no key header.
     let stack = start().await;
     let id = stack.seed_deal(&Deal::default());
-    let now = OffsetDateTime::now_utc();
     let by_code = |code: &str| {
         let mut event = function_url_event(&remote_execution_context(id), "");
         let headers = event["headers"].as_object_mut().unwrap();
@@ -106,13 +113,13 @@ async fn a_function_url_event_may_carry_the_key_as_the_code_query_parameter() {
     };
 
     stack.reset_counters();
-    let answer = outbound_sync::handle_event(&stack.app, by_code("forged"), now)
+    let answer = outbound_sync::handle_event(&stack.app, invocation(by_code("forged")))
         .await
         .unwrap();
     assert_eq!(answer["statusCode"], 401, "{answer}");
     assert_eq!(stack.requests("dataverse"), 0);
 
-    let answer = outbound_sync::handle_event(&stack.app, by_code(KEY), now)
+    let answer = outbound_sync::handle_event(&stack.app, invocation(by_code(KEY)))
         .await
         .unwrap();
     assert_eq!(answer["statusCode"], 200, "{answer}");

@@ -475,17 +475,10 @@ async fn the_application_user_is_asked_once_at_the_first_call_not_at_start() {
     let stack = start().await;
     let id = stack.seed_deal(&Deal::default());
     stack.reset_counters();
-    let app = outbound_sync::App::new(
-        outbound_sync::Settings {
-            webhook_key: Some(cosell_transport::Secret::new(KEY)),
-            webhook_header: http::HeaderName::from_static(common::HEADER),
-            ..outbound_sync::Settings::from_lookup(|_| None).unwrap()
-        },
-        stack.store.clone(),
-        std::sync::Arc::new(stack.partner_center.clone()),
-        std::sync::Arc::new(stack.dataverse.clone()),
-    )
-    .with_identity_source(stack.dataverse.clone());
+    let key = Some(cosell_transport::Secret::new(KEY));
+    let header = http::HeaderName::from_static(common::HEADER);
+    let app = outbound_sync::App::over(stack.app.sync.clone(), key, header)
+        .with_identity_source(stack.dataverse.clone());
     assert_eq!(stack.requests("dataverse"), 0, "nothing asked at start");
     let mut context = common::remote_execution_context(id);
     context["InitiatingUserId"] = json!(stack.sim.state.dv.config().application_user_id);

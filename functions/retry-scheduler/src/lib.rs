@@ -5,183 +5,21 @@
 //! | `{"job": "retries"}` (or no `job`) | due retry items redone ([`cosell_sync::RetryScheduler`]) |
 //! | `{"job": "reconcile"}` | the sweep over referrals changed since the watermark ([`cosell_sync::Reconciler`]), then the metadata cache refreshed when a day old ([`cosell_sync::metadata`]) |
 //!
-//! `src/main.rs` (the Lambda glue) builds the clients, the store and the use cases once at cold
-//! start. A job that fails fails the invocation, so the schedule's retry policy, its dead-letter
+//! `src/main.rs` (the Lambda glue) starts the runtime once at cold start and hands each event,
+//! with the runtime's [`Jobs`], to [`invoke`]. A job that fails fails the invocation, so the schedule's retry policy, its dead-letter
 //! queue and the error metric see it. No business rule lives here.
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use cosell_mapping::CrmConfig;
-use cosell_runtime::metrics::{self, MetricSet};
+use cosell_runtime::Jobs;
+use cosell_runtime::metrics::{self, MetricSet, Metrics};
 use cosell_store::{StoreError, SyncStore};
-use cosell_sync::backoff::{Backoff, BackoffError};
-use cosell_sync::metadata::{self as schema_cache, Refreshed, Schema};
+use cosell_sync::activity;
+use cosell_sync::metadata::{self as schema_cache, Refreshed};
 use cosell_sync::reconcile::SweepError;
 use cosell_sync::retry::RetryError;
-use cosell_sync::{
-    Crm, InboundSettings, InboundSync, OutboundSettings, OutboundSync, ReconcileSettings,
-    Reconciler, ReferralFeed, Referrals, RetryScheduler, RetrySettings,
-};
-use cosell_sync::{activity, jobs};
+use lambda_http::lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
-
-/// The variable holding the reconciliation overlap, in seconds.
-pub const OVERLAP: &str = "COSELL_RECONCILE_OVERLAP_SECS";
-
-/// Everything the function reads from its environment, checked at start.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub crm: CrmConfig,
-    pub inbound: InboundSettings,
-    pub outbound: OutboundSettings,
-    pub retry: RetrySettings,
-    pub reconcile: ReconcileSettings,
-}
-
-/// A setting that cannot be used; the message names the variable.
-#[derive(Debug, thiserror::Error)]
-pub enum SettingsError {
-    #[error("Dataverse settings: {0}")]
-    Crm(#[from] cosell_mapping::ConfigError),
-    #[error("retry settings: {0}")]
-    Backoff(#[from] BackoffError),
-    #[error("{OVERLAP} must be a whole number of seconds, got '{0}'")]
-    Overlap(String),
-}
-
-impl Settings {
-    /// Reads the `COSELL_*` CRM settings, `COSELL_RETRY_*` ([`Backoff::from_lookup`]),
-    /// [`OVERLAP`] and the two schedules ([`jobs::RETRY_SCHEDULE`], [`jobs::RECONCILE_SCHEDULE`])
-    /// through `lookup`.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
-        let backoff = Backoff::from_lookup(&lookup)?;
-        let mut reconcile = ReconcileSettings::default();
-        if let Some(value) = lookup(OVERLAP).filter(|v| !v.trim().is_empty()) {
-            let secs = value
-                .trim()
-                .parse()
-                .map_err(|_| SettingsError::Overlap(value.clone()))?;
-            reconcile.overlap = Duration::from_secs(secs);
-        }
-        if let Some(interval) = jobs::interval_setting(&lookup, jobs::RECONCILE_SCHEDULE) {
-            reconcile.interval = interval;
-        }
-        let mut retry = RetrySettings::default();
-        if let Some(interval) = jobs::interval_setting(&lookup, jobs::RETRY_SCHEDULE) {
-            retry.interval = interval;
-        }
-        Ok(Self {
-            crm: CrmConfig::from_lookup(&lookup)?,
-            inbound: InboundSettings {
-                backoff,
-                ..InboundSettings::default()
-            },
-            outbound: OutboundSettings {
-                backoff,
-                ..OutboundSettings::default()
-            },
-            retry,
-            reconcile,
-        })
-    }
-}
-
-impl Settings {
-    /// Alerts on: queued by the syncs the jobs run, posted to `channels` by the retry run.
-    pub fn alerts(&mut self, channels: &cosell_sync::alerts::channel::Channels) {
-        self.inbound.alerts = channels.names();
-        self.outbound.alerts = channels.names();
-        self.retry.channels = channels.clone();
-    }
-}
-
-/// The two jobs; built once per process.
-pub struct App {
-    pub retries: Arc<RetryScheduler>,
-    pub reconciler: Arc<Reconciler>,
-    /// The use cases the jobs redo work through (`cosell backfill` drives them directly).
-    pub inbound: Arc<InboundSync>,
-    pub outbound: Arc<OutboundSync>,
-    /// For the gauges each run reports ([`gauges`]).
-    pub store: Arc<dyn SyncStore>,
-    /// Where the metadata cache is refreshed from; `None` leaves it alone.
-    pub schema: Option<Arc<dyn Schema>>,
-}
-
-impl App {
-    /// Wires both jobs over the given ports. `partner_center` is read, written and listed.
-    pub fn new<P>(
-        settings: Settings,
-        store: Arc<dyn SyncStore>,
-        partner_center: Arc<P>,
-        crm: Arc<dyn Crm>,
-    ) -> Self
-    where
-        P: Referrals + ReferralFeed + 'static,
-    {
-        let inbound = Arc::new(InboundSync::new(
-            store.clone(),
-            partner_center.clone(),
-            crm.clone(),
-            settings.crm.clone(),
-            settings.inbound,
-        ));
-        let outbound = Arc::new(OutboundSync::new(
-            store.clone(),
-            partner_center.clone(),
-            crm,
-            settings.crm,
-            settings.outbound,
-        ));
-        Self::from_parts(
-            store,
-            inbound,
-            outbound,
-            partner_center,
-            settings.retry,
-            settings.reconcile,
-        )
-    }
-
-    /// Wires both jobs over use cases another part of the process already holds (`cosell serve`
-    /// shares one inbound and one outbound sync between its webhooks and its schedules).
-    pub fn from_parts(
-        store: Arc<dyn SyncStore>,
-        inbound: Arc<InboundSync>,
-        outbound: Arc<OutboundSync>,
-        feed: Arc<dyn ReferralFeed>,
-        retry: RetrySettings,
-        reconcile: ReconcileSettings,
-    ) -> Self {
-        Self {
-            retries: Arc::new(RetryScheduler::new(
-                store.clone(),
-                inbound.clone(),
-                outbound.clone(),
-                retry,
-            )),
-            reconciler: Arc::new(Reconciler::new(
-                store.clone(),
-                inbound.clone(),
-                feed,
-                reconcile,
-            )),
-            inbound,
-            outbound,
-            store,
-            schema: None,
-        }
-    }
-
-    /// Refreshes the metadata cache from `schema` after each sweep.
-    pub fn with_schema(mut self, schema: Arc<dyn Schema>) -> Self {
-        self.schema = Some(schema);
-        self
-    }
-}
 
 /// Which job an event asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -202,6 +40,23 @@ pub enum EventError {
     Reconcile(#[from] SweepError),
     #[error("reading the gauges: {0}")]
     Gauges(#[from] StoreError),
+}
+
+/// How the Lambda runtime reports a failed event.
+impl From<EventError> for Diagnostic {
+    fn from(error: EventError) -> Self {
+        Self {
+            error_type: "retry_scheduler::EventError".into(),
+            error_message: error.to_string(),
+        }
+    }
+}
+
+/// One Lambda invocation: the job its event names, within the invocation's deadline.
+pub async fn invoke(jobs: &Jobs, event: LambdaEvent<Value>) -> Result<Value, EventError> {
+    let deadline = cosell_runtime::budget::lambda(event.context.deadline);
+    let work = handle_event(jobs, &event.payload, OffsetDateTime::now_utc());
+    cosell_transport::deadline::within(Some(deadline), work).await
 }
 
 /// What the sync state says each run, as gauges: dead items waiting for `cosell replay`
@@ -244,7 +99,7 @@ pub fn job_of(event: &Value) -> Result<Job, EventError> {
 
 /// Runs the job the event names and answers a small summary (the invocation's result).
 pub async fn handle_event(
-    app: &App,
+    app: &Jobs,
     event: &Value,
     now: OffsetDateTime,
 ) -> Result<Value, EventError> {
@@ -258,8 +113,7 @@ pub async fn handle_event(
                 .flat_map(|((_, redone), latency)| metrics::redone(redone, Some(*latency)))
                 .collect();
             sets.extend(gauges(&*app.store, now).await?);
-            sets.extend(metrics::throttled());
-            metrics::emit(&sets);
+            Metrics::Emf.emit(sets);
             tracing::info!(
                 busy = report.busy,
                 redone = report.redone.len(),
@@ -275,14 +129,13 @@ pub async fn handle_event(
         }
         Job::Reconcile => {
             let report = app.reconciler.sweep(now).await?;
-            let mut sets: Vec<MetricSet> = report
+            let sets: Vec<MetricSet> = report
                 .synced
                 .iter()
                 // The sweep does not time each referral: outcomes only.
                 .flat_map(|(_, handled)| metrics::inbound(handled, None))
                 .collect();
-            sets.extend(metrics::throttled());
-            metrics::emit(&sets);
+            Metrics::Emf.emit(sets);
             // Referrals already waiting when respond-by shipped: their tasks, once. A help, never
             // a failure of the sweep: the next run tries again.
             let waiting = match app.reconciler.waiting_once(now).await {
@@ -335,30 +188,5 @@ mod tests {
         );
         let error = job_of(&json!({"job": "export"})).unwrap_err();
         assert!(error.to_string().contains("retries, reconcile"), "{error}");
-    }
-
-    #[test]
-    fn settings_name_the_variable_they_refuse() {
-        let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |k: &str| {
-                pairs
-                    .iter()
-                    .find(|(n, _)| *n == k)
-                    .map(|(_, v)| v.to_string())
-            }
-        };
-        let settings =
-            Settings::from_lookup(env(&[("COSELL_RETRY_MAX_ATTEMPTS", "5"), (OVERLAP, "120")]))
-                .unwrap();
-        assert_eq!(settings.inbound.backoff.max_attempts, 5);
-        assert_eq!(settings.outbound.backoff.max_attempts, 5);
-        assert_eq!(settings.reconcile.overlap, Duration::from_secs(120));
-        let error = Settings::from_lookup(env(&[(OVERLAP, "five minutes")])).unwrap_err();
-        assert!(error.to_string().contains(OVERLAP), "{error}");
-        let error = Settings::from_lookup(env(&[("COSELL_RETRY_BASE_SECS", "-1")])).unwrap_err();
-        assert!(
-            error.to_string().contains("COSELL_RETRY_BASE_SECS"),
-            "{error}"
-        );
     }
 }

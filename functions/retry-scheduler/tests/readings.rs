@@ -56,7 +56,7 @@ async fn thirty_old_referrals(order: Honour) -> (Stack, Vec<String>) {
     (stack, ids)
 }
 
-fn sweeper(stack: &Stack, page_reserve: Duration) -> retry_scheduler::App {
+fn sweeper(stack: &Stack, page_reserve: Duration) -> cosell_runtime::Jobs {
     let reconcile = ReconcileSettings {
         page_reserve,
         ..ReconcileSettings::default()

@@ -27,7 +27,7 @@ use common::start;
 use common::{backoff, scheduler_with};
 
 /// The retry-scheduler's jobs posting alerts to the simulator's sink `hook` as Teams.
-fn with_teams(stack: &Stack, crm: CrmConfig) -> retry_scheduler::App {
+fn with_teams(stack: &Stack, crm: CrmConfig) -> cosell_runtime::Jobs {
     let url = format!("{}/hooks/teams", stack.sim.base_url);
     let links = Links {
         dynamics: "https://contoso.crm.dynamics.com".into(),

@@ -1,8 +1,9 @@
 //! The webhook-ingress function's handler: verify the Partner Center callback, then hand it to
 //! the inbound use case ([`cosell_sync::InboundSync`]). No business rule lives here.
 //!
-//! `src/main.rs` (the Lambda glue) builds the clients and the store once, at cold start, makes an
-//! [`App`], and answers every request with [`answer`].
+//! `src/main.rs` (the Lambda glue) starts the runtime once, at cold start, makes an [`App`] over
+//! it, and hands [`router`] to the Lambda runtime; `cosell serve` and the bench mount the same
+//! router. Each delivery is answered by [`answer`], its metrics written as the runtime says.
 //!
 //! | answer | when |
 //! |---|---|
@@ -13,75 +14,73 @@
 //! | 503 | the event could not be stored: Partner Center must deliver it again |
 
 use std::sync::Arc;
+use std::time::Instant;
 
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use cosell_mapping::CrmConfig;
-use cosell_partner_center::webhook::{self, VerifierConfig, WebhookVerifier};
-use cosell_runtime::metrics::MetricSet;
-use cosell_store::SyncStore;
-use cosell_sync::{Crm, Handled, InboundSettings, InboundSync, ReferralSource};
+use cosell_partner_center::webhook::{self, WebhookVerifier};
+use cosell_runtime::Runtime;
+use cosell_runtime::metrics::{MetricSet, Metrics};
+use cosell_runtime::webhook::{TEXT, deadline, to_completion};
+use cosell_sync::{Handled, InboundSync};
 use http::{HeaderMap, Method, StatusCode};
 use time::OffsetDateTime;
-
-/// Everything the function reads from its environment, checked at start.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub verifier: VerifierConfig,
-    pub crm: CrmConfig,
-    pub inbound: InboundSettings,
-}
-
-/// A setting that cannot be used; the message names the variable.
-#[derive(Debug, thiserror::Error)]
-pub enum SettingsError {
-    #[error("webhook verification settings: {0}")]
-    Verifier(#[from] webhook::ConfigError),
-    #[error("Dataverse settings: {0}")]
-    Crm(#[from] cosell_mapping::ConfigError),
-    #[error("retry settings: {0}")]
-    Backoff(#[from] cosell_sync::backoff::BackoffError),
-}
-
-impl Settings {
-    /// Reads `COSELL_WEBHOOK_*`, `COSELL_RETRY_*` and the `COSELL_*` CRM settings through `lookup`, e.g.
-    /// `Settings::from_lookup(|k| std::env::var(k).ok())`.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
-        Ok(Self {
-            verifier: VerifierConfig::from_env_lookup(&lookup)?,
-            crm: CrmConfig::from_lookup(&lookup)?,
-            inbound: InboundSettings {
-                backoff: cosell_sync::backoff::Backoff::from_lookup(&lookup)?,
-                ..InboundSettings::default()
-            },
-        })
-    }
-}
 
 /// What a request needs; built once per process.
 pub struct App {
     pub verifier: WebhookVerifier,
     pub sync: Arc<InboundSync>,
+    /// Where each delivery's metrics go.
+    pub metrics: Metrics,
 }
 
 impl App {
-    /// Wires the verifier and the inbound use case over the given ports.
-    pub fn new(
-        settings: Settings,
-        store: Arc<dyn SyncStore>,
-        referrals: Arc<dyn ReferralSource>,
-        crm: Arc<dyn Crm>,
-    ) -> Result<Self, SettingsError> {
+    /// The verifier the settings describe, over the runtime's inbound use case.
+    pub fn new(runtime: &Runtime) -> Result<Self, webhook::ConfigError> {
         Ok(Self {
-            verifier: WebhookVerifier::new(settings.verifier)?,
-            sync: Arc::new(InboundSync::new(
-                store,
-                referrals,
-                crm,
-                settings.crm,
-                settings.inbound,
-            )),
+            verifier: WebhookVerifier::new(runtime.settings.verifier.clone())?,
+            sync: runtime.inbound_sync(),
+            metrics: runtime.settings.metrics,
         })
     }
+
+    /// The handler over a verifier and a use case the caller built; metrics are off.
+    pub fn over(verifier: WebhookVerifier, sync: Arc<InboundSync>) -> Self {
+        Self {
+            verifier,
+            sync,
+            metrics: Metrics::Off,
+        }
+    }
+}
+
+/// The function's HTTP face: every path and method answered by [`answer`] (a Function URL has
+/// one path; a host nests the router where it likes). The response carries the use case's
+/// [`Handled`] as an extension, for a host that reports what was synced (`cosell serve`).
+pub fn router(app: Arc<App>) -> Router {
+    Router::new().fallback(handle).with_state(app)
+}
+
+async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
+    let started = Instant::now();
+    let (parts, body) = request.into_parts();
+    let deadline = deadline(&parts.extensions);
+    let body = match cosell_runtime::webhook::body(body).await {
+        Ok(body) => body,
+        Err(refused) => return refused,
+    };
+    to_completion(deadline, async move {
+        let answer = answer(&app, &parts.method, &parts.headers, body).await;
+        app.metrics.emit(metrics(&answer, started.elapsed()));
+        let mut response = (answer.status, TEXT, answer.text).into_response();
+        if let Some(handled) = answer.handled {
+            response.extensions_mut().insert(handled);
+        }
+        response
+    })
+    .await
 }
 
 /// The answer to one callback, with the use case's outcome for a host that reports what was
@@ -172,15 +171,6 @@ fn summary(handled: &Handled) -> String {
 mod tests {
     use super::*;
 
-    fn settings(pairs: &[(&str, &str)]) -> Result<Settings, SettingsError> {
-        Settings::from_lookup(|key| {
-            pairs
-                .iter()
-                .find(|(k, _)| *k == key)
-                .map(|(_, v)| (*v).to_owned())
-        })
-    }
-
     #[test]
     fn a_refused_delivery_counts_as_received_and_rejected_and_syncs_nothing() {
         let refused = Answer {
@@ -200,46 +190,5 @@ mod tests {
         let sets = metrics(&duplicate, std::time::Duration::ZERO);
         assert!(sets.iter().all(|s| s.value("WebhookRejected").is_none()));
         assert_eq!(sets[1].dimension_value("Outcome"), Some("duplicate"));
-    }
-
-    #[test]
-    fn defaults_are_the_microsoft_solution_and_public_roots() {
-        let settings = settings(&[]).unwrap();
-        assert_eq!(settings.crm, CrmConfig::default());
-        assert_eq!(settings.verifier.cert_hosts, [webhook::DEFAULT_CERT_HOST]);
-    }
-
-    #[test]
-    fn the_issue_setting_names_are_read() {
-        let settings = settings(&[
-            ("COSELL_SHOW_CHECKMARK", "false"),
-            ("COSELL_DEAL_VALUE_COLUMN", "new_dealvalue"),
-            ("COSELL_COUNTRY_COLUMN", "new_countrycode"),
-            ("COSELL_COLUMN_AUDIT", "new_audit"),
-        ])
-        .unwrap();
-        assert!(!settings.crm.check_mark_in_name);
-        assert_eq!(settings.crm.deal_value_column, "new_dealvalue");
-        assert_eq!(settings.crm.country_code_column, "new_countrycode");
-        assert_eq!(settings.crm.columns.audit, "new_audit");
-    }
-
-    #[test]
-    fn invalid_settings_fail_with_a_message_naming_the_variable() {
-        let error = settings(&[("COSELL_SHOW_CHECKMARK", "yes please")]).unwrap_err();
-        assert_eq!(
-            error.to_string(),
-            "Dataverse settings: COSELL_SHOW_CHECKMARK must be true or false, got 'yes please'"
-        );
-        let error = settings(&[("COSELL_COUNTRY_COLUMN", "address1 country")]).unwrap_err();
-        assert!(
-            error.to_string().contains("COSELL_COUNTRY_COLUMN"),
-            "{error}"
-        );
-        let error = settings(&[("COSELL_WEBHOOK_TRUST_ROOTS", "/no/such/roots.pem")]).unwrap_err();
-        assert!(
-            error.to_string().contains("COSELL_WEBHOOK_TRUST_ROOTS"),
-            "{error}"
-        );
     }
 }

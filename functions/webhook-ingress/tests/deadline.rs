@@ -39,13 +39,7 @@ async fn stack_with_referral() -> (Stack, String, App) {
     settings.inbound.lease_wait = Duration::from_millis(300);
     // Leases are stamped with the wall clock: a short one, so a dead handler's is soon free.
     settings.inbound.lease_ttl = Duration::from_secs(1);
-    let app = App::new(
-        settings,
-        stack.store.clone(),
-        Arc::new(stack.partner_center.clone()),
-        Arc::new(stack.dataverse.clone()),
-    )
-    .unwrap();
+    let app = settings.app(stack.store.clone(), &stack.partner_center, &stack.dataverse);
     (stack, id, app)
 }
 
@@ -152,4 +146,61 @@ async fn a_retry_after_beyond_the_deadline_parks_instead_of_overrunning() {
     // The parked item is the delivery's durable outcome: a redelivery is a duplicate.
     let again = app.sync.handle(&envelope(&id), now).await.unwrap();
     assert_eq!(again, Handled::Duplicate);
+}
+
+#[tokio::test]
+async fn the_router_works_to_the_lambda_invocations_deadline() {
+    use lambda_http::tower::ServiceExt;
+
+    let (stack, id, app) = stack_with_referral().await;
+    stack.sim.state.faults.set(
+        Service::Dataverse,
+        FaultSettings {
+            retry_after_secs: 60,
+            ..Default::default()
+        },
+    );
+    stack
+        .sim
+        .state
+        .faults
+        .script(Service::Dataverse, [Fault::TooManyRequests]);
+    // The invocation has the reserve and 1.5 s left: the test clients' 2 s wait for the
+    // Retry-After does not fit, so the delivery is parked. Without the Lambda context the router
+    // would have serve's 27 s, wait, and sync.
+    let mut context = lambda_http::Context::default();
+    let now_ms = (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as u64;
+    let reserve = cosell_runtime::budget::RESERVE.as_millis() as u64;
+    context.deadline = now_ms + reserve + 1_500;
+    let body = event_body(&id);
+    let mut request = http::Request::post("/")
+        .body(axum::body::Body::from(body.clone()))
+        .unwrap();
+    *request.headers_mut() = stack.signed_headers(&body);
+    request.extensions_mut().insert(context);
+    let started = Instant::now();
+    let response = webhook_ingress::router(Arc::new(app))
+        .oneshot(request)
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_millis(1_500),
+        "answered in time"
+    );
+    assert_eq!(response.status(), 200);
+    let handled = response.extensions().get::<Handled>().cloned();
+    assert!(
+        matches!(
+            handled,
+            Some(Handled::Parked {
+                permanent: false,
+                ..
+            })
+        ),
+        "{handled:?}"
+    );
+    let text = axum::body::to_bytes(response.into_body(), 1024)
+        .await
+        .unwrap();
+    assert!(text.starts_with(b"accepted, parked as "), "{text:?}");
 }

@@ -300,13 +300,7 @@ async fn mapping_a_field_later_writes_nothing_to_records_already_synced() {
     let upgraded = mapping(json!({"version": 2, "fields": industry_field()}));
     let mut settings = stack.settings.clone();
     settings.crm = upgraded;
-    let app = webhook_ingress::App::new(
-        settings,
-        stack.store.clone(),
-        std::sync::Arc::new(stack.partner_center.clone()),
-        std::sync::Arc::new(stack.dataverse.clone()),
-    )
-    .unwrap();
+    let app = settings.app(stack.store.clone(), &stack.partner_center, &stack.dataverse);
     stack.reset_counters();
     for id in &ids {
         let handled = app
@@ -404,13 +398,7 @@ async fn an_older_mapping_leaves_mapped_fields_to_the_newer_one() {
         }]);
         let mut settings = stack.settings.clone();
         settings.crm = mapping(json!({"version": version, "fields": fields}));
-        webhook_ingress::App::new(
-            settings,
-            stack.store.clone(),
-            std::sync::Arc::new(stack.partner_center.clone()),
-            std::sync::Arc::new(stack.dataverse.clone()),
-        )
-        .unwrap()
+        settings.app(stack.store.clone(), &stack.partner_center, &stack.dataverse)
     };
     // Version 2 corrects version 1's value for Retail.
     let older = app_on(1, RETAIL);

@@ -26,7 +26,17 @@ fn a_missing_setting_stops_the_cold_start_with_its_name() {
 
 #[test]
 fn an_invalid_crm_setting_stops_the_cold_start_with_its_name() {
-    let (ok, stderr) = start_with(&[("COSELL_SHOW_CHECKMARK", "maybe")]);
+    // Every required setting given (the settings are read before anything is opened).
+    let (ok, stderr) = start_with(&[
+        (
+            "COSELL_DATAVERSE_URL",
+            "https://contoso.api.crm.dynamics.com/api/data/v9.2/",
+        ),
+        ("COSELL_PARTNER_CENTER_TENANT", "contoso.onmicrosoft.com"),
+        ("COSELL_CREDENTIALS_FILE", "/nonexistent/credentials.json"),
+        ("COSELL_SQLITE_PATH", "/nonexistent/cosell.db"),
+        ("COSELL_SHOW_CHECKMARK", "maybe"),
+    ]);
     assert!(!ok);
     assert!(stderr.contains("COSELL_SHOW_CHECKMARK"), "{stderr}");
 }

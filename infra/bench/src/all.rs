@@ -167,7 +167,7 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
     }
 
     let mut setup = vec![
-        "In-process over loopback sockets: the simulators (cosell-sim, started with Sim::start as the tests start them); the functions' handlers (webhook_ingress::answer, outbound_sync::webhook_answer) on a local axum server as `cosell serve` hosts them; the real clients with their default HTTP settings.".to_owned(),
+        "In-process over loopback sockets: the simulators (cosell-sim, started with Sim::start as the tests start them); the functions' own webhook routers (webhook_ingress::router, outbound_sync::router) on a local axum server as `cosell serve` hosts them; the real clients with their default HTTP settings.".to_owned(),
         "Store: SQLite in a temporary directory, the adapter `cosell serve` uses by default; each measurement starts its own simulators and store.".to_owned(),
     ];
     if cfg!(debug_assertions) {

@@ -205,7 +205,7 @@ async fn paced_webhooks(
 
 /// `serve`'s schedule: a poll at start, then `interval` after each run ends, until `stop`.
 async fn poll_loop(
-    services: Arc<crate::stack::Services>,
+    services: Arc<cosell_host::Apps>,
     interval: Duration,
     stop: Arc<AtomicBool>,
 ) -> anyhow::Result<Vec<Duration>> {

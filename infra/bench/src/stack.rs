@@ -1,7 +1,7 @@
 //! One measured deployment, in this process, over real loopback sockets: the simulators, a
 //! SQLite store in a temporary directory (the adapter `cosell serve` uses by default), the
 //! clients and use cases built from `COSELL_*` settings as `cosell serve` builds them, and the
-//! two webhook routes answered by the functions' own handlers on a local axum server.
+//! functions' own webhook routers on a local axum server.
 //!
 //! Every measurement starts its own stack, so no run inherits another's store, caches, counters
 //! or Dataverse request window.
@@ -11,13 +11,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use axum::Router;
-use axum::extract::{RawQuery, Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::extract::Request;
+use axum::http::HeaderValue;
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use bytes::Bytes;
+use axum::response::Response;
 use cosell_host::Apps;
 use cosell_partner_center::PartnerCenter;
 use cosell_sim::dataverse::LimitConfig;
@@ -36,8 +33,7 @@ pub const DATAVERSE_WEBHOOK_HEADER: &str = "x-cosell-key";
 /// The response header carrying how long the handler took, request arrival → answer, in µs.
 pub const HANDLED_HEADER: &str = "x-bench-handled-us";
 
-pub const PARTNER_CENTER_ROUTE: &str = "/webhooks/partner-center";
-pub const DATAVERSE_ROUTE: &str = "/webhooks/dataverse";
+pub use cosell_host::{DATAVERSE_ROUTE, PARTNER_CENTER_ROUTE};
 
 /// The Dataverse client's own pace: every process's client admits at most
 /// [`cosell_dataverse::DEFAULT_RATE_LIMIT`] (18 requests/s after a burst of 3,000) unless told
@@ -78,17 +74,10 @@ pub struct Options {
     pub partner_center: Option<PcConfig>,
 }
 
-/// What the routes share: the three functions' apps over one store and one pair of clients.
-pub struct Services {
-    pub inbound: webhook_ingress::App,
-    pub outbound: outbound_sync::App,
-    /// retry-scheduler's jobs (the reconciler `cosell backfill` drives).
-    pub jobs: retry_scheduler::App,
-}
-
 pub struct Stack {
     pub sim: Sim,
-    pub services: Arc<Services>,
+    /// The three functions' apps over one store and one pair of clients.
+    pub services: Arc<Apps>,
     /// The Partner Center client the apps use (backfill lists referrals with it, as the CLI does).
     pub partner_center: PartnerCenter,
     /// `http://<addr>` of the local server hosting the webhook routes.
@@ -158,19 +147,17 @@ impl Stack {
         // As `cosell serve` wires them: one runtime, the three apps over the same use cases.
         let mut runtime_settings = cosell_runtime::Settings::from_lookup(lookup)?;
         runtime_settings.dataverse_rate_limit = options.dataverse_rate.or(options.pace.limit());
-        let apps = Apps::start(&lookup, runtime_settings, None).await?;
-        let partner_center = apps.partner_center;
-        let services = Arc::new(Services {
-            inbound: apps.inbound,
-            outbound: apps.outbound,
-            jobs: apps.jobs,
-        });
+        let apps = Apps::start(runtime_settings, None).await?;
+        let partner_center = apps.partner_center.clone();
+        let services = Arc::new(apps);
 
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
             .await
             .context("binding the webhook server")?;
         let addr: SocketAddr = listener.local_addr()?;
-        let router = router(services.clone());
+        // Each answer timed from the moment its request reaches the server (headers read, body
+        // not yet) to the moment it is ready.
+        let router = services.router().layer(middleware::from_fn(timed));
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
         });
@@ -216,16 +203,6 @@ impl Stack {
     }
 }
 
-/// The two webhook routes, each timed from the moment its request reaches the server (headers
-/// read, body not yet) to the moment its answer is ready.
-fn router(services: Arc<Services>) -> Router {
-    Router::new()
-        .route(PARTNER_CENTER_ROUTE, post(partner_center))
-        .route(DATAVERSE_ROUTE, post(dataverse))
-        .layer(middleware::from_fn(timed))
-        .with_state(services)
-}
-
 async fn timed(request: Request, next: Next) -> Response {
     let arrived = Instant::now();
     let mut response = next.run(request).await;
@@ -234,49 +211,4 @@ async fn timed(request: Request, next: Next) -> Response {
         .headers_mut()
         .insert(HANDLED_HEADER, HeaderValue::from(micros));
     response
-}
-
-/// As `cosell serve` answers it: the handling runs on its own task, so a caller that hangs up
-/// does not cancel a sync halfway.
-async fn partner_center(
-    State(services): State<Arc<Services>>,
-    method: Method,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    to_completion(async move {
-        let answer = webhook_ingress::answer(&services.inbound, &method, &headers, body).await;
-        (answer.status, answer.text).into_response()
-    })
-    .await
-}
-
-async fn dataverse(
-    State(services): State<Arc<Services>>,
-    method: Method,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-    body: Bytes,
-) -> Response {
-    to_completion(async move {
-        let answer = outbound_sync::webhook_answer(
-            &services.outbound,
-            &method,
-            &headers,
-            query.as_deref(),
-            body,
-        )
-        .await;
-        (answer.status, answer.text).into_response()
-    })
-    .await
-}
-
-async fn to_completion(
-    work: impl std::future::Future<Output = Response> + Send + 'static,
-) -> Response {
-    match tokio::spawn(work).await {
-        Ok(response) => response,
-        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "handler panicked\n").into_response(),
-    }
 }

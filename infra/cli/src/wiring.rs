@@ -5,40 +5,29 @@ use std::sync::Arc;
 
 use cosell_dataverse::DataverseClient;
 use cosell_partner_center::PartnerCenter;
-use cosell_runtime::{Runtime, StoreSource};
+use cosell_runtime::{Jobs, Runtime, StoreSource};
 use cosell_store::SyncStore;
 use cosell_transport::RateLimit;
 
 use crate::config::Config;
 
-/// The retry-scheduler's jobs (and the use cases under them) over the configured services.
+/// The scheduled jobs (and the use cases under them) over the configured services.
 pub struct Wired {
-    pub jobs: retry_scheduler::App,
+    pub jobs: Jobs,
     pub partner_center: PartnerCenter,
     pub dataverse: DataverseClient,
 }
 
-/// Builds the clients, the store and the use cases, as the retry-scheduler function does;
-/// `dataverse_rate` caps the Dataverse client's requests per second.
+/// Starts the runtime as a function does, from the same settings; `dataverse_rate` caps the
+/// Dataverse client's requests per second.
 pub async fn wire(config: &Config, dataverse_rate: Option<RateLimit>) -> anyhow::Result<Wired> {
-    let mut settings = retry_scheduler::Settings::from_lookup(config.lookup())?;
-    let mut runtime_settings = config.runtime()?;
-    runtime_settings.dataverse_rate_limit = dataverse_rate;
-    let runtime = Runtime::start(runtime_settings).await?;
-    settings.crm = runtime.settings.crm.clone();
-    settings.alerts(&runtime.alerts);
-    let partner_center = runtime.partner_center.clone();
-    let dataverse = runtime.dataverse.clone();
-    let jobs = retry_scheduler::App::new(
-        settings,
-        runtime.store.clone(),
-        Arc::new(runtime.partner_center),
-        Arc::new(runtime.dataverse),
-    );
+    let mut settings = config.runtime()?;
+    settings.dataverse_rate_limit = dataverse_rate;
+    let runtime = Runtime::start(settings).await?;
     Ok(Wired {
-        jobs,
-        partner_center,
-        dataverse,
+        jobs: runtime.jobs(),
+        partner_center: runtime.partner_center,
+        dataverse: runtime.dataverse,
     })
 }
 

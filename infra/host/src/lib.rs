@@ -1,20 +1,26 @@
 //! The three functions hosted in one process over one runtime — how `cosell serve` runs them and
-//! the benchmark measures them. In Lambda each function's `main.rs` builds its own; here the
-//! three share the clients, the store and the use cases, so one sync of a record is never run by
-//! two use cases with two caches.
+//! the benchmark measures them. In Lambda each function's `main.rs` starts its own runtime; here
+//! the three share the clients, the store and the use cases, so one sync of a record is never run
+//! by two use cases with two caches, and both webhooks are the functions' own routers.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Router;
 use cosell_partner_center::PartnerCenter;
-use cosell_runtime::{Runtime, StartError};
+use cosell_runtime::{Jobs, Runtime, Settings, StartError};
 use cosell_store::SyncStore;
+
+/// Where [`Apps::router`] mounts webhook-ingress's router.
+pub const PARTNER_CENTER_ROUTE: &str = "/webhooks/partner-center";
+/// Where [`Apps::router`] mounts outbound-sync's webhook router.
+pub const DATAVERSE_ROUTE: &str = "/webhooks/dataverse";
 
 /// The three apps, wired.
 pub struct Apps {
-    pub inbound: webhook_ingress::App,
-    pub outbound: outbound_sync::App,
-    pub jobs: retry_scheduler::App,
+    pub inbound: Arc<webhook_ingress::App>,
+    pub outbound: Arc<outbound_sync::App>,
+    pub jobs: Jobs,
     pub store: Arc<dyn SyncStore>,
     /// The Partner Center client the apps sign in with. Anything else in the process that calls
     /// Partner Center must use this one: a second client would redeem the same rotating refresh
@@ -52,74 +58,59 @@ pub struct Schedules {
 #[derive(Debug, thiserror::Error)]
 pub enum HostError {
     #[error(transparent)]
-    Inbound(#[from] webhook_ingress::SettingsError),
-    #[error(transparent)]
-    Outbound(#[from] outbound_sync::SettingsError),
-    #[error(transparent)]
-    Jobs(#[from] retry_scheduler::SettingsError),
+    Verifier(#[from] cosell_partner_center::webhook::ConfigError),
     #[error(transparent)]
     Runtime(#[from] StartError),
 }
 
+impl Schedules {
+    /// `settings` as one process runs the jobs: the leases and the intervals these say.
+    pub fn apply(self, settings: &mut Settings) {
+        let Schedules { leases, intervals } = self;
+        settings.inbound.lease_ttl = leases.record;
+        settings.outbound.lease_ttl = leases.record;
+        settings.outbound.feed_lease_ttl = leases.run;
+        settings.retry.lease_ttl = leases.run;
+        settings.retry.budget = leases.run * 3 / 5;
+        settings.reconcile.lease_ttl = leases.run;
+        settings.outbound.poll_interval = Some(intervals.poll);
+        settings.retry.interval = Some(intervals.retries);
+        settings.reconcile.interval = Some(intervals.reconcile);
+    }
+}
+
 impl Apps {
-    /// Reads each function's settings through `lookup`, starts one runtime with `runtime`, and
-    /// wires the three apps over it (with `schedules`, run as that says): one inbound and one outbound use case, shared by the
-    /// webhooks and the scheduled jobs.
+    /// Starts one runtime from `settings` (run as `schedules` says, when given) and wires the
+    /// three apps over it: one inbound and one outbound use case, shared by the webhooks and the
+    /// scheduled jobs. Metrics are off: this process's stdout is a person's.
     pub async fn start(
-        lookup: &dyn Fn(&str) -> Option<String>,
-        runtime: cosell_runtime::Settings,
+        mut settings: Settings,
         schedules: Option<Schedules>,
     ) -> Result<Apps, HostError> {
-        let mut inbound = webhook_ingress::Settings::from_lookup(lookup)?;
-        let mut outbound = outbound_sync::Settings::from_lookup(lookup)?;
-        let mut jobs = retry_scheduler::Settings::from_lookup(lookup)?;
-        if let Some(Schedules { leases, intervals }) = schedules {
-            let Leases { record, run } = leases;
-            inbound.inbound.lease_ttl = record;
-            outbound.outbound.lease_ttl = record;
-            outbound.outbound.feed_lease_ttl = run;
-            jobs.retry.lease_ttl = run;
-            jobs.retry.budget = run * 3 / 5;
-            jobs.reconcile.lease_ttl = run;
-            outbound.outbound.poll_interval = Some(intervals.poll);
-            jobs.retry.interval = Some(intervals.retries);
-            jobs.reconcile.interval = Some(intervals.reconcile);
+        if let Some(schedules) = schedules {
+            schedules.apply(&mut settings);
         }
-        let runtime = Runtime::start(runtime).await?;
-        // With the cached metadata laid over.
-        inbound.crm = runtime.settings.crm.clone();
-        outbound.crm = runtime.settings.crm.clone();
-        outbound.webhook_key = runtime.dataverse_webhook_key.clone();
-        let credentials = runtime.credentials.clone();
-        let identity = runtime.dataverse.clone();
-        inbound.inbound.alerts = runtime.alerts.names();
-        outbound.outbound.alerts = runtime.alerts.names();
-        jobs.alerts(&runtime.alerts);
-        let partner_center = runtime.partner_center.clone();
-        let referrals = Arc::new(runtime.partner_center);
-        let crm = Arc::new(runtime.dataverse);
-        let store = runtime.store;
-        let inbound =
-            webhook_ingress::App::new(inbound, store.clone(), referrals.clone(), crm.clone())?;
-        let outbound =
-            outbound_sync::App::new(outbound, store.clone(), referrals.clone(), crm.clone())
-                .with_key_source(credentials)
-                .with_identity_source(identity);
-        let jobs = retry_scheduler::App::from_parts(
-            store.clone(),
-            inbound.sync.clone(),
-            outbound.sync.clone(),
-            referrals,
-            jobs.retry,
-            jobs.reconcile,
-        )
-        .with_schema(crm);
+        settings.metrics = cosell_runtime::metrics::Metrics::Off;
+        let runtime = Runtime::start(settings).await?;
         Ok(Apps {
-            inbound,
-            outbound,
-            jobs,
-            store,
-            partner_center,
+            inbound: Arc::new(webhook_ingress::App::new(&runtime)?),
+            outbound: Arc::new(outbound_sync::App::new(&runtime)),
+            jobs: runtime.jobs(),
+            store: runtime.store.clone(),
+            partner_center: runtime.partner_center.clone(),
         })
+    }
+
+    /// Both functions' webhook routers, at [`PARTNER_CENTER_ROUTE`] and [`DATAVERSE_ROUTE`].
+    pub fn router(&self) -> Router {
+        Router::new()
+            .nest_service(
+                PARTNER_CENTER_ROUTE,
+                webhook_ingress::router(self.inbound.clone()),
+            )
+            .nest_service(
+                DATAVERSE_ROUTE,
+                outbound_sync::router(self.outbound.clone()),
+            )
     }
 }

@@ -5,15 +5,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use cosell_dataverse::DataverseClient;
 use cosell_mapping::CrmConfig;
+use cosell_partner_center::webhook::{VerifierConfig, WebhookVerifier};
 use cosell_partner_center::{PartnerCenter, WebhookEvent, WebhookRegistration};
 use cosell_sim::Sim;
 use cosell_store::SyncStore;
-use cosell_sync::InboundSettings;
 use cosell_sync::backoff::{Backoff, Jitter};
-use http::{HeaderMap, Method, StatusCode};
+use cosell_sync::{InboundSettings, InboundSync};
 use serde_json::{Map, Value, json};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -49,16 +48,46 @@ pub fn inbound_settings() -> InboundSettings {
     }
 }
 
+/// What webhook-ingress is built from in tests; a process reads it all from
+/// [`cosell_runtime::Settings`].
+#[derive(Debug, Clone)]
+pub struct IngressSettings {
+    pub verifier: VerifierConfig,
+    pub crm: CrmConfig,
+    pub inbound: InboundSettings,
+}
+
+impl IngressSettings {
+    /// webhook-ingress over `store` and the clients.
+    pub fn app(
+        &self,
+        store: Arc<dyn SyncStore>,
+        partner_center: &PartnerCenter,
+        dataverse: &DataverseClient,
+    ) -> webhook_ingress::App {
+        let sync = InboundSync::new(
+            store,
+            Arc::new(partner_center.clone()),
+            Arc::new(dataverse.clone()),
+            self.crm.clone(),
+            self.inbound.clone(),
+        );
+        let verifier = WebhookVerifier::new(self.verifier.clone()).expect("verifier");
+        webhook_ingress::App::over(verifier, Arc::new(sync))
+    }
+}
+
 /// webhook-ingress on its own server, registered for the referral events.
 pub struct Ingress {
     pub app: Arc<webhook_ingress::App>,
-    pub settings: webhook_ingress::Settings,
+    pub settings: IngressSettings,
     /// Where it listens.
     pub url: String,
     pub server: JoinHandle<()>,
 }
 
-/// Hosts webhook-ingress over `store` and the clients, and registers it with the simulator.
+/// Hosts webhook-ingress's router over `store` and the clients, and registers it with the
+/// simulator.
 pub async fn ingress(
     sim: &Sim,
     store: Arc<dyn SyncStore>,
@@ -66,25 +95,15 @@ pub async fn ingress(
     dataverse: &DataverseClient,
     crm: CrmConfig,
 ) -> Ingress {
-    let settings = webhook_ingress::Settings {
+    let settings = IngressSettings {
         verifier: sim::verifier(sim),
         crm,
         inbound: inbound_settings(),
     };
-    let app = Arc::new(
-        webhook_ingress::App::new(
-            settings.clone(),
-            store,
-            Arc::new(partner_center.clone()),
-            Arc::new(dataverse.clone()),
-        )
-        .expect("inbound app"),
-    );
+    let app = Arc::new(settings.app(store, partner_center, dataverse));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/webhook", listener.local_addr().unwrap());
-    let router = axum::Router::new()
-        .route("/webhook", axum::routing::any(serve_ingress))
-        .with_state(app.clone());
+    let router = axum::Router::new().nest_service("/webhook", webhook_ingress::router(app.clone()));
     let server = tokio::spawn(async move {
         axum::serve(listener, router).await.unwrap();
     });
@@ -101,21 +120,6 @@ pub async fn ingress(
         url,
         server,
     }
-}
-
-async fn serve_ingress(
-    axum::extract::State(app): axum::extract::State<Arc<webhook_ingress::App>>,
-    method: Method,
-    headers: HeaderMap,
-    body: Bytes,
-) -> (StatusCode, String) {
-    // On its own task, as `cosell serve` hosts it: a delivery that times out must not cancel
-    // the sync halfway (Lambda runs an invocation to its end).
-    let answer =
-        tokio::spawn(async move { webhook_ingress::answer(&app, &method, &headers, body).await })
-            .await
-            .expect("handler panicked");
-    (answer.status, answer.text)
 }
 
 /// The currencies a real environment has (USD, EUR): their row ids by ISO code.

@@ -1,12 +1,24 @@
-//! What every cosell process (the three Lambda functions, `cosell serve`) does once at start:
-//! read the `COSELL_*` settings — failing with a sentence that names the setting — load the
-//! credentials, and build the clients and the store. Handlers get the result and stay thin.
+//! The composition root: what every cosell process (the three Lambda functions, `cosell serve`,
+//! the CLI's commands, the bench) does once at start — read every `COSELL_*` setting, failing
+//! with a sentence that names it; load the credentials; build the clients, the store and, over
+//! them, the use cases and the scheduled jobs. Handlers get the result and stay thin.
+//!
+//! | module | holds |
+//! |---|---|
+//! | [`settings`] | [`Settings`]: every setting, parsed once |
+//! | [`jobs`] | [`Jobs`]: the retry run and the sweep over the use cases |
+//! | `webhook` | what both webhook routers share: their deadline, handling a hang-up cannot cancel (feature `webhook`) |
+//! | [`metrics`] | the EMF metrics the handlers write |
+//! | [`budget`] | how long one invocation may work |
 
 pub mod budget;
+pub mod jobs;
 pub mod metrics;
-mod settings;
+pub mod settings;
+#[cfg(feature = "webhook")]
+pub mod webhook;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use cosell_dataverse::{DataverseClient, DataverseConfig};
 use cosell_partner_center::PartnerCenter;
@@ -14,8 +26,10 @@ use cosell_secrets::CredentialStore;
 use cosell_store::{DynamoStore, SqliteStore, SyncStore};
 use cosell_sync::alerts::channel::{Channel, Channels, Kind, Webhook};
 use cosell_sync::alerts::message::Links;
+use cosell_sync::{InboundSync, OutboundSync};
 use cosell_transport::Secret;
 
+pub use jobs::Jobs;
 pub use settings::{CredentialSource, Settings, SettingsError, StoreSource};
 
 #[derive(Debug, thiserror::Error)]
@@ -38,8 +52,10 @@ pub enum StartError {
     Schema(#[from] cosell_sync::schema::SchemaStoreError),
 }
 
-/// The ports, built once per process.
+/// The ports, built once per process, and the use cases over them.
 pub struct Runtime {
+    /// As read, with the cached metadata, the co-sell schema and the stored mapping laid over
+    /// `crm`, and the alert channels the credentials name in `inbound`, `outbound` and `retry`.
     pub settings: Settings,
     pub partner_center: PartnerCenter,
     pub dataverse: DataverseClient,
@@ -49,11 +65,69 @@ pub struct Runtime {
     /// Where the credentials live: read again for a webhook key made after this start, written
     /// by `cosell setup`.
     pub credentials: CredentialStore,
-    /// Where alerts are posted (credentials `alerts`); empty: alerts are off.
-    pub alerts: Channels,
+    inbound: OnceLock<Arc<InboundSync>>,
+    outbound: OnceLock<Arc<OutboundSync>>,
 }
 
 impl Runtime {
+    /// A Lambda function's start: JSON logs (the runtime's subscriber, as the function's log
+    /// format says), the settings from the environment, then [`Runtime::start`]. A failure is
+    /// logged and told on stderr, with the `function`'s name, before the function stops.
+    pub async fn for_lambda(function: &str) -> Result<Runtime, StartError> {
+        lambda_http::tracing::init_default_subscriber();
+        let started = match Settings::from_env() {
+            Ok(settings) => Runtime::start(settings).await,
+            Err(error) => Err(error.into()),
+        };
+        if let Err(error) = &started {
+            tracing::error!(%error, function, "cannot start");
+            eprintln!("{function} cannot start: {error}");
+        }
+        started
+    }
+
+    /// The inbound use case (Partner Center → Dataverse), built at the first call and shared
+    /// after: the webhook and the jobs never sync one record with two caches.
+    pub fn inbound_sync(&self) -> Arc<InboundSync> {
+        let build = || {
+            Arc::new(InboundSync::new(
+                self.store.clone(),
+                Arc::new(self.partner_center.clone()),
+                Arc::new(self.dataverse.clone()),
+                self.settings.crm.clone(),
+                self.settings.inbound.clone(),
+            ))
+        };
+        self.inbound.get_or_init(build).clone()
+    }
+
+    /// The outbound use case (Dataverse → Partner Center), built at the first call and shared.
+    pub fn outbound_sync(&self) -> Arc<OutboundSync> {
+        let build = || {
+            Arc::new(OutboundSync::new(
+                self.store.clone(),
+                Arc::new(self.partner_center.clone()),
+                Arc::new(self.dataverse.clone()),
+                self.settings.crm.clone(),
+                self.settings.outbound.clone(),
+            ))
+        };
+        self.outbound.get_or_init(build).clone()
+    }
+
+    /// The scheduled jobs over the shared use cases, refreshing the metadata cache from Dataverse.
+    pub fn jobs(&self) -> Jobs {
+        Jobs::new(
+            self.store.clone(),
+            self.inbound_sync(),
+            self.outbound_sync(),
+            Arc::new(self.partner_center.clone()),
+            self.settings.retry.clone(),
+            self.settings.reconcile.clone(),
+        )
+        .with_schema(Arc::new(self.dataverse.clone()))
+    }
+
     /// Builds everything from the settings. AWS configuration (region, credentials) comes from
     /// the usual environment, as in Lambda.
     pub async fn start(settings: Settings) -> Result<Runtime, StartError> {
@@ -125,6 +199,9 @@ impl Runtime {
         let dataverse = DataverseClient::new(dv_config)?;
 
         let alerts = alert_channels(&credentials.alerts, &settings.alert_links);
+        settings.inbound.alerts = alerts.names();
+        settings.outbound.alerts = alerts.names();
+        settings.retry.channels = alerts;
         Ok(Runtime {
             settings,
             partner_center,
@@ -132,7 +209,8 @@ impl Runtime {
             store,
             dataverse_webhook_key: credentials.dataverse.webhook_key,
             credentials: credential_store,
-            alerts,
+            inbound: OnceLock::new(),
+            outbound: OnceLock::new(),
         })
     }
 }

@@ -121,6 +121,26 @@ impl MetricSet {
     }
 }
 
+/// Where a process's metrics go.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Metrics {
+    /// EMF lines on stdout: CloudWatch Logs turns them into metrics (Lambda).
+    #[default]
+    Emf,
+    /// Nowhere: stdout is a person's (`cosell serve`, the bench).
+    Off,
+}
+
+impl Metrics {
+    /// Writes `sets`, with the 429s answered since the last call ([`throttled`]).
+    pub fn emit(self, mut sets: Vec<MetricSet>) {
+        if self == Metrics::Emf {
+            sets.extend(throttled());
+            emit(&sets);
+        }
+    }
+}
+
 /// Writes each non-empty set as one EMF line on stdout (CloudWatch Logs in Lambda).
 pub fn emit(sets: &[MetricSet]) {
     let at = OffsetDateTime::now_utc();

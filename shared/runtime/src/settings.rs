@@ -16,10 +16,30 @@
 //! | `COSELL_DYNAMICS_APP_URL` | where alerts link a Dynamics 365 record | the Web API host without `.api` |
 //! | `COSELL_PARTNER_CENTER_REFERRAL_URL` | where alerts link a referral in Partner Center (`{id}` replaced; Microsoft documents no address) | `https://partner.microsoft.com/dashboard/referrals/v2/leads/{id}/details` |
 //! | `COSELL_MAPPING_VERSION` | the mapping document version this deploy runs: the start fails while neither `COSELL_MAPPING` nor the store (`cosell mapping push`) holds it | unset: any |
+//! | `COSELL_WEBHOOK_CERT_HOSTS`, `COSELL_WEBHOOK_TRUST_ROOTS` | how a Partner Center callback's signature is checked ([`VerifierConfig`]) | Microsoft's host and roots |
+//! | `COSELL_DATAVERSE_WEBHOOK_HEADER` | the header carrying the Dataverse webhook's key | `x-cosell-key` |
+//! | `COSELL_RETRY_*` | when parked work is due again, and when it is given up ([`Backoff`]) | |
+//! | `COSELL_RECONCILE_OVERLAP_SECS` | how far before the watermark each sweep looks again | 300 |
+//! | `COSELL_POLL_SCHEDULE`, `COSELL_RETRY_SCHEDULE`, `COSELL_RECONCILE_SCHEDULE` | the schedules, recorded for `cosell status` ([`jobs`]) | every minute, minute, 15 minutes |
 
 use std::path::PathBuf;
 
+use std::time::Duration;
+
 use cosell_mapping::CrmConfig;
+use cosell_partner_center::webhook::{self, VerifierConfig};
+use cosell_sync::backoff::{Backoff, BackoffError};
+use cosell_sync::{InboundSettings, OutboundSettings, ReconcileSettings, RetrySettings, jobs};
+use http::HeaderName;
+
+use crate::metrics::Metrics;
+
+/// The variable naming the header that carries the Dataverse webhook's key. The key itself is a
+/// credential (`dataverse.webhook_key`), not a setting.
+pub const WEBHOOK_HEADER: &str = "COSELL_DATAVERSE_WEBHOOK_HEADER";
+pub const DEFAULT_WEBHOOK_HEADER: &str = "x-cosell-key";
+/// The variable holding the reconciliation overlap, in seconds.
+pub const OVERLAP: &str = "COSELL_RECONCILE_OVERLAP_SECS";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
@@ -33,6 +53,14 @@ pub enum SettingsError {
     Crm(#[from] cosell_mapping::ConfigError),
     #[error("COSELL_MAPPING_VERSION must be a whole number, got '{0}'")]
     MappingVersion(String),
+    #[error("webhook verification settings: {0}")]
+    Verifier(#[from] webhook::ConfigError),
+    #[error("retry settings: {0}")]
+    Backoff(#[from] BackoffError),
+    #[error("{OVERLAP} must be a whole number of seconds, got '{0}'")]
+    Overlap(String),
+    #[error("{WEBHOOK_HEADER} '{0}' is not a valid HTTP header name")]
+    Header(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +99,19 @@ pub struct Settings {
     pub http_timeout: Option<std::time::Duration>,
     /// Where alerts link (`COSELL_DYNAMICS_APP_URL`, `COSELL_PARTNER_CENTER_REFERRAL_URL`).
     pub alert_links: cosell_sync::alerts::message::Links,
+    /// How a Partner Center callback is verified.
+    pub verifier: VerifierConfig,
+    /// The header the Dataverse webhook's key arrives in.
+    pub webhook_header: HeaderName,
+    /// The use cases' and the jobs' own settings; the alert channels are filled in by
+    /// [`crate::Runtime::start`] from the credentials.
+    pub inbound: InboundSettings,
+    pub outbound: OutboundSettings,
+    pub retry: RetrySettings,
+    pub reconcile: ReconcileSettings,
+    /// Where metrics go: EMF lines in Lambda (the default); `serve` and the bench turn them off,
+    /// their stdout being a person's. Not read from the environment.
+    pub metrics: Metrics,
 }
 
 impl Settings {
@@ -151,6 +192,34 @@ impl Settings {
             "https://api.partnercenter.microsoft.com",
         )?;
         let app = app_url(&dataverse_url);
+        let backoff = Backoff::from_lookup(&lookup)?;
+        let header = get(WEBHOOK_HEADER).unwrap_or_else(|| DEFAULT_WEBHOOK_HEADER.to_owned());
+        let header = header.trim();
+        let webhook_header =
+            HeaderName::try_from(header).map_err(|_| SettingsError::Header(header.to_owned()))?;
+        let schedule = |name| jobs::interval_setting(&lookup, name);
+        let mut outbound = OutboundSettings {
+            backoff,
+            ..OutboundSettings::default()
+        };
+        if let Some(interval) = schedule(jobs::POLL_SCHEDULE) {
+            outbound.poll_interval = interval;
+        }
+        let mut retry = RetrySettings::default();
+        if let Some(interval) = schedule(jobs::RETRY_SCHEDULE) {
+            retry.interval = interval;
+        }
+        let mut reconcile = ReconcileSettings::default();
+        if let Some(interval) = schedule(jobs::RECONCILE_SCHEDULE) {
+            reconcile.interval = interval;
+        }
+        if let Some(value) = get(OVERLAP) {
+            let secs = value
+                .trim()
+                .parse()
+                .map_err(|_| SettingsError::Overlap(value))?;
+            reconcile.overlap = Duration::from_secs(secs);
+        }
         Ok(Settings {
             dataverse_url,
             partner_center_tenant,
@@ -179,6 +248,16 @@ impl Settings {
                     cosell_sync::alerts::message::PARTNER_CENTER_REFERRAL_URL.to_owned()
                 }),
             },
+            verifier: VerifierConfig::from_env_lookup(&lookup)?,
+            webhook_header,
+            inbound: InboundSettings {
+                backoff,
+                ..InboundSettings::default()
+            },
+            outbound,
+            retry,
+            reconcile,
+            metrics: Metrics::default(),
         })
     }
 

@@ -1,6 +1,8 @@
 //! Settings are read with clear errors, and a runtime built from them talks to the simulators.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
 
 use cosell_runtime::{CredentialSource, Runtime, Settings, SettingsError, StoreSource};
 use cosell_sim::{Sim, SimConfig};
@@ -96,6 +98,54 @@ fn crm_settings_are_checked_at_start() {
     assert!(Settings::from_lookup(lookup(&bad)).is_err());
 }
 
+#[test]
+fn every_functions_settings_are_read_here_once() {
+    let defaults = Settings::from_lookup(lookup(MINIMAL)).unwrap();
+    assert_eq!(defaults.crm, cosell_mapping::CrmConfig::default());
+    assert_eq!(
+        defaults.verifier.cert_hosts,
+        [cosell_partner_center::webhook::DEFAULT_CERT_HOST]
+    );
+    assert_eq!(defaults.webhook_header, "x-cosell-key");
+    assert_eq!(defaults.reconcile.overlap, Duration::from_secs(300));
+
+    let mut given = MINIMAL.to_vec();
+    given.extend([
+        ("COSELL_SHOW_CHECKMARK", "false"),
+        ("COSELL_DEAL_VALUE_COLUMN", "new_dealvalue"),
+        ("COSELL_RETRY_MAX_ATTEMPTS", "5"),
+        ("COSELL_RECONCILE_OVERLAP_SECS", "120"),
+        ("COSELL_DATAVERSE_WEBHOOK_HEADER", "X-Dv-Key"),
+        ("COSELL_RECONCILE_SCHEDULE", "rate(30 minutes)"),
+    ]);
+    let settings = Settings::from_lookup(lookup(&given)).unwrap();
+    assert!(!settings.crm.check_mark_in_name);
+    assert_eq!(settings.crm.deal_value_column, "new_dealvalue");
+    // One retry schedule for both directions.
+    assert_eq!(settings.inbound.backoff.max_attempts, 5);
+    assert_eq!(settings.outbound.backoff.max_attempts, 5);
+    assert_eq!(settings.reconcile.overlap, Duration::from_secs(120));
+    assert_eq!(settings.reconcile.interval, Some(Duration::from_secs(1800)));
+    assert_eq!(settings.webhook_header, "x-dv-key");
+}
+
+#[test]
+fn a_functions_setting_that_cannot_be_used_is_named() {
+    for (name, value) in [
+        ("COSELL_SHOW_CHECKMARK", "yes please"),
+        ("COSELL_COUNTRY_COLUMN", "address1 country"),
+        ("COSELL_WEBHOOK_TRUST_ROOTS", "/no/such/roots.pem"),
+        ("COSELL_RECONCILE_OVERLAP_SECS", "five minutes"),
+        ("COSELL_RETRY_BASE_SECS", "-1"),
+        ("COSELL_DATAVERSE_WEBHOOK_HEADER", "bad header"),
+    ] {
+        let mut bad = MINIMAL.to_vec();
+        bad.push((name, value));
+        let error = Settings::from_lookup(lookup(&bad)).unwrap_err();
+        assert!(error.to_string().contains(name), "{name}: {error}");
+    }
+}
+
 #[tokio::test]
 async fn a_runtime_from_settings_reaches_both_simulated_services() {
     let sim = Sim::start(SimConfig::default()).await.unwrap();
@@ -141,4 +191,14 @@ async fn a_runtime_from_settings_reaches_both_simulated_services() {
         .unwrap();
     assert!(accounts.records.is_empty());
     assert!(runtime.store.cursor("nothing").await.unwrap().is_none());
+
+    // One use case per direction, shared by whoever asks: the webhooks and the jobs never sync
+    // one record with two caches.
+    let jobs = runtime.jobs();
+    assert!(Arc::ptr_eq(&runtime.inbound_sync(), &jobs.inbound));
+    assert!(Arc::ptr_eq(&runtime.outbound_sync(), &jobs.outbound));
+    assert!(
+        jobs.schema.is_some(),
+        "the sweep refreshes the metadata cache"
+    );
 }

@@ -8,7 +8,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use cosell_dataverse::DataverseClient;
 use cosell_mapping::CrmConfig;
 use cosell_partner_center::PartnerCenter;
@@ -17,11 +16,10 @@ use cosell_sim::partner_center::PcConfig;
 use cosell_sim::partner_center::webhooks::DeliveryState;
 use cosell_store::{RetryItem, SqliteStore, SyncStore};
 use cosell_sync::outbound::feed::PollReport;
-use cosell_sync::{OutboundSettings, Synced};
+use cosell_sync::{OutboundSettings, OutboundSync, Synced};
 use cosell_transport::Secret;
 use http::header::HeaderName;
-use http::{HeaderMap, Method};
-use outbound_sync::{App, Settings, webhook_answer};
+use outbound_sync::App;
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -100,31 +98,26 @@ impl Stack {
         let (dataverse, partner_center) = sim::clients(&sim, sim::http(3));
 
         let store = Arc::new(SqliteStore::in_memory().expect("sqlite store"));
-        let settings_crm = crm.clone();
-        let settings = Settings {
-            crm,
-            outbound: outbound_settings(),
-            webhook_key: Some(Secret::new(KEY)),
-            webhook_header: HeaderName::from_static(HEADER),
-            application_user: Some(sim.state.dv.config().application_user_id),
-        };
-        let app = Arc::new(App::new(
-            settings,
+        let sync = OutboundSync::new(
             store.clone(),
             Arc::new(partner_center.clone()),
             Arc::new(dataverse.clone()),
-        ));
+            crm.clone(),
+            outbound_settings(),
+        );
+        let key = Some(Secret::new(KEY));
+        let app = App::over(Arc::new(sync), key, HeaderName::from_static(HEADER))
+            .with_application_user(sim.state.dv.config().application_user_id);
+        let app = Arc::new(app);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/dataverse", listener.local_addr().unwrap());
-        let router = axum::Router::new()
-            .route("/dataverse", axum::routing::any(serve))
-            .with_state(app.clone());
+        let router =
+            axum::Router::new().nest_service("/dataverse", outbound_sync::router(app.clone()));
         let mut servers = vec![tokio::spawn(async move {
             axum::serve(listener, router).await.unwrap();
         })];
 
         let inbound = if inbound {
-            let crm = settings_crm.clone();
             let ingress = stack::ingress(&sim, store.clone(), &partner_center, &dataverse, crm);
             let ingress = ingress.await;
             servers.push(ingress.server);
@@ -187,17 +180,6 @@ impl Stack {
             cosell_sync::InboundSettings::default(),
         ))
     }
-}
-
-async fn serve(
-    axum::extract::State(app): axum::extract::State<Arc<App>>,
-    method: Method,
-    headers: HeaderMap,
-    axum::extract::RawQuery(query): axum::extract::RawQuery,
-    body: Bytes,
-) -> (http::StatusCode, String) {
-    let answer = webhook_answer(&app, &method, &headers, query.as_deref(), body).await;
-    (answer.status, answer.text)
 }
 
 /// A seller's opportunity, as the test seeds it.
@@ -411,15 +393,7 @@ impl Stack {
 
     /// The outbound function on this stack's store and clients, started with no webhook key.
     pub fn app_without_key(&self) -> App {
-        App::new(
-            Settings {
-                webhook_key: None,
-                ..Settings::from_lookup(|_| None).unwrap()
-            },
-            self.store.clone(),
-            Arc::new(self.partner_center.clone()),
-            Arc::new(self.dataverse.clone()),
-        )
+        App::over(self.app.sync.clone(), None, HeaderName::from_static(HEADER))
     }
 
     /// A Dataverse webhook call with this context and the key.

@@ -6,12 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cosell_mapping::CrmConfig;
+use cosell_runtime::Jobs;
 use cosell_store::{RetryItem, SyncStore};
 use cosell_sync::backoff::{Backoff, Jitter};
 use cosell_sync::{
     InboundSettings, InboundSync, OutboundSettings, OutboundSync, ReconcileSettings, RetrySettings,
 };
-use retry_scheduler::App;
 
 #[path = "../../../webhook-ingress/tests/common/mod.rs"]
 pub mod ingress;
@@ -29,7 +29,7 @@ pub fn backoff(max_attempts: u32) -> Backoff {
 }
 
 /// The retry-scheduler's two jobs over `stack`'s store and clients, with `crm` settings.
-pub fn scheduler(stack: &Stack, crm: CrmConfig, backoff: Backoff) -> App {
+pub fn scheduler(stack: &Stack, crm: CrmConfig, backoff: Backoff) -> Jobs {
     scheduler_with(stack, crm, backoff, RetrySettings::default())
 }
 
@@ -39,7 +39,7 @@ pub fn scheduler_with(
     crm: CrmConfig,
     backoff: Backoff,
     retry: RetrySettings,
-) -> App {
+) -> Jobs {
     scheduler_sweeping(stack, crm, backoff, retry, ReconcileSettings::default())
 }
 
@@ -50,7 +50,7 @@ pub fn scheduler_sweeping(
     backoff: Backoff,
     retry: RetrySettings,
     reconcile: ReconcileSettings,
-) -> App {
+) -> Jobs {
     let store: Arc<dyn SyncStore> = stack.store.clone();
     let partner_center = Arc::new(stack.partner_center.clone());
     let dataverse = Arc::new(stack.dataverse.clone());
@@ -77,7 +77,7 @@ pub fn scheduler_sweeping(
             ..OutboundSettings::default()
         },
     ));
-    App::from_parts(store, inbound, outbound, partner_center, retry, reconcile)
+    Jobs::new(store, inbound, outbound, partner_center, retry, reconcile)
 }
 
 /// Seeds the Fabrikam co-sell referral (fires `referral-created`); its id.

@@ -9,8 +9,9 @@ use cosell_mapping::CrmConfig;
 use cosell_partner_center::PartnerCenter;
 use cosell_sim::Sim;
 use cosell_store::{SqliteStore, SyncStore};
+use cosell_testkit::stack::IngressSettings;
 use serde_json::{Map, Value, json};
-use webhook_ingress::{App, Settings};
+use webhook_ingress::App;
 
 pub use cosell_testkit::sim::{self};
 pub use cosell_testkit::stack::{self, http, object};
@@ -24,7 +25,7 @@ pub struct Stack {
     pub url: String,
     pub dataverse: DataverseClient,
     pub partner_center: PartnerCenter,
-    pub settings: Settings,
+    pub settings: IngressSettings,
     server: tokio::task::JoinHandle<()>,
 }
 
@@ -70,13 +71,8 @@ impl Stack {
     /// Another app over the same services but its own store, as after a crash that lost a write
     /// to the store.
     pub fn app_with_store(&self, store: Arc<dyn SyncStore>) -> App {
-        App::new(
-            self.settings.clone(),
-            store,
-            Arc::new(self.partner_center.clone()),
-            Arc::new(self.dataverse.clone()),
-        )
-        .expect("app")
+        self.settings
+            .app(store, &self.partner_center, &self.dataverse)
     }
 
     /// Points Partner Center's webhook at nowhere: a test then hands events to the handler

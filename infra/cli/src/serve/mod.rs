@@ -23,7 +23,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use cosell_host::{Apps, Leases, Schedules};
 use cosell_partner_center::PartnerCenter;
-use cosell_store::{StoreError, SyncStore};
+use cosell_store::StoreError;
 use cosell_sync::outbound::CURSOR;
 use cosell_sync::{InboundSettings, RetrySettings};
 use tokio::sync::{broadcast, watch};
@@ -42,13 +42,10 @@ pub const DEFAULT_RETRY_INTERVAL: Duration = Duration::from_secs(60);
 /// The reconciliation sweep runs this often unless `COSELL_RECONCILE_INTERVAL` says otherwise.
 pub const DEFAULT_RECONCILE_INTERVAL: Duration = Duration::from_secs(15 * 60);
 
-/// What the routes and the schedules share.
+/// What the routes and the schedules share: the three functions' apps (the jobs over the same
+/// use cases as the webhooks), and who hears of each sync.
 pub struct Services {
-    pub inbound: webhook_ingress::App,
-    pub outbound: outbound_sync::App,
-    /// retry-scheduler's two jobs, over the same use cases as the webhooks.
-    pub jobs: retry_scheduler::App,
-    pub store: Arc<dyn SyncStore>,
+    pub apps: Apps,
     events: broadcast::Sender<SyncEvent>,
 }
 
@@ -69,7 +66,7 @@ impl Services {
 
     /// One read of the store.
     pub async fn store_reachable(&self) -> Result<(), StoreError> {
-        self.store.cursor(CURSOR).await.map(|_| ())
+        self.apps.store.cursor(CURSOR).await.map(|_| ())
     }
 }
 
@@ -92,7 +89,6 @@ impl Server {
         listener: tokio::net::TcpListener,
         events: broadcast::Sender<SyncEvent>,
     ) -> anyhow::Result<Server> {
-        let lookup = config.lookup();
         let intervals = schedules::Intervals {
             poll: config.duration(keys::POLL_INTERVAL, DEFAULT_POLL_INTERVAL)?,
             retries: config.duration(keys::RETRY_INTERVAL, DEFAULT_RETRY_INTERVAL)?,
@@ -109,20 +105,14 @@ impl Server {
             .map(|_| config.duration(keys::HTTP_TIMEOUT, Duration::ZERO))
             .transpose()?;
         let schedules = Schedules { leases, intervals };
-        let apps = Apps::start(&lookup, runtime_settings, Some(schedules)).await?;
+        let apps = Apps::start(runtime_settings, Some(schedules)).await?;
         if !apps.outbound.webhook_enabled() {
             tracing::info!(
                 "no dataverse.webhook_key in the credentials: POST /webhooks/dataverse answers 404; the poll alone syncs"
             );
         }
-        let partner_center = apps.partner_center;
-        let services = Arc::new(Services {
-            inbound: apps.inbound,
-            outbound: apps.outbound,
-            jobs: apps.jobs,
-            store: apps.store,
-            events,
-        });
+        let partner_center = apps.partner_center.clone();
+        let services = Arc::new(Services { apps, events });
 
         let addr = listener.local_addr()?;
         let (stop, stopped) = watch::channel(false);

@@ -57,7 +57,7 @@ pub fn jobs(services: &Arc<Services>, intervals: Intervals) -> Vec<Job> {
         Job::new("outbound-poll", intervals.poll, move |now| {
             let services = poll.clone();
             async move {
-                let report = outbound_sync::poll(&services.outbound, now).await?;
+                let report = outbound_sync::poll(&services.apps.outbound, now).await?;
                 // Each sync's own time: a poll syncs several at once.
                 for ((id, synced), latency) in report.synced.iter().zip(&report.latencies) {
                     if let Some(event) = SyncEvent::outbound(*id, synced, *latency) {
@@ -71,7 +71,7 @@ pub fn jobs(services: &Arc<Services>, intervals: Intervals) -> Vec<Job> {
         Job::new("retries", intervals.retries, move |now| {
             let services = retries.clone();
             async move {
-                let report = services.jobs.retries.run(now).await?;
+                let report = services.apps.jobs.retries.run(now).await?;
                 for ((id, redone), latency) in report.redone.iter().zip(&report.latencies) {
                     if let Some(event) = SyncEvent::redone(id, redone, *latency) {
                         services.emit(event);
@@ -85,7 +85,7 @@ pub fn jobs(services: &Arc<Services>, intervals: Intervals) -> Vec<Job> {
             let services = sweep.clone();
             async move {
                 let started = Instant::now();
-                let report = services.jobs.reconciler.sweep(now).await?;
+                let report = services.apps.jobs.reconciler.sweep(now).await?;
                 let latency = started.elapsed();
                 for (_, handled) in &report.synced {
                     if let Some(event) = SyncEvent::inbound(handled, latency) {
