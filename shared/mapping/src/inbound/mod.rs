@@ -1,8 +1,9 @@
 //! Inbound: what a Partner Center referral becomes in Dynamics 365, as a [`InboundPlan`].
 //!
 //! [`plan`] is pure: a referral and the settings in, a plan out (or every reason the referral
-//! cannot be written). The use case in `cosell-sync` carries the plan out: it matches the account
-//! and contact, looks the currency up, and writes the rows in one change set.
+//! cannot be written). The use case in `cosell-sync` learns what the plan cannot know — the
+//! account and contact matched, the currency's row, the owner — and [`rows`] turns the plan and
+//! those facts into the rows ready to write, which the use case sends in one change set.
 //!
 //! | referral | Dataverse |
 //! |---|---|
@@ -26,6 +27,7 @@ pub mod ids;
 mod invalid;
 pub mod normalise;
 mod plan;
+pub mod rows;
 pub mod status;
 
 use uuid::Uuid;
@@ -34,6 +36,7 @@ pub use crate::audit::line as audit_line;
 pub use ids::record_id;
 pub use invalid::{InvalidReferral, ReferralProblem};
 pub use plan::plan;
+pub use rows::{Closing, CustomerMatch, Existing, NewRecord, RowWrite, Rows};
 pub use status::{StatusAction, hash_says_closed};
 
 use crate::category::Category;
@@ -145,6 +148,14 @@ impl RecordPlan {
             Self::Lead { row } => row.id,
         }
         .unwrap_or_default()
+    }
+
+    /// The table's logical name: `opportunity`, `lead`.
+    pub fn logical_name(&self) -> &'static str {
+        match self {
+            Self::Opportunity { .. } => "opportunity",
+            Self::Lead { .. } => "lead",
+        }
     }
 
     pub fn entity_set(&self) -> &'static str {

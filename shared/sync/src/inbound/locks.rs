@@ -17,13 +17,13 @@ use crate::record::lock::{DealLock, Taken};
 const RELOCKS: usize = 3;
 
 /// What a referral naming one of our opportunities, with no link, syncs against.
-pub(super) enum Named {
+pub(super) enum NamedOpportunity {
     /// The opportunity is linked to another referral (co-sell's connected referral for
     /// Microsoft names the same opportunity): nothing to sync.
-    Elsewhere { reason: String },
-    /// Both leases held, the link read again under them; and the deal the opportunity's create
-    /// under way posted, if one is.
-    Held {
+    LinkedElsewhere { reason: String },
+    /// Ours: both leases held, the link read again under them; and the deal the opportunity's
+    /// create under way posted, if one is.
+    Ours {
         link: Option<Box<Link>>,
         posted: Option<cosell_mapping::deal::DealState>,
     },
@@ -40,7 +40,7 @@ impl InboundSync {
         self.sync_under_lock(referral_id, false, now).await
     }
 
-    /// [`Self::sync_referral`], or with `resync` a mapping re-sync (see `Loaded::resync`).
+    /// [`Self::sync_referral`], or with `resync` a mapping re-sync (see `Planned::resync`).
     pub(super) async fn sync_under_lock(
         &self,
         referral_id: &str,
@@ -109,7 +109,7 @@ impl InboundSync {
         lock: &mut DealLock<'_>,
         referral_id: &str,
         opportunity: Uuid,
-    ) -> Result<Named, Failure> {
+    ) -> Result<NamedOpportunity, Failure> {
         let store = |e| Failure::new(InboundError::Store(e), None);
         let deal = WorkKey::Outbound(opportunity);
         if lock.take(deal.clone()).await.map_err(locked)? == Taken::Retaken {
@@ -125,7 +125,7 @@ impl InboundSync {
                 "referral {referral_id} names opportunity {opportunity}, which is linked to referral {}",
                 other.referral_id
             );
-            return Ok(Named::Elsewhere { reason });
+            return Ok(NamedOpportunity::LinkedElsewhere { reason });
         }
         let link = self
             .store
@@ -150,7 +150,7 @@ impl InboundSync {
         }
         let posted = intent.and_then(|i| i.posted);
         let link = link.map(Box::new);
-        Ok(Named::Held { link, posted })
+        Ok(NamedOpportunity::Ours { link, posted })
     }
 }
 

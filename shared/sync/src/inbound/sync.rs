@@ -1,6 +1,8 @@
 //! One referral's sync under its leases, top to bottom: load (link, referral, plan) → skip when
 //! nothing changed → write the record → record the link.
 
+use std::ops::ControlFlow;
+
 use cosell_mapping::deal::{DealState, DealStatus};
 use cosell_mapping::inbound::{self, InboundPlan, RecordPlan};
 use cosell_mapping::{Direction, Referral, Status, Substatus};
@@ -8,8 +10,8 @@ use cosell_store::{CrmKind, Link};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::locks::Named;
-use super::write::Written;
+use super::locks::NamedOpportunity;
+use super::write::RecordWritten;
 use super::{Failure, Handled, InboundError, InboundSync, RecordRef};
 use crate::alerts::{Alert, Event};
 use crate::link::{DealLink, put_link};
@@ -17,7 +19,7 @@ use crate::record::WorkKey;
 use crate::record::lock::DealLock;
 
 /// A referral read and planned under its leases.
-pub(super) struct Loaded {
+pub(super) struct Planned {
     pub referral_id: String,
     pub link: Option<Link>,
     pub referral: Referral,
@@ -30,7 +32,7 @@ pub(super) struct Loaded {
     pub resync: bool,
 }
 
-impl Loaded {
+impl Planned {
     pub fn kind(&self) -> CrmKind {
         match self.plan.record {
             RecordPlan::Opportunity { .. } => CrmKind::Opportunity,
@@ -100,18 +102,18 @@ impl InboundSync {
         now: OffsetDateTime,
     ) -> Result<Handled, Failure> {
         let link = self.lock_linked(lock, referral_id).await?;
-        let mut loaded = match self.load(lock, referral_id, link).await? {
-            Ok(loaded) => Loaded { resync, ..loaded },
-            Err(handled) => return Ok(handled),
+        let mut planned = match self.load(lock, referral_id, link).await? {
+            ControlFlow::Continue(planned) => Planned { resync, ..planned },
+            ControlFlow::Break(handled) => return Ok(handled),
         };
-        loaded.defer_mapped_to_newer(self.config.mapping.version);
-        if let Some(handled) = skip(&loaded) {
+        planned.defer_mapped_to_newer(self.config.mapping.version);
+        if let Some(handled) = skip(&planned) {
             return Ok(handled);
         }
-        let written = self.write(&loaded, now).await?;
-        let referral = loaded.referral.clone();
-        let before = loaded.agreed().and_then(|deal| deal.status);
-        let handled = self.record_link(loaded, written, now).await?;
+        let written = self.write(&planned, now).await?;
+        let referral = planned.referral.clone();
+        let before = planned.agreed().and_then(|deal| deal.status);
+        let handled = self.record_link(planned, written, now).await?;
         self.after_write(&handled, &referral, before, now).await;
         Ok(handled)
     }
@@ -164,49 +166,49 @@ impl InboundSync {
     }
 
     /// The referral and its plan; a referral naming one of our opportunities with no link is
-    /// loaded under that opportunity's lease too (or `Err(handled)` when it is not ours to sync).
+    /// planned under that opportunity's lease too (or `Break(handled)` when it is not ours to sync).
     async fn load(
         &self,
         lock: &mut DealLock<'_>,
         referral_id: &str,
         link: Option<Link>,
-    ) -> Result<Result<Loaded, Handled>, Failure> {
-        let mut loaded = match self.read_and_plan(referral_id, link).await? {
-            Ok(loaded) => loaded,
-            Err(handled) => return Ok(Err(handled)),
+    ) -> Result<ControlFlow<Handled, Planned>, Failure> {
+        let mut planned = match self.read_and_plan(referral_id, link).await? {
+            ControlFlow::Continue(planned) => planned,
+            ControlFlow::Break(handled) => return Ok(ControlFlow::Break(handled)),
         };
-        let Some(opportunity) = loaded.plan.external_record.filter(|o| {
-            loaded.link.is_none()
-                && loaded.kind() == CrmKind::Opportunity
+        let Some(opportunity) = planned.plan.external_record.filter(|o| {
+            planned.link.is_none()
+                && planned.kind() == CrmKind::Opportunity
                 && !lock.holds(&WorkKey::Outbound(*o))
         }) else {
-            return Ok(Ok(loaded));
+            return Ok(ControlFlow::Continue(planned));
         };
         match self.lock_named(lock, referral_id, opportunity).await? {
-            Named::Elsewhere { reason } => {
+            NamedOpportunity::LinkedElsewhere { reason } => {
                 tracing::info!(%reason, "webhook event ignored");
-                Ok(Err(Handled::Ignored { reason }))
+                Ok(ControlFlow::Break(Handled::Ignored { reason }))
             }
             // A link appeared while the leases were taken again (a create finished and sent
             // meanwhile): the referral is read again.
-            Named::Held {
+            NamedOpportunity::Ours {
                 link: Some(link), ..
             } => self.read_and_plan(referral_id, Some(*link)).await,
             // Read before the opportunity's lease was taken, the referral is still current:
             // only a linked opportunity is updated outbound.
-            Named::Held { link: None, posted } => {
-                loaded.posted = posted;
-                Ok(Ok(loaded))
+            NamedOpportunity::Ours { link: None, posted } => {
+                planned.posted = posted;
+                Ok(ControlFlow::Continue(planned))
             }
         }
     }
 
-    /// The referral and its plan, or `Err(Ignored)` when the mapping leaves its kind out.
+    /// The referral and its plan, or `Break(Ignored)` when the mapping leaves its kind out.
     async fn read_and_plan(
         &self,
         referral_id: &str,
         link: Option<Link>,
-    ) -> Result<Result<Loaded, Handled>, Failure> {
+    ) -> Result<ControlFlow<Handled, Planned>, Failure> {
         let linked = link.as_ref().and_then(|l| {
             Some(RecordRef {
                 kind: l.crm_kind,
@@ -221,11 +223,11 @@ impl InboundSync {
             .map_err(|e| Failure::new(InboundError::Referral(e), linked.clone()))?;
         if let Some(reason) = inbound::left_out(&referral, &self.config) {
             tracing::info!(referral = %referral_id, %reason, "referral left out");
-            return Ok(Err(Handled::Ignored { reason }));
+            return Ok(ControlFlow::Break(Handled::Ignored { reason }));
         }
         let plan = inbound::plan(&referral, &self.config)
             .map_err(|e| Failure::new(InboundError::Invalid(e), linked))?;
-        Ok(Ok(Loaded {
+        Ok(ControlFlow::Continue(Planned {
             referral_id: referral_id.to_owned(),
             link,
             referral,
@@ -239,18 +241,18 @@ impl InboundSync {
     /// the outbound change feed sees this write as already sent (no ping-pong).
     async fn record_link(
         &self,
-        loaded: Loaded,
-        written: Written,
+        planned: Planned,
+        written: RecordWritten,
         now: OffsetDateTime,
     ) -> Result<Handled, Failure> {
-        let kind = loaded.kind();
-        let Loaded {
+        let kind = planned.kind();
+        let Planned {
             referral_id,
             link,
             referral,
             plan,
             ..
-        } = loaded;
+        } = planned;
         let created = written.created;
         let mut next = link.unwrap_or_else(|| Link::new(&referral_id, kind, written.id));
         next.crm_id = written.id.to_string();
@@ -281,11 +283,14 @@ impl InboundSync {
 
 /// Nothing to write: the referral equals what was last written, or an earlier sync closed the
 /// record (a closed opportunity is not edited).
-fn skip(loaded: &Loaded) -> Option<Handled> {
-    let link = loaded.link.as_ref()?;
-    let referral_id = loaded.referral_id.clone();
+fn skip(planned: &Planned) -> Option<Handled> {
+    let link = planned.link.as_ref()?;
+    let referral_id = planned.referral_id.clone();
     let hash = link.inbound_hash.as_ref()?;
-    if loaded.plan.unchanged_since(hash, loaded.agreed().as_ref()) {
+    if planned
+        .plan
+        .unchanged_since(hash, planned.agreed().as_ref())
+    {
         tracing::info!(referral = %referral_id, "referral unchanged; nothing written");
         return Some(Handled::Unchanged { referral_id });
     }
