@@ -82,7 +82,7 @@ async fn agree(stack: &Stack, opportunity: Uuid) -> bool {
     let input = OutboundInput::from_expanded_row(&row, &config).unwrap();
     let referral: Referral =
         serde_json::from_value(stack.referral(&stack.referral_id_of(opportunity))).unwrap();
-    let crm = DealState::from_opportunity(&input);
+    let crm = input.deal();
     let pc = DealState::from_referral(&referral);
     if crm != pc {
         println!("CRM {crm:?}\nPC  {pc:?}");

@@ -13,7 +13,6 @@ use std::fmt;
 use uuid::Uuid;
 
 use crate::error::DataverseError;
-use crate::types::Id;
 
 /// A value inside a filter or a key.
 #[derive(Debug, Clone, PartialEq)]
@@ -132,12 +131,6 @@ impl From<f64> for Literal {
 impl From<Uuid> for Literal {
     fn from(id: Uuid) -> Self {
         Literal::Guid(id)
-    }
-}
-
-impl From<Id> for Literal {
-    fn from(id: Id) -> Self {
-        Literal::Guid(id.0)
     }
 }
 

@@ -199,6 +199,13 @@ impl Record {
     }
 }
 
+/// An id in a filter: `Filter::eq("accountid", Id(…))`.
+impl From<Id> for Literal {
+    fn from(id: Id) -> Self {
+        Literal::Guid(id.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

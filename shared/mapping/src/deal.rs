@@ -34,7 +34,6 @@ use crate::crm::{OpportunityState, OpportunityStatusReason};
 use crate::custom::{MappedValues, Mapping, Table};
 use crate::enums::{Direction, Status, Substatus};
 use crate::marks::base_name;
-use crate::outbound::OutboundInput;
 use crate::referral::Referral;
 
 /// Where a deal is, in terms both sides can express.
@@ -230,26 +229,6 @@ impl DealState {
             .collect()
     }
 
-    /// The deal as an opportunity (with its currency row) states it.
-    pub fn from_opportunity(input: &OutboundInput) -> Self {
-        let row = &input.opportunity;
-        Self {
-            name: row
-                .name
-                .as_deref()
-                .and_then(|name| text(Some(base_name(name)))),
-            deal_value: row.deal_value.map(|v| v.normalize()),
-            currency: code(input.currency_code.as_deref()),
-            close_date: row.estimated_close_date,
-            notes: text(row.description.as_deref()),
-            visible: row.visible.unwrap_or(false),
-            status: DealStatus::of_opportunity(row.state, row.status_reason),
-            // The columns of the fields that go out, as the row holds them.
-            mapped: row.mapped.clone(),
-            mapping_version: None,
-        }
-    }
-
     /// Takes from `other` the fields a referral's JSON path carries (`/name`, `/details` or one
     /// of its members, `/consent`, `/status`): a change Partner Center did not take leaves them
     /// as it holds them.
@@ -328,7 +307,7 @@ impl DealState {
 }
 
 /// Trimmed text; empty reads as absent.
-fn text(value: Option<&str>) -> Option<String> {
+pub(crate) fn text(value: Option<&str>) -> Option<String> {
     value
         .map(str::trim)
         .filter(|v| !v.is_empty())
@@ -336,7 +315,7 @@ fn text(value: Option<&str>) -> Option<String> {
 }
 
 /// A code, trimmed and upper case.
-fn code(value: Option<&str>) -> Option<String> {
+pub(crate) fn code(value: Option<&str>) -> Option<String> {
     text(value).map(|v| v.to_ascii_uppercase())
 }
 

@@ -109,7 +109,7 @@ open_enum! {
 open_enum! {
     /// `inviteContext.assistanceRequestCode`, the "How can Microsoft help?" answer.
     /// In the CRM it is a choice column whose option values come from
-    /// [`crate::config::HelpOptions`].
+    /// [`crate::custom::HelpOptions`].
     AssistanceRequestCode {
         Unknown,
         GeneralOrOther,

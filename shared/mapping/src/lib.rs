@@ -45,11 +45,12 @@ pub mod status;
 pub mod timestamp;
 
 pub use category::Category;
-pub use config::{CoSellColumns, CrmConfig, HelpOptions, ServicesColumns, SolutionColumns};
+pub use config::{CoSellColumns, CrmConfig, ServicesColumns, SolutionColumns};
 pub use crm::{
     Account, Contact, CrmRow, Customer, Lead, LeadState, Opportunity, OpportunityState,
     OpportunityStatusReason,
 };
+pub use custom::HelpOptions;
 pub use deal::{DealState, DealStatus};
 pub use enums::{
     AssistanceRequestCode, Direction, Qualification, ReferralType, Status, Substatus, TargetType,

@@ -14,8 +14,8 @@ use serde_json::{Map, Value, json};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
+use crate::crm::ids::record_id;
 use crate::enums::{Direction, Status, Substatus};
-use crate::inbound::record_id;
 use crate::referral::Referral;
 
 /// The task table's entity set.

@@ -81,7 +81,7 @@ fn opportunity_written_for(referral: &Referral, config: &CrmConfig) -> OutboundI
 fn assert_round_trip(referral: &Referral, config: &CrmConfig) -> DealState {
     let input = opportunity_written_for(referral, config);
     let from_referral = DealState::from_referral(referral);
-    let from_opportunity = DealState::from_opportunity(&input);
+    let from_opportunity = input.deal();
     assert_eq!(from_opportunity, from_referral);
     assert_eq!(from_opportunity.hash(), from_referral.hash());
     from_referral
@@ -188,10 +188,10 @@ fn decimals_are_normalised_so_1000_and_1000_00_hash_equal() {
     input.opportunity.deal_value = Some(Decimal::from_str("1000.0000").unwrap());
     assert_eq!(
         DealState::from_referral(&referral).deal_value,
-        DealState::from_opportunity(&input).deal_value
+        input.deal().deal_value
     );
     assert_eq!(
-        serde_json::to_value(DealState::from_opportunity(&input)).unwrap()["deal_value"],
+        serde_json::to_value(input.deal()).unwrap()["deal_value"],
         "1000"
     );
 }
@@ -200,9 +200,9 @@ fn decimals_are_normalised_so_1000_and_1000_00_hash_equal() {
 fn names_compare_without_the_check_marks() {
     let mut input = OutboundInput::default();
     input.opportunity.name = Some("Fabrikam expansion ✔".into());
-    let with_mark = DealState::from_opportunity(&input);
+    let with_mark = input.deal();
     input.opportunity.name = Some("  Fabrikam expansion ✖ ".into());
-    let failed_mark = DealState::from_opportunity(&input);
+    let failed_mark = input.deal();
     let referral = referral(|v| v["name"] = json!("Fabrikam expansion"));
     let mut plain = DealState::from_referral(&referral);
     plain = DealState {

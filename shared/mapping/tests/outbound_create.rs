@@ -270,7 +270,7 @@ fn a_co_sell_opportunity_becomes_a_shared_referral_targeting_its_solutions() {
 
     // The agreed state is the CRM's deal, and the referral we send says the same once the
     // service has stamped it.
-    assert_eq!(plan.deal, DealState::from_opportunity(&input));
+    assert_eq!(plan.deal, input.deal());
     assert_eq!(plan.deal.hash(), DealState::from_referral(&as_read).hash());
     assert_eq!(plan.deal.status, Some(DealStatus::InProgress));
 }

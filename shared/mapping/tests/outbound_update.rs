@@ -48,10 +48,7 @@ fn set_status(row: &mut Map<String, Value>, state: i64, reason: i64) {
 fn the_untouched_opportunity_sends_nothing() {
     let current = current(|_| {});
     let input = opportunity(|_| {});
-    assert_eq!(
-        DealState::from_opportunity(&input),
-        DealState::from_referral(&current)
-    );
+    assert_eq!(input.deal(), DealState::from_referral(&current));
     for last in [None, Some(DealState::from_referral(&current))] {
         let plan = plan_update(&input, &current, last.as_ref(), &CrmConfig::default()).unwrap();
         assert!(plan.changes.is_empty(), "{:?}", plan.changes);
@@ -128,7 +125,7 @@ fn every_synced_field_has_its_path() {
             replace("/details/notes", Value::Null),
         ]
     );
-    assert_eq!(plan.deal, DealState::from_opportunity(&input));
+    assert_eq!(plan.deal, input.deal());
 }
 
 #[test]

@@ -11,9 +11,7 @@ use async_trait::async_trait;
 use cosell_transport::{ApiError, Http, Secret, TokenCache, TokenResponse, request_token};
 
 use crate::config::PartnerCenterConfig;
-use crate::error::Error;
-
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use crate::error::{BoxError, Error};
 
 /// Where a newly issued refresh token goes to survive a restart (a secret store, in production).
 #[async_trait]

@@ -6,9 +6,9 @@ use cosell_transport::{ApiError, Call, Http, Secret};
 use reqwest::header::{ACCEPT, HeaderValue};
 
 use crate::auth::{Audience, Auth, RefreshTokenSink};
-use crate::changes::Readings;
 use crate::config::PartnerCenterConfig;
 use crate::error::Error;
+use crate::reading::Readings;
 use crate::sign_in::SignIn;
 
 pub(crate) const SERVICE: &str = "partner-center";

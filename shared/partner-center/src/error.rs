@@ -7,7 +7,8 @@
 
 use cosell_transport::ApiError;
 
-use crate::auth::BoxError;
+/// Any error a caller's own code returns (a [`crate::RefreshTokenSink`]'s).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

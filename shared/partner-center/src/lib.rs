@@ -31,20 +31,23 @@ pub mod config;
 pub mod error;
 pub mod filter;
 pub mod listing;
+pub mod reading;
 pub mod referrals;
 pub mod sign_in;
 pub mod webhook;
 pub mod webhooks;
 
-pub use auth::{BoxError, RefreshTokenSink};
-pub use changes::{Changes, Reading, Resume, Stamp};
+pub use auth::RefreshTokenSink;
+pub use changes::{Changes, Resume};
 pub use client::PartnerCenter;
 pub use config::PartnerCenterConfig;
 pub use cosell_mapping::{Referral, ReferralPage};
 pub use cosell_transport::{ApiError, HttpConfig, RetryPolicy, Secret};
+pub use error::BoxError;
 pub use error::Error;
 pub use filter::{Field, Filter};
 pub use listing::{Listed, ListedPage, Unreadable};
+pub use reading::{Reading, Stamp};
 pub use referrals::{
     ListQuery, OrderBy, PATCHABLE, PatchOp, PatchOpKind, READ_ONLY, Versioned, patchable, writable,
 };

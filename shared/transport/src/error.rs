@@ -1,6 +1,6 @@
 use serde::Deserialize;
 
-use crate::http::Call;
+use crate::call::Call;
 
 /// What a call to a service can end in, with the call named so a log line says where.
 #[derive(Debug, thiserror::Error)]

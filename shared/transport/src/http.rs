@@ -3,20 +3,11 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
+use crate::call::Call;
 use crate::deadline;
 use crate::error::ApiError;
 use crate::limit::{Limiter, RateLimit};
 use crate::retry::{RetryPolicy, retry_after, retryable_status};
-
-/// One logical operation, named for errors and logs. `idempotent` says whether repeating it is
-/// harmless when we cannot tell if the first try reached the service (a timeout, a connection
-/// dropped after the request was written): reads and conditional writes are, a plain POST is not.
-#[derive(Debug, Clone, Copy)]
-pub struct Call {
-    pub service: &'static str,
-    pub operation: &'static str,
-    pub idempotent: bool,
-}
 
 #[derive(Debug, Clone)]
 pub struct HttpConfig {

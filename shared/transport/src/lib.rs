@@ -4,6 +4,7 @@
 //! backoff and full jitter, and hands back a typed [`ApiError`] carrying the service's own code
 //! and message for everything else.
 
+mod call;
 pub mod correlation;
 pub mod deadline;
 mod error;
@@ -14,8 +15,9 @@ mod secret;
 pub mod throttled;
 mod token;
 
+pub use call::Call;
 pub use error::ApiError;
-pub use http::{Call, Http, HttpConfig, read_json, read_text};
+pub use http::{Http, HttpConfig, read_json, read_text};
 pub use limit::RateLimit;
 pub use retry::RetryPolicy;
 pub use secret::Secret;

@@ -5,8 +5,9 @@ use serde::Deserialize;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+use crate::call::Call;
 use crate::error::ApiError;
-use crate::http::{Call, Http, read_json};
+use crate::http::{Http, read_json};
 use crate::secret::Secret;
 
 /// An OAuth2 token answer. A refresh-token grant may return a new refresh token, which the

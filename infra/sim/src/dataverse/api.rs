@@ -111,7 +111,7 @@ fn execute(state: &SimState, request: DvRequest, caller: Option<&str>) -> Respon
 
 /// The `systemuserid` the simulator gives a signed-in person.
 pub fn user_id(user: &str) -> Uuid {
-    super::plugins::stable_id(&format!("systemuser:{user}"))
+    super::ids::stable_id(&format!("systemuser:{user}"))
 }
 
 fn answer(
@@ -198,9 +198,9 @@ pub fn execute_one(
                     StatusCode::OK,
                     serde_json::json!({
                         "@odata.context": format!("{}/$metadata#Microsoft.Dynamics.CRM.WhoAmIResponse", ctx.api),
-                        "BusinessUnitId": super::plugins::stable_id("businessunit:root"),
+                        "BusinessUnitId": super::ids::stable_id("businessunit:root"),
                         "UserId": caller.map_or(ctx.config.application_user_id, user_id),
-                        "OrganizationId": super::plugins::stable_id("organization"),
+                        "OrganizationId": super::ids::stable_id("organization"),
                     }),
                 ),
                 None,

@@ -21,9 +21,9 @@ use uuid::Uuid;
 
 use super::error::{DvError, code};
 use super::odata::QueryOptions;
+use super::projection;
 use super::query::{self, MAX_PAGE_SIZE};
 use super::request::{Ctx, DvResponse};
-use super::rows;
 use super::store::Store;
 
 /// Whether a GET on a collection is a change-tracking request.
@@ -124,13 +124,19 @@ pub fn list(
     entries.truncate(page_size);
     let last = entries.last().map_or(after, |(v, _)| *v);
 
-    let context_set = query::context_of(set, options.select.as_deref());
+    let context_set = projection::context_of(set, options.select.as_deref());
     let mut value = Vec::with_capacity(entries.len());
     for (_, entry) in &entries {
         value.push(match entry {
             Entry::Row(id) => {
                 let row = store.get(set, id).expect("listed row exists");
-                Value::Object(rows::project(ctx, set, id, row, options.select.as_deref()))
+                Value::Object(projection::project(
+                    ctx,
+                    set,
+                    id,
+                    row,
+                    options.select.as_deref(),
+                ))
             }
             Entry::Deleted(id) => serde_json::json!({
                 "@odata.context": format!("{}/$metadata#{set}/$deletedEntity", ctx.api),

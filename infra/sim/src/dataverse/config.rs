@@ -322,7 +322,7 @@ impl Default for DvConfig {
             lenient: DvLenient::default(),
             plugin_requires_business_required: false,
             business_unit_read: Vec::new(),
-            application_user_id: super::plugins::stable_id("systemuser:application user"),
+            application_user_id: super::ids::stable_id("systemuser:application user"),
             customizers: Vec::new(),
         }
     }

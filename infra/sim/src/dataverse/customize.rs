@@ -245,7 +245,7 @@ pub fn seed_forms(config: &DvConfig, store: &mut Store) {
     if config.set_of_logical("opportunity").is_none() {
         return;
     }
-    let id = super::plugins::stable_id("systemform:opportunity:main");
+    let id = super::ids::stable_id("systemform:opportunity:main");
     let mut row = Map::new();
     row.insert("formid".into(), Value::String(id.to_string()));
     row.insert("name".into(), "Opportunity".into());

@@ -19,7 +19,7 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::config::DvConfig;
-use super::plugins::{filter_id, stable_id};
+use super::ids::{filter_id, stable_id};
 use super::store::{RowChange, Store};
 
 const ENTITY: &str = "Entity:http://schemas.microsoft.com/xrm/2011/Contracts";

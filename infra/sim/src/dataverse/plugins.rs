@@ -8,10 +8,9 @@
 //! a service endpoint's `authvalue` is write-only (`IsValidForRead` false), never answered.
 
 use serde_json::{Map, Value, json};
-use sha2::Digest;
-use uuid::Uuid;
 
 use super::config::DvConfig;
+use super::ids::{filter_id, message_id};
 use super::store::Store;
 
 /// The messages a step may be registered on.
@@ -25,22 +24,6 @@ const WRITE_ONLY: [(&str, &str); 1] = [("serviceendpoints", "authvalue")];
 /// Whether `column` of `set` is write-only.
 pub fn write_only(set: &str, column: &str) -> bool {
     WRITE_ONLY.iter().any(|(s, c)| *s == set && *c == column)
-}
-
-/// A stable id per name, so runs and restarts agree.
-pub fn stable_id(name: &str) -> Uuid {
-    let digest = sha2::Sha256::digest(name.as_bytes());
-    let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&digest[..16]);
-    uuid::Builder::from_random_bytes(bytes).into_uuid()
-}
-
-pub fn message_id(message: &str) -> Uuid {
-    stable_id(&format!("sdkmessage:{message}"))
-}
-
-pub fn filter_id(message: &str, table: &str) -> Uuid {
-    stable_id(&format!("sdkmessagefilter:{message}:{table}"))
 }
 
 /// Writes the messages and filters into a new store.

@@ -7,12 +7,11 @@ use uuid::Uuid;
 
 use super::error::{DvError, code};
 use super::odata::{self, EntityKey, QueryOptions, Resource};
+use super::projection::{LOOKUP_LOGICAL_NAME, context_of, expand_row, lookup_column, project};
 use super::request::{Ctx, DvRequest, DvResponse};
 use super::store::{Store, StoredRow};
 use super::values;
 
-/// The annotation Dataverse puts on a lookup value to say which table it points to.
-pub const LOOKUP_LOGICAL_NAME: &str = "Microsoft.Dynamics.CRM.lookuplogicalname";
 const ASSOCIATED_NAVIGATION: &str = "Microsoft.Dynamics.CRM.associatednavigationproperty";
 
 /// Where a key points: the existing row, or the id a create through this key would get.
@@ -79,14 +78,14 @@ pub fn read(
     };
     let row = store.get(set, &id).expect("located row exists");
     let mut body = project(ctx, set, &id, row, options.select.as_deref());
-    super::query::expand_row(ctx, store, set, &id, &row.data, &options.expand, &mut body)?;
+    expand_row(ctx, store, set, &id, &row.data, &options.expand, &mut body)?;
     let mut with_context = Map::new();
     with_context.insert(
         "@odata.context".into(),
         Value::String(format!(
             "{}/$metadata#{}/$entity",
             ctx.api,
-            super::query::context_of(set, options.select.as_deref())
+            context_of(set, options.select.as_deref())
         )),
     );
     with_context.extend(body);
@@ -350,7 +349,7 @@ fn written(
             Value::String(format!(
                 "{}/$metadata#{}/$entity",
                 ctx.api,
-                super::query::context_of(set, options.select.as_deref())
+                context_of(set, options.select.as_deref())
             )),
         );
         body.extend(project(ctx, set, id, row, options.select.as_deref()));
@@ -468,21 +467,6 @@ pub fn write_columns(
     Ok(columns)
 }
 
-/// `parentaccountid` → `_parentaccountid_value`; `customerid_account` → `_customerid_value`.
-pub fn lookup_column(ctx: &Ctx, navigation: &str) -> String {
-    let base = ctx
-        .config
-        .polymorphic_lookups
-        .iter()
-        .find(|p| {
-            navigation
-                .strip_prefix(p.as_str())
-                .is_some_and(|rest| rest.starts_with('_'))
-        })
-        .map_or(navigation, String::as_str);
-    format!("_{base}_value")
-}
-
 /// A reference to a row: `/accounts(<id>)`, `accounts(<id>)`, an absolute URL, an alternate
 /// key (`/accounts(accountnumber='A-1')`) or a change-set reference `$1`. The row must exist.
 pub fn resolve_reference(
@@ -526,45 +510,6 @@ pub fn relative_path(url: &str) -> String {
     percent_encoding::percent_decode_str(path)
         .decode_utf8_lossy()
         .into_owned()
-}
-
-/// The row as answered: `@odata.etag`, the primary key, the selected columns (null when
-/// unset), and lookup annotations only when `Prefer: odata.include-annotations` asks for them.
-pub fn project(
-    ctx: &Ctx,
-    set: &str,
-    id: &Uuid,
-    row: &StoredRow,
-    select: Option<&[String]>,
-) -> Map<String, Value> {
-    let mut out = Map::new();
-    out.insert("@odata.etag".into(), Value::String(row.etag()));
-    let wanted = |column: &str| select.is_none_or(|s| s.iter().any(|c| c == column));
-    for (name, value) in &row.data {
-        if super::plugins::write_only(set, name) {
-            continue;
-        }
-        match name.split_once('@') {
-            Some((column, annotation)) => {
-                if wanted(column) && ctx.prefer.shows_annotation(annotation) {
-                    out.insert(name.clone(), value.clone());
-                }
-            }
-            None => {
-                if wanted(name) {
-                    out.insert(name.clone(), value.clone());
-                }
-            }
-        }
-    }
-    if let Some(select) = select {
-        for column in select {
-            out.entry(column.clone()).or_insert(Value::Null);
-        }
-    }
-    let key = ctx.config.table(set).primary_key(set);
-    out.insert(key, Value::String(id.to_string()));
-    out
 }
 
 /// `2024-05-01T10:00:00Z`, as Dataverse writes date-times.

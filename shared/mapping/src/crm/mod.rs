@@ -14,6 +14,7 @@
 
 mod account;
 mod contact;
+pub mod ids;
 mod lead;
 mod opportunity;
 mod row;

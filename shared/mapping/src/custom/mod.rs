@@ -41,6 +41,7 @@ mod accounts;
 mod constant;
 pub mod country;
 pub mod field;
+mod help;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -50,6 +51,7 @@ pub use accounts::AccountRule;
 pub use constant::Constant;
 pub use country::Country;
 pub use field::{FieldMapping, Flow, MappedValues, Table};
+pub use help::HelpOptions;
 
 use crate::error::ConfigError;
 
@@ -249,12 +251,12 @@ impl Mapping {
     }
 
     /// The `help` entry as help options, or `None` when the document has none.
-    pub fn help_options(&self) -> Result<Option<crate::config::HelpOptions>, ConfigError> {
+    pub fn help_options(&self) -> Result<Option<HelpOptions>, ConfigError> {
         if self.help.is_empty() {
             return Ok(None);
         }
         let text: Vec<String> = self.help.iter().map(|(v, c)| format!("{v}={c}")).collect();
-        crate::config::HelpOptions::parse(&text.join(","))
+        HelpOptions::parse(&text.join(","))
             .map(Some)
             .map_err(|error| ConfigError::Mapping {
                 key: "mapping.help".into(),

@@ -19,11 +19,10 @@
 //! | `status`/`substatus` | see [`status`]; an *outgoing* referral (ours) that is still New leaves the status alone |
 //! | `externalReferenceId` of an outgoing referral | the record it was created from: updated, never duplicated |
 //!
-//! Rows created for a referral get deterministic ids ([`ids::record_id`]), so a retried create
+//! Rows created for a referral get deterministic ids ([`record_id`]), so a retried create
 //! lands on the same row. [`InboundPlan::hash`] covers exactly what is written (the audit line
 //! aside), so a referral that changed nowhere we look writes nothing.
 
-pub mod ids;
 mod invalid;
 pub mod normalise;
 mod plan;
@@ -33,7 +32,7 @@ pub mod status;
 use uuid::Uuid;
 
 pub use crate::audit::line as audit_line;
-pub use ids::record_id;
+pub use crate::crm::ids::record_id;
 pub use invalid::{InvalidReferral, ReferralProblem};
 pub use plan::plan;
 pub use rows::{Closing, CustomerMatch, Existing, NewRecord, RowWrite, Rows};

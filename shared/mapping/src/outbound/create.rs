@@ -50,7 +50,7 @@ pub fn plan_create(
 ) -> Result<CreatePlan, InvalidOpportunity> {
     let opportunity = &input.opportunity;
     let kind = DealKind::of(input);
-    let crm = DealState::from_opportunity(input);
+    let crm = input.deal();
     let mut problems = Vec::new();
 
     if crm.name.is_none() {

@@ -5,7 +5,9 @@ use serde_json::{Map, Value};
 
 use crate::config::CrmConfig;
 use crate::crm::{Account, Contact, CrmRow, Opportunity};
+use crate::deal::{self, DealState, DealStatus};
 use crate::error::MappingError;
+use crate::marks::base_name;
 
 /// `transactioncurrencyid`'s column holding the ISO 4217 code.
 const ISO_CURRENCY_CODE: &str = "isocurrencycode";
@@ -70,6 +72,26 @@ pub struct OutboundInput {
 }
 
 impl OutboundInput {
+    /// The deal as the opportunity (with its currency row) states it.
+    pub fn deal(&self) -> DealState {
+        let row = &self.opportunity;
+        DealState {
+            name: row
+                .name
+                .as_deref()
+                .and_then(|name| deal::text(Some(base_name(name)))),
+            deal_value: row.deal_value.map(|v| v.normalize()),
+            currency: deal::code(self.currency_code.as_deref()),
+            close_date: row.estimated_close_date,
+            notes: deal::text(row.description.as_deref()),
+            visible: row.visible.unwrap_or(false),
+            status: DealStatus::of_opportunity(row.state, row.status_reason),
+            // The columns of the fields that go out, as the row holds them.
+            mapped: row.mapped.clone(),
+            mapping_version: None,
+        }
+    }
+
     /// Reads the row the Web API returns for [`Self::select`] and [`Self::expand`]. A lookup
     /// whose `_<name>_value` was not selected is taken from the expanded row's key instead.
     pub fn from_expanded_row(

@@ -22,7 +22,7 @@ pub fn plan_update(
     last_agreed: Option<&DealState>,
     cfg: &CrmConfig,
 ) -> Result<UpdatePlan, InvalidOpportunity> {
-    let crm = DealState::from_opportunity(input);
+    let crm = input.deal();
     let now = DealState::from_referral(current);
     let base = last_agreed.map_or_else(|| now.clone(), DealState::normalised);
     let mut deal = now.clone();

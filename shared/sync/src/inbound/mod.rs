@@ -36,6 +36,7 @@ mod failure;
 mod locks;
 mod matching;
 mod park;
+mod planned;
 mod sync;
 mod write;
 

@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::matching::{self, AccountMatch};
-use super::sync::Planned;
+use super::planned::Planned;
 use super::{Failure, InboundError, InboundSync};
 use crate::respond::Waiting;
 

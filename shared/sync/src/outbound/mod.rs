@@ -53,7 +53,7 @@ use cosell_dataverse::{ETag, Record};
 use cosell_mapping::deal::DealState;
 use cosell_mapping::outbound::{DealKind, Expansions, OutboundInput};
 use cosell_mapping::{CrmConfig, CrmRow, Opportunity};
-use cosell_store::{Link, RetryState, SyncStore};
+use cosell_store::{Link, RetryItem, RetryState, SyncStore};
 use cosell_transport::correlation;
 use time::OffsetDateTime;
 use tracing::Instrument;
@@ -371,19 +371,14 @@ impl OutboundSync {
             tracing::debug!(opportunity = %id, "deal unchanged since last agreed; nothing sent");
             return Ok(Synced::Unchanged);
         }
-        let retry = self
-            .store
-            .retry(&WorkKey::Outbound(id).to_string())
-            .await
-            .map_err(|e| read.fail(e))?;
+        let retry = self.retry_of(&read).await?;
         if let Some(item) = &retry
             && OutboundWork::of(&item.payload).hash.as_deref() == Some(read.seen.as_str())
             && (item.state == RetryState::Dead || item.due_at > now)
         {
             tracing::info!(opportunity = %id, "unchanged since it was parked; waiting");
-            return Ok(Synced::Waiting {
-                retry_id: item.id.clone(),
-            });
+            let retry_id = item.id.clone();
+            return Ok(Synced::Waiting { retry_id });
         }
         let earlier = match (&link, &retry) {
             (Some(link), _) => link.audit.clone(),
@@ -403,6 +398,12 @@ impl OutboundSync {
             self.forget_retry(id).await;
         }
         Ok(synced)
+    }
+
+    /// The opportunity's parked work, if any.
+    async fn retry_of(&self, read: &Read) -> Result<Option<RetryItem>, Failure> {
+        let id = WorkKey::Outbound(read.id).to_string();
+        self.store.retry(&id).await.map_err(|e| read.fail(e))
     }
 
     /// The row as read with its related rows, or `None` when it no longer exists.
@@ -425,7 +426,7 @@ impl OutboundSync {
     fn interpret(&self, id: Uuid, record: &Record) -> Result<Read, Failure> {
         let input = OutboundInput::from_expanded_row(&record.row, &self.config)
             .map_err(|e| Failure::new(OutboundError::Mapping(e)))?;
-        let mut deal = DealState::from_opportunity(&input);
+        let mut deal = input.deal();
         if !deal.mapped.is_empty() {
             deal.mapping_version = Some(self.config.mapping.version);
         }
