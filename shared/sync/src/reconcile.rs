@@ -55,6 +55,29 @@ struct Pass {
     resume: Resume,
 }
 
+/// Where a sweep starts.
+struct Start {
+    /// The watermark's cursor, and the time it holds.
+    cursor: Option<Cursor>,
+    watermark: OffsetDateTime,
+    /// The unfinished pass's cursor, and the pass it holds.
+    kept: Option<Cursor>,
+    pass: Option<Pass>,
+}
+
+/// How a sweep's reading of its pass ended.
+struct PagesRead {
+    /// What the pass lists after, and when it began.
+    after: OffsetDateTime,
+    started: OffsetDateTime,
+    /// The newest change handled.
+    high: OffsetDateTime,
+    reading: Reading,
+    outcome: Result<(), SweepError>,
+    /// Where the pass goes on, when it stopped between pages (short of time, or a page failed).
+    stopped: Option<Resume>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReconcileSettings {
     /// How far before the watermark each sweep looks again.
@@ -185,8 +208,30 @@ impl Reconciler {
     }
 
     async fn sweep_locked(&self, now: OffsetDateTime) -> Result<SweepReport, SweepError> {
-        let overlap = self.settings.overlap;
+        let start = self.start(now).await?;
         let mut report = SweepReport::default();
+        let read = self.read_pages(&start, now, &mut report).await;
+        report.reading = Some(read.reading);
+        let high = self.advance_watermark(&start, &read, now).await?;
+        report.unfinished = self.keep_pass(&start, &read, now).await?;
+        report.watermark = Some(high);
+        tracing::info!(
+            listed = report.listed,
+            pages = report.pages,
+            reading = ?report.reading,
+            unfinished = ?report.unfinished,
+            unchanged = report.unchanged,
+            synced = report.synced.len(),
+            without_id = report.without_id,
+            watermark = %timestamp::format(high),
+            "reconciliation sweep done"
+        );
+        read.outcome.map(|()| report)
+    }
+
+    /// Where this sweep starts: the watermark (the first lookback without one) and the pass an
+    /// earlier run left unfinished, if any — an empty or unreadable one is no pass.
+    async fn start(&self, now: OffsetDateTime) -> Result<Start, SweepError> {
         let cursor = self.store.cursor(WATERMARK).await?;
         let watermark = match &cursor {
             Some(cursor) => timestamp::parse(&cursor.value)
@@ -194,25 +239,37 @@ impl Reconciler {
             None => now - self.settings.first_lookback,
         };
         let kept = self.store.cursor(PASS).await?;
-        // An empty or unreadable one is no pass: a new one starts.
-        let pass: Option<Pass> = kept
+        let pass = kept
             .as_ref()
             .and_then(|c| serde_json::from_str(&c.value).ok());
-        let (mut after, mut started) = pass
+        Ok(Start {
+            cursor,
+            watermark,
+            kept,
+            pass,
+        })
+    }
+
+    /// Reads the pass's pages, handling each, until the listing ends, a page fails, or the run
+    /// is short of time (every run reads at least one page, so a pass always gets further).
+    async fn read_pages(
+        &self,
+        start: &Start,
+        now: OffsetDateTime,
+        report: &mut SweepReport,
+    ) -> PagesRead {
+        let (watermark, overlap) = (start.watermark, self.settings.overlap);
+        let (mut after, mut started) = start
+            .pass
             .as_ref()
             .map_or((watermark - overlap, now), |p| (p.after, p.started));
-        let mut changes = self
-            .feed
-            .changes(Stamp::Updated, after, pass.map(|p| p.resume));
+        let resume = start.pass.as_ref().map(|p| p.resume.clone());
+        let mut changes = self.feed.changes(Stamp::Updated, after, resume);
         let mut resumed = changes.resume().is_some();
-        let mut high = watermark;
-        let mut outcome = Ok(());
-        // Where the next sweep goes on, when this one stops between pages.
-        let mut stopped = None;
+        let (mut high, mut outcome, mut stopped) = (watermark, Ok(()), None);
         let mut slowest = Duration::ZERO;
         loop {
             let before = changes.resume();
-            // Every run reads at least one page, so a pass always gets further.
             if report.pages > 0 && before.is_some() && self.short_of_time(slowest) {
                 stopped = before;
                 break;
@@ -229,74 +286,85 @@ impl Reconciler {
                     continue;
                 }
                 Err(error) => {
-                    outcome = Err(SweepError::List(error));
-                    stopped = before;
+                    (outcome, stopped) = (Err(SweepError::List(error)), before);
                     break;
                 }
             };
             resumed = false;
             report.pages += 1;
             report.listed += page.len();
-            let handled = self.handle_page(&page, watermark, now, &mut report).await;
+            let handled = self.handle_page(&page, watermark, now, report).await;
             slowest = slowest.max(page_started.elapsed());
             match handled {
                 Ok(newest) => high = high.max(newest.unwrap_or(high)),
                 Err(error) => {
-                    outcome = Err(error);
-                    stopped = before;
+                    (outcome, stopped) = (Err(error), before);
                     break;
                 }
             }
         }
-        report.reading = Some(changes.reading());
-        let done = outcome.is_ok() && stopped.is_none();
-        if done {
-            // Every page handled: a change stamped before the pass began (less the overlap)
-            // was listed, so the next pass need not look further back than that.
-            high = high.max(started - overlap);
-            if cursor.is_none() || high > watermark {
-                let next = Cursor {
-                    name: WATERMARK.to_owned(),
-                    value: timestamp::format(high),
-                    updated_at: now,
-                    version: cursor.as_ref().map_or(0, |c| c.version),
-                };
-                self.store.put_cursor(&next).await?;
-            }
-        } else {
-            high = watermark;
-        }
-        let keep = stopped.map(|resume| Pass {
+        PagesRead {
             after,
             started,
-            resume,
-        });
-        report.unfinished = keep.as_ref().map(|p| p.resume.pages);
-        if keep.is_some() || kept.as_ref().is_some_and(|c| !c.value.is_empty()) {
+            high,
+            reading: changes.reading(),
+            outcome,
+            stopped,
+        }
+    }
+
+    /// Moves the watermark once every page of the pass was handled: a change stamped before the
+    /// pass began (less the overlap) was listed, so the next pass need not look further back.
+    /// The watermark the sweep ends at.
+    async fn advance_watermark(
+        &self,
+        start: &Start,
+        read: &PagesRead,
+        now: OffsetDateTime,
+    ) -> Result<OffsetDateTime, SweepError> {
+        if read.outcome.is_err() || read.stopped.is_some() {
+            return Ok(start.watermark);
+        }
+        let high = read.high.max(read.started - self.settings.overlap);
+        if start.cursor.is_none() || high > start.watermark {
             let next = Cursor {
-                name: PASS.to_owned(),
-                value: keep
-                    .as_ref()
-                    .map(|p| serde_json::to_string(p).expect("a pass serializes"))
-                    .unwrap_or_default(),
+                name: WATERMARK.to_owned(),
+                value: timestamp::format(high),
                 updated_at: now,
-                version: kept.as_ref().map_or(0, |c| c.version),
+                version: start.cursor.as_ref().map_or(0, |c| c.version),
             };
             self.store.put_cursor(&next).await?;
         }
-        report.watermark = Some(high);
-        tracing::info!(
-            listed = report.listed,
-            pages = report.pages,
-            reading = ?report.reading,
-            unfinished = ?report.unfinished,
-            unchanged = report.unchanged,
-            synced = report.synced.len(),
-            without_id = report.without_id,
-            watermark = %timestamp::format(high),
-            "reconciliation sweep done"
-        );
-        outcome.map(|()| report)
+        Ok(high)
+    }
+
+    /// Keeps where an unfinished pass goes on (or clears a finished one's); the pages it has
+    /// read so far, when unfinished.
+    async fn keep_pass(
+        &self,
+        start: &Start,
+        read: &PagesRead,
+        now: OffsetDateTime,
+    ) -> Result<Option<usize>, SweepError> {
+        let keep = read.stopped.clone().map(|resume| Pass {
+            after: read.after,
+            started: read.started,
+            resume,
+        });
+        let kept = start.kept.as_ref();
+        if keep.is_some() || kept.is_some_and(|c| !c.value.is_empty()) {
+            let value = keep
+                .as_ref()
+                .map(|p| serde_json::to_string(p).expect("a pass serializes"));
+            let next = Cursor {
+                name: PASS.to_owned(),
+                value: value.unwrap_or_default(),
+                updated_at: now,
+                version: kept.map_or(0, |c| c.version),
+            };
+            self.store.put_cursor(&next).await?;
+        }
+        Ok(keep.map(|p| p.resume.pages))
     }
 
     /// Whether the run's deadline is too near for another page, the slowest so far having taken

@@ -58,8 +58,33 @@ pub async fn deliver(
     backoff: &Backoff,
     now: OffsetDateTime,
 ) -> Result<Vec<(String, Delivered)>, StoreError> {
-    let mut by_channel: BTreeMap<String, Vec<(WorkKey, RetryItem, Alert)>> = BTreeMap::new();
     let mut done = Vec::new();
+    for (name, mut queued) in by_channel(store, items).await? {
+        // Past this run's post: due again a minute on, so work due before then comes first.
+        for (_, item, _) in queued.split_off(queued.len().min(PER_POST)) {
+            let later = RetryItem {
+                due_at: now + LATER,
+                ..item
+            };
+            store.put_retry(&later).await?;
+            done.push((later.id, Delivered::Later));
+        }
+        let channel = channels.iter().find(|c| c.name() == name);
+        let posted = post(store, channel, &name, queued, backoff, now).await?;
+        done.extend(posted);
+    }
+    Ok(done)
+}
+
+/// An alert waiting to go out: its work key, its item, and the alert the item holds.
+type Queued = (WorkKey, RetryItem, Alert);
+
+/// The due alert items by channel, in order; an unreadable one is dropped.
+async fn by_channel(
+    store: &dyn SyncStore,
+    items: Vec<RetryItem>,
+) -> Result<BTreeMap<String, Vec<Queued>>, StoreError> {
+    let mut by_channel: BTreeMap<String, Vec<Queued>> = BTreeMap::new();
     for item in items {
         let Some(key @ WorkKey::Alert { .. }) = WorkKey::parse(&item.id) else {
             continue;
@@ -79,59 +104,67 @@ pub async fn deliver(
             }
         }
     }
-    for (name, mut queued) in by_channel {
-        // Past this run's post: due again a minute on, so work due before then comes first.
-        for (_, item, _) in queued.split_off(queued.len().min(PER_POST)) {
-            let later = RetryItem {
-                due_at: now + LATER,
-                ..item
-            };
-            store.put_retry(&later).await?;
-            done.push((later.id, Delivered::Later));
+    Ok(by_channel)
+}
+
+/// Posts one channel's alerts in one message (each alone when the channel refuses the batch: it
+/// may hold one alert the webhook cannot take), parking what did not go out; a channel no longer
+/// configured parks them all.
+async fn post(
+    store: &dyn SyncStore,
+    channel: Option<&Arc<dyn Channel>>,
+    name: &str,
+    queued: Vec<Queued>,
+    backoff: &Backoff,
+    now: OffsetDateTime,
+) -> Result<Vec<(String, Delivered)>, StoreError> {
+    let mut done = Vec::new();
+    let Some(channel) = channel else {
+        let cause = Unconfigured(name.to_owned());
+        for (key, _, _) in queued {
+            done.push(park_alert(store, &key, backoff, &cause, now).await?);
         }
-        let Some(channel) = channels.iter().find(|c| c.name() == name) else {
-            let cause = Unconfigured(name.clone());
-            for (key, _, _) in queued {
-                let (item, verdict) = park(store, &key, backoff, &cause, now, |p, _| {
-                    p.map(|p| p.payload.clone()).unwrap_or_default()
-                })
-                .await?;
-                done.push((item.id, parked(verdict.message, verdict.permanent)));
+        return Ok(done);
+    };
+    let alerts: Vec<Alert> = queued.iter().map(|(_, _, a)| a.clone()).collect();
+    let answers = match channel.post(&alerts).await {
+        Err(error) if error.is_permanent() && alerts.len() > 1 => {
+            let mut answers = Vec::new();
+            for alert in &alerts {
+                answers.push(channel.post(std::slice::from_ref(alert)).await);
             }
-            continue;
-        };
-        let alerts: Vec<Alert> = queued.iter().map(|(_, _, a)| a.clone()).collect();
-        let answers = match channel.post(&alerts).await {
-            // A refused batch may hold one alert the webhook cannot take: each alone, so the
-            // others still go out.
-            Err(error) if error.is_permanent() && alerts.len() > 1 => {
-                let mut answers = Vec::new();
-                for alert in &alerts {
-                    answers.push(channel.post(std::slice::from_ref(alert)).await);
-                }
-                answers
+            answers
+        }
+        answer => vec![answer; alerts.len()],
+    };
+    for ((key, item, _), answer) in queued.into_iter().zip(answers) {
+        match answer {
+            Ok(()) => {
+                store.delete_retry(&item.id).await?;
+                done.push((item.id, Delivered::Sent));
             }
-            answer => vec![answer; alerts.len()],
-        };
-        for ((key, item, _), answer) in queued.into_iter().zip(answers) {
-            match answer {
-                Ok(()) => {
-                    store.delete_retry(&item.id).await?;
-                    done.push((item.id, Delivered::Sent));
-                }
-                Err(error) => {
-                    tracing::warn!(channel = %name, %error, "alert not posted");
-                    let (item, verdict) = park(store, &key, backoff, &error, now, |p, _| {
-                        p.map(|p| p.payload.clone()).unwrap_or_default()
-                    })
-                    .await?;
-                    done.push((item.id, parked(verdict.message, verdict.permanent)));
-                }
+            Err(error) => {
+                tracing::warn!(channel = %name, %error, "alert not posted");
+                done.push(park_alert(store, &key, backoff, &error, now).await?);
             }
         }
-        tracing::info!(channel = %name, alerts = alerts.len(), "alerts delivered");
     }
+    tracing::info!(channel = %name, alerts = alerts.len(), "alerts delivered");
     Ok(done)
+}
+
+/// Parks an alert that did not go out, its payload kept.
+async fn park_alert(
+    store: &dyn SyncStore,
+    key: &WorkKey,
+    backoff: &Backoff,
+    cause: &(impl Cause + ?Sized),
+    now: OffsetDateTime,
+) -> Result<(String, Delivered), StoreError> {
+    let keep =
+        |item: Option<&RetryItem>, _: &_| item.map(|i| i.payload.clone()).unwrap_or_default();
+    let (item, verdict) = park(store, key, backoff, cause, now, keep).await?;
+    Ok((item.id, parked(verdict.message, verdict.permanent)))
 }
 
 /// How long an alert left out of a full post waits.

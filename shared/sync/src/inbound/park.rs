@@ -5,7 +5,7 @@ use cosell_dataverse::{ChangeSet, Key, Precondition};
 use cosell_mapping::inbound::audit_line;
 use cosell_mapping::marks::{MARK_FAILED, decorate_name};
 use cosell_mapping::{CrmRow, Opportunity, audit};
-use cosell_store::{CrmKind, StoreError};
+use cosell_store::{CrmKind, Link, StoreError};
 use time::OffsetDateTime;
 
 use super::{Failure, Handled, InboundSync, RecordRef};
@@ -88,33 +88,7 @@ impl InboundSync {
             .await
             .ok()
             .flatten();
-        let next = if permanent {
-            "fix it, then replay"
-        } else {
-            "will retry"
-        };
-        // The referral's name when it was read; else the name both sides last agreed on (the
-        // read itself may be what failed).
-        let agreed = link
-            .as_ref()
-            .and_then(DealLink::agreed)
-            .and_then(|deal| deal.name);
-        let name = record
-            .name
-            .clone()
-            .or(agreed)
-            .filter(|_| self.config.check_mark_in_name)
-            .map(|name| decorate_name(&name, MARK_FAILED, &self.config));
-        let failed = audit_line(now, &format!("✖ Inbound sync failed: {message} ({next})"));
-        let log = audit::prepend(
-            failed,
-            link.as_ref().map_or(&[][..], |l| l.audit.as_slice()),
-        );
-        let row = Opportunity {
-            name,
-            audit: Some(audit::render(&log)),
-            ..Opportunity::default()
-        };
+        let (row, log) = self.failed_row(record, link.as_ref(), message, permanent, now);
         let Ok(row) = row.to_row(&self.config) else {
             return;
         };
@@ -136,5 +110,38 @@ impl InboundSync {
                 tracing::warn!(%error, referral = referral_id, "audit line not kept in the link");
             }
         }
+    }
+
+    /// The row showing the failure — ✖ in the name, a line on top of the Audit log — and the
+    /// log. The name is the referral's when it was read, else the one both sides last agreed on
+    /// (the read itself may be what failed).
+    fn failed_row(
+        &self,
+        record: &RecordRef,
+        link: Option<&Link>,
+        message: &str,
+        permanent: bool,
+        now: OffsetDateTime,
+    ) -> (Opportunity, Vec<String>) {
+        let next = if permanent {
+            "fix it, then replay"
+        } else {
+            "will retry"
+        };
+        let agreed = link.and_then(DealLink::agreed).and_then(|deal| deal.name);
+        let name = record
+            .name
+            .clone()
+            .or(agreed)
+            .filter(|_| self.config.check_mark_in_name)
+            .map(|name| decorate_name(&name, MARK_FAILED, &self.config));
+        let failed = audit_line(now, &format!("✖ Inbound sync failed: {message} ({next})"));
+        let log = audit::prepend(failed, link.map_or(&[][..], |l| l.audit.as_slice()));
+        let row = Opportunity {
+            name,
+            audit: Some(audit::render(&log)),
+            ..Opportunity::default()
+        };
+        (row, log)
     }
 }

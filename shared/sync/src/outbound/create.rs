@@ -41,6 +41,31 @@ struct Made {
     connect_error: Option<cosell_partner_center::Error>,
 }
 
+impl Made {
+    /// Whether the create went through whole, and the Audit line saying so.
+    fn told(&self, kind: &str) -> (bool, String) {
+        let referral_id = &self.referral_id;
+        match (&self.connect_error, &self.connected) {
+            (Some(error), _) => (
+                false,
+                format!(
+                    "✖ Created {kind} referral {referral_id} in Partner Center, but the connected referral for Microsoft failed: {error}"
+                ),
+            ),
+            (None, Some(microsoft)) => (
+                true,
+                format!(
+                    "✔ Created {kind} referral {referral_id} in Partner Center, with the connected referral {microsoft} for Microsoft"
+                ),
+            ),
+            (None, None) => (
+                true,
+                format!("✔ Created {kind} referral {referral_id} in Partner Center"),
+            ),
+        }
+    }
+}
+
 impl OutboundSync {
     pub(super) async fn create(
         &self,
@@ -65,41 +90,13 @@ impl OutboundSync {
             .post(lock, read, &plan, intent.as_ref(), attempts, &earlier, now)
             .await?;
         let kind = kind_name(plan.kind);
-        let referral_id = &made.referral_id;
-        let (ok, message) = match (&made.connect_error, &made.connected) {
-            (Some(error), _) => (
-                false,
-                format!(
-                    "✖ Created {kind} referral {referral_id} in Partner Center, but the connected referral for Microsoft failed: {error}"
-                ),
-            ),
-            (None, Some(microsoft)) => (
-                true,
-                format!(
-                    "✔ Created {kind} referral {referral_id} in Partner Center, with the connected referral {microsoft} for Microsoft"
-                ),
-            ),
-            (None, None) => (
-                true,
-                format!("✔ Created {kind} referral {referral_id} in Partner Center"),
-            ),
-        };
+        let (ok, message) = made.told(kind);
         // The link first: once it is stored, no later run creates a second referral for this
         // opportunity, even if the write-back below is lost (see `finish_create`).
         let mut link = self.created_link(read, &made, intent.and_then(|i| i.posted));
         link.audit = audit::prepend(audit::line(now, &message), &earlier);
         link.outcome(ok, &message, now);
-        let link = put_link(&*self.store, link)
-            .await
-            .map_err(|e| read.fail(e))?;
-        if let Err(error) = self
-            .store
-            .delete_retry(&WorkKey::Outbound(read.id).to_string())
-            .await
-        {
-            // Harmless: the redo finds the link and only finishes the write-back.
-            tracing::warn!(%error, opportunity = %read.id, "create intent not removed");
-        }
+        let link = self.keep_created(read, link).await?;
         self.write_back(read, created_row(&link, self.marked(read.name(), ok)))
             .await?;
         if let Some(error) = made.connect_error {
@@ -118,6 +115,19 @@ impl OutboundSync {
             kind: plan.kind,
             connected: made.connected,
         })
+    }
+
+    /// Stores a created referral's link, then drops the create's intent (harmless if that
+    /// fails: the redo finds the link and only finishes the write-back).
+    async fn keep_created(&self, read: &Read, link: Link) -> Result<Link, Failure> {
+        let link = put_link(&*self.store, link)
+            .await
+            .map_err(|e| read.fail(e))?;
+        let intent = WorkKey::Outbound(read.id).to_string();
+        if let Err(error) = self.store.delete_retry(&intent).await {
+            tracing::warn!(%error, opportunity = %read.id, "create intent not removed");
+        }
+        Ok(link)
     }
 
     /// The referrals of this create: those an earlier attempt made, adopted, or `POST`ed now
@@ -149,27 +159,8 @@ impl OutboundSync {
                 referral
             }
             None => {
-                let intent = Intent {
-                    since: intent.map_or(now, |i| i.since),
-                    posted: Some(read.deal.clone()),
-                };
-                let work = OutboundWork::new(read.id, Some(&read.seen), earlier);
-                let item = RetryItem {
-                    id: WorkKey::Outbound(read.id).to_string(),
-                    payload: intent.mark(work.to_value()),
-                    due_at: now + self.settings.lease_ttl,
-                    attempts,
-                    last_error: Some("creating the referral".into()),
-                    state: RetryState::Pending,
-                };
-                self.store
-                    .put_retry(&item)
-                    .await
-                    .map_err(|e| read.fail(e))?;
-                self.referrals
-                    .create(&plan.referral)
-                    .await
-                    .map_err(|e| read.fail(self.create_refused(read, e)))?
+                self.post_partner(read, plan, intent, attempts, earlier, now)
+                    .await?
             }
         };
         let referral_id = referral
@@ -177,18 +168,9 @@ impl OutboundSync {
             .clone()
             .filter(|id| !id.is_empty())
             .ok_or_else(|| read.fail(OutboundError::NoReferralId))?;
-        let (connected, connect_error) = match plan.kind {
-            DealKind::CoSell if earlier_microsoft.is_some() => {
-                (earlier_microsoft.and_then(|r| r.id), None)
-            }
-            DealKind::CoSell => {
-                let microsoft = microsoft_referral(&referral, plan);
-                match self.referrals.create(&microsoft).await {
-                    Ok(microsoft) => (microsoft.id, None),
-                    Err(error) => (None, Some(error)),
-                }
-            }
-            DealKind::Private | DealKind::PartnerLed => (None, None),
+        let (connected, connect_error) = match earlier_microsoft {
+            Some(microsoft) if plan.kind == DealKind::CoSell => (microsoft.id, None),
+            _ => self.connect(&referral, plan).await,
         };
         Ok(Made {
             referral,
@@ -197,6 +179,59 @@ impl OutboundSync {
             connected,
             connect_error,
         })
+    }
+
+    /// The partner's referral `POST`ed, its intent stored first: a crash after the `POST` is
+    /// found again by the intent's time ([`Self::created_since`]) rather than posted twice.
+    async fn post_partner(
+        &self,
+        read: &Read,
+        plan: &CreatePlan,
+        intent: Option<&Intent>,
+        attempts: u32,
+        earlier: &[String],
+        now: OffsetDateTime,
+    ) -> Result<Referral, Failure> {
+        let intent = Intent {
+            since: intent.map_or(now, |i| i.since),
+            posted: Some(read.deal.clone()),
+        };
+        let work = OutboundWork::new(read.id, Some(&read.seen), earlier);
+        let item = RetryItem {
+            id: WorkKey::Outbound(read.id).to_string(),
+            payload: intent.mark(work.to_value()),
+            due_at: now + self.settings.lease_ttl,
+            attempts,
+            last_error: Some("creating the referral".into()),
+            state: RetryState::Pending,
+        };
+        self.store
+            .put_retry(&item)
+            .await
+            .map_err(|e| read.fail(e))?;
+        self.referrals
+            .create(&plan.referral)
+            .await
+            .map_err(|e| read.fail(self.create_refused(read, e)))
+    }
+
+    /// Co-sell's connected referral for Microsoft, for a co-sell deal; its id, or why it failed.
+    async fn connect(
+        &self,
+        referral: &Referral,
+        plan: &CreatePlan,
+    ) -> (Option<String>, Option<cosell_partner_center::Error>) {
+        if plan.kind != DealKind::CoSell {
+            return (None, None);
+        }
+        match self
+            .referrals
+            .create(&microsoft_referral(referral, plan))
+            .await
+        {
+            Ok(microsoft) => (microsoft.id, None),
+            Err(error) => (None, Some(error)),
+        }
     }
 
     /// The link of a created referral: what both sides agree on, and Partner Center's state.

@@ -67,30 +67,38 @@ impl OutboundSync {
             self.alerts.raise(alert, now).await;
         }
         if !matches!(problem, OutboundError::Busy | OutboundError::Read(_)) {
-            let row = Opportunity {
-                name: self.marked(failure.name.as_deref(), false),
-                audit: Some(audit::render(&log)),
-                ..Opportunity::default()
-            };
-            match self.write_row(id, failure.etag.as_ref(), row).await {
-                Ok(()) => {
-                    if let Some(link) = link
-                        && let Err(error) =
-                            put_link(&*self.store, Link { audit: log, ..link }).await
-                    {
-                        tracing::warn!(%error, opportunity = %id, "audit line not kept in the link");
-                    }
-                }
-                Err(error) => {
-                    tracing::warn!(%error, opportunity = %id, "failure not shown on the opportunity");
-                }
-            }
+            self.show_failure(id, &failure, link, log).await;
         }
         Ok(Synced::Parked {
             retry_id: item.id,
             message: verdict.message,
             permanent: verdict.permanent,
         })
+    }
+
+    /// ✖ and the Audit `log` on the row, then the log kept in the link too (best effort: the
+    /// retry item holds the work either way).
+    async fn show_failure(
+        &self,
+        id: Uuid,
+        failure: &Failure,
+        link: Option<Link>,
+        log: Vec<String>,
+    ) {
+        let row = Opportunity {
+            name: self.marked(failure.name.as_deref(), false),
+            audit: Some(audit::render(&log)),
+            ..Opportunity::default()
+        };
+        if let Err(error) = self.write_row(id, failure.etag.as_ref(), row).await {
+            tracing::warn!(%error, opportunity = %id, "failure not shown on the opportunity");
+            return;
+        }
+        if let Some(link) = link
+            && let Err(error) = put_link(&*self.store, Link { audit: log, ..link }).await
+        {
+            tracing::warn!(%error, opportunity = %id, "audit line not kept in the link");
+        }
     }
 
     /// ✖ and the sentences in Audit (one PATCH), then a dead retry item holding the hash, so the

@@ -106,19 +106,7 @@ impl OutboundSync {
         agreed: Option<&DealState>,
     ) -> Result<Result<Sent, InvalidOpportunity>, Failure> {
         let referral_id = &link.referral_id;
-        // With a stored eTag and agreed state, no read: the patch is conditional on exactly the
-        // state we know. Otherwise (an adopted link) read it first.
-        let (current, fresh) = match (&link.referral_etag, agreed) {
-            (Some(etag), Some(agreed)) => (assumed::referral(referral_id, agreed, etag), false),
-            _ => (self.read_referral(read, referral_id).await?, true),
-        };
-        let mut at = Attempt {
-            etag: current.etag.clone(),
-            current,
-            fresh,
-            conflicts: 0,
-            put_refused: None,
-        };
+        let mut at = self.first_attempt(read, link, agreed).await?;
         // Read the referral as it is now, and plan again on top of it; once asked for, every
         // way round the loop reads again.
         let mut reread = false;
@@ -128,20 +116,16 @@ impl OutboundSync {
                 at.etag = at.current.etag.clone();
                 at.fresh = true;
             }
-            let mut plan = match plan_update(&read.input, &at.current, agreed, &self.config) {
+            let plan = match self.plan_on(read, &mut at, agreed) {
                 Ok(plan) => plan,
                 Err(invalid) => return Ok(Err(invalid)),
             };
-            if let Some((dropped, _)) = &mut at.put_refused {
-                let (patchable_part, unpatchable) = plan.without(&at.current, patchable);
-                plan = patchable_part;
-                *dropped = unpatchable;
-            }
             if plan.changes.is_empty() {
+                let (answered, attempt) = (None, at);
                 return Ok(Ok(Sent {
                     plan,
-                    answered: None,
-                    attempt: at,
+                    answered,
+                    attempt,
                 }));
             }
             // What the connector cannot patch (the name, a parent object the referral lacks)
@@ -158,11 +142,11 @@ impl OutboundSync {
                 .await?
             {
                 Ok(answered) => {
-                    let answered = Some(answered);
+                    let (answered, attempt) = (Some(answered), at);
                     return Ok(Ok(Sent {
                         plan,
                         answered,
-                        attempt: at,
+                        attempt,
                     }));
                 }
                 Err(error) => {
@@ -173,6 +157,46 @@ impl OutboundSync {
                 }
             }
         }
+    }
+
+    /// The first attempt's referral: with a stored eTag and agreed state, assumed from them (no
+    /// read: the patch is conditional on exactly the state we know); otherwise (an adopted
+    /// link) read.
+    async fn first_attempt(
+        &self,
+        read: &Read,
+        link: &Link,
+        agreed: Option<&DealState>,
+    ) -> Result<Attempt, Failure> {
+        let referral_id = &link.referral_id;
+        let (current, fresh) = match (&link.referral_etag, agreed) {
+            (Some(etag), Some(agreed)) => (assumed::referral(referral_id, agreed, etag), false),
+            _ => (self.read_referral(read, referral_id).await?, true),
+        };
+        Ok(Attempt {
+            etag: current.etag.clone(),
+            current,
+            fresh,
+            conflicts: 0,
+            put_refused: None,
+        })
+    }
+
+    /// The plan against the attempt's referral; after a refused `PUT`, only what a patch can
+    /// carry (the rest noted as dropped).
+    fn plan_on(
+        &self,
+        read: &Read,
+        at: &mut Attempt,
+        agreed: Option<&DealState>,
+    ) -> Result<UpdatePlan, InvalidOpportunity> {
+        let mut plan = plan_update(&read.input, &at.current, agreed, &self.config)?;
+        if let Some((dropped, _)) = &mut at.put_refused {
+            let (patchable_part, unpatchable) = plan.without(&at.current, patchable);
+            plan = patchable_part;
+            *dropped = unpatchable;
+        }
+        Ok(plan)
     }
 
     /// One write of the plan: a JSON Patch, or a `PUT` of `current` with the plan applied.
@@ -222,16 +246,11 @@ impl OutboundSync {
         let put_refused = sent.attempt.put_refused.as_ref();
         let dropped = put_refused.map_or(&[][..], |(d, _)| d.as_slice());
         let refused_line = refused_line(put_refused);
-        let mut agreed = read.deal.clone();
-        let held = DealState::from_referral(&sent.attempt.current);
-        for path in dropped {
-            agreed.keep_from(path, &held);
-        }
+        let agreed = agreed_after(read, &sent.attempt.current, dropped);
         let lines = update_lines(&referral_id, plan, refused_line.as_ref());
-        let mut log = earlier;
-        for line in &lines {
-            log = audit::prepend(audit::line(now, line), &log);
-        }
+        let log = lines.iter().fold(earlier, |log, line| {
+            audit::prepend(audit::line(now, line), &log)
+        });
         if !lines.is_empty() {
             let row = Opportunity {
                 name: self.marked(read.name(), refused_line.is_none()),
@@ -343,4 +362,16 @@ fn field_named(path: &str) -> &str {
         "/consent" => "Referral Visibility",
         other => other,
     }
+}
+
+/// The deal agreed after an update: the CRM's as sent, but what Partner Center refused stays as
+/// it holds it — neither side writes it over the other, and a dead item keeps the row until the
+/// seller's next edit.
+fn agreed_after(read: &Read, held: &Referral, dropped: &[String]) -> DealState {
+    let mut agreed = read.deal.clone();
+    let held = DealState::from_referral(held);
+    for path in dropped {
+        agreed.keep_from(path, &held);
+    }
+    agreed
 }

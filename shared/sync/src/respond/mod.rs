@@ -273,28 +273,47 @@ impl RespondBy {
         }
         let reminded = !waiting.reminded && now >= self.config.due(expires);
         if reminded {
-            let alert = Alert {
-                deal: Some(waiting.deal.clone()),
-                referral_id: Some(referral_id.to_owned()),
-                record: Some((waiting.kind, waiting.record)),
-                days_left: Some(waiting.days_left(now)),
-                ..Alert::new(Event::Expiring, referral_id)
-            };
-            self.alerts.raise(alert, now).await;
-            waiting.reminded = true;
-            tracing::info!(
-                referral = referral_id,
-                days_left = waiting.days_left(now),
-                "referral expiring unanswered; reminded"
-            );
+            self.remind(referral_id, &mut waiting, now).await;
         }
-        let due_at = match now < expires {
-            true if waiting.reminded => expires,
-            true => self.config.due(expires),
+        match self.reschedule(item, &waiting, now).await? {
+            true => Ok(Reminded::Waiting { reminded }),
+            false => Ok(Reminded::Gone),
+        }
+    }
+
+    /// The seller's reminder that the referral expires soon, unanswered.
+    async fn remind(&self, referral_id: &str, waiting: &mut Waiting, now: OffsetDateTime) {
+        let alert = Alert {
+            deal: Some(waiting.deal.clone()),
+            referral_id: Some(referral_id.to_owned()),
+            record: Some((waiting.kind, waiting.record)),
+            days_left: Some(waiting.days_left(now)),
+            ..Alert::new(Event::Expiring, referral_id)
+        };
+        self.alerts.raise(alert, now).await;
+        waiting.reminded = true;
+        tracing::info!(
+            referral = referral_id,
+            days_left = waiting.days_left(now),
+            "referral expiring unanswered; reminded"
+        );
+    }
+
+    /// The item due again: at the reminder, then at the expiry, then every [`RECHECK`]; `false`
+    /// when it is gone meanwhile.
+    async fn reschedule(
+        &self,
+        item: RetryItem,
+        waiting: &Waiting,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let due_at = match now < waiting.expires {
+            true if waiting.reminded => waiting.expires,
+            true => self.config.due(waiting.expires),
             false => now + RECHECK,
         };
         let next = RetryItem {
-            payload: serde_json::to_value(&waiting).unwrap_or_default(),
+            payload: serde_json::to_value(waiting).unwrap_or_default(),
             due_at,
             attempts: 0,
             last_error: None,
@@ -305,10 +324,10 @@ impl RespondBy {
         // written back. (The narrow window left between this read and the write costs at most
         // one reminder too many; the next due run reads the referral answered and closes.)
         if self.store.retry(&next.id).await?.is_none() {
-            return Ok(Reminded::Gone);
+            return Ok(false);
         }
         self.store.put_retry(&next).await?;
-        Ok(Reminded::Waiting { reminded })
+        Ok(true)
     }
 
     /// A waiting referral linked to a record but without an item (it was waiting before this
@@ -334,17 +353,7 @@ impl RespondBy {
             CrmKind::Opportunity => "opportunities",
             CrmKind::Lead => "leads",
         };
-        // `owninguser`, not `ownerid`: a record a team owns has no owning user, and its task is
-        // then the application user's.
-        let owner = self
-            .crm
-            .read_row(set, record, &["_owninguser_value"])
-            .await
-            .map_err(RespondError::Crm)?
-            .and_then(|r| {
-                let user = r.get_str("_owninguser_value")?;
-                Uuid::try_parse(user).ok()
-            });
+        let owner = self.owning_user(set, record).await?;
         let deal = referral.name.clone().unwrap_or_default();
         let waiting = Waiting {
             expires,
@@ -375,22 +384,39 @@ impl RespondBy {
             }
             _ => {}
         }
-        if let (Some(column), CrmKind::Opportunity) = (&self.config.expiry_column, link.crm_kind) {
-            let mut row = serde_json::Map::new();
-            row.insert(
-                column.clone(),
-                cosell_mapping::timestamp::format(expires).into(),
-            );
-            if let Err(error) = self
-                .crm
-                .update_row(set, record, &row, Precondition::MustExist)
-                .await
-            {
-                tracing::warn!(%error, referral = %link.referral_id, "expiry column not written");
-            }
+        if link.crm_kind == CrmKind::Opportunity {
+            self.write_expiry(set, record, expires, &link.referral_id)
+                .await;
         }
         tracing::info!(referral = %link.referral_id, %task, "task created for a referral already waiting");
         Ok(true)
+    }
+
+    /// The record's owning user — `owninguser`, not `ownerid`: a record a team owns has no
+    /// owning user, and its task is then the application user's.
+    async fn owning_user(&self, set: &str, record: Uuid) -> Result<Option<Uuid>, RespondError> {
+        let row = self.crm.read_row(set, record, &["_owninguser_value"]).await;
+        let row = row.map_err(RespondError::Crm)?;
+        Ok(row.and_then(|r| Uuid::try_parse(r.get_str("_owninguser_value")?).ok()))
+    }
+
+    /// The expiry column, when configured; a failure only logged (the task is what counts).
+    async fn write_expiry(&self, set: &str, record: Uuid, expires: OffsetDateTime, referral: &str) {
+        let Some(column) = &self.config.expiry_column else {
+            return;
+        };
+        let mut row = serde_json::Map::new();
+        row.insert(
+            column.clone(),
+            cosell_mapping::timestamp::format(expires).into(),
+        );
+        let written = self
+            .crm
+            .update_row(set, record, &row, Precondition::MustExist)
+            .await;
+        if let Err(error) = written {
+            tracing::warn!(%error, %referral, "expiry column not written");
+        }
     }
 
     async fn park(
