@@ -30,8 +30,9 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use cosell_runtime::Runtime;
+use cosell_runtime::metrics;
 use cosell_runtime::metrics::{MetricSet, Metrics};
-use cosell_runtime::webhook::{TEXT, deadline, to_completion};
+use cosell_runtime::webhook::TEXT;
 use cosell_secrets::CredentialStore;
 use cosell_sync::outbound::feed::{PollError, PollReport};
 use cosell_sync::{OutboundSync, Synced};
@@ -293,24 +294,13 @@ pub fn router(app: Arc<App>) -> Router {
 }
 
 async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
-    let started = Instant::now();
-    let (parts, body) = request.into_parts();
-    let deadline = deadline(&parts.extensions);
-    let body = match cosell_runtime::webhook::body(body).await {
-        Ok(body) => body,
-        Err(refused) => return refused,
-    };
-    to_completion(deadline, async move {
+    cosell_runtime::webhook::answer(request, |parts, body, arrived| async move {
         let query = parts.uri.query();
         let answer = webhook_answer(&app, &parts.method, &parts.headers, query, body).await;
-        let sets: Vec<MetricSet> = answer
-            .synced
-            .iter()
-            .flat_map(|(_, synced)| {
-                cosell_runtime::metrics::outbound(synced, Some(started.elapsed()))
-            })
-            .collect();
-        app.metrics.emit(sets);
+        let latency = arrived.elapsed();
+        let sets = answer.synced.iter();
+        let sets = sets.flat_map(|(_, synced)| metrics::outbound(synced, Some(latency)));
+        app.metrics.emit(sets.collect());
         let mut response = (answer.status, TEXT, answer.text).into_response();
         if let Some((id, synced)) = answer.synced {
             response.extensions_mut().insert(Outcome(id, synced));

@@ -14,7 +14,6 @@
 //! | 503 | the event could not be stored: Partner Center must deliver it again |
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -23,7 +22,7 @@ use bytes::Bytes;
 use cosell_partner_center::webhook::{self, WebhookVerifier};
 use cosell_runtime::Runtime;
 use cosell_runtime::metrics::{MetricSet, Metrics};
-use cosell_runtime::webhook::{TEXT, deadline, to_completion};
+use cosell_runtime::webhook::TEXT;
 use cosell_sync::{Handled, InboundSync};
 use http::{HeaderMap, Method, StatusCode};
 use time::OffsetDateTime;
@@ -64,16 +63,9 @@ pub fn router(app: Arc<App>) -> Router {
 }
 
 async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
-    let started = Instant::now();
-    let (parts, body) = request.into_parts();
-    let deadline = deadline(&parts.extensions);
-    let body = match cosell_runtime::webhook::body(body).await {
-        Ok(body) => body,
-        Err(refused) => return refused,
-    };
-    to_completion(deadline, async move {
+    cosell_runtime::webhook::answer(request, |parts, body, arrived| async move {
         let answer = answer(&app, &parts.method, &parts.headers, body).await;
-        app.metrics.emit(metrics(&answer, started.elapsed()));
+        app.metrics.emit(metrics(&answer, arrived.elapsed()));
         let mut response = (answer.status, TEXT, answer.text).into_response();
         if let Some(handled) = answer.handled {
             response.extensions_mut().insert(handled);

@@ -53,6 +53,17 @@ fn dataverse_latency(stack: &Stack, ms: u64) {
     );
 }
 
+/// Dataverse answers the next request 429 with a `Retry-After` of a minute.
+fn throttle_once(stack: &Stack) {
+    let faults = &stack.sim.state.faults;
+    let retry_after = FaultSettings {
+        retry_after_secs: 60,
+        ..Default::default()
+    };
+    faults.set(Service::Dataverse, retry_after);
+    faults.script(Service::Dataverse, [Fault::TooManyRequests]);
+}
+
 #[tokio::test]
 async fn a_sync_killed_mid_flight_is_synced_by_the_redelivery() {
     let (stack, id, app) = stack_with_referral().await;
@@ -110,18 +121,7 @@ async fn a_sync_killed_mid_flight_is_synced_by_the_redelivery() {
 async fn a_retry_after_beyond_the_deadline_parks_instead_of_overrunning() {
     let (stack, id, app) = stack_with_referral().await;
     let now = OffsetDateTime::now_utc();
-    stack.sim.state.faults.set(
-        Service::Dataverse,
-        FaultSettings {
-            retry_after_secs: 60,
-            ..Default::default()
-        },
-    );
-    stack
-        .sim
-        .state
-        .faults
-        .script(Service::Dataverse, [Fault::TooManyRequests]);
+    throttle_once(&stack);
     // The test clients honour a Retry-After up to 2 s: 1.5 s left cannot wait it out.
     let deadline = Instant::now() + Duration::from_millis(1_500);
     let handled =
@@ -153,18 +153,7 @@ async fn the_router_works_to_the_lambda_invocations_deadline() {
     use lambda_http::tower::ServiceExt;
 
     let (stack, id, app) = stack_with_referral().await;
-    stack.sim.state.faults.set(
-        Service::Dataverse,
-        FaultSettings {
-            retry_after_secs: 60,
-            ..Default::default()
-        },
-    );
-    stack
-        .sim
-        .state
-        .faults
-        .script(Service::Dataverse, [Fault::TooManyRequests]);
+    throttle_once(&stack);
     // The invocation has the reserve and 1.5 s left: the test clients' 2 s wait for the
     // Retry-After does not fit, so the delivery is parked. Without the Lambda context the router
     // would have serve's 27 s, wait, and sync.

@@ -6,7 +6,9 @@ use std::future::Future;
 use std::time::Instant;
 
 use axum::body::{Body, Bytes};
+use axum::extract::Request;
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use lambda_http::RequestExt;
 
@@ -23,6 +25,23 @@ pub fn deadline(extensions: &http::Extensions) -> Instant {
 
 /// The content type of every webhook answer: a line for the caller's delivery log.
 pub const TEXT: [(&str, &str); 1] = [("content-type", "text/plain; charset=utf-8")];
+
+/// Answers one webhook request with `handler`, as every host runs it: the body read whole (413
+/// over [`MAX_READ`]), then `handler` — given the request's parts, its body and when it arrived —
+/// on its own task within the request's [`deadline`] ([`to_completion`]).
+pub async fn answer<F, A>(request: Request, handler: F) -> Response
+where
+    F: FnOnce(Parts, Bytes, Instant) -> A,
+    A: Future<Output = Response> + Send + 'static,
+{
+    let arrived = Instant::now();
+    let (parts, body) = request.into_parts();
+    let deadline = deadline(&parts.extensions);
+    match self::body(body).await {
+        Ok(body) => to_completion(deadline, handler(parts, body, arrived)).await,
+        Err(refused) => refused,
+    }
+}
 
 /// The most a webhook body is read to: a Function URL's own ceiling (6 MB). Each handler refuses
 /// what is over its own, smaller limit, after its authentication.
