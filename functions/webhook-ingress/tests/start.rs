@@ -40,3 +40,25 @@ fn an_invalid_crm_setting_stops_the_cold_start_with_its_name() {
     assert!(!ok);
     assert!(stderr.contains("COSELL_SHOW_CHECKMARK"), "{stderr}");
 }
+
+#[test]
+fn a_failed_start_is_logged_as_lambdas_log_format_says() {
+    let run = |format: &str, level: &str| {
+        let output = Command::new(env!("CARGO_BIN_EXE_webhook-ingress"))
+            .env_clear()
+            .env("AWS_LAMBDA_LOG_FORMAT", format)
+            .env("AWS_LAMBDA_LOG_LEVEL", level)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    // JSON, as template.yaml sets the functions' log format: one object per line.
+    let json = run("JSON", "INFO");
+    let line: serde_json::Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
+    assert_eq!(line["level"], "ERROR", "{json}");
+    assert_eq!(line["fields"]["message"], "cannot start", "{json}");
+    assert_eq!(line["fields"]["function"], "webhook-ingress", "{json}");
+    // Text otherwise; and a level above ERROR's says nothing.
+    assert!(run("Text", "INFO").contains("cannot start"));
+    assert!(!run("JSON", "off").contains("cannot start"));
+}

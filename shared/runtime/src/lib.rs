@@ -74,7 +74,7 @@ impl Runtime {
     /// format says), the settings from the environment, then [`Runtime::start`]. A failure is
     /// logged and told on stderr, with the `function`'s name, before the function stops.
     pub async fn for_lambda(function: &str) -> Result<Runtime, StartError> {
-        lambda_http::tracing::init_default_subscriber();
+        init_lambda_logs();
         let started = match Settings::from_env() {
             Ok(settings) => Runtime::start(settings).await,
             Err(error) => Err(error.into()),
@@ -279,7 +279,30 @@ pub fn open_store(
     })
 }
 
-/// Structured JSON logs on stdout (CloudWatch in Lambda), level from `RUST_LOG` (default info).
+/// A function's logs as Lambda's logging controls set them: JSON when `AWS_LAMBDA_LOG_FORMAT` is
+/// `JSON` (template.yaml), at the one level `AWS_LAMBDA_LOG_LEVEL` (else `RUST_LOG`) names, INFO
+/// otherwise. What `lambda_http`'s `init_default_subscriber` does, less its per-target
+/// `EnvFilter`: that brings a regex engine (about 0.1 MiB) into every function for directives
+/// Lambda never sets. `cosell serve` keeps them ([`init_tracing`]).
+fn init_lambda_logs() {
+    use tracing_subscriber::filter::LevelFilter;
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL").or_else(|_| std::env::var("RUST_LOG"));
+    let level = level
+        .ok()
+        .and_then(|l| l.trim().parse::<LevelFilter>().ok());
+    let logs = tracing_subscriber::fmt()
+        .with_target(false)
+        .without_time()
+        .with_max_level(level.unwrap_or(LevelFilter::INFO));
+    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    match json {
+        true => logs.json().init(),
+        false => logs.init(),
+    }
+}
+
+/// `cosell serve`'s logs: structured JSON on stdout, levels and per-target directives from `RUST_LOG`
+/// (default info).
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
