@@ -6,6 +6,7 @@ mod common;
 use cosell_store::RetryState;
 use cosell_sync::Synced;
 use cosell_sync::retry::Redone;
+use cosell_testkit::cid;
 use serde_json::{Value, json};
 
 use common::{Deal, HELP_ARCHITECTURE, start};
@@ -109,7 +110,7 @@ async fn a_private_deal_becomes_one_unshared_referral_and_the_write_back_is_one_
 
     let link = stack
         .port()
-        .link_by_crm(&id.to_string())
+        .link_by_crm(cid(id))
         .await
         .unwrap()
         .expect("link");
@@ -650,7 +651,7 @@ async fn an_adopted_create_sends_the_sellers_edit_since_the_post_and_keeps_micro
     assert_eq!(referral["details"]["notes"], "Microsoft: add Fabric.");
     let link = stack
         .port()
-        .link_by_crm(&id.to_string())
+        .link_by_crm(cid(id))
         .await
         .unwrap()
         .expect("linked");
@@ -848,7 +849,7 @@ async fn a_row_naming_a_referral_without_a_link_is_adopted_without_sending() {
     );
     let link = stack
         .port()
-        .link_by_crm(&id.to_string())
+        .link_by_crm(cid(id))
         .await
         .unwrap()
         .expect("adopted");

@@ -6,6 +6,7 @@
 
 mod common;
 
+use cosell_testkit::rid;
 use std::time::{Duration, Instant};
 
 use common::{Deal, outbound_settings, start};
@@ -41,9 +42,10 @@ async fn both_directions_on_one_deal_at_once_take_turns_without_a_busy_retry() {
 
         let now = OffsetDateTime::now_utc();
         let started = Instant::now();
+        let referral_id = rid(&referral);
         let (outbound, inbound) = tokio::join!(
             stack.app.sync.sync_opportunity(id, now),
-            inbound.sync_referral(&referral, now)
+            inbound.sync_referral(&referral_id, now)
         );
         let took = started.elapsed();
 

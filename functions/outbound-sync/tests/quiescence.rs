@@ -9,6 +9,7 @@ use cosell_mapping::deal::DealState;
 use cosell_mapping::outbound::OutboundInput;
 use cosell_mapping::{CrmConfig, Referral};
 use cosell_sync::Synced;
+use cosell_testkit::rid;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -52,11 +53,11 @@ async fn seed_incoming(stack: &Stack, customer: &str, postal: &str) -> String {
 async fn crm_id(stack: &Stack, referral_id: &str) -> Uuid {
     let link = stack
         .port()
-        .link_by_referral(referral_id)
+        .link_by_referral(&rid(referral_id))
         .await
         .unwrap()
         .unwrap_or_else(|| panic!("no link for {referral_id}"));
-    link.crm_id.parse().unwrap()
+    link.crm_id.uuid()
 }
 
 /// Both sides state the same deal.

@@ -5,6 +5,7 @@ mod common;
 
 use cosell_mapping::respond::task_id;
 use cosell_sync::{Synced, WorkKey};
+use cosell_testkit::rid;
 use serde_json::json;
 
 use common::{Stack, incoming};
@@ -31,7 +32,7 @@ async fn the_sellers_accept_in_the_crm_completes_the_task() {
         (&row["statecode"], &row["statuscode"]),
         (&json!(1), &json!(5))
     );
-    let item = WorkKey::Respond(referral_id.clone()).to_string();
+    let item = WorkKey::Respond(rid(&referral_id)).to_string();
     assert_eq!(stack.port().retry(&item).await.unwrap(), None);
     // The echo of our patch finds nothing to close, and writes nothing.
     stack.drain_deliveries().await;

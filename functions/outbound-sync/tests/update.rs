@@ -5,6 +5,7 @@
 mod common;
 
 use cosell_sync::Synced;
+use cosell_testkit::rid;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -82,7 +83,7 @@ async fn a_seller_change_with_a_rename_is_one_put_of_the_referral_read_and_the_n
     );
     let link = stack
         .port()
-        .link_by_referral(&referral_id)
+        .link_by_referral(&rid(&referral_id))
         .await
         .unwrap()
         .unwrap();

@@ -5,6 +5,7 @@
 
 mod common;
 
+use cosell_testkit::rid;
 use std::sync::Arc;
 
 use cosell_mapping::CrmConfig;
@@ -66,7 +67,7 @@ async fn a_referral_nobody_touches_is_reminded_once_as_its_expiry_comes_near() {
             .await,
     );
     stack.wait_delivered(1).await;
-    let key = WorkKey::Respond(id.clone()).to_string();
+    let key = WorkKey::Respond(rid(&id)).to_string();
     let due = stack.store.retry(&key).await.unwrap().unwrap().due_at;
 
     // Before the reminder is due, a run does nothing with it.
@@ -164,7 +165,7 @@ async fn referrals_waiting_at_upgrade_get_their_task_on_the_first_reconcile_run(
     );
     stack.row("tasks", task_id(&unsynced));
     for id in [&linked, &unsynced] {
-        let key = WorkKey::Respond(id.to_string()).to_string();
+        let key = WorkKey::Respond(rid(id)).to_string();
         assert!(stack.store.retry(&key).await.unwrap().is_some(), "{key}");
     }
     // Once only.
@@ -194,7 +195,7 @@ async fn an_alert_webhook_that_refuses_leaves_the_sync_green() {
             .await,
     );
     let now = OffsetDateTime::now_utc();
-    let handled = app.inbound.redo(&id, Value::Null, now).await.unwrap();
+    let handled = app.inbound.redo(&rid(&id), Value::Null, now).await.unwrap();
     assert!(
         matches!(handled, Handled::Synced { created: true, .. }),
         "{handled:?}"
@@ -215,8 +216,15 @@ async fn an_alert_webhook_that_refuses_leaves_the_sync_green() {
         "the URL is a secret"
     );
     // The sync itself stands: linked, nothing parked for the referral.
-    assert!(stack.store.link_by_referral(&id).await.unwrap().is_some());
-    let inbound = WorkKey::inbound(&id).to_string();
+    assert!(
+        stack
+            .store
+            .link_by_referral(&rid(&id))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let inbound = WorkKey::inbound(&rid(&id)).to_string();
     assert_eq!(stack.store.retry(&inbound).await.unwrap(), None);
 }
 

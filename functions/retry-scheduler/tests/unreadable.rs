@@ -118,7 +118,11 @@ async fn a_referral_read_by_id_that_cannot_be_read_goes_dead_at_once() {
     });
     let handled = app
         .inbound
-        .redo(&id, Value::Null, OffsetDateTime::now_utc())
+        .redo(
+            &cosell_testkit::rid(&id),
+            Value::Null,
+            OffsetDateTime::now_utc(),
+        )
         .await
         .unwrap();
     let Handled::Parked {

@@ -5,6 +5,7 @@ mod common;
 
 use cosell_mapping::inbound::record_id;
 use cosell_sim::partner_center::signing::Signer;
+use cosell_testkit::rid;
 use futures::future::join_all;
 use serde_json::json;
 
@@ -127,7 +128,7 @@ async fn a_create_repeated_after_the_link_was_lost_lands_on_the_same_rows() {
     let forgetful = stack.app_with_store(Arc::new(SqliteStore::in_memory().unwrap()));
     let handled = forgetful
         .sync
-        .sync_referral(&id, OffsetDateTime::now_utc())
+        .sync_referral(&rid(&id), OffsetDateTime::now_utc())
         .await
         .expect("synced again");
     assert!(

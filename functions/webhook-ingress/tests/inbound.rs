@@ -4,6 +4,7 @@
 
 mod common;
 
+use cosell_testkit::rid;
 use std::time::{Duration, Instant};
 
 use cosell_mapping::inbound::record_id;
@@ -136,12 +137,12 @@ async fn a_new_cosell_referral_becomes_account_contact_and_opportunity_with_ever
 
     let link = stack
         .store
-        .link_by_referral(&id)
+        .link_by_referral(&rid(&id))
         .await
         .unwrap()
         .expect("link");
     assert_eq!(link.crm_kind, CrmKind::Opportunity);
-    assert_eq!(link.crm_id, record_id("opportunities", &id).to_string());
+    assert_eq!(link.crm_id, record_id("opportunities", &id).into());
     assert!(
         link.inbound_hash
             .as_deref()
@@ -218,7 +219,12 @@ async fn updates_follow_deal_value_close_date_and_status_through_won() {
     );
     assert_eq!(stack.rows("opportunities").len(), 1);
     assert_eq!(stack.rows("opportunitycloses").len(), 1);
-    let link = stack.store.link_by_referral(&id).await.unwrap().unwrap();
+    let link = stack
+        .store
+        .link_by_referral(&rid(&id))
+        .await
+        .unwrap()
+        .unwrap();
     assert!(link.inbound_hash.unwrap().starts_with("won:"));
     assert_eq!(link.audit.len(), 3, "{:?}", link.audit);
     assert!(link.audit[0].contains("(Closed/Won)"), "{:?}", link.audit);
@@ -326,7 +332,12 @@ async fn a_marketplace_lead_becomes_a_lead() {
     assert_eq!(text(&lead, "description"), "Started a trial.");
     assert!(stack.rows("opportunities").is_empty());
     assert!(stack.rows("accounts").is_empty());
-    let link = stack.store.link_by_referral(&id).await.unwrap().unwrap();
+    let link = stack
+        .store
+        .link_by_referral(&rid(&id))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(link.crm_kind, CrmKind::Lead);
 }
 
@@ -552,7 +563,7 @@ async fn an_update_waits_for_the_outbound_sync_of_its_opportunity() {
     let handled = stack
         .app
         .sync
-        .redo(&id, item.payload.clone(), now)
+        .redo(&rid(&id), item.payload.clone(), now)
         .await
         .unwrap();
     assert!(

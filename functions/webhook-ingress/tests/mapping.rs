@@ -10,6 +10,7 @@ use cosell_mapping::custom::Mapping;
 use cosell_mapping::inbound::record_id;
 use cosell_sim::dataverse::{ChoiceConfig, DvConfig, TableConfig};
 use cosell_store::SyncStore;
+use cosell_testkit::rid;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
@@ -242,7 +243,14 @@ async fn with_leads_left_out_a_lead_writes_nothing_and_parks_nothing() {
     stack.wait_delivered(1).await;
     assert!(stack.rows("leads").is_empty());
     assert_eq!(stack.dataverse_requests(), 0);
-    assert!(stack.store.link_by_referral(&id).await.unwrap().is_none());
+    assert!(
+        stack
+            .store
+            .link_by_referral(&rid(&id))
+            .await
+            .unwrap()
+            .is_none()
+    );
     let parked = stack.store.retry(&format!("inbound:{id}")).await.unwrap();
     assert!(parked.is_none(), "{parked:?}");
 
@@ -305,7 +313,7 @@ async fn mapping_a_field_later_writes_nothing_to_records_already_synced() {
     for id in &ids {
         let handled = app
             .sync
-            .redo(id, json!({}), OffsetDateTime::now_utc())
+            .redo(&rid(id), json!({}), OffsetDateTime::now_utc())
             .await
             .unwrap();
         assert!(
@@ -321,7 +329,7 @@ async fn mapping_a_field_later_writes_nothing_to_records_already_synced() {
         let app = &app;
         async move {
             app.sync
-                .redo(&id, json!({}), OffsetDateTime::now_utc())
+                .redo(&rid(&id), json!({}), OffsetDateTime::now_utc())
                 .await
                 .unwrap()
         }
@@ -357,7 +365,7 @@ async fn mapping_a_field_later_writes_nothing_to_records_already_synced() {
         let app = &app;
         async move {
             app.sync
-                .resync_mapped(&id, OffsetDateTime::now_utc())
+                .resync_mapped(&rid(&id), OffsetDateTime::now_utc())
                 .await
                 .unwrap()
         }
@@ -407,7 +415,7 @@ async fn an_older_mapping_leaves_mapped_fields_to_the_newer_one() {
         let sync = app.sync.clone();
         let id = id.to_owned();
         async move {
-            sync.redo(&id, json!({}), OffsetDateTime::now_utc())
+            sync.redo(&rid(&id), json!({}), OffsetDateTime::now_utc())
                 .await
                 .unwrap()
         }

@@ -5,6 +5,7 @@ mod common;
 
 use cosell_sim::partner_center::signing::Signer;
 use cosell_store::SyncStore;
+use cosell_testkit::rid;
 use serde_json::json;
 
 use common::{Stack, http, start};
@@ -137,7 +138,14 @@ async fn forged_tampered_unsigned_foreign_and_oversized_callbacks_cost_no_datave
         "no referral was read: {:?}",
         snapshot.routes
     );
-    assert!(stack.store.link_by_referral("r-1").await.unwrap().is_none());
+    assert!(
+        stack
+            .store
+            .link_by_referral(&rid("r-1"))
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert!(stack.store.retry("inbound:r-1").await.unwrap().is_none());
 
     // The same callback, correctly signed, gets through (so the cases above failed for their

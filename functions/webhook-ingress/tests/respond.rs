@@ -5,6 +5,7 @@
 
 mod common;
 
+use cosell_testkit::rid;
 use std::sync::Arc;
 
 use cosell_mapping::CrmConfig;
@@ -104,7 +105,7 @@ async fn the_seller_the_referral_names_owns_the_opportunity_and_its_task() {
     assert_eq!(expires - due, time::Duration::days(3));
     // The reminder waits in the store, due then.
     let item = port(&stack)
-        .retry(&WorkKey::Respond(id.clone()).to_string())
+        .retry(&WorkKey::Respond(rid(&id)).to_string())
         .await
         .unwrap()
         .expect("a respond item");
@@ -190,10 +191,15 @@ async fn duplicate_deliveries_and_a_create_redone_from_scratch_make_one_task() {
     let now = OffsetDateTime::now_utc();
     // The same work again, and again as a process whose store lost the link (a crash after the
     // change set): the create runs again on the same rows.
-    let again = stack.app.sync.redo(&id, Value::Null, now).await.unwrap();
+    let again = stack
+        .app
+        .sync
+        .redo(&rid(&id), Value::Null, now)
+        .await
+        .unwrap();
     assert!(matches!(again, Handled::Unchanged { .. }), "{again:?}");
     let fresh = stack.app_with_store(Arc::new(SqliteStore::in_memory().unwrap()));
-    let redone = fresh.sync.redo(&id, Value::Null, now).await.unwrap();
+    let redone = fresh.sync.redo(&rid(&id), Value::Null, now).await.unwrap();
     assert!(
         matches!(redone, Handled::Synced { created: true, .. }),
         "{redone:?}"
@@ -218,7 +224,7 @@ async fn an_accept_in_partner_center_completes_the_task_and_a_decline_cancels_it
         (&task["statecode"], &task["statuscode"]),
         (&json!(1), &json!(5))
     );
-    let item = WorkKey::Respond(accepted.clone()).to_string();
+    let item = WorkKey::Respond(rid(&accepted)).to_string();
     assert_eq!(port(&stack).retry(&item).await.unwrap(), None);
 
     let declined = id_of(&stack.seed_referral(waiting_referral("Contoso", None)).await);
@@ -247,7 +253,7 @@ async fn a_task_the_seller_deleted_is_not_recreated() {
         .await;
     stack.wait_delivered(2).await;
     assert!(stack.rows("tasks").is_empty());
-    let item = WorkKey::Respond(id).to_string();
+    let item = WorkKey::Respond(rid(&id)).to_string();
     assert_eq!(port(&stack).retry(&item).await.unwrap(), None);
 }
 
@@ -315,6 +321,6 @@ async fn dataverse_refusing_the_task_or_owner_never_costs_the_referral() {
         "{said}"
     );
     assert!(said.contains("new_required"), "{said}");
-    let link = port(&stack).link_by_referral(&id).await.unwrap();
+    let link = port(&stack).link_by_referral(&rid(&id)).await.unwrap();
     assert!(link.is_some(), "synced");
 }

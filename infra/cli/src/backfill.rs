@@ -23,6 +23,7 @@ use anyhow::Context as _;
 use cosell_dataverse::{Filter, Query};
 use cosell_mapping::{CrmRow, Opportunity};
 use cosell_partner_center::Listed;
+use cosell_store::ReferralId;
 use cosell_sync::{Handled, Synced};
 use cosell_transport::RateLimit;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -170,18 +171,19 @@ async fn referrals(wired: &Wired, format: Format, mapped: bool) -> anyhow::Resul
     let bar = bar(format, listed.len(), "referrals");
     for entry in &listed {
         let now = OffsetDateTime::now_utc();
-        let Some(id) = entry.id() else {
-            // Nothing can be parked under no key: counted, and said below.
+        let Some(id) = entry.id().and_then(|id| ReferralId::new(id).ok()) else {
+            // Nothing can be parked under no key (or one no request can carry): counted, and
+            // said below.
             counts.unreadable += 1;
             bar.inc(1);
             continue;
         };
         let resume = || format!("referral {id} (run it again to resume)");
         let readable = matches!(entry, Listed::Readable(_));
-        let linked = mapped && readable && wired.jobs.store.link_by_referral(id).await?.is_some();
+        let linked = mapped && readable && wired.jobs.store.link_by_referral(&id).await?.is_some();
         let handled = if linked {
             let inbound = &wired.jobs.inbound;
-            let handled = inbound.resync_mapped(id, now).await.with_context(resume)?;
+            let handled = inbound.resync_mapped(&id, now).await.with_context(resume)?;
             (!matches!(handled, Handled::Unchanged { .. })).then_some(handled)
         } else {
             let reconciler = &wired.jobs.reconciler;

@@ -22,6 +22,7 @@ use anyhow::Context as _;
 use cosell_mapping::inbound::{self, RecordPlan};
 use cosell_mapping::outbound::{OutboundInput, plan_create, plan_update};
 use cosell_mapping::{CrmConfig, CrmRow, Opportunity};
+use cosell_store::ReferralId;
 use cosell_sync::link::DealLink;
 use cosell_sync::ports::{Crm, ReferralSource};
 use serde_json::{Value, json};
@@ -80,6 +81,7 @@ fn show(what: &str, result: anyhow::Result<Shown>) -> ExitCode {
 }
 
 async fn referral_plan(wired: &wiring::Wired, id: &str) -> anyhow::Result<Shown> {
+    let id = &ReferralId::new(id)?;
     let config: &CrmConfig = wired.jobs.inbound.config();
     let referral = ReferralSource::referral(&wired.partner_center, id)
         .await
@@ -134,11 +136,12 @@ async fn opportunity_plan(wired: &wiring::Wired, id: Uuid) -> anyhow::Result<Sho
         let reason = "not marked \"Sync with Partner Center\"";
         return Ok(Shown::Plan(json!({"action": "none", "reason": reason})));
     }
-    let link = wired.jobs.store.link_by_crm(&id.to_string()).await?;
-    let referral_id = link
-        .as_ref()
-        .map(|l| l.referral_id.clone())
-        .or(input.opportunity.referral_id.clone());
+    let link = wired.jobs.store.link_by_crm(id.into()).await?;
+    let referral_id = link.as_ref().map(|l| l.referral_id.clone()).or(input
+        .opportunity
+        .referral_id
+        .as_deref()
+        .and_then(|r| ReferralId::new(r).ok()));
     let Some(referral_id) = referral_id else {
         return Ok(match plan_create(&input, config) {
             Ok(plan) => {

@@ -202,7 +202,7 @@ pub async fn read(store: &dyn SyncStore, now: OffsetDateTime) -> anyhow::Result<
             let w: Waiting = serde_json::from_value(item.payload.clone()).ok()?;
             Some(WaitingReferral {
                 days_left: w.days_left(now),
-                referral_id,
+                referral_id: referral_id.to_string(),
                 deal: w.deal,
                 expires: w.expires,
                 reminded: w.reminded,

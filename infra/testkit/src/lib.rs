@@ -51,3 +51,14 @@ pub fn unique_table(prefix: &str) -> String {
         NEXT.fetch_add(1, Ordering::Relaxed)
     )
 }
+
+/// A referral id a test names (a checked [`cosell_store::ReferralId`]; panics on one that cannot
+/// be, which a test never names).
+pub fn rid(id: &str) -> cosell_store::ReferralId {
+    cosell_store::ReferralId::new(id).expect("a test's referral id")
+}
+
+/// A Dataverse row id a test names.
+pub fn cid(id: impl std::fmt::Display) -> cosell_store::CrmId {
+    id.to_string().parse().expect("a test's row id")
+}

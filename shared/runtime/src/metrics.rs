@@ -315,7 +315,7 @@ mod tests {
     fn outcomes_become_counts_latency_and_retry_signals() {
         let synced = inbound(
             &Handled::Synced {
-                referral_id: "r".into(),
+                referral_id: "r".parse().unwrap(),
                 kind: cosell_store::CrmKind::Opportunity,
                 crm_id: uuid::Uuid::nil(),
                 created: true,
@@ -341,7 +341,7 @@ mod tests {
 
         let parked = inbound(
             &Handled::Parked {
-                referral_id: "r".into(),
+                referral_id: "r".parse().unwrap(),
                 retry_id: "inbound:r".into(),
                 message: String::new(),
                 permanent: false,

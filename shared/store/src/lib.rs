@@ -8,7 +8,8 @@ mod nanos;
 mod port;
 pub mod sqlite;
 
+pub use cosell_ids::IdError;
 pub use dynamodb::DynamoStore;
-pub use model::{CrmKind, Cursor, Link, Outcome, RetryItem, RetryState};
+pub use model::{CrmId, CrmKind, Cursor, Link, Outcome, ReferralId, RetryItem, RetryState};
 pub use port::{EventClaim, StoreError, SyncStore};
 pub use sqlite::SqliteStore;

@@ -1,6 +1,7 @@
 //! The records of a sync, as the use cases see them. Times are passed in by the caller (no clock
 //! in the store), so tests control them.
 
+pub use cosell_ids::{CrmId, ReferralId};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -28,10 +29,10 @@ pub struct Outcome {
 /// is ours, not the seller's or Microsoft's.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Link {
-    pub referral_id: String,
+    pub referral_id: ReferralId,
     pub crm_kind: CrmKind,
-    /// The CRM row id (a GUID, lower-case hyphenated).
-    pub crm_id: String,
+    /// The CRM row id (a GUID, stored lower-case hyphenated).
+    pub crm_id: CrmId,
     /// Hash of the referral state last written to the CRM (inbound direction).
     pub inbound_hash: Option<String>,
     /// Hash of the CRM state last written to Partner Center (outbound direction).
@@ -63,11 +64,11 @@ pub struct Link {
 
 impl Link {
     /// A link not stored yet, with nothing synced.
-    pub fn new(referral_id: impl Into<String>, crm_kind: CrmKind, crm_id: impl ToString) -> Self {
+    pub fn new(referral_id: ReferralId, crm_kind: CrmKind, crm_id: impl Into<CrmId>) -> Self {
         Self {
-            referral_id: referral_id.into(),
+            referral_id,
             crm_kind,
-            crm_id: crm_id.to_string(),
+            crm_id: crm_id.into(),
             inbound_hash: None,
             outbound_hash: None,
             referral_etag: None,

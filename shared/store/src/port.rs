@@ -3,7 +3,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use crate::model::{Cursor, Link, RetryItem};
+use crate::model::{CrmId, Cursor, Link, ReferralId, RetryItem};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -68,9 +68,9 @@ pub trait SyncStore: Send + Sync {
     /// kept can be accepted again when Partner Center redelivers it.
     async fn forget_event(&self, key: &str) -> Result<(), StoreError>;
 
-    async fn link_by_referral(&self, referral_id: &str) -> Result<Option<Link>, StoreError>;
+    async fn link_by_referral(&self, referral_id: &ReferralId) -> Result<Option<Link>, StoreError>;
 
-    async fn link_by_crm(&self, crm_id: &str) -> Result<Option<Link>, StoreError>;
+    async fn link_by_crm(&self, crm_id: CrmId) -> Result<Option<Link>, StoreError>;
 
     /// Stores `link` if the stored version is still `link.version` (0: none stored yet), and
     /// returns it with its new version. A referral has at most one link, and so has a CRM id.

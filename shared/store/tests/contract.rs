@@ -2,6 +2,7 @@
 //! `sqlite::<name>` (in memory) and `dynamodb::<name>` (a fresh table on moto's server; run with
 //! `infra/with-moto.sh cargo test -p cosell-store`).
 
+use cosell_testkit::{cid, rid};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,9 +27,9 @@ fn at(seconds: i64) -> OffsetDateTime {
 
 fn link(referral: &str, crm: &str) -> Link {
     Link {
-        referral_id: referral.to_owned(),
+        referral_id: rid(referral),
         crm_kind: CrmKind::Opportunity,
-        crm_id: crm.to_owned(),
+        crm_id: cid(crm),
         inbound_hash: Some("in-1".to_owned()),
         outbound_hash: None,
         referral_etag: Some("\"pc-etag-1\"".to_owned()),
@@ -69,7 +70,7 @@ fn assert_conflict<T: std::fmt::Debug>(result: Result<T, StoreError>) {
 }
 
 async fn links_are_versioned<S: SyncStore>(store: S) {
-    assert_eq!(store.link_by_referral("r1").await.unwrap(), None);
+    assert_eq!(store.link_by_referral(&rid("r1")).await.unwrap(), None);
 
     let first = store.put_link(&link("r1", CRM_A)).await.unwrap();
     assert_eq!(
@@ -80,7 +81,7 @@ async fn links_are_versioned<S: SyncStore>(store: S) {
         }
     );
     assert_eq!(
-        store.link_by_referral("r1").await.unwrap(),
+        store.link_by_referral(&rid("r1")).await.unwrap(),
         Some(first.clone())
     );
     assert_conflict(store.put_link(&link("r1", CRM_A)).await);
@@ -108,37 +109,47 @@ async fn links_are_versioned<S: SyncStore>(store: S) {
     assert_conflict(store.put_link(&first).await);
 
     assert_eq!(
-        store.link_by_referral("r1").await.unwrap(),
+        store.link_by_referral(&rid("r1")).await.unwrap(),
         Some(second.clone())
     );
-    assert_eq!(store.link_by_crm(CRM_A).await.unwrap(), Some(second));
-    assert_eq!(store.link_by_crm(CRM_B).await.unwrap(), None);
+    assert_eq!(store.link_by_crm(cid(CRM_A)).await.unwrap(), Some(second));
+    assert_eq!(store.link_by_crm(cid(CRM_B)).await.unwrap(), None);
 }
 
 async fn a_crm_id_belongs_to_one_referral<S: SyncStore>(store: S) {
     let r1 = store.put_link(&link("r1", CRM_A)).await.unwrap();
     assert_conflict(store.put_link(&link("r2", CRM_A)).await);
-    assert_eq!(store.link_by_referral("r2").await.unwrap(), None);
+    assert_eq!(store.link_by_referral(&rid("r2")).await.unwrap(), None);
     assert_eq!(
-        store.link_by_crm(CRM_A).await.unwrap().unwrap().referral_id,
+        store
+            .link_by_crm(cid(CRM_A))
+            .await
+            .unwrap()
+            .unwrap()
+            .referral_id,
         "r1"
     );
 
     // r1 moves to another record: its old CRM id is free again, the new one is r1's.
     let moved = store
         .put_link(&Link {
-            crm_id: CRM_B.to_owned(),
+            crm_id: cid(CRM_B),
             ..r1
         })
         .await
         .unwrap();
-    assert_eq!(store.link_by_crm(CRM_A).await.unwrap(), None);
-    assert_eq!(store.link_by_crm(CRM_B).await.unwrap(), Some(moved));
+    assert_eq!(store.link_by_crm(cid(CRM_A)).await.unwrap(), None);
+    assert_eq!(store.link_by_crm(cid(CRM_B)).await.unwrap(), Some(moved));
 
     let r2 = store.put_link(&link("r2", CRM_A)).await.unwrap();
-    assert_eq!(store.link_by_crm(CRM_A).await.unwrap(), Some(r2));
+    assert_eq!(store.link_by_crm(cid(CRM_A)).await.unwrap(), Some(r2));
     assert_eq!(
-        store.link_by_crm(CRM_B).await.unwrap().unwrap().referral_id,
+        store
+            .link_by_crm(cid(CRM_B))
+            .await
+            .unwrap()
+            .unwrap()
+            .referral_id,
         "r1"
     );
 }
@@ -426,13 +437,13 @@ async fn concurrent_put_link_one_wins<S: SyncStore + 'static>(store: S) {
         }
     }
     assert_eq!(winners.len(), 1, "exactly one writer wins: {winners:?}");
-    let stored = store.link_by_referral("r1").await.unwrap().unwrap();
-    assert_eq!(stored.crm_id, winners[0]);
+    let stored = store.link_by_referral(&rid("r1")).await.unwrap().unwrap();
+    assert_eq!(stored.crm_id, cid(&winners[0]));
     // Losers left no CRM claim behind.
     for i in 0..RACERS {
         let crm = format!("6a1f4c1e-0000-4000-8000-00000000010{i}");
         let expected = (crm == winners[0]).then(|| stored.clone());
-        assert_eq!(store.link_by_crm(&crm).await.unwrap(), expected);
+        assert_eq!(store.link_by_crm(cid(&crm)).await.unwrap(), expected);
     }
 }
 

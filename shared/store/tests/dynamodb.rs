@@ -1,6 +1,7 @@
 //! What only the DynamoDB adapter has: the table's schema, the TTL attribute DynamoDB's sweeper
 //! reads, and errors that name the operation. Needs moto: `infra/with-moto.sh cargo test`.
 
+use cosell_testkit::rid;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{AttributeValue, KeyType, ProjectionType, TimeToLiveStatus};
@@ -92,7 +93,7 @@ async fn events_carry_a_ttl_the_sweeper_can_use() {
 async fn errors_name_the_operation_and_the_cause() {
     let client = cosell_testkit::dynamodb().await;
     let store = DynamoStore::new(client, cosell_testkit::unique_table("store-missing"));
-    match store.link_by_referral("r1").await {
+    match store.link_by_referral(&rid("r1")).await {
         Err(StoreError::Backend { operation, message }) => {
             assert_eq!(operation, "link_by_referral");
             assert!(message.contains("ResourceNotFound"), "{message}");
@@ -114,7 +115,7 @@ async fn a_corrupt_item_is_reported_with_its_key() {
         .await
         .unwrap();
     let store = DynamoStore::new(client, table);
-    match store.link_by_referral("r1").await {
+    match store.link_by_referral(&rid("r1")).await {
         Err(StoreError::Corrupt { key, .. }) => assert_eq!(key, "link#r1"),
         other => panic!("expected a corrupt item, got {other:?}"),
     }

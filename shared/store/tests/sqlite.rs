@@ -1,6 +1,7 @@
 //! What only the SQLite adapter has: a file that keeps state across restarts in WAL mode, and a
 //! schema version it refuses to misread.
 
+use cosell_testkit::{cid, rid};
 use std::path::PathBuf;
 
 use cosell_store::sqlite::SCHEMA_VERSION;
@@ -35,7 +36,11 @@ impl Drop for TempDb {
 fn link() -> Link {
     Link {
         inbound_hash: Some("in-1".into()),
-        ..Link::new("r1", CrmKind::Lead, "6a1f4c1e-0000-4000-8000-00000000000a")
+        ..Link::new(
+            rid("r1"),
+            CrmKind::Lead,
+            cid("6a1f4c1e-0000-4000-8000-00000000000a"),
+        )
     }
 }
 
@@ -47,7 +52,10 @@ async fn a_file_keeps_state_across_reopen_in_wal_mode() {
         store.put_link(&link()).await.unwrap()
     };
     let store = SqliteStore::open(&db.0).unwrap();
-    assert_eq!(store.link_by_referral("r1").await.unwrap(), Some(stored));
+    assert_eq!(
+        store.link_by_referral(&rid("r1")).await.unwrap(),
+        Some(stored)
+    );
 
     let conn = rusqlite::Connection::open(&db.0).unwrap();
     let mode: String = conn
@@ -124,7 +132,7 @@ async fn a_corrupt_row_is_reported_with_its_key() {
             [],
         )
         .unwrap();
-    match store.link_by_referral("r1").await {
+    match store.link_by_referral(&rid("r1")).await {
         Err(StoreError::Corrupt { key, .. }) => assert_eq!(key, "link r1"),
         other => panic!("expected a corrupt row, got {other:?}"),
     }
@@ -143,7 +151,7 @@ async fn two_stores_on_one_file_race_safely() {
             let store = stores[i % 2].clone();
             tokio::spawn(async move {
                 let mut link = link();
-                link.crm_id = format!("6a1f4c1e-0000-4000-8000-00000000010{i}");
+                link.crm_id = cid(format!("6a1f4c1e-0000-4000-8000-00000000010{i}"));
                 store.put_link(&link).await
             })
         })

@@ -98,7 +98,11 @@ mod tests {
 
     #[test]
     fn a_link_without_the_flag_reads_closed_from_its_hash_tag() {
-        let mut link = Link::new("r", CrmKind::Opportunity, "o");
+        let mut link = Link::new(
+            cosell_testkit::rid("r"),
+            CrmKind::Opportunity,
+            uuid::Uuid::nil(),
+        );
         assert!(!link.closed());
         link.inbound_hash = Some("won:abc".into());
         assert!(link.closed());
@@ -110,7 +114,11 @@ mod tests {
 
     #[test]
     fn an_agreed_deal_reads_back_and_a_bad_one_reads_as_none() {
-        let mut link = Link::new("r", CrmKind::Opportunity, "o");
+        let mut link = Link::new(
+            cosell_testkit::rid("r"),
+            CrmKind::Opportunity,
+            uuid::Uuid::nil(),
+        );
         let deal = DealState {
             name: Some("Contoso".into()),
             ..DealState::default()

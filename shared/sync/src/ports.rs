@@ -12,6 +12,7 @@ use cosell_dataverse::{
 use cosell_mapping::Referral;
 use cosell_mapping::outbound::Expansions;
 use cosell_partner_center::{Changes, Listed, PartnerCenter, PatchOp, Resume, Stamp};
+use cosell_store::ReferralId;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -19,12 +20,12 @@ use uuid::Uuid;
 #[async_trait]
 pub trait ReferralSource: Send + Sync {
     /// The referral as it is now.
-    async fn referral(&self, id: &str) -> Result<Referral, cosell_partner_center::Error>;
+    async fn referral(&self, id: &ReferralId) -> Result<Referral, cosell_partner_center::Error>;
 }
 
 #[async_trait]
 impl ReferralSource for PartnerCenter {
-    async fn referral(&self, id: &str) -> Result<Referral, cosell_partner_center::Error> {
+    async fn referral(&self, id: &ReferralId) -> Result<Referral, cosell_partner_center::Error> {
         let versioned = self.get_referral(id).await?;
         let mut referral = versioned.value;
         if referral.etag.is_none() {

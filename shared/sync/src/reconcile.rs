@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use cosell_mapping::{inbound, timestamp};
 use cosell_partner_center::{Listed, Reading, Resume, Stamp, Unreadable};
-use cosell_store::{Cursor, StoreError, SyncStore};
+use cosell_store::{Cursor, ReferralId, StoreError, SyncStore};
 use futures::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -453,6 +453,14 @@ impl Reconciler {
         let Some(id) = referral.id.as_deref() else {
             return Ok(Seen::Unchanged);
         };
+        let Ok(id) = ReferralId::new(id) else {
+            tracing::warn!(
+                referral = id,
+                "listed referral with an id no request can carry skipped"
+            );
+            return Ok(Seen::WithoutId);
+        };
+        let id = &id;
         let link = self.store.link_by_referral(id).await?;
         let plan = inbound::plan(referral, self.inbound.config()).ok();
         // Unchanged as the sync itself decides: the rows' hash, and no mapped column moved.
@@ -477,9 +485,9 @@ impl Reconciler {
             "referralId": id,
             "updatedDateTime": referral.updated_date_time.map(timestamp::format),
         });
-        tracing::info!(referral = id, "reconciliation found a referral out of sync");
+        tracing::info!(referral = %id, "reconciliation found a referral out of sync");
         let handled = self.inbound.redo(id, payload, now).await?;
-        Ok(Seen::Synced(id.to_owned(), handled))
+        Ok(Seen::Synced(id.to_string(), handled))
     }
 }
 
@@ -493,16 +501,20 @@ impl Reconciler {
         in_overlap: bool,
         now: OffsetDateTime,
     ) -> Result<Seen, SweepError> {
-        let Some(id) = unreadable.id.as_deref() else {
+        let id = unreadable
+            .id
+            .as_deref()
+            .and_then(|id| ReferralId::new(id).ok());
+        let Some(id) = id else {
             tracing::warn!(problem = %unreadable.problem, "listed referral without a readable id skipped");
             return Ok(Seen::WithoutId);
         };
-        let item = WorkKey::inbound(id).to_string();
+        let item = WorkKey::inbound(&id).to_string();
         if in_overlap && self.store.retry(&item).await?.is_some() {
             return Ok(Seen::Parked);
         }
-        let handled = self.inbound.park_unreadable(unreadable, now).await?;
-        Ok(Seen::Synced(id.to_owned(), handled))
+        let handled = self.inbound.park_unreadable(&id, unreadable, now).await?;
+        Ok(Seen::Synced(id.to_string(), handled))
     }
 }
 
@@ -534,21 +546,21 @@ impl Reconciler {
             ..WaitingReport::default()
         };
         for entry in &referrals {
-            let Some(id) = entry.id() else {
+            let Some(id) = entry.id().and_then(|id| ReferralId::new(id).ok()) else {
                 continue;
             };
-            let link = self.store.link_by_referral(id).await?;
+            let link = self.store.link_by_referral(&id).await?;
             match (entry, link) {
                 (Listed::Readable(referral), Some(link)) => {
                     match self.inbound.respond().ensure(referral, &link, now).await {
-                        Ok(true) => report.tasks.push(id.to_owned()),
+                        Ok(true) => report.tasks.push(id.to_string()),
                         Ok(false) => {}
                         Err(error) => report.failed.push(format!("{id}: {error}")),
                     }
                 }
                 _ => {
                     if let Some(handled) = self.bring_up_to_date(entry, now).await? {
-                        report.synced.push((id.to_owned(), handled));
+                        report.synced.push((id.to_string(), handled));
                     }
                 }
             }

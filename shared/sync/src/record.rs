@@ -16,6 +16,7 @@ pub(crate) mod park;
 
 use std::fmt;
 
+use cosell_store::ReferralId;
 use uuid::Uuid;
 
 /// A piece of work on one record. The text form is stored (retry item ids, lease names) and typed
@@ -23,11 +24,11 @@ use uuid::Uuid;
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum WorkKey {
     /// A referral's inbound sync (Partner Center → Dataverse): `inbound:<referral id>`.
-    Inbound(String),
+    Inbound(ReferralId),
     /// An opportunity's outbound sync (Dataverse → Partner Center): `outbound:<opportunity id>`.
     Outbound(Uuid),
     /// A referral waiting for an answer: its reminder, then its expiry (`respond:<referral id>`).
-    Respond(String),
+    Respond(ReferralId),
     /// An alert to post to one channel: `alert:<channel>:<event>:<subject>`, one per channel,
     /// event and subject (a referral id, or for a dead sync the dead item's id).
     Alert {
@@ -46,10 +47,10 @@ impl WorkKey {
     /// The work a stored id names; `None` for an id this version does not know.
     pub fn parse(text: &str) -> Option<Self> {
         if let Some(referral_id) = text.strip_prefix(INBOUND) {
-            return (!referral_id.is_empty()).then(|| Self::Inbound(referral_id.to_owned()));
+            return ReferralId::new(referral_id).ok().map(Self::Inbound);
         }
         if let Some(referral_id) = text.strip_prefix(RESPOND) {
-            return (!referral_id.is_empty()).then(|| Self::Respond(referral_id.to_owned()));
+            return ReferralId::new(referral_id).ok().map(Self::Respond);
         }
         if let Some(rest) = text.strip_prefix(ALERT) {
             let mut parts = rest.splitn(3, ':');
@@ -68,8 +69,8 @@ impl WorkKey {
     }
 
     /// The inbound work of a referral.
-    pub fn inbound(referral_id: &str) -> Self {
-        Self::Inbound(referral_id.to_owned())
+    pub fn inbound(referral_id: &ReferralId) -> Self {
+        Self::Inbound(referral_id.clone())
     }
 
     /// Where a deal's lease comes in [`lock::DealLock`]'s one order: the opportunity's first, then
@@ -102,10 +103,14 @@ impl fmt::Display for WorkKey {
 mod tests {
     use super::*;
 
+    fn id_of(id: &str) -> ReferralId {
+        ReferralId::new(id).unwrap()
+    }
+
     #[test]
     fn the_text_form_is_the_stored_one_and_reads_back() {
         let id = Uuid::new_v4();
-        assert_eq!(WorkKey::inbound("r-1").to_string(), "inbound:r-1");
+        assert_eq!(WorkKey::inbound(&id_of("r-1")).to_string(), "inbound:r-1");
         assert_eq!(WorkKey::Outbound(id).to_string(), format!("outbound:{id}"));
         let alert = WorkKey::Alert {
             channel: "teams".into(),
@@ -113,11 +118,11 @@ mod tests {
             subject: format!("outbound:{id}"),
         };
         assert_eq!(alert.to_string(), format!("alert:teams:dead:outbound:{id}"));
-        assert_eq!(WorkKey::Respond("r-1".into()).to_string(), "respond:r-1");
+        assert_eq!(WorkKey::Respond(id_of("r-1")).to_string(), "respond:r-1");
         for key in [
-            WorkKey::inbound("r-1"),
+            WorkKey::inbound(&id_of("r-1")),
             WorkKey::Outbound(id),
-            WorkKey::Respond("r-1".into()),
+            WorkKey::Respond(id_of("r-1")),
             alert,
         ] {
             assert_eq!(WorkKey::parse(&key.to_string()), Some(key));
@@ -131,6 +136,9 @@ mod tests {
 
     #[test]
     fn a_deals_opportunity_lease_comes_before_its_referral_lease() {
-        assert!(WorkKey::Outbound(Uuid::nil()).deal_order() < WorkKey::inbound("r").deal_order());
+        assert!(
+            WorkKey::Outbound(Uuid::nil()).deal_order()
+                < WorkKey::inbound(&id_of("r")).deal_order()
+        );
     }
 }

@@ -17,10 +17,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cosell_store::{RetryItem, RetryState, StoreError, SyncStore};
+use cosell_store::{CrmId, ReferralId, RetryItem, RetryState, StoreError, SyncStore};
 use serde_json::Value;
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use crate::NotStored;
 use crate::alerts::{self, channel::Channels, deliver::Delivered};
@@ -289,12 +288,15 @@ impl RetryScheduler {
         id: &str,
         now: OffsetDateTime,
     ) -> Result<Vec<(String, Redone)>, RetryError> {
+        let referral_id = ReferralId::new(id).ok();
+        let crm_id = id.parse::<CrmId>().ok();
         let mut candidates = vec![id.to_owned()];
         if WorkKey::parse(id).is_none() {
-            candidates = vec![WorkKey::inbound(id).to_string()];
-            if let Ok(uuid) = Uuid::try_parse(id) {
-                candidates.push(WorkKey::Outbound(uuid).to_string());
-            }
+            candidates = referral_id
+                .iter()
+                .map(|r| WorkKey::inbound(r).to_string())
+                .collect();
+            candidates.extend(crm_id.map(|c| WorkKey::Outbound(c.uuid()).to_string()));
         }
         let mut replayed = Vec::new();
         for candidate in candidates {
@@ -311,9 +313,17 @@ impl RetryScheduler {
             }
         }
         if replayed.is_empty() {
-            if self.store.link_by_referral(id).await?.is_some() {
+            let linked = match &referral_id {
+                Some(referral_id) => self.store.link_by_referral(referral_id).await?,
+                None => None,
+            };
+            let claimed = match crm_id {
+                Some(crm_id) if linked.is_none() => self.store.link_by_crm(crm_id).await?,
+                _ => None,
+            };
+            if let Some(link) = &linked {
                 let work = RetryItem {
-                    id: WorkKey::inbound(id).to_string(),
+                    id: WorkKey::inbound(&link.referral_id).to_string(),
                     payload: Value::Null,
                     due_at: now,
                     attempts: 0,
@@ -321,9 +331,8 @@ impl RetryScheduler {
                     state: RetryState::Pending,
                 };
                 replayed.push((work.id.clone(), self.redo(work, now).await?));
-            } else if let Some(link) = self.store.link_by_crm(id).await?
-                && let Ok(uuid) = Uuid::try_parse(&link.crm_id)
-            {
+            } else if let Some(link) = claimed {
+                let uuid = link.crm_id.uuid();
                 let synced = self.outbound.sync_opportunity(uuid, now).await?;
                 replayed.push((
                     WorkKey::Outbound(uuid).to_string(),

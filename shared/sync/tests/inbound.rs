@@ -2,6 +2,7 @@
 //! to end in `functions/webhook-ingress`): outgoing referrals, unreadable referrals, a busy
 //! referral.
 
+use cosell_testkit::{cid, rid};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -116,7 +117,7 @@ async fn an_outgoing_referral_updates_the_opportunity_it_was_created_from() {
 
     let handled = setup
         .sync
-        .sync_referral(&id, OffsetDateTime::now_utc())
+        .sync_referral(&rid(&id), OffsetDateTime::now_utc())
         .await
         .unwrap();
     assert!(
@@ -131,8 +132,13 @@ async fn an_outgoing_referral_updates_the_opportunity_it_was_created_from() {
         "our own New referral leaves the seller's status"
     );
     assert!(setup.sim.state.dv.rows("accounts").is_empty());
-    let link = setup.store.link_by_referral(&id).await.unwrap().unwrap();
-    assert_eq!(link.crm_id, sellers.to_string());
+    let link = setup
+        .store
+        .link_by_referral(&rid(&id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(link.crm_id, cid(sellers));
 }
 
 #[tokio::test]
@@ -195,7 +201,7 @@ async fn a_referral_held_by_another_sync_is_parked_not_written_twice() {
             .await
             .unwrap()
     );
-    let error = setup.sync.sync_referral(&id, now).await.unwrap_err();
+    let error = setup.sync.sync_referral(&rid(&id), now).await.unwrap_err();
     assert!(
         matches!(error.problem, InboundError::Busy),
         "{:?}",
@@ -219,7 +225,7 @@ async fn a_referral_held_by_another_sync_is_parked_not_written_twice() {
         .release_lease(&format!("inbound:{id}"), "another-invocation")
         .await
         .unwrap();
-    let handled = setup.sync.sync_referral(&id, now).await.unwrap();
+    let handled = setup.sync.sync_referral(&rid(&id), now).await.unwrap();
     assert!(
         matches!(handled, Handled::Synced { created: true, .. }),
         "{handled:?}"
@@ -251,7 +257,7 @@ async fn a_link_stored_before_the_closed_flag_keeps_its_closed_record_closed() {
 
     let handled = setup
         .sync
-        .sync_referral(&id, OffsetDateTime::now_utc())
+        .sync_referral(&rid(&id), OffsetDateTime::now_utc())
         .await
         .unwrap();
     assert!(

@@ -7,6 +7,7 @@ use cosell_store::{CrmKind, Cursor, Link, RetryItem, RetryState, SqliteStore, Sy
 use cosell_sync::WorkKey;
 use cosell_sync::intent::Intent;
 use cosell_sync::outbound::OutboundWork;
+use cosell_testkit::{cid, rid};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -84,7 +85,7 @@ async fn links_retry_items_and_cursors_written_before_read_and_write_back_unchan
         })
         .await
         .unwrap();
-    let read = store.link_by_referral("r-1").await.unwrap().unwrap();
+    let read = store.link_by_referral(&rid("r-1")).await.unwrap().unwrap();
     assert_eq!(read, stored);
     // Written again, it is the same JSON: no hash string changed, no key added.
     let mut again = serde_json::to_value(&read).unwrap();
@@ -148,5 +149,5 @@ fn an_old_create_intent_reads_as_its_work_and_its_intent() {
 fn an_old_link_keeps_its_kind_and_id() {
     let link: Link = serde_json::from_value(link_before()).unwrap();
     assert_eq!(link.crm_kind, CrmKind::Opportunity);
-    assert_eq!(link.crm_id, OPPORTUNITY);
+    assert_eq!(link.crm_id, cid(OPPORTUNITY));
 }

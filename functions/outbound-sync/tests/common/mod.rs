@@ -5,6 +5,7 @@
 //! signed webhooks — the system as deployed.
 #![allow(dead_code)] // each test file uses a different part
 
+use cosell_testkit::rid;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -523,11 +524,11 @@ pub async fn seed_incoming(stack: &Stack, referral: &Value) -> (Uuid, String) {
     stack.drain_deliveries().await;
     let link = stack
         .port()
-        .link_by_referral(&referral_id)
+        .link_by_referral(&rid(&referral_id))
         .await
         .unwrap()
         .expect("synced inbound");
-    (link.crm_id.parse().unwrap(), referral_id)
+    (link.crm_id.uuid(), referral_id)
 }
 
 /// An incoming referral from Microsoft, still waiting for an answer (so it has its task), synced

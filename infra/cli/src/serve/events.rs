@@ -207,7 +207,7 @@ mod tests {
     fn an_inbound_create_reads_as_one_line() {
         let crm_id = Uuid::parse_str("12ab34cd-0000-4000-8000-000000000000").unwrap();
         let handled = Handled::Synced {
-            referral_id: "7f3c9d2e-1111-4111-8111-111111111111".into(),
+            referral_id: "7f3c9d2e-1111-4111-8111-111111111111".parse().unwrap(),
             kind: CrmKind::Opportunity,
             crm_id,
             created: true,

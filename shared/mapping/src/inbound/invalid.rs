@@ -5,6 +5,8 @@
 pub enum ReferralProblem {
     #[error("the referral has no id")]
     NoId,
+    #[error("the referral's id '{0}' holds a character a URL path or a store key cannot carry")]
+    UnsafeId(String),
     #[error("the referral names no customer company (customerProfile.name)")]
     NoCustomerName,
     #[error("the referral has no name and no customer name to name the record after")]

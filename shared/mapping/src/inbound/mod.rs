@@ -29,6 +29,7 @@ mod plan;
 pub mod rows;
 pub mod status;
 
+use cosell_ids::ReferralId;
 use uuid::Uuid;
 
 pub use crate::audit::line as audit_line;
@@ -46,7 +47,7 @@ use crate::referral::CustomerIds;
 /// Everything an inbound sync of one referral writes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InboundPlan {
-    pub referral_id: String,
+    pub referral_id: ReferralId,
     pub category: Category,
     pub status: StatusAction,
     /// `"<open|won|lost>:<sha-256 hex>"` of what the plan writes; stored in the link as

@@ -1,6 +1,7 @@
 //! [`plan`]: a referral and the settings in, an [`InboundPlan`] out — validate, then the lead row,
 //! or the account plan and the opportunity row, then the hash of what it writes.
 
+use cosell_ids::{IdError, ReferralId};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -23,7 +24,7 @@ use crate::referral::{Address, CustomerProfile, Member, Referral};
 /// What every row of the plan is built from, once the referral is known to be writable.
 struct Valid<'a> {
     referral: &'a Referral,
-    referral_id: String,
+    referral_id: ReferralId,
     category: Category,
     name: String,
     customer_name: Option<&'a str>,
@@ -128,7 +129,7 @@ pub fn plan(referral: &Referral, config: &CrmConfig) -> Result<InboundPlan, Inva
         RecordPlan::Lead { row } => row.mapped = plan.deal.mapped.clone(),
     }
     plan.hash = hash(&plan, config).map_err(|problem| InvalidReferral {
-        referral_id: Some(plan.referral_id.clone()),
+        referral_id: Some(plan.referral_id.to_string()),
         problems: vec![problem],
     })?;
     Ok(plan)
@@ -137,10 +138,17 @@ pub fn plan(referral: &Referral, config: &CrmConfig) -> Result<InboundPlan, Inva
 /// Every reason the referral cannot be written, or what its rows are built from.
 fn validate<'a>(referral: &'a Referral, config: &CrmConfig) -> Result<Valid<'a>, InvalidReferral> {
     let mut problems = Vec::new();
-    let referral_id = referral.id.clone().filter(|id| !id.trim().is_empty());
-    if referral_id.is_none() {
-        problems.push(ReferralProblem::NoId);
-    }
+    let referral_id = match referral.id.as_deref().map(ReferralId::new) {
+        Some(Ok(id)) => Some(id),
+        Some(Err(IdError::UnsafeReferral(id))) => {
+            problems.push(ReferralProblem::UnsafeId(id));
+            None
+        }
+        None | Some(Err(_)) => {
+            problems.push(ReferralProblem::NoId);
+            None
+        }
+    };
     let category = Category::of(referral);
     let customer_name = customer(referral)
         .and_then(|c| c.name.as_deref())
@@ -280,7 +288,7 @@ fn opportunity_row(valid: &Valid<'_>, status: StatusAction, config: &CrmConfig) 
         description: notes(referral),
         status_reason: status.open_status_reason(),
         sync: Some(true),
-        referral_id: Some(valid.referral_id.clone()),
+        referral_id: Some(valid.referral_id.to_string()),
         referral_link: referral
             .links
             .as_ref()

@@ -253,6 +253,19 @@ fn an_update_leaves_the_sync_choice_account_and_contact_alone() {
 }
 
 #[test]
+fn a_referral_id_no_request_or_store_key_can_carry_is_refused_not_written() {
+    let config = CrmConfig::default();
+    for id in ["a/b", "r 1", "r%2F1"] {
+        let bad = edited(FULL, |v| v["id"] = id.into());
+        let error = plan(&bad, &config).unwrap_err();
+        assert_eq!(error.problems, vec![ReferralProblem::UnsafeId(id.into())]);
+    }
+    // Surrounding whitespace is not part of an id.
+    let padded = edited(FULL, |v| v["id"] = " ref-7 ".into());
+    assert_eq!(plan(&padded, &config).unwrap().referral_id, "ref-7");
+}
+
+#[test]
 fn invalid_referrals_name_every_problem_in_plain_sentences() {
     let config = CrmConfig::default();
     let bad = edited(FULL, |v| {

@@ -5,29 +5,29 @@ use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
 use super::DynamoStore;
 use super::attrs::{BODY, Item, PK, SK, decode, encode, n, s, write_token};
 use super::error::{backend, build, lost_race};
-use crate::model::Link;
+use crate::model::{CrmId, Link, ReferralId};
 use crate::port::StoreError;
 
 const LINK: &str = "link";
 const CRM: &str = "crm";
 
-fn link_pk(referral_id: &str) -> String {
+fn link_pk(referral_id: &ReferralId) -> String {
     format!("link#{referral_id}")
 }
 
-fn crm_pk(crm_id: &str) -> String {
+fn crm_pk(crm_id: CrmId) -> String {
     format!("crm#{crm_id}")
 }
 
 pub(super) async fn by_referral(
     store: &DynamoStore,
-    referral_id: &str,
+    referral_id: &ReferralId,
     operation: &'static str,
 ) -> Result<Option<Link>, StoreError> {
     get(store, link_pk(referral_id), LINK, operation).await
 }
 
-pub(super) async fn by_crm(store: &DynamoStore, crm_id: &str) -> Result<Option<Link>, StoreError> {
+pub(super) async fn by_crm(store: &DynamoStore, crm_id: CrmId) -> Result<Option<Link>, StoreError> {
     get(store, crm_pk(crm_id), CRM, "link_by_crm").await
 }
 
@@ -80,7 +80,7 @@ pub(super) async fn put(store: &DynamoStore, link: &Link) -> Result<Link, StoreE
         .item(PK, s(link_pk(referral)))
         .item(SK, s(LINK))
         .item("version", n(stored.version))
-        .item("crm_id", s(&stored.crm_id))
+        .item("crm_id", s(stored.crm_id.to_string()))
         .item(BODY, body.clone());
     link_item = if link.version == 0 {
         link_item
@@ -94,14 +94,14 @@ pub(super) async fn put(store: &DynamoStore, link: &Link) -> Result<Link, StoreE
     };
     let claim = Put::builder()
         .table_name(&store.table)
-        .item(PK, s(crm_pk(&stored.crm_id)))
+        .item(PK, s(crm_pk(stored.crm_id)))
         .item(SK, s(CRM))
-        .item("referral_id", s(referral))
+        .item("referral_id", s(referral.as_str()))
         .item(BODY, body)
         .condition_expression("attribute_not_exists(#pk) OR #referral = :referral")
         .expression_attribute_names("#pk", PK)
         .expression_attribute_names("#referral", "referral_id")
-        .expression_attribute_values(":referral", s(referral));
+        .expression_attribute_values(":referral", s(referral.as_str()));
 
     let mut writes = vec![
         TransactWriteItem::builder()
@@ -115,14 +115,14 @@ pub(super) async fn put(store: &DynamoStore, link: &Link) -> Result<Link, StoreE
         let release = Delete::builder()
             .table_name(&store.table)
             .set_key(Some(Item::from([
-                (PK.to_owned(), s(crm_pk(old))),
+                (PK.to_owned(), s(crm_pk(*old))),
                 (SK.to_owned(), s(CRM)),
             ])))
             // Already gone is fine; taken over by another referral is not ours to delete.
             .condition_expression("attribute_not_exists(#pk) OR #referral = :referral")
             .expression_attribute_names("#pk", PK)
             .expression_attribute_names("#referral", "referral_id")
-            .expression_attribute_values(":referral", s(referral))
+            .expression_attribute_values(":referral", s(referral.as_str()))
             .build()
             .map_err(build(OP))?;
         writes.push(TransactWriteItem::builder().delete(release).build());

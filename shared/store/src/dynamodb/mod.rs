@@ -43,7 +43,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use time::OffsetDateTime;
 
-use crate::model::{Cursor, Link, RetryItem};
+use crate::model::{CrmId, Cursor, Link, ReferralId, RetryItem};
 use crate::port::{EventClaim, StoreError, SyncStore};
 
 pub use schema::{RETRY_DUE, RETRY_INDEX, RETRY_QUEUE, TTL_ATTRIBUTE, create_table};
@@ -98,11 +98,11 @@ impl SyncStore for DynamoStore {
         events::forget(self, key).await
     }
 
-    async fn link_by_referral(&self, referral_id: &str) -> Result<Option<Link>, StoreError> {
+    async fn link_by_referral(&self, referral_id: &ReferralId) -> Result<Option<Link>, StoreError> {
         links::by_referral(self, referral_id, "link_by_referral").await
     }
 
-    async fn link_by_crm(&self, crm_id: &str) -> Result<Option<Link>, StoreError> {
+    async fn link_by_crm(&self, crm_id: CrmId) -> Result<Option<Link>, StoreError> {
         links::by_crm(self, crm_id).await
     }
 

@@ -3,26 +3,26 @@
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::error::{backend, decode, encode, version};
-use crate::model::Link;
+use crate::model::{CrmId, Link, ReferralId};
 use crate::port::StoreError;
 
 pub(super) fn by_referral(
     conn: &Connection,
-    referral_id: &str,
+    referral_id: &ReferralId,
 ) -> Result<Option<Link>, StoreError> {
     one(
         conn,
         "SELECT referral_id, body FROM links WHERE referral_id = ?1",
-        referral_id,
+        referral_id.as_str(),
         "link_by_referral",
     )
 }
 
-pub(super) fn by_crm(conn: &Connection, crm_id: &str) -> Result<Option<Link>, StoreError> {
+pub(super) fn by_crm(conn: &Connection, crm_id: CrmId) -> Result<Option<Link>, StoreError> {
     one(
         conn,
         "SELECT referral_id, body FROM links WHERE crm_id = ?1",
-        crm_id,
+        &crm_id.to_string(),
         "link_by_crm",
     )
 }
@@ -61,7 +61,7 @@ pub(super) fn put(conn: &mut Connection, link: &Link) -> Result<Link, StoreError
     let current: Option<i64> = tx
         .query_row(
             "SELECT version FROM links WHERE referral_id = ?1",
-            [&link.referral_id],
+            [link.referral_id.as_str()],
             |row| row.get(0),
         )
         .optional()
@@ -74,7 +74,7 @@ pub(super) fn put(conn: &mut Connection, link: &Link) -> Result<Link, StoreError
     let holder: Option<String> = tx
         .query_row(
             "SELECT referral_id FROM links WHERE crm_id = ?1 AND referral_id <> ?2",
-            [&link.crm_id, &link.referral_id],
+            [&link.crm_id.to_string(), link.referral_id.as_str()],
             |row| row.get(0),
         )
         .optional()
@@ -90,8 +90,8 @@ pub(super) fn put(conn: &mut Connection, link: &Link) -> Result<Link, StoreError
          ON CONFLICT (referral_id) DO UPDATE
          SET crm_id = excluded.crm_id, version = excluded.version, body = excluded.body",
         params![
-            stored.referral_id,
-            stored.crm_id,
+            stored.referral_id.as_str(),
+            stored.crm_id.to_string(),
             version(stored.version, OP)?,
             encode(&stored, OP)?
         ],

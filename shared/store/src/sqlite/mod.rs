@@ -30,7 +30,7 @@ use async_trait::async_trait;
 use rusqlite::Connection;
 use time::OffsetDateTime;
 
-use crate::model::{Cursor, Link, RetryItem};
+use crate::model::{CrmId, Cursor, Link, ReferralId, RetryItem};
 use crate::port::{EventClaim, StoreError, SyncStore};
 use error::backend;
 
@@ -142,15 +142,14 @@ impl SyncStore for SqliteStore {
             .await
     }
 
-    async fn link_by_referral(&self, referral_id: &str) -> Result<Option<Link>, StoreError> {
-        let id = referral_id.to_owned();
+    async fn link_by_referral(&self, referral_id: &ReferralId) -> Result<Option<Link>, StoreError> {
+        let id = referral_id.clone();
         self.run("link_by_referral", move |c| links::by_referral(c, &id))
             .await
     }
 
-    async fn link_by_crm(&self, crm_id: &str) -> Result<Option<Link>, StoreError> {
-        let id = crm_id.to_owned();
-        self.run("link_by_crm", move |c| links::by_crm(c, &id))
+    async fn link_by_crm(&self, crm_id: CrmId) -> Result<Option<Link>, StoreError> {
+        self.run("link_by_crm", move |c| links::by_crm(c, crm_id))
             .await
     }
 

@@ -2,7 +2,7 @@
 //! opportunity first ([`crate::record`]), so it finds the opportunity (from the link, or from the
 //! referral naming it), locks in that order, and checks again what it found.
 
-use cosell_store::{CrmKind, Link};
+use cosell_store::{CrmKind, Link, ReferralId};
 use cosell_transport::correlation;
 use time::OffsetDateTime;
 use tracing::Instrument;
@@ -34,7 +34,7 @@ impl InboundSync {
     /// too.
     pub async fn sync_referral(
         &self,
-        referral_id: &str,
+        referral_id: &ReferralId,
         now: OffsetDateTime,
     ) -> Result<Handled, Failure> {
         self.sync_under_lock(referral_id, false, now).await
@@ -43,7 +43,7 @@ impl InboundSync {
     /// [`Self::sync_referral`], or with `resync` a mapping re-sync (see `Planned::resync`).
     pub(super) async fn sync_under_lock(
         &self,
-        referral_id: &str,
+        referral_id: &ReferralId,
         resync: bool,
         now: OffsetDateTime,
     ) -> Result<Handled, Failure> {
@@ -51,7 +51,7 @@ impl InboundSync {
         let mut lock = DealLock::new(&*self.store, ttl, wait);
         // One correlation id per sync: on its log span and on every Partner Center request.
         let sync_id = Uuid::new_v4().to_string();
-        let span = tracing::info_span!("sync", sync_id = %sync_id, referral = referral_id);
+        let span = tracing::info_span!("sync", sync_id = %sync_id, referral = %referral_id);
         let synced = self.sync_locked(&mut lock, referral_id, resync, now);
         let result = correlation::scope(sync_id, synced.instrument(span)).await;
         lock.release().await;
@@ -66,7 +66,7 @@ impl InboundSync {
     pub(super) async fn lock_linked(
         &self,
         lock: &mut DealLock<'_>,
-        referral_id: &str,
+        referral_id: &ReferralId,
     ) -> Result<Option<Link>, Failure> {
         let store = |e| Failure::new(InboundError::Store(e), None);
         let mut link = self
@@ -107,20 +107,20 @@ impl InboundSync {
     pub(super) async fn lock_named(
         &self,
         lock: &mut DealLock<'_>,
-        referral_id: &str,
+        referral_id: &ReferralId,
         opportunity: Uuid,
     ) -> Result<NamedOpportunity, Failure> {
         let store = |e| Failure::new(InboundError::Store(e), None);
         let deal = WorkKey::Outbound(opportunity);
         if lock.take(deal.clone()).await.map_err(locked)? == Taken::Retaken {
-            tracing::debug!(referral = referral_id, %opportunity, "leases taken again in the deal order");
+            tracing::debug!(referral = %referral_id, %opportunity, "leases taken again in the deal order");
         }
         let found = self
             .store
-            .link_by_crm(&opportunity.to_string())
+            .link_by_crm(opportunity.into())
             .await
             .map_err(store)?;
-        if let Some(other) = found.filter(|other| other.referral_id != referral_id) {
+        if let Some(other) = found.filter(|other| other.referral_id != *referral_id) {
             let reason = format!(
                 "referral {referral_id} names opportunity {opportunity}, which is linked to referral {}",
                 other.referral_id
@@ -146,7 +146,7 @@ impl InboundSync {
             .as_ref()
             .and_then(Intent::of);
         if let Some(intent) = &intent {
-            tracing::info!(referral = referral_id, %opportunity, posted = intent.posted.is_some(), "referral of a create under way; merging against the deal it posted");
+            tracing::info!(referral = %referral_id, %opportunity, posted = intent.posted.is_some(), "referral of a create under way; merging against the deal it posted");
         }
         let posted = intent.and_then(|i| i.posted);
         let link = link.map(Box::new);
@@ -157,7 +157,7 @@ impl InboundSync {
 /// The opportunity a link ties its referral to, if any.
 fn linked_opportunity(link: Option<&Link>) -> Option<Uuid> {
     link.filter(|l| l.crm_kind == CrmKind::Opportunity)
-        .and_then(|l| l.crm_id.parse::<Uuid>().ok())
+        .map(|l| l.crm_id.uuid())
 }
 
 fn locked(error: crate::record::lock::LockError) -> Failure {

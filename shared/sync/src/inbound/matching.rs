@@ -17,6 +17,7 @@ use cosell_dataverse::{Expand, Filter, Query, Record};
 use cosell_mapping::CrmConfig;
 use cosell_mapping::custom::{AccountRule, Country};
 use cosell_mapping::inbound::{AccountPlan, ContactPlan, normalise};
+use cosell_store::ReferralId;
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -140,7 +141,7 @@ fn contact_of(account: &Record, email: &str) -> Option<Uuid> {
 /// "2 accounts match customer 'Fabrikam, Inc.' at postal code 98052: …": names the candidates
 /// so an operator can merge them.
 pub fn ambiguity_message(
-    referral_id: &str,
+    referral_id: &ReferralId,
     rule: &AccountRule,
     account: &AccountPlan,
     candidates: &[(Uuid, String)],

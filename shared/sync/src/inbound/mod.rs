@@ -45,7 +45,7 @@ use std::time::Duration;
 
 use cosell_mapping::CrmConfig;
 use cosell_partner_center::webhook::WebhookEnvelope;
-use cosell_store::{CrmKind, EventClaim, StoreError, SyncStore};
+use cosell_store::{CrmKind, EventClaim, ReferralId, StoreError, SyncStore};
 use cosell_transport::deadline;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -105,12 +105,15 @@ pub enum Handled {
     /// Not a referral event (`test-created`, no id in `ResourceUri`): nothing to sync.
     Ignored { reason: String },
     /// The referral equals what was last written: nothing written.
-    Unchanged { referral_id: String },
+    Unchanged { referral_id: ReferralId },
     /// An earlier sync closed the record (won or lost): a closed opportunity is not edited.
-    AlreadyClosed { referral_id: String, crm_id: Uuid },
+    AlreadyClosed {
+        referral_id: ReferralId,
+        crm_id: Uuid,
+    },
     /// Written to Dataverse.
     Synced {
-        referral_id: String,
+        referral_id: ReferralId,
         kind: CrmKind,
         crm_id: Uuid,
         created: bool,
@@ -119,7 +122,7 @@ pub enum Handled {
     /// Not synced now; the retry item `retry_id` holds it — pending, or dead (kept for the
     /// operator) when retrying cannot help (`permanent`).
     Parked {
-        referral_id: String,
+        referral_id: ReferralId,
         retry_id: String,
         message: String,
         permanent: bool,
@@ -219,8 +222,11 @@ impl InboundSync {
                 return Ok(Handled::InFlight { until });
             }
         }
-        let referral_id = match envelope.referral_id() {
-            Some(id) if envelope.event_name.contains("referral") => id.to_owned(),
+        let referral_id = envelope
+            .referral_id()
+            .and_then(|id| ReferralId::new(id).ok());
+        let referral_id = match referral_id {
+            Some(id) if envelope.event_name.contains("referral") => id,
             _ => {
                 let reason = format!("event '{}' names no referral", envelope.event_name);
                 tracing::info!(%reason, "webhook event ignored");
@@ -273,7 +279,7 @@ impl InboundSync {
     /// parked while there is time to store it, rather than killed with the invocation.
     async fn sync_in_time(
         &self,
-        referral_id: &str,
+        referral_id: &ReferralId,
         now: OffsetDateTime,
     ) -> Result<Handled, Failure> {
         let sync = self.sync_referral(referral_id, now);
@@ -314,7 +320,7 @@ impl InboundSync {
     /// all stand costs no Dataverse request. Failures park as in [`Self::redo`].
     pub async fn resync_mapped(
         &self,
-        referral_id: &str,
+        referral_id: &ReferralId,
         now: OffsetDateTime,
     ) -> Result<Handled, StoreError> {
         match self.sync_under_lock(referral_id, true, now).await {
@@ -334,7 +340,7 @@ impl InboundSync {
     /// more attempt. `payload` is kept on the item (the envelope that first brought the work).
     pub async fn redo(
         &self,
-        referral_id: &str,
+        referral_id: &ReferralId,
         payload: serde_json::Value,
         now: OffsetDateTime,
     ) -> Result<Handled, StoreError> {
@@ -355,10 +361,10 @@ impl InboundSync {
     /// the reason: the reconciliation sweep and backfill go on past it.
     pub async fn park_unreadable(
         &self,
+        referral_id: &ReferralId,
         unreadable: &cosell_partner_center::Unreadable,
         now: OffsetDateTime,
     ) -> Result<Handled, StoreError> {
-        let referral_id = unreadable.id.as_deref().unwrap_or_default();
         let payload = serde_json::json!({
             "source": "a referral listing",
             "referralId": referral_id,
@@ -370,13 +376,18 @@ impl InboundSync {
 
     /// A sync that wrote makes an older parked item of the same referral stale: remove it, so
     /// the operator's dead list shows only what is still wrong. Best effort.
-    async fn forget_parked(&self, referral_id: &str, handled: &Handled, now: OffsetDateTime) {
+    async fn forget_parked(
+        &self,
+        referral_id: &ReferralId,
+        handled: &Handled,
+        now: OffsetDateTime,
+    ) {
         if !matches!(handled, Handled::Synced { .. }) {
             return;
         }
         let item = WorkKey::inbound(referral_id).to_string();
         if let Err(error) = self.store.delete_retry(&item).await {
-            tracing::warn!(%error, referral = referral_id, "stale retry item not removed");
+            tracing::warn!(%error, referral = %referral_id, "stale retry item not removed");
         }
         activity::note(&*self.store, SyncDirection::Inbound, now).await;
     }

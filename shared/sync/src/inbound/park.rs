@@ -5,7 +5,7 @@ use cosell_dataverse::{ChangeSet, Key, Precondition};
 use cosell_mapping::inbound::audit_line;
 use cosell_mapping::marks::{MARK_FAILED, decorate_name};
 use cosell_mapping::{CrmRow, Opportunity, audit};
-use cosell_store::{CrmKind, Link, StoreError};
+use cosell_store::{CrmKind, Link, ReferralId, StoreError};
 use time::OffsetDateTime;
 
 use super::{Failure, Handled, InboundSync, RecordRef};
@@ -20,7 +20,7 @@ impl InboundSync {
     /// the item is an error.
     pub(super) async fn park(
         &self,
-        referral_id: &str,
+        referral_id: &ReferralId,
         payload: serde_json::Value,
         failure: Failure,
         now: OffsetDateTime,
@@ -37,12 +37,12 @@ impl InboundSync {
         )
         .await;
         let (item, verdict) = parked.inspect_err(|error| {
-            tracing::error!(%error, referral = referral_id, "retry item not stored");
+            tracing::error!(%error, referral = %referral_id, "retry item not stored");
         })?;
-        tracing::warn!(referral = referral_id, permanent = verdict.permanent, problem = %verdict.message, "inbound sync parked");
+        tracing::warn!(referral = %referral_id, permanent = verdict.permanent, problem = %verdict.message, "inbound sync parked");
         if verdict.newly_dead {
             let alert = Alert {
-                referral_id: Some(referral_id.to_owned()),
+                referral_id: Some(referral_id.to_string()),
                 record: failure.record.as_ref().map(|r| (r.kind, r.id)),
                 deal: failure.record.as_ref().and_then(|r| r.name.clone()),
                 detail: Some(verdict.message.clone()),
@@ -62,7 +62,7 @@ impl InboundSync {
             .await;
         }
         Ok(Handled::Parked {
-            referral_id: referral_id.to_owned(),
+            referral_id: referral_id.clone(),
             retry_id: item.id,
             message: verdict.message,
             permanent: verdict.permanent,
@@ -73,7 +73,7 @@ impl InboundSync {
     /// what keeps the work).
     async fn mark_failed(
         &self,
-        referral_id: &str,
+        referral_id: &ReferralId,
         record: &RecordRef,
         message: &str,
         permanent: bool,
@@ -102,12 +102,12 @@ impl InboundSync {
         // Keep the line for the next write of the log, and the failure, so the next sync puts
         // ✔ back in the name; a lost race only loses this line.
         if let Some(mut link) = link
-            && link.crm_id == record.id.to_string()
+            && link.crm_id == record.id.into()
         {
             link.audit = log;
             link.outcome(false, message, now);
             if let Err(error) = self.store.put_link(&link).await {
-                tracing::warn!(%error, referral = referral_id, "audit line not kept in the link");
+                tracing::warn!(%error, referral = %referral_id, "audit line not kept in the link");
             }
         }
     }

@@ -4,15 +4,14 @@
 use cosell_mapping::Referral;
 use cosell_mapping::deal::DealState;
 use cosell_mapping::inbound::{InboundPlan, RecordPlan};
-use cosell_store::{CrmKind, Link};
-use uuid::Uuid;
+use cosell_store::{CrmKind, Link, ReferralId};
 
 use super::{Failure, InboundError, RecordRef};
 use crate::link::DealLink;
 
 /// A referral read and planned under its leases.
 pub(super) struct Planned {
-    pub referral_id: String,
+    pub referral_id: ReferralId,
     pub link: Option<Link>,
     pub referral: Referral,
     pub plan: InboundPlan,
@@ -37,7 +36,7 @@ impl Planned {
         let link = self.link.as_ref()?;
         Some(RecordRef {
             kind: link.crm_kind,
-            id: Uuid::try_parse(&link.crm_id).ok()?,
+            id: link.crm_id.uuid(),
             name: Some(self.plan.name.clone()),
         })
     }

@@ -6,9 +6,8 @@ use std::ops::ControlFlow;
 use cosell_mapping::deal::DealStatus;
 use cosell_mapping::inbound;
 use cosell_mapping::{Direction, Referral, Status, Substatus};
-use cosell_store::{CrmKind, Link};
+use cosell_store::{CrmKind, Link, ReferralId};
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use super::locks::NamedOpportunity;
 use super::planned::Planned;
@@ -23,7 +22,7 @@ impl InboundSync {
     pub(super) async fn sync_locked(
         &self,
         lock: &mut DealLock<'_>,
-        referral_id: &str,
+        referral_id: &ReferralId,
         resync: bool,
         now: OffsetDateTime,
     ) -> Result<Handled, Failure> {
@@ -83,7 +82,7 @@ impl InboundSync {
         };
         let alert = Alert {
             deal: referral.name.clone(),
-            referral_id: Some(referral_id.clone()),
+            referral_id: Some(referral_id.to_string()),
             record: Some((*kind, *crm_id)),
             days_left: cosell_mapping::respond::waiting(referral).map(|at| (at - now).whole_days()),
             ..Alert::new(event, referral_id.clone())
@@ -96,7 +95,7 @@ impl InboundSync {
     async fn load(
         &self,
         lock: &mut DealLock<'_>,
-        referral_id: &str,
+        referral_id: &ReferralId,
         link: Option<Link>,
     ) -> Result<ControlFlow<Handled, Planned>, Failure> {
         let mut planned = match self.read_and_plan(referral_id, link).await? {
@@ -132,15 +131,13 @@ impl InboundSync {
     /// The referral and its plan, or `Break(Ignored)` when the mapping leaves its kind out.
     async fn read_and_plan(
         &self,
-        referral_id: &str,
+        referral_id: &ReferralId,
         link: Option<Link>,
     ) -> Result<ControlFlow<Handled, Planned>, Failure> {
-        let linked = link.as_ref().and_then(|l| {
-            Some(RecordRef {
-                kind: l.crm_kind,
-                id: Uuid::try_parse(&l.crm_id).ok()?,
-                name: None,
-            })
+        let linked = link.as_ref().map(|l| RecordRef {
+            kind: l.crm_kind,
+            id: l.crm_id.uuid(),
+            name: None,
         });
         let referral = self
             .referrals
@@ -154,7 +151,7 @@ impl InboundSync {
         let plan = inbound::plan(&referral, &self.config)
             .map_err(|e| Failure::new(InboundError::Invalid(e), linked))?;
         Ok(ControlFlow::Continue(Planned {
-            referral_id: referral_id.to_owned(),
+            referral_id: referral_id.clone(),
             link,
             referral,
             plan,
@@ -180,8 +177,8 @@ impl InboundSync {
             ..
         } = planned;
         let created = written.created;
-        let mut next = link.unwrap_or_else(|| Link::new(&referral_id, kind, written.id));
-        next.crm_id = written.id.to_string();
+        let mut next = link.unwrap_or_else(|| Link::new(referral_id.clone(), kind, written.id));
+        next.crm_id = written.id.into();
         next.hold_inbound(Some(&plan));
         next.agree(&plan.deal);
         next.referral_etag = referral.etag.clone();
@@ -222,7 +219,7 @@ fn skip(planned: &Planned) -> Option<Handled> {
     }
     if link.closed() {
         tracing::info!(referral = %referral_id, "record closed by an earlier sync; not edited");
-        let crm_id = Uuid::try_parse(&link.crm_id).unwrap_or_default();
+        let crm_id = link.crm_id.uuid();
         return Some(Handled::AlreadyClosed {
             referral_id,
             crm_id,

@@ -17,7 +17,7 @@ use cosell_mapping::outbound::{
     CreatePlan, DealKind, microsoft_referral, missing_services, plan_create,
 };
 use cosell_partner_center::Stamp;
-use cosell_store::{CrmKind, Link, RetryItem, RetryState};
+use cosell_store::{CrmKind, Link, ReferralId, RetryItem, RetryState};
 use time::OffsetDateTime;
 
 use super::write_back::created_row;
@@ -35,7 +35,7 @@ const CLOCK_SKEW: time::Duration = time::Duration::minutes(5);
 /// connected one for Microsoft.
 struct Made {
     referral: Referral,
-    referral_id: String,
+    referral_id: ReferralId,
     adopted: bool,
     connected: Option<String>,
     connect_error: Option<cosell_partner_center::Error>,
@@ -163,11 +163,10 @@ impl OutboundSync {
                     .await?
             }
         };
-        let referral_id = referral
-            .id
-            .clone()
-            .filter(|id| !id.is_empty())
-            .ok_or_else(|| read.fail(OutboundError::NoReferralId))?;
+        let referral_id = match referral.id.as_deref() {
+            None | Some("") => return Err(read.fail(OutboundError::NoReferralId)),
+            Some(id) => ReferralId::new(id).map_err(|e| read.fail(e))?,
+        };
         let (connected, connect_error) = match earlier_microsoft {
             Some(microsoft) if plan.kind == DealKind::CoSell => (microsoft.id, None),
             _ => self.connect(&referral, plan).await,
@@ -237,7 +236,7 @@ impl OutboundSync {
     /// The link of a created referral: what both sides agree on, and Partner Center's state.
     fn created_link(&self, read: &Read, made: &Made, posted: Option<DealState>) -> Link {
         let created = &made.referral;
-        let mut link = Link::new(&made.referral_id, CrmKind::Opportunity, read.id);
+        let mut link = Link::new(made.referral_id.clone(), CrmKind::Opportunity, read.id);
         link.referral_link = created
             .links
             .as_ref()
@@ -274,7 +273,7 @@ impl OutboundSync {
     async fn park_half_created(
         &self,
         read: &Read,
-        referral_id: String,
+        referral_id: ReferralId,
         error: cosell_partner_center::Error,
         now: OffsetDateTime,
     ) -> Result<Synced, Failure> {
@@ -316,7 +315,7 @@ impl OutboundSync {
         let ok = link.last_outcome.as_ref().is_none_or(|o| o.ok);
         let name = self.marked(read.name(), ok);
         self.write_back(read, created_row(link, name)).await?;
-        tracing::info!(opportunity = %read.id, referral = link.referral_id, "write-back of a created referral finished");
+        tracing::info!(opportunity = %read.id, referral = %link.referral_id, "write-back of a created referral finished");
         if link.outbound_hash.as_deref() != Some(read.hash.as_str()) {
             let earlier = link.audit.clone();
             return self

@@ -29,12 +29,16 @@ pub enum OutboundError {
         "referral {referral_id} was created, but the connected referral for Microsoft was not: {source}"
     )]
     Connected {
-        referral_id: String,
+        referral_id: cosell_store::ReferralId,
         #[source]
         source: cosell_partner_center::Error,
     },
     #[error("Partner Center answered without a referral id")]
     NoReferralId,
+    /// The id Partner Center answered, or the one the opportunity's referral id column holds,
+    /// cannot be a referral's.
+    #[error("{0}")]
+    BadReferralId(#[source] cosell_store::IdError),
     #[error("the referral changed again while it was being updated (412 twice)")]
     Conflict,
     #[error("writing the outcome to Dataverse failed: {0}")]
@@ -54,7 +58,10 @@ impl OutboundError {
         match self {
             // A choice label not read yet comes with a later process's metadata cache.
             Self::Mapping(cosell_mapping::MappingError::UnknownChoice { .. }) => false,
-            Self::Mapping(_) | Self::Connected { .. } | Self::ServicesMissing { .. } => true,
+            Self::Mapping(_)
+            | Self::Connected { .. }
+            | Self::ServicesMissing { .. }
+            | Self::BadReferralId(_) => true,
             Self::Referral(error) => error
                 .status()
                 .is_some_and(|s| (400..500).contains(&s) && ![408, 409, 412, 429].contains(&s)),
@@ -69,6 +76,12 @@ impl OutboundError {
 impl From<StoreError> for OutboundError {
     fn from(error: StoreError) -> Self {
         Self::Store(error)
+    }
+}
+
+impl From<cosell_store::IdError> for OutboundError {
+    fn from(error: cosell_store::IdError) -> Self {
+        Self::BadReferralId(error)
     }
 }
 

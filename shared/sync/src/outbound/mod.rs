@@ -53,7 +53,7 @@ use cosell_dataverse::{ETag, Record};
 use cosell_mapping::deal::DealState;
 use cosell_mapping::outbound::{DealKind, Expansions, OutboundInput};
 use cosell_mapping::{CrmConfig, CrmRow, Opportunity};
-use cosell_store::{Link, RetryItem, RetryState, SyncStore};
+use cosell_store::{Link, ReferralId, RetryItem, RetryState, SyncStore};
 use cosell_transport::correlation;
 use time::OffsetDateTime;
 use tracing::Instrument;
@@ -116,14 +116,14 @@ pub enum Synced {
     Waiting { retry_id: String },
     /// Created in Partner Center.
     Created {
-        referral_id: String,
+        referral_id: ReferralId,
         kind: DealKind,
         /// Co-sell's connected referral for Microsoft.
         connected: Option<String>,
     },
     /// The referral was brought up to date (`changes` operations sent, `refused` refused).
     Updated {
-        referral_id: String,
+        referral_id: ReferralId,
         changes: usize,
         refused: usize,
         /// 412s met on the way (0 or 1).
@@ -356,7 +356,7 @@ impl OutboundSync {
         };
         let link = self
             .store
-            .link_by_crm(&id.to_string())
+            .link_by_crm(id.into())
             .await
             .map_err(|e| read.fail(e))?;
         if let Some(link) = &link {
@@ -388,7 +388,10 @@ impl OutboundSync {
         let referral_id = read.input.opportunity.referral_id.clone();
         let synced = match (link, referral_id) {
             (Some(link), _) => self.update_locked(lock, &read, link, earlier, now).await?,
-            (None, Some(referral_id)) => self.adopt_named(&read, &referral_id, earlier).await?,
+            (None, Some(named)) => {
+                let named = ReferralId::new(named).map_err(|e| read.fail(e))?;
+                self.adopt_named(&read, &named, earlier).await?
+            }
             (None, None) => {
                 self.create(lock, &read, earlier, retry.as_ref(), now)
                     .await?
@@ -477,10 +480,14 @@ impl OutboundSync {
     async fn adopt_named(
         &self,
         read: &Read,
-        referral_id: &str,
+        referral_id: &ReferralId,
         earlier: Vec<String>,
     ) -> Result<Synced, Failure> {
-        let mut link = Link::new(referral_id, cosell_store::CrmKind::Opportunity, read.id);
+        let mut link = Link::new(
+            referral_id.clone(),
+            cosell_store::CrmKind::Opportunity,
+            read.id,
+        );
         link.agree(&read.deal);
         link.audit = earlier;
         crate::link::put_link(&*self.store, link)

@@ -22,7 +22,7 @@ impl OutboundSync {
         failure: Failure,
         now: OffsetDateTime,
     ) -> Result<Synced, NotStored> {
-        let link = self.store.link_by_crm(&id.to_string()).await.ok().flatten();
+        let link = self.store.link_by_crm(id.into()).await.ok().flatten();
         let problem = &*failure.problem;
         let mut log = Vec::new();
         let key = WorkKey::Outbound(id);
@@ -57,7 +57,7 @@ impl OutboundSync {
         tracing::warn!(opportunity = %id, permanent = verdict.permanent, problem = %verdict.message, "outbound sync parked");
         if verdict.newly_dead {
             let alert = Alert {
-                referral_id: link.as_ref().map(|l| l.referral_id.clone()),
+                referral_id: link.as_ref().map(|l| l.referral_id.to_string()),
                 record: Some((CrmKind::Opportunity, id)),
                 deal: failure.name.clone(),
                 detail: Some(verdict.message.clone()),

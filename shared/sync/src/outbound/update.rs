@@ -8,6 +8,7 @@ use cosell_mapping::outbound::{InvalidOpportunity, UpdatePlan, plan_update};
 use cosell_mapping::{Opportunity, Referral};
 use cosell_partner_center::patchable;
 use cosell_store::Link;
+use cosell_store::ReferralId;
 use time::OffsetDateTime;
 
 use super::{Failure, OutboundError, OutboundSync, Read, Synced, assumed};
@@ -36,7 +37,7 @@ impl Attempt {
         &mut self,
         error: cosell_partner_center::Error,
         whole: bool,
-        referral_id: &str,
+        referral_id: &ReferralId,
     ) -> Result<bool, OutboundError> {
         if error.is_precondition_failed() {
             if self.conflicts > 0 {
@@ -222,7 +223,11 @@ impl OutboundSync {
         Ok(sent)
     }
 
-    async fn read_referral(&self, read: &Read, referral_id: &str) -> Result<Referral, Failure> {
+    async fn read_referral(
+        &self,
+        read: &Read,
+        referral_id: &ReferralId,
+    ) -> Result<Referral, Failure> {
         self.referrals
             .referral(referral_id)
             .await
@@ -324,7 +329,7 @@ impl OutboundSync {
 
 /// The Audit lines of an update: what was sent, and each refusal.
 fn update_lines(
-    referral_id: &str,
+    referral_id: &ReferralId,
     plan: &UpdatePlan,
     refused_line: Option<&String>,
 ) -> Vec<String> {

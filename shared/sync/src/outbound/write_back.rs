@@ -61,7 +61,7 @@ impl OutboundSync {
 /// The write-back after a create: referral id and link, the mark, and the Audit log.
 pub(super) fn created_row(link: &Link, name: Option<String>) -> Opportunity {
     Opportunity {
-        referral_id: Some(link.referral_id.clone()),
+        referral_id: Some(link.referral_id.to_string()),
         referral_link: link.referral_link.clone(),
         name,
         audit: Some(audit::render(&link.audit)),

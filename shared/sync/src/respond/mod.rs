@@ -31,7 +31,7 @@ use cosell_mapping::Referral;
 use cosell_mapping::respond::{
     Answer, Regarding, RespondConfig, TASKS, closing_row, task_id, task_row, waiting as expiry_of,
 };
-use cosell_store::{CrmKind, Link, RetryItem, RetryState, StoreError, SyncStore};
+use cosell_store::{CrmKind, Link, ReferralId, RetryItem, RetryState, StoreError, SyncStore};
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -153,12 +153,12 @@ impl RespondBy {
     /// reminder is (now, when that is past).
     pub async fn begin(
         &self,
-        referral_id: &str,
+        referral_id: &ReferralId,
         waiting: &Waiting,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
         let item = RetryItem {
-            id: WorkKey::Respond(referral_id.to_owned()).to_string(),
+            id: WorkKey::Respond(referral_id.clone()).to_string(),
             payload: serde_json::to_value(waiting).unwrap_or_default(),
             due_at: self.config.due(waiting.expires).max(now),
             attempts: 0,
@@ -173,16 +173,16 @@ impl RespondBy {
     /// closes the task when it comes due. Returns the Audit words for what was done.
     pub async fn settle(
         &self,
-        referral_id: &str,
+        referral_id: &ReferralId,
         referral: &Referral,
         now: OffsetDateTime,
     ) -> Option<String> {
         let answer = Answer::of(referral)?;
-        let id = WorkKey::Respond(referral_id.to_owned()).to_string();
+        let id = WorkKey::Respond(referral_id.clone()).to_string();
         let item = match self.store.retry(&id).await {
             Ok(item) => item?,
             Err(error) => {
-                tracing::warn!(%error, referral = referral_id, "respond item not read");
+                tracing::warn!(%error, referral = %referral_id, "respond item not read");
                 return None;
             }
         };
@@ -190,7 +190,7 @@ impl RespondBy {
             Ok(Reminded::Closed { .. }) => Some(format!("task {}", closed_words(answer))),
             Ok(_) => None,
             Err(error) => {
-                tracing::warn!(%error, referral = referral_id, "task not closed");
+                tracing::warn!(%error, referral = %referral_id, "task not closed");
                 None
             }
         }
@@ -200,7 +200,7 @@ impl RespondBy {
     /// item; a failure parks the item.
     async fn close(
         &self,
-        referral_id: &str,
+        referral_id: &ReferralId,
         answer: Answer,
         item: &RetryItem,
         now: OffsetDateTime,
@@ -213,14 +213,14 @@ impl RespondBy {
             .await
         {
             Ok(()) => {
-                tracing::info!(referral = referral_id, %task, answer = answer.describe(), "task closed")
+                tracing::info!(referral = %referral_id, %task, answer = answer.describe(), "task closed")
             }
             Err(error) if error.is_not_found() => {
-                tracing::info!(referral = referral_id, %task, "task deleted in the CRM; not recreated");
+                tracing::info!(referral = %referral_id, %task, "task deleted in the CRM; not recreated");
             }
             // Dataverse may refuse to move a task the seller closed already: theirs stands.
             Err(error) if error.status() == Some(400) && self.closed_already(task).await => {
-                tracing::info!(referral = referral_id, %task, "task closed in the CRM already");
+                tracing::info!(referral = %referral_id, %task, "task closed in the CRM already");
             }
             Err(error) => {
                 return self
@@ -243,7 +243,7 @@ impl RespondBy {
     /// A due `respond:` item (see the module docs).
     pub async fn redo(
         &self,
-        referral_id: &str,
+        referral_id: &ReferralId,
         item: RetryItem,
         now: OffsetDateTime,
     ) -> Result<Reminded, StoreError> {
@@ -282,18 +282,18 @@ impl RespondBy {
     }
 
     /// The seller's reminder that the referral expires soon, unanswered.
-    async fn remind(&self, referral_id: &str, waiting: &mut Waiting, now: OffsetDateTime) {
+    async fn remind(&self, referral_id: &ReferralId, waiting: &mut Waiting, now: OffsetDateTime) {
         let alert = Alert {
             deal: Some(waiting.deal.clone()),
-            referral_id: Some(referral_id.to_owned()),
+            referral_id: Some(referral_id.to_string()),
             record: Some((waiting.kind, waiting.record)),
             days_left: Some(waiting.days_left(now)),
-            ..Alert::new(Event::Expiring, referral_id)
+            ..Alert::new(Event::Expiring, referral_id.to_string())
         };
         self.alerts.raise(alert, now).await;
         waiting.reminded = true;
         tracing::info!(
-            referral = referral_id,
+            referral = %referral_id,
             days_left = waiting.days_left(now),
             "referral expiring unanswered; reminded"
         );
@@ -346,9 +346,7 @@ impl RespondBy {
         if self.store.retry(&id).await?.is_some() {
             return Ok(false);
         }
-        let Ok(record) = Uuid::try_parse(&link.crm_id) else {
-            return Ok(false);
-        };
+        let record = link.crm_id.uuid();
         let set = match link.crm_kind {
             CrmKind::Opportunity => "opportunities",
             CrmKind::Lead => "leads",
@@ -421,18 +419,18 @@ impl RespondBy {
 
     async fn park(
         &self,
-        referral_id: &str,
+        referral_id: &ReferralId,
         item: &RetryItem,
         problem: RespondError,
         now: OffsetDateTime,
     ) -> Result<Reminded, StoreError> {
-        let key = WorkKey::Respond(referral_id.to_owned());
+        let key = WorkKey::Respond(referral_id.clone());
         let payload = item.payload.clone();
         let (_, verdict) = park(&*self.store, &key, &self.backoff, &problem, now, |_, _| {
             payload
         })
         .await?;
-        tracing::warn!(referral = referral_id, problem = %verdict.message, "respond-by work parked");
+        tracing::warn!(referral = %referral_id, problem = %verdict.message, "respond-by work parked");
         Ok(Reminded::Parked {
             message: verdict.message,
             permanent: verdict.permanent,
