@@ -11,9 +11,13 @@ use serde_json::json;
 use common::{Stack, http, start};
 
 fn body() -> Vec<u8> {
+    body_naming("r-1")
+}
+
+fn body_naming(referral_id: &str) -> Vec<u8> {
     serde_json::to_vec(&json!({
         "EventName": "referral-created",
-        "ResourceUri": "https://api.partnercenter.microsoft.com/engagements/v1/referrals/r-1",
+        "ResourceUri": format!("https://api.partnercenter.microsoft.com/engagements/v1/referrals/{referral_id}"),
         "ResourceName": "referral",
         "AuditUri": null,
         "ResourceChangeUtcDate": "2026-01-01T00:00:00+00:00",
@@ -159,4 +163,22 @@ async fn only_post_is_accepted() {
     let stack = start().await;
     let response = http().get(&stack.url).send().await.unwrap();
     assert_eq!(response.status(), 405);
+}
+
+#[tokio::test]
+async fn a_signed_callback_naming_an_id_no_request_can_carry_is_ignored_and_named() {
+    let stack = start().await;
+    stack.deliver_nowhere().await;
+    stack.reset_counters();
+    let (status, text) = post(&stack, signed(&stack, body_naming("r%2F1"))).await;
+    // Verified, then ignored with the reason: redelivering it could never help.
+    assert_eq!(status, 200, "{text}");
+    assert!(text.starts_with("ignored: "), "{text}");
+    assert!(text.contains("'r%2F1'"), "{text}");
+    assert_eq!(stack.dataverse_requests(), 0);
+    let partner_center = stack.sim.state.counters.snapshot().services;
+    assert_eq!(
+        partner_center.get("partner-center").copied().unwrap_or(0),
+        0
+    );
 }

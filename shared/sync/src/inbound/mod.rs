@@ -222,13 +222,18 @@ impl InboundSync {
                 return Ok(Handled::InFlight { until });
             }
         }
-        let referral_id = envelope
-            .referral_id()
-            .and_then(|id| ReferralId::new(id).ok());
-        let referral_id = match referral_id {
-            Some(id) if envelope.event_name.contains("referral") => id,
-            _ => {
-                let reason = format!("event '{}' names no referral", envelope.event_name);
+        let named = envelope.referral_id();
+        let named = named.filter(|_| envelope.event_name.contains("referral"));
+        let referral_id = match named.map(ReferralId::new) {
+            Some(Ok(id)) => id,
+            unusable => {
+                let event = &envelope.event_name;
+                let reason = match unusable {
+                    Some(Err(error)) => {
+                        format!("event '{event}' names no usable referral: {error}")
+                    }
+                    _ => format!("event '{event}' names no referral"),
+                };
                 tracing::info!(%reason, "webhook event ignored");
                 self.finish_event(&key).await;
                 return Ok(Handled::Ignored { reason });
