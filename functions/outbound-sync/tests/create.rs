@@ -1,15 +1,15 @@
 //! A seller's opportunity becomes a referral: each deal kind, each validation failure, the
 //! write-back, and what the next poll does (nothing). Request counts come from the simulator.
 
-mod common;
-
 use cosell_store::RetryState;
 use cosell_sync::Synced;
 use cosell_sync::retry::Redone;
-use cosell_testkit::cid;
 use serde_json::{Value, json};
 
-use common::{Deal, HELP_ARCHITECTURE, start};
+use cosell_testkit::cid;
+use cosell_testkit::crm::{Deal, HELP_ARCHITECTURE};
+use cosell_testkit::sim;
+use cosell_testkit::stack::Stack;
 
 const PC_POST: &str = "partner-center POST /v1.0/engagements/referrals";
 const PC_PATCH: &str = "partner-center PATCH /v1.0/engagements/referrals/{id}";
@@ -18,7 +18,7 @@ const PC_GET: &str = "partner-center GET /v1.0/engagements/referrals/{id}";
 /// Runs `sync` with Partner Center answering 300 ms late, and `meanwhile` as soon as the
 /// referral's POST has reached it: something that happens while the create is in flight.
 async fn while_posting<T>(
-    stack: &common::Stack,
+    stack: &Stack,
     sync: impl std::future::Future<Output = T>,
     meanwhile: impl FnOnce(),
 ) -> T {
@@ -42,7 +42,7 @@ async fn while_posting<T>(
 
 #[tokio::test]
 async fn a_private_deal_becomes_one_unshared_referral_and_the_write_back_is_one_patch() {
-    let stack = start().await;
+    let stack = Stack::outbound().await;
     let id = stack.seed_deal(&Deal::default());
     stack.reset_counters();
 
@@ -129,7 +129,7 @@ async fn a_private_deal_becomes_one_unshared_referral_and_the_write_back_is_one_
 
 #[tokio::test]
 async fn a_visible_deal_without_help_is_partner_led() {
-    let stack = start().await;
+    let stack = Stack::outbound().await;
     let id = stack.seed_deal(&Deal {
         visible: true,
         ..Deal::default()
@@ -161,7 +161,7 @@ async fn a_visible_deal_without_help_is_partner_led() {
 
 #[tokio::test]
 async fn a_deal_asking_for_help_is_co_sell_two_referrals_sharing_an_engagement() {
-    let stack = start().await;
+    let stack = Stack::outbound().await;
     let id = stack.seed_deal(&Deal {
         help: Some(HELP_ARCHITECTURE),
         visible: true,
@@ -269,7 +269,7 @@ async fn each_validation_failure_is_shown_and_sends_nothing_until_the_seller_edi
             "currency is missing",
         ),
     ];
-    let stack = start().await;
+    let stack = Stack::outbound().await;
     let mut ids = Vec::new();
     for (_, deal, _) in &cases {
         ids.push(stack.seed_deal(deal));
@@ -337,7 +337,7 @@ async fn each_validation_failure_is_shown_and_sends_nothing_until_the_seller_edi
         .dv
         .seed(
             "accounts",
-            common::object(json!({
+            cosell_testkit::object(json!({
                 "accountid": stack.text(fixed, "_parentaccountid_value"),
                 "address1_country": "us",
             })),
@@ -363,7 +363,7 @@ async fn each_validation_failure_is_shown_and_sends_nothing_until_the_seller_edi
 
 #[tokio::test]
 async fn closing_without_revenue_and_close_date_is_refused() {
-    let stack = start().await;
+    let stack = Stack::outbound().await;
     let id = stack.seed_deal(&Deal::default());
     stack.seller_edit(
         id,
@@ -387,7 +387,7 @@ async fn closing_without_revenue_and_close_date_is_refused() {
 
 #[tokio::test]
 async fn rows_not_shared_are_skipped_without_reading_them() {
-    let stack = start().await;
+    let stack = Stack::outbound().await;
     let id = stack.seed_deal(&Deal::default());
     stack.seller_edit(
         id,
@@ -412,20 +412,24 @@ async fn rows_not_shared_are_skipped_without_reading_them() {
 async fn a_lost_write_back_is_finished_later_without_a_second_referral() {
     use cosell_sim::{FaultSettings, Service};
 
-    let stack = start().await;
+    let stack = Stack::outbound().await;
     let id = stack.seed_deal(&Deal::default());
     let faults = &stack.sim.state.faults;
     let now = time::OffsetDateTime::now_utc();
     // Dataverse breaks while the POST is in flight.
-    let report = while_posting(&stack, outbound_sync::poll(&stack.app, now), || {
-        faults.set(
-            Service::Dataverse,
-            FaultSettings {
-                rate_500: 1.0,
-                ..FaultSettings::default()
-            },
-        );
-    })
+    let report = while_posting(
+        &stack,
+        outbound_sync::poll(&stack.outbound_sync().app, now),
+        || {
+            faults.set(
+                Service::Dataverse,
+                FaultSettings {
+                    rate_500: 1.0,
+                    ..FaultSettings::default()
+                },
+            );
+        },
+    )
     .await;
     let report = report.unwrap();
     assert!(
@@ -476,7 +480,7 @@ async fn a_create_whose_answer_was_lost_is_adopted_not_posted_again() {
     use cosell_sim::Service;
     use cosell_sim::faults::Fault;
 
-    let stack = start().await;
+    let stack = Stack::outbound().await;
     let id = stack.seed_deal(&Deal::default());
     stack
         .sim
@@ -484,7 +488,9 @@ async fn a_create_whose_answer_was_lost_is_adopted_not_posted_again() {
         .faults
         .script(Service::PartnerCenter, [Fault::LostAnswer]);
     let now = time::OffsetDateTime::now_utc();
-    let report = outbound_sync::poll(&stack.app, now).await.unwrap();
+    let report = outbound_sync::poll(&stack.outbound_sync().app, now)
+        .await
+        .unwrap();
     assert!(
         matches!(
             &report.synced[0].1,
@@ -541,7 +547,7 @@ async fn a_create_whose_answer_was_lost_is_adopted_not_posted_again() {
 /// came back (the `lost` fault; a process killed right after the `POST` leaves the same intent,
 /// due once its lease expires), then a seller's edit of name and value and Microsoft's edit of
 /// the notes, each before either side heard of the other. Returns the referral's id.
-async fn lost_answer_then_both_sides_edit(stack: &common::Stack, id: uuid::Uuid) -> String {
+async fn lost_answer_then_both_sides_edit(stack: &Stack, id: uuid::Uuid) -> String {
     use cosell_sim::Service;
     use cosell_sim::faults::Fault;
 
@@ -569,7 +575,7 @@ async fn lost_answer_then_both_sides_edit(stack: &common::Stack, id: uuid::Uuid)
         json!({"name": "Contoso - Data platform v2", "estimatedvalue": 250000}),
     );
     stack
-        .microsoft_edit(
+        .edit_referral(
             &referral_id,
             json!({"details": {"notes": "Microsoft: add Fabric."}}),
         )
@@ -586,7 +592,7 @@ async fn lost_answer_then_both_sides_edit(stack: &common::Stack, id: uuid::Uuid)
 async fn a_sweep_before_the_redo_of_a_lost_create_keeps_the_sellers_edit() {
     use cosell_sync::Handled;
 
-    let stack = start().await;
+    let stack = Stack::outbound().await;
     let id = stack.seed_deal(&Deal::default());
     let referral_id = lost_answer_then_both_sides_edit(&stack, id).await;
 
@@ -632,7 +638,7 @@ async fn a_sweep_before_the_redo_of_a_lost_create_keeps_the_sellers_edit() {
 /// posted version.
 #[tokio::test]
 async fn an_adopted_create_sends_the_sellers_edit_since_the_post_and_keeps_microsofts() {
-    let stack = start().await;
+    let stack = Stack::outbound().await;
     let id = stack.seed_deal(&Deal::default());
     let referral_id = lost_answer_then_both_sides_edit(&stack, id).await;
 
@@ -667,7 +673,7 @@ async fn an_adopted_create_sends_the_sellers_edit_since_the_post_and_keeps_micro
 
 /// Both sides hold the seller's name and value and Microsoft's notes, one referral was posted,
 /// nothing is parked, and the next poll and sweep write nothing.
-async fn assert_both_edits_on_both_sides(stack: &common::Stack, id: uuid::Uuid, referral_id: &str) {
+async fn assert_both_edits_on_both_sides(stack: &Stack, id: uuid::Uuid, referral_id: &str) {
     let referral = stack.referral(referral_id);
     assert_eq!(referral["name"], "Contoso - Data platform v2");
     assert_eq!(referral["details"]["dealValue"], json!(250000));
@@ -702,7 +708,7 @@ async fn assert_both_edits_on_both_sides(stack: &common::Stack, id: uuid::Uuid, 
 /// A first create that simply succeeds leaves no intent behind and makes no listing request.
 #[tokio::test]
 async fn a_create_that_succeeds_first_time_lists_nothing_and_leaves_no_item() {
-    let stack = start().await;
+    let stack = Stack::outbound().await;
     let id = stack.seed_deal(&Deal::default());
     stack.reset_counters();
     let report = stack.poll().await;
@@ -725,7 +731,7 @@ async fn a_create_that_succeeds_first_time_lists_nothing_and_leaves_no_item() {
 async fn a_redo_that_finds_the_deal_in_sync_removes_its_item() {
     use cosell_store::{RetryItem, RetryState};
 
-    let stack = start().await;
+    let stack = Stack::outbound().await;
     let id = stack.seed_deal(&Deal::default());
     let report = stack.poll().await;
     assert!(
@@ -765,7 +771,7 @@ async fn a_redo_that_finds_the_deal_in_sync_removes_its_item() {
 /// the write-back's ✔ is made only on the row as it was read, and the rename is sent next.
 #[tokio::test]
 async fn a_rename_during_the_create_is_not_overwritten_by_the_write_back() {
-    let stack = start().await;
+    let stack = Stack::outbound().await;
     let id = stack.seed_deal(&Deal::default());
     let report = while_posting(&stack, stack.poll(), || {
         stack.seller_edit(id, json!({"name": "Contoso - Data platform phase 2"}));
@@ -809,7 +815,7 @@ async fn a_rename_during_the_create_is_not_overwritten_by_the_write_back() {
 async fn a_row_naming_a_referral_without_a_link_is_adopted_without_sending() {
     use cosell_sim::partner_center::referrals::{Source, create_referral};
 
-    let stack = start().await;
+    let stack = Stack::outbound().await;
     let referral = create_referral(
         &stack.sim.state,
         json!({
@@ -830,7 +836,7 @@ async fn a_row_naming_a_referral_without_a_link_is_adopted_without_sending() {
     );
     // Microsoft renames the deal after the row was written.
     stack
-        .microsoft_edit(
+        .edit_referral(
             &referral_id,
             json!({"name": "Contoso - Data platform (MSX)"}),
         )
@@ -887,7 +893,12 @@ async fn a_co_sell_refused_for_an_empty_services_field_names_the_column_then_goe
         require_services_fields: true,
         ..Default::default()
     };
-    let stack = common::Stack::with_settings(pc, crm).await;
+    let stack = Stack::build()
+        .on(sim::start_with(pc).await)
+        .crm(crm)
+        .outbound()
+        .start()
+        .await;
     let id = stack.seed_deal(&Deal {
         help: Some(HELP_ARCHITECTURE),
         visible: true,
@@ -973,7 +984,12 @@ async fn a_services_choice_column_sends_its_english_label() {
         ["new_solutionarea"],
         "the text columns have no options"
     );
-    let stack = common::Stack::start_on(sim, found.apply(&crm), false).await;
+    let stack = Stack::build()
+        .on(sim)
+        .crm(found.apply(&crm))
+        .outbound()
+        .start()
+        .await;
 
     let id = stack.seed_deal(&Deal {
         help: Some(HELP_ARCHITECTURE),
@@ -1030,7 +1046,7 @@ async fn a_sign_in_without_mfa_is_a_permanent_failure_naming_cosell_login() {
     })
     .await
     .unwrap();
-    let stack = common::Stack::on(sim).await;
+    let stack = Stack::build().on(sim).outbound().start().await;
     let id = stack.seed_deal(&Deal::default());
     stack.reset_counters();
     let report = stack.poll().await;
@@ -1058,13 +1074,17 @@ async fn a_country_kept_as_a_lookup_is_read_through_it_once_per_process() {
     let crm = cosell_mapping::CrmConfig::default()
         .with_mapping(mapping)
         .unwrap();
-    let stack =
-        common::Stack::with_settings(cosell_sim::partner_center::PcConfig::default(), crm).await;
+    let stack = Stack::build()
+        .on(sim::start_with(cosell_sim::partner_center::PcConfig::default()).await)
+        .crm(crm)
+        .outbound()
+        .start()
+        .await;
     let dv = &stack.sim.state.dv;
     let gb = dv
         .seed(
             "new_countries",
-            common::object(json!({"new_isocode": "GB"})),
+            cosell_testkit::object(json!({"new_isocode": "GB"})),
         )
         .unwrap();
     let bind = json!({"new_countryid@odata.bind": format!("/new_countries({gb})")});
@@ -1080,7 +1100,7 @@ async fn a_country_kept_as_a_lookup_is_read_through_it_once_per_process() {
             .unwrap()
             .parse()
             .unwrap();
-        dv.edit("accounts", account, common::object(bind.clone()))
+        dv.edit("accounts", account, cosell_testkit::object(bind.clone()))
             .unwrap();
         let report = stack.poll().await;
         let created = report

@@ -4,20 +4,21 @@
 //! (Taken in opposite orders, each held its first lease and waited out the other's wait, then
 //! gave up `Busy` and parked the work.)
 
-mod common;
-
-use cosell_testkit::rid;
 use std::time::{Duration, Instant};
 
-use common::{Deal, outbound_settings, start};
 use cosell_sim::{FaultSettings, Service};
 use cosell_sync::{Handled, Synced};
 use serde_json::json;
 use time::OffsetDateTime;
 
+use cosell_testkit::crm::Deal;
+use cosell_testkit::rid;
+use cosell_testkit::stack::Stack;
+use cosell_testkit::stack::outbound_settings;
+
 #[tokio::test]
 async fn both_directions_on_one_deal_at_once_take_turns_without_a_busy_retry() {
-    let stack = start().await;
+    let stack = Stack::outbound().await;
     let id = stack.seed_deal(&Deal::default());
     stack.poll().await;
     let referral = stack.referral_id_of(id);
@@ -37,14 +38,14 @@ async fn both_directions_on_one_deal_at_once_take_turns_without_a_busy_retry() {
         let value = f64::from(2_000 + round);
         stack.seller_edit(id, json!({"description": notes}));
         stack
-            .microsoft_edit(&referral, json!({"details": {"dealValue": value}}))
+            .edit_referral(&referral, json!({"details": {"dealValue": value}}))
             .await;
 
         let now = OffsetDateTime::now_utc();
         let started = Instant::now();
         let referral_id = rid(&referral);
         let (outbound, inbound) = tokio::join!(
-            stack.app.sync.sync_opportunity(id, now),
+            stack.outbound_sync().app.sync.sync_opportunity(id, now),
             inbound.sync_referral(&referral_id, now)
         );
         let took = started.elapsed();

@@ -1,14 +1,14 @@
 //! The one Lambda takes both kinds of events: the EventBridge Scheduler's (a poll) and a Function
 //! URL request (the Dataverse webhook), told apart by `requestContext.http`.
 
-mod common;
-
 use base64::Engine;
 use lambda_http::lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use common::{Deal, HEADER, KEY, remote_execution_context, start};
+use cosell_testkit::crm::{Deal, remote_execution_context};
+use cosell_testkit::stack::Stack;
+use cosell_testkit::stack::{HEADER, KEY};
 
 fn function_url_event(body: &Value, key: &str) -> Value {
     let body = base64::engine::general_purpose::STANDARD.encode(body.to_string());
@@ -51,7 +51,7 @@ fn invocation(payload: Value) -> LambdaEvent<Value> {
 
 #[tokio::test]
 async fn a_scheduler_event_polls_and_a_function_url_event_is_the_webhook() {
-    let stack = start().await;
+    let stack = Stack::outbound().await;
     let id = stack.seed_deal(&Deal::default());
 
     // EventBridge Scheduler's event: no requestContext.
@@ -66,7 +66,7 @@ async fn a_scheduler_event_polls_and_a_function_url_event_is_the_webhook() {
         "resources": ["arn:aws:scheduler:eu-west-1:123456789012:schedule/default/cosell-outbound"],
         "detail": "{}"
     });
-    let answer = outbound_sync::handle_event(&stack.app, invocation(scheduled))
+    let answer = outbound_sync::handle_event(&stack.outbound_sync().app, invocation(scheduled))
         .await
         .unwrap();
     assert_eq!(answer["worked"], 1, "{answer}");
@@ -75,7 +75,7 @@ async fn a_scheduler_event_polls_and_a_function_url_event_is_the_webhook() {
     // A Function URL request carrying the RemoteExecutionContext, base64-encoded.
     stack.seller_edit(id, json!({"description": "Via the webhook."}));
     let event = function_url_event(&remote_execution_context(id), KEY);
-    let answer = outbound_sync::handle_event(&stack.app, invocation(event))
+    let answer = outbound_sync::handle_event(&stack.outbound_sync().app, invocation(event))
         .await
         .unwrap();
     assert_eq!(answer["statusCode"], 200, "{answer}");
@@ -88,7 +88,7 @@ async fn a_scheduler_event_polls_and_a_function_url_event_is_the_webhook() {
     // The same shape with a forged key: 401, nothing read.
     stack.reset_counters();
     let event = function_url_event(&remote_execution_context(id), "forged");
-    let answer = outbound_sync::handle_event(&stack.app, invocation(event))
+    let answer = outbound_sync::handle_event(&stack.outbound_sync().app, invocation(event))
         .await
         .unwrap();
     assert_eq!(answer["statusCode"], 401);
@@ -102,7 +102,7 @@ async fn a_scheduler_event_polls_and_a_function_url_event_is_the_webhook() {
 async fn a_function_url_event_may_carry_the_key_as_the_code_query_parameter() {
     // A service endpoint with WebhookKey authentication: Dataverse adds `?code=<key>` to the URL,
     // and the Function URL event carries it in rawQueryString, with no key header.
-    let stack = start().await;
+    let stack = Stack::outbound().await;
     let id = stack.seed_deal(&Deal::default());
     let by_code = |code: &str| {
         let mut event = function_url_event(&remote_execution_context(id), "");
@@ -113,13 +113,14 @@ async fn a_function_url_event_may_carry_the_key_as_the_code_query_parameter() {
     };
 
     stack.reset_counters();
-    let answer = outbound_sync::handle_event(&stack.app, invocation(by_code("forged")))
-        .await
-        .unwrap();
+    let answer =
+        outbound_sync::handle_event(&stack.outbound_sync().app, invocation(by_code("forged")))
+            .await
+            .unwrap();
     assert_eq!(answer["statusCode"], 401, "{answer}");
     assert_eq!(stack.requests("dataverse"), 0);
 
-    let answer = outbound_sync::handle_event(&stack.app, invocation(by_code(KEY)))
+    let answer = outbound_sync::handle_event(&stack.outbound_sync().app, invocation(by_code(KEY)))
         .await
         .unwrap();
     assert_eq!(answer["statusCode"], 200, "{answer}");

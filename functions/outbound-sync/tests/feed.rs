@@ -1,8 +1,6 @@
 //! The change feed: the delta link as the cursor, an expired link, the feed lease, failures
 //! parked and redone, and the Dataverse webhook trigger.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
 use cosell_sim::Fault;
@@ -14,14 +12,17 @@ use cosell_sync::retry::Redone;
 use serde_json::json;
 use time::OffsetDateTime;
 
-use common::{Deal, KEY, start, wait_for};
+use cosell_testkit::crm::Deal;
+use cosell_testkit::stack::KEY;
+use cosell_testkit::stack::Stack;
+use cosell_testkit::wait_for;
 
 #[tokio::test]
 async fn the_delta_link_is_the_cursor_and_an_expired_one_takes_a_fresh_baseline() {
-    let stack = start().await;
+    let stack = Stack::outbound().await;
     let a = stack.seed_deal(&Deal::default());
     let b = stack.seed_deal(&Deal {
-        name: "Tailspin - Analytics",
+        name: "Tailspin - Analytics".into(),
         ..Deal::default()
     });
     let report = stack.poll().await;
@@ -81,7 +82,7 @@ async fn the_delta_link_is_the_cursor_and_an_expired_one_takes_a_fresh_baseline(
 /// baseline instead of failing every poll.
 #[tokio::test]
 async fn a_delta_link_on_another_host_takes_a_fresh_baseline() {
-    let stack = start().await;
+    let stack = Stack::outbound().await;
     let a = stack.seed_deal(&Deal::default());
     stack.poll().await;
     let cursor = stack.port().cursor(CURSOR).await.unwrap().unwrap();
@@ -113,7 +114,7 @@ async fn a_delta_link_on_another_host_takes_a_fresh_baseline() {
 
 #[tokio::test]
 async fn a_run_holding_the_feed_lease_keeps_another_out() {
-    let stack = start().await;
+    let stack = Stack::outbound().await;
     stack.seed_deal(&Deal::default());
     let now = OffsetDateTime::now_utc();
     assert!(
@@ -144,7 +145,7 @@ async fn a_run_holding_the_feed_lease_keeps_another_out() {
 
 #[tokio::test]
 async fn a_partner_center_outage_is_parked_shown_and_redone_when_due() {
-    let stack = start().await;
+    let stack = Stack::outbound().await;
     let id = stack.seed_deal(&Deal::default());
     // Every attempt of the POST fails (the client tries 3 times).
     stack.sim.state.faults.script(
@@ -152,7 +153,9 @@ async fn a_partner_center_outage_is_parked_shown_and_redone_when_due() {
         [Fault::ServerError, Fault::ServerError, Fault::ServerError],
     );
     let now = OffsetDateTime::now_utc();
-    let report = outbound_sync::poll(&stack.app, now).await.unwrap();
+    let report = outbound_sync::poll(&stack.outbound_sync().app, now)
+        .await
+        .unwrap();
     assert!(
         matches!(
             &report.synced[0].1,
@@ -174,7 +177,9 @@ async fn a_partner_center_outage_is_parked_shown_and_redone_when_due() {
     assert!(stack.referrals().is_empty());
 
     // Our ✖ comes back through the feed before the item is due: it waits.
-    let report = outbound_sync::poll(&stack.app, now).await.unwrap();
+    let report = outbound_sync::poll(&stack.outbound_sync().app, now)
+        .await
+        .unwrap();
     assert!(
         matches!(&report.synced[0].1, Synced::Waiting { .. }),
         "{report:?}"
@@ -203,7 +208,7 @@ async fn a_partner_center_outage_is_parked_shown_and_redone_when_due() {
 
 #[tokio::test]
 async fn the_dataverse_webhook_syncs_the_row_it_names_at_once() {
-    let stack = start().await;
+    let stack = Stack::outbound().await;
     let id = stack.seed_deal(&Deal::default());
     stack.poll().await;
     let referral_id = stack.referral_id_of(id);
@@ -247,7 +252,7 @@ async fn the_dataverse_webhook_syncs_the_row_it_names_at_once() {
 
 #[tokio::test]
 async fn a_forged_or_missing_webhook_key_is_refused_before_anything_is_read() {
-    let stack = start().await;
+    let stack = Stack::outbound().await;
     let id = stack.seed_deal(&Deal::default());
     stack.reset_counters();
     for key in [Some("not-the-key"), Some(&KEY[..KEY.len() - 1]), None] {
@@ -260,9 +265,9 @@ async fn a_forged_or_missing_webhook_key_is_refused_before_anything_is_read() {
         let (status, _) = stack.dataverse_webhook_by_code(id, code).await;
         assert_eq!(status, 401, "{code:?}");
     }
-    let response = common::http()
-        .post(format!("{}?key={KEY}", stack.url))
-        .json(&common::remote_execution_context(id))
+    let response = cosell_testkit::http()
+        .post(format!("{}?key={KEY}", stack.outbound_sync().url))
+        .json(&cosell_testkit::crm::remote_execution_context(id))
         .send()
         .await
         .unwrap();
@@ -272,17 +277,17 @@ async fn a_forged_or_missing_webhook_key_is_refused_before_anything_is_read() {
     assert!(stack.referrals().is_empty());
 
     // Not an opportunity, or not a RemoteExecutionContext: nothing read either.
-    let response = common::http()
-        .post(&stack.url)
-        .header(common::HEADER, KEY)
+    let response = cosell_testkit::http()
+        .post(&stack.outbound_sync().url)
+        .header(cosell_testkit::stack::HEADER, KEY)
         .json(&json!({"PrimaryEntityName": "account", "PrimaryEntityId": id}))
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let response = common::http()
-        .post(&stack.url)
-        .header(common::HEADER, KEY)
+    let response = cosell_testkit::http()
+        .post(&stack.outbound_sync().url)
+        .header(cosell_testkit::stack::HEADER, KEY)
         .body("{}")
         .send()
         .await
@@ -291,10 +296,10 @@ async fn a_forged_or_missing_webhook_key_is_refused_before_anything_is_read() {
     assert_eq!(stack.requests("dataverse"), 0);
 
     // Without a key in the credentials the trigger is off, whatever the caller sends.
-    let off = stack.app_without_key();
+    let off = stack.outbound_without_key();
     let mut headers = http::HeaderMap::new();
-    headers.insert(common::HEADER, KEY.parse().unwrap());
-    let body = common::remote_execution_context(id).to_string();
+    headers.insert(cosell_testkit::stack::HEADER, KEY.parse().unwrap());
+    let body = cosell_testkit::crm::remote_execution_context(id).to_string();
     let answer =
         outbound_sync::webhook_answer(&off, &http::Method::POST, &headers, None, body.into()).await;
     assert_eq!(answer.status, 404);
@@ -303,7 +308,7 @@ async fn a_forged_or_missing_webhook_key_is_refused_before_anything_is_read() {
 
 #[tokio::test]
 async fn a_deleted_opportunity_is_noted_and_its_referral_left_alone() {
-    let stack = start().await;
+    let stack = Stack::outbound().await;
     let id = stack.seed_deal(&Deal::default());
     stack.poll().await;
     let referral_id = stack.referral_id_of(id);
@@ -318,10 +323,10 @@ async fn a_deleted_opportunity_is_noted_and_its_referral_left_alone() {
 
 #[tokio::test]
 async fn a_change_cosell_made_itself_is_answered_without_a_read() {
-    let stack = start().await;
+    let stack = Stack::outbound().await;
     let id = stack.seed_deal(&Deal::default());
     stack.reset_counters();
-    let mut context = common::remote_execution_context(id);
+    let mut context = cosell_testkit::crm::remote_execution_context(id);
     context["InitiatingUserId"] = json!(stack.sim.state.dv.config().application_user_id);
     let (status, body) = stack.deliver(&context).await;
     assert_eq!(status, 200, "{body}");
@@ -370,7 +375,7 @@ fn solution_context(
 #[tokio::test]
 async fn a_solution_added_or_removed_syncs_its_opportunity() {
     // Shared without a solution: refused ("Solution ID is required"), said in Audit.
-    let stack = start().await;
+    let stack = Stack::outbound().await;
     let id = stack.seed_deal(&Deal {
         solutions: vec![],
         ..Deal::default()
@@ -389,7 +394,7 @@ async fn a_solution_added_or_removed_syncs_its_opportunity() {
         .dv
         .seed(
             "msft_microsoftpartnercentersolutions",
-            common::object(json!({
+            cosell_testkit::object(json!({
                 "msft_solutionid": "SOL-7B3D9E21",
                 "msft_name": "Solution SOL-7B3D9E21",
                 "msft_opportunityid@odata.bind": format!("/opportunities({id})"),
@@ -431,7 +436,7 @@ async fn a_solution_added_or_removed_syncs_its_opportunity() {
 async fn a_key_made_after_the_start_is_read_from_the_credentials() {
     // A function started before `cosell setup` made the key: the first call with it makes the
     // function read the credentials again, and it is accepted.
-    let stack = start().await;
+    let stack = Stack::outbound().await;
     let id = stack.seed_deal(&Deal::default());
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("credentials.json");
@@ -445,7 +450,9 @@ async fn a_key_made_after_the_start_is_read_from_the_credentials() {
     )
     .unwrap();
     let credentials = cosell_secrets::CredentialStore::File(path);
-    let started = stack.app_without_key().with_key_source(credentials.clone());
+    let started = stack
+        .outbound_without_key()
+        .with_key_source(credentials.clone());
     let (key, made) = credentials
         .ensure_webhook_key(|| cosell_transport::Secret::new("made-by-setup"))
         .await
@@ -453,8 +460,8 @@ async fn a_key_made_after_the_start_is_read_from_the_credentials() {
     assert!(made);
     let call = |key: &str| {
         let mut headers = http::HeaderMap::new();
-        headers.insert(common::HEADER, key.parse().unwrap());
-        let body = common::remote_execution_context(id).to_string();
+        headers.insert(cosell_testkit::stack::HEADER, key.parse().unwrap());
+        let body = cosell_testkit::crm::remote_execution_context(id).to_string();
         let started = &started;
         async move {
             outbound_sync::webhook_answer(started, &http::Method::POST, &headers, None, body.into())
@@ -472,19 +479,19 @@ async fn a_key_made_after_the_start_is_read_from_the_credentials() {
 
 #[tokio::test]
 async fn the_application_user_is_asked_once_at_the_first_call_not_at_start() {
-    let stack = start().await;
+    let stack = Stack::outbound().await;
     let id = stack.seed_deal(&Deal::default());
     stack.reset_counters();
     let key = Some(cosell_transport::Secret::new(KEY));
-    let header = http::HeaderName::from_static(common::HEADER);
-    let app = outbound_sync::App::over(stack.app.sync.clone(), key, header)
+    let header = http::HeaderName::from_static(cosell_testkit::stack::HEADER);
+    let app = outbound_sync::App::over(stack.outbound_sync().app.sync.clone(), key, header)
         .with_identity_source(stack.dataverse.clone());
     assert_eq!(stack.requests("dataverse"), 0, "nothing asked at start");
-    let mut context = common::remote_execution_context(id);
+    let mut context = cosell_testkit::crm::remote_execution_context(id);
     context["InitiatingUserId"] = json!(stack.sim.state.dv.config().application_user_id);
     let call = || {
         let mut headers = http::HeaderMap::new();
-        headers.insert(common::HEADER, KEY.parse().unwrap());
+        headers.insert(cosell_testkit::stack::HEADER, KEY.parse().unwrap());
         let body = context.to_string();
         let app = &app;
         async move {

@@ -4,24 +4,22 @@
 //! another field sends only that field — never the cut name or notes back to Partner Center as
 //! if the seller had shortened them. What the simulator refuses, the real service refuses.
 
-mod common;
-
 use cosell_dataverse::{Key, Precondition, Row};
 use serde_json::json;
 
-use common::Stack;
+use cosell_testkit::stack::Stack;
 
 #[tokio::test]
 async fn a_long_referral_is_cut_to_fit_and_the_cut_is_never_sent_back() {
-    let stack = Stack::with_inbound().await;
+    let stack = Stack::both().await;
     let long_name = format!("Fabrikam - {}", "Azure migration ".repeat(320));
     let long_notes = "Retire the warehouse. ".repeat(460);
-    let mut referral = common::incoming_referral();
+    let mut referral = cosell_testkit::referrals::incoming_referral();
     referral["name"] = json!(long_name);
     referral["details"]["notes"] = json!(long_notes);
     (referral["status"], referral["substatus"]) = (json!("Active"), json!("Accepted"));
     // Synced inbound: cut rather than refused.
-    let (id, referral_id) = common::seed_incoming(&stack, &referral).await;
+    let (id, referral_id) = stack.seed_incoming(&referral).await;
     let row = stack.opportunity(id);
     assert_eq!(row["name"].as_str().unwrap().chars().count(), 300);
     assert_eq!(row["description"].as_str().unwrap().chars().count(), 2000);
@@ -55,8 +53,8 @@ async fn a_long_referral_is_cut_to_fit_and_the_cut_is_never_sent_back() {
 /// error shape, with its code.
 #[tokio::test]
 async fn values_a_column_cannot_hold_are_refused_with_dataverses_error() {
-    let stack = Stack::with_inbound().await;
-    let id = stack.seed_deal(&common::Deal::default());
+    let stack = Stack::both().await;
+    let id = stack.seed_deal(&cosell_testkit::crm::Deal::default());
     for (column, value, code) in [
         ("name", json!("N".repeat(301)), "0x80044331"),
         ("estimatedvalue", json!(1e13), "0x80040317"),

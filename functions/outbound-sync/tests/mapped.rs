@@ -2,15 +2,15 @@
 //! and `salesStage` in Partner Center — one of the few members its PATCH takes. Created with the
 //! referral, sent on the seller's edit, written back on Microsoft's, and never echoed.
 
-mod common;
-
 use cosell_mapping::CrmConfig;
 use cosell_mapping::custom::Mapping;
 use cosell_sim::dataverse::{ChoiceConfig, DvConfig};
 use cosell_sync::Synced;
 use serde_json::json;
 
-use common::{Deal, Stack};
+use cosell_testkit::crm::Deal;
+use cosell_testkit::sim;
+use cosell_testkit::stack::Stack;
 
 /// Partner Center's `salesStage` values (the connector definition's enum, as the strict
 /// simulator's `published.toml` holds it) and the partner's option values for them.
@@ -78,8 +78,14 @@ fn updated(report: &cosell_sync::outbound::feed::PollReport, id: uuid::Uuid) -> 
 
 #[tokio::test]
 async fn the_sales_stage_goes_out_on_create_and_edit_and_comes_back_without_an_echo() {
-    let sim = cosell_testkit::sim::start_with_dataverse(environment()).await;
-    let stack = Stack::start_on(sim, crm(), true).await;
+    let sim = sim::start_with_dataverse(environment()).await;
+    let stack = Stack::build()
+        .on(sim)
+        .crm(crm())
+        .ingress()
+        .outbound()
+        .start()
+        .await;
     let id = stack.seed_deal(&Deal::default());
     stack.seller_edit(id, json!({"new_salesstage": 100_000_001}));
 
@@ -110,7 +116,7 @@ async fn the_sales_stage_goes_out_on_create_and_edit_and_comes_back_without_an_e
 
     // Microsoft moves it: written to the CRM, and not sent back.
     stack
-        .microsoft_edit(&referral_id, json!({"salesStage": "Close"}))
+        .edit_referral(&referral_id, json!({"salesStage": "Close"}))
         .await;
     stack.drain_deliveries().await;
     assert_eq!(stack.opportunity(id)["new_salesstage"], json!(100_000_003));
@@ -136,13 +142,13 @@ async fn the_sales_stage_goes_out_on_create_and_edit_and_comes_back_without_an_e
 /// sends none of the mapped fields a newer one agreed; the newer one sends the seller's edit.
 #[tokio::test]
 async fn an_older_mapping_sends_no_mapped_field_a_newer_one_agreed() {
-    let sim = cosell_testkit::sim::start_with_dataverse(environment()).await;
+    let sim = sim::start_with_dataverse(environment()).await;
     let newer = {
         let mut crm = crm();
         crm.mapping.version = 2;
         crm
     };
-    let stack = Stack::start_on(sim, newer, false).await;
+    let stack = Stack::build().on(sim).crm(newer).outbound().start().await;
     let id = stack.seed_deal(&Deal::default());
     stack.seller_edit(id, json!({"new_salesstage": 100_000_001}));
     stack.poll().await;
@@ -161,7 +167,7 @@ async fn an_older_mapping_sends_no_mapped_field_a_newer_one_agreed() {
         std::sync::Arc::new(stack.partner_center.clone()),
         std::sync::Arc::new(stack.dataverse.clone()),
         older,
-        common::outbound_settings(),
+        cosell_testkit::stack::outbound_settings(),
     );
     stack.seller_edit(id, json!({"new_salesstage": 100_000_002}));
     let now = time::OffsetDateTime::now_utc();

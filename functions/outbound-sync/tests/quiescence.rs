@@ -3,17 +3,16 @@
 //! Partner Center webhook to the inbound function, poll the outbound change feed) writes nothing
 //! anywhere.
 
-mod common;
-
 use cosell_mapping::deal::DealState;
 use cosell_mapping::outbound::OutboundInput;
 use cosell_mapping::{CrmConfig, Referral};
 use cosell_sync::Synced;
-use cosell_testkit::rid;
-use serde_json::{Value, json};
+use serde_json::json;
 use uuid::Uuid;
 
-use common::{Deal, HELP_ARCHITECTURE, Stack};
+use cosell_testkit::crm::{Deal, HELP_ARCHITECTURE};
+use cosell_testkit::referrals::id_of;
+use cosell_testkit::stack::Stack;
 
 /// Deliver, poll, deliver: what both functions do when nothing else happens.
 async fn cycle(stack: &Stack) {
@@ -23,41 +22,25 @@ async fn cycle(stack: &Stack) {
 }
 
 async fn seed_incoming(stack: &Stack, customer: &str, postal: &str) -> String {
-    let response = common::http()
-        .post(format!(
-            "{}/_admin/partner-center/referrals",
-            stack.sim.base_url
-        ))
-        .json(&json!({
-            "name": format!("{customer} - Azure migration"),
-            "type": "Shared",
-            "qualification": "SalesQualified",
-            "target": [{"type": "SolutionProfile", "id": "SOL-2F5A1C7E"}],
-            "customerProfile": {
-                "name": customer,
-                "address": {"addressLine1": "1 Way", "city": "Redmond", "state": "WA", "postalCode": postal, "country": "US"},
-                "team": [{"firstName": "Dana", "lastName": "Whitfield", "email": format!("dana@{postal}.example")}]
-            },
-            "consent": {"consentToShareReferralWithMicrosoftSellers": true},
-            "details": {"notes": "From Microsoft.", "dealValue": 50000, "currency": "USD", "closingDateTime": "2026-06-30T00:00:00Z"},
-            "inviteContext": {"invitedBy": {"organizationId": "msft", "organizationName": "Microsoft"}, "assistanceRequestCode": "GeneralOrOther"}
-        }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
-    let referral: Value = response.json().await.unwrap();
-    referral["id"].as_str().unwrap().to_owned()
+    let referral = json!({
+        "name": format!("{customer} - Azure migration"),
+        "type": "Shared",
+        "qualification": "SalesQualified",
+        "target": [{"type": "SolutionProfile", "id": "SOL-2F5A1C7E"}],
+        "customerProfile": {
+            "name": customer,
+            "address": {"addressLine1": "1 Way", "city": "Redmond", "state": "WA", "postalCode": postal, "country": "US"},
+            "team": [{"firstName": "Dana", "lastName": "Whitfield", "email": format!("dana@{postal}.example")}]
+        },
+        "consent": {"consentToShareReferralWithMicrosoftSellers": true},
+        "details": {"notes": "From Microsoft.", "dealValue": 50000, "currency": "USD", "closingDateTime": "2026-06-30T00:00:00Z"},
+        "inviteContext": {"invitedBy": {"organizationId": "msft", "organizationName": "Microsoft"}, "assistanceRequestCode": "GeneralOrOther"}
+    });
+    id_of(&stack.seed_referral(referral).await)
 }
 
 async fn crm_id(stack: &Stack, referral_id: &str) -> Uuid {
-    let link = stack
-        .port()
-        .link_by_referral(&rid(referral_id))
-        .await
-        .unwrap()
-        .unwrap_or_else(|| panic!("no link for {referral_id}"));
-    link.crm_id.uuid()
+    stack.link(referral_id).await.crm_id.uuid()
 }
 
 /// Both sides state the same deal.
@@ -93,17 +76,17 @@ async fn agree(stack: &Stack, opportunity: Uuid) -> bool {
 
 #[tokio::test]
 async fn after_a_burst_of_edits_on_both_sides_the_next_full_cycle_writes_nothing() {
-    let stack = Stack::with_inbound().await;
+    let stack = Stack::both().await;
 
     // Deals from both sides.
     let private = stack.seed_deal(&Deal::default());
     let partner_led = stack.seed_deal(&Deal {
-        name: "Tailspin - Analytics",
+        name: "Tailspin - Analytics".into(),
         visible: true,
         ..Deal::default()
     });
     let co_sell = stack.seed_deal(&Deal {
-        name: "Woodgrove - Modern work",
+        name: "Woodgrove - Modern work".into(),
         help: Some(HELP_ARCHITECTURE),
         visible: true,
         ..Deal::default()
@@ -125,7 +108,7 @@ async fn after_a_burst_of_edits_on_both_sides_the_next_full_cycle_writes_nothing
     // The burst: sellers and Microsoft edit, interleaved, without waiting for each other.
     stack.seller_edit(private, json!({"estimatedvalue": 130000}));
     stack
-        .microsoft_edit(
+        .edit_referral(
             &private_referral,
             json!({"details": {"closingDateTime": "2026-11-30T00:00:00Z"}}),
         )
@@ -136,10 +119,10 @@ async fn after_a_burst_of_edits_on_both_sides_the_next_full_cycle_writes_nothing
     );
     stack.seller_edit(from_a, json!({"statuscode": 1}));
     stack
-        .microsoft_edit(&incoming_b, json!({"details": {"dealValue": 75000}}))
+        .edit_referral(&incoming_b, json!({"details": {"dealValue": 75000}}))
         .await;
     stack
-        .microsoft_edit(
+        .edit_referral(
             &co_sell_referral,
             json!({"details": {"notes": "Microsoft seller assigned."}}),
         )

@@ -1,19 +1,17 @@
 //! A seller's accept in Dynamics 365 completes the waiting referral's task on the outbound path:
 //! the webhook our patch fires is an echo that writes nothing, so the outbound sync closes it.
 
-mod common;
-
 use cosell_mapping::respond::task_id;
 use cosell_sync::{Synced, WorkKey};
-use cosell_testkit::rid;
 use serde_json::json;
 
-use common::{Stack, incoming};
+use cosell_testkit::rid;
+use cosell_testkit::stack::Stack;
 
 #[tokio::test]
 async fn the_sellers_accept_in_the_crm_completes_the_task() {
-    let stack = Stack::with_inbound().await;
-    let (opportunity, referral_id) = incoming(&stack).await;
+    let stack = Stack::both().await;
+    let (opportunity, referral_id) = stack.incoming().await;
     let task = task_id(&referral_id);
     assert_eq!(
         stack.sim.state.dv.row("tasks", task).unwrap()["statecode"],

@@ -2,14 +2,13 @@
 //! Partner Center request), a stale eTag merged after a 412, the status moves, and the changes
 //! refused locally. Request counts come from the simulator's counters.
 
-mod common;
-
 use cosell_sync::Synced;
-use cosell_testkit::rid;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use common::{Deal, Stack, incoming, start};
+use cosell_testkit::crm::Deal;
+use cosell_testkit::sim;
+use cosell_testkit::stack::Stack;
 
 const PC_PATCH: &str = "partner-center PATCH /v1.0/engagements/referrals/{id}";
 const PC_GET: &str = "partner-center GET /v1.0/engagements/referrals/{id}";
@@ -29,7 +28,7 @@ async fn created(stack: &Stack, deal: &Deal) -> (Uuid, String) {
 #[tokio::test]
 async fn a_seller_change_with_a_rename_is_one_put_of_the_referral_read_and_the_next_poll_is_quiet()
 {
-    let stack = start().await;
+    let stack = Stack::outbound().await;
     let (id, referral_id) = created(&stack, &Deal::default()).await;
     let etag_before = stack.referral(&referral_id)["eTag"].clone();
 
@@ -81,12 +80,7 @@ async fn a_seller_change_with_a_rename_is_one_put_of_the_referral_read_and_the_n
             .contains(&format!("✔ Updated Partner Center referral {referral_id}")),
         "{audit}"
     );
-    let link = stack
-        .port()
-        .link_by_referral(&rid(&referral_id))
-        .await
-        .unwrap()
-        .unwrap();
+    let link = stack.link(&referral_id).await;
     // The next patch is conditional on the referral as this one left it.
     assert_eq!(
         link.referral_etag.as_deref().map(|e| e.trim_matches('"')),
@@ -102,13 +96,13 @@ async fn a_seller_change_with_a_rename_is_one_put_of_the_referral_read_and_the_n
 
 #[tokio::test]
 async fn a_stale_etag_is_read_again_merged_and_sent_once_more() {
-    let stack = start().await;
+    let stack = Stack::outbound().await;
     let (id, referral_id) = created(&stack, &Deal::default()).await;
 
     // Microsoft changes the closing date in Partner Center (its webhook goes nowhere here), and
     // the seller changes the deal value.
     stack
-        .microsoft_edit(
+        .edit_referral(
             &referral_id,
             json!({"details": {"closingDateTime": "2026-12-31T00:00:00Z"}}),
         )
@@ -160,7 +154,7 @@ async fn a_stale_etag_is_read_again_merged_and_sent_once_more() {
 
 #[tokio::test]
 async fn un_sharing_is_refused_with_an_audit_line_and_nothing_is_sent() {
-    let stack = start().await;
+    let stack = Stack::outbound().await;
     let (id, referral_id) = created(
         &stack,
         &Deal {
@@ -210,8 +204,8 @@ async fn un_sharing_is_refused_with_an_audit_line_and_nothing_is_sent() {
 /// The seller moves the status; the referral follows with one request, and the webhook our patch
 /// fires writes nothing back.
 async fn status_move(opportunity: Value, status: &str, substatus: &str) {
-    let stack = Stack::with_inbound().await;
-    let (id, referral_id) = incoming(&stack).await;
+    let stack = Stack::both().await;
+    let (id, referral_id) = stack.incoming().await;
     stack.seller_edit(id, opportunity);
     stack.reset_counters();
     let report = stack.poll().await;
@@ -269,7 +263,7 @@ async fn out_sold_closes_it_lost() {
 
 #[tokio::test]
 async fn an_illegal_move_is_refused_locally_with_an_audit_line() {
-    let stack = start().await;
+    let stack = Stack::outbound().await;
     let (id, referral_id) = created(&stack, &Deal::default()).await;
     stack.seller_edit(id, json!({"statecode": 1, "statuscode": 3}));
     let report = stack.poll().await;
@@ -312,7 +306,7 @@ async fn an_illegal_move_is_refused_locally_with_an_audit_line() {
 
 #[tokio::test]
 async fn an_invalid_change_to_a_linked_deal_is_shown_and_sent_once_fixed() {
-    let stack = start().await;
+    let stack = Stack::outbound().await;
     let (id, referral_id) = created(&stack, &Deal::default()).await;
     stack.seller_edit(
         id,
@@ -373,11 +367,16 @@ async fn an_invalid_change_to_a_linked_deal_is_shown_and_sent_once_fixed() {
 /// seller's until the seller edits again.
 #[tokio::test]
 async fn a_refused_rename_still_sends_the_deal_value_and_says_what_was_not_sent() {
-    let stack = Stack::with_partner_center(cosell_sim::partner_center::PcConfig {
-        put_keeps: vec!["/name".into()],
-        ..Default::default()
-    })
-    .await;
+    let stack = Stack::build()
+        .on(sim::start_with(cosell_sim::partner_center::PcConfig {
+            put_keeps: vec!["/name".into()],
+            ..Default::default()
+        })
+        .await)
+        .ingress()
+        .outbound()
+        .start()
+        .await;
     let (id, referral_id) = created(&stack, &Deal::default()).await;
     stack.drain_deliveries().await;
 

@@ -3,8 +3,6 @@
 //! ignores or refuses `$orderby=updatedDateTime`, and a listing too long for one run goes on in
 //! the next from where it stopped.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
 use cosell_mapping::CrmConfig;
@@ -16,13 +14,13 @@ use cosell_sim::partner_center::{Honour, PcConfig};
 use cosell_store::SyncStore;
 use cosell_sync::reconcile::{PASS, WATERMARK};
 use cosell_sync::{ReconcileSettings, RetrySettings, jobs};
-use cosell_testkit::sim;
 use cosell_transport::deadline;
 use serde_json::json;
 use time::OffsetDateTime;
 
-use common::ingress::{cosell_referral, start_on};
-use common::{Stack, backoff, scheduler_sweeping};
+use cosell_testkit::referrals::cosell_referral;
+use cosell_testkit::sim;
+use cosell_testkit::stack::{Stack, stepped_backoff};
 
 /// A stack whose Partner Center lists 10 a page and takes `$orderby=updatedDateTime` as
 /// `order` says, every webhook lost, and 30 referrals Microsoft last changed two days ago, a
@@ -34,7 +32,12 @@ async fn thirty_old_referrals(order: Honour) -> (Stack, Vec<String>) {
         updated_order: order,
         ..PcConfig::default()
     };
-    let stack = start_on(sim::start_with(pc).await, CrmConfig::default()).await;
+    let stack = Stack::build()
+        .on(sim::start_with(pc).await)
+        .crm(CrmConfig::default())
+        .ingress()
+        .start()
+        .await;
     stack.sim.state.pc.webhooks.set_knobs(WebhookKnobs {
         drop_rate: 1.0,
         ..WebhookKnobs::default()
@@ -62,7 +65,7 @@ fn sweeper(stack: &Stack, page_reserve: Duration) -> cosell_runtime::Jobs {
         ..ReconcileSettings::default()
     };
     let retry = RetrySettings::default();
-    scheduler_sweeping(stack, CrmConfig::default(), backoff(8), retry, reconcile)
+    stack.jobs_with(CrmConfig::default(), stepped_backoff(8), retry, reconcile)
 }
 
 /// A Microsoft seller's edit of the 26th referral — on the third page of a listing in stored

@@ -1,8 +1,6 @@
 //! Reconciliation over real sockets: the Partner Center simulator drops every webhook delivery,
 //! and referrals created and updated meanwhile reach Dataverse through the sweep alone.
 
-mod common;
-
 use cosell_mapping::CrmConfig;
 use cosell_mapping::inbound::record_id;
 use cosell_sim::partner_center::config::WebhookKnobs;
@@ -11,17 +9,18 @@ use cosell_sync::reconcile::WATERMARK;
 use serde_json::json;
 use time::OffsetDateTime;
 
-use common::{backoff, scheduler, start};
+use cosell_testkit::stack::Stack;
+use cosell_testkit::stack::stepped_backoff;
 
 #[tokio::test]
 async fn referrals_whose_webhooks_were_all_dropped_reach_dataverse_through_the_sweep() {
-    let stack = start().await;
-    let app = scheduler(&stack, CrmConfig::default(), backoff(8));
+    let stack = Stack::inbound().await;
+    let app = stack.jobs(CrmConfig::default(), stepped_backoff(8));
     stack.sim.state.pc.webhooks.set_knobs(WebhookKnobs {
         drop_rate: 1.0,
         ..WebhookKnobs::default()
     });
-    let first = common::fabrikam(&stack).await;
+    let first = stack.fabrikam().await;
     let second = stack
         .seed_cosell("Contoso Ltd", "10001", "li@contoso.example")
         .await;
@@ -88,7 +87,7 @@ async fn referrals_whose_webhooks_were_all_dropped_reach_dataverse_through_the_s
         (2, 0),
         "{report:?}"
     );
-    assert_eq!(stack.dataverse_requests(), 0);
+    assert_eq!(stack.requests("dataverse"), 0);
 
     // Microsoft edits one while webhooks are still lost: the next sweep syncs that one alone.
     stack
@@ -113,8 +112,8 @@ async fn referrals_whose_webhooks_were_all_dropped_reach_dataverse_through_the_s
 
 #[tokio::test]
 async fn a_second_sweep_while_one_runs_does_nothing() {
-    let stack = start().await;
-    let app = scheduler(&stack, CrmConfig::default(), backoff(8));
+    let stack = Stack::inbound().await;
+    let app = stack.jobs(CrmConfig::default(), stepped_backoff(8));
     let now = OffsetDateTime::now_utc();
     let ttl = std::time::Duration::from_secs(300);
     assert!(
@@ -134,8 +133,9 @@ async fn a_second_sweep_while_one_runs_does_nothing() {
 #[tokio::test]
 async fn the_reconcile_job_refreshes_the_metadata_cache_once_a_day() {
     use cosell_sync::metadata::CURSOR;
-    let stack = start().await;
-    let app = scheduler(&stack, CrmConfig::default(), backoff(8))
+    let stack = Stack::inbound().await;
+    let app = stack
+        .jobs(CrmConfig::default(), stepped_backoff(8))
         .with_schema(std::sync::Arc::new(stack.dataverse.clone()));
     let now = time::OffsetDateTime::now_utc();
     let event = json!({"job": "reconcile"});
@@ -157,7 +157,8 @@ async fn the_reconcile_job_refreshes_the_metadata_cache_once_a_day() {
     // Metadata the settings cannot read: the sweep still succeeds, the old cache stays.
     let mut wrong = CrmConfig::default();
     wrong.columns.help = "name".into();
-    let app = scheduler(&stack, wrong, backoff(8))
+    let app = stack
+        .jobs(wrong, stepped_backoff(8))
         .with_schema(std::sync::Arc::new(stack.dataverse.clone()));
     let next_day = now + time::Duration::days(2);
     retry_scheduler::handle_event(&app, &event, next_day)

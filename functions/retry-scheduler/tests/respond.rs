@@ -3,9 +3,6 @@
 //! at upgrade get their task on the first run; an alert webhook that refuses leaves the sync
 //! green; an item of unknown work is left for a version that knows it.
 
-mod common;
-
-use cosell_testkit::rid;
 use std::sync::Arc;
 
 use cosell_mapping::CrmConfig;
@@ -23,9 +20,10 @@ use cosell_transport::Secret;
 use serde_json::{Value, json};
 use time::{Duration, OffsetDateTime};
 
-use common::ingress::{Stack, id_of, start_with, waiting_referral};
-use common::start;
-use common::{backoff, scheduler_with};
+use cosell_testkit::referrals::{id_of, waiting_referral};
+use cosell_testkit::rid;
+use cosell_testkit::stack::Stack;
+use cosell_testkit::stack::stepped_backoff;
 
 /// The retry-scheduler's jobs posting alerts to the simulator's sink `hook` as Teams.
 fn with_teams(stack: &Stack, crm: CrmConfig) -> cosell_runtime::Jobs {
@@ -39,7 +37,7 @@ fn with_teams(stack: &Stack, crm: CrmConfig) -> cosell_runtime::Jobs {
         channels: Channels(vec![teams]),
         ..RetrySettings::default()
     };
-    scheduler_with(stack, crm, backoff(3), retry)
+    stack.jobs_with(crm, stepped_backoff(3), retry, Default::default())
 }
 
 fn posted(stack: &Stack) -> Vec<Value> {
@@ -59,7 +57,7 @@ fn item(id: &str, payload: Value, due_at: OffsetDateTime, state: RetryState) -> 
 
 #[tokio::test]
 async fn a_referral_nobody_touches_is_reminded_once_as_its_expiry_comes_near() {
-    let stack = start().await;
+    let stack = Stack::inbound().await;
     let app = with_teams(&stack, CrmConfig::default());
     let id = id_of(
         &stack
@@ -123,7 +121,7 @@ async fn referrals_waiting_at_upgrade_get_their_task_on_the_first_reconcile_run(
     // Synced by a version without tasks: linked, no task, no item.
     let mut before = CrmConfig::default();
     before.respond.tasks = false;
-    let stack = start_with(before).await;
+    let stack = Stack::build().crm(before).ingress().start().await;
     let linked = id_of(
         &stack
             .seed_referral(waiting_referral("Fabrikam, Inc."))
@@ -175,13 +173,13 @@ async fn referrals_waiting_at_upgrade_get_their_task_on_the_first_reconcile_run(
 
 #[tokio::test]
 async fn an_alert_webhook_that_refuses_leaves_the_sync_green() {
-    let stack = start().await;
+    let stack = Stack::inbound().await;
     // The referral reaches cosell through the scheduler's inbound sync only.
     stack.sim.state.pc.webhooks.set_knobs(WebhookKnobs {
         drop_rate: 1.0,
         ..Default::default()
     });
-    let answer = common::ingress::http()
+    let answer = cosell_testkit::http()
         .put(format!("{}/_admin/hooks/teams/answer", stack.sim.base_url))
         .json(&json!({"status": 404, "body": "workflow not found"}))
         .send()
@@ -230,7 +228,7 @@ async fn an_alert_webhook_that_refuses_leaves_the_sync_green() {
 
 #[tokio::test]
 async fn hundreds_of_alerts_at_once_make_one_post_a_run() {
-    let stack = start().await;
+    let stack = Stack::inbound().await;
     let app = with_teams(&stack, CrmConfig::default());
     let now = OffsetDateTime::now_utc();
     for n in 0..45 {
@@ -264,7 +262,7 @@ async fn hundreds_of_alerts_at_once_make_one_post_a_run() {
 
 #[tokio::test]
 async fn unknown_work_is_left_for_a_version_that_knows_it_and_older_kills_are_revived() {
-    let stack = start().await;
+    let stack = Stack::inbound().await;
     let app = with_teams(&stack, CrmConfig::default());
     let now = OffsetDateTime::now_utc();
     let future = "export:x";

@@ -2,8 +2,6 @@
 //! the configured schedule (asserted with a controlled clock), and converges once it heals; work
 //! that can never succeed goes dead at once; `replay` brings dead work back once fixed.
 
-mod common;
-
 use cosell_mapping::CrmConfig;
 use cosell_mapping::inbound::record_id;
 use cosell_sim::faults::{FaultSettings, Service};
@@ -13,10 +11,10 @@ use cosell_sync::activity::{self, SyncDirection};
 use cosell_sync::retry::{LEASE, Redone};
 use time::{Duration, OffsetDateTime};
 
-use common::ingress::start_with;
-use common::{backoff, item, scheduler, start};
+use cosell_testkit::stack::Stack;
+use cosell_testkit::stack::stepped_backoff;
 
-fn outage(stack: &common::Stack, down: bool) {
+fn outage(stack: &cosell_testkit::stack::Stack, down: bool) {
     let settings = FaultSettings {
         rate_500: if down { 1.0 } else { 0.0 },
         ..FaultSettings::default()
@@ -26,8 +24,8 @@ fn outage(stack: &common::Stack, down: bool) {
 
 #[tokio::test]
 async fn an_outage_backs_off_on_schedule_and_converges_when_dataverse_heals() {
-    let stack = start().await;
-    let app = scheduler(&stack, CrmConfig::default(), backoff(8));
+    let stack = Stack::inbound().await;
+    let app = stack.jobs(CrmConfig::default(), stepped_backoff(8));
     outage(&stack, true);
     let mut ids = Vec::new();
     for (customer, email) in [
@@ -41,7 +39,10 @@ async fn an_outage_backs_off_on_schedule_and_converges_when_dataverse_heals() {
     stack.wait_delivered(3).await;
     let mut clock = OffsetDateTime::UNIX_EPOCH;
     for id in &ids {
-        let parked = item(&stack, id).await.expect("parked by the webhook");
+        let parked = stack
+            .parked_referral(id)
+            .await
+            .expect("parked by the webhook");
         assert_eq!((parked.state, parked.attempts), (RetryState::Pending, 1));
         clock = clock.max(parked.due_at);
     }
@@ -52,7 +53,7 @@ async fn an_outage_backs_off_on_schedule_and_converges_when_dataverse_heals() {
         assert_eq!(report.redone.len(), 3, "{report:?}");
         assert_eq!(report.done(), 0);
         for id in &ids {
-            let parked = item(&stack, id).await.unwrap();
+            let parked = stack.parked_referral(id).await.unwrap();
             assert_eq!(parked.attempts, attempts);
             assert_eq!(parked.state, RetryState::Pending);
             assert_eq!(parked.due_at, clock + Duration::seconds(wait));
@@ -76,7 +77,10 @@ async fn an_outage_backs_off_on_schedule_and_converges_when_dataverse_heals() {
     let report = app.retries.run(clock).await.unwrap();
     assert_eq!(report.done(), 3, "{report:?}");
     for id in &ids {
-        assert!(item(&stack, id).await.is_none(), "done items are removed");
+        assert!(
+            stack.parked_referral(id).await.is_none(),
+            "done items are removed"
+        );
         let row = stack.row("opportunities", record_id("opportunities", id));
         assert!(row["name"].as_str().unwrap().ends_with('✔'), "{row:?}");
     }
@@ -89,16 +93,16 @@ async fn an_outage_backs_off_on_schedule_and_converges_when_dataverse_heals() {
 
 #[tokio::test]
 async fn work_that_used_up_its_attempts_is_dead_and_replays_once_dataverse_is_back() {
-    let stack = start().await;
-    let app = scheduler(&stack, CrmConfig::default(), backoff(3));
+    let stack = Stack::inbound().await;
+    let app = stack.jobs(CrmConfig::default(), stepped_backoff(3));
     outage(&stack, true);
-    let id = common::fabrikam(&stack).await;
+    let id = stack.fabrikam().await;
     stack.wait_delivered(1).await;
     for _ in 0..2 {
-        let due = item(&stack, &id).await.unwrap().due_at;
+        let due = stack.parked_referral(&id).await.unwrap().due_at;
         app.retries.run(due).await.unwrap();
     }
-    let dead = item(&stack, &id).await.unwrap();
+    let dead = stack.parked_referral(&id).await.unwrap();
     assert_eq!((dead.state, dead.attempts), (RetryState::Dead, 3));
     assert!(
         dead.last_error
@@ -131,7 +135,7 @@ async fn work_that_used_up_its_attempts_is_dead_and_replays_once_dataverse_is_ba
         ),
         "{replayed:?}"
     );
-    assert!(item(&stack, &id).await.is_none());
+    assert!(stack.parked_referral(&id).await.is_none());
     assert!(stack.store.dead_retries(10).await.unwrap().is_empty());
     stack.row("opportunities", record_id("opportunities", &id));
 }
@@ -143,22 +147,22 @@ async fn a_write_dataverse_refuses_goes_dead_at_once_and_replays_once_the_settin
         deal_value_column: "new_dealvalue".into(),
         ..CrmConfig::default()
     };
-    let stack = start_with(wrong.clone()).await;
-    let id = common::fabrikam(&stack).await;
+    let stack = Stack::build().crm(wrong.clone()).ingress().start().await;
+    let id = stack.fabrikam().await;
     stack.wait_delivered(1).await;
-    let dead = item(&stack, &id).await.expect("parked");
+    let dead = stack.parked_referral(&id).await.expect("parked");
     assert_eq!((dead.state, dead.attempts), (RetryState::Dead, 1));
     let reason = dead.last_error.as_deref().unwrap();
     assert!(reason.contains("new_dealvalue"), "{reason}");
     assert!(reason.contains("400"), "{reason}");
     let later = dead.due_at + Duration::days(1);
-    let before = stack.dataverse_requests();
-    let app = scheduler(&stack, wrong, backoff(8));
+    let before = stack.requests("dataverse");
+    let app = stack.jobs(wrong, stepped_backoff(8));
     assert!(app.retries.run(later).await.unwrap().redone.is_empty());
-    assert_eq!(stack.dataverse_requests(), before, "no attempt burnt");
+    assert_eq!(stack.requests("dataverse"), before, "no attempt burnt");
 
     // The operator fixes the setting (a redeploy) and replays.
-    let fixed = scheduler(&stack, CrmConfig::default(), backoff(8));
+    let fixed = stack.jobs(CrmConfig::default(), stepped_backoff(8));
     let replayed = fixed.retries.replay(&id, later).await.unwrap();
     assert!(
         matches!(
@@ -167,20 +171,20 @@ async fn a_write_dataverse_refuses_goes_dead_at_once_and_replays_once_the_settin
         ),
         "{replayed:?}"
     );
-    assert!(item(&stack, &id).await.is_none());
+    assert!(stack.parked_referral(&id).await.is_none());
     let row = stack.row("opportunities", record_id("opportunities", &id));
     assert_eq!(row["estimatedvalue"], 250000.5);
 }
 
 #[tokio::test]
 async fn a_run_while_another_holds_the_scheduler_takes_nothing() {
-    let stack = start().await;
-    let app = scheduler(&stack, CrmConfig::default(), backoff(8));
+    let stack = Stack::inbound().await;
+    let app = stack.jobs(CrmConfig::default(), stepped_backoff(8));
     outage(&stack, true);
-    let id = common::fabrikam(&stack).await;
+    let id = stack.fabrikam().await;
     stack.wait_delivered(1).await;
     outage(&stack, false);
-    let due = item(&stack, &id).await.unwrap().due_at;
+    let due = stack.parked_referral(&id).await.unwrap().due_at;
     let ttl = std::time::Duration::from_secs(300);
     assert!(
         stack
@@ -191,7 +195,7 @@ async fn a_run_while_another_holds_the_scheduler_takes_nothing() {
     );
     let report = app.retries.run(due).await.unwrap();
     assert!(report.busy && report.redone.is_empty(), "{report:?}");
-    assert_eq!(item(&stack, &id).await.unwrap().attempts, 1);
+    assert_eq!(stack.parked_referral(&id).await.unwrap().attempts, 1);
     // Once that run's lease expires, the work is taken.
     let report = app.retries.run(due + Duration::seconds(301)).await.unwrap();
     assert_eq!(report.done(), 1, "{report:?}");
@@ -199,8 +203,8 @@ async fn a_run_while_another_holds_the_scheduler_takes_nothing() {
 
 #[tokio::test]
 async fn replay_of_an_unknown_id_says_so() {
-    let stack = start().await;
-    let app = scheduler(&stack, CrmConfig::default(), backoff(8));
+    let stack = Stack::inbound().await;
+    let app = stack.jobs(CrmConfig::default(), stepped_backoff(8));
     let error = app
         .retries
         .replay("no-such-referral", OffsetDateTime::now_utc())
@@ -211,9 +215,9 @@ async fn replay_of_an_unknown_id_says_so() {
 
 #[tokio::test]
 async fn a_linked_record_shows_the_failure_and_the_give_up_and_turns_back_when_replayed() {
-    let stack = start().await;
-    let app = scheduler(&stack, CrmConfig::default(), backoff(3));
-    let id = common::fabrikam(&stack).await;
+    let stack = Stack::inbound().await;
+    let app = stack.jobs(CrmConfig::default(), stepped_backoff(3));
+    let id = stack.fabrikam().await;
     stack.wait_delivered(1).await;
     let opportunity = record_id("opportunities", &id);
     assert!(
@@ -233,7 +237,7 @@ async fn a_linked_record_shows_the_failure_and_the_give_up_and_turns_back_when_r
         .edit_referral(&id, serde_json::json!({"details": {"dealValue": 300000}}))
         .await;
     stack.wait_delivered(2).await;
-    let audit = |stack: &common::Stack| {
+    let audit = |stack: &cosell_testkit::stack::Stack| {
         stack.row("opportunities", opportunity)["msft_microsoftpartnercenterreferralsyncaudit"]
             .as_str()
             .unwrap()
@@ -248,10 +252,13 @@ async fn a_linked_record_shows_the_failure_and_the_give_up_and_turns_back_when_r
     );
 
     for _ in 0..2 {
-        let due = item(&stack, &id).await.unwrap().due_at;
+        let due = stack.parked_referral(&id).await.unwrap().due_at;
         app.retries.run(due).await.unwrap();
     }
-    assert_eq!(item(&stack, &id).await.unwrap().state, RetryState::Dead);
+    assert_eq!(
+        stack.parked_referral(&id).await.unwrap().state,
+        RetryState::Dead
+    );
     let dead = audit(&stack);
     let top = dead.lines().next().unwrap();
     assert!(top.contains("gave up after 3 attempts"), "{dead}");
@@ -275,12 +282,17 @@ async fn a_linked_record_shows_the_failure_and_the_give_up_and_turns_back_when_r
 
 #[tokio::test]
 async fn a_run_stops_after_failures_in_a_row_and_leaves_the_rest_due() {
-    let stack = start().await;
+    let stack = Stack::inbound().await;
     let settings = cosell_sync::RetrySettings {
         stop_after_failures: 2,
         ..cosell_sync::RetrySettings::default()
     };
-    let app = common::scheduler_with(&stack, CrmConfig::default(), backoff(8), settings);
+    let app = stack.jobs_with(
+        CrmConfig::default(),
+        stepped_backoff(8),
+        settings,
+        Default::default(),
+    );
     outage(&stack, true);
     let mut ids = Vec::new();
     for n in 0..4 {
@@ -291,7 +303,7 @@ async fn a_run_stops_after_failures_in_a_row_and_leaves_the_rest_due() {
     stack.wait_delivered(4).await;
     let mut clock = OffsetDateTime::UNIX_EPOCH;
     for id in &ids {
-        clock = clock.max(item(&stack, id).await.unwrap().due_at);
+        clock = clock.max(stack.parked_referral(id).await.unwrap().due_at);
     }
 
     let report = app.retries.run(clock).await.unwrap();
@@ -299,7 +311,7 @@ async fn a_run_stops_after_failures_in_a_row_and_leaves_the_rest_due() {
     assert_eq!(report.redone.len(), 2, "{report:?}");
     let mut untouched = Vec::new();
     for id in &ids {
-        let parked = item(&stack, id).await.unwrap();
+        let parked = stack.parked_referral(id).await.unwrap();
         if parked.attempts == 1 {
             untouched.push(id.clone());
         }

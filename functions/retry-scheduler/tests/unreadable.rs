@@ -2,8 +2,6 @@
 //! with one whose `dealValue` is `"1,000"` syncs the other 249, parks that one dead with its
 //! field and value, and the watermark moves past it; read by id, it goes dead at once too.
 
-mod common;
-
 use cosell_mapping::CrmConfig;
 use cosell_sim::partner_center::config::WebhookKnobs;
 use cosell_sim::partner_center::referrals::{Source, create_referral};
@@ -13,8 +11,8 @@ use cosell_sync::reconcile::WATERMARK;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use common::ingress::cosell_referral;
-use common::{Stack, backoff, item, scheduler, start};
+use cosell_testkit::referrals::cosell_referral;
+use cosell_testkit::stack::{Stack, stepped_backoff};
 
 /// Plants Microsoft's data as it is, beyond what the simulator's API would take.
 fn corrupt(stack: &Stack, id: &str, edit: impl FnOnce(&mut Value)) {
@@ -26,8 +24,8 @@ fn corrupt(stack: &Stack, id: &str, edit: impl FnOnce(&mut Value)) {
 
 #[tokio::test]
 async fn one_unreadable_referral_among_250_is_parked_and_the_other_249_sync() {
-    let stack = start().await;
-    let app = scheduler(&stack, CrmConfig::default(), backoff(8));
+    let stack = Stack::inbound().await;
+    let app = stack.jobs(CrmConfig::default(), stepped_backoff(8));
     stack.sim.state.pc.webhooks.set_knobs(WebhookKnobs {
         drop_rate: 1.0,
         ..WebhookKnobs::default()
@@ -71,7 +69,7 @@ async fn one_unreadable_referral_among_250_is_parked_and_the_other_249_sync() {
         message.contains(r#"details.dealValue = "1,000""#),
         "{message}"
     );
-    let dead = item(&stack, &bad).await.unwrap();
+    let dead = stack.parked_referral(&bad).await.unwrap();
     assert_eq!((dead.state, dead.attempts), (RetryState::Dead, 1));
 
     // The watermark moved past every listed change, the unreadable one's included.
@@ -99,19 +97,19 @@ async fn one_unreadable_referral_among_250_is_parked_and_the_other_249_sync() {
         .await
         .unwrap();
     assert_eq!((report.unchanged, report.parked), (249, 1), "{report:?}");
-    assert_eq!(stack.dataverse_requests(), 0);
-    assert_eq!(item(&stack, &bad).await.unwrap().attempts, 1);
+    assert_eq!(stack.requests("dataverse"), 0);
+    assert_eq!(stack.parked_referral(&bad).await.unwrap().attempts, 1);
 }
 
 #[tokio::test]
 async fn a_referral_read_by_id_that_cannot_be_read_goes_dead_at_once() {
-    let stack = start().await;
-    let app = scheduler(&stack, CrmConfig::default(), backoff(8));
+    let stack = Stack::inbound().await;
+    let app = stack.jobs(CrmConfig::default(), stepped_backoff(8));
     stack.sim.state.pc.webhooks.set_knobs(WebhookKnobs {
         drop_rate: 1.0,
         ..WebhookKnobs::default()
     });
-    let id = common::fabrikam(&stack).await;
+    let id = stack.fabrikam().await;
     // A close date with no time: Microsoft documents `closingDateTime` as a date-time.
     corrupt(&stack, &id, |r| {
         r["details"]["closingDateTime"] = json!("2026-03-01");
@@ -136,5 +134,8 @@ async fn a_referral_read_by_id_that_cannot_be_read_goes_dead_at_once() {
         message.contains(r#"details.closingDateTime = "2026-03-01""#),
         "{message}"
     );
-    assert_eq!(item(&stack, &id).await.unwrap().state, RetryState::Dead);
+    assert_eq!(
+        stack.parked_referral(&id).await.unwrap().state,
+        RetryState::Dead
+    );
 }

@@ -1,12 +1,10 @@
 //! One correlation id per sync, on every Partner Center request the sync makes.
 
-mod common;
-
-use common::start;
+use cosell_testkit::stack::Stack;
 
 #[tokio::test]
 async fn each_sync_sends_its_own_correlation_id() {
-    let stack = start().await;
+    let stack = Stack::inbound().await;
     let first = stack
         .seed_cosell("Fabrikam, Inc.", "98052", "dana@fabrikam.example")
         .await;

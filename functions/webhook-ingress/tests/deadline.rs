@@ -1,8 +1,6 @@
 //! A handler that dies mid-sync loses nothing, and one that would outlive its invocation parks
 //! instead: over real sockets, against the simulators, with an in-memory store.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,7 +11,8 @@ use cosell_sync::Handled;
 use time::OffsetDateTime;
 use webhook_ingress::App;
 
-use common::{Stack, event_body, start};
+use cosell_testkit::referrals::event_body;
+use cosell_testkit::stack::Stack;
 
 fn envelope(referral_id: &str) -> WebhookEnvelope {
     WebhookEnvelope {
@@ -30,7 +29,7 @@ fn envelope(referral_id: &str) -> WebhookEnvelope {
 /// The stack with Partner Center's own deliveries sent nowhere (each test hands the event to
 /// the handler itself), a referral seeded, and an app that waits little for a held delivery.
 async fn stack_with_referral() -> (Stack, String, App) {
-    let stack = start().await;
+    let stack = Stack::inbound().await;
     stack.deliver_nowhere().await;
     let id = stack
         .seed_cosell("Fabrikam, Inc.", "98052", "dana@fabrikam.example")
@@ -78,7 +77,7 @@ async fn a_sync_killed_mid_flight_is_synced_by_the_redelivery() {
     };
     stack
         .wait_for("the sync to reach Dataverse", || {
-            stack.dataverse_requests() > 0
+            stack.requests("dataverse") > 0
         })
         .await;
     dying.abort(); // a Lambda timeout, an out-of-memory kill

@@ -1,11 +1,8 @@
 //! Concurrent deliveries of one referral: the same signed body ten times, and several distinct
 //! events at once, make one account, one contact and one opportunity.
 
-mod common;
-
 use cosell_mapping::inbound::record_id;
 use cosell_sim::partner_center::signing::Signer;
-use cosell_testkit::rid;
 use futures::future::join_all;
 use serde_json::json;
 
@@ -15,7 +12,10 @@ use cosell_store::SqliteStore;
 use cosell_sync::Handled;
 use time::OffsetDateTime;
 
-use common::{cosell_referral, http, id_of, start};
+use cosell_testkit::http;
+use cosell_testkit::referrals::{cosell_referral, id_of};
+use cosell_testkit::rid;
+use cosell_testkit::stack::Stack;
 
 fn envelope(referral_id: &str, changed: &str) -> Vec<u8> {
     serde_json::to_vec(&json!({
@@ -46,7 +46,7 @@ async fn post_signed(url: &str, certificate_url: &str, body: Vec<u8>) -> (u16, S
 
 #[tokio::test]
 async fn ten_concurrent_duplicate_deliveries_and_distinct_events_make_one_opportunity() {
-    let stack = start().await;
+    let stack = Stack::inbound().await;
     // Partner Center loses its own delivery: only ours arrive.
     stack
         .sim
@@ -69,12 +69,12 @@ async fn ten_concurrent_duplicate_deliveries_and_distinct_events_make_one_opport
     let certificate_url = stack.sim.state.pc.certificate_url.clone();
     let same = envelope(&id, "2026-01-01T00:00:00.0000001+00:00");
     let mut deliveries: Vec<_> = (0..10)
-        .map(|_| post_signed(&stack.url, &certificate_url, same.clone()))
+        .map(|_| post_signed(&stack.ingress().url, &certificate_url, same.clone()))
         .collect();
     // Distinct events (another change time each) for the same referral at the same moment.
     for n in 2..5 {
         let other = envelope(&id, &format!("2026-01-01T00:00:0{n}.0000001+00:00"));
-        deliveries.push(post_signed(&stack.url, &certificate_url, other));
+        deliveries.push(post_signed(&stack.ingress().url, &certificate_url, other));
     }
     let answers = join_all(deliveries).await;
     for (status, body) in &answers {
@@ -111,7 +111,7 @@ async fn ten_concurrent_duplicate_deliveries_and_distinct_events_make_one_opport
 
 #[tokio::test]
 async fn a_create_repeated_after_the_link_was_lost_lands_on_the_same_rows() {
-    let stack = start().await;
+    let stack = Stack::inbound().await;
     let id = id_of(
         &stack
             .seed_referral(cosell_referral(
@@ -125,7 +125,7 @@ async fn a_create_repeated_after_the_link_was_lost_lands_on_the_same_rows() {
     assert_eq!(stack.rows("opportunities").len(), 1);
 
     // The Dataverse write happened but the link write did not: a store without the link.
-    let forgetful = stack.app_with_store(Arc::new(SqliteStore::in_memory().unwrap()));
+    let forgetful = stack.ingress_app(Arc::new(SqliteStore::in_memory().unwrap()));
     let handled = forgetful
         .sync
         .sync_referral(&rid(&id), OffsetDateTime::now_utc())

@@ -2,16 +2,16 @@
 //! delivers signed webhooks to the ingress handler; the Dataverse simulator must then hold the
 //! rows. Request counts come from the simulator's counters.
 
-mod common;
-
-use cosell_testkit::rid;
 use std::time::{Duration, Instant};
 
 use cosell_mapping::inbound::record_id;
 use cosell_store::{CrmKind, RetryState, SyncStore};
 use serde_json::{Value, json};
 
-use common::{Stack, cosell_referral, id_of, marketplace_lead, object, port, start};
+use cosell_testkit::object;
+use cosell_testkit::referrals::{cosell_referral, id_of, marketplace_lead};
+use cosell_testkit::rid;
+use cosell_testkit::stack::Stack;
 
 const HELP_CUSTOMER_TECHNICAL_ARCHITECTURE: i64 = 100_000_001;
 
@@ -37,7 +37,7 @@ async fn opportunity_of(stack: &Stack, referral_id: &str) -> serde_json::Map<Str
 
 #[tokio::test]
 async fn a_new_cosell_referral_becomes_account_contact_and_opportunity_with_every_column() {
-    let stack = start().await;
+    let stack = Stack::inbound().await;
     let referral = stack
         .seed_referral(cosell_referral(
             "Fabrikam, Inc.",
@@ -135,12 +135,7 @@ async fn a_new_cosell_referral_becomes_account_contact_and_opportunity_with_ever
         "{audit}"
     );
 
-    let link = stack
-        .store
-        .link_by_referral(&rid(&id))
-        .await
-        .unwrap()
-        .expect("link");
+    let link = stack.link(&id).await;
     assert_eq!(link.crm_kind, CrmKind::Opportunity);
     assert_eq!(link.crm_id, record_id("opportunities", &id).into());
     assert!(
@@ -153,7 +148,7 @@ async fn a_new_cosell_referral_becomes_account_contact_and_opportunity_with_ever
 
 #[tokio::test]
 async fn updates_follow_deal_value_close_date_and_status_through_won() {
-    let stack = start().await;
+    let stack = Stack::inbound().await;
     let id = id_of(
         &stack
             .seed_referral(cosell_referral(
@@ -219,12 +214,7 @@ async fn updates_follow_deal_value_close_date_and_status_through_won() {
     );
     assert_eq!(stack.rows("opportunities").len(), 1);
     assert_eq!(stack.rows("opportunitycloses").len(), 1);
-    let link = stack
-        .store
-        .link_by_referral(&rid(&id))
-        .await
-        .unwrap()
-        .unwrap();
+    let link = stack.link(&id).await;
     assert!(link.inbound_hash.unwrap().starts_with("won:"));
     assert_eq!(link.audit.len(), 3, "{:?}", link.audit);
     assert!(link.audit[0].contains("(Closed/Won)"), "{:?}", link.audit);
@@ -232,7 +222,7 @@ async fn updates_follow_deal_value_close_date_and_status_through_won() {
 
 #[tokio::test]
 async fn a_lost_declined_or_expired_referral_loses_the_opportunity() {
-    let stack = start().await;
+    let stack = Stack::inbound().await;
     let id = id_of(
         &stack
             .seed_referral(cosell_referral(
@@ -259,7 +249,7 @@ async fn a_lost_declined_or_expired_referral_loses_the_opportunity() {
 
 #[tokio::test]
 async fn request_counts_are_at_most_two_for_new_one_for_an_update_and_zero_when_unchanged() {
-    let stack = start().await;
+    let stack = Stack::inbound().await;
     // Warms the currency cache (USD).
     stack
         .seed_referral(cosell_referral(
@@ -281,7 +271,7 @@ async fn request_counts_are_at_most_two_for_new_one_for_an_update_and_zero_when_
             .await,
     );
     stack.wait_delivered(2).await;
-    let new = stack.dataverse_requests();
+    let new = stack.requests("dataverse");
     opportunity_of(&stack, &id).await;
     assert!(new <= 2, "a new referral cost {new} Dataverse requests");
     assert!(new >= 1, "the counters see the handler's requests");
@@ -291,7 +281,7 @@ async fn request_counts_are_at_most_two_for_new_one_for_an_update_and_zero_when_
         .edit_referral(&id, json!({"details": {"dealValue": 1234.5}}))
         .await;
     stack.wait_delivered(3).await;
-    let update = stack.dataverse_requests();
+    let update = stack.requests("dataverse");
     assert_eq!(
         opportunity_of(&stack, &id).await["estimatedvalue"],
         json!(1234.5)
@@ -302,7 +292,7 @@ async fn request_counts_are_at_most_two_for_new_one_for_an_update_and_zero_when_
     // A change to nothing we sync: the hash matches, nothing is written.
     stack.edit_referral(&id, json!({"tags": ["fy27"]})).await;
     stack.wait_delivered(4).await;
-    let unchanged = stack.dataverse_requests();
+    let unchanged = stack.requests("dataverse");
     assert_eq!(
         unchanged, 0,
         "an unchanged referral cost {unchanged} requests"
@@ -312,7 +302,7 @@ async fn request_counts_are_at_most_two_for_new_one_for_an_update_and_zero_when_
 
 #[tokio::test]
 async fn a_marketplace_lead_becomes_a_lead() {
-    let stack = start().await;
+    let stack = Stack::inbound().await;
     let id = id_of(&stack.seed_referral(marketplace_lead()).await);
     stack.wait_delivered(1).await;
     let lead = stack.row("leads", record_id("leads", &id));
@@ -332,18 +322,13 @@ async fn a_marketplace_lead_becomes_a_lead() {
     assert_eq!(text(&lead, "description"), "Started a trial.");
     assert!(stack.rows("opportunities").is_empty());
     assert!(stack.rows("accounts").is_empty());
-    let link = stack
-        .store
-        .link_by_referral(&rid(&id))
-        .await
-        .unwrap()
-        .unwrap();
+    let link = stack.link(&id).await;
     assert_eq!(link.crm_kind, CrmKind::Lead);
 }
 
 #[tokio::test]
 async fn an_ambiguous_account_creates_nothing_and_names_the_candidates() {
-    let stack = start().await;
+    let stack = Stack::inbound().await;
     let first = stack
         .sim
         .state
@@ -414,7 +399,7 @@ async fn an_ambiguous_account_creates_nothing_and_names_the_candidates() {
 
 #[tokio::test]
 async fn an_existing_account_and_contact_are_matched_not_duplicated() {
-    let stack = start().await;
+    let stack = Stack::inbound().await;
     let dv = &stack.sim.state.dv;
     let account = dv
         .seed(
@@ -454,7 +439,7 @@ async fn an_existing_account_and_contact_are_matched_not_duplicated() {
 #[tokio::test]
 async fn a_failed_update_is_parked_for_retry_and_marked_on_the_opportunity() {
     use cosell_sim::{Fault, Service};
-    let stack = start().await;
+    let stack = Stack::inbound().await;
     let id = id_of(
         &stack
             .seed_referral(cosell_referral(
@@ -522,7 +507,7 @@ async fn a_failed_update_is_parked_for_retry_and_marked_on_the_opportunity() {
 /// Once free, the redo reads the referral as it is then.
 #[tokio::test]
 async fn an_update_waits_for_the_outbound_sync_of_its_opportunity() {
-    let stack = start().await;
+    let stack = Stack::inbound().await;
     let id = stack
         .seed_cosell("Fabrikam, Inc.", "98052", "dana@fabrikam.example")
         .await;
@@ -531,7 +516,8 @@ async fn an_update_waits_for_the_outbound_sync_of_its_opportunity() {
     let held = format!("outbound:{opportunity}");
     let now = time::OffsetDateTime::now_utc();
     assert!(
-        port(&stack)
+        stack
+            .port()
             .acquire_lease(&held, "outbound-sync", now, Duration::from_secs(60))
             .await
             .unwrap()
@@ -543,7 +529,7 @@ async fn an_update_waits_for_the_outbound_sync_of_its_opportunity() {
     // The sync waits out its lease_wait (3 s), then parks.
     let deadline = Instant::now() + Duration::from_secs(10);
     let item = loop {
-        if let Some(item) = port(&stack).retry(&format!("inbound:{id}")).await.unwrap() {
+        if let Some(item) = stack.port().retry(&format!("inbound:{id}")).await.unwrap() {
             break item;
         }
         assert!(Instant::now() < deadline, "parked while busy");
@@ -556,11 +542,13 @@ async fn an_update_waits_for_the_outbound_sync_of_its_opportunity() {
     );
     assert_eq!(item.state, RetryState::Pending);
 
-    port(&stack)
+    stack
+        .port()
         .release_lease(&held, "outbound-sync")
         .await
         .unwrap();
     let handled = stack
+        .ingress()
         .app
         .sync
         .redo(&rid(&id), item.payload.clone(), now)

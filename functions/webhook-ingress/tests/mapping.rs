@@ -3,18 +3,18 @@
 //! industry mapped into a choice column, a lead-free configuration, a country kept as a lookup,
 //! and an upgrade that maps a field without writing to the records already synced.
 
-mod common;
-
 use cosell_mapping::CrmConfig;
 use cosell_mapping::custom::Mapping;
 use cosell_mapping::inbound::record_id;
 use cosell_sim::dataverse::{ChoiceConfig, DvConfig, TableConfig};
 use cosell_store::SyncStore;
-use cosell_testkit::rid;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use common::{Stack, cosell_referral, id_of, marketplace_lead, object, sim, start_on};
+use cosell_testkit::referrals::{cosell_referral, id_of, marketplace_lead};
+use cosell_testkit::rid;
+use cosell_testkit::stack::Stack;
+use cosell_testkit::{object, sim};
 
 const EMEA: i64 = 100_000_000;
 const RETAIL: i64 = 100_000_001;
@@ -94,7 +94,12 @@ fn industry_field() -> Value {
 }
 
 async fn start(crm: CrmConfig) -> Stack {
-    start_on(sim::start_with_dataverse(environment()).await, crm).await
+    Stack::build()
+        .on(sim::start_with_dataverse(environment()).await)
+        .crm(crm)
+        .ingress()
+        .start()
+        .await
 }
 
 fn with_industry(mut referral: Value, industry: &str) -> Value {
@@ -196,7 +201,7 @@ async fn an_external_id_rule_finds_the_account_the_name_would_miss() {
         "no account created"
     );
     // The id rule's query, then the change set: the name rule is never asked.
-    assert_eq!(stack.dataverse_requests(), 2);
+    assert_eq!(stack.requests("dataverse"), 2);
 }
 
 #[tokio::test]
@@ -227,12 +232,12 @@ async fn an_industry_lands_in_a_choice_column_and_follows_microsofts_edits() {
         stack.row("opportunities", key)["new_industry"],
         json!(HEALTHCARE)
     );
-    assert_eq!(stack.dataverse_requests(), 1, "one change set");
+    assert_eq!(stack.requests("dataverse"), 1, "one change set");
 
     stack.reset_counters();
     stack.edit_referral(&id, json!({"tags": ["fy27"]})).await;
     stack.wait_delivered(3).await;
-    assert_eq!(stack.dataverse_requests(), 0, "nothing mapped moved");
+    assert_eq!(stack.requests("dataverse"), 0, "nothing mapped moved");
 }
 
 #[tokio::test]
@@ -242,7 +247,7 @@ async fn with_leads_left_out_a_lead_writes_nothing_and_parks_nothing() {
     let id = id_of(&stack.seed_referral(marketplace_lead()).await);
     stack.wait_delivered(1).await;
     assert!(stack.rows("leads").is_empty());
-    assert_eq!(stack.dataverse_requests(), 0);
+    assert_eq!(stack.requests("dataverse"), 0);
     assert!(
         stack
             .store
@@ -321,7 +326,7 @@ async fn mapping_a_field_later_writes_nothing_to_records_already_synced() {
             "{handled:?}"
         );
     }
-    assert_eq!(stack.dataverse_requests(), 0, "no write storm");
+    assert_eq!(stack.requests("dataverse"), 0, "no write storm");
 
     // The next sync that writes agrees on the industry as Microsoft states it; from then on
     // Microsoft's industry changes are written.
@@ -340,7 +345,7 @@ async fn mapping_a_field_later_writes_nothing_to_records_already_synced() {
     stack.reset_counters();
     sync(ids[0].clone()).await;
     // The new process's currency lookup, then the change set (with no industry in it).
-    assert_eq!(stack.dataverse_requests(), 2);
+    assert_eq!(stack.requests("dataverse"), 2);
     let key = record_id("opportunities", &ids[0]);
     assert_eq!(
         stack.row("opportunities", key)["estimatedvalue"],
@@ -380,7 +385,7 @@ async fn mapping_a_field_later_writes_nothing_to_records_already_synced() {
         ));
     }
     assert_eq!(written, [false, true, true]);
-    assert_eq!(stack.dataverse_requests(), 2);
+    assert_eq!(stack.requests("dataverse"), 2);
     for (id, industry) in ids.iter().zip([HEALTHCARE, HEALTHCARE, RETAIL]) {
         let row = stack.row("opportunities", record_id("opportunities", id));
         assert_eq!(row["new_industry"], json!(industry), "{id}");
@@ -389,7 +394,11 @@ async fn mapping_a_field_later_writes_nothing_to_records_already_synced() {
     for id in &ids {
         resync(id.clone()).await;
     }
-    assert_eq!(stack.dataverse_requests(), 0, "a second run writes nothing");
+    assert_eq!(
+        stack.requests("dataverse"),
+        0,
+        "a second run writes nothing"
+    );
 }
 
 /// A mapping pushed but not yet deployed everywhere: a process on the older version leaves the
@@ -453,5 +462,5 @@ async fn an_older_mapping_leaves_mapped_fields_to_the_newer_one() {
             "{handled:?}"
         );
     }
-    assert_eq!(stack.dataverse_requests(), 0, "no ping-pong");
+    assert_eq!(stack.requests("dataverse"), 0, "no ping-pong");
 }

@@ -1,14 +1,13 @@
 //! Callbacks the verifier refuses are answered 401/413 before anything is parsed: no store
 //! write, no Partner Center read, no Dataverse request.
 
-mod common;
-
 use cosell_sim::partner_center::signing::Signer;
 use cosell_store::SyncStore;
-use cosell_testkit::rid;
 use serde_json::json;
 
-use common::{Stack, http, start};
+use cosell_testkit::http;
+use cosell_testkit::rid;
+use cosell_testkit::stack::Stack;
 
 fn body() -> Vec<u8> {
     body_naming("r-1")
@@ -47,7 +46,7 @@ fn signed(stack: &Stack, body: Vec<u8>) -> Callback {
 }
 
 async fn post(stack: &Stack, callback: Callback) -> (u16, String) {
-    let mut request = http().post(&stack.url).body(callback.body);
+    let mut request = http().post(&stack.ingress().url).body(callback.body);
     for (name, value) in callback.headers {
         request = request.header(name, value);
     }
@@ -68,7 +67,7 @@ fn replaced(mut callback: Callback, header: &'static str, value: String) -> Call
 
 #[tokio::test]
 async fn forged_tampered_unsigned_foreign_and_oversized_callbacks_cost_no_dataverse_request() {
-    let stack = start().await;
+    let stack = Stack::inbound().await;
     stack.reset_counters();
     let foreign_host = stack
         .sim
@@ -130,7 +129,7 @@ async fn forged_tampered_unsigned_foreign_and_oversized_callbacks_cost_no_datave
         assert_eq!(status, expected, "{case}: {reason}");
         assert!(!reason.trim().is_empty(), "{case}: a one-line reason");
     }
-    assert_eq!(stack.dataverse_requests(), 0);
+    assert_eq!(stack.requests("dataverse"), 0);
     let snapshot = stack.sim.state.counters.snapshot();
     assert_eq!(
         snapshot
@@ -160,14 +159,14 @@ async fn forged_tampered_unsigned_foreign_and_oversized_callbacks_cost_no_datave
 
 #[tokio::test]
 async fn only_post_is_accepted() {
-    let stack = start().await;
-    let response = http().get(&stack.url).send().await.unwrap();
+    let stack = Stack::inbound().await;
+    let response = http().get(&stack.ingress().url).send().await.unwrap();
     assert_eq!(response.status(), 405);
 }
 
 #[tokio::test]
 async fn a_signed_callback_naming_an_id_no_request_can_carry_is_ignored_and_named() {
-    let stack = start().await;
+    let stack = Stack::inbound().await;
     stack.deliver_nowhere().await;
     stack.reset_counters();
     let (status, text) = post(&stack, signed(&stack, body_naming("r%2F1"))).await;
@@ -175,7 +174,7 @@ async fn a_signed_callback_naming_an_id_no_request_can_carry_is_ignored_and_name
     assert_eq!(status, 200, "{text}");
     assert!(text.starts_with("ignored: "), "{text}");
     assert!(text.contains("'r%2F1'"), "{text}");
-    assert_eq!(stack.dataverse_requests(), 0);
+    assert_eq!(stack.requests("dataverse"), 0);
     let partner_center = stack.sim.state.counters.snapshot().services;
     assert_eq!(
         partner_center.get("partner-center").copied().unwrap_or(0),

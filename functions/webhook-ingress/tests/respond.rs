@@ -3,9 +3,6 @@
 //! days before it expires, closed when it is answered — over real sockets, with the simulator's
 //! `systemusers` and `tasks`.
 
-mod common;
-
-use cosell_testkit::rid;
 use std::sync::Arc;
 
 use cosell_mapping::CrmConfig;
@@ -17,12 +14,15 @@ use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use common::{Stack, id_of, marketplace_lead, object, port, start, start_with};
+use cosell_testkit::object;
+use cosell_testkit::referrals::{id_of, marketplace_lead};
+use cosell_testkit::rid;
+use cosell_testkit::stack::Stack;
 
 /// An incoming co-sell referral still waiting for an answer, naming `seller` as the partner's
 /// seller (`team`).
 fn waiting_referral(customer: &str, seller: Option<&str>) -> Value {
-    let mut referral = common::waiting_referral(customer);
+    let mut referral = cosell_testkit::referrals::waiting_referral(customer);
     if let Some(seller) = seller {
         referral["team"] = json!([{"firstName": "Sam", "lastName": "Seller", "email": seller}]);
     }
@@ -51,7 +51,7 @@ async fn expiry(stack: &Stack, id: &str) -> OffsetDateTime {
         "{}/_admin/partner-center/referrals/{id}",
         stack.sim.base_url
     );
-    let referral: Value = common::http()
+    let referral: Value = cosell_testkit::http()
         .get(url)
         .send()
         .await
@@ -74,7 +74,7 @@ fn audit(row: &Map<String, Value>) -> &str {
 
 #[tokio::test]
 async fn the_seller_the_referral_names_owns_the_opportunity_and_its_task() {
-    let stack = start().await;
+    let stack = Stack::inbound().await;
     let seller = seed_user(&stack, "sam@partner.example", false);
     let (id, opportunity) = synced(
         &stack,
@@ -104,7 +104,8 @@ async fn the_seller_the_referral_names_owns_the_opportunity_and_its_task() {
     let due = cosell_mapping::timestamp::parse(task["scheduledend"].as_str().unwrap()).unwrap();
     assert_eq!(expires - due, time::Duration::days(3));
     // The reminder waits in the store, due then.
-    let item = port(&stack)
+    let item = stack
+        .port()
         .retry(&WorkKey::Respond(rid(&id)).to_string())
         .await
         .unwrap()
@@ -114,7 +115,7 @@ async fn the_seller_the_referral_names_owns_the_opportunity_and_its_task() {
 
 #[tokio::test]
 async fn a_seller_who_is_no_user_or_disabled_leaves_the_fallback_owner_said_in_audit() {
-    let stack = start().await;
+    let stack = Stack::inbound().await;
     seed_user(&stack, "gone@partner.example", true);
     let (_, opportunity) = synced(
         &stack,
@@ -133,7 +134,7 @@ async fn a_seller_who_is_no_user_or_disabled_leaves_the_fallback_owner_said_in_a
     let fallback = Uuid::new_v4();
     let mut config = CrmConfig::default();
     config.mapping.owner = Some(fallback);
-    let stack = start_with(config).await;
+    let stack = Stack::build().crm(config).ingress().start().await;
     stack
         .sim
         .state
@@ -156,7 +157,7 @@ async fn a_seller_who_is_no_user_or_disabled_leaves_the_fallback_owner_said_in_a
 
 #[tokio::test]
 async fn a_reassignment_in_the_crm_is_kept_when_the_referral_changes() {
-    let stack = start().await;
+    let stack = Stack::inbound().await;
     seed_user(&stack, "sam@partner.example", false);
     let (id, _) = synced(
         &stack,
@@ -186,19 +187,20 @@ async fn a_reassignment_in_the_crm_is_kept_when_the_referral_changes() {
 
 #[tokio::test]
 async fn duplicate_deliveries_and_a_create_redone_from_scratch_make_one_task() {
-    let stack = start().await;
+    let stack = Stack::inbound().await;
     let (id, _) = synced(&stack, waiting_referral("Fabrikam, Inc.", None)).await;
     let now = OffsetDateTime::now_utc();
     // The same work again, and again as a process whose store lost the link (a crash after the
     // change set): the create runs again on the same rows.
     let again = stack
+        .ingress()
         .app
         .sync
         .redo(&rid(&id), Value::Null, now)
         .await
         .unwrap();
     assert!(matches!(again, Handled::Unchanged { .. }), "{again:?}");
-    let fresh = stack.app_with_store(Arc::new(SqliteStore::in_memory().unwrap()));
+    let fresh = stack.ingress_app(Arc::new(SqliteStore::in_memory().unwrap()));
     let redone = fresh.sync.redo(&rid(&id), Value::Null, now).await.unwrap();
     assert!(
         matches!(redone, Handled::Synced { created: true, .. }),
@@ -210,7 +212,7 @@ async fn duplicate_deliveries_and_a_create_redone_from_scratch_make_one_task() {
 
 #[tokio::test]
 async fn an_accept_in_partner_center_completes_the_task_and_a_decline_cancels_it() {
-    let stack = start().await;
+    let stack = Stack::inbound().await;
     let (accepted, _) = synced(&stack, waiting_referral("Fabrikam, Inc.", None)).await;
     stack
         .edit_referral(
@@ -225,7 +227,7 @@ async fn an_accept_in_partner_center_completes_the_task_and_a_decline_cancels_it
         (&json!(1), &json!(5))
     );
     let item = WorkKey::Respond(rid(&accepted)).to_string();
-    assert_eq!(port(&stack).retry(&item).await.unwrap(), None);
+    assert_eq!(stack.port().retry(&item).await.unwrap(), None);
 
     let declined = id_of(&stack.seed_referral(waiting_referral("Contoso", None)).await);
     stack.wait_delivered(3).await;
@@ -245,7 +247,7 @@ async fn an_accept_in_partner_center_completes_the_task_and_a_decline_cancels_it
 
 #[tokio::test]
 async fn a_task_the_seller_deleted_is_not_recreated() {
-    let stack = start().await;
+    let stack = Stack::inbound().await;
     let (id, _) = synced(&stack, waiting_referral("Fabrikam, Inc.", None)).await;
     assert!(stack.sim.state.dv.delete("tasks", task_id(&id)));
     stack
@@ -254,12 +256,12 @@ async fn a_task_the_seller_deleted_is_not_recreated() {
     stack.wait_delivered(2).await;
     assert!(stack.rows("tasks").is_empty());
     let item = WorkKey::Respond(rid(&id)).to_string();
-    assert_eq!(port(&stack).retry(&item).await.unwrap(), None);
+    assert_eq!(stack.port().retry(&item).await.unwrap(), None);
 }
 
 #[tokio::test]
 async fn a_waiting_lead_gets_its_task_regarding_the_lead() {
-    let stack = start().await;
+    let stack = Stack::inbound().await;
     let mut lead = marketplace_lead();
     lead["direction"] = json!("Incoming");
     lead["status"] = json!("New");
@@ -277,11 +279,11 @@ async fn a_waiting_lead_gets_its_task_regarding_the_lead() {
 async fn a_referral_we_sent_or_tasks_switched_off_get_no_task() {
     let mut config = CrmConfig::default();
     config.respond.tasks = false;
-    let stack = start_with(config).await;
+    let stack = Stack::build().crm(config).ingress().start().await;
     synced(&stack, waiting_referral("Fabrikam, Inc.", None)).await;
     assert!(stack.rows("tasks").is_empty());
 
-    let stack = start().await;
+    let stack = Stack::inbound().await;
     let mut ours = waiting_referral("Contoso", None);
     ours["direction"] = json!("Outgoing");
     synced(&stack, ours).await;
@@ -299,11 +301,12 @@ async fn dataverse_refusing_the_task_or_owner_never_costs_the_referral() {
         .unwrap()
         .required
         .push("new_required".into());
-    let stack = common::start_on(
-        common::sim::start_with_dataverse(dataverse).await,
-        CrmConfig::default(),
-    )
-    .await;
+    let stack = Stack::build()
+        .on(cosell_testkit::sim::start_with_dataverse(dataverse).await)
+        .crm(CrmConfig::default())
+        .ingress()
+        .start()
+        .await;
     seed_user(&stack, "sam@partner.example", false);
     let (id, opportunity) = synced(
         &stack,
@@ -321,6 +324,6 @@ async fn dataverse_refusing_the_task_or_owner_never_costs_the_referral() {
         "{said}"
     );
     assert!(said.contains("new_required"), "{said}");
-    let link = port(&stack).link_by_referral(&rid(&id)).await.unwrap();
+    let link = stack.port().link_by_referral(&rid(&id)).await.unwrap();
     assert!(link.is_some(), "synced");
 }

@@ -2,21 +2,22 @@
 //! opportunity marked for sync is synced; closed referrals and unshared opportunities are left
 //! alone; a second run writes nothing; the pace stays under Dataverse's limit.
 
-mod common;
-
 use cosell_mapping::inbound::record_id;
 use cosell_sim::Sim;
 use cosell_sim::dataverse::LimitConfig;
 use cosell_sim::partner_center::referrals::{Source, create_referral};
 use serde_json::{Value, json};
 
-use common::{Deployment, cosell_referral, object, seed_currency, seed_shared_opportunity, sim};
+use cosell_testkit::crm::{self, Deal};
+use cosell_testkit::process::Deployment;
+use cosell_testkit::referrals::fabrikam;
+use cosell_testkit::{object, sim};
 
 /// `count` open co-sell referrals from different customers; their ids.
 fn seed_open(sim: &Sim, count: usize) -> Vec<String> {
     (0..count)
         .map(|n| {
-            let mut referral = cosell_referral();
+            let mut referral = fabrikam();
             referral["name"] = format!("Customer {n} - Azure migration").into();
             referral["customerProfile"]["name"] = format!("Customer {n} Ltd").into();
             referral["customerProfile"]["team"][0]["email"] =
@@ -57,12 +58,12 @@ fn throttled(sim: &Sim) -> u64 {
 #[tokio::test]
 async fn everything_open_is_synced_once_and_a_second_run_writes_nothing() {
     let sim = sim::start().await;
-    let currency = seed_currency(&sim);
+    crm::seed_currency(&sim, "USD");
     let open = seed_open(&sim, 25);
     let closed: Vec<String> = ["Won", "Lost"]
         .into_iter()
         .map(|substatus| {
-            let mut referral = cosell_referral();
+            let mut referral = fabrikam();
             referral["status"] = "Closed".into();
             referral["substatus"] = substatus.into();
             let created = create_referral(&sim.state, referral, Source::Admin).unwrap();
@@ -70,7 +71,7 @@ async fn everything_open_is_synced_once_and_a_second_run_writes_nothing() {
         })
         .collect();
     let shared: Vec<_> = (0..3)
-        .map(|_| seed_shared_opportunity(&sim, currency))
+        .map(|_| crm::seed_deal(&sim, &Deal::default()))
         .collect();
     let unshared = sim
         .state
@@ -157,7 +158,7 @@ async fn everything_open_is_synced_once_and_a_second_run_writes_nothing() {
 /// simulator served.
 async fn backfill_at(rate: &str) -> u64 {
     let sim = sim::start().await;
-    seed_currency(&sim);
+    crm::seed_currency(&sim, "USD");
     seed_open(&sim, 6);
     sim.state.dv.set_limits(LimitConfig {
         max_requests: 10,
@@ -187,8 +188,8 @@ async fn the_pace_stays_under_the_dataverse_limit() {
 #[tokio::test]
 async fn an_opportunity_that_cannot_be_synced_fails_the_run() {
     let sim = sim::start().await;
-    let currency = seed_currency(&sim);
-    seed_shared_opportunity(&sim, currency);
+    crm::seed_currency(&sim, "USD");
+    crm::seed_deal(&sim, &Deal::default());
     // Marked for sync, but no customer, contact, solution or value: Partner Center would refuse it.
     let incomplete = sim
         .state

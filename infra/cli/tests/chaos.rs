@@ -14,8 +14,6 @@
 //! and 50 kills. `COSELL_CHAOS_SEED` replays a run's dice (the simulators' faults and the kill
 //! moments); the seed is printed with the counts.
 
-mod common;
-
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -36,7 +34,10 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use common::{Deployment, cosell_referral, object, seed_currency, seed_named_opportunity};
+use cosell_testkit::crm::{self, Deal};
+use cosell_testkit::object;
+use cosell_testkit::process::{Deployment, run};
+use cosell_testkit::referrals::fabrikam;
 
 /// How big a run is.
 #[derive(Debug, Clone, Copy)]
@@ -168,7 +169,7 @@ async fn nothing_is_lost_under_faults_duplicates_and_kills() {
     })
     .await
     .unwrap();
-    let currency = seed_currency(&sim);
+    crm::seed_currency(&sim, "USD");
 
     let cli = Deployment::new(&sim, "sim-refresh-token");
     let mut env = Deployment::new(&sim, &sim.state.tokens.mint_refresh_token());
@@ -217,7 +218,7 @@ async fn nothing_is_lost_under_faults_duplicates_and_kills() {
     for i in 0..size.referrals.max(size.opportunities) {
         if i < size.referrals {
             load.tick().await;
-            let mut body = cosell_referral();
+            let mut body = fabrikam();
             body["name"] = json!(format!("Chaos in {i}"));
             body["customerProfile"]["name"] = json!(format!("Fabrikam {i}"));
             // Each customer its own contact: the simulator keys contacts by email.
@@ -228,11 +229,13 @@ async fn nothing_is_lost_under_faults_duplicates_and_kills() {
         }
         if i < size.opportunities {
             load.tick().await;
-            outbound.push(seed_named_opportunity(
+            outbound.push(crm::seed_deal(
                 &sim,
-                currency,
-                &format!("Chaos out {i}"),
-                10_000 + i as u64,
+                &Deal {
+                    name: (&format!("Chaos out {i}")).into(),
+                    value: (10_000 + i as u64) as f64,
+                    ..Deal::default()
+                },
             ));
         }
     }
@@ -605,7 +608,7 @@ async fn retry_queue(cli: &Deployment, store: &[(String, String)]) -> Option<(u6
         .env_remove("COSELL_SQLITE_PATH")
         .env_remove("COSELL_TABLE")
         .envs(store.iter().map(|(k, v)| (k, v)));
-    let (code, stdout, _) = common::run(command).await;
+    let (code, stdout, _) = run(command).await;
     // 1 is a status that shows ✖ (a job whose last run met a fault): still read.
     let status: Value = serde_json::from_str(&stdout)
         .ok()

@@ -1,19 +1,19 @@
 //! `cosell check`, run as the binary against the simulators: all ✔ when everything is in place,
 //! ✖ naming what is not, and settings from the environment over a `--config` file.
 
-mod common;
-
 use cosell_sim::token::{Grant, users};
 use serde_json::Value;
 
-use common::{Deployment, seed_currency, sim};
+use cosell_testkit::crm;
+use cosell_testkit::process::{Deployment, cosell, run, write_credentials};
+use cosell_testkit::sim;
 
 const WEBHOOK_URL: &str = "https://cosell.contoso.example/webhooks/partner-center";
 
 /// The simulators with a currency, and the webhook registered to [`WEBHOOK_URL`] by the binary.
 async fn ready() -> (cosell_sim::Sim, Deployment) {
     let sim = sim::start().await;
-    seed_currency(&sim);
+    crm::seed_currency(&sim, "USD");
     let mut deployment = Deployment::new(&sim, "sim-refresh-token");
     deployment.set("COSELL_WEBHOOK_URL", WEBHOOK_URL);
     let (code, stdout, stderr) = deployment.run(&["webhooks", "register"]).await;
@@ -92,7 +92,7 @@ async fn a_sign_in_without_mfa_is_named_with_cosell_login() {
         user: Some(users::NO_MFA.into()),
         mfa: false,
     });
-    common::write_credentials(&deployment.path("credentials.json"), &without);
+    write_credentials(&deployment.path("credentials.json"), &without);
     deployment.set("COSELL_WEBHOOK_URL", WEBHOOK_URL);
     let (code, stdout, _) = deployment.run(&["check"]).await;
     assert_ne!(code, 0, "{stdout}");
@@ -216,7 +216,7 @@ async fn services_choice_options_outside_the_fiscal_years_values_are_warned_abou
         .choices
         .insert("new_solutionarea".into(), areas);
     let sim = sim::start_with_dataverse(dataverse).await;
-    seed_currency(&sim);
+    crm::seed_currency(&sim, "USD");
     let mut deployment = Deployment::new(&sim, "sim-refresh-token");
     deployment.set("COSELL_WEBHOOK_URL", WEBHOOK_URL);
     deployment.run(&["webhooks", "register"]).await;
@@ -282,7 +282,7 @@ async fn required_columns_and_the_mapping_are_checked_against_metadata() {
         .choices
         .insert("new_salesstage".into(), region);
     let sim = sim::start_with_dataverse(dataverse).await;
-    seed_currency(&sim);
+    crm::seed_currency(&sim, "USD");
     let mut deployment = Deployment::new(&sim, "sim-refresh-token");
     deployment.set("COSELL_WEBHOOK_URL", WEBHOOK_URL);
     deployment.run(&["webhooks", "register"]).await;
@@ -414,22 +414,22 @@ async fn settings_come_from_the_file_and_the_environment_wins() {
     std::fs::write(&file, toml).unwrap();
     let file = file.to_string_lossy().into_owned();
 
-    let mut bare = common::cosell();
+    let mut bare = cosell();
     bare.args(["check", "--config", &file])
         .current_dir(deployment.dir.path());
-    let (code, stdout, stderr) = common::run(bare).await;
+    let (code, stdout, stderr) = run(bare).await;
     assert_eq!(
         code, 0,
         "the file alone configures everything:\n{stdout}{stderr}"
     );
 
-    let mut overridden = common::cosell();
+    let mut overridden = cosell();
     overridden
         .args(["check"])
         .env("COSELL_CONFIG", &file)
         .env("COSELL_COLUMN_HELP", "new_bogushelp")
         .current_dir(deployment.dir.path());
-    let (code, stdout, _) = common::run(overridden).await;
+    let (code, stdout, _) = run(overridden).await;
     assert_ne!(code, 0);
     assert!(
         stdout.contains("new_bogushelp (COSELL_COLUMN_HELP)"),

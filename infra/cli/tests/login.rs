@@ -3,13 +3,13 @@
 //! is stored (and is what `check` then uses); every refusal is one sentence and leaves the stored
 //! credentials byte for byte as they were.
 
-mod common;
-
 use cosell_sim::token::{AppCredential, TokenConfig, users};
 use cosell_sim::{Sim, SimConfig};
 use serde_json::Value;
 
-use common::{Deployment, Login, browse, param, seed_currency, sim};
+use cosell_testkit::crm;
+use cosell_testkit::process::{Deployment, Login, browse, param};
+use cosell_testkit::sim;
 
 /// The browser landing on the loopback redirect URI with `query` (what Entra ID would send).
 async fn land(url: &url::Url, query: &[(&str, &str)]) {
@@ -39,7 +39,7 @@ fn stored_refresh_token(deployment: &Deployment) -> (String, Value) {
 #[tokio::test]
 async fn a_browser_sign_in_with_mfa_is_stored_and_check_uses_it() {
     let sim = sim::start().await;
-    seed_currency(&sim);
+    crm::seed_currency(&sim, "USD");
     let deployment = Deployment::new(&sim, "sim-refresh-token");
     let mut login = Login::spawn(&deployment, &[]);
     let url = login.url().await;
@@ -194,7 +194,7 @@ async fn device_sim(public_client_flows: bool) -> Sim {
     })
     .await
     .unwrap();
-    seed_currency(&sim);
+    crm::seed_currency(&sim, "USD");
     sim
 }
 

@@ -1,11 +1,12 @@
 //! `cosell mapping push | show`, and a start that finds the version its deploy names: the
 //! document pushed from `cosell.toml`'s `[mapping]` table is the one the processes run.
 
-mod common;
-
 use serde_json::Value;
 
-use common::{Deployment, seed_currency, sim};
+use cosell_testkit::crm;
+use cosell_testkit::process::Deployment;
+use cosell_testkit::referrals::fabrikam;
+use cosell_testkit::{microsoft, sim};
 
 const DOCUMENT: &str = r#"
 [mapping]
@@ -17,7 +18,7 @@ new_source = "Microsoft co-sell"
 #[tokio::test]
 async fn a_pushed_document_is_what_a_start_runs_and_a_deploy_ahead_of_it_is_refused() {
     let sim = sim::start().await;
-    seed_currency(&sim);
+    crm::seed_currency(&sim, "USD");
     let mut cli = Deployment::new(&sim, "sim-refresh-token");
     let file = cli.path("cosell-mapping.toml");
     std::fs::write(&file, DOCUMENT).unwrap();
@@ -46,7 +47,7 @@ async fn a_pushed_document_is_what_a_start_runs_and_a_deploy_ahead_of_it_is_refu
     assert!(stderr.contains("raise `version` above it"), "{stderr}");
 
     // A process with no COSELL_MAPPING of its own runs the stored document.
-    let referral = common::seed_cosell_referral(&sim);
+    let referral = microsoft::seed_referral(&sim, fabrikam()).await;
     let id = referral["id"].as_str().unwrap();
     cli.set("COSELL_MAPPING_VERSION", "2");
     let (code, stdout, stderr) = cli.run(&["preview", "referral", id]).await;

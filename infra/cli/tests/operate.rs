@@ -3,19 +3,20 @@
 //! reason and the command to replay it; `replay` fails while the cause is there and succeeds once
 //! the setting is fixed.
 
-mod common;
-
 use std::time::Duration;
 
 use cosell_mapping::inbound::record_id;
 use serde_json::Value;
 
-use common::{Deployment, Running, cosell_referral, seed_currency, sim};
+use cosell_testkit::crm;
+use cosell_testkit::process::{Deployment, Running};
+use cosell_testkit::referrals::fabrikam;
+use cosell_testkit::{sim, wait_within};
 
 #[tokio::test]
 async fn status_shows_a_dead_item_and_replay_brings_it_back_once_fixed() {
     let sim = sim::start().await;
-    seed_currency(&sim);
+    crm::seed_currency(&sim, "USD");
     let mut cli = Deployment::new(&sim, "sim-refresh-token");
     cli.set("COSELL_DEAL_VALUE_COLUMN", "new_dealvalue");
     // serve shares the operator's store, with its own refresh token (one per process).
@@ -51,13 +52,13 @@ async fn status_shows_a_dead_item_and_replay_brings_it_back_once_fixed() {
 
     let referral = cosell_sim::partner_center::referrals::create_referral(
         &sim.state,
-        cosell_referral(),
+        fabrikam(),
         cosell_sim::partner_center::referrals::Source::Admin,
     )
     .unwrap();
     let id = referral["id"].as_str().unwrap().to_owned();
     // serve answers 200 once the event is durably parked.
-    common::wait_for("the delivery", Duration::from_secs(15), || {
+    wait_within("the delivery", Duration::from_secs(15), || {
         sim.state.pc.webhooks.log().iter().any(|d| {
             d.event.starts_with("referral") && d.attempts.iter().any(|a| a.status == Some(200))
         })
@@ -101,7 +102,7 @@ async fn status_shows_a_dead_item_and_replay_brings_it_back_once_fixed() {
         .dv
         .row("opportunities", record_id("opportunities", &id))
         .expect("the opportunity");
-    assert_eq!(row["estimatedvalue"], 250000);
+    assert_eq!(row["estimatedvalue"], 250000.5);
 
     let (_, stdout, _) = cli.run(&["status", "--json"]).await;
     let status: Value = serde_json::from_str(&stdout).unwrap();
@@ -120,7 +121,7 @@ async fn serve_redoes_parked_work_and_sweeps_for_lost_webhooks() {
     use cosell_sim::faults::{FaultSettings, Service};
 
     let sim = sim::start().await;
-    seed_currency(&sim);
+    crm::seed_currency(&sim, "USD");
     let cli = Deployment::new(&sim, "sim-refresh-token");
     let mut serve_env = Deployment::new(&sim, &sim.state.tokens.mint_refresh_token());
     serve_env.set("COSELL_POLL_INTERVAL", "3600");
@@ -158,8 +159,8 @@ async fn serve_redoes_parked_work_and_sweeps_for_lost_webhooks() {
             .unwrap()
             .to_owned()
     };
-    let parked = create(cosell_referral());
-    common::wait_for("the delivery", Duration::from_secs(15), || {
+    let parked = create(fabrikam());
+    wait_within("the delivery", Duration::from_secs(15), || {
         sim.state
             .pc
             .webhooks
@@ -174,7 +175,7 @@ async fn serve_redoes_parked_work_and_sweeps_for_lost_webhooks() {
         .set(Service::Dataverse, FaultSettings::default());
     let row = record_id("opportunities", &parked);
     // Within the client's own retries (up to ~12 s of backoff per call) plus one backoff.
-    common::wait_for("the retried opportunity", Duration::from_secs(60), || {
+    wait_within("the retried opportunity", Duration::from_secs(60), || {
         sim.state.dv.row("opportunities", row).is_some()
     })
     .await;
@@ -187,12 +188,12 @@ async fn serve_redoes_parked_work_and_sweeps_for_lost_webhooks() {
             drop_rate: 1.0,
             ..Default::default()
         });
-    let mut other = cosell_referral();
+    let mut other = fabrikam();
     other["customerProfile"]["name"] = "Tailspin Toys".into();
     other["customerProfile"]["team"][0]["email"] = "ana@tailspin.example".into();
     let swept = create(other);
     let row = record_id("opportunities", &swept);
-    common::wait_for("the swept opportunity", Duration::from_secs(15), || {
+    wait_within("the swept opportunity", Duration::from_secs(15), || {
         sim.state.dv.row("opportunities", row).is_some()
     })
     .await;

@@ -1,11 +1,12 @@
 //! `cosell preview referral ID` and `cosell preview opportunity ID` against the simulators: one
 //! real record read, what a sync would write printed with the mapping applied, nothing written.
 
-mod common;
-
 use serde_json::Value;
 
-use common::{Deployment, cosell_referral, seed_currency, seed_shared_opportunity, sim};
+use cosell_testkit::crm::{self, Deal};
+use cosell_testkit::process::Deployment;
+use cosell_testkit::referrals::fabrikam;
+use cosell_testkit::{microsoft, sim};
 
 fn json(stdout: &str) -> Value {
     serde_json::from_str(stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
@@ -14,16 +15,16 @@ fn json(stdout: &str) -> Value {
 #[tokio::test]
 async fn a_referral_and_an_opportunity_preview_what_a_sync_would_write_and_write_nothing() {
     let sim = sim::start().await;
-    let currency = seed_currency(&sim);
+    crm::seed_currency(&sim, "USD");
     let mut cli = Deployment::new(&sim, "sim-refresh-token");
     cli.set(
         "COSELL_MAPPING",
         r#"{"defaults": {"opportunity": {"new_source": "Microsoft co-sell"}},
             "fields": [{"referral": "/customerProfile/size", "column": "new_companysize"}]}"#,
     );
-    let referral = common::seed_cosell_referral(&sim);
+    let referral = microsoft::seed_referral(&sim, fabrikam()).await;
     let id = referral["id"].as_str().unwrap();
-    let opportunity = seed_shared_opportunity(&sim, currency);
+    let opportunity = crm::seed_deal(&sim, &Deal::default());
     let referrals_before = sim.state.pc.store.lock().unwrap().all().len();
     sim.state.counters.reset();
 
@@ -66,9 +67,9 @@ async fn a_referral_and_an_opportunity_preview_what_a_sync_would_write_and_write
 #[tokio::test]
 async fn a_linked_referral_previews_as_its_update() {
     let sim = sim::start().await;
-    seed_currency(&sim);
+    crm::seed_currency(&sim, "USD");
     let cli = Deployment::new(&sim, "sim-refresh-token");
-    let referral = cosell_testkit::stack::seed_referral(&sim, cosell_referral()).await;
+    let referral = microsoft::seed_referral(&sim, fabrikam()).await;
     let id = referral["id"].as_str().unwrap();
     let (code, stdout, stderr) = cli.run(&["backfill", "--referrals-only"]).await;
     assert_eq!(code, 0, "{stdout}{stderr}");
@@ -78,7 +79,7 @@ async fn a_linked_referral_previews_as_its_update() {
     assert_eq!(json(&stdout)["action"], "none", "{stdout}");
 
     let patch = serde_json::json!({"details": {"dealValue": 4321}});
-    cosell_testkit::stack::edit_referral(&sim, id, patch).await;
+    microsoft::edit_referral(&sim, id, patch).await;
     let (code, stdout, stderr) = cli.run(&["preview", "referral", id]).await;
     assert_eq!(code, 0, "{stdout}{stderr}");
     let shown = json(&stdout);

@@ -2,11 +2,9 @@
 //! within 60 s of start, the printed `curl` commands work and cause the syncs they promise,
 //! `cosell check` beside it passes, and SIGTERM stops it cleanly.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Running, cosell};
+use cosell_testkit::process::{self, Login, Running, browse, cosell};
 
 /// `cosell sandbox` on free ports, its state kept in `state`, with `extra` arguments.
 fn sandbox(state: &std::path::Path, extra: &[&str]) -> Running {
@@ -138,7 +136,7 @@ async fn the_sandbox_narrates_syncs_and_its_guide_works() {
     let config = state.join("cosell.toml").to_string_lossy().into_owned();
     let mut check = cosell();
     check.args(["check", "--config", &config]);
-    let (code, stdout, stderr) = common::run(check).await;
+    let (code, stdout, stderr) = process::run(check).await;
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stdout.lines().all(|l| l.starts_with('✔')), "{stdout}");
     assert!(stdout.contains("✔ MFA — ada@contoso.example"), "{stdout}");
@@ -161,9 +159,9 @@ async fn the_sandbox_narrates_syncs_and_its_guide_works() {
     let sign_in = |args: Vec<String>| async move {
         let mut command = cosell();
         command.args(&args).args(["--timeout", "30"]);
-        let mut login = common::Login::spawn_command(command);
+        let mut login = Login::spawn_command(command);
         let url = login.url().await;
-        common::browse(&url, None).await;
+        browse(&url, None).await;
         login.finish().await
     };
     let (code, _, stderr) = sign_in(login_line(true)).await;
@@ -178,7 +176,7 @@ async fn the_sandbox_narrates_syncs_and_its_guide_works() {
     assert_eq!(code, 0, "{stdout}{stderr}");
     let mut check = cosell();
     check.args(["check", "--config", &config]);
-    let (code, stdout, _) = common::run(check).await;
+    let (code, stdout, _) = process::run(check).await;
     assert_eq!(code, 1, "{stdout}");
     let failed: Vec<&str> = stdout.lines().filter(|l| l.starts_with('✖')).collect();
     assert_eq!(failed.len(), 1, "{stdout}");

@@ -4,14 +4,15 @@
 //! Dataverse through serve's webhook endpoint, an opportunity a seller shares reaches Partner
 //! Center through serve's poll, and SIGTERM stops serve cleanly.
 
-mod common;
-
 use std::time::Duration;
 
 use cosell_mapping::inbound::record_id;
 use serde_json::Value;
 
-use common::{Deployment, Running, cosell_referral, seed_currency, seed_shared_opportunity, sim};
+use cosell_testkit::crm::{self, Deal};
+use cosell_testkit::process::{Deployment, Running};
+use cosell_testkit::referrals::fabrikam;
+use cosell_testkit::{sim, wait_within};
 
 /// What a partner moving off Microsoft's solution has registered today.
 const POWER_AUTOMATE: &str =
@@ -20,7 +21,7 @@ const POWER_AUTOMATE: &str =
 #[tokio::test]
 async fn serve_syncs_both_ways_and_the_webhook_moves_to_it() {
     let sim = sim::start().await;
-    let currency = seed_currency(&sim);
+    crm::seed_currency(&sim, "USD");
 
     // The operator's commands and serve each get their own refresh token: the simulator revokes
     // a token once redeemed, so two processes must not share one.
@@ -112,13 +113,13 @@ async fn serve_syncs_both_ways_and_the_webhook_moves_to_it() {
     // Inbound: Microsoft creates a referral; the simulator delivers the webhook to serve.
     let referral = cosell_sim::partner_center::referrals::create_referral(
         &sim.state,
-        cosell_referral(),
+        fabrikam(),
         cosell_sim::partner_center::referrals::Source::Admin,
     )
     .unwrap();
     let referral_id = referral["id"].as_str().unwrap().to_owned();
     let opportunity_id = record_id("opportunities", &referral_id);
-    common::wait_for(
+    wait_within(
         "the referral's opportunity",
         Duration::from_secs(15),
         || sim.state.dv.row("opportunities", opportunity_id).is_some(),
@@ -136,7 +137,7 @@ async fn serve_syncs_both_ways_and_the_webhook_moves_to_it() {
         .await;
 
     // Outbound: a seller shares an opportunity; serve's next poll creates its referral.
-    let shared = seed_shared_opportunity(&sim, currency);
+    let shared = crm::seed_deal(&sim, &Deal::default());
     let referral_of = || {
         sim.state
             .pc
@@ -154,7 +155,7 @@ async fn serve_syncs_both_ways_and_the_webhook_moves_to_it() {
                 .cloned()
         })
     };
-    common::wait_for(
+    wait_within(
         "the opportunity's referral, its id written back",
         Duration::from_secs(15),
         || referral_of().is_some() && written_back() == referral_of(),

@@ -4,13 +4,14 @@
 //! event that `serve` receives and verifies, and every check passes. A second run changes
 //! nothing; a receiver that refuses the signature is named as such.
 
-mod common;
-
 use std::time::Duration;
 
 use serde_json::Value;
 
-use common::{Deployment, Running, seed_currency, sim};
+use cosell_testkit::crm::{self, Deal};
+use cosell_testkit::process::{Deployment, Login, Running, browse};
+use cosell_testkit::referrals::fabrikam;
+use cosell_testkit::{microsoft, sim, wait_within};
 
 /// What a partner moving off Microsoft's solution has registered today.
 const POWER_AUTOMATE: &str =
@@ -99,7 +100,7 @@ fn registration_writes(sim: &cosell_sim::Sim) -> Vec<String> {
 #[tokio::test]
 async fn setup_takes_over_from_power_automate_and_proves_the_path() {
     let sim = sim::start().await;
-    seed_currency(&sim);
+    crm::seed_currency(&sim, "USD");
     // serve and the operator's commands each redeem their own refresh token.
     let (_serve, deployment) = deployment(&sim).await;
     let ours = deployment.get("COSELL_WEBHOOK_URL");
@@ -199,7 +200,7 @@ async fn setup_takes_over_from_power_automate_and_proves_the_path() {
 #[tokio::test]
 async fn setup_names_the_trust_roots_when_cosell_refuses_the_signature() {
     let sim = sim::start().await;
-    seed_currency(&sim);
+    crm::seed_currency(&sim, "USD");
     // serve trusts only the public web roots: the simulator's test CA signs the event.
     let mut serve_env = Deployment::new(&sim, &sim.state.tokens.mint_refresh_token());
     serve_env.unset("COSELL_WEBHOOK_TRUST_ROOTS");
@@ -225,7 +226,7 @@ async fn setup_switches_change_tracking_on_once() {
         cosell_sim::dataverse::DvConfig::default().with_change_tracking_off("opportunities"),
     )
     .await;
-    seed_currency(&sim);
+    crm::seed_currency(&sim, "USD");
     let (_serve, deployment) = deployment(&sim).await;
     let (code, stdout, _) = deployment.run(&["check"]).await;
     assert_eq!(code, 1);
@@ -263,7 +264,7 @@ async fn setup_names_organization_read_when_the_delta_read_is_refused() {
         ..cosell_sim::dataverse::DvConfig::default()
     })
     .await;
-    seed_currency(&sim);
+    crm::seed_currency(&sim, "USD");
     let (_serve, deployment) = deployment(&sim).await;
     let (code, stdout, stderr) = deployment.run(&["setup"]).await;
     assert_eq!(code, 1, "{stdout}{stderr}");
@@ -301,7 +302,7 @@ async fn setup_registers_associate_steps_for_a_many_to_many_solutions_relationsh
             entity2_navigation: "new_opportunity_solution".into(),
         });
     let sim = sim::start_with_dataverse(config).await;
-    seed_currency(&sim);
+    crm::seed_currency(&sim, "USD");
     let (_serve, mut deployment) = deployment(&sim).await;
     deployment.set("COSELL_SOLUTIONS_RELATIONSHIP", "new_opportunity_solution");
     let (_, stdout, _) = deployment.run(&["setup"]).await;
@@ -331,7 +332,7 @@ async fn setup_registers_associate_steps_for_a_many_to_many_solutions_relationsh
 #[tokio::test]
 async fn setup_creates_cosells_own_schema_on_a_bare_environment_once() {
     let sim = bare_sim().await;
-    seed_currency(&sim);
+    crm::seed_currency(&sim, "USD");
     let (_serve, deployment) = deployment(&sim).await;
     let (code, stdout, _) = deployment.run(&["check"]).await;
     assert_eq!(code, 1);
@@ -425,7 +426,7 @@ async fn setup_creates_cosells_own_schema_on_a_bare_environment_once() {
     );
 
     // A process started now writes cosell's columns: the backfill brings an open referral in.
-    let referral = common::seed_cosell_referral(&sim);
+    let referral = microsoft::seed_referral(&sim, fabrikam()).await;
     let (code, stdout, stderr) = deployment.run(&["backfill", "--referrals-only"]).await;
     assert_eq!(code, 0, "{stdout}{stderr}");
     let opportunity =
@@ -455,7 +456,7 @@ async fn setup_refuses_a_half_installed_microsoft_solution_and_creates_nothing()
                 && a != "msft_microsoftcrmidentifier"
         });
     let sim = sim::start_with_dataverse(config).await;
-    seed_currency(&sim);
+    crm::seed_currency(&sim, "USD");
     let (_serve, deployment) = deployment(&sim).await;
     let (code, stdout, _) = deployment.run(&["setup"]).await;
     assert_eq!(code, 1);
@@ -493,7 +494,7 @@ fn dataverse_writes(sim: &cosell_sim::Sim) -> u64 {
 #[tokio::test]
 async fn a_dry_run_writes_nothing_and_remove_undoes_the_registrations_only() {
     let sim = bare_sim().await;
-    seed_currency(&sim);
+    crm::seed_currency(&sim, "USD");
     let (_serve, deployment) = deployment(&sim).await;
     let ours = deployment.get("COSELL_WEBHOOK_URL");
     let (code, _, _) = deployment
@@ -583,7 +584,7 @@ async fn a_dry_run_writes_nothing_and_remove_undoes_the_registrations_only() {
 #[tokio::test]
 async fn a_sellers_edits_reach_partner_center_through_the_webhook_setup_registered() {
     let sim = sim::start().await;
-    let currency = seed_currency(&sim);
+    crm::seed_currency(&sim, "USD");
     let (_serve, deployment) = deployment(&sim).await;
     let (code, stdout, stderr) = deployment.run(&["setup"]).await;
     assert_eq!(code, 0, "{stdout}{stderr}");
@@ -591,7 +592,7 @@ async fn a_sellers_edits_reach_partner_center_through_the_webhook_setup_register
     // serve polls once a minute: what happens in the next seconds comes through the webhook.
     // The seller's opportunity, then its solution (the opportunity alone is refused for want of
     // one; the solution's Create step names it, and it is shared).
-    let opportunity = common::seed_shared_opportunity(&sim, currency);
+    let opportunity = crm::seed_deal(&sim, &Deal::default());
     let referral_of = || {
         sim.state
             .dv
@@ -602,7 +603,7 @@ async fn a_sellers_edits_reach_partner_center_through_the_webhook_setup_register
                     .map(str::to_owned)
             })
     };
-    common::wait_for(
+    wait_within(
         "the referral, through the webhook",
         Duration::from_secs(10),
         || referral_of().is_some(),
@@ -616,13 +617,13 @@ async fn a_sellers_edits_reach_partner_center_through_the_webhook_setup_register
         .edit(
             "opportunities",
             opportunity,
-            common::object(serde_json::json!({"estimatedvalue": 180000})),
+            cosell_testkit::object(serde_json::json!({"estimatedvalue": 180000})),
         )
         .unwrap();
     let value = || {
         sim.state.pc.store.lock().unwrap().get(&referral).unwrap()["details"]["dealValue"].clone()
     };
-    common::wait_for(
+    wait_within(
         "the new deal value in Partner Center",
         Duration::from_secs(10),
         || value() == serde_json::json!(180000),
@@ -689,7 +690,7 @@ async fn an_administrator_signs_in_for_what_the_application_user_may_not_do() {
     })
     .await
     .unwrap();
-    seed_currency(&sim);
+    crm::seed_currency(&sim, "USD");
     let (_serve, deployment) = deployment(&sim).await;
 
     // No terminal: the application user, without asking; each refused step names the role.
@@ -714,9 +715,9 @@ async fn an_administrator_signs_in_for_what_the_application_user_may_not_do() {
     );
 
     // An administrator signs in: the same run goes through, written as her.
-    let mut setup = common::Login::spawn_command(deployment.command(&["setup", "--sign-in"]));
+    let mut setup = Login::spawn_command(deployment.command(&["setup", "--sign-in"]));
     let url = setup.url().await;
-    common::browse(&url, None).await;
+    browse(&url, None).await;
     let (code, stdout, stderr) = setup.finish().await;
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(

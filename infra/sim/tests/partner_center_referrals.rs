@@ -1,17 +1,17 @@
 //! The Partner Center simulator's referrals API over raw HTTP: the contract details a client
 //! model could get wrong (server fields, eTags, error shape, opaque next links).
 
-mod partner_center_support;
-
 use cosell_sim::Audience;
 use cosell_sim::partner_center::published::Published;
 use cosell_sim::partner_center::{Lenient, PcConfig};
-use partner_center_support::*;
 use serde_json::{Value, json};
+
+use cosell_testkit::api::{create, referrals_url, token};
+use cosell_testkit::{http, microsoft, sim};
 
 #[tokio::test]
 async fn errors_have_the_contract_shape_and_request_ids_are_echoed() {
-    let sim = start().await;
+    let sim = sim::start().await;
     let response = http()
         .get(referrals_url(&sim))
         .header("client-request-id", "7a0f7c0e-0000-4000-8000-000000000001")
@@ -56,7 +56,7 @@ async fn errors_have_the_contract_shape_and_request_ids_are_echoed() {
 
 #[tokio::test]
 async fn create_fills_server_fields_and_unknown_keys_survive_a_put() {
-    let sim = start().await;
+    let sim = sim::start().await;
     let created = create(&sim, json!({"name": "Fields", "dealSensitivity": "High", "customerProfile": {"name": "Fabrikam"}})).await;
     for key in [
         "id",
@@ -136,7 +136,7 @@ fn writable(referral: &Value) -> Value {
 /// member is refused, naming it; a `PUT` without them keeps the service's values.
 #[tokio::test]
 async fn creates_and_puts_carrying_read_only_members_are_refused() {
-    let sim = start().await;
+    let sim = sim::start().await;
     let auth = token(&sim, Audience::PartnerCenter);
     let refused = http()
         .post(referrals_url(&sim))
@@ -182,7 +182,7 @@ async fn creates_and_puts_carrying_read_only_members_are_refused() {
 
 #[tokio::test]
 async fn put_needs_a_current_if_match() {
-    let sim = start().await;
+    let sim = sim::start().await;
     let created = create(&sim, json!({"name": "Guarded"})).await;
     let url = format!(
         "{}/{}",
@@ -218,7 +218,7 @@ async fn put_needs_a_current_if_match() {
 /// reading back.
 #[tokio::test]
 async fn patch_takes_the_connectors_paths_only_and_answers_a_bare_204() {
-    let sim = start().await;
+    let sim = sim::start().await;
     let created = create(&sim, json!({"name": "Patched"})).await;
     let url = format!(
         "{}/{}",
@@ -271,7 +271,7 @@ async fn patch_takes_the_connectors_paths_only_and_answers_a_bare_204() {
 
 #[tokio::test]
 async fn lenient_patch_takes_any_member_and_returns_the_body_when_asked() {
-    let sim = start_with(PcConfig {
+    let sim = sim::start_with(PcConfig {
         lenient: Lenient {
             any_patch_path: true,
             patch_representation: true,
@@ -338,11 +338,11 @@ async fn lenient_patch_takes_any_member_and_returns_the_body_when_asked() {
 
 #[tokio::test]
 async fn the_next_link_is_opaque_and_carries_the_whole_query() {
-    let sim = start().await;
+    let sim = sim::start().await;
     let referrals: Vec<Value> = (0..130)
         .map(|i| json!({"name": format!("r{i}"), "customerProfile": {"address": {"country": if i % 10 == 0 { "DE" } else { "US" }}}}))
         .collect();
-    seed(&sim, Value::Array(referrals)).await;
+    microsoft::seed_referral(&sim, Value::Array(referrals)).await;
     let auth = token(&sim, Audience::PartnerCenter);
     let first: Value = http()
         .get(referrals_url(&sim))
@@ -394,7 +394,7 @@ async fn the_next_link_is_opaque_and_carries_the_whole_query() {
 
 #[tokio::test]
 async fn a_connected_referral_must_name_an_existing_engagement() {
-    let sim = start().await;
+    let sim = sim::start().await;
     let first = create(&sim, json!({"name": "Partner side", "type": "Shared"})).await;
     let connected = create(
         &sim,

@@ -2,19 +2,19 @@
 //! `rsa` and `x509-cert` crates against the simulator's own CA), retries, the offline list, and
 //! the drop / duplicate / reorder knobs.
 
-mod partner_center_support;
-
 use std::time::Duration;
 
 use base64::Engine;
 use cosell_sim::partner_center::PcConfig;
 use cosell_sim::{Audience, Sim};
-use partner_center_support::*;
 use rsa::pkcs8::DecodePublicKey;
 use rsa::sha2::Sha256;
 use serde_json::{Value, json};
 use x509_cert::Certificate;
 use x509_cert::der::{Decode, DecodePem, Encode};
+
+use cosell_testkit::api::{Received, create, receiver, register, token};
+use cosell_testkit::{http, microsoft, sim};
 
 const REFERRAL_EVENTS: &[&str] = &[
     "referral-created",
@@ -105,7 +105,7 @@ async fn verify(sim: &Sim, received: &Received, signature: &str) {
 
 #[tokio::test]
 async fn delivery_is_signed_by_a_certificate_chaining_to_the_test_ca() {
-    let sim = start().await;
+    let sim = sim::start().await;
     let mut hook = receiver(0).await;
     register(&sim, &hook.url, REFERRAL_EVENTS).await;
     let referral = create(&sim, json!({"name": "Signed"})).await;
@@ -138,7 +138,7 @@ async fn delivery_is_signed_by_a_certificate_chaining_to_the_test_ca() {
 
 #[tokio::test]
 async fn signature_moves_to_x_ms_signature_when_configured() {
-    let sim = start_with(PcConfig {
+    let sim = sim::start_with(PcConfig {
         signature_in_ms_signature_header: true,
         ..PcConfig::default()
     })
@@ -155,10 +155,10 @@ async fn signature_moves_to_x_ms_signature_when_configured() {
 
 #[tokio::test]
 async fn updates_and_related_referrals_get_their_own_events() {
-    let sim = start().await;
+    let sim = sim::start().await;
     let mut hook = receiver(0).await;
     register(&sim, &hook.url, REFERRAL_EVENTS).await;
-    let first = seed(&sim, json!({"name": "From Microsoft"})).await;
+    let first = microsoft::seed_referral(&sim, json!({"name": "From Microsoft"})).await;
     assert_eq!(hook.next().await.json()["EventName"], "referral-created");
 
     let id = first["id"].as_str().unwrap();
@@ -188,7 +188,7 @@ async fn updates_and_related_referrals_get_their_own_events() {
 
 #[tokio::test]
 async fn only_registered_events_are_sent() {
-    let sim = start().await;
+    let sim = sim::start().await;
     let mut hook = receiver(0).await;
     register(&sim, &hook.url, &["referral-updated"]).await;
     let referral = create(&sim, json!({"name": "Quiet"})).await;
@@ -208,7 +208,7 @@ async fn only_registered_events_are_sent() {
 
 #[tokio::test]
 async fn a_failed_delivery_is_retried_until_it_arrives() {
-    let sim = start().await;
+    let sim = sim::start().await;
     let mut hook = receiver(2).await;
     register(&sim, &hook.url, REFERRAL_EVENTS).await;
     create(&sim, json!({"name": "Retried"})).await;
@@ -219,14 +219,14 @@ async fn a_failed_delivery_is_retried_until_it_arrives() {
         .collect();
     assert_eq!(answers, [500, 500, 200]);
     hook.assert_quiet(Duration::from_millis(100)).await;
-    let log = admin_get(&sim, "deliveries").await;
+    let log = microsoft::partner_center(&sim, "deliveries").await;
     assert_eq!(log[0]["state"], "delivered");
     assert_eq!(log[0]["attempts"].as_array().unwrap().len(), 3);
 }
 
 #[tokio::test]
 async fn a_delivery_failing_ten_times_is_parked() {
-    let sim = start().await;
+    let sim = sim::start().await;
     let mut hook = receiver(u32::MAX).await;
     register(&sim, &hook.url, REFERRAL_EVENTS).await;
     create(&sim, json!({"name": "Parked"})).await;
@@ -235,7 +235,7 @@ async fn a_delivery_failing_ten_times_is_parked() {
     }
     let mut parked = Value::Null;
     for _ in 0..50 {
-        parked = admin_get(&sim, "deliveries/parked").await;
+        parked = microsoft::partner_center(&sim, "deliveries/parked").await;
         if parked.as_array().is_some_and(|p| !p.is_empty()) {
             break;
         }
@@ -247,36 +247,39 @@ async fn a_delivery_failing_ten_times_is_parked() {
 
 #[tokio::test]
 async fn the_duplicate_knob_sends_an_event_twice() {
-    let sim = start().await;
+    let sim = sim::start().await;
     let mut hook = receiver(0).await;
     register(&sim, &hook.url, REFERRAL_EVENTS).await;
-    set_knobs(&sim, json!({"duplicate_rate": 1.0})).await;
+    microsoft::set_webhook_knobs(&sim, json!({"duplicate_rate": 1.0})).await;
     create(&sim, json!({"name": "Twice"})).await;
     let (first, second) = (hook.next().await, hook.next().await);
     assert_eq!(first.body, second.body);
-    let log = admin_get(&sim, "deliveries").await;
+    let log = microsoft::partner_center(&sim, "deliveries").await;
     assert_eq!(log[1]["duplicate_of"], log[0]["id"]);
 }
 
 #[tokio::test]
 async fn the_drop_knob_loses_events() {
-    let sim = start().await;
+    let sim = sim::start().await;
     let mut hook = receiver(0).await;
     register(&sim, &hook.url, REFERRAL_EVENTS).await;
-    set_knobs(&sim, json!({"drop_rate": 1.0})).await;
+    microsoft::set_webhook_knobs(&sim, json!({"drop_rate": 1.0})).await;
     create(&sim, json!({"name": "Lost"})).await;
     hook.assert_quiet(Duration::from_millis(200)).await;
-    assert_eq!(admin_get(&sim, "deliveries").await[0]["state"], "dropped");
+    assert_eq!(
+        microsoft::partner_center(&sim, "deliveries").await[0]["state"],
+        "dropped"
+    );
 }
 
 #[tokio::test]
 async fn the_reorder_knob_delivers_a_held_event_after_the_next_one() {
-    let sim = start().await;
+    let sim = sim::start().await;
     let mut hook = receiver(0).await;
     register(&sim, &hook.url, REFERRAL_EVENTS).await;
-    set_knobs(&sim, json!({"reorder_rate": 1.0})).await;
+    microsoft::set_webhook_knobs(&sim, json!({"reorder_rate": 1.0})).await;
     let first = create(&sim, json!({"name": "First"})).await;
-    set_knobs(&sim, json!({})).await;
+    microsoft::set_webhook_knobs(&sim, json!({})).await;
     let second = create(&sim, json!({"name": "Second"})).await;
     let uri = |r: &Value| {
         r["ResourceUri"]
@@ -302,7 +305,7 @@ async fn the_reorder_knob_delivers_a_held_event_after_the_next_one() {
 
 #[tokio::test]
 async fn registration_round_trip_and_validation_events() {
-    let sim = start().await;
+    let sim = sim::start().await;
     let client = http();
     let url = format!("{}/webhooks/v1/registration", sim.base_url);
     let token = token(&sim, Audience::PartnerCenterWebhooks);

@@ -1,21 +1,19 @@
 //! `$batch` change sets and the Win/Lose actions against the simulator.
 
-mod common;
-
 use cosell_dataverse::{
     ChangeSet, DataverseError, Id, Key, OpportunityClose, Precondition, Query, bind,
 };
 use serde_json::json;
 
-use common::{row, start, start_naming_failed_parts};
+use cosell_testkit::{object, sim};
 
 #[tokio::test]
 async fn a_failing_second_part_rolls_back_the_first() {
     let (sim, client) = start_naming_failed_parts().await;
     let mut changes = ChangeSet::new();
-    changes.create("accounts", row(json!({"name": "Rolled back"})));
+    changes.create("accounts", object(json!({"name": "Rolled back"})));
     // No `name`: the service refuses the opportunity.
-    changes.create("opportunities", row(json!({"description": "nameless"})));
+    changes.create("opportunities", object(json!({"description": "nameless"})));
     let error = client.execute(&changes).await.unwrap_err();
     match &error {
         DataverseError::BatchFailed {
@@ -49,14 +47,14 @@ async fn a_failing_second_part_rolls_back_the_first() {
 
 #[tokio::test]
 async fn content_id_references_bind_rows_created_earlier_in_the_change_set() {
-    let (sim, client) = start().await;
+    let (sim, client) = sim::dataverse(Default::default()).await;
     let mut changes = ChangeSet::new();
-    let account = changes.create("accounts", row(json!({"name": "Contoso"})));
+    let account = changes.create("accounts", object(json!({"name": "Contoso"})));
     let opportunity = changes.create(
         "opportunities",
-        row(json!({"name": "Deal", "customerid_account@odata.bind": account.bind()})),
+        object(json!({"name": "Deal", "customerid_account@odata.bind": account.bind()})),
     );
-    changes.update_reference(account, row(json!({"telephone1": "555"})));
+    changes.update_reference(account, object(json!({"telephone1": "555"})));
     let outcomes = client.execute(&changes).await.expect("applied");
     assert_eq!(outcomes.len(), 3);
     assert_eq!(outcomes[1].content_id, opportunity.content_id());
@@ -73,7 +71,7 @@ async fn content_id_references_bind_rows_created_earlier_in_the_change_set() {
         "555"
     );
     assert_eq!(
-        common::event(&sim, "dataverse POST $batch"),
+        sim::event(&sim, "dataverse POST $batch"),
         1,
         "one request for three writes"
     );
@@ -85,19 +83,19 @@ async fn change_sets_carry_preconditions_and_deletes() {
     let kept = Id(sim
         .state
         .dv
-        .seed("accounts", row(json!({"name": "kept"})))
+        .seed("accounts", object(json!({"name": "kept"})))
         .unwrap());
     let gone = Id(sim
         .state
         .dv
-        .seed("accounts", row(json!({"name": "gone"})))
+        .seed("accounts", object(json!({"name": "gone"})))
         .unwrap());
     let mut changes = ChangeSet::new();
     changes.delete("accounts", Key::Id(gone), Precondition::None);
     changes.update(
         "accounts",
         Key::Id(Id::new_random()),
-        row(json!({"name": "x"})),
+        object(json!({"name": "x"})),
         Precondition::MustExist,
     );
     let error = client.execute(&changes).await.unwrap_err();
@@ -122,7 +120,7 @@ async fn change_sets_carry_preconditions_and_deletes() {
     changes.update(
         "accounts",
         Key::Id(kept),
-        row(json!({"name": "kept!"})),
+        object(json!({"name": "kept!"})),
         Precondition::MustExist,
     );
     client.execute(&changes).await.expect("applied");
@@ -135,13 +133,13 @@ async fn change_sets_carry_preconditions_and_deletes() {
 
 #[tokio::test]
 async fn win_and_lose_close_opportunities_once() {
-    let (sim, client) = start().await;
+    let (sim, client) = sim::dataverse(Default::default()).await;
     let won = client
-        .create("opportunities", &row(json!({"name": "Won deal"})))
+        .create("opportunities", &object(json!({"name": "Won deal"})))
         .await
         .unwrap();
     let lost = client
-        .create("opportunities", &row(json!({"name": "Lost deal"})))
+        .create("opportunities", &object(json!({"name": "Lost deal"})))
         .await
         .unwrap();
 
@@ -177,7 +175,7 @@ async fn win_and_lose_close_opportunities_once() {
     assert!(again.to_string().contains("already closed"), "{again}");
 
     let wrong_status = client
-        .create("opportunities", &row(json!({"name": "x"})))
+        .create("opportunities", &object(json!({"name": "x"})))
         .await
         .map(|id| {
             (
@@ -199,7 +197,7 @@ async fn win_and_lose_close_opportunities_once() {
         .update(
             "opportunities",
             &cosell_dataverse::Key::Id(wrong_status.0),
-            &row(json!({"statecode": 1})),
+            &object(json!({"statecode": 1})),
             Precondition::None,
         )
         .await
@@ -213,17 +211,17 @@ async fn win_and_lose_close_opportunities_once() {
 
 #[tokio::test]
 async fn an_action_can_run_inside_a_change_set() {
-    let (sim, client) = start().await;
+    let (sim, client) = sim::dataverse(Default::default()).await;
     let deal = Id(sim
         .state
         .dv
-        .seed("opportunities", row(json!({"name": "Deal"})))
+        .seed("opportunities", object(json!({"name": "Deal"})))
         .unwrap());
     let mut changes = ChangeSet::new();
     changes.update(
         "opportunities",
         Key::Id(deal),
-        row(json!({"description": "closing"})),
+        object(json!({"description": "closing"})),
         Precondition::MustExist,
     );
     changes.win_opportunity(deal, &OpportunityClose::won("Signed"));
@@ -238,10 +236,10 @@ async fn an_action_can_run_inside_a_change_set() {
 /// says the change set failed, with Dataverse's message, and blames no request.
 #[tokio::test]
 async fn a_change_set_answered_by_one_error_is_reported_whole_with_dataverse_s_message() {
-    let (sim, client) = start().await;
+    let (sim, client) = sim::dataverse(Default::default()).await;
     let mut changes = ChangeSet::new();
-    changes.create("accounts", row(json!({"name": "Rolled back"})));
-    changes.create("opportunities", row(json!({"description": "nameless"})));
+    changes.create("accounts", object(json!({"name": "Rolled back"})));
+    changes.create("opportunities", object(json!({"description": "nameless"})));
     let error = client.execute(&changes).await.unwrap_err();
     let DataverseError::BatchFailed { part, status, .. } = &error else {
         panic!("expected BatchFailed, got {error}");
@@ -261,18 +259,18 @@ async fn a_change_set_answered_by_one_error_is_reported_whole_with_dataverse_s_m
 /// upsert (`PATCH`) is refused, so a client must bind such a row by its id.
 #[tokio::test]
 async fn a_reference_to_a_part_that_created_nothing_is_refused() {
-    let (sim, client) = start().await;
+    let (sim, client) = sim::dataverse(Default::default()).await;
     let account = Id::new_random();
     let mut changes = ChangeSet::new();
     let upsert = changes.update(
         "accounts",
         Key::Id(account),
-        row(json!({"name": "Upserted"})),
+        object(json!({"name": "Upserted"})),
         Precondition::None,
     );
     changes.create(
         "opportunities",
-        row(json!({"name": "Deal", "customerid_account@odata.bind": upsert.bind()})),
+        object(json!({"name": "Deal", "customerid_account@odata.bind": upsert.bind()})),
     );
     let error = client.execute(&changes).await.unwrap_err();
     assert_eq!(error.status(), Some(400), "{error}");
@@ -289,13 +287,21 @@ async fn a_reference_to_a_part_that_created_nothing_is_refused() {
     changes.update(
         "accounts",
         Key::Id(account),
-        row(json!({"name": "Upserted"})),
+        object(json!({"name": "Upserted"})),
         Precondition::None,
     );
     changes.create(
         "opportunities",
-        row(json!({"name": "Deal", "customerid_account@odata.bind": format!("/accounts({})", account.0)})),
+        object(json!({"name": "Deal", "customerid_account@odata.bind": format!("/accounts({})", account.0)})),
     );
     client.execute(&changes).await.unwrap();
     assert_eq!(sim.state.dv.rows("opportunities").len(), 1);
+}
+
+/// A simulator whose failed change set names its failing part (a kinder reading than the
+/// default, which names none), and a client of it.
+async fn start_naming_failed_parts() -> (cosell_sim::Sim, cosell_dataverse::DataverseClient) {
+    let mut dataverse = cosell_sim::dataverse::DvConfig::default();
+    dataverse.lenient.failed_change_set_names_part = true;
+    sim::dataverse(dataverse).await
 }

@@ -1,19 +1,17 @@
 //! Change tracking: baseline, delta links with updates and deletes, expiry.
 
-mod common;
-
 use std::collections::HashSet;
 
 use cosell_dataverse::{DataverseClient, DataverseError, Id, Key, Precondition};
 use serde_json::json;
 
-use common::{config, row};
+use cosell_testkit::{object, sim};
 
 async fn start_with_page_size(size: u32) -> (cosell_sim::Sim, DataverseClient) {
     let sim = cosell_sim::Sim::start(cosell_sim::SimConfig::default())
         .await
         .unwrap();
-    let mut config = config(&sim);
+    let mut config = sim::dataverse_config(&sim, sim::http(5));
     config.change_page_size = Some(size);
     let client = DataverseClient::new(config).unwrap();
     (sim, client)
@@ -27,7 +25,7 @@ async fn a_delta_link_returns_updates_creates_and_deletes() {
             Id(sim
                 .state
                 .dv
-                .seed("opportunities", row(json!({"name": format!("O{n}")})))
+                .seed("opportunities", object(json!({"name": format!("O{n}")})))
                 .unwrap())
         })
         .collect();
@@ -41,7 +39,7 @@ async fn a_delta_link_returns_updates_creates_and_deletes() {
         5,
         "every row, over three pages of two"
     );
-    assert!(common::event(&sim, "dataverse GET opportunities (changes)") >= 3);
+    assert!(sim::event(&sim, "dataverse GET opportunities (changes)") >= 3);
     assert!(
         baseline.delta_link.as_str().contains("$deltatoken="),
         "{}",
@@ -51,10 +49,10 @@ async fn a_delta_link_returns_updates_creates_and_deletes() {
     // A seller edits one, our client creates one, someone deletes one.
     sim.state
         .dv
-        .edit("opportunities", ids[1].0, row(json!({"name": "edited"})))
+        .edit("opportunities", ids[1].0, object(json!({"name": "edited"})))
         .unwrap();
     let created = client
-        .create("opportunities", &row(json!({"name": "new"})))
+        .create("opportunities", &object(json!({"name": "new"})))
         .await
         .unwrap();
     client
@@ -94,7 +92,7 @@ async fn an_expired_delta_link_is_its_own_error_and_a_new_baseline_works() {
     let (sim, client) = start_with_page_size(50).await;
     sim.state
         .dv
-        .seed("accounts", row(json!({"name": "A"})))
+        .seed("accounts", object(json!({"name": "A"})))
         .unwrap();
     let baseline = client.track_changes("accounts", &["name"]).await.unwrap();
     sim.state.dv.expire_delta_tokens();
@@ -116,7 +114,7 @@ async fn an_expired_delta_link_is_its_own_error_and_a_new_baseline_works() {
     assert_eq!(fresh.records.len(), 1);
     sim.state
         .dv
-        .seed("accounts", row(json!({"name": "B"})))
+        .seed("accounts", object(json!({"name": "B"})))
         .unwrap();
     let changes = client
         .changes_since(&fresh.delta_link)

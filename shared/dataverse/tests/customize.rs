@@ -2,15 +2,14 @@
 //! tracking switched on by a whole-definition `PUT` and published, and a delta read refused for
 //! a role that reads opportunities at business-unit level only.
 
-mod common;
-
 use cosell_sim::dataverse::DvConfig;
 
-use common::{event, start_with as start};
+use cosell_testkit::sim;
 
 #[tokio::test]
 async fn change_tracking_is_switched_on_by_a_whole_definition_put_and_published() {
-    let (sim, client) = start(DvConfig::default().with_change_tracking_off("opportunities")).await;
+    let (sim, client) =
+        sim::dataverse(DvConfig::default().with_change_tracking_off("opportunities")).await;
     assert!(!client.change_tracking_enabled("opportunity").await.unwrap());
     let refused = client
         .try_change_read("opportunities", "opportunityid")
@@ -31,15 +30,16 @@ async fn change_tracking_is_switched_on_by_a_whole_definition_put_and_published(
         .try_change_read("opportunities", "opportunityid")
         .await
         .unwrap();
-    assert_eq!(event(&sim, "dataverse PUT EntityDefinitions"), 1);
-    assert_eq!(event(&sim, "dataverse POST PublishXml"), 1);
+    assert_eq!(sim::event(&sim, "dataverse PUT EntityDefinitions"), 1);
+    assert_eq!(sim::event(&sim, "dataverse POST PublishXml"), 1);
 }
 
 #[tokio::test]
 async fn a_definition_put_missing_a_property_is_refused() {
     // "Create and update table definitions using the Web API": a definition is replaced whole;
     // a body with only the property to change would reset the others. The simulator refuses it.
-    let (sim, client) = start(DvConfig::default().with_change_tracking_off("opportunities")).await;
+    let (sim, client) =
+        sim::dataverse(DvConfig::default().with_change_tracking_off("opportunities")).await;
     let response = reqwest::Client::new()
         .put(format!(
             "{}EntityDefinitions(LogicalName='opportunity')",
@@ -58,7 +58,7 @@ async fn a_definition_put_missing_a_property_is_refused() {
 
 #[tokio::test]
 async fn a_business_unit_reader_is_refused_the_delta_read_as_a_privilege() {
-    let (_sim, client) = start(DvConfig {
+    let (_sim, client) = sim::dataverse(DvConfig {
         business_unit_read: vec!["opportunity".into()],
         ..DvConfig::default()
     })
@@ -84,7 +84,7 @@ async fn the_webhook_endpoint_and_its_steps_are_made_once_and_corrected_in_place
     use cosell_dataverse::pipeline::{Apply, StepSpec, Written};
     use cosell_transport::Secret;
 
-    let (sim, client) = start(DvConfig::default()).await;
+    let (sim, client) = sim::dataverse(DvConfig::default()).await;
     let key = Secret::new("the-key");
     let url = "https://abc.lambda-url.eu-west-1.on.aws/";
     let (endpoint, written) = client
@@ -142,10 +142,10 @@ async fn the_webhook_endpoint_and_its_steps_are_made_once_and_corrected_in_place
     assert_eq!(steps[0].row["filteringattributes"], "name,estimatedvalue");
 
     // A rerun writes nothing.
-    let before = event(&sim, "dataverse PATCH serviceendpoints(key)")
-        + event(&sim, "dataverse POST serviceendpoints")
-        + event(&sim, "dataverse POST sdkmessageprocessingsteps")
-        + event(&sim, "dataverse PATCH sdkmessageprocessingsteps(key)");
+    let before = sim::event(&sim, "dataverse PATCH serviceendpoints(key)")
+        + sim::event(&sim, "dataverse POST serviceendpoints")
+        + sim::event(&sim, "dataverse POST sdkmessageprocessingsteps")
+        + sim::event(&sim, "dataverse PATCH sdkmessageprocessingsteps(key)");
     assert_eq!(
         client
             .ensure_webhook_endpoint("cosell", url, &key, false, Apply::Write)
@@ -160,10 +160,10 @@ async fn the_webhook_endpoint_and_its_steps_are_made_once_and_corrected_in_place
             .unwrap(),
         Written::Unchanged
     );
-    let after = event(&sim, "dataverse PATCH serviceendpoints(key)")
-        + event(&sim, "dataverse POST serviceendpoints")
-        + event(&sim, "dataverse POST sdkmessageprocessingsteps")
-        + event(&sim, "dataverse PATCH sdkmessageprocessingsteps(key)");
+    let after = sim::event(&sim, "dataverse PATCH serviceendpoints(key)")
+        + sim::event(&sim, "dataverse POST serviceendpoints")
+        + sim::event(&sim, "dataverse POST sdkmessageprocessingsteps")
+        + sim::event(&sim, "dataverse PATCH sdkmessageprocessingsteps(key)");
     assert_eq!(after, before);
 
     // Another URL, another filter: corrected in place, and said.

@@ -1,7 +1,5 @@
 //! Throttling, retries, dropped connections and token renewal against the simulator.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
 use cosell_dataverse::{DataverseError, Key, Query};
@@ -10,7 +8,7 @@ use cosell_sim::dataverse::LimitConfig;
 use cosell_transport::{ApiError, RateLimit};
 use serde_json::json;
 
-use common::{client_with_rate_limit, event, row, start};
+use cosell_testkit::{object, sim};
 
 fn tiny_limits(max_requests: u32, window_secs: u64) -> LimitConfig {
     LimitConfig {
@@ -22,7 +20,7 @@ fn tiny_limits(max_requests: u32, window_secs: u64) -> LimitConfig {
 
 #[tokio::test]
 async fn a_429_is_waited_out_per_retry_after_then_succeeds() {
-    let (sim, client) = start().await;
+    let (sim, client) = sim::dataverse(Default::default()).await;
     sim.state.dv.set_limits(tiny_limits(2, 2));
     client.query("accounts", &Query::new()).await.unwrap();
     client.query("accounts", &Query::new()).await.unwrap();
@@ -34,7 +32,7 @@ async fn a_429_is_waited_out_per_retry_after_then_succeeds() {
         .expect("succeeds after waiting");
     let waited = started.elapsed();
     assert_eq!(
-        event(&sim, "dataverse throttled 0x80072322"),
+        sim::event(&sim, "dataverse throttled 0x80072322"),
         1,
         "one 429 from the request limit"
     );
@@ -44,7 +42,7 @@ async fn a_429_is_waited_out_per_retry_after_then_succeeds() {
 
 #[tokio::test]
 async fn the_client_side_limiter_keeps_a_burst_under_the_service_limit() {
-    let (sim, _) = start().await;
+    let (sim, _) = sim::dataverse(Default::default()).await;
     sim.state.dv.set_limits(tiny_limits(10, 1));
     let client = client_with_rate_limit(
         &sim,
@@ -64,7 +62,7 @@ async fn the_client_side_limiter_keeps_a_burst_under_the_service_limit() {
             .await
             .unwrap();
     }
-    assert_eq!(event(&sim, "dataverse throttled"), 0, "no 429 at all");
+    assert_eq!(sim::event(&sim, "dataverse throttled"), 0, "no 429 at all");
     assert!(
         started.elapsed() >= Duration::from_millis(1900),
         "4 at once, then 4/s"
@@ -72,7 +70,8 @@ async fn the_client_side_limiter_keeps_a_burst_under_the_service_limit() {
 
     // The same burst without the limiter does hit the limit (and still gets through).
     sim.state.dv.set_limits(tiny_limits(10, 1));
-    let unlimited = cosell_dataverse::DataverseClient::new(common::config(&sim)).unwrap();
+    let unlimited =
+        cosell_dataverse::DataverseClient::new(sim::dataverse_config(&sim, sim::http(5))).unwrap();
     for _ in 0..12 {
         unlimited
             .read(
@@ -84,18 +83,18 @@ async fn the_client_side_limiter_keeps_a_burst_under_the_service_limit() {
             .unwrap();
     }
     assert!(
-        event(&sim, "dataverse throttled") > 0,
+        sim::event(&sim, "dataverse throttled") > 0,
         "the control run was throttled"
     );
 }
 
 #[tokio::test]
 async fn a_dropped_connection_is_retried_for_a_read() {
-    let (sim, client) = start().await;
+    let (sim, client) = sim::dataverse(Default::default()).await;
     let id = sim
         .state
         .dv
-        .seed("accounts", row(json!({"name": "A"})))
+        .seed("accounts", object(json!({"name": "A"})))
         .unwrap();
     client.query("accounts", &Query::new()).await.unwrap(); // token fetched before the faults
     sim.state.faults.set(
@@ -113,7 +112,7 @@ async fn a_dropped_connection_is_retried_for_a_read() {
                 .await
         }
     });
-    while event(&sim, "dataverse drop") == 0 {
+    while sim::event(&sim, "dataverse drop") == 0 {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     sim.state
@@ -125,12 +124,12 @@ async fn a_dropped_connection_is_retried_for_a_read() {
         .expect("the retry got through")
         .expect("exists");
     assert_eq!(record.get_str("name"), Some("A"));
-    assert!(event(&sim, "dataverse drop") >= 1);
+    assert!(sim::event(&sim, "dataverse drop") >= 1);
 }
 
 #[tokio::test]
 async fn a_dropped_create_is_not_repeated() {
-    let (sim, client) = start().await;
+    let (sim, client) = sim::dataverse(Default::default()).await;
     client.query("accounts", &Query::new()).await.unwrap();
     sim.state.faults.set(
         cosell_sim::Service::Dataverse,
@@ -140,7 +139,7 @@ async fn a_dropped_create_is_not_repeated() {
         },
     );
     let error = client
-        .create("accounts", &row(json!({"name": "A"})))
+        .create("accounts", &object(json!({"name": "A"})))
         .await
         .unwrap_err();
     assert!(
@@ -148,7 +147,7 @@ async fn a_dropped_create_is_not_repeated() {
         "{error}"
     );
     assert_eq!(
-        event(&sim, "dataverse drop"),
+        sim::event(&sim, "dataverse drop"),
         1,
         "a create that may have landed is not sent twice"
     );
@@ -156,7 +155,7 @@ async fn a_dropped_create_is_not_repeated() {
 
 #[tokio::test]
 async fn injected_server_errors_are_retried_with_backoff() {
-    let (sim, client) = start().await;
+    let (sim, client) = sim::dataverse(Default::default()).await;
     sim.state.faults.set(
         cosell_sim::Service::Dataverse,
         FaultSettings {
@@ -171,14 +170,14 @@ async fn injected_server_errors_are_retried_with_backoff() {
             .expect("gets through");
     }
     assert!(
-        event(&sim, "dataverse 500") >= 1,
+        sim::event(&sim, "dataverse 500") >= 1,
         "some 500s were injected and retried"
     );
 }
 
 #[tokio::test]
 async fn a_refused_token_is_renewed_once() {
-    let (sim, client) = start().await;
+    let (sim, client) = sim::dataverse(Default::default()).await;
     client.query("accounts", &Query::new()).await.unwrap();
     sim.state.tokens.expire_all();
     client
@@ -201,7 +200,7 @@ async fn wrong_credentials_fail_with_the_token_error() {
     let sim = cosell_sim::Sim::start(cosell_sim::SimConfig::default())
         .await
         .unwrap();
-    let mut config = common::config(&sim);
+    let mut config = sim::dataverse_config(&sim, sim::http(5));
     config.client_secret = cosell_transport::Secret::new("wrong");
     let client = cosell_dataverse::DataverseClient::new(config).unwrap();
     let error = client.query("accounts", &Query::new()).await.unwrap_err();
@@ -214,14 +213,14 @@ async fn a_dropped_batch_of_upserts_is_sent_again_but_one_with_a_create_is_not()
     use cosell_dataverse::{ChangeSet, Id, Precondition};
     use cosell_sim::{Fault, Service};
 
-    let (sim, client) = start().await;
+    let (sim, client) = sim::dataverse(Default::default()).await;
     client.query("accounts", &Query::new()).await.unwrap(); // token fetched before the fault
     let id = uuid::Uuid::new_v4();
     let mut upserts = ChangeSet::new();
     upserts.update(
         "accounts",
         Key::Id(Id(id)),
-        row(json!({"name": "Upserted"})),
+        object(json!({"name": "Upserted"})),
         Precondition::None,
     );
     sim.state.faults.script(Service::Dataverse, [Fault::Drop]);
@@ -237,12 +236,21 @@ async fn a_dropped_batch_of_upserts_is_sent_again_but_one_with_a_create_is_not()
     assert_eq!(stored.get_str("name"), Some("Upserted"));
 
     let mut with_create = ChangeSet::new();
-    with_create.create("accounts", row(json!({"name": "Created"})));
+    with_create.create("accounts", object(json!({"name": "Created"})));
     sim.state.faults.script(Service::Dataverse, [Fault::Drop]);
     let error = client.execute(&with_create).await.unwrap_err();
     assert!(
         matches!(error, DataverseError::Api(ApiError::Transport { .. })),
         "{error}"
     );
-    assert_eq!(event(&sim, "dataverse drop"), 2);
+    assert_eq!(sim::event(&sim, "dataverse drop"), 2);
+}
+
+fn client_with_rate_limit(
+    sim: &cosell_sim::Sim,
+    limit: cosell_transport::RateLimit,
+) -> cosell_dataverse::DataverseClient {
+    let mut config = sim::dataverse_config(sim, sim::http(5));
+    config.http.rate_limit = Some(limit);
+    cosell_dataverse::DataverseClient::new(config).expect("client")
 }

@@ -1,19 +1,17 @@
 //! Single-row operations, queries and filters against the simulator over real sockets.
 
-mod common;
-
 use cosell_dataverse::{Expand, Filter, Id, Key, OrderBy, Precondition, Query, bind, bind_key};
 use serde_json::{Value, json};
 
-use common::{row, start};
+use cosell_testkit::{object, sim};
 
 #[tokio::test]
 async fn create_read_update_delete_round_trip() {
-    let (sim, client) = start().await;
+    let (sim, client) = sim::dataverse(Default::default()).await;
     let id = client
         .create(
             "accounts",
-            &row(json!({"name": "Contoso", "address1_postalcode": "98052"})),
+            &object(json!({"name": "Contoso", "address1_postalcode": "98052"})),
         )
         .await
         .expect("create");
@@ -40,7 +38,7 @@ async fn create_read_update_delete_round_trip() {
         .update(
             "accounts",
             &Key::Id(id),
-            &row(json!({"name": "Contoso Ltd"})),
+            &object(json!({"name": "Contoso Ltd"})),
             Precondition::IfMatch(first_etag.clone()),
         )
         .await
@@ -80,11 +78,11 @@ async fn create_read_update_delete_round_trip() {
 
 #[tokio::test]
 async fn create_and_update_returning_give_the_stored_row() {
-    let (_sim, client) = start().await;
+    let (_sim, client) = sim::dataverse(Default::default()).await;
     let created = client
         .create_returning(
             "leads",
-            &row(json!({"subject": "Co-sell", "lastname": "Ng"})),
+            &object(json!({"subject": "Co-sell", "lastname": "Ng"})),
             &["subject", "statecode"],
         )
         .await
@@ -105,7 +103,7 @@ async fn create_and_update_returning_give_the_stored_row() {
         .update_returning(
             "leads",
             &Key::Id(id),
-            &row(json!({"lastname": "Ngo"})),
+            &object(json!({"lastname": "Ngo"})),
             Precondition::MustExist,
             &["lastname"],
         )
@@ -117,11 +115,11 @@ async fn create_and_update_returning_give_the_stored_row() {
 
 #[tokio::test]
 async fn a_filter_with_a_quote_finds_the_right_row() {
-    let (sim, client) = start().await;
+    let (sim, client) = sim::dataverse(Default::default()).await;
     for name in ["O'Bryan", "OBryan", "O'Bryan Jr", "Smith"] {
         sim.state
             .dv
-            .seed("contacts", row(json!({"lastname": name})))
+            .seed("contacts", object(json!({"lastname": name})))
             .unwrap();
     }
     let found = client
@@ -171,19 +169,22 @@ async fn a_filter_with_a_quote_finds_the_right_row() {
 
 #[tokio::test]
 async fn paging_follows_next_links_across_three_pages() {
-    let (sim, client) = start().await;
+    let (sim, client) = sim::dataverse(Default::default()).await;
     for n in 0..7 {
         sim.state
             .dv
             .seed(
                 "accounts",
-                row(json!({"name": format!("A{n}"), "telephone1": "1"})),
+                object(json!({"name": format!("A{n}"), "telephone1": "1"})),
             )
             .unwrap();
     }
     sim.state
         .dv
-        .seed("accounts", row(json!({"name": "other", "telephone1": "2"})))
+        .seed(
+            "accounts",
+            object(json!({"name": "other", "telephone1": "2"})),
+        )
         .unwrap();
     let query = Query::new()
         .select(["name"])
@@ -210,18 +211,18 @@ async fn paging_follows_next_links_across_three_pages() {
     assert_eq!(names, (0..7).map(|n| format!("A{n}")).collect::<Vec<_>>());
     assert_eq!(client.query_all("accounts", &query).await.unwrap().len(), 7);
     assert!(
-        common::event(&sim, "dataverse GET accounts") >= 6,
+        sim::event(&sim, "dataverse GET accounts") >= 6,
         "each page is its own request"
     );
 }
 
 #[tokio::test]
 async fn a_stale_etag_is_refused_with_412() {
-    let (sim, client) = start().await;
+    let (sim, client) = sim::dataverse(Default::default()).await;
     let id = Id(sim
         .state
         .dv
-        .seed("opportunities", row(json!({"name": "Deal"})))
+        .seed("opportunities", object(json!({"name": "Deal"})))
         .unwrap());
     let etag = client
         .read("opportunities", &Key::Id(id), &[])
@@ -235,7 +236,7 @@ async fn a_stale_etag_is_refused_with_412() {
         .edit(
             "opportunities",
             id.0,
-            row(json!({"description": "seller edit"})),
+            object(json!({"description": "seller edit"})),
         )
         .unwrap();
 
@@ -243,7 +244,7 @@ async fn a_stale_etag_is_refused_with_412() {
         .update(
             "opportunities",
             &Key::Id(id),
-            &row(json!({"name": "Ours"})),
+            &object(json!({"name": "Ours"})),
             Precondition::IfMatch(etag),
         )
         .await
@@ -258,13 +259,13 @@ async fn a_stale_etag_is_refused_with_412() {
 
 #[tokio::test]
 async fn must_exist_on_a_missing_row_is_404_and_creates_nothing() {
-    let (sim, client) = start().await;
+    let (sim, client) = sim::dataverse(Default::default()).await;
     let id = Id::new_random();
     let error = client
         .update(
             "opportunities",
             &Key::Id(id),
-            &row(json!({"name": "x"})),
+            &object(json!({"name": "x"})),
             Precondition::MustExist,
         )
         .await
@@ -275,14 +276,14 @@ async fn must_exist_on_a_missing_row_is_404_and_creates_nothing() {
 
 #[tokio::test]
 async fn must_not_exist_creates_once_then_412() {
-    let (sim, client) = start().await;
+    let (sim, client) = sim::dataverse(Default::default()).await;
     let id = Id::new_random();
     let key = Key::Id(id);
     client
         .update(
             "opportunities",
             &key,
-            &row(json!({"name": "first"})),
+            &object(json!({"name": "first"})),
             Precondition::MustNotExist,
         )
         .await
@@ -291,7 +292,7 @@ async fn must_not_exist_creates_once_then_412() {
         .update(
             "opportunities",
             &key,
-            &row(json!({"name": "second"})),
+            &object(json!({"name": "second"})),
             Precondition::MustNotExist,
         )
         .await
@@ -305,13 +306,13 @@ async fn must_not_exist_creates_once_then_412() {
 
 #[tokio::test]
 async fn patch_upserts_a_missing_row() {
-    let (sim, client) = start().await;
+    let (sim, client) = sim::dataverse(Default::default()).await;
     let id = Id::new_random();
     let returned = client
         .update(
             "opportunities",
             &Key::Id(id),
-            &row(json!({"name": "Upserted"})),
+            &object(json!({"name": "Upserted"})),
             Precondition::None,
         )
         .await
@@ -328,13 +329,13 @@ async fn patch_upserts_a_missing_row() {
 
 #[tokio::test]
 async fn alternate_keys_address_and_bind_rows() {
-    let (sim, client) = start().await;
+    let (sim, client) = sim::dataverse(Default::default()).await;
     let key = Key::alternate("accountnumber", "O'Bryan/1 & 2");
     let id = client
         .update(
             "accounts",
             &key,
-            &row(json!({"name": "By key"})),
+            &object(json!({"name": "By key"})),
             Precondition::None,
         )
         .await
@@ -352,7 +353,7 @@ async fn alternate_keys_address_and_bind_rows() {
     let opportunity = client
         .create(
             "opportunities",
-            &row(json!({"name": "Deal", "parentaccountid@odata.bind": bind_key("accounts", &key).unwrap()})),
+            &object(json!({"name": "Deal", "parentaccountid@odata.bind": bind_key("accounts", &key).unwrap()})),
         )
         .await
         .expect("bind through the key");
@@ -362,16 +363,16 @@ async fn alternate_keys_address_and_bind_rows() {
 
 #[tokio::test]
 async fn lookups_are_bound_and_read_back_as_values() {
-    let (sim, client) = start().await;
+    let (sim, client) = sim::dataverse(Default::default()).await;
     let account = client
-        .create("accounts", &row(json!({"name": "Contoso"})))
+        .create("accounts", &object(json!({"name": "Contoso"})))
         .await
         .unwrap();
     sim.state
         .dv
         .seed(
             "transactioncurrencies",
-            row(json!({"isocurrencycode": "EUR"})),
+            object(json!({"isocurrencycode": "EUR"})),
         )
         .unwrap();
     let currency = client
@@ -386,7 +387,7 @@ async fn lookups_are_bound_and_read_back_as_values() {
     let opportunity = client
         .create(
             "opportunities",
-            &row(json!({
+            &object(json!({
                 "name": "Deal",
                 "estimatedvalue": 1200.5,
                 "customerid_account@odata.bind": bind("accounts", account),
@@ -419,7 +420,7 @@ async fn lookups_are_bound_and_read_back_as_values() {
     );
 
     let missing = client
-        .create("opportunities", &row(json!({"name": "x", "parentaccountid@odata.bind": bind("accounts", Id::new_random())})))
+        .create("opportunities", &object(json!({"name": "x", "parentaccountid@odata.bind": bind("accounts", Id::new_random())})))
         .await
         .unwrap_err();
     assert!(
@@ -430,20 +431,20 @@ async fn lookups_are_bound_and_read_back_as_values() {
 
 #[tokio::test]
 async fn expand_lists_related_rows_with_nested_options() {
-    let (sim, client) = start().await;
+    let (sim, client) = sim::dataverse(Default::default()).await;
     let account = client
-        .create("accounts", &row(json!({"name": "Contoso"})))
+        .create("accounts", &object(json!({"name": "Contoso"})))
         .await
         .unwrap();
     for last in ["Ng", "O'Bryan", "Smith"] {
         client
-            .create("contacts", &row(json!({"lastname": last, "parentcustomerid_account@odata.bind": bind("accounts", account)})))
+            .create("contacts", &object(json!({"lastname": last, "parentcustomerid_account@odata.bind": bind("accounts", account)})))
             .await
             .unwrap();
     }
     sim.state
         .dv
-        .seed("contacts", row(json!({"lastname": "Unrelated"})))
+        .seed("contacts", object(json!({"lastname": "Unrelated"})))
         .unwrap();
     let accounts = client
         .query_all(
@@ -471,16 +472,16 @@ async fn expand_lists_related_rows_with_nested_options() {
 
 #[tokio::test]
 async fn a_400_comes_back_with_the_service_message_and_is_not_retried() {
-    let (sim, client) = start().await;
+    let (sim, client) = sim::dataverse(Default::default()).await;
     let error = client
-        .create("opportunities", &row(json!({"description": "no name"})))
+        .create("opportunities", &object(json!({"description": "no name"})))
         .await
         .unwrap_err();
     assert_eq!(error.status(), Some(400));
     assert_eq!(error.code(), Some("0x80044331"));
     assert!(error.to_string().contains("'name'"), "{error}");
     assert_eq!(
-        common::event(&sim, "dataverse POST opportunities"),
+        sim::event(&sim, "dataverse POST opportunities"),
         1,
         "a 400 is not retried"
     );
@@ -488,7 +489,7 @@ async fn a_400_comes_back_with_the_service_message_and_is_not_retried() {
 
 #[tokio::test]
 async fn metadata_lists_change_tracked_tables_and_columns() {
-    let (_sim, client) = start().await;
+    let (_sim, client) = sim::dataverse(Default::default()).await;
     let tables = client.change_tracked_tables().await.unwrap();
     assert!(tables.iter().any(|t| t == "opportunity"), "{tables:?}");
     assert!(
@@ -510,7 +511,7 @@ async fn metadata_lists_change_tracked_tables_and_columns() {
 /// table's one-to-many relationships give it.
 #[tokio::test]
 async fn metadata_gives_a_choice_columns_options_and_the_navigations_to_a_table() {
-    let (_sim, client) = start().await;
+    let (_sim, client) = sim::dataverse(Default::default()).await;
     let options = client
         .option_values("opportunity", "msft_microsoftpartnercenterhelp")
         .await

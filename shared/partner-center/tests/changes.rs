@@ -3,17 +3,16 @@
 //! `updatedDateTime` honoured, ignored or refused. Whatever the reading, a pass finds the same
 //! referrals; the readings differ in pages read.
 
-mod support;
-
 use std::collections::BTreeSet;
 
 use cosell_partner_center::{Changes, Listed, PartnerCenter, Reading, Stamp};
 use cosell_sim::partner_center::{Honour, PcConfig};
 use cosell_sim::{Sim, SimConfig};
 use serde_json::{Value, json};
-use support::*;
 use time::OffsetDateTime;
 use time::macros::datetime;
+
+use cosell_testkit::{microsoft, sim};
 
 /// 250 referrals, one a day of 2024 — created and last updated that day — stored oldest first,
 /// as a listing without an order would keep them.
@@ -33,8 +32,8 @@ async fn seeded(pc: PcConfig) -> (Sim, PartnerCenter) {
             "updatedDateTime": format!("{date}T00:00:00.0000000Z"),
         }));
     }
-    seed(&sim, Value::Array(referrals)).await;
-    let (client, _) = client(&sim, "sim-refresh-token");
+    microsoft::seed_referral(&sim, Value::Array(referrals)).await;
+    let (client, _) = sim::partner_center(&sim, "sim-refresh-token");
     (sim, client)
 }
 

@@ -3,8 +3,6 @@
 //! certified connector's Swagger and the partner-rest pages). A mapped field the connector's
 //! PATCH does not allow fails here, unless it is one the sync sends by `PUT`.
 
-mod support;
-
 use std::collections::BTreeSet;
 
 use cosell_mapping::outbound::{OutboundInput, plan_update};
@@ -14,6 +12,9 @@ use cosell_partner_center::{
 };
 use cosell_sim::partner_center::published::Published;
 use serde_json::{Map, Value, json};
+
+use cosell_testkit::sim;
+use cosell_testkit::sim::WithPartnerCenter;
 
 const OPPORTUNITY: &str = include_str!("../../mapping/tests/fixtures/opportunity_cosell.json");
 const REFERRAL: &str = include_str!("../../mapping/tests/fixtures/cosell_referral_full.json");
@@ -218,7 +219,7 @@ fn a_change_to_a_referral_without_details_is_sent_whole() {
 /// one, as the connector declares the header required on every operation (bodiless GETs too).
 #[tokio::test]
 async fn every_request_carries_json_content_type() {
-    let support::Setup { sim, client, .. } = support::setup().await;
+    let WithPartnerCenter { sim, client, .. } = sim::with_partner_center().await;
     let draft = Referral {
         name: Some("Conformance".into()),
         ..Referral::default()

@@ -1,12 +1,11 @@
 //! A sign-in without multi-factor authentication: Partner Center refuses it (401, 900421), and
 //! the client says so once, without signing in again, instead of a 401 the retry path repeats.
 
-mod support;
-
 use cosell_partner_center::{PartnerCenter, Secret};
 use cosell_sim::token::{AppCredential, Grant, TokenConfig, users};
 use cosell_sim::{Sim, SimConfig};
-use support::*;
+
+use cosell_testkit::sim;
 
 fn grant(user: &str, mfa: bool) -> Grant {
     Grant {
@@ -19,12 +18,12 @@ fn grant(user: &str, mfa: bool) -> Grant {
 
 #[tokio::test]
 async fn a_token_without_mfa_is_refused_once_and_named_with_the_fix() {
-    let sim = sim().await;
+    let sim = sim::start().await;
     let without = sim
         .state
         .tokens
         .mint_refresh_token_for(grant(users::NO_MFA, false));
-    let (refused, _) = client(&sim, &without);
+    let (refused, _) = sim::partner_center(&sim, &without);
     let signed_in = refused.sign_in().await.unwrap().unwrap();
     assert_eq!(signed_in.user.as_deref(), Some(users::NO_MFA));
     assert!(!signed_in.mfa());
@@ -48,7 +47,7 @@ async fn a_token_without_mfa_is_refused_once_and_named_with_the_fix() {
         .state
         .tokens
         .mint_refresh_token_for(grant(users::ADMIN, true));
-    let (client, _) = client(&sim, &with);
+    let (client, _) = sim::partner_center(&sim, &with);
     client
         .list_referral_page(&Default::default())
         .await
@@ -75,13 +74,13 @@ async fn a_public_clients_refresh_token_is_redeemed_without_the_secret() {
         public: true,
         ..grant(users::ADMIN, true)
     });
-    let (confidential, _) = client(&sim, &public);
+    let (confidential, _) = sim::partner_center(&sim, &public);
     let refused = confidential.sign_in().await.unwrap_err();
     assert_eq!(refused.code(), Some("invalid_client"), "{refused}");
 
-    let mut config = config(&sim);
+    let mut config = sim::partner_center_config(&sim, sim::http(4));
     config.public_client = true;
-    let sink = std::sync::Arc::new(MemorySink::default());
+    let sink = std::sync::Arc::new(sim::MemorySink::default());
     let client = PartnerCenter::new(config, Secret::new(public), sink.clone()).unwrap();
     client
         .list_referral_page(&Default::default())

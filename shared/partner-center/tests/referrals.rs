@@ -1,12 +1,12 @@
 //! Every referrals operation against the simulator over real sockets.
 
-mod support;
-
 use cosell_mapping::{Direction, Referral, Status, Substatus};
 use cosell_partner_center::{Error, Field, Filter, ListQuery, Listed, OrderBy, PatchOp};
 use futures::TryStreamExt;
 use serde_json::{Value, json};
-use support::*;
+
+use cosell_testkit::sim::WithPartnerCenter;
+use cosell_testkit::{microsoft, sim};
 
 fn named(name: &str) -> Referral {
     Referral {
@@ -17,9 +17,9 @@ fn named(name: &str) -> Referral {
 
 #[tokio::test]
 async fn create_get_replace_and_patch_carry_etags() {
-    let Setup {
+    let WithPartnerCenter {
         client, sim: _sim, ..
-    } = setup().await;
+    } = sim::with_partner_center().await;
     let mut draft = named("Contoso migration");
     draft.extra.insert("dealSensitivity".into(), json!("High"));
     let created = client.create_referral(&draft).await.unwrap();
@@ -80,9 +80,9 @@ async fn create_get_replace_and_patch_carry_etags() {
 
 #[tokio::test]
 async fn a_stale_etag_is_precondition_failed_on_put_and_patch() {
-    let Setup {
+    let WithPartnerCenter {
         client, sim: _sim, ..
-    } = setup().await;
+    } = sim::with_partner_center().await;
     let created = client.create_referral(&named("Raced")).await.unwrap();
     let id = created.value.id.clone().unwrap();
     let stale = created.etag.clone().unwrap();
@@ -124,7 +124,7 @@ async fn a_stale_etag_is_precondition_failed_on_put_and_patch() {
 
 #[tokio::test]
 async fn an_illegal_status_move_comes_back_with_the_service_code_and_message() {
-    let Setup { sim, client, .. } = setup().await;
+    let WithPartnerCenter { sim, client, .. } = sim::with_partner_center().await;
     let created = client.create_referral(&named("Won deal")).await.unwrap();
     let id = created.value.id.clone().unwrap();
     let won = [
@@ -152,24 +152,23 @@ async fn an_illegal_status_move_comes_back_with_the_service_code_and_message() {
         message.contains("Closed/Won") && message.contains("Active/Accepted"),
         "{message}"
     );
-    let patches = route_count(
+    let patches = sim::route(
         &sim,
         "partner-center PATCH /v1.0/engagements/referrals/{id}",
-    )
-    .await;
+    );
     assert_eq!(patches, 2, "a 400 is not retried");
 }
 
 #[tokio::test]
 async fn lists_three_pages_by_following_the_next_link() {
-    let Setup { sim, client, .. } = setup().await;
+    let WithPartnerCenter { sim, client, .. } = sim::with_partner_center().await;
     let referrals: Vec<Value> = (0..260)
         .map(|i| {
             let country = if i % 13 == 0 { "DE" } else { "US" };
             json!({"name": format!("lead {i}"), "customerProfile": {"address": {"country": country}}})
         })
         .collect();
-    seed(&sim, Value::Array(referrals)).await;
+    microsoft::seed_referral(&sim, Value::Array(referrals)).await;
 
     let query = ListQuery::new()
         .filter(
@@ -213,10 +212,7 @@ async fn lists_three_pages_by_following_the_next_link() {
     // The next links are in Microsoft's documented form — `http://<host>/v1.0/referrals?…`, on
     // the default port and a path the client never builds — and were followed on the
     // referrals base's scheme and port.
-    assert_eq!(
-        route_count(&sim, "partner-center GET /v1.0/referrals").await,
-        2
-    );
+    assert_eq!(sim::route(&sim, "partner-center GET /v1.0/referrals"), 2);
 
     assert_eq!(
         client
@@ -230,8 +226,8 @@ async fn lists_three_pages_by_following_the_next_link() {
 
 #[tokio::test]
 async fn a_quote_in_a_filter_value_is_escaped() {
-    let Setup { sim, client, .. } = setup().await;
-    seed(
+    let WithPartnerCenter { sim, client, .. } = sim::with_partner_center().await;
+    microsoft::seed_referral(
         &sim,
         json!([
             {"name": "match", "engagementId": "O'Bryan's engagement"},
@@ -249,9 +245,9 @@ async fn a_quote_in_a_filter_value_is_escaped() {
 
 #[tokio::test]
 async fn a_connected_referral_shares_the_engagement() {
-    let Setup {
+    let WithPartnerCenter {
         client, sim: _sim, ..
-    } = setup().await;
+    } = sim::with_partner_center().await;
     let partner = client
         .create_referral(&named("Partner side"))
         .await
@@ -270,9 +266,9 @@ async fn a_connected_referral_shares_the_engagement() {
 
 #[tokio::test]
 async fn missing_referrals_are_not_found_and_foreign_next_links_are_refused() {
-    let Setup {
+    let WithPartnerCenter {
         client, sim: _sim, ..
-    } = setup().await;
+    } = sim::with_partner_center().await;
     assert!(
         client
             .get_referral("no-such-id")

@@ -1,14 +1,14 @@
 //! Retries through cosell-transport: 429 with Retry-After, a dropped connection, a 401.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
 use cosell_mapping::Referral;
 use serde_json::{Value, json};
-use support::*;
 
-async fn one_referral(setup: &Setup) -> String {
+use cosell_testkit::sim::WithPartnerCenter;
+use cosell_testkit::{microsoft, sim};
+
+async fn one_referral(setup: &WithPartnerCenter) -> String {
     let draft = Referral {
         name: Some("Retried".into()),
         ..Referral::default()
@@ -25,17 +25,17 @@ async fn one_referral(setup: &Setup) -> String {
 
 #[tokio::test]
 async fn a_429_waits_at_least_retry_after_then_succeeds() {
-    let setup = setup().await;
+    let setup = sim::with_partner_center().await;
     let id = one_referral(&setup).await;
     let sim = &setup.sim;
-    admin(
+    microsoft::admin(
         sim,
         reqwest::Method::PUT,
         "faults/partner-center",
         Some(json!({"retry_after_secs": 1})),
     )
     .await;
-    admin(
+    microsoft::admin(
         sim,
         reqwest::Method::POST,
         "faults/partner-center/next",
@@ -51,18 +51,18 @@ async fn a_429_waits_at_least_retry_after_then_succeeds() {
         started.elapsed()
     );
     assert_eq!(fetched.value.id.as_deref(), Some(id.as_str()));
-    assert_eq!(event_count(sim, "partner-center 429").await, 1);
+    assert_eq!(sim::event(sim, "partner-center 429"), 1);
     assert_eq!(
-        route_count(sim, "partner-center GET /v1.0/engagements/referrals/{id}").await,
+        sim::route(sim, "partner-center GET /v1.0/engagements/referrals/{id}"),
         2
     );
 }
 
 #[tokio::test]
 async fn a_dropped_connection_on_a_get_is_retried() {
-    let setup = setup().await;
+    let setup = sim::with_partner_center().await;
     let id = one_referral(&setup).await;
-    admin(
+    microsoft::admin(
         &setup.sim,
         reqwest::Method::POST,
         "faults/partner-center/next",
@@ -72,22 +72,21 @@ async fn a_dropped_connection_on_a_get_is_retried() {
 
     let fetched = setup.client.get_referral(&id).await.unwrap();
     assert_eq!(fetched.value.id.as_deref(), Some(id.as_str()));
-    assert_eq!(event_count(&setup.sim, "partner-center drop").await, 1);
+    assert_eq!(sim::event(&setup.sim, "partner-center drop"), 1);
     assert_eq!(
-        route_count(
+        sim::route(
             &setup.sim,
             "partner-center GET /v1.0/engagements/referrals/{id}"
-        )
-        .await,
+        ),
         2
     );
 }
 
 #[tokio::test]
 async fn a_dropped_create_is_not_repeated() {
-    let setup = setup().await;
+    let setup = sim::with_partner_center().await;
     one_referral(&setup).await; // signs in first, so the scripted drop hits the POST
-    admin(
+    microsoft::admin(
         &setup.sim,
         reqwest::Method::POST,
         "faults/partner-center/next",
@@ -106,20 +105,19 @@ async fn a_dropped_create_is_not_repeated() {
         "{error:?}"
     );
     assert_eq!(
-        route_count(
+        sim::route(
             &setup.sim,
             "partner-center POST /v1.0/engagements/referrals"
-        )
-        .await,
+        ),
         2
     );
 }
 
 #[tokio::test]
 async fn an_expired_access_token_is_renewed_once_after_a_401() {
-    let setup = setup().await;
+    let setup = sim::with_partner_center().await;
     let id = one_referral(&setup).await;
-    admin(&setup.sim, reqwest::Method::POST, "tokens/expire", None).await;
+    microsoft::admin(&setup.sim, reqwest::Method::POST, "tokens/expire", None).await;
     let fetched = setup.client.get_referral(&id).await.unwrap();
     assert_eq!(fetched.value.id.as_deref(), Some(id.as_str()));
     assert_eq!(
@@ -129,7 +127,7 @@ async fn an_expired_access_token_is_renewed_once_after_a_401() {
     );
 
     // Both tries of the get carried one request id; the create before had its own.
-    let log: Value = admin(
+    let log: Value = microsoft::admin(
         &setup.sim,
         reqwest::Method::GET,
         "partner-center/requests",

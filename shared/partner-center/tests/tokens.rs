@@ -1,14 +1,18 @@
 //! The refresh-token grant with rotation: each new refresh token reaches the sink, and the one
 //! handed back is the one that works next.
 
-mod support;
-
 use cosell_partner_center::{Error, PartnerCenter, Secret};
-use support::*;
+
+use cosell_testkit::sim;
+use cosell_testkit::sim::WithPartnerCenter;
 
 async fn redeem(sim: &cosell_sim::Sim, refresh_token: &str) -> reqwest::Response {
-    http()
-        .post(format!("{}/{TENANT}/oauth2/v2.0/token", sim.base_url))
+    cosell_testkit::http()
+        .post(format!(
+            "{}/{}/oauth2/v2.0/token",
+            sim.base_url,
+            sim::TENANT
+        ))
         .form(&[
             ("grant_type", "refresh_token"),
             ("client_id", "sim-client"),
@@ -26,7 +30,7 @@ async fn redeem(sim: &cosell_sim::Sim, refresh_token: &str) -> reqwest::Response
 
 #[tokio::test]
 async fn the_rotated_refresh_token_is_handed_back_and_the_old_one_is_dead() {
-    let Setup { sim, client, sink } = setup().await;
+    let WithPartnerCenter { sim, client, sink } = sim::with_partner_center().await;
     client
         .list_referral_page(&Default::default())
         .await
@@ -54,7 +58,7 @@ async fn the_rotated_refresh_token_is_handed_back_and_the_old_one_is_dead() {
 
 #[tokio::test]
 async fn both_audiences_share_one_rotating_refresh_token_and_cache_their_access_tokens() {
-    let Setup { sim, client, sink } = setup().await;
+    let WithPartnerCenter { sim, client, sink } = sim::with_partner_center().await;
     client
         .list_referral_page(&Default::default())
         .await
@@ -68,7 +72,7 @@ async fn both_audiences_share_one_rotating_refresh_token_and_cache_their_access_
     let stored = sink.stored();
     assert_eq!(stored.len(), 2, "one sign-in per audience, then cached");
     assert_eq!(
-        route_count(&sim, "token POST /{tenant}/oauth2/v2.0/token").await,
+        sim::route(&sim, "token POST /{tenant}/oauth2/v2.0/token"),
         2
     );
     // Only the newest token is alive.
@@ -78,11 +82,11 @@ async fn both_audiences_share_one_rotating_refresh_token_and_cache_their_access_
 
 #[tokio::test]
 async fn a_sink_failure_fails_the_call_and_the_token_is_offered_again() {
-    let Setup {
+    let WithPartnerCenter {
         client,
         sink,
         sim: _sim,
-    } = setup().await;
+    } = sim::with_partner_center().await;
     *sink.failures_left.lock().unwrap() = 1;
     let error = client
         .list_referral_page(&Default::default())
@@ -106,7 +110,7 @@ async fn a_sink_failure_fails_the_call_and_the_token_is_offered_again() {
 
 #[tokio::test]
 async fn a_revoked_refresh_token_is_an_invalid_grant() {
-    let sim = sim().await;
+    let sim = sim::start().await;
     let (client, _) = client_with(&sim, "not-a-refresh-token");
     let error = client
         .list_referral_page(&Default::default())
@@ -121,8 +125,13 @@ async fn a_revoked_refresh_token_is_an_invalid_grant() {
 fn client_with(
     sim: &cosell_sim::Sim,
     refresh_token: &str,
-) -> (PartnerCenter, std::sync::Arc<MemorySink>) {
-    let sink = std::sync::Arc::new(MemorySink::default());
-    let client = PartnerCenter::new(config(sim), Secret::new(refresh_token), sink.clone()).unwrap();
+) -> (PartnerCenter, std::sync::Arc<sim::MemorySink>) {
+    let sink = std::sync::Arc::new(sim::MemorySink::default());
+    let client = PartnerCenter::new(
+        sim::partner_center_config(sim, sim::http(4)),
+        Secret::new(refresh_token),
+        sink.clone(),
+    )
+    .unwrap();
     (client, sink)
 }

@@ -1,13 +1,13 @@
 //! Webhook registration against the simulator: events, register, view, update, test event and
 //! its delivery status.
 
-mod support;
-
 use std::time::Duration;
 
 use axum::routing::post;
 use cosell_partner_center::{WebhookEvent, WebhookRegistration};
-use support::*;
+
+use cosell_testkit::sim;
+use cosell_testkit::sim::WithPartnerCenter;
 
 /// A receiver on a loopback port that answers 200 and counts what it got.
 async fn receiver() -> (
@@ -34,9 +34,9 @@ async fn receiver() -> (
 
 #[tokio::test]
 async fn register_view_update_and_test_a_webhook() {
-    let Setup {
+    let WithPartnerCenter {
         client, sim: _sim, ..
-    } = setup().await;
+    } = sim::with_partner_center().await;
     let events = client.webhook_events().await.unwrap();
     for event in WebhookEvent::REFERRALS
         .iter()
@@ -147,7 +147,7 @@ async fn take_over_with_a_stale_view(
 
 #[tokio::test]
 async fn a_post_refused_as_existing_falls_back_to_put() {
-    let Setup { client, sim, .. } = setup().await;
+    let WithPartnerCenter { client, sim, .. } = sim::with_partner_center().await;
     take_over_with_a_stale_view(&sim, &client).await;
 }
 
@@ -164,13 +164,13 @@ async fn the_fallback_does_not_depend_on_the_refusals_status() {
     })
     .await
     .unwrap();
-    let (client, _) = client(&sim, "sim-refresh-token");
+    let (client, _) = sim::partner_center(&sim, "sim-refresh-token");
     take_over_with_a_stale_view(&sim, &client).await;
 }
 
 #[tokio::test]
 async fn an_existing_registration_is_replaced_by_put_alone() {
-    let Setup { client, sim, .. } = setup().await;
+    let WithPartnerCenter { client, sim, .. } = sim::with_partner_center().await;
     client
         .register_webhook(
             &WebhookRegistration::new(POWER_AUTOMATE, WebhookEvent::REFERRALS),
@@ -190,7 +190,7 @@ async fn an_existing_registration_is_replaced_by_put_alone() {
 
 #[tokio::test]
 async fn a_put_finding_nothing_falls_back_to_post() {
-    let Setup { client, sim, .. } = setup().await;
+    let WithPartnerCenter { client, sim, .. } = sim::with_partner_center().await;
     let registered = client
         .register_webhook(
             &WebhookRegistration::new(OURS, WebhookEvent::REFERRALS),
@@ -204,7 +204,7 @@ async fn a_put_finding_nothing_falls_back_to_post() {
 
 #[tokio::test]
 async fn a_post_refused_for_its_body_reports_that_refusal_not_the_puts() {
-    let Setup { client, sim, .. } = setup().await;
+    let WithPartnerCenter { client, sim, .. } = sim::with_partner_center().await;
     let error = client
         .register_webhook(
             &WebhookRegistration::new(OURS, vec![WebhookEvent::from("no-such-event")]),

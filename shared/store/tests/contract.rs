@@ -2,7 +2,6 @@
 //! `sqlite::<name>` (in memory) and `dynamodb::<name>` (a fresh table on moto's server; run with
 //! `infra/with-moto.sh cargo test -p cosell-store`).
 
-use cosell_testkit::{cid, rid};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,6 +11,8 @@ use cosell_store::{
 };
 use time::OffsetDateTime;
 use time::macros::datetime;
+
+use cosell_testkit::{cid, rid};
 
 const T0: OffsetDateTime = datetime!(2026-11-24 06:00 UTC);
 const CRM_A: &str = "6a1f4c1e-0000-4000-8000-00000000000a";

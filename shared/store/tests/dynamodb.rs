@@ -1,13 +1,14 @@
 //! What only the DynamoDB adapter has: the table's schema, the TTL attribute DynamoDB's sweeper
 //! reads, and errors that name the operation. Needs moto: `infra/with-moto.sh cargo test`.
 
-use cosell_testkit::rid;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{AttributeValue, KeyType, ProjectionType, TimeToLiveStatus};
 use cosell_store::dynamodb::{RETRY_DUE, RETRY_INDEX, RETRY_QUEUE, TTL_ATTRIBUTE, create_table};
 use cosell_store::{DynamoStore, StoreError, SyncStore};
 use time::macros::datetime;
+
+use cosell_testkit::rid;
 
 async fn table() -> (aws_sdk_dynamodb::Client, String) {
     let client = cosell_testkit::dynamodb().await;

@@ -1,11 +1,12 @@
 //! What only the SQLite adapter has: a file that keeps state across restarts in WAL mode, and a
 //! schema version it refuses to misread.
 
-use cosell_testkit::{cid, rid};
 use std::path::PathBuf;
 
 use cosell_store::sqlite::SCHEMA_VERSION;
 use cosell_store::{CrmKind, EventClaim, Link, SqliteStore, StoreError, SyncStore};
+
+use cosell_testkit::{cid, rid};
 
 /// A database path no other test uses; removed (with its WAL files) when dropped.
 struct TempDb(PathBuf);

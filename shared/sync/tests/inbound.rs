@@ -2,7 +2,6 @@
 //! to end in `functions/webhook-ingress`): outgoing referrals, unreadable referrals, a busy
 //! referral.
 
-use cosell_testkit::{cid, rid};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +15,7 @@ use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
 use cosell_testkit::sim;
+use cosell_testkit::{cid, rid};
 
 struct Setup {
     sim: Sim,

@@ -4,8 +4,9 @@
 use cosell_mapping::CrmConfig;
 use cosell_store::{Cursor, SqliteStore, SyncStore};
 use cosell_sync::metadata::{self, CURSOR, MAX_AGE, Refreshed};
-use cosell_testkit::sim;
 use time::OffsetDateTime;
+
+use cosell_testkit::sim;
 
 #[tokio::test]
 async fn metadata_is_read_once_a_day_and_laid_over_the_settings() {

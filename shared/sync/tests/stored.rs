@@ -7,9 +7,10 @@ use cosell_store::{CrmKind, Cursor, Link, RetryItem, RetryState, SqliteStore, Sy
 use cosell_sync::WorkKey;
 use cosell_sync::intent::Intent;
 use cosell_sync::outbound::OutboundWork;
-use cosell_testkit::{cid, rid};
 use serde_json::{Value, json};
 use uuid::Uuid;
+
+use cosell_testkit::{cid, rid};
 
 const OPPORTUNITY: &str = "6a1f4c1e-0000-4000-8000-00000000000a";
 

@@ -1,7 +1,6 @@
-//! Helpers for the Partner Center simulator tests: a simulator with fast webhook retries, raw
-//! HTTP calls with tokens issued directly, and a webhook receiver on a loopback port.
-
-#![allow(dead_code)] // each test file uses a different subset
+//! The simulator's API called raw, as a client without cosell's would call it (a token issued
+//! directly, the request, the status asserted), and a webhook receiver on a loopback port: what the
+//! simulator's own tests need.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -11,36 +10,18 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
-use cosell_sim::partner_center::{DeliveryConfig, PcConfig};
-use cosell_sim::{Audience, Sim, SimConfig};
+use cosell_sim::{Audience, Sim};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-pub async fn start() -> Sim {
-    start_with(PcConfig::default()).await
-}
+use crate::http;
 
-pub async fn start_with(mut pc: PcConfig) -> Sim {
-    pc.delivery = DeliveryConfig {
-        max_attempts: pc.delivery.max_attempts,
-        ..DeliveryConfig::fast()
-    };
-    Sim::start(SimConfig {
-        partner_center: pc,
-        ..SimConfig::default()
-    })
-    .await
-    .expect("simulator starts")
-}
-
+/// A token the simulator issues for `audience`, without a sign-in.
 pub fn token(sim: &Sim, audience: Audience) -> String {
     sim.state.tokens.issue(audience).0
 }
 
-pub fn http() -> reqwest::Client {
-    reqwest::Client::builder().no_proxy().build().unwrap()
-}
-
+/// Partner Center's referrals collection.
 pub fn referrals_url(sim: &Sim) -> String {
     format!("{}/v1.0/engagements/referrals", sim.base_url)
 }
@@ -58,18 +39,7 @@ pub async fn create(sim: &Sim, body: Value) -> Value {
     response.json().await.unwrap()
 }
 
-/// Seeds referrals as Microsoft would (admin).
-pub async fn seed(sim: &Sim, body: Value) -> Value {
-    let response = http()
-        .post(format!("{}/_admin/partner-center/referrals", sim.base_url))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201, "seed");
-    response.json().await.unwrap()
-}
-
+/// Registers `url` for `events` with the webhook API; its answer.
 pub async fn register(sim: &Sim, url: &str, events: &[&str]) -> Value {
     let response = http()
         .post(format!("{}/webhooks/v1/registration", sim.base_url))
@@ -80,30 +50,6 @@ pub async fn register(sim: &Sim, url: &str, events: &[&str]) -> Value {
         .unwrap();
     assert_eq!(response.status(), 200, "register");
     response.json().await.unwrap()
-}
-
-pub async fn admin_get(sim: &Sim, path: &str) -> Value {
-    http()
-        .get(format!("{}/_admin/partner-center/{path}", sim.base_url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
-pub async fn set_knobs(sim: &Sim, knobs: Value) {
-    let response = http()
-        .put(format!(
-            "{}/_admin/partner-center/webhooks/knobs",
-            sim.base_url
-        ))
-        .json(&knobs)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 204);
 }
 
 /// One request the receiver got, and what it answered.

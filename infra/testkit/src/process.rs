@@ -1,7 +1,5 @@
-//! Driving the built `cosell` binary against an in-process simulator over real sockets: the
-//! settings a deployment would have, pointed at the simulator, and helpers to run a command to
-//! its end or to read a long-running one line by line.
-#![allow(dead_code)] // each test file uses a different part
+//! The built `cosell` binary run as an operator runs it: with a deployment's settings pointed at
+//! the simulator, to its end or read line by line while it runs, and `cosell login`'s browser.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -9,17 +7,33 @@ use std::time::Duration;
 
 use cosell_sim::Sim;
 use cosell_sim::partner_center::signing::Signer;
-use serde_json::{Map, Value, json};
+use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStderr, ChildStdout, Command};
 use tokio::time::Instant;
-use uuid::Uuid;
 
-pub use cosell_testkit::sim;
+use crate::sim;
 
-/// The binary under test, with no `COSELL_*` variable inherited from the shell.
+/// A binary of the workspace, built beside the running test (Cargo builds a package's binaries
+/// before its integration tests; `target/<profile>/deps/<test>` → `target/<profile>/<name>`).
+pub fn binary(name: &str) -> PathBuf {
+    let test = std::env::current_exe().expect("the test's own path");
+    let profile = test
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>");
+    let path = profile.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.exists(),
+        "{} is not built: run the test through cargo",
+        path.display()
+    );
+    path
+}
+
+/// The built `cosell` binary, with no `COSELL_*` variable inherited from the shell.
 pub fn cosell() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_cosell"));
+    let mut command = Command::new(binary("cosell"));
     for (name, _) in std::env::vars() {
         if name.starts_with("COSELL_") {
             command.env_remove(name);
@@ -61,6 +75,7 @@ impl Deployment {
         Self { dir, vars }
     }
 
+    /// Sets (or replaces) a setting.
     pub fn set(&mut self, name: &str, value: impl Into<String>) {
         self.vars.retain(|(k, _)| k != name);
         self.vars.push((name.to_owned(), value.into()));
@@ -75,10 +90,12 @@ impl Deployment {
             .unwrap_or_else(|| panic!("{name} is not set"))
     }
 
+    /// Removes a setting.
     pub fn unset(&mut self, name: &str) {
         self.vars.retain(|(k, _)| k != name);
     }
 
+    /// A file in the deployment's directory.
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
@@ -99,6 +116,7 @@ impl Deployment {
     }
 }
 
+/// Runs `command` to its end (within 60 s): (exit code, stdout, stderr).
 pub async fn run(mut command: Command) -> (i32, String, String) {
     let output = tokio::time::timeout(Duration::from_secs(60), command.output())
         .await
@@ -111,6 +129,7 @@ pub async fn run(mut command: Command) -> (i32, String, String) {
     )
 }
 
+/// The credentials file a deployment reads: the simulator's default app, this refresh token.
 pub fn write_credentials(path: &Path, refresh_token: &str) {
     let document = json!({
         "partner_center": {"client_id": "sim-client", "client_secret": "sim-secret", "refresh_token": refresh_token},
@@ -128,6 +147,7 @@ pub struct Running {
 }
 
 impl Running {
+    /// Starts `command`, its stdout piped.
     pub fn spawn(mut command: Command) -> Self {
         let mut child = command
             .stdout(Stdio::piped())
@@ -187,111 +207,6 @@ impl Running {
             .unwrap();
         (status.code().unwrap_or(-1), self.seen)
     }
-}
-
-/// Polls `condition` until it holds; panics after `within`.
-pub async fn wait_for(what: &str, within: Duration, condition: impl Fn() -> bool) {
-    let deadline = Instant::now() + within;
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-pub fn object(value: Value) -> Map<String, Value> {
-    match value {
-        Value::Object(map) => map,
-        other => panic!("not an object: {other}"),
-    }
-}
-
-/// The USD currency row.
-pub fn seed_currency(sim: &Sim) -> Uuid {
-    sim.state
-        .dv
-        .seed(
-            "transactioncurrencies",
-            object(json!({"isocurrencycode": "USD", "currencyname": "US Dollar"})),
-        )
-        .unwrap()
-}
-
-/// A seller's complete opportunity marked "Sync with Partner Center" = yes, with its account,
-/// contact and solution.
-pub fn seed_shared_opportunity(sim: &Sim, currency: Uuid) -> Uuid {
-    seed_named_opportunity(sim, currency, "Litware - Data platform", 125_000)
-}
-
-/// [`seed_shared_opportunity`] with its own name and deal value.
-pub fn seed_named_opportunity(sim: &Sim, currency: Uuid, name: &str, value: u64) -> Uuid {
-    let dv = &sim.state.dv;
-    let account = dv
-        .seed(
-            "accounts",
-            object(json!({
-                "name": "Litware, Inc.", "address1_line1": "1 Main Street", "address1_city": "Seattle",
-                "address1_postalcode": "98101", "address1_country": "US"
-            })),
-        )
-        .unwrap();
-    let contact = dv
-        .seed(
-            "contacts",
-            object(json!({"firstname": "Avery", "lastname": "Chen", "emailaddress1": "avery@litware.example"})),
-        )
-        .unwrap();
-    let opportunity = dv
-        .seed(
-            "opportunities",
-            object(json!({
-                "name": name,
-                "estimatedvalue": value,
-                "estimatedclosedate": "2026-09-30",
-                "description": "Move the warehouse to Azure.",
-                "parentaccountid@odata.bind": format!("/accounts({account})"),
-                "customerid_account@odata.bind": format!("/accounts({account})"),
-                "parentcontactid@odata.bind": format!("/contacts({contact})"),
-                "transactioncurrencyid@odata.bind": format!("/transactioncurrencies({currency})"),
-                "msft_microsoftpartnercenterreferralsync": true,
-            })),
-        )
-        .unwrap();
-    dv.seed(
-        "msft_microsoftpartnercentersolutions",
-        object(json!({
-            "msft_solutionid": "SOL-2F5A1C7E",
-            "msft_name": "Accelerator",
-            "msft_opportunityid@odata.bind": format!("/opportunities({opportunity})"),
-        })),
-    )
-    .unwrap();
-    opportunity
-}
-
-/// An incoming co-sell referral, as Microsoft creates it.
-/// Seeds [`cosell_referral`] as Microsoft would, without a webhook delivery; the referral.
-pub fn seed_cosell_referral(sim: &Sim) -> Value {
-    cosell_sim::partner_center::referrals::create_referral(
-        &sim.state,
-        cosell_referral(),
-        cosell_sim::partner_center::referrals::Source::Admin,
-    )
-    .expect("the referral is created")
-}
-
-pub fn cosell_referral() -> Value {
-    json!({
-        "name": "Fabrikam - Azure migration",
-        "type": "Shared",
-        "qualification": "SalesQualified",
-        "customerProfile": {
-            "name": "Fabrikam, Inc.",
-            "address": {"addressLine1": "1 Microsoft Way", "city": "Redmond", "state": "WA", "postalCode": "98052", "country": "US"},
-            "team": [{"firstName": "Dana", "lastName": "Whitfield", "email": "dana@fabrikam.example"}]
-        },
-        "consent": {"consentToContact": true, "consentToShareReferralWithMicrosoftSellers": true},
-        "details": {"dealValue": 250000, "currency": "USD", "closingDateTime": "2026-06-30T00:00:00Z"}
-    })
 }
 
 /// A `cosell login` whose stderr (the instructions) is read line by line.
@@ -364,6 +279,7 @@ impl Login {
     }
 }
 
+/// A query parameter of `url` (panics when absent).
 pub fn param(url: &url::Url, name: &str) -> String {
     url.query_pairs()
         .find(|(k, _)| k == name)
