@@ -290,16 +290,8 @@ impl RetryScheduler {
     ) -> Result<Vec<(String, Redone)>, RetryError> {
         let referral_id = ReferralId::new(id).ok();
         let crm_id = id.parse::<CrmId>().ok();
-        let mut candidates = vec![id.to_owned()];
-        if WorkKey::parse(id).is_none() {
-            candidates = referral_id
-                .iter()
-                .map(|r| WorkKey::inbound(r).to_string())
-                .collect();
-            candidates.extend(crm_id.map(|c| WorkKey::Outbound(c.uuid()).to_string()));
-        }
         let mut replayed = Vec::new();
-        for candidate in candidates {
+        for candidate in candidates(id, referral_id.as_ref(), crm_id) {
             if let Some(item) = self.store.retry(&candidate).await? {
                 let fresh = RetryItem {
                     state: RetryState::Pending,
@@ -313,37 +305,53 @@ impl RetryScheduler {
             }
         }
         if replayed.is_empty() {
-            let linked = match &referral_id {
-                Some(referral_id) => self.store.link_by_referral(referral_id).await?,
-                None => None,
-            };
-            let claimed = match crm_id {
-                Some(crm_id) if linked.is_none() => self.store.link_by_crm(crm_id).await?,
-                _ => None,
-            };
-            if let Some(link) = &linked {
-                let work = RetryItem {
-                    id: WorkKey::inbound(&link.referral_id).to_string(),
-                    payload: Value::Null,
-                    due_at: now,
-                    attempts: 0,
-                    last_error: None,
-                    state: RetryState::Pending,
-                };
-                replayed.push((work.id.clone(), self.redo(work, now).await?));
-            } else if let Some(link) = claimed {
-                let uuid = link.crm_id.uuid();
-                let synced = self.outbound.sync_opportunity(uuid, now).await?;
-                replayed.push((
-                    WorkKey::Outbound(uuid).to_string(),
-                    Redone::Outbound(synced),
-                ));
-            }
+            let resynced = self
+                .resync_linked(referral_id.as_ref(), crm_id, now)
+                .await?;
+            replayed.extend(resynced);
         }
         if replayed.is_empty() {
             return Err(RetryError::NotFound(id.to_owned()));
         }
         Ok(replayed)
+    }
+
+    /// With nothing parked, the linked record synced again: the referral's link first, else the
+    /// opportunity's.
+    async fn resync_linked(
+        &self,
+        referral_id: Option<&ReferralId>,
+        crm_id: Option<CrmId>,
+        now: OffsetDateTime,
+    ) -> Result<Option<(String, Redone)>, RetryError> {
+        let linked = match referral_id {
+            Some(referral_id) => self.store.link_by_referral(referral_id).await?,
+            None => None,
+        };
+        if let Some(link) = linked {
+            let work = RetryItem {
+                id: WorkKey::inbound(&link.referral_id).to_string(),
+                payload: Value::Null,
+                due_at: now,
+                attempts: 0,
+                last_error: None,
+                state: RetryState::Pending,
+            };
+            return Ok(Some((work.id.clone(), self.redo(work, now).await?)));
+        }
+        let claimed = match crm_id {
+            Some(crm_id) => self.store.link_by_crm(crm_id).await?,
+            None => None,
+        };
+        let Some(link) = claimed else {
+            return Ok(None);
+        };
+        let uuid = link.crm_id.uuid();
+        let synced = self.outbound.sync_opportunity(uuid, now).await?;
+        Ok(Some((
+            WorkKey::Outbound(uuid).to_string(),
+            Redone::Outbound(synced),
+        )))
     }
 
     /// Replays every dead item (up to `limit`).
@@ -401,4 +409,15 @@ impl RetryScheduler {
             }
         }
     }
+}
+
+/// The retry items `id` may name: itself when it is one's id, else the referral's and the
+/// opportunity's it may be.
+fn candidates(id: &str, referral_id: Option<&ReferralId>, crm_id: Option<CrmId>) -> Vec<String> {
+    if WorkKey::parse(id).is_some() {
+        return vec![id.to_owned()];
+    }
+    let inbound = referral_id.map(|r| WorkKey::inbound(r).to_string());
+    let outbound = crm_id.map(|c| WorkKey::Outbound(c.uuid()).to_string());
+    inbound.into_iter().chain(outbound).collect()
 }
