@@ -96,7 +96,6 @@ fn sim_requests(environment: &Environment) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use std::os::unix::fs::PermissionsExt;
     use std::path::Path;
 
     use super::*;
@@ -114,8 +113,18 @@ exec 3<>"/dev/tcp/${{AWS_LAMBDA_RUNTIME_API%:*}}/${{AWS_LAMBDA_RUNTIME_API#*:}}"
 {body}
 "#
         );
-        std::fs::write(&path, script).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // Written through `install`, a child process: were this test's own process to hold the
+        // executable open for writing, a concurrent test's fork could inherit that descriptor and
+        // the spawn would fail with ETXTBSY ("Text file busy").
+        let source = dir.join(format!("{name}.sh"));
+        std::fs::write(&source, script).unwrap();
+        let installed = std::process::Command::new("install")
+            .args(["-m", "755"])
+            .arg(&source)
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(installed.success());
         Binary {
             name: name.to_owned(),
             shown: path.display().to_string(),
