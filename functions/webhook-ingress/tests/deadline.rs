@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 use webhook_ingress::App;
 
 use cosell_testkit::referrals::event_body;
+use cosell_testkit::rid;
 use cosell_testkit::stack::Stack;
 
 fn envelope(referral_id: &str) -> WebhookEnvelope {
@@ -191,4 +192,79 @@ async fn the_router_works_to_the_lambda_invocations_deadline() {
         .await
         .unwrap();
     assert!(text.starts_with(b"accepted, parked as "), "{text:?}");
+}
+
+/// The create's change set reached Dataverse but its answer never came back (a dropped
+/// connection; a process killed there is the same): the record exists, its link does not. A
+/// seller edits it, Microsoft edits the referral; the redo finds the record through the create's
+/// intent and merges against the deal that create wrote — the seller's edit stays, Microsoft's
+/// is written.
+#[tokio::test]
+async fn a_create_whose_answer_was_lost_is_finished_without_writing_over_a_sellers_edit() {
+    let (stack, id, app) = stack_with_referral().await;
+    let now = OffsetDateTime::now_utc();
+    dataverse_latency(&stack, 300);
+    stack.reset_counters();
+    let handling = tokio::spawn({
+        let (sync, envelope) = (app.sync.clone(), envelope(&id));
+        async move { sync.handle(&envelope, now).await }
+    });
+    // The create's first write is its change set, counted before the simulator's latency and
+    // its fault decided after: its answer is lost.
+    let posted = || stack.route("dataverse POST /api/data/v9.2/{*path}") > 0;
+    stack.wait_for("the create's change set", posted).await;
+    let faults = &stack.sim.state.faults;
+    faults.script(Service::Dataverse, [Fault::LostAnswer; 3]); // each of the client's attempts
+    let parked = handling.await.unwrap().unwrap();
+    dataverse_latency(&stack, 0);
+    assert!(matches!(parked, Handled::Parked { .. }), "{parked:?}");
+    let opportunity = cosell_mapping::inbound::record_id("opportunities", &id);
+    let written = stack.row("opportunities", opportunity);
+    assert_eq!(
+        written["description"],
+        "Retire the on-premises warehouse before Q3."
+    );
+    assert!(
+        stack
+            .port()
+            .link_by_referral(&rid(&id))
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Both sides edit: the seller the description, Microsoft the deal value.
+    stack.seller_edit(
+        opportunity,
+        serde_json::json!({"description": "Seller's note"}),
+    );
+    let patch = serde_json::json!({"details": {"dealValue": 310000}});
+    stack.edit_referral(&id, patch).await;
+
+    let redone = app
+        .sync
+        .redo(&rid(&id), serde_json::Value::Null, now)
+        .await
+        .unwrap();
+    assert!(matches!(redone, Handled::Synced { .. }), "{redone:?}");
+    let row = stack.row("opportunities", opportunity);
+    assert_eq!(
+        row["description"], "Seller's note",
+        "the seller's edit stays"
+    );
+    assert_eq!(
+        row["estimatedvalue"], 310000.0,
+        "Microsoft's edit is written"
+    );
+    assert_eq!(stack.rows("opportunities").len(), 1);
+    // The link agrees on Partner Center's deal, so the outbound sync sends the seller's note.
+    let link = stack.link(&id).await;
+    assert_eq!(
+        link.deal.as_ref().unwrap()["notes"],
+        "Retire the on-premises warehouse before Q3."
+    );
+    assert!(
+        stack.parked_referral(&id).await.is_none(),
+        "the intent is gone with the work"
+    );
 }

@@ -15,9 +15,13 @@ pub(super) struct Planned {
     pub link: Option<Link>,
     pub referral: Referral,
     pub plan: InboundPlan,
-    /// Without a link, the deal an outbound create under way posted: what both sides last
-    /// agreed on.
+    /// Without a link, the deal a create under way wrote — an outbound create's `POST`, or an
+    /// inbound create's change set ([`Planned::creating`]): what both sides last agreed on.
     pub posted: Option<DealState>,
+    /// Without a link, an inbound create of ours began earlier and may have written the record
+    /// before it could store the link (its process died, or its time ran out): the record at
+    /// the plan's id is updated against `posted`, if it is there.
+    pub creating: bool,
     /// A mapping re-sync (`cosell backfill --mapped`): a mapped column the link never agreed on
     /// counts as empty in the CRM, so the referral's value is written.
     pub resync: bool,

@@ -14,6 +14,7 @@ use super::planned::Planned;
 use super::write::RecordWritten;
 use super::{Failure, Handled, InboundError, InboundSync, RecordRef};
 use crate::alerts::{Alert, Event};
+use crate::intent::Intent;
 use crate::link::{DealLink, put_link};
 use crate::record::WorkKey;
 use crate::record::lock::DealLock;
@@ -107,7 +108,9 @@ impl InboundSync {
                 && planned.kind() == CrmKind::Opportunity
                 && !lock.holds(&WorkKey::Outbound(*o))
         }) else {
-            return Ok(ControlFlow::Continue(planned));
+            return Ok(ControlFlow::Continue(
+                self.with_create_intent(planned).await?,
+            ));
         };
         match self.lock_named(lock, referral_id, opportunity).await? {
             NamedOpportunity::LinkedElsewhere { reason } => {
@@ -156,8 +159,28 @@ impl InboundSync {
             referral,
             plan,
             posted: None,
+            creating: false,
             resync: false,
         }))
+    }
+
+    /// Without a link: the intent an earlier create of ours left on the referral's retry item
+    /// ([`super::write`]), holding the deal its change set wrote. With it, the record that
+    /// change set may have made is updated against that deal, so a seller's edit made since
+    /// stays and Microsoft's since is written.
+    async fn with_create_intent(&self, mut planned: Planned) -> Result<Planned, Failure> {
+        if planned.link.is_some() || planned.posted.is_some() {
+            return Ok(planned);
+        }
+        let key = WorkKey::inbound(&planned.referral_id).to_string();
+        let item = self.store.retry(&key).await;
+        let item = item.map_err(|e| planned.fail(InboundError::Store(e)))?;
+        if let Some(posted) = item.as_ref().and_then(Intent::of).and_then(|i| i.posted) {
+            tracing::info!(referral = %planned.referral_id, "an earlier create may have written the record; merging against the deal it wrote");
+            planned.posted = Some(posted);
+            planned.creating = true;
+        }
+        Ok(planned)
     }
 
     /// Stores the link: the CRM now states the referral's deal, so both sides agree on it and

@@ -7,13 +7,15 @@ use cosell_dataverse::{
 };
 use cosell_mapping::inbound::{Closing, CustomerMatch, Existing, InboundPlan, NewRecord, Rows};
 use cosell_mapping::respond;
-use cosell_store::CrmKind;
+use cosell_store::{CrmKind, RetryItem, RetryState};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::matching::{self, AccountMatch};
 use super::planned::Planned;
 use super::{Failure, InboundError, InboundSync};
+use crate::intent::Intent;
+use crate::record::WorkKey;
 use crate::respond::Waiting;
 
 /// What a change set wrote.
@@ -62,6 +64,16 @@ impl InboundSync {
         };
         match target {
             Some(id) => self.update(planned, id, currency, now).await,
+            // An earlier create may have made the record: updated if it is there.
+            None if planned.creating => {
+                let id = plan.record.new_id();
+                match self.update(planned, id, currency, now).await {
+                    Err(InboundError::Crm(error)) if error.is_not_found() => {
+                        self.create(planned, currency, now).await
+                    }
+                    updated => updated,
+                }
+            }
             None => self.create(planned, currency, now).await,
         }
         .map_err(|e| planned.fail(e))
@@ -95,6 +107,7 @@ impl InboundSync {
             begun.map_err(InboundError::Store)?;
         }
         let mut rows = plan.rows_to_create(&new, &self.config)?;
+        self.intend(planned, now).await?;
         let outcomes = match self.send(&rows).await {
             Err(error) if (new.owner.is_some() || new.task) && refuses_extras(&error) => {
                 tracing::warn!(%error, referral = %plan.referral_id, "owner or task refused; created without them");
@@ -106,6 +119,38 @@ impl InboundSync {
             sent => sent?,
         };
         Ok(RecordWritten::of(rows, &outcomes, true))
+    }
+
+    /// Before a create's change set: its intent on the referral's retry item, holding the deal
+    /// it writes. A process that dies (or runs out of time) after the change set and before the
+    /// link leaves the item: the retry scheduler, a redelivery or the sweep then finds the
+    /// record made and merges against that deal instead of writing over a seller's edit.
+    /// Success removes the item with the rest of the referral's parked work.
+    async fn intend(&self, planned: &Planned, now: OffsetDateTime) -> Result<(), InboundError> {
+        let key = WorkKey::inbound(&planned.referral_id).to_string();
+        let intent = Intent {
+            since: now,
+            posted: Some(planned.plan.deal.clone()),
+        };
+        let previous = self.store.retry(&key).await.map_err(InboundError::Store)?;
+        let item = match previous {
+            Some(item) => RetryItem {
+                payload: intent.mark(item.payload),
+                ..item
+            },
+            None => RetryItem {
+                id: key,
+                payload: intent.mark(serde_json::json!({})),
+                due_at: now + self.settings.backoff.delay(1),
+                attempts: 0,
+                last_error: None,
+                state: RetryState::Pending,
+            },
+        };
+        self.store
+            .put_retry(&item)
+            .await
+            .map_err(InboundError::Store)
     }
 
     /// What a new record needs that the plan cannot know: its owner (the seller the referral
