@@ -15,11 +15,32 @@ fn start_with(env: &[(&str, &str)]) -> (bool, String) {
 }
 
 #[test]
-fn a_missing_setting_stops_the_cold_start_with_its_name() {
+fn missing_settings_stop_the_cold_start_with_every_name_at_once() {
     let (ok, stderr) = start_with(&[]);
     assert!(!ok);
     assert!(
-        stderr.contains("webhook-ingress cannot start: COSELL_DATAVERSE_URL is not set"),
+        stderr
+            .contains("webhook-ingress cannot start: 4 settings are not set: COSELL_DATAVERSE_URL"),
+        "{stderr}"
+    );
+    for name in [
+        "COSELL_PARTNER_CENTER_TENANT",
+        "COSELL_CREDENTIALS_SECRET",
+        "COSELL_TABLE",
+    ] {
+        assert!(stderr.contains(name), "{name}: {stderr}");
+    }
+}
+
+#[test]
+fn a_misspelt_setting_stops_the_cold_start_with_the_one_meant() {
+    let (ok, stderr) = start_with(&[(
+        "COSELL_DATAVERSE_ULR",
+        "https://contoso.api.crm.dynamics.com/api/data/v9.2/",
+    )]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("COSELL_DATAVERSE_ULR (did you mean COSELL_DATAVERSE_URL?)"),
         "{stderr}"
     );
 }

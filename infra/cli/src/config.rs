@@ -42,6 +42,18 @@ pub mod keys {
     pub const DATAVERSE_WEBHOOK_URL: &str = "COSELL_DATAVERSE_WEBHOOK_URL";
     pub const TABLE: &str = "COSELL_TABLE";
     pub const SQLITE_PATH: &str = "COSELL_SQLITE_PATH";
+
+    /// The names only the CLI reads, beside `cosell_runtime::names`' (which has the store's).
+    pub const ALL: &[&str] = &[
+        POLL_INTERVAL,
+        RETRY_INTERVAL,
+        RECONCILE_INTERVAL,
+        RUN_LEASE,
+        RECORD_LEASE,
+        HTTP_TIMEOUT,
+        WEBHOOK_URL,
+        DATAVERSE_WEBHOOK_URL,
+    ];
 }
 
 /// The table of `cosell.toml` holding the mapping document (`cosell_mapping::custom`).
@@ -53,7 +65,9 @@ pub const DEFAULT_SQLITE_PATH: &str = "cosell.db";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("reading the settings file {path}: {source}")]
+    #[error("there is no settings file {path} (named by --config or COSELL_CONFIG)")]
+    NotFound { path: PathBuf },
+    #[error("reading the settings file {path}")]
     Read {
         path: PathBuf,
         #[source]
@@ -69,6 +83,18 @@ pub enum ConfigError {
     },
     #[error("{name} must be a duration such as 60, 1.5, 500ms or 2m, got '{value}'")]
     Duration { name: &'static str, value: String },
+    /// A `COSELL_*` name nothing reads: a typo, said with the name meant.
+    #[error(transparent)]
+    Unknown(#[from] cosell_runtime::names::Unknown),
+    #[error(transparent)]
+    Settings(#[from] cosell_runtime::SettingsError),
+    /// A mapping entry that cannot be used, at its line in the settings file.
+    #[error("{path} line {line}: {error}")]
+    AtLine {
+        path: PathBuf,
+        line: usize,
+        error: cosell_runtime::SettingsError,
+    },
 }
 
 /// One source of values.
@@ -83,16 +109,32 @@ enum Layer {
 #[derive(Debug, Clone)]
 pub struct Config {
     layers: Vec<Layer>,
+    /// The settings file and its text, to say where in it a mapping entry is.
+    file: Option<(PathBuf, String)>,
 }
 
 impl Config {
-    /// The environment, then `file` if given.
+    /// The environment, then `file` if given. A `COSELL_*` name in either that nothing reads is
+    /// refused, with the name it was probably meant to be.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
-        let mut layers = vec![Layer::Environment];
+        let environment: Vec<String> = std::env::vars_os()
+            .filter_map(|(name, _)| name.into_string().ok())
+            .collect();
+        let names = environment.iter().map(String::as_str);
+        cosell_runtime::names::check("the environment", names, keys::ALL)?;
+        let mut config = Self {
+            layers: vec![Layer::Environment],
+            file: None,
+        };
         if let Some(path) = file {
-            layers.push(Layer::Values(read_file(path)?));
+            let text = read_file(path)?;
+            let values = parse_file(path, &text)?;
+            let source = path.display().to_string();
+            cosell_runtime::names::check(&source, values.keys().map(String::as_str), keys::ALL)?;
+            config.layers.push(Layer::Values(values));
+            config.file = Some((path.to_owned(), text));
         }
-        Ok(Self { layers })
+        Ok(config)
     }
 
     /// Only `values`, nothing from the environment (the sandbox must never reach real services
@@ -100,6 +142,7 @@ impl Config {
     pub fn only(values: BTreeMap<String, String>) -> Self {
         Self {
             layers: vec![Layer::Values(values)],
+            file: None,
         }
     }
 
@@ -138,22 +181,85 @@ impl Config {
         }
     }
 
-    /// The settings every process reads ([`cosell_runtime::Settings`]).
-    pub fn runtime(&self) -> Result<cosell_runtime::Settings, cosell_runtime::SettingsError> {
-        cosell_runtime::Settings::from_lookup(self.lookup())
+    /// The settings every process reads ([`cosell_runtime::Settings`]). A mapping entry that
+    /// cannot be used is named at its line in the settings file, when it came from there.
+    pub fn runtime(&self) -> Result<cosell_runtime::Settings, ConfigError> {
+        cosell_runtime::Settings::from_lookup(self.lookup()).map_err(|e| self.at_line(e))
     }
+
+    /// The CRM settings alone (the commands that need no services), errors placed as
+    /// [`Config::runtime`]'s are.
+    pub fn crm(&self) -> Result<cosell_mapping::CrmConfig, ConfigError> {
+        let crm = cosell_mapping::CrmConfig::from_lookup(self.lookup());
+        crm.map_err(|e| self.at_line(cosell_runtime::SettingsError::Crm(e)))
+    }
+
+    /// `error` at its line in the settings file, when it names a mapping entry that came from
+    /// the file's `[mapping]` (and not from a `COSELL_MAPPING` in the environment).
+    fn at_line(&self, error: cosell_runtime::SettingsError) -> ConfigError {
+        use cosell_mapping::ConfigError::Mapping;
+        use cosell_runtime::SettingsError::Crm;
+        let from_file = std::env::var_os(cosell_mapping::config::keys::MAPPING).is_none();
+        let at = match (&error, &self.file) {
+            (Crm(Mapping { key, .. }), Some((path, text))) if from_file => {
+                line_of(text, key).map(|line| (path.clone(), line))
+            }
+            _ => None,
+        };
+        match at {
+            Some((path, line)) => ConfigError::AtLine { path, line, error },
+            None => error.into(),
+        }
+    }
+}
+
+/// The line (from 1) of the entry at `key` (`mapping.fields[2].column`) in a TOML document, or
+/// of the deepest part of it there (the table an entry is missing from).
+fn line_of(text: &str, key: &str) -> Option<usize> {
+    use toml::de::{DeTable, DeValue};
+    let document = DeTable::parse(text).ok()?;
+    let mut table = Some(document.get_ref());
+    let mut at: Option<&toml::Spanned<DeValue>> = None;
+    'path: for segment in key.split('.') {
+        let mut parts = segment.split('[');
+        let name = parts.next().unwrap_or_default();
+        let entry = table.and_then(|t| t.iter().find(|(k, _)| k.get_ref() == name));
+        let Some((_, mut value)) = entry else { break };
+        for index in parts {
+            let index: usize = index.trim_end_matches(']').parse().ok()?;
+            match value.get_ref() {
+                DeValue::Array(items) if index < items.len() => value = &items[index],
+                _ => {
+                    at = Some(value);
+                    break 'path;
+                }
+            }
+        }
+        at = Some(value);
+        table = match value.get_ref() {
+            DeValue::Table(inner) => Some(inner),
+            _ => None,
+        };
+    }
+    let start = at?.span().start;
+    Some(text[..start].matches('\n').count() + 1)
+}
+
+/// The settings file's text.
+fn read_file(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| match source.kind() {
+        std::io::ErrorKind::NotFound => ConfigError::NotFound {
+            path: path.to_owned(),
+        },
+        _ => ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        },
+    })
 }
 
 /// Reads a flat TOML table of `COSELL_*` keys; strings, numbers and booleans are taken as their
 /// text, so `COSELL_SHOW_CHECKMARK = false` and `= "false"` mean the same.
-fn read_file(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    parse_file(path, &text)
-}
-
 fn parse_file(path: &Path, text: &str) -> Result<BTreeMap<String, String>, ConfigError> {
     let table: toml::Table = toml::from_str(text).map_err(|e| ConfigError::Parse {
         path: path.to_owned(),
@@ -256,6 +362,7 @@ mod tests {
                 Layer::Values(values(&[("COSELL_A", "first"), ("COSELL_B", "  ")])),
                 Layer::Values(values(&[("COSELL_A", "second"), ("COSELL_B", "fallback")])),
             ],
+            file: None,
         };
         assert_eq!(config.get("COSELL_A").as_deref(), Some("first"));
         assert_eq!(config.get("COSELL_B").as_deref(), Some("fallback"));
@@ -288,5 +395,119 @@ mod tests {
             .duration(keys::POLL_INTERVAL, Duration::from_secs(60))
             .unwrap_err();
         assert!(error.to_string().contains(keys::POLL_INTERVAL), "{error}");
+    }
+
+    #[test]
+    fn a_misspelt_key_in_the_file_is_refused_with_the_one_meant() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cosell.toml");
+        std::fs::write(
+            &path,
+            "COSELL_DATAVERSE_ULR = \"https://x/api/data/v9.2/\"\n",
+        )
+        .unwrap();
+        let error = Config::load(Some(&path)).unwrap_err();
+        let text = error.to_string();
+        assert!(
+            text.contains("COSELL_DATAVERSE_ULR (did you mean COSELL_DATAVERSE_URL?)"),
+            "{text}"
+        );
+        assert!(text.starts_with(&path.display().to_string()), "{text}");
+    }
+
+    #[test]
+    fn a_missing_file_is_said_once_with_where_it_was_named() {
+        let error = Config::load(Some(Path::new("/nonexistent/cosell.toml"))).unwrap_err();
+        let text = format!("{:#}", anyhow::Error::from(error));
+        assert_eq!(
+            text,
+            "there is no settings file /nonexistent/cosell.toml (named by --config or COSELL_CONFIG)"
+        );
+    }
+
+    #[test]
+    fn a_mapping_entry_that_cannot_be_used_is_named_at_its_line() {
+        let text = "COSELL_DATAVERSE_URL = \"https://x.api.crm.dynamics.com/api/data/v9.2/\"\n\
+                    COSELL_PARTNER_CENTER_TENANT = \"t\"\n\
+                    COSELL_CREDENTIALS_FILE = \"c.json\"\n\
+                    COSELL_SQLITE_PATH = \"s.db\"\n\
+                    [mapping]\n\
+                    version = 2\n\
+                    [[mapping.fields]]\n\
+                    referral = \"customerProfile.name\"\n\
+                    [[mapping.fields]]\n\
+                    referral = \"details.dealValue\"\n\
+                    column = \"Not A Column\"\n";
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cosell.toml");
+        std::fs::write(&path, text).unwrap();
+        let config = Config {
+            layers: vec![Layer::Values(parse_file(&path, text).unwrap())],
+            file: Some((path.clone(), text.to_owned())),
+        };
+        let error = config.runtime().unwrap_err();
+        let ConfigError::AtLine { line, error, .. } = &error else {
+            panic!("{error:?}");
+        };
+        let said = error.to_string();
+        assert!(said.starts_with("mapping.fields["), "{said}");
+        // The entry the error names, in the file: the first field's table or the second's column.
+        assert!((7..=11).contains(line), "line {line}: {said}");
+        assert_eq!(line_of(text, "mapping.fields[1].column"), Some(11));
+        assert_eq!(line_of(text, "mapping.version"), Some(6));
+        assert_eq!(line_of(text, "nothing.at.all"), None);
+    }
+
+    #[test]
+    fn every_cosell_name_in_the_repository_is_one_the_checks_know() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut seen = std::collections::BTreeSet::new();
+        let mut stack = vec![root.clone()];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                let name = path.file_name().unwrap().to_string_lossy().into_owned();
+                if path.is_dir() {
+                    if !name.starts_with('.') && name != "target" {
+                        stack.push(path);
+                    }
+                    continue;
+                }
+                let read = ["rs", "yaml", "sh", "toml", "md"]
+                    .iter()
+                    .any(|ext| name.ends_with(&format!(".{ext}")));
+                let Ok(text) = std::fs::read_to_string(&path) else {
+                    continue;
+                };
+                if !read {
+                    continue;
+                }
+                for (at, _) in text.match_indices("COSELL_") {
+                    let word: String = text[at..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+                        .collect();
+                    // Prefixes in prose (`COSELL_RETRY_*`) and tests' made-up names are not names.
+                    if !word.ends_with('_') && word.len() > "COSELL_X".len() {
+                        seen.insert(word);
+                    }
+                }
+            }
+        }
+        // The typos the tests make on purpose.
+        for misspelt in [
+            "COSELL_DATAVERSE_ULR",
+            "COSELL_TABEL",
+            "COSELL_WHATEVER_ELSE",
+        ] {
+            seen.remove(misspelt);
+        }
+        assert!(seen.len() > 60, "{seen:?}");
+        let unknown = cosell_runtime::names::check(
+            "the repository",
+            seen.iter().map(String::as_str),
+            keys::ALL,
+        );
+        assert_eq!(unknown, Ok(()));
     }
 }

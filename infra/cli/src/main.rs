@@ -4,6 +4,7 @@ mod backfill;
 mod check;
 mod config;
 mod context;
+mod init;
 mod login;
 mod mapping;
 mod output;
@@ -22,19 +23,27 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use context::Context;
 use output::Format;
+
+/// How `cosell` ends, the same for every command.
+const EXIT_CODES: &str = "\
+Exit status: 0 fine; 1 a problem found (a ✖ line, a dead item, a refusal, an error);
+2 a usage error; 141 the reader of the output left (`cosell status | head`).
+Colour: ✔ ✖ ⚠ are coloured on a terminal, never in a pipe or with NO_COLOR set.";
 
 #[derive(Parser)]
 #[command(
     name = "cosell",
     version,
-    about = "Partner Center co-sell ⇄ Dynamics 365, operated"
+    about = "Partner Center co-sell ⇄ Dynamics 365, operated",
+    after_help = EXIT_CODES
 )]
 struct Cli {
-    /// Read commands print one JSON document on stdout instead of lines for people.
+    /// Print one JSON document on stdout instead of lines for people (read commands; refused
+    /// by serve and sandbox, which narrate as they run).
     #[arg(long, global = true)]
     json: bool,
     /// A TOML file of COSELL_* settings (same names as the environment variables, which win).
@@ -46,25 +55,39 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Runs the three functions in one process: POST /webhooks/partner-center,
-    /// POST /webhooks/dataverse, GET /healthz, and the schedules. Store: SQLite
-    /// (COSELL_SQLITE_PATH, default cosell.db), or DynamoDB when COSELL_TABLE is set.
+    /// Write cosell.toml from a deployed stack.
+    ///
+    /// Reads the stack's outputs and parameters from CloudFormation and writes the settings
+    /// file (`--config`, else cosell.toml) every other command reads.
+    Init(init::Args),
+    /// Run the simulators and the three functions, narrated.
+    ///
+    /// Starts the simulators with sample data and serve against them, and narrates every sync.
+    /// No AWS account, no Microsoft account.
+    Sandbox(sandbox::Args),
+    /// Run the three functions in one process.
+    ///
+    /// POST /webhooks/partner-center, POST /webhooks/dataverse, GET /healthz, and the
+    /// schedules. Store: SQLite (COSELL_SQLITE_PATH, default cosell.db), or DynamoDB when
+    /// COSELL_TABLE is set.
     Serve {
+        /// The address to listen on (port 0: any free port).
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
     },
-    /// Starts the simulators with sample data, serve against them, and narrates every sync.
-    /// No AWS account, no Microsoft account.
-    Sandbox(sandbox::Args),
-    /// Signs a Partner Center user (Referrals admin, with MFA) in through Entra ID — a browser
-    /// on this machine, or `--device` for a code on another — and stores the refresh token
-    /// where the credentials live. Nothing is stored unless Partner Center accepts the sign-in.
+    /// Sign a Partner Center user in and store the refresh token.
+    ///
+    /// Signs a Referrals admin (with MFA) in through Entra ID — a browser on this machine, or
+    /// `--device` for a code on another — and stores the refresh token where the credentials
+    /// live. Nothing is stored unless Partner Center accepts the sign-in.
     Login(login::Args),
-    /// Preflight against the configured services: one line per check, ✔ or ✖ with the fix.
+    /// Check the configured services: one line each, ✔ or ✖ with the fix.
     Check,
-    /// First setup after a deploy: registers COSELL_WEBHOOK_URL for the referral events (the
-    /// replaced URL printed and saved for rollback), proves it with a test event cosell must
-    /// receive and verify, then runs every check.
+    /// Take over the webhook and ready Dynamics 365, after a deploy.
+    ///
+    /// Registers COSELL_WEBHOOK_URL for the referral events (the replaced URL printed and saved
+    /// for rollback), proves it with a test event cosell must receive and verify, readies
+    /// Dataverse (schema, change tracking, its webhook), then runs every check.
     Setup {
         /// Where the replaced registration is saved.
         #[arg(long, default_value = webhooks::DEFAULT_SAVE_FILE)]
@@ -95,46 +118,54 @@ enum Command {
         #[arg(long)]
         as_application_user: bool,
     },
-    /// Cursors and watermarks with their age, the retry queue by state, dead items, and the
-    /// last sync per direction.
+    /// Show cursors, the retry queue, dead items and the last syncs.
+    ///
+    /// Cursors and watermarks with their age, the retry queue by state, dead items with their
+    /// reason, the referrals waiting for an answer, and the last sync per direction.
     Status,
-    /// Redoes parked work now, with its attempts counted afresh: ID is a referral id, an
-    /// opportunity id or a retry item id; `--dead` replays every dead item.
+    /// Redo parked work now.
+    ///
+    /// The work is redone with its attempts counted afresh — once its cause is fixed.
     Replay {
+        /// A referral id, an opportunity id or a retry item id (`inbound:<id>`).
         #[arg(required_unless_present = "dead", conflicts_with = "dead")]
         id: Option<String>,
+        /// Replay every dead item instead.
         #[arg(long)]
         dead: bool,
     },
-    /// First-time sync of every open referral and every opportunity marked Sync with Partner
-    /// Center, with a progress bar; resumable (a second run skips what is in sync) and paced
-    /// under the Dataverse rate limit.
+    /// Sync everything already open, both ways, once.
+    ///
+    /// Every open referral and every opportunity marked Sync with Partner Center, with a
+    /// progress bar; resumable (a second run skips what is in sync) and paced under the
+    /// Dataverse rate limit.
     Backfill(backfill::Args),
-    /// The Partner Center webhook registration.
+    /// Show, register or test the Partner Center webhook.
     #[command(subcommand)]
     Webhooks(Webhooks),
-    /// The mapping document kept in the sync state: `push` stores the configured one, `show`
-    /// prints it.
+    /// Store or show the mapping document kept in the sync state.
     #[command(subcommand)]
     Mapping(mapping::Command),
-    /// Shows what a sync would write; writes nothing.
+    /// Show what a sync would write; writes nothing.
     #[command(subcommand)]
     Preview(Preview),
 }
 
 #[derive(Subcommand)]
 enum Webhooks {
-    /// Registers URL (default COSELL_WEBHOOK_URL) for the four referral events, replacing the
-    /// current registration, which is printed and saved for rollback.
+    /// Register a URL for the four referral events.
+    ///
+    /// The current registration is replaced, printed and saved for rollback.
     Register {
+        /// The URL Partner Center calls (default COSELL_WEBHOOK_URL).
         url: Option<String>,
         /// Where the replaced registration is saved.
         #[arg(long, default_value = webhooks::DEFAULT_SAVE_FILE)]
         save: PathBuf,
     },
-    /// Prints the current registration.
+    /// Print the current registration.
     Show,
-    /// Sends a test event and waits for its delivery status.
+    /// Send a test event and wait for its delivery status.
     Test {
         /// Seconds to wait for a final delivery status.
         #[arg(long, default_value_t = 60)]
@@ -144,46 +175,54 @@ enum Webhooks {
 
 #[derive(Subcommand)]
 enum Preview {
+    /// Print the rows a referral file would become.
+    ///
     /// Reads a referral JSON file (as Partner Center returns it) and prints, as JSON, the rows
     /// an inbound sync would write to Dataverse: one object per table, keyed by logical column
-    /// names. Settings (COSELL_SHOW_CHECKMARK, column names…) are read from the environment.
-    Inbound { file: PathBuf },
+    /// names. Settings (COSELL_SHOW_CHECKMARK, column names…) are read as every command reads
+    /// them.
+    Inbound {
+        /// The referral, as JSON.
+        file: PathBuf,
+    },
+    /// Print the referral an opportunity file would become.
+    ///
     /// Reads an opportunity JSON file (as the Web API returns it, with parentaccountid,
-    /// parentcontactid, transactioncurrencyid and the solutions relationship expanded) and prints
-    /// the referral JSON an outbound sync would POST to Partner Center, as
-    /// `{"kind", "partner", "microsoft"?}`; or exits non-zero with the validation sentences.
-    /// Settings are read from the environment.
-    Outbound { file: PathBuf },
+    /// parentcontactid, transactioncurrencyid and the solutions relationship expanded) and
+    /// prints the referral JSON an outbound sync would POST to Partner Center, as
+    /// `{"kind", "partner", "microsoft"?}`; or exits 1 with the validation sentences.
+    Outbound {
+        /// The opportunity, as JSON.
+        file: PathBuf,
+    },
+    /// Print what a referral would write now.
+    ///
     /// Reads one referral from Partner Center (and its link from the store) and prints what an
     /// inbound sync would write now, with the mapping applied; writes nothing.
-    Referral { id: String },
+    Referral {
+        /// The referral's id.
+        id: String,
+    },
+    /// Print what an opportunity would send now.
+    ///
     /// Reads one opportunity from Dataverse (and, once linked, its referral from Partner Center)
     /// and prints what an outbound sync would send now; writes nothing.
-    Opportunity { id: uuid::Uuid },
-}
-
-/// `cosell status | head`: once the reader is gone, `print!` panics on the broken pipe (Rust
-/// ignores SIGPIPE). End the way a Unix tool killed by SIGPIPE does — quietly, status 141 —
-/// instead of with a panic message and a backtrace; every other panic is reported as before.
-fn quiet_on_closed_pipe() {
-    let report = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        let message = info
-            .payload()
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| info.payload().downcast_ref::<&str>().copied())
-            .unwrap_or_default();
-        if message.contains("failed printing to stdout") && message.contains("Broken pipe") {
-            std::process::exit(141);
-        }
-        report(info);
-    }));
+    Opportunity {
+        /// The opportunity's id.
+        id: uuid::Uuid,
+    },
 }
 
 fn main() -> ExitCode {
-    quiet_on_closed_pipe();
     let cli = Cli::parse();
+    if cli.json && matches!(cli.command, Command::Serve { .. } | Command::Sandbox(_)) {
+        let error = clap::Error::raw(
+            clap::error::ErrorKind::ArgumentConflict,
+            "--json means nothing here: serve and sandbox narrate as they run \
+             (serve's log lines are JSON already)\n",
+        );
+        error.with_cmd(&Cli::command()).exit();
+    }
     let ctx = Context {
         format: if cli.json {
             Format::Json
@@ -194,6 +233,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Serve { listen } => serve::main(&ctx, listen),
+        Command::Init(args) => init::main(&ctx, args),
         Command::Sandbox(args) => sandbox::main(&ctx, args),
         Command::Login(args) => login::main(&ctx, args),
         Command::Check => check::main(&ctx),

@@ -8,7 +8,6 @@
 
 use std::process::ExitCode;
 
-use cosell_mapping::CrmConfig;
 use cosell_mapping::config::keys::MAPPING;
 use cosell_mapping::custom::Mapping;
 use cosell_sync::mapping::{self, Pushed};
@@ -21,10 +20,11 @@ use crate::wiring;
 
 #[derive(clap::Subcommand)]
 pub enum Command {
-    /// Stores the configured mapping document in the sync state (its version must be above
-    /// the stored one).
+    /// Store the configured mapping document in the sync state.
+    ///
+    /// Its version must be above the stored one; the functions read it at their next start.
     Push,
-    /// Prints the mapping document stored in the sync state.
+    /// Print the mapping document stored in the sync state.
     Show,
 }
 
@@ -78,7 +78,7 @@ pub fn main(ctx: &Context, command: &Command) -> ExitCode {
                         "no mapping document: give the settings file a [mapping] table (or set {MAPPING})"
                     );
                 }
-                let crm = CrmConfig::from_lookup(config.lookup())?;
+                let crm = config.crm()?;
                 let store = wiring::store(&config).await?;
                 let now = OffsetDateTime::now_utc();
                 let pushed = mapping::push(&*store, &crm.mapping, now).await?;
@@ -99,7 +99,7 @@ pub fn main(ctx: &Context, command: &Command) -> ExitCode {
         Command::Show => {
             let result = ctx.block_on(async {
                 let config = ctx.config()?.with_default_store();
-                let store = wiring::store(&config).await?;
+                let store = wiring::existing_store(&config).await?;
                 anyhow::Ok(Shown {
                     mapping: mapping::stored(&*store).await?,
                 })

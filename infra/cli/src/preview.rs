@@ -25,7 +25,7 @@ use crate::context::Context as Cli;
 pub fn inbound(ctx: &Cli, file: &Path) -> ExitCode {
     match run(ctx, file) {
         Ok(rows) => {
-            println!(
+            crate::output::say!(
                 "{}",
                 serde_json::to_string_pretty(&rows).expect("JSON value")
             );
@@ -39,7 +39,7 @@ pub fn inbound(ctx: &Cli, file: &Path) -> ExitCode {
 }
 
 fn run(ctx: &Cli, file: &Path) -> anyhow::Result<Value> {
-    let config = CrmConfig::from_lookup(ctx.config()?.lookup())?;
+    let config = ctx.config()?.crm()?;
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let referral: Referral = serde_json::from_str(&text)

@@ -60,7 +60,7 @@ pub fn opportunity(ctx: &Context, id: Uuid) -> ExitCode {
 fn show(what: &str, result: anyhow::Result<Shown>) -> ExitCode {
     match result {
         Ok(Shown::Plan(value)) => {
-            println!(
+            crate::output::say!(
                 "{}",
                 serde_json::to_string_pretty(&value).expect("JSON value")
             );

@@ -20,19 +20,15 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use cosell_mapping::CrmConfig;
 use cosell_mapping::outbound::{
     CreatePlan, DealKind, InvalidOpportunity, OutboundInput, microsoft_referral, plan_create,
 };
 use serde_json::{Map, Value, json};
 
-/// Exit status of an opportunity that fails validation.
-const INVALID: u8 = 2;
-
 pub fn outbound(ctx: &crate::context::Context, file: &Path) -> ExitCode {
     match run(ctx, file) {
         Ok(Ok(plan)) => {
-            println!(
+            crate::output::say!(
                 "{}",
                 serde_json::to_string_pretty(&render(&plan)).expect("JSON value")
             );
@@ -48,7 +44,8 @@ pub fn outbound(ctx: &crate::context::Context, file: &Path) -> ExitCode {
             for sentence in invalid.sentences() {
                 eprintln!("{sentence}");
             }
-            ExitCode::from(INVALID)
+            // A problem found (1), not a usage error (2).
+            ExitCode::FAILURE
         }
         Err(error) => {
             eprintln!("cosell preview outbound: {error:#}");
@@ -61,7 +58,7 @@ fn run(
     ctx: &crate::context::Context,
     file: &Path,
 ) -> anyhow::Result<Result<CreatePlan, InvalidOpportunity>> {
-    let config = CrmConfig::from_lookup(ctx.config()?.lookup())?;
+    let config = ctx.config()?.crm()?;
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let row: Map<String, Value> = serde_json::from_str(&text)

@@ -417,7 +417,7 @@ impl Report for Status {
 pub fn main(ctx: &Context) -> ExitCode {
     let result = ctx.block_on(async {
         let config = ctx.config()?;
-        let store = crate::wiring::store(&config).await?;
+        let store = crate::wiring::existing_store(&config).await?;
         read(&*store, OffsetDateTime::now_utc()).await
     });
     match result {

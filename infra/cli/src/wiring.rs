@@ -42,3 +42,18 @@ pub async fn store(config: &Config) -> anyhow::Result<Arc<dyn SyncStore>> {
     };
     Ok(cosell_runtime::open_store(&source, aws.as_ref())?)
 }
+
+/// The store a read-only command looks at. One that does not exist is an error, not a new empty
+/// database: a typo in `COSELL_SQLITE_PATH` would otherwise read as "nothing synced yet".
+pub async fn existing_store(config: &Config) -> anyhow::Result<Arc<dyn SyncStore>> {
+    if let StoreSource::Sqlite { path } = &config.runtime()?.store
+        && !path.exists()
+    {
+        anyhow::bail!(
+            "there is no sync state at {}: no such file (serve, the sandbox and backfill create \
+             it); check COSELL_SQLITE_PATH",
+            path.display()
+        );
+    }
+    store(config).await
+}

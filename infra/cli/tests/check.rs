@@ -337,7 +337,7 @@ async fn required_columns_and_the_mapping_are_checked_against_metadata() {
     let (code, stdout, stderr) = deployment.run(&["check"]).await;
     assert_ne!(code, 0);
     assert!(
-        format!("{stdout}{stderr}").contains("mapping: unknown field `leeds`"),
+        format!("{stdout}{stderr}").contains("mapping.leeds: unknown field `leeds`"),
         "{stdout}{stderr}"
     );
 }

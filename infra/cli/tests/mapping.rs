@@ -24,6 +24,11 @@ async fn a_pushed_document_is_what_a_start_runs_and_a_deploy_ahead_of_it_is_refu
     std::fs::write(&file, DOCUMENT).unwrap();
     let file = file.to_string_lossy().into_owned();
 
+    // No store yet: nothing to show, and none made.
+    let (code, _, stderr) = cli.run(&["mapping", "show"]).await;
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("there is no sync state at"), "{stderr}");
+    std::fs::write(cli.path("cosell.db"), b"").unwrap(); // an empty store
     let (code, stdout, _) = cli.run(&["mapping", "show"]).await;
     assert_eq!(code, 0);
     assert!(stdout.contains("no mapping document is stored"), "{stdout}");

@@ -27,14 +27,12 @@ async fn status_shows_a_dead_item_and_replay_brings_it_back_once_fixed() {
         cli.path("cosell.db").to_string_lossy(),
     );
 
-    // Nothing yet.
+    // No store yet: status says so, and does not make an empty one.
     let (code, stdout, stderr) = cli.run(&["status"]).await;
-    assert_eq!(code, 0, "{stdout}{stderr}");
-    assert!(
-        stdout.contains("pending 0 (0 due now) · dead 0"),
-        "{stdout}"
-    );
-    assert!(stdout.contains("inbound   never"), "{stdout}");
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stderr.contains("there is no sync state at"), "{stderr}");
+    assert!(stderr.contains("check COSELL_SQLITE_PATH"), "{stderr}");
+    assert!(!cli.path("cosell.db").exists());
 
     let mut serve = Running::spawn(serve_env.command(&["serve", "--listen", "127.0.0.1:0"]));
     let listening = serve
@@ -42,6 +40,14 @@ async fn status_shows_a_dead_item_and_replay_brings_it_back_once_fixed() {
             l.contains("cosell serve listening")
         })
         .await;
+    // Nothing synced yet.
+    let (code, stdout, stderr) = cli.run(&["status"]).await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("pending 0 (0 due now) · dead 0"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("inbound   never"), "{stdout}");
     let log: Value = serde_json::from_str(&listening).unwrap();
     let webhook = format!(
         "{}/webhooks/partner-center",
@@ -207,6 +213,8 @@ async fn serve_redoes_parked_work_and_sweeps_for_lost_webhooks() {
 async fn a_closed_pipe_ends_the_command_quietly() {
     let sim = sim::start().await;
     let cli = Deployment::new(&sim, "sim-refresh-token");
+    // A store to read (an empty SQLite file is an empty store).
+    std::fs::write(cli.path("cosell.db"), b"").unwrap();
     let mut command = cli.command(&["status"]);
     command
         .stdout(std::process::Stdio::piped())

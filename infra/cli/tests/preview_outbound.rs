@@ -114,7 +114,7 @@ fn a_partner_led_opportunity_previews_one_shared_independent_referral() {
 #[test]
 fn an_invalid_opportunity_exits_non_zero_with_the_validation_sentences() {
     let (code, out, stderr) = preview(&format!("{FIXTURES}/opportunity_invalid.json"), &[]);
-    assert_eq!(code, 2, "{stderr}");
+    assert_eq!(code, 1, "a problem found, not a usage error (2): {stderr}");
     assert_eq!(out, Value::Null, "nothing on stdout");
     let lines: Vec<&str> = stderr.lines().collect();
     assert_eq!(
@@ -145,7 +145,7 @@ fn settings_come_from_the_environment() {
         &format!("{FIXTURES}/opportunity_partner_led.json"),
         &[("COSELL_COUNTRY_COLUMN", "new_iso2")],
     );
-    assert_eq!(code, 2);
+    assert_eq!(code, 1);
     assert!(
         stderr.contains("the account's new_iso2 must hold a two-letter ISO 3166 code"),
         "{stderr}"
@@ -155,7 +155,7 @@ fn settings_come_from_the_environment() {
         &format!("{FIXTURES}/opportunity_partner_led.json"),
         &[("COSELL_SOLUTIONS_RELATIONSHIP", "new_opportunity_solutions")],
     );
-    assert_eq!(code, 2);
+    assert_eq!(code, 1);
     assert!(stderr.contains("Solution ID is required"), "{stderr}");
 }
 

@@ -131,6 +131,22 @@ async fn the_sandbox_narrates_syncs_and_its_guide_works() {
     for look in commands.iter().filter(|c| !c.contains(" -X ")) {
         run(look);
     }
+    // So does the guide's `cosell status`, as printed. Where `cosell` is not on the PATH the
+    // guide names the binary's own path, and says how to install it.
+    let status = sandbox
+        .seen
+        .iter()
+        .map(|l| l.trim())
+        .find(|l| l.contains(" status --config "));
+    let status = status.expect("the guide's status command");
+    let installed = status.starts_with("cosell ");
+    let hinted = sandbox
+        .seen
+        .iter()
+        .any(|l| l.contains("cargo install --locked --path infra/cli"));
+    assert!(installed != hinted, "{:#?}", sandbox.seen);
+    let status = status.split("  #").next().unwrap();
+    run(status);
 
     // `cosell check` beside the running sandbox, with the settings it wrote.
     let config = state.join("cosell.toml").to_string_lossy().into_owned();
@@ -148,7 +164,8 @@ async fn the_sandbox_narrates_syncs_and_its_guide_works() {
             .seen
             .iter()
             .map(|l| l.trim_start())
-            .find(|l| l.starts_with("cosell login ") && l.contains("--user") == user)
+            // `cosell login …`, or the binary's path where `cosell` is not on the PATH.
+            .find(|l| l.split_whitespace().nth(1) == Some("login") && l.contains("--user") == user)
             .unwrap_or_else(|| panic!("{:#?}", sandbox.seen))
             .to_owned();
         line.split_whitespace()

@@ -23,6 +23,13 @@ pub enum Error {
          ({0}): run `cosell login` as a Referrals admin and complete the MFA prompt"
     )]
     MfaRequired(ApiError),
+    /// Entra ID refused the refresh token (`invalid_grant`): it expired (90 days unused), was
+    /// revoked, or was redeemed elsewhere. Only a new sign-in helps; said so wherever it shows.
+    #[error(
+        "the Partner Center sign-in is no longer valid ({0}): run `cosell login` as a Referrals \
+         admin, then `cosell replay --dead`"
+    )]
+    SignInExpired(ApiError),
     /// A new refresh token was issued but the sink could not store it. The client keeps using it
     /// and offers it to the sink again on the next call; until that works, a restart would
     /// start from a revoked token.
@@ -59,10 +66,17 @@ fn names_mfa(error: &ApiError) -> bool {
     MFA_CODES.iter().any(|c| text.contains(c)) || (matches!(status, 400 | 401 | 403) && says_mfa)
 }
 
+/// Whether the token endpoint refused the refresh token itself.
+fn refused_grant(error: &ApiError) -> bool {
+    matches!(error, ApiError::Service { service: "token", code, .. } if code == "invalid_grant")
+}
+
 impl From<ApiError> for Error {
     fn from(error: ApiError) -> Self {
         if names_mfa(&error) {
             Error::MfaRequired(error)
+        } else if refused_grant(&error) {
+            Error::SignInExpired(error)
         } else {
             Error::Api(error)
         }
@@ -72,7 +86,7 @@ impl From<ApiError> for Error {
 impl Error {
     pub fn api(&self) -> Option<&ApiError> {
         match self {
-            Error::Api(e) | Error::MfaRequired(e) => Some(e),
+            Error::Api(e) | Error::MfaRequired(e) | Error::SignInExpired(e) => Some(e),
             _ => None,
         }
     }

@@ -109,7 +109,7 @@ async fn a_sink_failure_fails_the_call_and_the_token_is_offered_again() {
 }
 
 #[tokio::test]
-async fn a_revoked_refresh_token_is_an_invalid_grant() {
+async fn a_revoked_refresh_token_is_an_invalid_grant_that_says_to_sign_in_again() {
     let sim = sim::start().await;
     let (client, _) = client_with(&sim, "not-a-refresh-token");
     let error = client
@@ -120,6 +120,14 @@ async fn a_revoked_refresh_token_is_an_invalid_grant() {
         (error.status(), error.code()),
         (Some(400), Some("invalid_grant"))
     );
+    assert!(
+        matches!(error, cosell_partner_center::Error::SignInExpired(_)),
+        "{error:?}"
+    );
+    // Wherever it is shown (preview, webhooks show, a dead item's last error): the fix.
+    let text = error.to_string();
+    assert!(text.contains("run `cosell login`"), "{text}");
+    assert!(text.contains("invalid_grant"), "{text}");
 }
 
 fn client_with(

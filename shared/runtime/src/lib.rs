@@ -14,6 +14,7 @@
 pub mod budget;
 pub mod jobs;
 pub mod metrics;
+pub mod names;
 pub mod settings;
 #[cfg(feature = "webhook")]
 pub mod webhook;

@@ -43,8 +43,14 @@ pub const OVERLAP: &str = "COSELL_RECONCILE_OVERLAP_SECS";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
-    #[error("{0} is not set: {1}")]
-    Missing(&'static str, &'static str),
+    /// Every required setting that is not set, each with what it is.
+    #[error("{}", missing(.0))]
+    Missing(Vec<(&'static str, &'static str)>),
+    #[error(transparent)]
+    Unknown(#[from] crate::names::Unknown),
+    /// A Dataverse URL that is not the Web API's (the app's address, or without the API path).
+    #[error("COSELL_DATAVERSE_URL is '{given}', not the Dataverse Web API: use {fix}")]
+    NotWebApi { given: String, fix: String },
     #[error("set only one of {0} and {1}")]
     Conflicting(&'static str, &'static str),
     #[error("{name} must be an http(s) URL, got '{value}'")]
@@ -115,7 +121,13 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// Reads the process environment, refusing a `COSELL_*` name nothing reads (a typo in a
+    /// deployment's variables, said with the name meant).
     pub fn from_env() -> Result<Settings, SettingsError> {
+        let names: Vec<String> = std::env::vars_os()
+            .filter_map(|(name, _)| name.into_string().ok())
+            .collect();
+        crate::names::check("the environment", names.iter().map(String::as_str), &[])?;
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
@@ -131,35 +143,60 @@ impl Settings {
                 Err(SettingsError::NotAUrl { name, value })
             }
         };
-        let dataverse_url = get("COSELL_DATAVERSE_URL").ok_or(SettingsError::Missing(
-            "COSELL_DATAVERSE_URL",
-            "the Dataverse Web API base, e.g. https://contoso.api.crm.dynamics.com/api/data/v9.2/",
-        ))?;
-        let dataverse_url = url("COSELL_DATAVERSE_URL", &dataverse_url)? + "/";
-        let partner_center_tenant =
-            get("COSELL_PARTNER_CENTER_TENANT").ok_or(SettingsError::Missing(
-                "COSELL_PARTNER_CENTER_TENANT",
-                "the partner's Entra ID tenant id or domain",
-            ))?;
+        let mut missing = Vec::new();
+        let mut require = |name: &'static str, what: &'static str| {
+            let value = get(name);
+            if value.is_none() {
+                missing.push((name, what));
+            }
+            value
+        };
+        let dataverse_url = require("COSELL_DATAVERSE_URL", DATAVERSE_URL_EXAMPLE);
+        let partner_center_tenant = require(
+            "COSELL_PARTNER_CENTER_TENANT",
+            "the partner's Entra ID tenant id or domain",
+        );
         let credentials = match (
             get("COSELL_CREDENTIALS_SECRET"),
             get("COSELL_CREDENTIALS_FILE"),
         ) {
-            (Some(secret), None) => CredentialSource::SecretsManager(secret),
-            (None, Some(file)) => CredentialSource::File(file.into()),
+            (Some(secret), None) => Some(CredentialSource::SecretsManager(secret)),
+            (None, Some(file)) => Some(CredentialSource::File(file.into())),
             (Some(_), Some(_)) => {
                 return Err(SettingsError::Conflicting(
                     "COSELL_CREDENTIALS_SECRET",
                     "COSELL_CREDENTIALS_FILE",
                 ));
             }
-            (None, None) => {
-                return Err(SettingsError::Missing(
-                    "COSELL_CREDENTIALS_SECRET",
-                    "name the Secrets Manager secret, or COSELL_CREDENTIALS_FILE for a local file",
+            (None, None) => require(
+                "COSELL_CREDENTIALS_SECRET",
+                "name the Secrets Manager secret, or COSELL_CREDENTIALS_FILE for a local file",
+            )
+            .map(CredentialSource::SecretsManager),
+        };
+        let store = match (get("COSELL_TABLE"), get("COSELL_SQLITE_PATH")) {
+            (Some(table), None) => Some(StoreSource::DynamoDb { table }),
+            (None, Some(path)) => Some(StoreSource::Sqlite { path: path.into() }),
+            (Some(_), Some(_)) => {
+                return Err(SettingsError::Conflicting(
+                    "COSELL_TABLE",
+                    "COSELL_SQLITE_PATH",
                 ));
             }
+            (None, None) => require(
+                "COSELL_TABLE",
+                "name the DynamoDB table, or COSELL_SQLITE_PATH for a local file",
+            )
+            .map(|table| StoreSource::DynamoDb { table }),
         };
+        // Every required setting that is missing, in one message.
+        let (Some(dataverse_url), Some(partner_center_tenant), Some(credentials), Some(store)) =
+            (dataverse_url, partner_center_tenant, credentials, store)
+        else {
+            return Err(SettingsError::Missing(missing));
+        };
+        let dataverse_url = url("COSELL_DATAVERSE_URL", &dataverse_url)?;
+        let dataverse_url = web_api_url(&dataverse_url)?;
         let refresh_token_secret = get("COSELL_REFRESH_TOKEN_SECRET");
         if refresh_token_secret.is_some() && matches!(credentials, CredentialSource::File(_)) {
             return Err(SettingsError::Conflicting(
@@ -167,22 +204,6 @@ impl Settings {
                 "COSELL_CREDENTIALS_FILE",
             ));
         }
-        let store = match (get("COSELL_TABLE"), get("COSELL_SQLITE_PATH")) {
-            (Some(table), None) => StoreSource::DynamoDb { table },
-            (None, Some(path)) => StoreSource::Sqlite { path: path.into() },
-            (Some(_), Some(_)) => {
-                return Err(SettingsError::Conflicting(
-                    "COSELL_TABLE",
-                    "COSELL_SQLITE_PATH",
-                ));
-            }
-            (None, None) => {
-                return Err(SettingsError::Missing(
-                    "COSELL_TABLE",
-                    "name the DynamoDB table, or COSELL_SQLITE_PATH for a local file",
-                ));
-            }
-        };
         let partner_center = url(
             "COSELL_PARTNER_CENTER_URL",
             "https://api.partner.microsoft.com",
@@ -301,4 +322,113 @@ fn app_url(web_api: &str) -> String {
         None => web_api.trim_end_matches('/'),
     };
     origin.replacen(".api.", ".", 1)
+}
+
+/// What `COSELL_DATAVERSE_URL` is, for the message when it is missing.
+const DATAVERSE_URL_EXAMPLE: &str =
+    "the Dataverse Web API base, e.g. https://contoso.api.crm.dynamics.com/api/data/v9.2/";
+
+/// The sentence for the required settings that are not set.
+fn missing(settings: &[(&str, &str)]) -> String {
+    match settings {
+        [(name, what)] => format!("{name} is not set: {what}"),
+        _ => {
+            let each: Vec<_> = settings.iter().map(|(n, w)| format!("{n} ({w})")).collect();
+            format!(
+                "{} settings are not set: {}",
+                settings.len(),
+                each.join("; ")
+            )
+        }
+    }
+}
+
+/// The Web API base (with its trailing slash) from a URL given without one. What the browser
+/// shows of Dynamics 365 (`https://contoso.crm.dynamics.com/main.aspx…`), or a host without the
+/// API's path, answers every request 404: refused at start, with the address meant.
+fn web_api_url(given: &str) -> Result<String, SettingsError> {
+    let (scheme, rest) = given.split_once("://").unwrap_or(("https", given));
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    if format!("/{path}")
+        .to_ascii_lowercase()
+        .contains("/api/data/v9.")
+    {
+        return Ok(format!("{given}/"));
+    }
+    // `org.crm.dynamics.com` (and crm4…, the sovereign clouds' crm.*) → `org.api.crm…`.
+    let labels: Vec<&str> = host.split('.').collect();
+    let api_host = match labels.as_slice() {
+        [org, region, ..] if region.starts_with("crm") => {
+            format!("{org}.api.{}", labels[1..].join("."))
+        }
+        _ => host.to_owned(),
+    };
+    Err(SettingsError::NotWebApi {
+        given: given.to_owned(),
+        fix: format!("{scheme}://{api_host}/api/data/v9.2/"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_app_address_and_a_bare_host_are_refused_with_the_web_api_meant() {
+        let fix = |given: &str| match web_api_url(given) {
+            Err(SettingsError::NotWebApi { fix, .. }) => fix,
+            other => panic!("{given}: {other:?}"),
+        };
+        let meant = "https://contoso.api.crm.dynamics.com/api/data/v9.2/";
+        assert_eq!(fix("https://contoso.crm.dynamics.com"), meant);
+        assert_eq!(
+            fix("https://contoso.crm.dynamics.com/main.aspx?appid=1"),
+            meant
+        );
+        assert_eq!(fix("https://contoso.api.crm.dynamics.com"), meant);
+        assert_eq!(
+            fix("https://fabrikam.crm4.dynamics.com"),
+            "https://fabrikam.api.crm4.dynamics.com/api/data/v9.2/"
+        );
+        let error = web_api_url("https://contoso.crm.dynamics.com").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "COSELL_DATAVERSE_URL is 'https://contoso.crm.dynamics.com', not the Dataverse \
+                 Web API: use {meant}"
+            )
+        );
+    }
+
+    #[test]
+    fn a_web_api_base_is_taken_with_its_slash() {
+        let base = "https://contoso.api.crm.dynamics.com/api/data/v9.2";
+        assert_eq!(web_api_url(base).unwrap(), format!("{base}/"));
+        // The simulator's, on a loopback port under a prefix.
+        let sim = "http://127.0.0.1:7070/dataverse/api/data/v9.2";
+        assert_eq!(web_api_url(sim).unwrap(), format!("{sim}/"));
+    }
+
+    #[test]
+    fn every_missing_required_setting_is_named_in_one_message() {
+        let error = Settings::from_lookup(|_| None).unwrap_err();
+        let SettingsError::Missing(missing) = &error else {
+            panic!("{error:?}");
+        };
+        let names: Vec<_> = missing.iter().map(|(name, _)| *name).collect();
+        assert_eq!(
+            names,
+            [
+                "COSELL_DATAVERSE_URL",
+                "COSELL_PARTNER_CENTER_TENANT",
+                "COSELL_CREDENTIALS_SECRET",
+                "COSELL_TABLE"
+            ]
+        );
+        let text = error.to_string();
+        assert!(
+            text.starts_with("4 settings are not set: COSELL_DATAVERSE_URL (the Dataverse"),
+            "{text}"
+        );
+    }
 }

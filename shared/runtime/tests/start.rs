@@ -73,7 +73,7 @@ fn missing_conflicting_and_malformed_settings_name_the_variable() {
     ] {
         let error = Settings::from_lookup(lookup(&without(name))).unwrap_err();
         assert!(
-            matches!(error, SettingsError::Missing(n, _) if n == name),
+            matches!(&error, SettingsError::Missing(missing) if missing.len() == 1 && missing[0].0 == name),
             "{name}: {error}"
         );
     }

@@ -125,10 +125,15 @@ impl Report for Preflight {
 }
 
 pub fn main(ctx: &Context) -> ExitCode {
+    // The checks wait on the services (seconds, more when one does not answer): a spinner on
+    // stderr says so at a terminal; indicatif draws nothing elsewhere.
+    let waiting = indicatif::ProgressBar::new_spinner().with_message("checking the services…");
+    waiting.enable_steady_tick(std::time::Duration::from_millis(120));
     let result = ctx.block_on(async {
         let config = ctx.config()?.with_default_store();
         anyhow::Ok(preflight(&config).await?)
     });
+    waiting.finish_and_clear();
     match result {
         Ok(preflight) => output::print(ctx.format, &preflight),
         Err(error) => output::fail(ctx.format, "check", &error),

@@ -116,8 +116,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         crate::setup::identity::Admin::ApplicationUser,
     )
     .await?;
-    println!("cosell setup readied Dynamics 365:");
-    print!("{}", output::Report::human(&steps));
+    crate::output::say!("cosell setup readied Dynamics 365:");
+    crate::output::put!("{}", output::Report::human(&steps));
     let schema = schema.context("the co-sell schema could not be settled (see above)")?;
     let deals = seed::dataverse(&sim.state, schema)?;
     let sync_column = cosell_mapping::CrmConfig::default()
@@ -138,17 +138,19 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .await
         .context("registering serve's webhook with the Partner Center simulator")?;
 
-    println!("cosell sandbox");
-    println!(
+    crate::output::say!("cosell sandbox");
+    crate::output::say!(
         "  simulators  {}   Partner Center, Dataverse and sign-in",
         sim.base_url
     );
-    println!("  serve       {serve_url}   webhook registered: {webhook_url}");
-    println!("  state       {}", dir.path().display());
-    println!();
-    println!("Seeded 2 opportunities in Dynamics 365 (one marked Sync with Partner Center)");
+    crate::output::say!("  serve       {serve_url}   webhook registered: {webhook_url}");
+    crate::output::say!("  state       {}", dir.path().display());
+    crate::output::say!();
+    crate::output::say!(
+        "Seeded 2 opportunities in Dynamics 365 (one marked Sync with Partner Center)"
+    );
     let referrals = seed::referrals(&sim.state)?;
-    println!("and 3 referrals from Microsoft in Partner Center. Syncing:");
+    crate::output::say!("and 3 referrals from Microsoft in Partner Center. Syncing:");
 
     let settle = tokio::time::sleep_until(Instant::now() + SETTLE);
     tokio::pin!(settle);
@@ -162,21 +164,21 @@ async fn run(args: Args) -> anyhow::Result<()> {
         tokio::select! {
             _ = look.tick() => {
                 for line in watch.lines(&sim.state) {
-                    println!("{line}");
+                    crate::output::say!("{line}");
                 }
             }
             received = narration.recv() => match received {
                 Ok(event) => {
-                    println!("{}", event.line());
+                    crate::output::say!("{}", event.line());
                     narrated += 1;
                 }
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
-                    println!("… {missed} syncs not shown (see cosell.log)");
+                    crate::output::say!("… {missed} syncs not shown (see cosell.log)");
                 }
                 Err(broadcast::error::RecvError::Closed) => break,
             },
             () = &mut settle, if !guided => {
-                print!("{}", guide(&sim.base_url, &dir, &referrals, &deals, &sync_column));
+                crate::output::put!("{}", guide(&sim.base_url, &dir, &referrals, &deals, &sync_column));
                 guided = true;
             }
             () = &mut stop => break,
@@ -185,21 +187,23 @@ async fn run(args: Args) -> anyhow::Result<()> {
             // The tasks the seeded referrals made, before the guide.
             tokio::time::sleep(Duration::from_millis(100)).await;
             for line in watch.lines(&sim.state) {
-                println!("{line}");
+                crate::output::say!("{line}");
             }
-            print!(
+            crate::output::put!(
                 "{}",
                 guide(&sim.base_url, &dir, &referrals, &deals, &sync_column)
             );
             guided = true;
         }
     }
-    println!("stopping…");
+    crate::output::say!("stopping…");
     server.stop().await;
     drop(sim);
     match &dir {
-        StateDir::Kept(path) => println!("stopped; the state is kept in {}", path.display()),
-        StateDir::Temporary(_) => println!("stopped"),
+        StateDir::Kept(path) => {
+            crate::output::say!("stopped; the state is kept in {}", path.display())
+        }
+        StateDir::Temporary(_) => crate::output::say!("stopped"),
     }
     Ok(())
 }
@@ -218,6 +222,10 @@ fn guide(
     let config = dir.file("cosell.toml");
     let unshared = deals.unshared;
     let shared = deals.shared;
+    let (cosell, install) = cosell_command();
+    let install = install
+        .map(|line| format!("  # {line}\n"))
+        .unwrap_or_default();
     format!(
         "
 Try it — each command changes the simulated services; watch the line it causes:
@@ -234,20 +242,34 @@ Look:
   curl -fsS {sim}/_admin/dataverse/rows/opportunities
   curl -fsS {sim}/_admin/partner-center/referrals
   curl -fsS {sim}/_admin/hooks/teams        # the alerts cosell posted to the Teams webhook
-  cosell status --config {config}           # the referrals waiting for an answer, with days left
-  cosell check --config {config}
+{install}  {cosell} status --config {config}           # the referrals waiting for an answer, with days left
+  {cosell} check --config {config}
 Sign in to Partner Center again (open the URL it prints: the simulated Entra ID signs --user in at once):
-  cosell login --config {config} --user {no_mfa}
+  {cosell} login --config {config} --user {no_mfa}
   # that user does no MFA, so Partner Center refuses the sign-in and nothing is stored; as before 1 April 2026:
   curl -fsS -o /dev/null -X PUT {sim}/_admin/tokens/require-mfa {json} -d false
   # then the same login is stored and `cosell check` shows ✖ MFA; signing in as ada (with MFA) makes it ✔ again:
-  cosell login --config {config}
+  {cosell} login --config {config}
 Ctrl-C stops everything.
 
 ",
         config = config.display(),
         no_mfa = cosell_sim::token::users::NO_MFA,
     )
+}
+
+/// How the guide's commands call cosell, so each works as printed: `cosell` when it is on the
+/// PATH, else this binary's own path and the line that installs it.
+fn cosell_command() -> (String, Option<&'static str>) {
+    let name = format!("cosell{}", std::env::consts::EXE_SUFFIX);
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    if std::env::split_paths(&path).any(|dir| dir.join(&name).is_file()) {
+        return ("cosell".into(), None);
+    }
+    let this = std::env::current_exe().map(|exe| exe.display().to_string());
+    let install =
+        "`cosell` is not on your PATH: `cargo install --locked --path infra/cli` puts it there";
+    (this.unwrap_or(name), Some(install))
 }
 
 /// serve's and the simulators' JSON logs go to a file, so the terminal shows only the narration.

@@ -54,9 +54,9 @@ pub fn main(ctx: &Context, options: &Options) -> ExitCode {
     }
     if options.dry_run {
         let planned = plan_takeover(ctx, options.save);
-        println!();
+        crate::output::say!();
         let dataverse = dataverse(ctx, options, Apply::Plan);
-        println!();
+        crate::output::say!();
         let checked = check::main(ctx);
         return [planned, dataverse, checked]
             .into_iter()
@@ -67,11 +67,11 @@ pub fn main(ctx: &Context, options: &Options) -> ExitCode {
     if registered != ExitCode::SUCCESS {
         return registered;
     }
-    println!();
+    crate::output::say!();
     let proved = webhooks::test(ctx, options.test_timeout);
-    println!();
+    crate::output::say!();
     let dataverse = dataverse(ctx, options, Apply::Write);
-    println!();
+    crate::output::say!();
     let checked = check::main(ctx);
     [proved, dataverse, checked]
         .into_iter()

@@ -171,9 +171,20 @@ impl Defaults {
 impl Mapping {
     /// Reads the document from JSON and checks it on its own (see [`Self::validate`]).
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
-        let mapping: Self = serde_json::from_str(text).map_err(|error| ConfigError::Mapping {
-            key: "mapping".into(),
-            problem: error.to_string(),
+        // The entry's path, not a position in the JSON: the document was written as TOML.
+        let json = &mut serde_json::Deserializer::from_str(text);
+        let mapping: Self = serde_path_to_error::deserialize(json).map_err(|error| {
+            let path = error.path().to_string();
+            let key = match path.as_str() {
+                "." | "" => "mapping".to_owned(),
+                path => format!("mapping.{path}"),
+            };
+            let problem = error.into_inner().to_string();
+            let problem = match problem.rfind(" at line ") {
+                Some(at) => problem[..at].to_owned(),
+                None => problem,
+            };
+            ConfigError::Mapping { key, problem }
         })?;
         mapping.validate()?;
         Ok(mapping)
