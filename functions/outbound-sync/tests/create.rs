@@ -198,7 +198,7 @@ async fn a_deal_asking_for_help_is_co_sell_two_referrals_sharing_an_engagement()
         json!([{"type": "BusinessProfileLocation", "id": "msft"}])
     );
     // As Microsoft's create sample: the partner's team (the opportunity's owner in Dynamics
-    // 365), the consent flags (README's defaults), and no read-only member — the simulator
+    // 365), the consent flags (docs/settings.md's defaults), and no read-only member — the simulator
     // refuses a create carrying one, so both POSTs got through without.
     for referral in [&partner, &microsoft] {
         assert_eq!(

@@ -81,7 +81,10 @@ async fn every_argument_has_its_help() {
                 }
             }
         }
-        assert!(bare.is_empty(), "{command:?}: arguments without help: {bare:?}\n{help}");
+        assert!(
+            bare.is_empty(),
+            "{command:?}: arguments without help: {bare:?}\n{help}"
+        );
     }
     let (_, replay, _) = run(&["replay", "--help"]).await;
     snapshot("replay-help.txt", &replay);

@@ -120,16 +120,17 @@ fn an_invalid_setting_fails_with_its_name() {
     assert!(stderr.contains("COSELL_SHOW_CHECKMARK"), "{stderr}");
 }
 
-/// README's mapping example, as it stands, in a `--config` file: the preview applies it.
+/// The mapping example of docs/settings.md, as it stands, in a `--config` file: the preview
+/// applies it.
 #[test]
-fn the_readme_mapping_example_is_accepted_and_applied() {
-    const README: &str = include_str!("../../../README.md");
-    let example = README
+fn the_documented_mapping_example_is_accepted_and_applied() {
+    const SETTINGS: &str = include_str!("../../../docs/settings.md");
+    let example = SETTINGS
         .split("```toml\n")
         .skip(1)
         .filter_map(|block| block.split("```").next())
         .find(|block| block.contains("[mapping]"))
-        .expect("README has a ```toml block with [mapping]");
+        .expect("docs/settings.md has a ```toml block with [mapping]");
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("cosell.toml");
     std::fs::write(&config, example).unwrap();

@@ -238,7 +238,7 @@ fn a_co_sell_opportunity_becomes_a_shared_referral_targeting_its_solutions() {
                     "email": "dana.whitfield@fabrikam.example"
                 }]
             },
-            // The documented defaults (README): contact yes, share with others no.
+            // The documented defaults (docs/settings.md): contact yes, share with others no.
             "consent": {
                 "consentToShareReferralWithMicrosoftSellers": true,
                 "consentToContact": true,

@@ -90,7 +90,7 @@ pub struct CrmConfig {
 
 /// The consent flags of a created referral beside `consentToShareReferralWithMicrosoftSellers`
 /// (which follows the deal kind). Microsoft publishes no default; these are cosell's, stated in
-/// the README.
+/// docs/settings.md.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CustomerConsent {
     /// `consentToContact`.

@@ -1,4 +1,4 @@
-//! What a referral's status does to the CRM record (issue 3; the README repeats this table):
+//! What a referral's status does to the CRM record (issue 3; docs/how-it-works.md repeats this table):
 //!
 //! | referral | opportunity |
 //! |---|---|
