@@ -13,9 +13,11 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 use aws_sdk_cloudformation::error::ProvideErrorMetadata;
 use aws_sdk_cloudformation::types::{Stack, StackStatus};
+use serde::Serialize;
 
 use crate::config::keys;
 use crate::context::Context;
+use crate::output::{self, OK, Report};
 
 /// `cosell init` arguments.
 #[derive(clap::Args)]
@@ -64,17 +66,35 @@ pub fn main(ctx: &Context, args: Args) -> ExitCode {
         .config_file
         .clone()
         .unwrap_or_else(|| PathBuf::from(DEFAULT_FILE));
-    let result = ctx.block_on(init(&args, &path));
-    match result {
-        Ok(written) => {
-            crate::output::say!("✔ {} written from stack {}", path.display(), args.stack);
-            crate::output::say!(
-                "  {written} settings; next: cosell --config {} login",
-                path.display()
-            );
-            ExitCode::SUCCESS
+    match ctx.block_on(init(&args, &path)) {
+        Ok(settings) => {
+            let written = Written {
+                file: path,
+                stack: args.stack,
+                settings,
+            };
+            output::print(ctx.format, &written)
         }
-        Err(error) => crate::output::fail(ctx.format, "init", &error),
+        Err(error) => output::fail(ctx.format, "init", &error),
+    }
+}
+
+/// What init wrote.
+#[derive(Debug, Serialize)]
+struct Written {
+    file: PathBuf,
+    stack: String,
+    /// How many settings the file holds.
+    settings: usize,
+}
+
+impl Report for Written {
+    fn human(&self) -> String {
+        let file = self.file.display();
+        format!(
+            "{OK} {file} written from stack {}\n  {} settings; next: cosell --config {file} login\n",
+            self.stack, self.settings
+        )
     }
 }
 

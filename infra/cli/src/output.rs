@@ -39,8 +39,8 @@ pub fn print(format: Format, report: &impl Report) -> ExitCode {
             format!("{json}\n")
         }
     };
-    if let Err(ended) = write(&text) {
-        return ended;
+    if let Err(status) = write(&text) {
+        return ExitCode::from(status);
     }
     if report.ok() {
         ExitCode::SUCCESS
@@ -55,8 +55,8 @@ pub fn fail(format: Format, command: &str, error: &anyhow::Error) -> ExitCode {
     eprintln!("cosell {command}: {error:#}");
     if format == Format::Json {
         let document = serde_json::json!({ "error": format!("{error:#}") });
-        if let Err(ended) = write(&format!("{document}\n")) {
-            return ended;
+        if let Err(status) = write(&format!("{document}\n")) {
+            return ExitCode::from(status);
         }
     }
     ExitCode::FAILURE
@@ -66,10 +66,10 @@ pub fn fail(format: Format, command: &str, error: &anyhow::Error) -> ExitCode {
 /// killed by SIGPIPE ends with.
 pub const CLOSED_PIPE: u8 = 141;
 
-/// Writes `text` to stdout. A failed write ends the command as a Unix tool would: quietly with
-/// [`CLOSED_PIPE`] when the reader left, else with the error on stderr and 1 (a full disk) —
-/// never a panic (Rust ignores SIGPIPE, so `print!` would panic).
-pub fn write(text: &str) -> Result<(), ExitCode> {
+/// Writes `text` to stdout. A failed write is the exit status the command ends with, as a Unix
+/// tool's: [`CLOSED_PIPE`], quietly, when the reader left; else 1, the error said on stderr (a
+/// full disk) — never a panic (Rust ignores SIGPIPE, so `print!` would panic).
+pub fn write(text: &str) -> Result<(), u8> {
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
     let written = stdout
@@ -77,12 +77,10 @@ pub fn write(text: &str) -> Result<(), ExitCode> {
         .and_then(|()| stdout.flush());
     match written {
         Ok(()) => Ok(()),
-        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {
-            Err(ExitCode::from(CLOSED_PIPE))
-        }
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Err(CLOSED_PIPE),
         Err(error) => {
             eprintln!("cosell: writing the output failed: {error}");
-            Err(ExitCode::FAILURE)
+            Err(1)
         }
     }
 }
@@ -95,12 +93,8 @@ pub fn say_line(line: &str) {
 
 /// Writes `text` on stdout as [`say_line`] does, without adding a newline.
 pub fn put_text(text: &str) {
-    if let Err(ended) = write(text) {
-        std::process::exit(if ended == ExitCode::from(CLOSED_PIPE) {
-            i32::from(CLOSED_PIPE)
-        } else {
-            1
-        });
+    if let Err(status) = write(text) {
+        std::process::exit(status.into());
     }
 }
 

@@ -152,9 +152,15 @@ async fn init_writes_the_stacks_settings_and_status_reads_its_table_with_them() 
     assert!(stderr.contains("--force"), "{stderr}");
     let kept = std::fs::read_to_string(dir.path().join("cosell.toml")).unwrap();
     assert_eq!(kept, "# mine\n");
-    let forced = command(dir.path(), &["init", "--stack", &stack, "--force"]);
+    let forced = command(
+        dir.path(),
+        &["--json", "init", "--stack", &stack, "--force"],
+    );
     let (code, stdout, stderr) = process::run(forced).await;
     assert_eq!(code, 0, "{stdout}{stderr}");
+    let written: serde_json::Value = serde_json::from_str(&stdout).expect("one JSON document");
+    assert_eq!(written["stack"], stack.as_str());
+    assert_eq!(written["settings"].as_u64(), Some(settings.len() as u64));
 }
 
 #[tokio::test]
