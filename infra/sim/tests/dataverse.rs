@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use cosell_sim::dataverse::LimitConfig;
+use cosell_sim::dataverse::{LimitConfig, OperationCost};
 use cosell_sim::{Audience, Sim, SimConfig};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -414,6 +414,71 @@ async fn service_protection_answers_429_with_retry_after_and_the_documented_code
     let body: Value = response.json().await.unwrap();
     assert_eq!(error_code(&body), "0x80072326");
     assert_eq!(slow.await.unwrap(), StatusCode::OK);
+}
+
+/// A batch of `n` change sets, each creating one account; Content-IDs `first..first+n`.
+fn change_sets(n: usize, first: usize) -> String {
+    let mut body = String::new();
+    for i in 0..n {
+        body += &format!(
+            "--batch_T\r\nContent-Type: multipart/mixed; boundary=changeset_{i}\r\n\r\n\
+--changeset_{i}\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\nContent-ID: {}\r\n\r\n\
+POST /api/data/v9.2/accounts HTTP/1.1\r\nContent-Type: application/json; type=entry\r\n\r\n{{\"name\":\"Account {i}\"}}\r\n\
+--changeset_{i}--\r\n",
+            first + i
+        );
+    }
+    body + "--batch_T--\r\n"
+}
+
+async fn send_batch(dv: &Dv, body: String) -> reqwest::Response {
+    dv.request(Method::POST, "$batch")
+        .header("Content-Type", "multipart/mixed; boundary=batch_T")
+        .header("Prefer", "odata.continue-on-error")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_batch_is_charged_for_every_operation_it_runs() {
+    let dv = Dv::start().await;
+    dv.sim.state.dv.set_limits(LimitConfig {
+        window_secs: 60,
+        max_execution_secs: Some(1),
+        cost: OperationCost {
+            read_ms: 0,
+            write_ms: 150,
+        },
+        ..LimitConfig::default()
+    });
+    let started = std::time::Instant::now();
+    let response = send_batch(&dv, change_sets(8, 1)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        started.elapsed() >= Duration::from_millis(8 * 150),
+        "8 writes of 150 ms answered in {:?}",
+        started.elapsed()
+    );
+    assert_eq!(response.headers()["x-ms-dop-hint"], "8");
+    assert_eq!(dv.sim.state.dv.rows("accounts").len(), 8);
+    // One request, 1.2 s of server time: the window's 1 s is spent.
+    let response = dv.request(Method::GET, "accounts").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(error_code(&body), "0x80072321");
+}
+
+#[tokio::test]
+async fn content_ids_are_unique_across_the_batch() {
+    let dv = Dv::start().await;
+    let twice = change_sets(2, 1).replace("Content-ID: 2", "Content-ID: 1");
+    let response = send_batch(&dv, twice).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(response.text().await.unwrap().contains("Content-ID '1'"));
+    assert!(dv.sim.state.dv.rows("accounts").is_empty());
+    assert_eq!(send_batch(&dv, change_sets(2, 1)).await.status(), StatusCode::OK);
 }
 
 #[tokio::test]

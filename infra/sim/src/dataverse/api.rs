@@ -90,16 +90,48 @@ async fn handle(
         headers,
         body,
     };
-    let response = execute(&state, request, caller.as_deref());
+    let mut ops = Operations::default();
+    let mut response = execute(&state, request, caller.as_deref(), &mut ops);
+    // The operations' server time passes while the request holds its admission, so the
+    // execution-time window is charged for it; the store is not held meanwhile.
+    let limits = dv.limits.config();
+    let cost = limits.cost.of(ops.reads, ops.writes);
+    if !cost.is_zero() {
+        tokio::time::sleep(cost).await;
+    }
+    response
+        .headers_mut()
+        .insert("x-ms-dop-hint", HeaderValue::from(limits.dop_hint));
     drop(admission);
     response
 }
 
+/// The operations a top-level request ran, for their cost.
+#[derive(Debug, Default)]
+struct Operations {
+    reads: u64,
+    writes: u64,
+}
+
+impl Operations {
+    fn count(&mut self, method: &Method) {
+        match *method {
+            Method::GET => self.reads += 1,
+            _ => self.writes += 1,
+        }
+    }
+}
+
 /// Runs one top-level request (a `$batch` or a single operation) under the store lock.
-fn execute(state: &SimState, request: DvRequest, caller: Option<&str>) -> Response {
+fn execute(
+    state: &SimState,
+    request: DvRequest,
+    caller: Option<&str>,
+    ops: &mut Operations,
+) -> Response {
     let dv = &state.dv;
     let mut store = dv.store.lock().expect("dataverse store");
-    let response = answer(state, &mut store, request, caller);
+    let response = answer(state, &mut store, request, caller, ops);
     // A Web API call acts as the person signed in, or the application user: its writes raise
     // the webhook as that user.
     let changes = store.take_changes();
@@ -119,6 +151,7 @@ fn answer(
     store: &mut Store,
     request: DvRequest,
     caller: Option<&str>,
+    ops: &mut Operations,
 ) -> Response {
     if request.path.trim_matches('/') == "$batch" {
         if request.method != Method::POST {
@@ -138,6 +171,7 @@ fn answer(
             &prefer,
             names_part,
             &mut |store: &mut Store, part: &DvRequest, refs: &HashMap<String, (String, Uuid)>| {
+                ops.count(&part.method);
                 execute_one(state, store, part, refs, "batch ", caller)
             },
         );
@@ -151,6 +185,7 @@ fn answer(
         }
         .into_response();
     }
+    ops.count(&request.method);
     match execute_one(state, store, &request, &HashMap::new(), "", caller) {
         Ok((response, _)) => response.into_response(),
         Err(error) => error.into_response(),

@@ -160,6 +160,21 @@ pub fn parse(content_type: &str, body: &[u8]) -> Result<Vec<Item>, DvError> {
             Item::ChangeSet(parts) => parts.len(),
         })
         .sum();
+    // Microsoft documents a Content-ID as unique within its change set and says nothing of a
+    // batch of several; OData's strictest reading holds it unique within the batch.
+    let mut seen = std::collections::HashSet::new();
+    for part in items.iter().flat_map(|item| match item {
+        Item::Single(part) => std::slice::from_ref(part),
+        Item::ChangeSet(parts) => parts.as_slice(),
+    }) {
+        if let Some(id) = &part.content_id
+            && !seen.insert(id.as_str())
+        {
+            return Err(DvError::bad_request(format!(
+                "Content-ID '{id}' is used more than once in the batch."
+            )));
+        }
+    }
     if count > MAX_REQUESTS {
         return Err(DvError::invalid(format!(
             "The number of requests in a batch ({count}) exceeds the limit of {MAX_REQUESTS}."

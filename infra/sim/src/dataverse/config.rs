@@ -516,9 +516,48 @@ pub struct LimitConfig {
     pub max_execution_secs: Option<u64>,
     /// Requests handled at once (52); over it → 429 `0x80072326` at once.
     pub max_concurrent: u32,
-    /// Simulated server time spent on every request (slept while the request is in flight), so
-    /// tests and benchmarks can reach the concurrency and execution-time limits.
+    /// Simulated server time spent on every request on top of its operations' cost (slept while
+    /// the request is in flight), so tests can reach the concurrency limit.
     pub execution_ms: u64,
+    /// What each operation costs in server time: slept while its request is in flight and so
+    /// charged to the execution-time window. A `$batch` costs what its parts do (Microsoft: each
+    /// operation "is applied sequentially on the server, so there's no improved efficiency per
+    /// operation"). Microsoft publishes no figure: the defaults are assumed ([`OperationCost`]).
+    pub cost: OperationCost,
+    /// The `x-ms-dop-hint` header on every answer: "a recommended degree of parallelism for the
+    /// environment" (send-parallel-requests.md). Not published per environment: assumed 8.
+    pub dop_hint: u32,
+}
+
+/// Server time per operation, assumed (Microsoft publishes none): a read of a few indexed rows
+/// 10 ms; a write (create, update, upsert, delete, or an action such as `WinOpportunity`) of a
+/// table without custom plug-ins 30 ms. All 0: requests cost only `execution_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OperationCost {
+    pub read_ms: u64,
+    pub write_ms: u64,
+}
+
+impl Default for OperationCost {
+    fn default() -> Self {
+        Self {
+            read_ms: 10,
+            write_ms: 30,
+        }
+    }
+}
+
+impl OperationCost {
+    pub const FREE: OperationCost = OperationCost {
+        read_ms: 0,
+        write_ms: 0,
+    };
+
+    /// The server time of `reads` reads and `writes` writes.
+    pub fn of(&self, reads: u64, writes: u64) -> std::time::Duration {
+        std::time::Duration::from_millis(reads * self.read_ms + writes * self.write_ms)
+    }
 }
 
 impl Default for LimitConfig {
@@ -529,6 +568,8 @@ impl Default for LimitConfig {
             max_execution_secs: Some(1200),
             max_concurrent: 52,
             execution_ms: 0,
+            cost: OperationCost::default(),
+            dop_hint: 8,
         }
     }
 }

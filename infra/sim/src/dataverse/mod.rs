@@ -36,8 +36,8 @@ use uuid::Uuid;
 
 pub use api::API_PATH;
 pub use config::{
-    ChoiceConfig, DvConfig, DvLenient, LimitConfig, ManyToManyConfig, RelationshipConfig,
-    TableConfig,
+    ChoiceConfig, DvConfig, DvLenient, LimitConfig, ManyToManyConfig, OperationCost,
+    RelationshipConfig, TableConfig,
 };
 pub use error::DvError;
 pub use limits::Limits;
