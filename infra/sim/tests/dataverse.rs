@@ -478,7 +478,10 @@ async fn content_ids_are_unique_across_the_batch() {
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert!(response.text().await.unwrap().contains("Content-ID '1'"));
     assert!(dv.sim.state.dv.rows("accounts").is_empty());
-    assert_eq!(send_batch(&dv, change_sets(2, 1)).await.status(), StatusCode::OK);
+    assert_eq!(
+        send_batch(&dv, change_sets(2, 1)).await.status(),
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]

@@ -247,10 +247,7 @@ impl DataverseClient {
             })
             .await?;
         let body: Collection = read_json(call, response).await?;
-        Ok(Page {
-            records: body.value.into_iter().map(Record::from_row).collect(),
-            next: body.next_link.map(|url| NextLink { url, prefer }),
-        })
+        Ok(body.into_page(prefer))
     }
 
     /// Every row of a query, following `@odata.nextLink` to the end.
@@ -348,10 +345,20 @@ impl DataverseClient {
 }
 
 #[derive(serde::Deserialize)]
-struct Collection {
+pub(crate) struct Collection {
     value: Vec<Row>,
     #[serde(rename = "@odata.nextLink")]
     next_link: Option<String>,
+}
+
+impl Collection {
+    /// The page, its next link resending `prefer`.
+    pub(crate) fn into_page(self, prefer: Option<String>) -> Page {
+        Page {
+            records: self.value.into_iter().map(Record::from_row).collect(),
+            next: self.next_link.map(|url| NextLink { url, prefer }),
+        }
+    }
 }
 
 /// The id at the end of `OData-EntityId: …/opportunities(<guid>)`.

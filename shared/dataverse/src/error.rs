@@ -29,6 +29,13 @@ pub enum DataverseError {
         code: String,
         message: String,
     },
+    /// A query inside a `$batch` was refused; the batch's other entries were answered.
+    #[error("dataverse query in a $batch failed: HTTP {status} {code}: {message}")]
+    BatchQueryFailed {
+        status: u16,
+        code: String,
+        message: String,
+    },
     /// An answer without the documented shape (no `OData-EntityId`, a link to another host…).
     #[error("dataverse {operation}: unexpected answer: {detail}")]
     Protocol {
@@ -44,7 +51,8 @@ impl DataverseError {
     pub fn status(&self) -> Option<u16> {
         match self {
             DataverseError::Api(e) => e.status(),
-            DataverseError::BatchFailed { status, .. } => Some(*status),
+            DataverseError::BatchFailed { status, .. }
+            | DataverseError::BatchQueryFailed { status, .. } => Some(*status),
             DataverseError::DeltaLinkExpired { .. } => Some(400),
             _ => None,
         }
@@ -54,7 +62,8 @@ impl DataverseError {
     pub fn code(&self) -> Option<&str> {
         match self {
             DataverseError::Api(e) => e.code(),
-            DataverseError::BatchFailed { code, .. } => Some(code),
+            DataverseError::BatchFailed { code, .. }
+            | DataverseError::BatchQueryFailed { code, .. } => Some(code),
             DataverseError::DeltaLinkExpired { .. } => Some(EXPIRED_VERSION_STAMP),
             _ => None,
         }
@@ -64,7 +73,8 @@ impl DataverseError {
     pub fn message(&self) -> Option<&str> {
         match self {
             DataverseError::Api(e) => e.message(),
-            DataverseError::BatchFailed { message, .. } => Some(message),
+            DataverseError::BatchFailed { message, .. }
+            | DataverseError::BatchQueryFailed { message, .. } => Some(message),
             _ => None,
         }
     }

@@ -1,6 +1,7 @@
 //! Client for the Dataverse Web API (`contracts/dataverse.md`): create, read, query with paging,
 //! PATCH with preconditions (upsert, `If-Match`, `If-Match: *`, `If-None-Match: *`), delete,
-//! alternate keys, one atomic `$batch` change set with `Content-ID` references, the
+//! alternate keys, one atomic `$batch` change set with `Content-ID` references (or a batch of
+//! queries and change sets, each answered on its own), the
 //! `WinOpportunity` / `LoseOpportunity` actions, change tracking (delta links), the table
 //! metadata a preflight needs, and the schema writes `cosell setup` makes ([`customize`]).
 //!
@@ -32,7 +33,7 @@ mod query;
 mod types;
 
 pub use actions::OpportunityClose;
-pub use batch::{ChangeSet, PartOutcome, Reference};
+pub use batch::{Answer, Batch, BatchAnswer, ChangeSet, MAX_REQUESTS, PartOutcome, Reference};
 pub use changes::{Baseline, Changes, ChangesPage, DeltaLink};
 pub use client::DataverseClient;
 pub use config::{DEFAULT_RATE_LIMIT, DataverseConfig};

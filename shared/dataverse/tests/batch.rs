@@ -1,7 +1,7 @@
 //! `$batch` change sets and the Win/Lose actions against the simulator.
 
 use cosell_dataverse::{
-    ChangeSet, DataverseError, Id, Key, OpportunityClose, Precondition, Query, bind,
+    Answer, Batch, ChangeSet, DataverseError, Id, Key, OpportunityClose, Precondition, Query, bind,
 };
 use serde_json::json;
 
@@ -304,4 +304,98 @@ async fn start_naming_failed_parts() -> (cosell_sim::Sim, cosell_dataverse::Data
     let mut dataverse = cosell_sim::dataverse::DvConfig::default();
     dataverse.lenient.failed_change_set_names_part = true;
     sim::dataverse(dataverse).await
+}
+
+/// A change set creating an account and an opportunity bound to it by `$1`.
+fn deal(name: &str) -> ChangeSet {
+    let mut changes = ChangeSet::new();
+    let account = changes.create("accounts", object(json!({"name": format!("{name} Inc.")})));
+    changes.create(
+        "opportunities",
+        object(json!({"name": name, "customerid_account@odata.bind": account.bind()})),
+    );
+    changes
+}
+
+#[tokio::test]
+async fn a_batch_answers_each_query_and_change_set_on_its_own() {
+    let (sim, client) = sim::dataverse(Default::default()).await;
+    let mut batch = Batch::new();
+    batch.query("accounts", Query::new().select(["name"]));
+    batch.changes(deal("First"));
+    let mut failing = ChangeSet::new();
+    failing.create("accounts", object(json!({"name": "Rolled back Inc."})));
+    // No `name`: the service refuses the opportunity, and only this change set is undone.
+    failing.create("opportunities", object(json!({"description": "nameless"})));
+    batch.changes(failing);
+    batch.changes(deal("Third"));
+    batch.query(
+        "accounts",
+        Query::new().filter(cosell_dataverse::Filter::eq("name", "First Inc.")),
+    );
+    assert_eq!((batch.len(), batch.requests()), (5, 8));
+
+    let answered = client.send_batch(&batch).await.expect("one answer");
+    assert_eq!(sim::event(&sim, "dataverse POST $batch"), 1, "one request");
+    assert_eq!(answered.dop_hint, Some(8));
+    let [first_query, first, failed, third, second_query] = &answered.answers[..] else {
+        panic!("five answers: {:?}", answered.answers);
+    };
+    assert!(matches!(first_query, Ok(Answer::Page(page)) if page.records.is_empty()));
+    // Each change set's Content-IDs as it numbers them, though the batch numbered them 1…6.
+    let Ok(Answer::Applied(outcomes)) = first else {
+        panic!("{first:?}")
+    };
+    assert_eq!(
+        outcomes.iter().map(|o| o.content_id).collect::<Vec<_>>(),
+        [1, 2]
+    );
+    match failed {
+        Err(DataverseError::BatchFailed { status: 400, .. }) => {}
+        other => panic!("the second change set fails alone: {other:?}"),
+    }
+    let Ok(Answer::Applied(third)) = third else {
+        panic!("{third:?}")
+    };
+    let opportunity = third[1].entity_id.expect("opportunity id");
+    let account = third[0].entity_id.expect("account id");
+    // Its `$1` bound its own account, renumbered with it.
+    let stored = sim.state.dv.row("opportunities", opportunity.0).unwrap();
+    assert_eq!(stored["_customerid_value"], account.to_string());
+    let Ok(Answer::Page(found)) = second_query else {
+        panic!("{second_query:?}")
+    };
+    assert_eq!(
+        found.records.len(),
+        1,
+        "run in order: the first deal is there"
+    );
+    let names: Vec<String> = sim
+        .state
+        .dv
+        .rows("accounts")
+        .iter()
+        .filter_map(|r| r["name"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(!names.iter().any(|n| n.starts_with("Rolled back")));
+}
+
+#[tokio::test]
+async fn a_query_refused_inside_a_batch_is_that_entry_s_error() {
+    let (_sim, client) = sim::dataverse(Default::default()).await;
+    let mut batch = Batch::new();
+    batch.changes(deal("Kept"));
+    let unknown = cosell_dataverse::Expand::new("no_such_relationship");
+    batch.query("accounts", Query::new().expand(unknown));
+    batch.query("accounts", Query::new().select(["name"]));
+    let answered = client.send_batch(&batch).await.expect("one answer");
+    assert!(matches!(answered.answers[0], Ok(Answer::Applied(_))));
+    assert!(
+        matches!(&answered.answers[1], Err(e @ DataverseError::BatchQueryFailed { .. }) if e.status() == Some(400)),
+        "{:?}",
+        answered.answers[1]
+    );
+    assert!(matches!(&answered.answers[2], Ok(Answer::Page(p)) if p.records.len() == 1));
+    assert!(client.send_batch(&Batch::new()).await.is_err());
 }
