@@ -54,6 +54,12 @@ impl DataverseClient {
     }
 
     /// `https://{org}.api.crm.dynamics.com/api/data/v9.2/`.
+    /// The `429`s this client met, by the limit's code (`0x80072321` execution time, `0x80072322`
+    /// requests, `0x80072326` concurrency).
+    pub fn throttles(&self) -> cosell_transport::throttled::Throttles {
+        self.http.throttles()
+    }
+
     pub fn api_base_url(&self) -> &str {
         &self.base
     }

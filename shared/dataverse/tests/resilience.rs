@@ -38,6 +38,10 @@ async fn a_429_is_waited_out_per_retry_after_then_succeeds() {
     );
     // The sim answered `Retry-After: 2` (the window frees 2 s after the first request).
     assert!(waited >= Duration::from_secs(2), "waited {waited:?}");
+    // The client keeps the limit each 429 named, for a bulk caller to slow down by.
+    let counts = client.throttles().counts();
+    assert_eq!(counts.get("0x80072322"), Some(&1), "{counts:?}");
+    assert_eq!(counts.len(), 1, "{counts:?}");
 }
 
 #[tokio::test]

@@ -8,6 +8,7 @@ use crate::deadline;
 use crate::error::ApiError;
 use crate::limit::{Limiter, RateLimit};
 use crate::retry::{RetryPolicy, retry_after, retryable_status};
+use crate::throttled::Throttles;
 
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
@@ -42,6 +43,7 @@ struct Inner {
     timeout: Duration,
     retry: RetryPolicy,
     limiter: Option<Limiter>,
+    throttles: Throttles,
 }
 
 impl Http {
@@ -72,8 +74,14 @@ impl Http {
                 timeout: config.timeout,
                 retry: config.retry,
                 limiter,
+                throttles: Throttles::default(),
             }),
         })
+    }
+
+    /// The `429`s this client (and its clones) met, by code.
+    pub fn throttles(&self) -> Throttles {
+        self.inner.throttles.clone()
     }
 
     /// Sends the request `build` makes — once per attempt, so a retry repeats it exactly,
@@ -103,11 +111,17 @@ impl Http {
                 Ok(response) if response.status().is_success() => return Ok(response),
                 Ok(response) => {
                     let status = response.status().as_u16();
+                    let after = retry_after(response.headers());
                     if status == 429 {
                         crate::throttled::record(call.service);
-                    }
-                    let after = retry_after(response.headers());
-                    if last || !retryable_status(status) {
+                        // Its code names the limit reached: read before the answer is dropped.
+                        let body = response.bytes().await.unwrap_or_default();
+                        let refused = ApiError::from_body(call, status, &body);
+                        inner.throttles.record(refused.code());
+                        if last {
+                            return Err(refused);
+                        }
+                    } else if last || !retryable_status(status) {
                         let body = response.bytes().await.unwrap_or_default();
                         return Err(ApiError::from_body(call, status, &body));
                     }
