@@ -42,6 +42,10 @@ pub enum DataverseError {
         operation: &'static str,
         detail: String,
     },
+    /// The `$batch` that carried this request failed as a whole (refused, unanswered, out of
+    /// time): every request it carried reports the one error.
+    #[error("{0}")]
+    InBatch(std::sync::Arc<DataverseError>),
     /// A column name, key or value that cannot be put into a request.
     #[error("dataverse request not built: {0}")]
     InvalidInput(String),
@@ -54,6 +58,7 @@ impl DataverseError {
             DataverseError::BatchFailed { status, .. }
             | DataverseError::BatchQueryFailed { status, .. } => Some(*status),
             DataverseError::DeltaLinkExpired { .. } => Some(400),
+            DataverseError::InBatch(error) => error.status(),
             _ => None,
         }
     }
@@ -65,6 +70,7 @@ impl DataverseError {
             DataverseError::BatchFailed { code, .. }
             | DataverseError::BatchQueryFailed { code, .. } => Some(code),
             DataverseError::DeltaLinkExpired { .. } => Some(EXPIRED_VERSION_STAMP),
+            DataverseError::InBatch(error) => error.code(),
             _ => None,
         }
     }
@@ -75,6 +81,7 @@ impl DataverseError {
             DataverseError::Api(e) => e.message(),
             DataverseError::BatchFailed { message, .. }
             | DataverseError::BatchQueryFailed { message, .. } => Some(message),
+            DataverseError::InBatch(error) => error.message(),
             _ => None,
         }
     }

@@ -25,6 +25,7 @@
 pub mod activity;
 pub mod alerts;
 pub mod backoff;
+pub mod bulk;
 pub mod inbound;
 pub mod intent;
 pub mod jobs;
@@ -41,6 +42,7 @@ pub mod schema;
 
 use cosell_store::StoreError;
 
+pub use bulk::{Bulk, BulkReport};
 pub use inbound::{Handled, InboundSettings, InboundSync};
 pub use outbound::{OutboundSettings, OutboundSync, Synced};
 pub use ports::{Crm, ReferralFeed, ReferralSource, Referrals};

@@ -5,9 +5,11 @@
 //! readable and let another source or CRM be plugged in.
 
 use async_trait::async_trait;
+use std::collections::BTreeMap;
+
 use cosell_dataverse::{
-    ChangeSet, ChangesPage, DataverseClient, DataverseError, Expand, Filter, Key, PartOutcome,
-    Precondition, Query, Record, Row,
+    Batch, BatchAnswer, ChangeSet, ChangesPage, DataverseClient, DataverseError, Expand, Filter,
+    Key, PartOutcome, Precondition, Query, Record, Row,
 };
 use cosell_mapping::Referral;
 use cosell_mapping::outbound::Expansions;
@@ -135,6 +137,12 @@ pub trait Crm: Send + Sync {
     /// Applies every change or none.
     async fn execute(&self, changes: &ChangeSet) -> Result<Vec<PartOutcome>, DataverseError>;
 
+    /// Queries and change sets in one request, each answered on its own ([`crate::bulk`]).
+    async fn batch(&self, batch: &Batch) -> Result<BatchAnswer, DataverseError>;
+
+    /// The `429`s met so far, by the limit's code: a bulk run slows down for the one it reached.
+    fn throttles(&self) -> BTreeMap<String, u64>;
+
     /// One row with its related rows (a `$expand`); `None` when it does not exist.
     async fn read_expanded(
         &self,
@@ -187,6 +195,14 @@ impl Crm for DataverseClient {
 
     async fn execute(&self, changes: &ChangeSet) -> Result<Vec<PartOutcome>, DataverseError> {
         DataverseClient::execute(self, changes).await
+    }
+
+    async fn batch(&self, batch: &Batch) -> Result<BatchAnswer, DataverseError> {
+        self.send_batch(batch).await
+    }
+
+    fn throttles(&self) -> BTreeMap<String, u64> {
+        DataverseClient::throttles(self).counts()
     }
 
     /// A query on the key (the client's single-row read takes no `$expand`): still one request.

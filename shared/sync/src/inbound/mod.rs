@@ -164,6 +164,8 @@ impl InboundSync {
         config: CrmConfig,
         settings: InboundSettings,
     ) -> Self {
+        // In a bulk group its queries and change sets go with the group's batches; else as ever.
+        let crm: Arc<dyn Crm> = Arc::new(crate::bulk::Grouped::new(crm));
         let (respond, alerts) = RespondBy::for_sync(
             &store,
             &crm,
