@@ -55,7 +55,15 @@ async fn one_unreadable_referral_among_250_is_parked_and_the_other_249_sync() {
         .iter()
         .filter(|(_, h)| matches!(h, Handled::Synced { .. }))
         .count();
-    assert_eq!(synced, 249);
+    let why: std::collections::BTreeSet<String> = report
+        .synced
+        .iter()
+        .filter_map(|(_, h)| match h {
+            Handled::Parked { message, .. } => Some(message.chars().take(300).collect()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(synced, 249, "{why:?}");
     assert_eq!(stack.rows("opportunities").len(), 249);
     let (_, parked) = report.synced.iter().find(|(id, _)| *id == bad).unwrap();
     let Handled::Parked {

@@ -5,12 +5,14 @@
 //! - Resumable: a referral equal to what its link last synced, or an opportunity whose deal both
 //!   sides agreed on, costs one store read and no write, so a second run (or one after a crash)
 //!   skips what the first did.
-//! - Paced: work is sequential and the Dataverse client is capped at `--rate` requests per second
-//!   (default 15; Dataverse allows 6,000 per 5 minutes per user, 20 per second), so a large
-//!   backfill stays under the limit instead of bouncing off 429s.
+//! - In bulk: referrals are synced in groups whose Dataverse queries and change sets travel as a
+//!   few `$batch` requests ([`cosell_sync::bulk`]), a few groups at once, paced by what Dataverse
+//!   answers (its `429` codes, `x-ms-dop-hint`) and within `--rate` requests per second (default
+//!   15; Dataverse allows 6,000 per 5 minutes per user, 20 per second). Opportunities go one at a
+//!   time at that rate.
 //! - `--mapped` also writes what a changed mapping maps on referrals already synced: each linked
 //!   referral is synced with every mapped column the link never agreed on counted as empty, so
-//!   only records whose mapped values differ are written, at the same pace.
+//!   only records whose mapped values differ are written, in bulk too.
 //! - `--waiting` is the pass over the referrals Microsoft sent that wait for an answer: each
 //!   linked one without a task gets its task and its reminder (the reconcile job does this once
 //!   by itself after an upgrade); one not in the CRM yet is synced, its create adds the task.
@@ -24,7 +26,7 @@ use cosell_dataverse::{Filter, Query};
 use cosell_mapping::{CrmRow, Opportunity};
 use cosell_partner_center::Listed;
 use cosell_store::ReferralId;
-use cosell_sync::{Handled, Synced};
+use cosell_sync::{Bulk, Handled, Synced};
 use cosell_transport::RateLimit;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -158,6 +160,15 @@ fn bar(format: Format, length: usize, what: &'static str) -> ProgressBar {
     bar
 }
 
+/// What became of one listed referral.
+enum Seen {
+    /// Listed without a readable id: nothing could be parked for it.
+    Unreadable,
+    InSync,
+    Synced,
+    Parked,
+}
+
 async fn referrals(wired: &Wired, format: Format, mapped: bool) -> anyhow::Result<Referrals> {
     let listed = wired
         .partner_center
@@ -169,40 +180,56 @@ async fn referrals(wired: &Wired, format: Format, mapped: bool) -> anyhow::Resul
         ..Referrals::default()
     };
     let bar = bar(format, listed.len(), "referrals");
-    for entry in &listed {
-        let now = OffsetDateTime::now_utc();
-        let Some(id) = entry.id().and_then(|id| ReferralId::new(id).ok()) else {
-            // Nothing can be parked under no key (or one no request can carry): counted, and
-            // said below.
-            counts.unreadable += 1;
+    let bulk = Bulk::new();
+    let sync = |index: usize| referral(wired, &listed[index], mapped);
+    let seen = bulk
+        .run(listed.len(), sync, |_, seen| {
+            match seen {
+                Ok(Seen::Unreadable) => counts.unreadable += 1,
+                Ok(Seen::InSync) => counts.in_sync += 1,
+                Ok(Seen::Synced) => counts.synced += 1,
+                Ok(Seen::Parked) => counts.parked += 1,
+                Err(_) => {}
+            }
+            bar.set_message(format!(
+                "{} synced, {} parked",
+                counts.synced, counts.parked
+            ));
             bar.inc(1);
-            continue;
-        };
-        let resume = || format!("referral {id} (run it again to resume)");
-        let readable = matches!(entry, Listed::Readable(_));
-        let linked = mapped && readable && wired.jobs.store.link_by_referral(&id).await?.is_some();
-        let handled = if linked {
-            let inbound = &wired.jobs.inbound;
-            let handled = inbound.resync_mapped(&id, now).await.with_context(resume)?;
-            (!matches!(handled, Handled::Unchanged { .. })).then_some(handled)
-        } else {
-            let reconciler = &wired.jobs.reconciler;
-            let handled = reconciler.bring_up_to_date(entry, now).await;
-            handled.with_context(resume)?
-        };
-        match handled {
-            None => counts.in_sync += 1,
-            Some(Handled::Parked { .. }) => counts.parked += 1,
-            Some(_) => counts.synced += 1,
-        }
-        bar.set_message(format!(
-            "{} synced, {} parked",
-            counts.synced, counts.parked
-        ));
-        bar.inc(1);
-    }
+        })
+        .await;
     bar.finish();
-    Ok(counts)
+    // A store failure stops the run (said once): running it again resumes.
+    seen.into_iter()
+        .find_map(Result::err)
+        .map_or(Ok(counts), Err)
+}
+
+/// One listed referral brought up to date (with `mapped`, a linked one's mapped fields
+/// written).
+async fn referral(wired: &Wired, entry: &Listed, mapped: bool) -> anyhow::Result<Seen> {
+    let now = OffsetDateTime::now_utc();
+    let Some(id) = entry.id().and_then(|id| ReferralId::new(id).ok()) else {
+        // Nothing can be parked under no key (or one no request can carry): counted, and said.
+        return Ok(Seen::Unreadable);
+    };
+    let resume = || format!("referral {id} (run it again to resume)");
+    let readable = matches!(entry, Listed::Readable(_));
+    let linked = mapped && readable && wired.jobs.store.link_by_referral(&id).await?.is_some();
+    let handled = if linked {
+        let inbound = &wired.jobs.inbound;
+        let handled = inbound.resync_mapped(&id, now).await.with_context(resume)?;
+        (!matches!(handled, Handled::Unchanged { .. })).then_some(handled)
+    } else {
+        let reconciler = &wired.jobs.reconciler;
+        let handled = reconciler.bring_up_to_date(entry, now).await;
+        handled.with_context(resume)?
+    };
+    Ok(match handled {
+        None => Seen::InSync,
+        Some(Handled::Parked { .. }) => Seen::Parked,
+        Some(_) => Seen::Synced,
+    })
 }
 
 async fn opportunities(wired: &Wired, format: Format) -> anyhow::Result<Opportunities> {

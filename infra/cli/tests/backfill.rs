@@ -1,6 +1,6 @@
 //! `cosell backfill`, run as the binary against the simulators: every open referral and every
 //! opportunity marked for sync is synced; closed referrals and unshared opportunities are left
-//! alone; a second run writes nothing; the pace stays under Dataverse's limit.
+//! alone; a second run writes nothing; referrals go in bulk, a few requests for many.
 
 use cosell_mapping::inbound::record_id;
 use cosell_sim::Sim;
@@ -154,12 +154,12 @@ async fn everything_open_is_synced_once_and_a_second_run_writes_nothing() {
     );
 }
 
-/// Backfills 6 referrals at `rate` against a tight limit (10 requests per 2 s); the 429s the
-/// simulator served.
-async fn backfill_at(rate: &str) -> u64 {
+#[tokio::test]
+async fn referrals_go_in_bulk_a_few_requests_for_many_under_a_tight_limit() {
     let sim = sim::start().await;
     crm::seed_currency(&sim, "USD");
-    seed_open(&sim, 6);
+    seed_open(&sim, 30);
+    // 10 requests per 2 s: one by one, 30 new referrals take 60 requests and bounce off it.
     sim.state.dv.set_limits(LimitConfig {
         max_requests: 10,
         window_secs: 2,
@@ -167,21 +167,18 @@ async fn backfill_at(rate: &str) -> u64 {
     });
     let deployment = Deployment::new(&sim, "sim-refresh-token");
     let (code, stdout, stderr) = deployment
-        .run(&["backfill", "--referrals-only", "--json", "--rate", rate])
+        .run(&["backfill", "--referrals-only", "--json", "--rate", "20"])
         .await;
     assert_eq!(code, 0, "{stdout}{stderr}");
     let report: Value = serde_json::from_str(&stdout).unwrap();
-    assert_eq!(report["referrals"]["synced"], 6, "{report}");
-    throttled(&sim)
-}
-
-#[tokio::test]
-async fn the_pace_stays_under_the_dataverse_limit() {
-    // 3 per second with a burst of 3: at most 9 in any 2 s.
-    assert_eq!(backfill_at("3").await, 0, "paced under the limit");
+    assert_eq!(report["referrals"]["synced"], 30, "{report}");
+    assert_eq!(throttled(&sim), 0, "under the limit");
+    let batches = sim::event(&sim, "dataverse POST $batch");
+    let requests = sim::requests(&sim, "dataverse");
     assert!(
-        backfill_at("20").await > 0,
-        "the same backfill unpaced is throttled"
+        (2..=8).contains(&batches) && requests <= 10,
+        "{batches} batches, {requests} Dataverse requests: {:?}",
+        sim.state.counters.snapshot().routes
     );
 }
 

@@ -60,6 +60,11 @@ impl DataverseClient {
         self.http.throttles()
     }
 
+    /// How long one attempt of a request may take (connect to last byte).
+    pub fn attempt_timeout(&self) -> std::time::Duration {
+        self.config.http.timeout
+    }
+
     pub fn api_base_url(&self) -> &str {
         &self.base
     }

@@ -143,6 +143,9 @@ pub trait Crm: Send + Sync {
     /// The `429`s met so far, by the limit's code: a bulk run slows down for the one it reached.
     fn throttles(&self) -> BTreeMap<String, u64>;
 
+    /// How long one attempt of a request may take: a bulk batch is sized well within it.
+    fn attempt_timeout(&self) -> std::time::Duration;
+
     /// One row with its related rows (a `$expand`); `None` when it does not exist.
     async fn read_expanded(
         &self,
@@ -203,6 +206,10 @@ impl Crm for DataverseClient {
 
     fn throttles(&self) -> BTreeMap<String, u64> {
         DataverseClient::throttles(self).counts()
+    }
+
+    fn attempt_timeout(&self) -> std::time::Duration {
+        DataverseClient::attempt_timeout(self)
     }
 
     /// A query on the key (the client's single-row read takes no `$expand`): still one request.

@@ -9,7 +9,9 @@
 //!   before it became visible.
 //! - A referral whose inbound plan hash equals the link's `inbound_hash` costs nothing more (one
 //!   store read); one that differs is synced by [`InboundSync::redo`], so a failure is parked as
-//!   a retry item like any other.
+//!   a retry item like any other. A page's syncs run in bulk groups ([`crate::bulk`]): their
+//!   queries and change sets go as a few `$batch` requests, paced by what Dataverse answers,
+//!   the pace kept from page to page of the sweep.
 //! - A referral seen again only because of the overlap, and already parked, is left to the retry
 //!   scheduler: the sweep does not stack attempts on it.
 //! - The watermark advances only when a pass has handled every page — to `start − overlap` —
@@ -24,11 +26,11 @@ use std::time::Duration;
 use cosell_mapping::{inbound, timestamp};
 use cosell_partner_center::{Listed, Reading, Resume, Stamp, Unreadable};
 use cosell_store::{Cursor, ReferralId, StoreError, SyncStore};
-use futures::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use time::OffsetDateTime;
 
+use crate::bulk::Bulk;
 use crate::inbound::{Handled, InboundSync};
 use crate::jobs::{self, Ran};
 use crate::link::DealLink;
@@ -268,6 +270,7 @@ impl Reconciler {
         let mut resumed = changes.resume().is_some();
         let (mut high, mut outcome, mut stopped) = (watermark, Ok(()), None);
         let mut slowest = Duration::ZERO;
+        let bulk = Bulk::new();
         loop {
             let before = changes.resume();
             if report.pages > 0 && before.is_some() && self.short_of_time(slowest) {
@@ -293,7 +296,7 @@ impl Reconciler {
             resumed = false;
             report.pages += 1;
             report.listed += page.len();
-            let handled = self.handle_page(&page, watermark, now, report).await;
+            let handled = self.handle_page(&bulk, &page, watermark, now, report).await;
             slowest = slowest.max(page_started.elapsed());
             match handled {
                 Ok(newest) => high = high.max(newest.unwrap_or(high)),
@@ -376,33 +379,31 @@ impl Reconciler {
         cosell_transport::deadline::remaining().is_some_and(|left| left < reserve)
     }
 
-    /// One page's entries, a few at a time (each under its record's lease), every one to its
-    /// end: a sync cut off midway would leave its record half done. The newest date handled.
+    /// One page's entries in bulk groups (each under its record's lease), every one to its end:
+    /// a sync cut off midway would leave its record half done. The newest date handled.
     async fn handle_page(
         &self,
+        bulk: &Bulk,
         entries: &[Listed],
         watermark: OffsetDateTime,
         now: OffsetDateTime,
         report: &mut SweepReport,
     ) -> Result<Option<OffsetDateTime>, SweepError> {
-        let handled: Vec<_> = stream::iter(0..entries.len())
-            // By index, not `stream::iter(entries)`: a closure over `&Listed` makes this future
-            // not `Send` for a spawned task (rustc's higher-ranked lifetime limits).
-            .map(|index| {
-                let entry = &entries[index];
-                async move {
-                    // An unreadable entry may have no readable date: it is set apart all the same.
-                    let updated = entry.updated();
-                    if updated.is_none() && matches!(entry, Listed::Readable(_)) {
-                        return None;
-                    }
-                    let in_overlap = updated.is_some_and(|at| at <= watermark);
-                    Some((updated, self.reconcile(entry, in_overlap, now).await))
+        // By index, not over `&Listed`: a closure over it makes this future not `Send` for a
+        // spawned task (rustc's higher-ranked lifetime limits).
+        let handle = |index: usize| {
+            let entry = &entries[index];
+            async move {
+                // An unreadable entry may have no readable date: it is set apart all the same.
+                let updated = entry.updated();
+                if updated.is_none() && matches!(entry, Listed::Readable(_)) {
+                    return None;
                 }
-            })
-            .buffered(crate::CONCURRENCY)
-            .collect()
-            .await;
+                let in_overlap = updated.is_some_and(|at| at <= watermark);
+                Some((updated, self.reconcile(entry, in_overlap, now).await))
+            }
+        };
+        let handled = bulk.run(entries.len(), handle, |_, _| {}).await;
         let mut newest = None;
         for (entry, handled) in entries.iter().zip(handled) {
             let Some((updated, handled)) = handled else {

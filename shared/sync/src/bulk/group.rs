@@ -68,6 +68,10 @@ pub struct Sent {
     pub throttled: BTreeMap<String, u64>,
     /// The service's recommended degree of parallelism (`x-ms-dop-hint`), when it said one.
     pub dop_hint: Option<u32>,
+    /// Batches that failed as a whole (unanswered in time, refused): each member parked.
+    pub failed: usize,
+    /// How long one attempt of a request may take with the client that sent them.
+    pub attempt_timeout: Option<Duration>,
 }
 
 pub(crate) struct Group {
@@ -274,8 +278,10 @@ impl Group {
                     *sent.throttled.entry(code).or_default() += new;
                 }
             }
-            if let Ok(answer) = &answered {
-                sent.dop_hint = answer.dop_hint.or(sent.dop_hint);
+            sent.attempt_timeout = Some(crm.attempt_timeout());
+            match &answered {
+                Ok(answer) => sent.dop_hint = answer.dop_hint.or(sent.dop_hint),
+                Err(_) => sent.failed += 1,
             }
         }
         match answered {

@@ -80,6 +80,10 @@ impl Crm for Grouped {
         self.0.throttles()
     }
 
+    fn attempt_timeout(&self) -> std::time::Duration {
+        self.0.attempt_timeout()
+    }
+
     async fn read_expanded(
         &self,
         set: &str,

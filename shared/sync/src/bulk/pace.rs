@@ -31,8 +31,9 @@ const FIRST_SIZE: usize = 10;
 /// At most: a new referral's change set is at most 7 requests (account, contact, record, task,
 /// a close), so a group's change sets stay under the 1,000 requests of one `$batch`.
 pub const MAX_SIZE: usize = 100;
-/// The longest a batch should take: a third of the transport's 30 s attempt timeout, so a slower
-/// server still answers within it; a member's 60 s lease spans its two batches with room left.
+/// The longest a batch should take: a third of the client's attempt timeout (30 s unless
+/// `COSELL_HTTP_TIMEOUT` says otherwise), so a slower server still answers within it, and at most
+/// 10 s, so a member's 60 s lease spans its two batches with room left.
 pub const BATCH_BUDGET: Duration = Duration::from_secs(10);
 /// Groups in flight at most: each is one request at a time, far under the 52 concurrent requests
 /// the functions' own syncs (same application user) share.
@@ -65,19 +66,29 @@ impl Pace {
             self.lanes = self.lanes.min(self.max_lanes);
         }
         let met = |code: &str| sent.throttled.get(code).is_some_and(|n| *n > 0);
-        if met(EXECUTION_TIME) {
+        let slowed = if met(EXECUTION_TIME) {
+            Some("Dataverse's execution-time limit (0x80072321)")
+        } else if sent.failed > 0 {
+            Some("a batch that failed as a whole")
+        } else {
+            None
+        };
+        if slowed.is_some() {
             self.size = (self.size / 2).max(1);
             self.lanes = (self.lanes / 2).max(1);
-            return Some("Dataverse's execution-time limit (0x80072321)");
+            return slowed;
         }
         if met(CONCURRENCY) {
             self.lanes = (self.lanes / 2).max(1);
             return Some("Dataverse's concurrency limit (0x80072326)");
         }
+        let budget = sent
+            .attempt_timeout
+            .map_or(BATCH_BUDGET, |timeout| (timeout / 3).min(BATCH_BUDGET));
         let fits = match sent.slowest {
             Some((took, carried)) if carried > 0 && !took.is_zero() => {
                 let each = took.as_secs_f64() / carried as f64;
-                (BATCH_BUDGET.as_secs_f64() / each) as usize
+                (budget.as_secs_f64() / each) as usize
             }
             _ => MAX_SIZE,
         };
@@ -103,6 +114,8 @@ mod tests {
             slowest: Some((Duration::from_millis(took_ms), carried)),
             throttled: throttled.iter().map(|c| ((*c).to_owned(), 1)).collect(),
             dop_hint: None,
+            failed: 0,
+            attempt_timeout: Some(Duration::from_secs(30)),
         }
     }
 
@@ -158,5 +171,27 @@ mod tests {
             pace.observe(pace.size, &hinted);
         }
         assert_eq!(pace.lanes, 2);
+    }
+
+    #[test]
+    fn a_batch_fits_a_third_of_the_attempt_timeout_and_one_failed_whole_halves_the_pace() {
+        let mut pace = Pace {
+            size: 40,
+            lanes: 4,
+            max_lanes: MAX_LANES,
+        };
+        // 100 ms a referral with 6 s attempts: 20 fit in 2 s.
+        let short = Sent {
+            attempt_timeout: Some(Duration::from_secs(6)),
+            ..sent(4_000, 40, &[])
+        };
+        pace.observe(40, &short);
+        assert_eq!(pace.size, 20);
+        let failed = Sent {
+            failed: 1,
+            ..sent(4_000, 20, &[])
+        };
+        assert!(pace.observe(20, &failed).is_some());
+        assert_eq!((pace.size, pace.lanes), (10, 2));
     }
 }
