@@ -66,6 +66,8 @@ pub fn seller(stack: &Stack) -> anyhow::Result<Uuid> {
 /// [`SELLER`] as the partner's seller.
 fn referral(n: usize) -> Value {
     json!({
+        // The same id in every stack, so two runs' rows compare.
+        "id": format!("5eed0000-0000-4000-8000-{n:012}"),
         "name": format!("Customer {n} - Azure migration"),
         "type": "Shared",
         "qualification": "SalesQualified",

@@ -189,3 +189,92 @@ pub fn remote_execution_context(id: Uuid) -> Value {
         "UserId": "7d3c1a9e-1b2c-4d5e-8f90-a1b2c3d4e5f6"
     })
 }
+
+/// Rows of `set` by id, without what differs between two runs of the same writes: when they
+/// were made, their versions, the times in the Audit lines, the simulator's address and the ids
+/// its currencies and users were seeded with.
+pub fn rows_as_written(sim: &Sim, set: &str) -> Vec<(String, Map<String, Value>)> {
+    // Rows each side seeded on its own: by what they are, not by their ids.
+    let seeded: Vec<(String, String)> = [
+        (
+            "transactioncurrencies",
+            "transactioncurrencyid",
+            "isocurrencycode",
+        ),
+        ("systemusers", "systemuserid", "internalemailaddress"),
+    ]
+    .into_iter()
+    .flat_map(|(set, key, name)| {
+        sim.state.dv.rows(set).into_iter().map(move |row| {
+            let id = row[key].as_str().unwrap_or_default().to_owned();
+            (id, format!("<{}>", row[name].as_str().unwrap_or_default()))
+        })
+    })
+    .collect();
+    let same = |text: &str| {
+        let text = without_times(text).replace(&sim.base_url, "<sim>");
+        seeded
+            .iter()
+            .find(|(id, _)| *id == text)
+            .map_or(text, |(_, name)| name.clone())
+    };
+    let key = |row: &Map<String, Value>| {
+        row.iter()
+            .find(|(name, _)| name.ends_with("id") && !name.starts_with('_') && name.len() > 2)
+            .map(|(_, v)| v.to_string())
+            .unwrap_or_default()
+    };
+    let mut all: Vec<_> = sim
+        .state
+        .dv
+        .rows(set)
+        .into_iter()
+        .map(|mut row| {
+            row.retain(|name, _| {
+                ![
+                    "createdon",
+                    "modifiedon",
+                    "versionnumber",
+                    "overriddencreatedon",
+                ]
+                .contains(&name.as_str())
+                    && !name.starts_with('@')
+            });
+            for value in row.values_mut() {
+                if let Some(text) = value.as_str() {
+                    *value = Value::String(same(text));
+                }
+            }
+            (key(&row), row)
+        })
+        .collect();
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    all
+}
+
+/// `text` with every RFC 3339 time and `yyyy-mm-dd hh:mm` stamp replaced by `<time>`.
+fn without_times(text: &str) -> String {
+    let mut out = String::new();
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let stamp = chars.len() >= i + 16
+            && chars[i..i + 4].iter().all(char::is_ascii_digit)
+            && chars[i + 4] == '-'
+            && chars[i + 7] == '-'
+            && (chars[i + 10] == 'T' || chars[i + 10] == ' ')
+            && chars[i + 13] == ':';
+        if stamp {
+            out.push_str("<time>");
+            i += 16;
+            while i < chars.len() && !chars[i].is_whitespace() && chars[i] != ')' && chars[i] != ','
+            {
+                i += 1;
+            }
+        } else {
+            out.push(chars[i]);
+            i += 1;
+        }
+    }
+    out
+}

@@ -132,89 +132,6 @@ async fn in_bulk(side: &Side, entries: &[Listed]) -> (Vec<Option<Handled>>, Bulk
     (handled, bulk)
 }
 
-/// Rows of `set` by id, without what differs between two runs of the same writes: when they
-/// were made, their versions, the times in the Audit lines, the simulator's address and the ids
-/// its currencies were seeded with.
-fn rows(sim: &Sim, set: &str) -> Vec<(String, Map<String, Value>)> {
-    let currencies: Vec<(String, String)> = sim
-        .state
-        .dv
-        .rows("transactioncurrencies")
-        .iter()
-        .map(|row| {
-            let id = row["transactioncurrencyid"].as_str().unwrap_or_default();
-            let code = row["isocurrencycode"].as_str().unwrap_or_default();
-            (id.to_owned(), format!("<{code}>"))
-        })
-        .collect();
-    let same = |text: &str| {
-        let text = without_times(text).replace(&sim.base_url, "<sim>");
-        currencies
-            .iter()
-            .find(|(id, _)| *id == text)
-            .map_or(text, |(_, code)| code.clone())
-    };
-    let key = |row: &Map<String, Value>| {
-        row.iter()
-            .find(|(name, _)| name.ends_with("id") && !name.starts_with('_') && name.len() > 2)
-            .map(|(_, v)| v.to_string())
-            .unwrap_or_default()
-    };
-    let mut all: Vec<_> = sim
-        .state
-        .dv
-        .rows(set)
-        .into_iter()
-        .map(|mut row| {
-            row.retain(|name, _| {
-                ![
-                    "createdon",
-                    "modifiedon",
-                    "versionnumber",
-                    "overriddencreatedon",
-                ]
-                .contains(&name.as_str())
-                    && !name.starts_with('@')
-            });
-            for value in row.values_mut() {
-                if let Some(text) = value.as_str() {
-                    *value = Value::String(same(text));
-                }
-            }
-            (key(&row), row)
-        })
-        .collect();
-    all.sort_by(|a, b| a.0.cmp(&b.0));
-    all
-}
-
-/// `text` with every RFC 3339 time and `yyyy-mm-dd hh:mm` stamp replaced by `<time>`.
-fn without_times(text: &str) -> String {
-    let mut out = String::new();
-    let chars: Vec<char> = text.chars().collect();
-    let mut i = 0;
-    while i < chars.len() {
-        let stamp = chars.len() >= i + 16
-            && chars[i..i + 4].iter().all(char::is_ascii_digit)
-            && chars[i + 4] == '-'
-            && chars[i + 7] == '-'
-            && (chars[i + 10] == 'T' || chars[i + 10] == ' ')
-            && chars[i + 13] == ':';
-        if stamp {
-            out.push_str("<time>");
-            i += 16;
-            while i < chars.len() && !chars[i].is_whitespace() && chars[i] != ')' && chars[i] != ','
-            {
-                i += 1;
-            }
-        } else {
-            out.push(chars[i]);
-            i += 1;
-        }
-    }
-    out
-}
-
 fn object(value: Value) -> Map<String, Value> {
     match value {
         Value::Object(map) => map,
@@ -249,7 +166,10 @@ async fn grouped_the_sync_writes_the_rows_and_links_one_by_one_writes() {
         "{outcomes:?}"
     );
     for set in ["accounts", "contacts", "opportunities", "leads", "tasks"] {
-        let (a, b) = (rows(&alone.sim, set), rows(&grouped.sim, set));
+        let (a, b) = (
+            crm::rows_as_written(&alone.sim, set),
+            crm::rows_as_written(&grouped.sim, set),
+        );
         assert_eq!(a.len(), b.len(), "{set}");
         for ((id, a), (_, b)) in a.iter().zip(&b) {
             let differ: Vec<_> = a
@@ -263,7 +183,7 @@ async fn grouped_the_sync_writes_the_rows_and_links_one_by_one_writes() {
             );
         }
     }
-    assert!(!rows(&grouped.sim, "opportunities").is_empty());
+    assert!(!crm::rows_as_written(&grouped.sim, "opportunities").is_empty());
     for referral in referrals() {
         let id = rid(referral["id"].as_str().unwrap());
         let (a, b) = (

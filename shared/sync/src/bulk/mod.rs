@@ -32,7 +32,7 @@ pub use grouped::Grouped;
 pub use pace::Pace;
 
 /// What a bulk run's batches did, for reports and benchmarks.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct BulkReport {
     pub groups: usize,
     pub batches: usize,
