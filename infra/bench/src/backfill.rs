@@ -146,7 +146,12 @@ pub async fn run(config: Config) -> anyhow::Result<Outcome> {
             (results, None)
         }
         Path::Bulk => {
-            let bulk = Bulk::new();
+            // The allowance scaled as the simulator's is: the client spends it at Dataverse's
+            // rate, 4 s of server time a second.
+            let bulk = Bulk::within(
+                Duration::from_secs(max_execution_secs),
+                Duration::from_secs(config.window_secs),
+            );
             let results = bulk.run(listed.len(), sync, |_, _| {}).await;
             (results, Some(bulk.report()))
         }

@@ -4,6 +4,7 @@
 //! down and loses nothing.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use cosell_mapping::CrmConfig;
 use cosell_partner_center::{Listed, PartnerCenter, Stamp};
@@ -342,6 +343,47 @@ async fn the_execution_time_limit_slows_the_groups_and_loses_nothing() {
     );
     assert_eq!(report.lanes, 1, "{report:?}");
     assert!(report.size <= 10, "halved from where it grew: {report:?}");
+    assert!(
+        handled
+            .iter()
+            .all(|h| matches!(h, Some(Handled::Synced { .. }))),
+        "{handled:?}"
+    );
+}
+
+#[tokio::test]
+async fn within_the_same_allowance_a_run_paces_itself_and_meets_no_429() {
+    let side = side().await;
+    seed(&side).await;
+    side.sim.state.dv.set_limits(LimitConfig {
+        window_secs: 3,
+        max_execution_secs: Some(1),
+        ..LimitConfig::default()
+    });
+    let entries = listed(&side).await;
+    // The limit the simulator keeps, known to the run: it spends it at a third of a second a
+    // second once the first second is spent, instead of running into it.
+    let bulk = Bulk::within(Duration::from_secs(1), Duration::from_secs(3));
+    let handled = bulk
+        .run(
+            entries.len(),
+            |index| {
+                let entry = &entries[index];
+                let reconciler = &side.reconciler;
+                async move {
+                    let now = OffsetDateTime::now_utc();
+                    reconciler.bring_up_to_date(entry, now).await.unwrap()
+                }
+            },
+            |_, _| {},
+        )
+        .await;
+    assert_eq!(
+        sim::event(&side.sim, "dataverse throttled"),
+        0,
+        "{:?}",
+        bulk.report()
+    );
     assert!(
         handled
             .iter()

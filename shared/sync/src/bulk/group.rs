@@ -64,6 +64,8 @@ pub struct Sent {
     pub requests: usize,
     /// The slowest batch: how long it took and how many referrals' entries it carried.
     pub slowest: Option<(Duration, usize)>,
+    /// The batches' time together: what the group cost in server time, at most.
+    pub busy: Duration,
     /// The `429`s met while they were sent, by the limit's code.
     pub throttled: BTreeMap<String, u64>,
     /// The service's recommended degree of parallelism (`x-ms-dop-hint`), when it said one.
@@ -269,6 +271,7 @@ impl Group {
             let sent = &mut state.sent;
             sent.batches += 1;
             sent.requests += batch.requests();
+            sent.busy += took;
             if sent.slowest.is_none_or(|(slowest, _)| took > slowest) {
                 sent.slowest = Some((took, replies.len()));
             }

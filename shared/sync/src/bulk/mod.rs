@@ -14,7 +14,11 @@
 //! Each referral's Partner Center `GET` is paid concurrently within its group, under its own
 //! lease, as one by one: the listed copy is not written instead, because only a read under the
 //! lease is surely no older than what a webhook synced meanwhile.
+//!
+//! A group starts when the pace lets one more run ([`pace`]) and the run's execution-time
+//! allowance holds what it is expected to cost ([`budget`]).
 
+pub mod budget;
 mod group;
 mod grouped;
 pub mod pace;
@@ -22,10 +26,12 @@ pub mod pace;
 use std::future::Future;
 use std::ops::Range;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use futures::future::join_all;
 use futures::stream::{FuturesUnordered, StreamExt};
 
+pub use budget::Budget;
 use group::Group;
 pub use group::Sent;
 pub use grouped::Grouped;
@@ -45,23 +51,57 @@ pub struct BulkReport {
     pub lanes: usize,
 }
 
-/// One bulk run: its pace learnt as its groups finish.
-#[derive(Debug, Default)]
+/// One bulk run: its pace learnt as its groups finish, its execution time spent within the
+/// allowance.
+#[derive(Debug)]
 pub struct Bulk {
-    state: Mutex<(Pace, BulkReport)>,
+    state: Mutex<State>,
+}
+
+#[derive(Debug)]
+struct State {
+    pace: Pace,
+    budget: Budget,
+    /// What a referral cost in server time in the groups so far (unknown before the first).
+    each: Option<Duration>,
+    report: BulkReport,
+}
+
+impl Default for Bulk {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Bulk {
+    /// A run within Dataverse's published execution-time limit (1,200 s per 300 s).
     pub fn new() -> Self {
-        Self::default()
+        Self::within(budget::EXECUTION_LIMIT, budget::WINDOW)
+    }
+
+    /// A run within `limit` of execution time per sliding `window` (an environment whose limits
+    /// differ; a benchmark's scaled time).
+    pub fn within(limit: Duration, window: Duration) -> Self {
+        Self {
+            state: Mutex::new(State {
+                pace: Pace::default(),
+                budget: Budget::new(limit, window, Instant::now()),
+                each: None,
+                report: BulkReport::default(),
+            }),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn report(&self) -> BulkReport {
-        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let state = self.state();
         BulkReport {
-            size: state.0.size,
-            lanes: state.0.lanes,
-            ..state.1.clone()
+            size: state.pace.size,
+            lanes: state.pace.lanes,
+            ..state.report.clone()
         }
     }
 
@@ -80,16 +120,37 @@ impl Bulk {
         let mut next = 0;
         let mut running = FuturesUnordered::new();
         loop {
-            let (size, lanes) = self.pace();
-            while next < count && running.len() < lanes {
-                let range = next..(next + size).min(count);
-                next = range.end;
-                running.push(group(range, &work));
+            let mut hold = None;
+            while next < count && running.len() < self.state().pace.lanes {
+                let size = self.state().pace.size.min(count - next);
+                match self.take(size) {
+                    Ok(expected) => {
+                        let range = next..next + size;
+                        next = range.end;
+                        running.push(group(range, &work, expected));
+                    }
+                    Err(wait) => {
+                        hold = Some(wait);
+                        break;
+                    }
+                }
             }
-            let Some((range, done, sent)) = running.next().await else {
+            let finished = match (hold, running.is_empty()) {
+                (None, true) => break,
+                (Some(wait), true) => {
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
+                (Some(wait), false) => tokio::select! {
+                    finished = running.next() => finished,
+                    () = tokio::time::sleep(wait) => continue,
+                },
+                (None, false) => running.next().await,
+            };
+            let Some((range, done, sent, expected)) = finished else {
                 break;
             };
-            self.learn(range.len(), &sent);
+            self.learn(range.len(), &sent, expected);
             for (index, output) in range.zip(done) {
                 each(index, &output);
                 outputs[index] = Some(output);
@@ -101,20 +162,37 @@ impl Bulk {
             .collect()
     }
 
-    fn pace(&self) -> (usize, usize) {
-        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        (state.0.size, state.0.lanes)
+    /// Takes what a group of `size` is expected to cost from the allowance, or says how long
+    /// until it holds that much.
+    fn take(&self, size: usize) -> Result<Duration, Duration> {
+        let mut state = self.state();
+        let expected = state.each.map_or(Duration::ZERO, |each| each * size as u32);
+        let now = Instant::now();
+        match state.budget.wait(expected, now) {
+            wait if wait.is_zero() => {
+                state.budget.spend(expected, now);
+                Ok(expected)
+            }
+            wait => Err(wait),
+        }
     }
 
-    fn learn(&self, referrals: usize, sent: &Sent) {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let (pace, report) = &mut *state;
+    fn learn(&self, referrals: usize, sent: &Sent, expected: Duration) {
+        let mut state = self.state();
+        let state = &mut *state;
+        state.budget.settle(expected, sent.busy, Instant::now());
+        if referrals > 0 && !sent.busy.is_zero() {
+            let each = sent.busy / referrals as u32;
+            state.each = Some(state.each.map_or(each, |before| (before + each) / 2));
+        }
+        let report = &mut state.report;
         report.groups += 1;
         report.batches += sent.batches;
         report.requests += sent.requests;
         for (code, count) in &sent.throttled {
             *report.throttled.entry(code.clone()).or_default() += count;
         }
+        let pace = &mut state.pace;
         if let Some(why) = pace.observe(referrals, sent) {
             tracing::info!(
                 size = pace.size,
@@ -130,9 +208,10 @@ impl Bulk {
 async fn group<O, Fut: Future<Output = O>>(
     range: Range<usize>,
     work: &impl Fn(usize) -> Fut,
-) -> (Range<usize>, Vec<O>, Sent) {
+    expected: Duration,
+) -> (Range<usize>, Vec<O>, Sent, Duration) {
     let group = Group::new(range.len());
     let done = join_all(range.clone().map(|index| group.member(work(index)))).await;
     let sent = group.sent();
-    (range, done, sent)
+    (range, done, sent, expected)
 }

@@ -112,6 +112,7 @@ mod tests {
             batches: 2,
             requests: carried * 2,
             slowest: Some((Duration::from_millis(took_ms), carried)),
+            busy: Duration::from_millis(took_ms),
             throttled: throttled.iter().map(|c| ((*c).to_owned(), 1)).collect(),
             dop_hint: None,
             failed: 0,
