@@ -72,6 +72,9 @@ pub struct Args {
     /// The backfill's `--rate` (the CLI allows 1..=20; its default is 15).
     #[arg(long, default_value_t = 20)]
     backfill_rate: u32,
+    /// Which ways the backfill runs: both (and their ratio), or one of them.
+    #[arg(long, value_enum, default_value_t = BackfillPaths::Both)]
+    backfill_paths: BackfillPaths,
     /// The Dataverse simulator's window, seconds; its limit keeps 6,000 per 300 s's rate.
     #[arg(long, default_value_t = 30)]
     backfill_window_secs: u64,
@@ -142,7 +145,13 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
         let referrals = args.size(args.backfill, 5000, 500);
         record(
             "Backfill",
-            backfill_section(referrals, args.backfill_rate, args.backfill_window_secs).await,
+            backfill_section(
+                referrals,
+                args.backfill_paths.paths(),
+                args.backfill_rate,
+                args.backfill_window_secs,
+            )
+            .await,
         );
     }
     if args.wants(Part::Sweep) {
@@ -397,14 +406,32 @@ fn per(value: f64) -> String {
     text.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum BackfillPaths {
+    Both,
+    OneByOne,
+    Bulk,
+}
+
+impl BackfillPaths {
+    fn paths(self) -> &'static [backfill::Path] {
+        match self {
+            BackfillPaths::Both => &[backfill::Path::OneByOne, backfill::Path::Bulk],
+            BackfillPaths::OneByOne => &[backfill::Path::OneByOne],
+            BackfillPaths::Bulk => &[backfill::Path::Bulk],
+        }
+    }
+}
+
 async fn backfill_section(
     referrals: usize,
+    paths: &[backfill::Path],
     rate: u32,
     window_secs: u64,
 ) -> anyhow::Result<Section> {
     let mut rows = Vec::new();
     let mut runs = Vec::new();
-    for path in [backfill::Path::OneByOne, backfill::Path::Bulk] {
+    for &path in paths {
         progress(&format!(
             "backfill: {referrals} referrals {} at --rate {rate}, Dataverse limits scaled to a {window_secs} s window",
             path.label()
@@ -432,8 +459,14 @@ async fn backfill_section(
                 outcome.achieved_per_sec, outcome.percent_of_ceiling, outcome.ceiling_per_sec
             ),
             Some(bulk) => format!(
-                "{} groups in {} batches of {} requests; ending at {} a group, {} at once",
-                bulk.groups, bulk.batches, bulk.requests, bulk.size, bulk.lanes
+                "{} groups in {} batches of {} requests; ending at {} a group, {} at once; {} ms a referral; held {:.0} s for the allowance",
+                bulk.groups,
+                bulk.batches,
+                bulk.requests,
+                bulk.size,
+                bulk.lanes,
+                bulk.each_ms.unwrap_or_default(),
+                bulk.held_secs
             ),
         };
         rows.push(Row::info(

@@ -1,65 +1,86 @@
-//! Dataverse's execution-time limit as one bulk run spends it: 1,200 s of server time per
-//! sliding 300 s per user (api-limits), kept as a bucket that holds the whole allowance and
-//! refills at 4 s a second. A group takes what it is expected to cost before it starts and the
-//! difference once its batches are timed (their wall time: an upper bound of the server's), so
-//! a run spends the allowance at its rate instead of meeting `0x80072321`, whose `Retry-After`
+//! Dataverse's execution-time limit as one bulk run spends it: at most 1,200 s of server time
+//! per sliding 300 s per user (api-limits), counted as the service counts it — each request's
+//! time once it has ended, until the window has passed over it; a request is refused while what
+//! ended in the window is over the limit.
+//!
+//! A group starts when, with it, the window stays within the limit at every moment a group
+//! ends: the groups done, at the time they ended; the groups running and this one, at the time
+//! they are expected to end — their cost from when they started, since a batch's operations run
+//! one after another on the server. Once its batches are timed (their wall time: an upper bound
+//! of the server's) a group counts at what it cost, from when it ended. So a run spends the
+//! allowance as fast as the window frees it instead of meeting `0x80072321`, whose `Retry-After`
 //! pauses every request of the client. What other clients of the same user spend is not seen
 //! here: their share comes back as `429`s, which the pace answers.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 /// Dataverse's published defaults ("These limits are subject to change and may vary").
 pub const EXECUTION_LIMIT: Duration = Duration::from_secs(1200);
 pub const WINDOW: Duration = Duration::from_secs(300);
 
+/// A group's place in the allowance, from [`Budget::take`] to [`Budget::settle`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Ticket(u64);
+
 #[derive(Debug, Clone)]
 pub struct Budget {
-    /// The whole allowance, seconds.
-    capacity: f64,
-    /// Seconds of allowance regained each second.
-    rate: f64,
-    /// Seconds left at `at`; below zero once groups cost more than expected.
-    level: f64,
-    at: Instant,
+    limit: Duration,
+    window: Duration,
+    /// Groups running: when each is expected to end and what it is expected to cost.
+    running: BTreeMap<Ticket, (Instant, Duration)>,
+    /// Groups done: when each ended and what it cost.
+    ended: Vec<(Instant, Duration)>,
+    next: u64,
 }
 
 impl Budget {
-    /// `limit` of execution time per sliding `window`, all of it available at `now`.
-    pub fn new(limit: Duration, window: Duration, now: Instant) -> Self {
-        let capacity = limit.as_secs_f64();
+    /// `limit` of execution time per sliding `window`.
+    pub fn new(limit: Duration, window: Duration) -> Self {
         Self {
-            capacity,
-            rate: capacity / window.as_secs_f64().max(f64::MIN_POSITIVE),
-            level: capacity,
-            at: now,
+            limit,
+            window,
+            running: BTreeMap::new(),
+            ended: Vec::new(),
+            next: 0,
         }
     }
 
-    fn refill(&mut self, now: Instant) {
-        let regained = now.saturating_duration_since(self.at).as_secs_f64() * self.rate;
-        self.level = (self.level + regained).min(self.capacity);
-        self.at = self.at.max(now);
+    /// Takes `cost` for a group starting at `now`, or says when to ask again. A cost over the
+    /// whole limit counts as the limit; with nothing counted, any cost starts.
+    pub fn take(&mut self, cost: Duration, now: Instant) -> Result<Ticket, Duration> {
+        let window = self.window;
+        self.ended
+            .retain(|(at, _)| now.saturating_duration_since(*at) < window);
+        let cost = cost.min(self.limit);
+        // Every end from now on, a straggler's as if now.
+        let mut ends: Vec<(Instant, Duration)> = self
+            .running
+            .values()
+            .map(|(at, cost)| ((*at).max(now), *cost))
+            .collect();
+        ends.push((now + cost, cost));
+        let counted = |t: Instant| -> Duration {
+            let within = |at: &Instant| *at <= t && t.saturating_duration_since(*at) < window;
+            let done = self.ended.iter().filter(|(at, _)| within(at));
+            let due = ends.iter().filter(|(at, _)| within(at));
+            done.chain(due).map(|(_, cost)| *cost).sum()
+        };
+        let busy = !self.ended.is_empty() || !self.running.is_empty();
+        if busy && ends.iter().any(|(t, _)| counted(*t) > self.limit) {
+            // Ask again when a hundredth of the window has passed (or a group ends sooner).
+            return Err(window / 100);
+        }
+        let ticket = Ticket(self.next);
+        self.next += 1;
+        self.running.insert(ticket, (now + cost, cost));
+        Ok(ticket)
     }
 
-    /// How long to wait before `cost` may start (zero: now); a cost larger than the whole
-    /// allowance waits for all of it.
-    pub fn wait(&mut self, cost: Duration, now: Instant) -> Duration {
-        self.refill(now);
-        let short = cost.as_secs_f64().min(self.capacity) - self.level;
-        Duration::from_secs_f64((short / self.rate).max(0.0))
-    }
-
-    /// Spends `cost` (expected) at `now`.
-    pub fn spend(&mut self, cost: Duration, now: Instant) {
-        self.refill(now);
-        self.level -= cost.as_secs_f64();
-    }
-
-    /// A group cost `actual` where `expected` was spent for it.
-    pub fn settle(&mut self, expected: Duration, actual: Duration, now: Instant) {
-        self.refill(now);
-        self.level += expected.as_secs_f64() - actual.as_secs_f64();
-        self.level = self.level.min(self.capacity);
+    /// The group of `ticket` ended at `now`, having cost `actual`.
+    pub fn settle(&mut self, ticket: Ticket, actual: Duration, now: Instant) {
+        self.running.remove(&ticket);
+        self.ended.push((now, actual));
     }
 }
 
@@ -70,33 +91,44 @@ mod tests {
     const S: fn(u64) -> Duration = Duration::from_secs;
 
     #[test]
-    fn the_whole_allowance_at_once_then_four_seconds_a_second() {
+    fn spends_the_limit_then_what_the_sliding_window_frees() {
         let start = Instant::now();
-        let mut budget = Budget::new(EXECUTION_LIMIT, WINDOW, start);
-        assert_eq!(budget.wait(S(1200), start), Duration::ZERO);
-        budget.spend(S(1000), start);
-        assert_eq!(budget.wait(S(200), start), Duration::ZERO);
-        budget.spend(S(200), start);
-        // Empty: 40 s of server time is 10 s away at 4 s a second.
-        assert_eq!(budget.wait(S(40), start), S(10));
-        assert_eq!(budget.wait(S(40), start + S(4)), S(6));
-        assert_eq!(budget.wait(S(40), start + S(10)), Duration::ZERO);
-        // Never more than the whole allowance, however long it rests.
-        assert_eq!(budget.wait(S(1200), start + S(3600)), Duration::ZERO);
-        budget.spend(S(1200), start + S(3600));
-        assert_eq!(budget.wait(S(4), start + S(3600)), S(1));
+        let mut budget = Budget::new(EXECUTION_LIMIT, WINDOW);
+        let a = budget.take(S(700), start).unwrap();
+        let b = budget.take(S(500), start).unwrap();
+        // A short one ends long before them, and has left the window when they end.
+        let c = budget.take(S(10), start).unwrap();
+        budget.settle(c, S(10), start + S(10));
+        // One more of 10 s would end after them, beside them: over the limit.
+        assert_eq!(budget.take(S(10), start + S(690)), Err(S(3)));
+        budget.settle(a, S(700), start + S(10));
+        budget.settle(b, S(500), start + S(20));
+        // The first leaves the window 300 s after it ended (at 310 s): a group of 10 s may
+        // start at 300 s, not before.
+        assert!(budget.take(S(10), start + S(250)).is_err());
+        assert!(budget.take(S(10), start + S(299)).is_err());
+        assert!(budget.take(S(10), start + S(300)).is_ok());
+        // More than the whole limit counts as the limit, and starts in an empty window.
+        let mut empty = Budget::new(S(100), S(100));
+        assert!(empty.take(S(500), start).is_ok());
     }
 
     #[test]
-    fn a_group_that_cost_more_than_expected_is_paid_from_what_comes_next() {
+    fn running_groups_count_from_when_they_are_expected_to_end() {
         let start = Instant::now();
-        let mut budget = Budget::new(S(100), S(100), start);
-        budget.spend(S(100), start);
-        budget.settle(S(10), S(30), start);
-        // 20 s in debt at 1 s a second, then 10 s more for the next group.
-        assert_eq!(budget.wait(S(10), start), S(30));
-        // Cheaper than expected: the difference comes back.
-        budget.settle(S(30), S(0), start);
-        assert_eq!(budget.wait(S(10), start), Duration::ZERO);
+        let mut budget = Budget::new(S(100), S(100));
+        let done = budget.take(S(60), start).unwrap();
+        budget.settle(done, S(60), start + S(60));
+        // At 100 s: a group of 50 ends at 150 s, when the first (ended at 60 s) still counts.
+        assert!(budget.take(S(50), start + S(100)).is_err());
+        // At 110 s a group of 50 ends at 160 s, when the first has left.
+        let long = budget.take(S(50), start + S(110)).unwrap();
+        // Another of 50 would end at 170 s beside it: 100, at the limit, allowed.
+        assert!(budget.take(S(50), start + S(120)).is_ok());
+        // A third would not.
+        assert!(budget.take(S(1), start + S(121)).is_err());
+        // Settled cheaper than expected, the long one makes room.
+        budget.settle(long, S(0), start + S(121));
+        assert!(budget.take(S(1), start + S(121)).is_ok());
     }
 }

@@ -31,14 +31,14 @@ use std::time::{Duration, Instant};
 use futures::future::join_all;
 use futures::stream::{FuturesUnordered, StreamExt};
 
-pub use budget::Budget;
+pub use budget::{Budget, Ticket};
 use group::Group;
 pub use group::Sent;
 pub use grouped::Grouped;
 pub use pace::Pace;
 
 /// What a bulk run's batches did, for reports and benchmarks.
-#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Default, Clone, PartialEq, serde::Serialize)]
 pub struct BulkReport {
     pub groups: usize,
     pub batches: usize,
@@ -49,6 +49,10 @@ pub struct BulkReport {
     /// The pace at the end: referrals a group, groups at once.
     pub size: usize,
     pub lanes: usize,
+    /// What a referral cost in server time at the end (its batches' share), milliseconds.
+    pub each_ms: Option<u64>,
+    /// Seconds the run waited for the execution-time allowance.
+    pub held_secs: f64,
 }
 
 /// One bulk run: its pace learnt as its groups finish, its execution time spent within the
@@ -85,7 +89,7 @@ impl Bulk {
         Self {
             state: Mutex::new(State {
                 pace: Pace::default(),
-                budget: Budget::new(limit, window, Instant::now()),
+                budget: Budget::new(limit, window),
                 each: None,
                 report: BulkReport::default(),
             }),
@@ -101,6 +105,7 @@ impl Bulk {
         BulkReport {
             size: state.pace.size,
             lanes: state.pace.lanes,
+            each_ms: state.each.map(|each| each.as_millis() as u64),
             ..state.report.clone()
         }
     }
@@ -124,10 +129,10 @@ impl Bulk {
             while next < count && running.len() < self.state().pace.lanes {
                 let size = self.state().pace.size.min(count - next);
                 match self.take(size) {
-                    Ok(expected) => {
+                    Ok(ticket) => {
                         let range = next..next + size;
                         next = range.end;
-                        running.push(group(range, &work, expected));
+                        running.push(group(range, &work, ticket));
                     }
                     Err(wait) => {
                         hold = Some(wait);
@@ -138,19 +143,28 @@ impl Bulk {
             let finished = match (hold, running.is_empty()) {
                 (None, true) => break,
                 (Some(wait), true) => {
+                    self.state().report.held_secs += wait.as_secs_f64();
                     tokio::time::sleep(wait).await;
                     continue;
                 }
-                (Some(wait), false) => tokio::select! {
-                    finished = running.next() => finished,
-                    () = tokio::time::sleep(wait) => continue,
-                },
+                (Some(wait), false) => {
+                    let held = Instant::now();
+                    let finished = tokio::select! {
+                        finished = running.next() => Some(finished),
+                        () = tokio::time::sleep(wait) => None,
+                    };
+                    self.state().report.held_secs += held.elapsed().as_secs_f64();
+                    match finished {
+                        Some(finished) => finished,
+                        None => continue,
+                    }
+                }
                 (None, false) => running.next().await,
             };
-            let Some((range, done, sent, expected)) = finished else {
+            let Some((range, done, sent, ticket)) = finished else {
                 break;
             };
-            self.learn(range.len(), &sent, expected);
+            self.learn(range.len(), &sent, ticket);
             for (index, output) in range.zip(done) {
                 each(index, &output);
                 outputs[index] = Some(output);
@@ -164,23 +178,16 @@ impl Bulk {
 
     /// Takes what a group of `size` is expected to cost from the allowance, or says how long
     /// until it holds that much.
-    fn take(&self, size: usize) -> Result<Duration, Duration> {
+    fn take(&self, size: usize) -> Result<Ticket, Duration> {
         let mut state = self.state();
         let expected = state.each.map_or(Duration::ZERO, |each| each * size as u32);
-        let now = Instant::now();
-        match state.budget.wait(expected, now) {
-            wait if wait.is_zero() => {
-                state.budget.spend(expected, now);
-                Ok(expected)
-            }
-            wait => Err(wait),
-        }
+        state.budget.take(expected, Instant::now())
     }
 
-    fn learn(&self, referrals: usize, sent: &Sent, expected: Duration) {
+    fn learn(&self, referrals: usize, sent: &Sent, ticket: Ticket) {
         let mut state = self.state();
         let state = &mut *state;
-        state.budget.settle(expected, sent.busy, Instant::now());
+        state.budget.settle(ticket, sent.busy, Instant::now());
         if referrals > 0 && !sent.busy.is_zero() {
             let each = sent.busy / referrals as u32;
             state.each = Some(state.each.map_or(each, |before| (before + each) / 2));
@@ -208,10 +215,10 @@ impl Bulk {
 async fn group<O, Fut: Future<Output = O>>(
     range: Range<usize>,
     work: &impl Fn(usize) -> Fut,
-    expected: Duration,
-) -> (Range<usize>, Vec<O>, Sent, Duration) {
+    ticket: Ticket,
+) -> (Range<usize>, Vec<O>, Sent, Ticket) {
     let group = Group::new(range.len());
     let done = join_all(range.clone().map(|index| group.member(work(index)))).await;
     let sent = group.sent();
-    (range, done, sent, expected)
+    (range, done, sent, ticket)
 }

@@ -11,8 +11,10 @@
 //!   flight; [`CONCURRENCY`] halves the groups in flight; [`REQUESTS`] changes nothing here
 //!   (bigger groups spend fewer requests; the bucket and `Retry-After` pace them). The transport
 //!   waits out every `Retry-After` and sends the batch again: refused, none of it ran.
-//! - Otherwise a full group doubles the next one's size, within what fits the time budget, and
-//!   lets one more group run at once, up to [`MAX_LANES`] and the service's `x-ms-dop-hint`.
+//! - Otherwise a full group lets one more group run at once, up to [`MAX_LANES`] and the
+//!   service's `x-ms-dop-hint`; once that many run, it doubles the next group's size instead,
+//!   within what fits the time budget. The execution-time allowance ([`super::budget`]) decides
+//!   when each may start.
 //!
 //! Groups start at 10 referrals — Microsoft: "start with a small batch size of 10 and increase
 //! concurrency until you start getting service protection API limit errors" — and one lane.
@@ -93,9 +95,12 @@ impl Pace {
             _ => MAX_SIZE,
         };
         let fits = fits.clamp(1, MAX_SIZE);
-        if referrals >= self.size {
+        // Concurrency first, as Microsoft advises; then fewer, larger batches.
+        if referrals >= self.size && self.lanes < self.max_lanes {
+            self.lanes += 1;
+            self.size = self.size.min(fits);
+        } else if referrals >= self.size {
             self.size = (self.size * 2).min(fits);
-            self.lanes = (self.lanes + 1).min(self.max_lanes);
         } else {
             self.size = self.size.min(fits);
         }
@@ -124,20 +129,25 @@ mod tests {
     fn full_calm_groups_grow_to_what_fits_the_batch_budget() {
         let mut pace = Pace::default();
         assert_eq!((pace.size, pace.lanes), (10, 1));
-        // 10 referrals in 1 s: 100 ms each, so 100 fit in 10 s.
+        // 10 referrals in 1 s: 100 ms each, so 100 fit in 10 s. More at once first.
         assert_eq!(pace.observe(10, &sent(1_000, 10, &[])), None);
-        assert_eq!((pace.size, pace.lanes), (20, 2));
+        assert_eq!((pace.size, pace.lanes), (10, 2));
+        for _ in 0..6 {
+            pace.observe(10, &sent(1_000, 10, &[]));
+        }
+        assert_eq!((pace.size, pace.lanes), (10, MAX_LANES));
+        // Then larger groups.
+        pace.observe(10, &sent(1_000, 10, &[]));
         pace.observe(20, &sent(2_000, 20, &[]));
         pace.observe(40, &sent(4_000, 40, &[]));
         pace.observe(80, &sent(8_000, 80, &[]));
-        assert_eq!((pace.size, pace.lanes), (MAX_SIZE, 5));
+        assert_eq!((pace.size, pace.lanes), (MAX_SIZE, MAX_LANES));
         // A slower server: 250 ms a referral, so 40 fit.
         pace.observe(100, &sent(25_000, 100, &[]));
         assert_eq!(pace.size, 40);
-        for _ in 0..10 {
-            pace.observe(pace.size, &sent(10_000, 40, &[]));
-        }
-        assert_eq!(pace.lanes, MAX_LANES);
+        // A group short of the size (the last of a run) grows nothing.
+        pace.observe(3, &sent(300, 3, &[]));
+        assert_eq!((pace.size, pace.lanes), (40, MAX_LANES));
     }
 
     #[test]
@@ -152,9 +162,9 @@ mod tests {
         assert_eq!((pace.size, pace.lanes), (40, 3));
         assert!(pace.observe(40, &sent(1_000, 40, &[CONCURRENCY])).is_some());
         assert_eq!((pace.size, pace.lanes), (40, 1));
-        // The request limit is the bucket's to pace: a group is still grown.
+        // The request limit is the bucket's to pace: the pace still grows.
         assert_eq!(pace.observe(40, &sent(1_000, 40, &[REQUESTS])), None);
-        assert_eq!((pace.size, pace.lanes), (80, 2));
+        assert_eq!((pace.size, pace.lanes), (40, 2));
         for _ in 0..10 {
             pace.observe(1, &sent(1_000, 1, &[EXECUTION_TIME]));
         }
@@ -187,7 +197,7 @@ mod tests {
             ..sent(4_000, 40, &[])
         };
         pace.observe(40, &short);
-        assert_eq!(pace.size, 20);
+        assert_eq!((pace.size, pace.lanes), (20, 5));
         let failed = Sent {
             failed: 1,
             ..sent(4_000, 20, &[])
