@@ -125,7 +125,8 @@ impl Referrals for PartnerCenter {
 }
 
 /// The CRM: one query, one atomic change set. Each call is one Dataverse request, which is what
-/// the request budgets count.
+/// the request budgets count — except in a bulk group, where a sync's queries and change sets
+/// ride the group's `$batch` ([`crate::bulk`]).
 #[async_trait]
 pub trait Crm: Send + Sync {
     /// The first page of a query (the use cases ask for small, bounded results).
