@@ -17,7 +17,7 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use cosell_host::Apps;
 use cosell_partner_center::PartnerCenter;
-use cosell_sim::dataverse::LimitConfig;
+use cosell_sim::dataverse::{LimitConfig, OperationCost};
 use cosell_sim::partner_center::PcConfig;
 use cosell_sim::partner_center::signing::Signer;
 use cosell_sim::{FaultSettings, Service, Sim, SimConfig};
@@ -68,7 +68,9 @@ pub struct Options {
     pub dataverse_rate: Option<RateLimit>,
     /// When `dataverse_rate` is not set.
     pub pace: Pace,
-    /// The Dataverse simulator's service-protection limits (default: 6,000 requests / 300 s).
+    /// The Dataverse simulator's service-protection limits and operation costs (default: its
+    /// limits with no operation cost — the latency rows model each call's time with the fault
+    /// latency instead, 0 or 80 ms a call, as they always have).
     pub dataverse_limits: Option<LimitConfig>,
     /// How the Partner Center simulator reads requests (default: as Microsoft publishes).
     pub partner_center: Option<PcConfig>,
@@ -102,9 +104,12 @@ impl Stack {
         })
         .await
         .context("starting the simulators")?;
-        if let Some(limits) = options.dataverse_limits {
-            sim.state.dv.set_limits(limits);
-        }
+        sim.state
+            .dv
+            .set_limits(options.dataverse_limits.unwrap_or(LimitConfig {
+                cost: OperationCost::FREE,
+                ..LimitConfig::default()
+            }));
         let dir = tempfile::tempdir().context("creating a temporary directory")?;
         let write = |name: &str, text: String| -> anyhow::Result<String> {
             let path = dir.path().join(name);
