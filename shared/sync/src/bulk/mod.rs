@@ -44,7 +44,8 @@ pub struct BulkReport {
     pub batches: usize,
     /// Requests inside the batches.
     pub requests: usize,
-    /// `429`s met, by the limit's code.
+    /// `429`s met while each group's batches were in flight, by the limit's code (groups in
+    /// flight together may each count the same one: what the pace saw, not what was served).
     pub throttled: std::collections::BTreeMap<String, u64>,
     /// The pace at the end: referrals a group, groups at once.
     pub size: usize,
