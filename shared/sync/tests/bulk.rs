@@ -116,7 +116,14 @@ async fn one_by_one(side: &Side, entries: &[Listed]) -> Vec<Option<Handled>> {
 }
 
 async fn in_bulk(side: &Side, entries: &[Listed]) -> (Vec<Option<Handled>>, Bulk) {
-    let bulk = Bulk::new();
+    in_bulk_within(side, entries, Bulk::new()).await
+}
+
+async fn in_bulk_within(
+    side: &Side,
+    entries: &[Listed],
+    bulk: Bulk,
+) -> (Vec<Option<Handled>>, Bulk) {
     let handled = bulk
         .run(
             entries.len(),
@@ -363,21 +370,8 @@ async fn within_the_same_allowance_a_run_paces_itself_and_meets_no_429() {
     let entries = listed(&side).await;
     // The limit the simulator keeps, known to the run: it spends it at a third of a second a
     // second once the first second is spent, instead of running into it.
-    let bulk = Bulk::within(Duration::from_secs(1), Duration::from_secs(3));
-    let handled = bulk
-        .run(
-            entries.len(),
-            |index| {
-                let entry = &entries[index];
-                let reconciler = &side.reconciler;
-                async move {
-                    let now = OffsetDateTime::now_utc();
-                    reconciler.bring_up_to_date(entry, now).await.unwrap()
-                }
-            },
-            |_, _| {},
-        )
-        .await;
+    let within = Bulk::within(Duration::from_secs(1), Duration::from_secs(3));
+    let (handled, bulk) = in_bulk_within(&side, &entries, within).await;
     assert_eq!(
         sim::event(&side.sim, "dataverse throttled"),
         0,
