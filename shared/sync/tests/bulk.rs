@@ -106,6 +106,20 @@ async fn listed(side: &Side) -> Vec<Listed> {
     all
 }
 
+/// A side seeded and listed, its simulator keeping 1 s of server time per 3 s: a group of 10
+/// new referrals (10 reads, 40 writes) spends it.
+async fn tight() -> (Side, Vec<Listed>) {
+    let side = side().await;
+    seed(&side).await;
+    side.sim.state.dv.set_limits(LimitConfig {
+        window_secs: 3,
+        max_execution_secs: Some(1),
+        ..LimitConfig::default()
+    });
+    let entries = listed(&side).await;
+    (side, entries)
+}
+
 async fn one_by_one(side: &Side, entries: &[Listed]) -> Vec<Option<Handled>> {
     let mut handled = Vec::new();
     for entry in entries {
@@ -329,15 +343,7 @@ async fn one_referral_s_change_set_failing_leaves_the_others_written_and_it_park
 
 #[tokio::test]
 async fn the_execution_time_limit_slows_the_groups_and_loses_nothing() {
-    let side = side().await;
-    seed(&side).await;
-    // 1 s of server time per 3 s: a group of 10 new referrals (10 reads, 30 writes) spends it.
-    side.sim.state.dv.set_limits(LimitConfig {
-        window_secs: 3,
-        max_execution_secs: Some(1),
-        ..LimitConfig::default()
-    });
-    let entries = listed(&side).await;
+    let (side, entries) = tight().await;
     let (handled, bulk) = in_bulk(&side, &entries).await;
     let report = bulk.report();
     assert!(
@@ -360,14 +366,7 @@ async fn the_execution_time_limit_slows_the_groups_and_loses_nothing() {
 
 #[tokio::test]
 async fn within_the_same_allowance_a_run_paces_itself_and_meets_no_429() {
-    let side = side().await;
-    seed(&side).await;
-    side.sim.state.dv.set_limits(LimitConfig {
-        window_secs: 3,
-        max_execution_secs: Some(1),
-        ..LimitConfig::default()
-    });
-    let entries = listed(&side).await;
+    let (side, entries) = tight().await;
     // The limit the simulator keeps, known to the run: it spends it at a third of a second a
     // second once the first second is spent, instead of running into it.
     let within = Bulk::within(Duration::from_secs(1), Duration::from_secs(3));

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use cosell_dataverse::{
-    Answer, Batch, BatchAnswer, ChangeSet, ChangesPage, DataverseError, PartOutcome, Precondition,
-    Query, Record, Row,
+    Answer, Batch, BatchAnswer, ChangeSet, ChangesPage, DataverseError, Page, PartOutcome,
+    Precondition, Query, Record, Row,
 };
 use cosell_mapping::outbound::Expansions;
 use uuid::Uuid;
@@ -31,18 +31,30 @@ fn unexpected(what: &str) -> DataverseError {
     }
 }
 
-#[async_trait]
-impl Crm for Grouped {
-    async fn query(&self, set: &str, query: &Query) -> Result<Vec<Record>, DataverseError> {
-        let Some(group) = group::current() else {
-            return self.0.query(set, query).await;
-        };
+impl Grouped {
+    /// A query's first page, sent with the group's next batch.
+    async fn first_page(
+        &self,
+        group: &Arc<group::Group>,
+        set: &str,
+        query: &Query,
+    ) -> Result<Page, DataverseError> {
         match group
             .send(&self.0, Entry::Query(set.into(), query.clone()))
             .await?
         {
-            Answer::Page(page) => Ok(page.records),
+            Answer::Page(page) => Ok(page),
             Answer::Applied(_) => Err(unexpected("a query")),
+        }
+    }
+}
+
+#[async_trait]
+impl Crm for Grouped {
+    async fn query(&self, set: &str, query: &Query) -> Result<Vec<Record>, DataverseError> {
+        match group::current() {
+            Some(group) => Ok(self.first_page(&group, set, query).await?.records),
+            None => self.0.query(set, query).await,
         }
     }
 
@@ -52,13 +64,9 @@ impl Crm for Grouped {
         let Some(group) = group::current() else {
             return self.0.query_all(set, query).await;
         };
-        match group
-            .send(&self.0, Entry::Query(set.into(), query.clone()))
-            .await?
-        {
-            Answer::Page(page) if page.next.is_none() => Ok(page.records),
-            Answer::Page(_) => self.0.query_all(set, query).await,
-            Answer::Applied(_) => Err(unexpected("a query")),
+        match self.first_page(&group, set, query).await? {
+            page if page.next.is_none() => Ok(page.records),
+            _ => self.0.query_all(set, query).await,
         }
     }
 
